@@ -1,0 +1,43 @@
+"""Core families, dispatched by `CoreFamily` (DESIGN.md rule 4).
+
+Each family lives in its own module, which exports `Spec` (a frozen dataclass
+of the family's parameters, validated at construction) and `Model` (the
+`CoreModel` built from a `Spec`). Dispatch is a closed table: an unknown family
+is an error, never a default.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from hwsim.cores.base import CoreFamily
+from kernels_ref.errors import InvalidSpecError
+
+__all__ = ["family_module", "CoreFamily"]
+
+_MODULES: dict[CoreFamily, str] = {
+    CoreFamily.MAC_ARRAY: "hwsim.cores.mac_array",
+    CoreFamily.BIT_SERIAL: "hwsim.cores.bit_serial",
+    CoreFamily.LUT_TENSOR_CORE: "hwsim.cores.lut_tensor_core",
+    CoreFamily.LUT_CPU: "hwsim.cores.lut_cpu",
+    CoreFamily.BINARY_TENSOR_CORE: "hwsim.cores.binary_tensor_core",
+}
+
+
+def family_module(family: CoreFamily | str) -> ModuleType:
+    """The module implementing a family; raises InvalidSpecError for an unknown one."""
+    if isinstance(family, str):
+        try:
+            family = CoreFamily(family)
+        except ValueError:
+            known = ", ".join(f.value for f in CoreFamily)
+            raise InvalidSpecError(f"unknown core family {family!r} (known: {known})") from None
+    if family not in _MODULES:
+        raise InvalidSpecError(f"core family {family.value!r} has no implementation")
+    try:
+        return importlib.import_module(_MODULES[family])
+    except ModuleNotFoundError as exc:
+        if exc.name == _MODULES[family]:
+            raise InvalidSpecError(f"core family {family.value!r} is not implemented yet") from None
+        raise

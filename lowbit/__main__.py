@@ -1,0 +1,5 @@
+"""`python -m lowbit`."""
+
+from lowbit.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""The `lowbit` command line. Each command group lives in `lowbit/cmd_<name>.py`
+and exports `register(subparsers)`; handlers return an exit code.
+
+Any `LowbitError` (and bad files) becomes one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from kernels_ref.errors import LowbitError
+
+__all__ = ["main", "build_parser"]
+
+# Command modules in the order `lowbit --help` lists them.
+_COMMAND_MODULES = ("models", "formats", "simulate", "verify", "allocate", "sweep", "report", "demo")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"lowbit: error: {self.prog}: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="lowbit", description="Co-design low-bit accelerators and number formats.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in _COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(f"lowbit.cmd_{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"lowbit.cmd_{name}":
+                continue
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except LowbitError as exc:
+        sys.stderr.write(f"lowbit: error: {exc}\n")
+        return 2
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        sys.stderr.write(f"lowbit: error: cannot read {exc.filename}: {exc.strerror}\n")
+        return 2
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        sys.stderr.write("lowbit: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
