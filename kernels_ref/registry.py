@@ -1,0 +1,58 @@
+"""The contract between the reference-kernel modules and the verification harness.
+
+Each kernel module (`dense`, `bitserial`, `lut`, `binary`) exports a function
+`kernels() -> tuple[RefKernel, ...]`; `kernels_ref.verify` collects them by
+calling `all_kernels()`. No global mutable registry: the list is rebuilt on call.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from kernels_ref.formats import Format
+
+__all__ = ["RefKernel", "all_kernels", "KERNEL_MODULES"]
+
+KERNEL_MODULES: tuple[str, ...] = (
+    "kernels_ref.dense",
+    "kernels_ref.bitserial",
+    "kernels_ref.lut",
+    "kernels_ref.binary",
+)
+
+
+@dataclass(frozen=True)
+class RefKernel:
+    """One reference kernel and the formats it is verified on.
+
+    `fn(x, w_codes, w_fmt, a_fmt)` computes x @ w where `x` is [M, K] (integer
+    activation codes if `a_fmt` is INT/UINT/BINARY/TERNARY, else float values)
+    and `w_codes` is [K, N] integer weight codes of `w_fmt`. It returns the
+    unscaled product: int64 for integer paths (`exact=True`, compared for
+    equality), float for float-activation paths (compared within `rel_tol`).
+    """
+
+    name: str
+    family: str
+    weight_formats: tuple[str, ...]
+    act_formats: tuple[str, ...]
+    fn: Callable[[torch.Tensor, torch.Tensor, Format, Format], torch.Tensor]
+    exact: bool = True
+    rel_tol: float = 0.0
+
+
+def all_kernels() -> tuple[RefKernel, ...]:
+    out: list[RefKernel] = []
+    for name in KERNEL_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        out.extend(mod.kernels())
+    return tuple(out)
