@@ -1,0 +1,165 @@
+"""Binary tensor cores (BTC / ABQ-LLM style) and XNOR-popcount ASIC arrays.
+
+A W(x)A(y) GEMM runs as x*y one-bit GEMMs on binary MMA tiles (e.g. NVIDIA's
+m8n8k128 BMMA with AND/XOR + popcount), whose int32 partial products are
+combined by a shift-add epilogue (plane i of the weights and plane j of the
+activations weigh 2^(i+j), the two's-complement sign planes negatively).
+
+Cycle model for one core (an SM, or an ASIC array), per GEMM of (m x k)(k x n):
+
+    planes    = P_w * P_a           (P = 1 binary, 2 ternary, b for INT b)
+    mma       = planes * ceil(m/tm) * ceil(n/tn) * ceil(k/tk)    tile MMAs
+    mma_cyc   = ceil(mma / units) * tile_cycles
+    epilogue  = ceil((planes + o) * m_pad * n_pad / epilogue_ops_per_cycle)   (shift-add;
+                o = 1 when an operand is binary {-1,+1} and needs an offset correction)
+    pack      = ceil(P_a * m * ceil(k/32) / pack_words_per_cycle)       (activation
+                bit-transpose at run time; weights are packed offline)
+    cycles    = mma_cyc + epilogue + pack
+
+The three phases are charged in sequence (no overlap), which is conservative;
+`hwsim.memory` adds the memory hierarchy. Weights of `binary`, `ternary`,
+INT/UINT 1-8 and activations of the same kinds are supported; float formats are
+not (UnsupportedFormatError).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hwsim.cores.base import Action, ActionKind, CoreFamily, Dataflow, TileCompute
+from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from kernels_ref.formats import Format, FormatKind
+
+__all__ = ["Spec", "Model", "bit_planes", "has_offset"]
+
+_LOGIC_OPS = ("and", "xor")
+
+
+def bit_planes(fmt: Format) -> int:
+    """Number of one-bit planes a format decomposes into on a binary core."""
+    if fmt.kind is FormatKind.BINARY:
+        return 1
+    if fmt.kind is FormatKind.TERNARY:
+        return 2
+    if fmt.kind in (FormatKind.INT, FormatKind.UINT) and fmt.bits <= 8:
+        return fmt.bits
+    raise UnsupportedFormatError(
+        f"binary tensor core cannot decompose {fmt} into bit planes (needs binary, ternary or int1-8)")
+
+
+def has_offset(fmt: Format) -> bool:
+    """Binary {-1,+1} codes are stored as bits b with v = 2b - 1: an offset to correct."""
+    return fmt.kind is FormatKind.BINARY
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Binary MMA core. Defaults: one A100 SM (4 tensor cores, m8n8k128 BMMA).
+
+    A100 INT1 dense peak 4992 TOPS (NVIDIA A100 datasheet / whitepaper, Table 1)
+    = 2 ops x 16384 binary MACs per SM per cycle x 108 SMs x 1.41 GHz, so each of
+    the 4 tensor cores finishes one m8n8k128 (8192 MACs) every 2 cycles.
+    """
+
+    tile_m: int = 8
+    tile_n: int = 8
+    tile_k: int = 128
+    tile_cycles: int = 2
+    units: int = 4
+    logic_op: str = "and"
+    epilogue_ops_per_cycle: int = 64   # int32 ALU lanes per SM (A100: 64 INT32 units/SM)
+    pack_words_per_cycle: int = 32     # 32-bit ballot words packed per cycle per SM
+    accumulator_bits: int = 32
+    unit_area_mm2: float = 0.0         # 0 -> estimated from XOR/popcount gate counts
+
+    def __post_init__(self) -> None:
+        for key in ("tile_m", "tile_n", "tile_k", "tile_cycles", "units",
+                    "epilogue_ops_per_cycle", "pack_words_per_cycle", "accumulator_bits"):
+            v = getattr(self, key)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise InvalidSpecError(f"binary_tensor_core: {key} must be a positive integer, got {v!r}")
+        if self.logic_op not in _LOGIC_OPS:
+            raise InvalidSpecError(
+                f"binary_tensor_core: logic_op must be one of {', '.join(_LOGIC_OPS)}, got {self.logic_op!r}")
+        if self.unit_area_mm2 < 0:
+            raise InvalidSpecError(f"binary_tensor_core: unit_area_mm2 must be >= 0, got {self.unit_area_mm2}")
+
+
+def _ceil(a: Any, b: Any) -> Any:
+    return -(-np.asarray(a, dtype=np.int64) // b)
+
+
+class Model:
+    """CoreModel for `Spec` (see module docstring for the cycle equations)."""
+
+    family: ClassVar[CoreFamily] = CoreFamily.BINARY_TENSOR_CORE
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+
+    @property
+    def dataflows(self) -> tuple[Dataflow, ...]:
+        return (Dataflow.NONE,)
+
+    def plane_counts(self, w: Format, a: Format) -> tuple[int, int]:
+        return bit_planes(w), bit_planes(a)
+
+    def compute(self, m: Any, k: Any, n: Any, w: Format, a: Format,
+                dataflow: Dataflow = Dataflow.NONE, batch: Any = 1) -> TileCompute:
+        if dataflow is not Dataflow.NONE:
+            raise InvalidSpecError(f"binary_tensor_core has no dataflow choice, got {dataflow.value!r}")
+        s = self.spec
+        pw, pa = self.plane_counts(w, a)
+        planes = pw * pa
+        m, k, n, batch = (np.asarray(v, dtype=np.int64) for v in (m, k, n, batch))
+        tiles_m, tiles_n, tiles_k = _ceil(m, s.tile_m), _ceil(n, s.tile_n), _ceil(k, s.tile_k)
+        mma = planes * batch * tiles_m * tiles_n * tiles_k
+        mma_cycles = _ceil(mma, s.units) * s.tile_cycles
+        out_pad = batch * tiles_m * s.tile_m * tiles_n * s.tile_n
+        # one shift-add per plane pair per output, plus one offset-correction add when
+        # an operand is binary {-1,+1} (stored as 0/1 bits: v = 2b - 1)
+        epi_ops = (planes + int(has_offset(w) or has_offset(a))) * out_pad
+        epi_cycles = _ceil(epi_ops, s.epilogue_ops_per_cycle)
+        pack_words = pa * batch * m * _ceil(k, 32)
+        pack_cycles = _ceil(pack_words, s.pack_words_per_cycle)
+        cycles = mma_cycles + epi_cycles + pack_cycles
+        word = s.tile_k
+        logic = ActionKind.AND if s.logic_op == "and" else ActionKind.XNOR
+        lanes = mma * s.tile_m * s.tile_n  # one k-wide word op per output lane per MMA
+        actions = {
+            Action(logic, (word,)): lanes,
+            Action(ActionKind.POPCOUNT, (word,)): lanes,
+            Action(ActionKind.ADD, (s.accumulator_bits,)): lanes,
+            Action(ActionKind.SHIFT_ADD, (s.accumulator_bits,)): epi_ops,
+            Action(ActionKind.BIT_TRANSPOSE, (32,)): pack_words,
+        }
+        return TileCompute(cycles=_scalar(cycles), actions={k_: _scalar(v) for k_, v in actions.items()},
+                           ran_as=f"{planes} one-bit GEMMs ({pw} weight x {pa} activation planes)")
+
+    def peak_macs_per_cycle(self, w: Format, a: Format) -> float:
+        s = self.spec
+        pw, pa = self.plane_counts(w, a)
+        return s.units * s.tile_m * s.tile_n * s.tile_k / s.tile_cycles / (pw * pa)
+
+    def area_mm2(self, node_nm: float) -> float:
+        """Area of the core's MMA units.
+
+        With `unit_area_mm2 = 0`, each binary MAC lane is estimated at 4 NAND2
+        equivalents (AND/XOR + its share of the popcount tree and adder) of
+        0.8 um^2 at 45 nm (a NAND2 is ~0.8 um^2 in a 45 nm standard-cell
+        library), scaled by (node/45)^2.
+        """
+        s = self.spec
+        if s.unit_area_mm2 > 0:
+            return s.units * s.unit_area_mm2
+        lanes_per_cycle = s.tile_m * s.tile_n * s.tile_k / s.tile_cycles
+        um2 = s.units * lanes_per_cycle * 4 * 0.8 * (node_nm / 45.0) ** 2
+        return um2 * 1e-6
+
+
+def _scalar(v: Any) -> Any:
+    arr = np.asarray(v)
+    return int(arr) if arr.ndim == 0 else arr
