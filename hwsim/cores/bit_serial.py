@@ -37,6 +37,10 @@ Loom, Bit Fusion and BitMoD cycle models count none):
     cycles = steps * pass_cycles
            + batch * ceil(m / P_m) * ceil(n / P_n) * ceil(k / g) * dequant_cycles_per_group
 
+With `conv_channelwise` (Bit Fusion), a conv layer's K = kh*kw*ic is reduced one
+kernel position at a time: ceil(k / (P_k*F)) becomes kh*kw * ceil(ic / (P_k*F))
+(pass `k_segment = ic`, see `k_segment_for`).
+
 The last term is BitMoD's per-group (g = the weight format's group size)
 bit-serial dequantisation unit when it is not hidden behind the group's own
 compute (the `bitmod` preset sets 0: a 128-element group takes 128/4 steps of
@@ -64,7 +68,7 @@ from hwsim.cores.base import Action, ActionKind, CoreFamily, Dataflow, TileCompu
 from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from kernels_ref.formats import Format, FormatKind, Granularity
 
-__all__ = ["SerialOperands", "GemmDim", "Spec", "Model", "fusion_bricks_per_operand",
+__all__ = ["SerialOperands", "GemmDim", "Spec", "Model", "fusion_bricks_per_operand", "k_segment_for",
            "serial_chunks", "operand_bits"]
 
 _INTEGER_KINDS = (FormatKind.INT, FormatKind.UINT, FormatKind.BINARY, FormatKind.TERNARY)
@@ -105,6 +109,8 @@ class Spec:
     fusion_bricks: int = 16
     fusion_max_bits: int = 8
     dequant_cycles_per_group: int = 0
+    conv_channelwise: bool = False
+    im2col_max_in_channels: int = 0
     accumulator_bits: int = 32
     float_datapath: bool = False
     dataflow: Dataflow = Dataflow.OUTPUT_STATIONARY
@@ -116,7 +122,7 @@ class Spec:
             v = getattr(self, key)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise InvalidSpecError(f"bit_serial: {key} must be a positive integer, got {v!r}")
-        for key in ("fusion_brick_bits", "dequant_cycles_per_group"):
+        for key in ("fusion_brick_bits", "dequant_cycles_per_group", "im2col_max_in_channels"):
             v = getattr(self, key)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise InvalidSpecError(f"bit_serial: {key} must be a non-negative integer, got {v!r}")
@@ -173,7 +179,13 @@ def _pow2_ceil(x: int) -> int:
 
 
 def operand_bits(fmt: Format) -> int:
-    """Bits a PE must process for one code of `fmt` (ternary is 2-bit two's complement)."""
+    """Bits a PE processes for one code of `fmt`.
+
+    Ternary {-1,0,1} and binary {-1,+1} codes enter as 2-bit two's complement (as in
+    `kernels_ref.bitserial.operand_bits`; +1 does not fit one two's-complement bit), so a
+    binary operand costs one BitBrick on Bit Fusion and two serial cycles at 1 bit/cycle."""
+    if fmt.kind in (FormatKind.BINARY, FormatKind.TERNARY):
+        return 2
     return fmt.bits
 
 
@@ -185,6 +197,24 @@ def serial_chunks(bits: int, bits_per_cycle: int) -> int:
 def fusion_bricks_per_operand(bits: int, brick_bits: int) -> int:
     """BitBricks one operand occupies in a Fusion Unit: ceil(bits/brick) up to a power of two."""
     return _pow2_ceil(-(-bits // brick_bits))
+
+
+def k_segment_for(layer: Any, spec: Spec) -> int | None:
+    """The `k_segment` a layer runs with on this array, or None (plain im2col GEMM).
+
+    With `conv_channelwise`, a convolution is reduced one kernel position at a time over
+    its input channels (Bit Fusion's `get_compute_cycles(im2col=False)`:
+    kh*kw*ceil(ic/(rows*F)) steps per output), except when the layer has at most
+    `im2col_max_in_channels` input channels per group: the host then im2cols it (Bit
+    Fusion does so for the network's input layer).
+    """
+    conv = getattr(layer, "conv", None)
+    if not spec.conv_channelwise or conv is None:
+        return None
+    ic = conv.in_channels // conv.groups
+    if ic <= spec.im2col_max_in_channels:
+        return None
+    return ic
 
 
 class Model:
@@ -250,7 +280,11 @@ class Model:
 
     # ------------------------------------------------------------ protocol
     def compute(self, m: Any, k: Any, n: Any, w: Format, a: Format,
-                dataflow: Dataflow | None = None, batch: Any = 1) -> TileCompute:
+                dataflow: Dataflow | None = None, batch: Any = 1,
+                k_segment: Any = None) -> TileCompute:
+        """Stall-free cycles and actions. `k_segment` (optional, see `k_segment_for`): K is
+        a run of independent reductions of this length (a conv reduced one kernel position
+        at a time over its input channels); each is padded to the array's K parallelism."""
         s = self.spec
         if dataflow is not None and dataflow is not s.dataflow:
             raise InvalidSpecError(
@@ -261,7 +295,14 @@ class Model:
         if np.any(m < 0) or np.any(k < 0) or np.any(n < 0) or np.any(batch < 0):
             raise InvalidSpecError("bit_serial: tile dimensions must be non-negative")
         tiles_mn = batch * _ceil(m, pm) * _ceil(n, pn)
-        steps = tiles_mn * _ceil(k, pk * fuse)
+        if k_segment is None:
+            k_steps = _ceil(k, pk * fuse)
+        else:
+            seg = np.asarray(k_segment, dtype=np.int64)
+            if np.any(seg < 1):
+                raise InvalidSpecError("bit_serial: k_segment must be positive")
+            k_steps = _ceil(k, seg) * _ceil(seg, pk * fuse)
+        steps = tiles_mn * k_steps
         cycles = steps * per_step
         groups = self._groups(k, w)
         if s.dequant_cycles_per_group and groups is not None:

@@ -84,8 +84,11 @@ def _plan(fmt: Format, serial: bool, bpc: int, parallel: int) -> tuple[int, int]
 
 
 def simulate(x_codes: np.ndarray, w_codes: np.ndarray, w_fmt: Format, a_fmt: Format,
-             spec: Spec) -> SimResult:
-    """Run x[M,K] @ w[K,N] (or batched [B,M,K] @ [B,K,N]) on the array, cycle by cycle."""
+             spec: Spec, k_segment: int | None = None) -> SimResult:
+    """Run x[M,K] @ w[K,N] (or batched [B,M,K] @ [B,K,N]) on the array, cycle by cycle.
+
+    `k_segment`: K is reduced as independent runs of this length (conv channel-wise),
+    each fed to the array from its own start, as `Model.compute(k_segment=...)`."""
     x = np.asarray(x_codes, dtype=np.int64)
     w = np.asarray(w_codes, dtype=np.int64)
     if x.ndim == 2:
@@ -131,8 +134,10 @@ def simulate(x_codes: np.ndarray, w_codes: np.ndarray, w_fmt: Format, a_fmt: For
         for m0 in range(0, m, pm):
             for n0 in range(0, n, pn):
                 acc = {}  # group index -> [pm, pn] partial sums held in the PEs
-                for k0 in range(0, k, kstep):
-                    k1 = min(k0 + kstep, k)
+                seg = k_segment or k
+                starts = [(k0, min(k0 + kstep, s0 + seg, k))
+                          for s0 in range(0, k, seg) for k0 in range(s0, min(s0 + seg, k), kstep)]
+                for k0, k1 in starts:
                     # K segments of this step that fall in each weight group
                     cuts = sorted({k0, k1} | ({c for c in range(0, k1, group) if c > k0} if group else set()))
                     for pairs_now in schedule:  # one cycle each
