@@ -1,0 +1,205 @@
+"""Bit-serial reference GEMM: two's-complement bit-plane decomposition.
+
+An integer code c of b bits (two's complement when signed) is split into
+S = ceil(b / s) digits of s bits, least significant first:
+
+    c = sum_{i<S} d_i * 2^(i*s),
+    d_i = (c >> i*s) & (2^s - 1)        for i < S-1 (unsigned digits)
+    d_{S-1} = c >> (S-1)*s              (arithmetic shift: the top digit is signed)
+
+With s = 1 the top digit is the sign plane, d_{S-1} in {-1, 0}, which is the
+sign bit carrying weight -2^(b-1). x @ w is then a shift-add over digit-plane
+products, and each digit-plane product is ONE matmul over the whole [M,K]x[K,N]
+operands (float32 when every partial sum is below 2^24, float64 below 2^53,
+else int64) — exact, never a loop over elements.
+
+`serial` picks which operands are decomposed: weights (BitMoD-style),
+activations (Stripes) or both (Loom). `partial_sums` exposes the running sum
+after every step for the cycle-stepped simulators.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+
+import torch
+
+from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from kernels_ref.formats import Format, FormatKind
+from kernels_ref.registry import RefKernel
+
+__all__ = [
+    "Serial",
+    "operand_bits",
+    "bitplanes",
+    "plane_products",
+    "bitserial_matmul",
+    "partial_sums",
+    "kernels",
+]
+
+
+class Serial(enum.Enum):
+    WEIGHTS = "weights"
+    ACTS = "acts"
+    BOTH = "both"
+
+
+def operand_bits(fmt: Format) -> tuple[int, bool]:
+    """(bits, signed) with which integer codes of `fmt` enter the bit-serial datapath.
+
+    TERNARY is 2-bit two's complement; BINARY codes {-1,+1} are taken as 2-bit
+    two's complement too (-1 = 0b11, +1 = 0b01)."""
+    if fmt.kind is FormatKind.INT:
+        return fmt.bits, True
+    if fmt.kind is FormatKind.UINT:
+        return fmt.bits, False
+    if fmt.kind in (FormatKind.TERNARY, FormatKind.BINARY):
+        return 2, True
+    raise UnsupportedFormatError(f"bit-serial kernels take integer codes, not {fmt}")
+
+
+def _check_codes(c: torch.Tensor, bits: int, signed: bool, what: str) -> torch.Tensor:
+    if c.is_floating_point() or c.is_complex() or c.dtype is torch.bool:
+        raise InvalidSpecError(f"{what}: bit-serial kernels take integer codes, got {c.dtype}")
+    c = c.to(torch.int64)
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    if c.numel() and (int(c.min()) < lo or int(c.max()) > hi):
+        raise InvalidSpecError(
+            f"{what}: codes span [{int(c.min())}, {int(c.max())}], outside the {bits}-bit "
+            f"{'signed' if signed else 'unsigned'} range [{lo}, {hi}]")
+    return c
+
+
+def bitplanes(codes: torch.Tensor, bits: int, signed: bool, step_bits: int = 1
+              ) -> tuple[torch.Tensor, tuple[int, ...]]:
+    """Digit planes [S, *codes.shape] (int64) and their coefficients 2^(i*step_bits).
+
+    sum_i coef_i * planes[i] == codes exactly (see the module docstring)."""
+    if not 1 <= bits <= 16:
+        raise InvalidSpecError(f"bits must be 1..16, got {bits}")
+    if not 1 <= step_bits <= bits:
+        raise InvalidSpecError(f"step_bits must be 1..{bits}, got {step_bits}")
+    c = _check_codes(torch.as_tensor(codes), bits, signed, "bitplanes")
+    n_steps = -(-bits // step_bits)
+    shifts = torch.arange(n_steps, dtype=torch.int64) * step_bits
+    view = shifts.view(-1, *([1] * c.ndim))
+    planes = (c.unsqueeze(0) >> view) & ((1 << step_bits) - 1)
+    if signed:
+        planes[-1] = c >> int(shifts[-1])  # arithmetic shift: signed top digit
+    coefs = tuple(1 << int(s) for s in shifts)
+    return planes, coefs
+
+
+def _digit_range(bits: int, signed: bool, step_bits: int | None) -> int:
+    """Largest |digit| of an operand decomposed with step_bits (None: whole operand)."""
+    if step_bits is None:
+        return (1 << (bits - 1)) if signed else (1 << bits) - 1
+    top = bits - (-(-bits // step_bits) - 1) * step_bits
+    top_max = (1 << (top - 1)) if signed else (1 << top) - 1
+    return max((1 << step_bits) - 1 if bits > step_bits else 0, top_max)
+
+
+def _exact_matmul(a: torch.Tensor, b: torch.Tensor, bound: int) -> torch.Tensor:
+    """a[..., M, K] @ b[..., K, N] of integer tensors, exact, through the cheapest dtype.
+
+    `bound` bounds every |partial sum| (K * max|a| * max|b|): integers below
+    2^24 (float32) or 2^53 (float64) are exact in any summation order."""
+    if bound < 2 ** 24:
+        return torch.matmul(a.to(torch.float32), b.to(torch.float32)).to(torch.int64)
+    if bound < 2 ** 53:
+        return torch.matmul(a.to(torch.float64), b.to(torch.float64)).to(torch.int64)
+    return torch.matmul(a.to(torch.int64), b.to(torch.int64))
+
+
+def plane_products(x: torch.Tensor, w: torch.Tensor, *, a_bits: int, a_signed: bool,
+                   w_bits: int, w_signed: bool, serial: Serial | str = Serial.WEIGHTS,
+                   step_bits: int = 1) -> tuple[torch.Tensor, tuple[int, ...], tuple[int, ...]]:
+    """Unshifted products of every (activation digit, weight digit) pair.
+
+    Returns P [Sa, Sw, M, N] int64 with x @ w == sum_ij a_coef_i * w_coef_j * P[i, j].
+    A non-serial operand is one "digit" with coefficient 1."""
+    serial = Serial(serial)
+    x = _check_codes(torch.as_tensor(x), a_bits, a_signed, "activations")
+    w = _check_codes(torch.as_tensor(w), w_bits, w_signed, "weights")
+    if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[0]:
+        raise InvalidSpecError(f"bit-serial GEMM needs x [M,K] and w [K,N], got {tuple(x.shape)} and {tuple(w.shape)}")
+    a_step = min(step_bits, a_bits) if serial in (Serial.ACTS, Serial.BOTH) else None
+    w_step = min(step_bits, w_bits) if serial in (Serial.WEIGHTS, Serial.BOTH) else None
+    if a_step is not None:
+        ap, ac = bitplanes(x, a_bits, a_signed, a_step)
+    else:
+        ap, ac = x.unsqueeze(0), (1,)
+    k = x.shape[1]
+    bound = k * _digit_range(a_bits, a_signed, a_step) * _digit_range(w_bits, w_signed, w_step)
+    m, n = x.shape[0], w.shape[1]
+    sa = ap.shape[0]
+    # all activation planes stacked along M: one matmul per weight digit plane,
+    # the plane cut from a compact copy of w on the fly (never all planes at once)
+    a_stack = ap.reshape(sa * m, k)
+    if w_step is None:
+        wc: tuple[int, ...] = (1,)
+    else:
+        wc = tuple(1 << (j * w_step) for j in range(-(-w_bits // w_step)))
+    w_small = w.to(torch.int16 if w_bits <= 15 else torch.int32) if w_step is not None else w
+    out = torch.empty(sa, len(wc), m, n, dtype=torch.int64)
+    for j in range(len(wc)):
+        if w_step is None:
+            plane = w
+        elif w_signed and j == len(wc) - 1:
+            plane = w_small >> (j * w_step)
+        else:
+            plane = (w_small >> (j * w_step)) & ((1 << w_step) - 1)
+        out[:, j] = _exact_matmul(a_stack, plane, bound).reshape(sa, m, n)
+    return out, ac, wc
+
+
+def bitserial_matmul(x: torch.Tensor, w: torch.Tensor, *, a_bits: int, a_signed: bool = True,
+                     w_bits: int, w_signed: bool = True, serial: Serial | str = Serial.WEIGHTS,
+                     step_bits: int = 1) -> torch.Tensor:
+    """x [M,K] @ w [K,N] on integer codes, bit-serially; int64, exactly torch's integer matmul."""
+    p, ac, wc = plane_products(x, w, a_bits=a_bits, a_signed=a_signed, w_bits=w_bits,
+                               w_signed=w_signed, serial=serial, step_bits=step_bits)
+    coef = torch.tensor(ac, dtype=torch.int64)[:, None] * torch.tensor(wc, dtype=torch.int64)[None, :]
+    return (p * coef[:, :, None, None]).sum(dim=(0, 1))
+
+
+def partial_sums(x: torch.Tensor, w: torch.Tensor, *, a_bits: int, a_signed: bool = True,
+                 w_bits: int, w_signed: bool = True, serial: Serial | str = Serial.WEIGHTS,
+                 step_bits: int = 1) -> torch.Tensor:
+    """Running output after each serial step, LSB digits first: [steps, M, N] int64.
+
+    For BOTH, the step order is activation digit outer, weight digit inner
+    (step t = i * Sw + j). The last entry equals `bitserial_matmul`."""
+    p, ac, wc = plane_products(x, w, a_bits=a_bits, a_signed=a_signed, w_bits=w_bits,
+                               w_signed=w_signed, serial=serial, step_bits=step_bits)
+    coef = torch.tensor(ac, dtype=torch.int64)[:, None] * torch.tensor(wc, dtype=torch.int64)[None, :]
+    contrib = (p * coef[:, :, None, None]).reshape(-1, p.shape[2], p.shape[3])
+    return torch.cumsum(contrib, dim=0)
+
+
+def _fn(serial: Serial, step_bits: int) -> Callable[[torch.Tensor, torch.Tensor, Format, Format], torch.Tensor]:
+    def run(x: torch.Tensor, w_codes: torch.Tensor, w_fmt: Format, a_fmt: Format) -> torch.Tensor:
+        wb, ws = operand_bits(w_fmt)
+        ab, as_ = operand_bits(a_fmt)
+        return bitserial_matmul(x, w_codes, a_bits=ab, a_signed=as_, w_bits=wb, w_signed=ws,
+                                serial=serial, step_bits=step_bits)
+    run.__name__ = f"bitserial_{serial.value}_{step_bits}b"
+    return run
+
+
+def kernels() -> tuple[RefKernel, ...]:
+    """Reference entries: serial weights (BitMoD), serial activations (Stripes),
+    serial both (Loom), and a 2-bits-per-step variant."""
+    ints = tuple(f"int{b}" for b in range(1, 9))
+    return (
+        RefKernel("bitserial-weights", "bit_serial", ints + ("uint4", "ternary", "binary"),
+                  ("int8", "uint8"), _fn(Serial.WEIGHTS, 1)),
+        RefKernel("bitserial-acts", "bit_serial", ("int8", "int4"),
+                  ints + ("uint4", "uint8"), _fn(Serial.ACTS, 1)),
+        RefKernel("bitserial-both", "bit_serial", ("int2", "int4", "int8", "ternary"),
+                  ("int2", "int4", "int8", "uint8"), _fn(Serial.BOTH, 1)),
+        RefKernel("bitserial-weights-2b", "bit_serial", ("int3", "int4", "int5", "int8", "uint8"),
+                  ("int8",), _fn(Serial.WEIGHTS, 2)),
+    )
