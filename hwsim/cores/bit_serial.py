@@ -72,6 +72,8 @@ __all__ = ["SerialOperands", "GemmDim", "Spec", "Model", "fusion_bricks_per_oper
            "serial_chunks", "operand_bits"]
 
 _INTEGER_KINDS = (FormatKind.INT, FormatKind.UINT, FormatKind.BINARY, FormatKind.TERNARY)
+# weight kinds decoded through a table or float unit, not multiplied as integers
+_DECODED_KINDS = tuple(k for k in FormatKind if k.value in ("fp", "nf", "bitmod"))
 
 
 class SerialOperands(enum.Enum):
@@ -242,7 +244,7 @@ class Model:
                     f"bit_serial: float activations {a} wider than the {s.parallel_bits_a}-bit datapath")
         elif a.kind not in _INTEGER_KINDS:
             raise UnsupportedFormatError(f"bit_serial: activation format {a} is not supported")
-        if w.is_float or w.kind is FormatKind.NF:
+        if w.kind in _DECODED_KINDS:
             # BitMoD-style per-group float/codebook weights stream as their stored codes
             # (a serial-weight PE decodes them in its dequantisation unit); a bit-parallel
             # datapath multiplies them only if it is a float one (FP16 baseline).
@@ -273,7 +275,7 @@ class Model:
         if s.fusion_brick_bits:
             return self.fusion_factor(w, a)
         cw = serial_chunks(bw, s.bits_per_cycle_w) if s.serial_w else (
-            1 if (w.is_float or w.kind is FormatKind.NF) else serial_chunks(bw, s.parallel_bits_w))
+            1 if w.kind in _DECODED_KINDS else serial_chunks(bw, s.parallel_bits_w))
         ca = serial_chunks(ba, s.bits_per_cycle_a) if s.serial_a else (
             1 if a.is_float else serial_chunks(ba, s.parallel_bits_a))
         return 1, cw * ca
@@ -312,7 +314,7 @@ class Model:
         bw, ba = operand_bits(w), operand_bits(a)
         if s.serial is SerialOperands.NONE:
             bit_cycles = per_step
-            kind = ActionKind.MAC_FP if (a.is_float or w.is_float) else ActionKind.MAC_INT
+            kind = ActionKind.MAC_FP if (a.is_float or w.kind in _DECODED_KINDS) else ActionKind.MAC_INT
             actions[Action(kind, (bw, ba))] = macs
             actions[Action(ActionKind.REG_READ, (bw,))] = macs
             actions[Action(ActionKind.REG_READ, (ba,))] = macs
