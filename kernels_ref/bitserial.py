@@ -83,7 +83,7 @@ def bitplanes(codes: torch.Tensor, bits: int, signed: bool, step_bits: int = 1
         raise InvalidSpecError(f"step_bits must be 1..{bits}, got {step_bits}")
     c = _check_codes(torch.as_tensor(codes), bits, signed, "bitplanes")
     n_steps = -(-bits // step_bits)
-    shifts = torch.arange(n_steps, dtype=torch.int64) * step_bits
+    shifts = torch.arange(n_steps, dtype=torch.int64, device=c.device) * step_bits
     view = shifts.view(-1, *([1] * c.ndim))
     planes = (c.unsqueeze(0) >> view) & ((1 << step_bits) - 1)
     if signed:
@@ -143,7 +143,7 @@ def plane_products(x: torch.Tensor, w: torch.Tensor, *, a_bits: int, a_signed: b
     else:
         wc = tuple(1 << (j * w_step) for j in range(-(-w_bits // w_step)))
     w_small = w.to(torch.int16 if w_bits <= 15 else torch.int32) if w_step is not None else w
-    out = torch.empty(sa, len(wc), m, n, dtype=torch.int64)
+    out = torch.empty(sa, len(wc), m, n, dtype=torch.int64, device=x.device)
     for j in range(len(wc)):
         if w_step is None:
             plane = w
@@ -161,7 +161,8 @@ def bitserial_matmul(x: torch.Tensor, w: torch.Tensor, *, a_bits: int, a_signed:
     """x [M,K] @ w [K,N] on integer codes, bit-serially; int64, exactly torch's integer matmul."""
     p, ac, wc = plane_products(x, w, a_bits=a_bits, a_signed=a_signed, w_bits=w_bits,
                                w_signed=w_signed, serial=serial, step_bits=step_bits)
-    coef = torch.tensor(ac, dtype=torch.int64)[:, None] * torch.tensor(wc, dtype=torch.int64)[None, :]
+    coef = torch.tensor(ac, dtype=torch.int64, device=p.device)[:, None] \
+        * torch.tensor(wc, dtype=torch.int64, device=p.device)[None, :]
     return (p * coef[:, :, None, None]).sum(dim=(0, 1))
 
 
@@ -174,7 +175,8 @@ def partial_sums(x: torch.Tensor, w: torch.Tensor, *, a_bits: int, a_signed: boo
     (step t = i * Sw + j). The last entry equals `bitserial_matmul`."""
     p, ac, wc = plane_products(x, w, a_bits=a_bits, a_signed=a_signed, w_bits=w_bits,
                                w_signed=w_signed, serial=serial, step_bits=step_bits)
-    coef = torch.tensor(ac, dtype=torch.int64)[:, None] * torch.tensor(wc, dtype=torch.int64)[None, :]
+    coef = torch.tensor(ac, dtype=torch.int64, device=p.device)[:, None] \
+        * torch.tensor(wc, dtype=torch.int64, device=p.device)[None, :]
     contrib = (p * coef[:, :, None, None]).reshape(-1, p.shape[2], p.shape[3])
     return torch.cumsum(contrib, dim=0)
 
