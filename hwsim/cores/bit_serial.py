@@ -303,7 +303,8 @@ class Model:
             seg = np.asarray(k_segment, dtype=np.int64)
             if np.any(seg < 1):
                 raise InvalidSpecError("bit_serial: k_segment must be positive")
-            k_steps = _ceil(k, seg) * _ceil(seg, pk * fuse)
+            # whole segments, then the partial one (a K tile need not hold whole segments)
+            k_steps = (k // seg) * _ceil(seg, pk * fuse) + _ceil(k % seg, pk * fuse)
         steps = tiles_mn * k_steps
         cycles = steps * per_step
         groups = self._groups(k, w)

@@ -42,14 +42,15 @@ def test_stepped_array_matches_gemm_and_fast_model(name, wf, af):
 
 
 @pytest.mark.parametrize("name", ["fusion", "stripes", "bitmod"])
-def test_stepped_channelwise_segments_and_batch(name):
+@pytest.mark.parametrize("k,seg", [(27, 9), (25, 9), (5, 9)])
+def test_stepped_channelwise_segments_and_batch(name, k, seg):
     spec = SPECS[name]
     w_fmt, a_fmt = Format.parse("int4g6"), Format.parse("int2")
     rng = np.random.default_rng(3)
-    x, w = _codes(rng, a_fmt, (2, 4, 27)), _codes(rng, w_fmt, (2, 27, 5))
-    res = simulate(x, w, w_fmt, a_fmt, spec, k_segment=9)
+    x, w = _codes(rng, a_fmt, (2, 4, k)), _codes(rng, w_fmt, (2, k, 5))
+    res = simulate(x, w, w_fmt, a_fmt, spec, k_segment=seg)
     np.testing.assert_array_equal(res.output, x @ w)
-    fast = Model(spec).compute(4, 27, 5, w_fmt, a_fmt, batch=2, k_segment=9)
+    fast = Model(spec).compute(4, k, 5, w_fmt, a_fmt, batch=2, k_segment=seg)
     assert res.cycles == fast.cycles
 
 
