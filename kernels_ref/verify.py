@@ -10,9 +10,10 @@ For each check:
    Integer codes are uniform over [qmin, qmax]; FP/NF/BitMoD codes are uniform
    over the finite codes (FP: those of magnitude <= FP_DRAW_MAX = 2^16, so bf16's
    range cannot overflow an fp32 product); float activations are N(0, 1) rounded to fp16/bf16.
-   One extra "extreme" shape per exact check sets every code to its largest
-   magnitude with K = 2048, so partial sums exceed 2^24 (catches an inexact
-   fp32 accumulation).
+   One extra "extreme" shape per exact check (K = 2048) draws every code from
+   the two largest-magnitude codes of one sign (int8: -128, -127), so partial
+   sums grow past 2^24 with odd addends: an fp32 accumulation loses bits there
+   and fails (an all-equal draw would not: its sums stay multiples of 2^14).
 2. The output is poisoned: the kernel runs under `PoisonAllocations`, which
    fills every tensor created by torch.empty/empty_like/empty_strided/new_empty
    with a sentinel (int min, NaN); if the kernel takes `out=`, it gets a
@@ -193,11 +194,17 @@ def _finite_codes(fmt: Format) -> torch.Tensor:
     return codes
 
 
+def _extreme_codes(fmt: Format) -> torch.Tensor:
+    """The largest-magnitude code and its neighbour towards zero (same sign)."""
+    v = fmt.qmin if abs(fmt.qmin) >= abs(fmt.qmax) else fmt.qmax
+    nxt = v + 1 if v < 0 else v - 1
+    ok = nxt != 0 and fmt.qmin <= nxt <= fmt.qmax and not (fmt.kind is FormatKind.BINARY)
+    return torch.tensor([v, nxt] if ok else [v], dtype=torch.int64)
+
+
 def draw_weight_codes(fmt: Format, k: int, n: int, gen: torch.Generator, extreme: bool = False) -> torch.Tensor:
-    """Uniform random valid codes [K, N] (int64, CPU); `extreme`: all qmin (largest |code|)."""
-    if extreme:
-        return torch.full((k, n), fmt.qmin, dtype=torch.int64)
-    valid = _finite_codes(fmt)
+    """Uniform random valid codes [K, N] (int64, CPU); `extreme`: drawn from `_extreme_codes`."""
+    valid = _extreme_codes(fmt) if extreme else _finite_codes(fmt)
     idx = torch.randint(0, valid.numel(), (k, n), generator=gen)
     return valid[idx]
 
@@ -205,10 +212,7 @@ def draw_weight_codes(fmt: Format, k: int, n: int, gen: torch.Generator, extreme
 def draw_activations(fmt: Format, m: int, k: int, gen: torch.Generator, extreme: bool = False) -> torch.Tensor:
     """Integer codes (int64) for integer formats, else N(0,1) values rounded to `fmt` (float32)."""
     if fmt.is_integer:
-        if extreme:
-            v = fmt.qmin if abs(fmt.qmin) >= abs(fmt.qmax) else fmt.qmax
-            return torch.full((m, k), v, dtype=torch.int64)
-        valid = _finite_codes(fmt)
+        valid = _extreme_codes(fmt) if extreme else _finite_codes(fmt)
         return valid[torch.randint(0, valid.numel(), (m, k), generator=gen)]
     if fmt.kind is FormatKind.FP and fmt.scale is None and (fmt.exp_bits, fmt.man_bits) in ((5, 10), (8, 7)):
         dt = torch.float16 if fmt.exp_bits == 5 else torch.bfloat16
