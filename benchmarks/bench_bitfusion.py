@@ -27,9 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hwsim.cores.bit_serial import GemmDim, Model, SerialOperands, Spec, k_segment_for  # noqa: E402
-from kernels_ref.formats import Format  # noqa: E402
-from models.zoo.bitfusion_benchmarks import BENCHMARKS, bitfusion_benchmark, bitfusion_formats  # noqa: E402
+from hwsim.cores.bit_serial import GemmDim, Model, SerialOperands, Spec, k_segment_for
+from kernels_ref.formats import Format
+from models.zoo.bitfusion_benchmarks import BENCHMARKS, bitfusion_benchmark, bitfusion_formats
 
 CSV = ROOT / "tests" / "data" / "bitfusion" / "bitfusion_sim_per_layer.csv"
 PRESET = "bitfusion-eyeriss-budget"

@@ -103,7 +103,7 @@ def _lowbit_formats(arch: str, model: str, phase: str) -> str:
     if arch == "bitmod":
         return "int4g128" if phase == "prefill" else "int3g128"
     bits = W_BITS[arch][model]
-    return f"int{int(round(bits)) if arch == 'ant' else int(bits)}"
+    return f"int{round(bits) if arch == 'ant' else int(bits)}"
 
 
 def lowbit_cycles(model: str, arch: str, phase: str) -> float | None:
@@ -111,7 +111,7 @@ def lowbit_cycles(model: str, arch: str, phase: str) -> float | None:
     try:
         import hwsim
         from hwsim import spec as hwspec
-        import models.zoo as zoo
+        from models import zoo
         evaluate_workload = hwsim.evaluate_workload
     except (ImportError, AttributeError):
         return None

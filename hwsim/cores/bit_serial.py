@@ -68,8 +68,16 @@ from hwsim.cores.base import Action, ActionKind, CoreFamily, Dataflow, TileCompu
 from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from kernels_ref.formats import Format, FormatKind, Granularity
 
-__all__ = ["SerialOperands", "GemmDim", "Spec", "Model", "fusion_bricks_per_operand", "k_segment_for",
-           "serial_chunks", "operand_bits"]
+__all__ = [
+    "GemmDim",
+    "Model",
+    "SerialOperands",
+    "Spec",
+    "fusion_bricks_per_operand",
+    "k_segment_for",
+    "operand_bits",
+    "serial_chunks",
+]
 
 _INTEGER_KINDS = (FormatKind.INT, FormatKind.UINT, FormatKind.BINARY, FormatKind.TERNARY)
 # weight kinds decoded through a table or float unit, not multiplied as integers

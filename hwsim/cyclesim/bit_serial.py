@@ -28,6 +28,7 @@ as one numpy matmul.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,7 +143,7 @@ def simulate(x_codes: np.ndarray, w_codes: np.ndarray, w_fmt: Format, a_fmt: For
                     cuts = sorted({k0, k1} | ({c for c in range(0, k1, group) if c > k0} if group else set()))
                     for pairs_now in schedule:  # one cycle each
                         cycle += 1
-                        for s0, s1 in zip(cuts[:-1], cuts[1:]):
+                        for s0, s1 in itertools.pairwise(cuts):
                             part = np.zeros((min(pm, m - m0), min(pn, n - n0)), dtype=np.int64)
                             for i, j in pairs_now:
                                 sw, wv = w_parts[i]

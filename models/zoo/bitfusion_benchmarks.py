@@ -21,8 +21,8 @@ plain networks.
 
 from __future__ import annotations
 
-from models.ir import ConvGeometry, Layer, Phase, Workload
 from kernels_ref.errors import InvalidSpecError
+from models.ir import ConvGeometry, Layer, Phase, Workload
 
 __all__ = ["BENCHMARKS", "bitfusion_benchmark", "bitfusion_formats", "first_layers"]
 
@@ -150,7 +150,6 @@ def _resnet18(b: _Builder, wrpn: bool) -> None:
             a = b.conv(f"module{mod}/conv{mod}_{i}_a", prev, filters * s, 1, stride, True, "int4", "int4")
             prev = b.conv(f"module{mod}/conv{mod}_{i}_b", a, filters * s, 3, 1, True, "int4", "int4")
         # add{mod} (conv_a + conv_b) feeds the next module; same shape as conv_b
-    return None
 
 
 def _recurrent(b: _Builder, size: int, gates: int) -> None:

@@ -15,8 +15,9 @@ new family joins by adding its module and a preset. Each preset's core must be:
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -52,7 +53,7 @@ def _load_accel(path: Path) -> Any:
         fn = getattr(spec_mod, name, None)
         if callable(fn):
             return fn(path)
-    acc = getattr(spec_mod, "Accelerator")
+    acc = spec_mod.Accelerator
     for name in ("from_yaml", "load"):
         fn = getattr(acc, name, None)
         if callable(fn):
