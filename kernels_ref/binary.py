@@ -1,0 +1,386 @@
+"""1-bit GEMMs by AND/XNOR + popcount on packed words, and what builds on them.
+
+Packing: a 0/1 matrix [R, K] is packed along K into words of 32 or 64 bits,
+bit j of word w holding element w * word_bits + j (little-endian bit order,
+K zero-padded to whole words). numpy words are uint32/uint64 and popcount is
+`np.bitwise_count`; torch words are int32/int64 and popcount is the SWAR bit
+trick (torch has no popcount op), which runs on CPU and CUDA alike.
+
+One-bit products:
+- {0,1} encoding: a . b = popcount(a AND b)
+- {-1,+1} encoding (bit 1 = +1): a . b = K - 2 popcount(a XOR b) (XNOR-Net);
+  the zero padding XORs to 0, so padding never counts.
+
+WxAy (ABQ-LLM): each integer operand is split into 0/1 planes with a
+coefficient and an offset, value = sum_i c_i p_i + o (INT: 2^i, sign plane
+-2^(b-1); UINT: 2^i; ternary: 2-bit two's complement; binary: c = 2, o = -1);
+zero points subtract as value - z. Then
+
+  x . w = sum_ij ca_i cw_j (P_i . Q_j) + o_w sum_i ca_i |P_i| + o_a sum_j cw_j |Q_j| + K o_a o_w
+
+with every P_i . Q_j one AND-popcount GEMM (all x*y of them computed as one
+stacked popcount GEMM) and |P| plane popcounts; all integer, so exact.
+
+DB-LLM dual binarisation: a 2-bit weight code is alpha1 B1 + alpha2 B2 + beta
+with B1, B2 in {-1,+1} (for uint2 c = B1 + B0/2 + 3/2, int2 c = -B1 + B0/2 - 1/2);
+x @ w is two scaled ±1 GEMMs. Binarised convolution (BiBench style) lowers to
+these GEMMs by im2col (torch unfold).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from kernels_ref.formats import Format, FormatKind, code_range
+from kernels_ref.registry import RefKernel
+
+__all__ = [
+    "Backend",
+    "Planes",
+    "pack_bits_numpy",
+    "pack_bits_torch",
+    "popcount_torch",
+    "popcount_gemm_numpy",
+    "popcount_gemm_torch",
+    "xnor_gemm",
+    "decompose",
+    "wxay_gemm",
+    "DualBinary",
+    "dual_binarize",
+    "dual_binary_gemm",
+    "binary_conv2d",
+    "kernels",
+]
+
+_CHUNK_WORDS = 1 << 19  # words per intermediate [rows, cols, W] block
+
+
+class Backend(enum.Enum):
+    NUMPY = "numpy"
+    TORCH = "torch"
+    AUTO = "auto"  # numpy for CPU tensors, torch otherwise
+
+
+# ===================================================================== packing
+def _check_word_bits(word_bits: int) -> None:
+    if word_bits not in (32, 64):
+        raise InvalidSpecError(f"word_bits must be 32 or 64, got {word_bits}")
+
+
+def pack_bits_numpy(bits: np.ndarray, word_bits: int = 64) -> np.ndarray:
+    """Pack a 0/1 array [R, K] along K into uint32/uint64 words [R, ceil(K/word_bits)]."""
+    _check_word_bits(word_bits)
+    bits = np.asarray(bits, dtype=np.uint8)
+    r, k = bits.shape
+    pad = (-k) % word_bits
+    if pad:
+        bits = np.concatenate([bits, np.zeros((r, pad), np.uint8)], axis=1)
+    by = np.packbits(bits, axis=1, bitorder="little")
+    return np.ascontiguousarray(by).view("<u8" if word_bits == 64 else "<u4")
+
+
+def pack_bits_torch(bits: torch.Tensor, word_bits: int = 64) -> torch.Tensor:
+    """Pack a 0/1 tensor [R, K] along K into int32/int64 words (same bit order as numpy)."""
+    _check_word_bits(word_bits)
+    b = bits.to(torch.uint8)
+    r, k = b.shape
+    pad = (-k) % word_bits
+    if pad:
+        b = torch.cat([b, torch.zeros(r, pad, dtype=torch.uint8, device=b.device)], dim=1)
+    shifts = torch.arange(8, dtype=torch.uint8, device=b.device)
+    by = (b.view(r, -1, 8) << shifts).sum(dim=2, dtype=torch.uint8)  # little-endian bytes
+    return by.contiguous().view(torch.int64 if word_bits == 64 else torch.int32)
+
+
+def popcount_torch(words: torch.Tensor) -> torch.Tensor:
+    """Set bits per int32/int64 word (SWAR; arithmetic shifts are masked off)."""
+    if words.dtype == torch.int64:
+        m1, m2, m4, h01, top = 0x5555555555555555, 0x3333333333333333, 0x0F0F0F0F0F0F0F0F, 0x0101010101010101, 56
+    elif words.dtype == torch.int32:
+        m1, m2, m4, h01, top = 0x55555555, 0x33333333, 0x0F0F0F0F, 0x01010101, 24
+    else:
+        raise InvalidSpecError(f"popcount_torch takes int32/int64 words, got {words.dtype}")
+    x = words - ((words >> 1) & m1)
+    x = (x & m2) + ((x >> 2) & m2)
+    x = (x + (x >> 4)) & m4
+    return (x * h01) >> top
+
+
+def popcount_gemm_numpy(a: np.ndarray, b: np.ndarray, op: str = "and") -> np.ndarray:
+    """out[i, j] = sum_w popcount(a[i, w] OP b[j, w]) for packed words; int64 [Ra, Rb]."""
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise InvalidSpecError(f"packed operands {a.shape} and {b.shape} do not match")
+    fn = {"and": np.bitwise_and, "xor": np.bitwise_xor}.get(op)
+    if fn is None:
+        raise InvalidSpecError(f"op must be 'and' or 'xor', got {op!r}")
+    ra, w = a.shape
+    rb = b.shape[0]
+    out = np.empty((ra, rb), dtype=np.int64)
+    step = max(1, _CHUNK_WORDS // max(1, ra * w))
+    for j in range(0, rb, step):
+        blk = fn(a[:, None, :], b[None, j:j + step, :])
+        out[:, j:j + step] = np.bitwise_count(blk).sum(axis=2, dtype=np.int64)
+    return out
+
+
+def popcount_gemm_torch(a: torch.Tensor, b: torch.Tensor, op: str = "and") -> torch.Tensor:
+    """Torch twin of `popcount_gemm_numpy` (int32/int64 words, CPU or CUDA)."""
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise InvalidSpecError(f"packed operands {tuple(a.shape)} and {tuple(b.shape)} do not match")
+    fn = {"and": torch.bitwise_and, "xor": torch.bitwise_xor}.get(op)
+    if fn is None:
+        raise InvalidSpecError(f"op must be 'and' or 'xor', got {op!r}")
+    ra, w = a.shape
+    rb = b.shape[0]
+    out = torch.empty(ra, rb, dtype=torch.int64, device=a.device)
+    chunk = _CHUNK_WORDS * (16 if a.is_cuda else 1)
+    step = max(1, chunk // max(1, ra * w))
+    for j in range(0, rb, step):
+        blk = fn(a[:, None, :], b[None, j:j + step, :])
+        out[:, j:j + step] = popcount_torch(blk).sum(dim=2, dtype=torch.int64)
+    return out
+
+
+def _use_numpy(backend: Backend, t: torch.Tensor) -> bool:
+    if backend is Backend.AUTO:
+        return t.device.type == "cpu"
+    return backend is Backend.NUMPY
+
+
+def _pgemm(a_bits: torch.Tensor, b_bits: torch.Tensor, op: str, backend: Backend, word_bits: int) -> torch.Tensor:
+    """Popcount GEMM of two 0/1 tensors [Ra, K] and [Rb, K] -> int64 [Ra, Rb]."""
+    if _use_numpy(backend, a_bits):
+        if a_bits.device.type != "cpu":
+            raise InvalidSpecError("the numpy backend needs CPU tensors")
+        pa = pack_bits_numpy(a_bits.numpy(), word_bits)
+        pb = pack_bits_numpy(b_bits.numpy(), word_bits)
+        return torch.from_numpy(popcount_gemm_numpy(pa, pb, op))
+    return popcount_gemm_torch(pack_bits_torch(a_bits, word_bits), pack_bits_torch(b_bits, word_bits), op)
+
+
+def xnor_gemm(x: torch.Tensor, w: torch.Tensor, *, backend: Backend | str = Backend.AUTO,
+              word_bits: int = 64) -> torch.Tensor:
+    """±1 codes x [M, K] @ w [K, N] by XNOR-popcount: K - 2 popcount(a XOR b). int64."""
+    backend = Backend(backend)
+    x, w = _as_int(x, "activations"), _as_int(w, "weights")
+    _check_shapes(x, w)
+    for t, what in ((x, "activations"), (w, "weights")):
+        if t.numel() and not bool(((t == 1) | (t == -1)).all()):
+            raise InvalidSpecError(f"xnor_gemm: {what} must be ±1 codes")
+    k = x.shape[1]
+    d = _pgemm((x > 0).to(torch.uint8), (w.T > 0).to(torch.uint8), "xor", backend, word_bits)
+    return (k - 2 * d).to(x.device)
+
+
+# ================================================================= WxAy (ABQ)
+@dataclass(frozen=True)
+class Planes:
+    """value = sum_i coefs[i] * bits[i] + offset (- zero point, handled by the GEMM)."""
+
+    bits: torch.Tensor  # [P, R, K] uint8, rows = operand rows (x rows or w columns)
+    coefs: tuple[int, ...]
+    offset: int
+
+
+def _as_int(t: torch.Tensor, what: str) -> torch.Tensor:
+    t = torch.as_tensor(t)
+    if t.is_floating_point() or t.is_complex() or t.dtype is torch.bool:
+        raise InvalidSpecError(f"{what}: binary kernels take integer codes, got {t.dtype}")
+    return t.to(torch.int64)
+
+
+def _check_shapes(x: torch.Tensor, w: torch.Tensor) -> None:
+    if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[0]:
+        raise InvalidSpecError(f"GEMM needs x [M,K] and w [K,N], got {tuple(x.shape)} and {tuple(w.shape)}")
+
+
+def _compact_t(w: torch.Tensor) -> torch.Tensor:
+    """w.T as a contiguous tensor of the narrowest dtype holding its codes (16-bit codes fit int32)."""
+    return w.to(torch.int32).T.contiguous()
+
+
+def decompose(rows: torch.Tensor, fmt: Format) -> Planes:
+    """Split integer codes [R, K] of `fmt` into 0/1 planes (see the module docstring)."""
+    if not fmt.is_integer:
+        raise UnsupportedFormatError(f"binary kernels take integer formats, not {fmt}")
+    lo, hi = code_range(fmt)
+    if rows.numel() and (int(rows.min()) < lo or int(rows.max()) > hi):
+        raise InvalidSpecError(f"codes outside {fmt}'s range [{lo}, {hi}]")
+    if fmt.kind is FormatKind.BINARY:
+        if bool((rows == 0).any()):
+            raise InvalidSpecError("binary codes must be -1 or +1, found 0")
+        return Planes((rows > 0).to(torch.uint8).unsqueeze(0), (2,), -1)
+    bits = 2 if fmt.kind is FormatKind.TERNARY else fmt.bits
+    signed = fmt.kind is not FormatKind.UINT
+    small = rows.to(torch.int16 if bits <= 15 else torch.int32)
+    planes = torch.stack([((small >> i) & 1).to(torch.uint8) for i in range(bits)])
+    coefs = tuple(-(1 << i) if (signed and i == bits - 1) else (1 << i) for i in range(bits))
+    return Planes(planes, coefs, 0)
+
+
+def wxay_gemm(x: torch.Tensor, w: torch.Tensor, a_fmt: Format | str, w_fmt: Format | str, *,
+              a_zero: torch.Tensor | int | None = None, w_zero: torch.Tensor | int | None = None,
+              backend: Backend | str = Backend.AUTO, word_bits: int = 64) -> torch.Tensor:
+    """(x - a_zero) @ (w - w_zero) on integer codes by x*y one-bit AND-popcount GEMMs.
+
+    `a_zero` is a scalar or per-row [M] zero point, `w_zero` a scalar or per-column [N]
+    one. Returns int64 [M, N], exactly the integer product."""
+    a_fmt = Format.parse(a_fmt) if isinstance(a_fmt, str) else a_fmt
+    w_fmt = Format.parse(w_fmt) if isinstance(w_fmt, str) else w_fmt
+    backend = Backend(backend)
+    x, w = _as_int(x, "activations"), _as_int(w, "weights")
+    _check_shapes(x, w)
+    m, k = x.shape
+    n = w.shape[1]
+    dev = x.device
+    pa = decompose(x, a_fmt)
+    pw = decompose(_compact_t(w), w_fmt)
+    ya, xw = len(pa.coefs), len(pw.coefs)
+    # all x*y one-bit GEMMs at once: activation planes stacked on rows, weight planes on columns
+    prod = _pgemm(pa.bits.reshape(ya * m, k), pw.bits.reshape(xw * n, k), "and", backend, word_bits)
+    prod = prod.to(dev).reshape(ya, m, xw, n)
+    ca = torch.tensor(pa.coefs, dtype=torch.int64, device=dev)
+    cw = torch.tensor(pw.coefs, dtype=torch.int64, device=dev)
+    out = torch.einsum("i,imjn,j->mn", ca, prod, cw)
+    a_cnt = pa.bits.sum(dim=2, dtype=torch.int64)  # [ya, M] plane popcounts
+    w_cnt = pw.bits.sum(dim=2, dtype=torch.int64)  # [xw, N]
+    rowsum = (ca[:, None] * a_cnt).sum(0) + pa.offset * k   # sum_k x[m, k]
+    colsum = (cw[:, None] * w_cnt).sum(0) + pw.offset * k   # sum_k w[k, n]
+    out = out + pw.offset * (rowsum - pa.offset * k)[:, None] + pa.offset * (colsum - pw.offset * k)[None, :] \
+        + k * pa.offset * pw.offset
+    if w_zero is not None:
+        zw = torch.as_tensor(w_zero, dtype=torch.int64, device=dev).reshape(-1)
+        out = out - rowsum[:, None] * zw[None, :]
+    if a_zero is not None:
+        za = torch.as_tensor(a_zero, dtype=torch.int64, device=dev).reshape(-1)
+        out = out - za[:, None] * colsum[None, :]
+        if w_zero is not None:
+            out = out + k * za[:, None] * zw[None, :]
+    return out
+
+
+# ============================================================ DB-LLM (dual bin)
+@dataclass(frozen=True)
+class DualBinary:
+    """w = alpha1 * b1 + alpha2 * b2 + beta with b1, b2 in {-1,+1} ([K, N] int64);
+    alphas and beta are per output column [N] (float64)."""
+
+    b1: torch.Tensor
+    b2: torch.Tensor
+    alpha1: torch.Tensor
+    alpha2: torch.Tensor
+    beta: torch.Tensor
+
+
+def dual_binarize(w_codes: torch.Tensor, w_fmt: Format | str,
+                  scale: torch.Tensor | None = None) -> DualBinary:
+    """DB-LLM flexible dual binarisation of 2-bit codes (int2 or uint2):
+    uint2 c = 2 m + l -> (+1) B_m + (1/2) B_l + 3/2; int2 c = -2 m + l -> (-1) B_m + (1/2) B_l - 1/2,
+    with B = 2 bit - 1. `scale` [N] (the quantiser's per-column scale) multiplies the alphas and beta."""
+    w_fmt = Format.parse(w_fmt) if isinstance(w_fmt, str) else w_fmt
+    if w_fmt.kind not in (FormatKind.INT, FormatKind.UINT) or w_fmt.bits != 2:
+        raise UnsupportedFormatError(f"dual binarisation takes int2 or uint2 weights, not {w_fmt}")
+    w = _as_int(w_codes, "weights")
+    lo, hi = code_range(w_fmt)
+    if w.numel() and (int(w.min()) < lo or int(w.max()) > hi):
+        raise InvalidSpecError(f"codes outside {w_fmt}'s range [{lo}, {hi}]")
+    u = w & 3
+    b_hi = 2 * ((u >> 1) & 1) - 1
+    b_lo = 2 * (u & 1) - 1
+    n = w.shape[1]
+    signed = w_fmt.kind is FormatKind.INT
+    a1 = torch.full((n,), -1.0 if signed else 1.0, dtype=torch.float64, device=w.device)
+    a2 = torch.full((n,), 0.5, dtype=torch.float64, device=w.device)
+    beta = torch.full((n,), -0.5 if signed else 1.5, dtype=torch.float64, device=w.device)
+    if scale is not None:
+        s = torch.as_tensor(scale, dtype=torch.float64, device=w.device).reshape(-1)
+        a1, a2, beta = a1 * s, a2 * s, beta * s
+    return DualBinary(b_hi, b_lo, a1, a2, beta)
+
+
+def dual_binary_gemm(x: torch.Tensor, db: DualBinary, a_fmt: Format | str, *,
+                     backend: Backend | str = Backend.AUTO, word_bits: int = 64) -> torch.Tensor:
+    """x @ (alpha1 B1 + alpha2 B2 + beta): two ±1-weight popcount GEMMs plus a row sum.
+
+    float64 [M, N]; when 2*alpha and 2*beta are integers (unscaled codes) the
+    result is an exact integer — `_dbllm` returns it as int64."""
+    a_fmt = Format.parse(a_fmt) if isinstance(a_fmt, str) else a_fmt
+    binf = Format.parse("binary")
+    p1 = wxay_gemm(x, db.b1, a_fmt, binf, backend=backend, word_bits=word_bits).double()
+    p2 = wxay_gemm(x, db.b2, a_fmt, binf, backend=backend, word_bits=word_bits).double()
+    rowsum = _as_int(x, "activations").sum(dim=1, dtype=torch.int64).double()
+    return p1 * db.alpha1 + p2 * db.alpha2 + rowsum[:, None] * db.beta
+
+
+# ================================================================ conv (BiBench)
+def binary_conv2d(x: torch.Tensor, w: torch.Tensor, a_fmt: Format | str, w_fmt: Format | str, *,
+                  stride: int = 1, padding: int = 0, dilation: int = 1, pad_value: int | None = None,
+                  backend: Backend | str = Backend.AUTO, word_bits: int = 64) -> torch.Tensor:
+    """Convolution of integer codes x [B, C, H, W] with w [O, C, R, S] (groups = 1) by
+    im2col (torch unfold) + `wxay_gemm`. int64 [B, O, OH, OW].
+
+    Padding inserts `pad_value` codes (default 0; binary activations have no 0
+    code, so they need an explicit ±1)."""
+    a_fmt = Format.parse(a_fmt) if isinstance(a_fmt, str) else a_fmt
+    w_fmt = Format.parse(w_fmt) if isinstance(w_fmt, str) else w_fmt
+    x, w = _as_int(x, "activations"), _as_int(w, "weights")
+    if x.ndim != 4 or w.ndim != 4 or x.shape[1] != w.shape[1]:
+        raise InvalidSpecError(f"conv needs x [B,C,H,W] and w [O,C,R,S] with equal C, got "
+                               f"{tuple(x.shape)} and {tuple(w.shape)}")
+    if padding:
+        pv = 0 if pad_value is None else int(pad_value)
+        lo, hi = code_range(a_fmt)
+        if not lo <= pv <= hi or (a_fmt.kind is FormatKind.BINARY and pv == 0):
+            raise InvalidSpecError(f"padding value {pv} is not a code of {a_fmt}; pass pad_value")
+        x = F.pad(x, (padding,) * 4, value=pv)
+    b, c, h, wd = x.shape
+    o, _, r, s = w.shape
+    oh = (h - dilation * (r - 1) - 1) // stride + 1
+    ow = (wd - dilation * (s - 1) - 1) // stride + 1
+    if oh < 1 or ow < 1:
+        raise InvalidSpecError(f"kernel {r}x{s} does not fit the {h}x{wd} input")
+    # unfold works on floats; codes up to 16 bits are exact in float64
+    cols = F.unfold(x.double(), (r, s), dilation=dilation, stride=stride)  # [B, C*R*S, L]
+    rows = cols.transpose(1, 2).reshape(b * oh * ow, c * r * s).round().to(torch.int64)
+    out = wxay_gemm(rows, w.reshape(o, c * r * s).T, a_fmt, w_fmt, backend=backend, word_bits=word_bits)
+    return out.reshape(b, oh * ow, o).transpose(1, 2).reshape(b, o, oh, ow)
+
+
+# =================================================================== registry
+def _wxay_fn(backend: Backend, word_bits: int) -> Callable[[torch.Tensor, torch.Tensor, Format, Format], torch.Tensor]:
+    def run(x: torch.Tensor, w_codes: torch.Tensor, w_fmt: Format, a_fmt: Format) -> torch.Tensor:
+        return wxay_gemm(x, w_codes, a_fmt, w_fmt, backend=backend, word_bits=word_bits)
+    run.__name__ = f"binary_wxay_{backend.value}_{word_bits}"
+    return run
+
+
+def _xnor_fn(x: torch.Tensor, w_codes: torch.Tensor, w_fmt: Format, a_fmt: Format) -> torch.Tensor:
+    if w_fmt.kind is not FormatKind.BINARY or a_fmt.kind is not FormatKind.BINARY:
+        raise UnsupportedFormatError(f"XNOR-popcount takes binary x binary, not {w_fmt} x {a_fmt}")
+    return xnor_gemm(x, w_codes, backend=Backend.TORCH)
+
+
+def _dbllm(x: torch.Tensor, w_codes: torch.Tensor, w_fmt: Format, a_fmt: Format) -> torch.Tensor:
+    out = dual_binary_gemm(x, dual_binarize(w_codes, w_fmt), a_fmt)
+    return torch.round(out).to(torch.int64)  # an exact integer: 2*alpha, 2*beta are integers
+
+
+def kernels() -> tuple[RefKernel, ...]:
+    """AND-popcount WxAy (numpy popcount on CPU, torch SWAR elsewhere; and a
+    forced-torch 32-bit-word variant), XNOR-popcount binary, DB-LLM dual binary."""
+    wts = ("binary", "ternary", "int1", "int2", "int3", "int4", "uint2", "uint4")
+    acts = ("binary", "int2", "int4", "int8", "uint8")
+    return (
+        RefKernel("binary-and-popc", "binary", wts, acts, _wxay_fn(Backend.AUTO, 64)),
+        RefKernel("binary-and-popc-torch32", "binary", ("binary", "int2", "int4", "ternary"),
+                  ("binary", "int2", "int4", "int8"), _wxay_fn(Backend.TORCH, 32)),
+        RefKernel("binary-xnor-popc", "binary", ("binary",), ("binary",), _xnor_fn),
+        RefKernel("binary-dbllm-dual", "binary", ("int2", "uint2"), ("int8", "int4", "uint8"), _dbllm),
+    )
