@@ -43,20 +43,20 @@ from kernels_ref.registry import RefKernel
 
 __all__ = [
     "Backend",
-    "Planes",
-    "pack_bits_numpy",
-    "pack_bits_torch",
-    "popcount_torch",
-    "popcount_gemm_numpy",
-    "popcount_gemm_torch",
-    "xnor_gemm",
-    "decompose",
-    "wxay_gemm",
     "DualBinary",
+    "Planes",
+    "binary_conv2d",
+    "decompose",
     "dual_binarize",
     "dual_binary_gemm",
-    "binary_conv2d",
     "kernels",
+    "pack_bits_numpy",
+    "pack_bits_torch",
+    "popcount_gemm_numpy",
+    "popcount_gemm_torch",
+    "popcount_torch",
+    "wxay_gemm",
+    "xnor_gemm",
 ]
 
 _CHUNK_WORDS = 1 << 19  # words per intermediate [rows, cols, W] block

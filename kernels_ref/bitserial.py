@@ -31,12 +31,12 @@ from kernels_ref.registry import RefKernel
 
 __all__ = [
     "Serial",
-    "operand_bits",
     "bitplanes",
-    "plane_products",
     "bitserial_matmul",
-    "partial_sums",
     "kernels",
+    "operand_bits",
+    "partial_sums",
+    "plane_products",
 ]
 
 

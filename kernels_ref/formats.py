@@ -34,26 +34,26 @@ import torch
 from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 
 __all__ = [
+    "BITMOD_MIXES",
+    "BITMOD_TABLES",
+    "NF4_VALUES",
+    "Format",
+    "FormatInfo",
     "FormatKind",
     "Granularity",
-    "ScaleFormat",
-    "Format",
     "QTensor",
-    "FormatInfo",
-    "NF4_VALUES",
-    "BITMOD_TABLES",
-    "BITMOD_MIXES",
-    "quantize",
-    "dequantize",
-    "pack",
-    "unpack",
+    "ScaleFormat",
     "code_range",
     "codebook_values",
-    "fp_values",
-    "fp_encode",
+    "dequantize",
     "fp_decode",
-    "round_scale",
+    "fp_encode",
+    "fp_values",
     "list_formats",
+    "pack",
+    "quantize",
+    "round_scale",
+    "unpack",
 ]
 
 
@@ -198,7 +198,7 @@ class Format:
 
     # ------------------------------------------------------------------ parsing
     @classmethod
-    def parse(cls, text: str) -> "Format":
+    def parse(cls, text: str) -> Format:
         """Parse the string form (see module docstring); raises UnsupportedFormatError."""
         if not isinstance(text, str):
             raise UnsupportedFormatError(f"format must be a string, got {type(text).__name__}")

@@ -44,15 +44,15 @@ from kernels_ref.formats import Format, FormatKind, code_range
 from kernels_ref.registry import RefKernel
 
 __all__ = [
-    "Scheme",
     "LutResult",
-    "weight_planes",
+    "Scheme",
     "build_tables",
     "full_table",
-    "table_index",
+    "kernels",
     "lut_gemm",
     "lut_matmul",
-    "kernels",
+    "table_index",
+    "weight_planes",
 ]
 
 

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from kernels_ref.formats import (
     BITMOD_TABLES,
+    NF4_VALUES,
     Format,
     FormatKind,
-    NF4_VALUES,
     ScaleFormat,
     code_range,
     dequantize,
