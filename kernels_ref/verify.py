@@ -42,7 +42,7 @@ import logging
 import os
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
@@ -204,7 +204,12 @@ def _extreme_codes(fmt: Format) -> torch.Tensor:
 
 def draw_weight_codes(fmt: Format, k: int, n: int, gen: torch.Generator, extreme: bool = False) -> torch.Tensor:
     """Uniform random valid codes [K, N] (int64, CPU); `extreme`: drawn from `_extreme_codes`."""
-    valid = _extreme_codes(fmt) if extreme else _finite_codes(fmt)
+    if extreme:
+        valid = _extreme_codes(fmt)
+    elif fmt.is_integer and fmt.kind is not FormatKind.BINARY:
+        return torch.randint(fmt.qmin, fmt.qmax + 1, (k, n), generator=gen)
+    else:
+        valid = _finite_codes(fmt)
     idx = torch.randint(0, valid.numel(), (k, n), generator=gen)
     return valid[idx]
 
@@ -257,9 +262,10 @@ def _run_kernel(kern: RefKernel, x: torch.Tensor, w: torch.Tensor, w_fmt: Format
         return res, time.perf_counter() - t0
 
 
-def _compare(res: torch.Tensor, ref: torch.Tensor, denom: torch.Tensor, exact: bool, tol: float
+def _compare(res: torch.Tensor, ref: torch.Tensor, denom_fn: Callable[[], torch.Tensor], exact: bool, tol: float
              ) -> tuple[float, float, bool, str]:
-    """(max abs err, max rel err, passed, detail). rel = |diff| / (|x| @ |w|)."""
+    """(max abs err, max rel err, passed, detail). rel = |diff| / (|x| @ |w|);
+    `denom_fn` computes |x| @ |w| (skipped for an exact match)."""
     if not isinstance(res, torch.Tensor):
         return float("inf"), float("inf"), False, f"kernel returned {type(res).__name__}, not a tensor"
     if tuple(res.shape) != tuple(ref.shape):
@@ -278,6 +284,8 @@ def _compare(res: torch.Tensor, ref: torch.Tensor, denom: torch.Tensor, exact: b
             detail = f"{bad} of {diff.numel()} elements differ"
             if bool(sentinel.any()):
                 detail += f"; {int(sentinel.sum())} left unwritten (poison)"
+        if not bad:
+            return 0.0, 0.0, True, ""
         d = diff.double()
     else:
         r = res.double()
@@ -287,6 +295,7 @@ def _compare(res: torch.Tensor, ref: torch.Tensor, denom: torch.Tensor, exact: b
             detail = f"{int(nan.sum())} of {r.numel()} elements NaN/inf (unwritten poison or overflow)"
             d = torch.where(nan, torch.full_like(d, float("inf")), d)
     max_abs = float(d.max()) if d.numel() else 0.0
+    denom = denom_fn()
     safe = torch.where(denom > 0, denom, torch.ones_like(denom))
     rel = torch.where(denom > 0, d / safe, torch.where(d > 0, float("inf"), 0.0))
     max_rel = float(rel.max()) if rel.numel() else 0.0
@@ -355,10 +364,14 @@ def verify_one(kern: RefKernel, w_fmt: Format, a_fmt: Format, shape: tuple[int, 
     except Exception as exc:  # a crashing kernel is a failed check, reported, not a harness crash
         log.debug("kernel %s crashed", kern.name, exc_info=True)
         return fail(f"kernel raised {type(exc).__name__}: {exc}")
-    if kern.exact:
-        denom = torch.matmul(x.abs().double(), w.abs().double())
-    else:
-        denom = torch.matmul(x.abs().double(), _weight_values(w, w_fmt).abs())
+    cache: list[torch.Tensor] = []
+
+    def denom() -> torch.Tensor:
+        if not cache:
+            wa = w.abs().double() if kern.exact else _weight_values(w, w_fmt).abs()
+            cache.append(torch.matmul(x.abs().double(), wa))
+        return cache[0]
+
     rows = []
     for oname, ref, otol in _oracles(x, w, w_fmt, a_fmt, kern.exact, device):
         tol = 0.0 if kern.exact else kern.rel_tol + otol
