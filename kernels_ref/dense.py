@@ -81,8 +81,10 @@ def max_abs_code(fmt: Format | str) -> int:
     return max(abs(fmt.qmin), abs(fmt.qmax))
 
 
-def code_values(codes: torch.Tensor, fmt: Format | str) -> torch.Tensor:
-    """Unscaled real value (float64) of each code of `fmt`, on the codes' device.
+def code_values(codes: torch.Tensor, fmt: Format | str, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Unscaled real value of each code of `fmt` as `dtype` (float64 default), on the
+    codes' device. Every code value of the formats here is exact in float32
+    (8-bit exponent or less, <= 10 mantissa bits), so float32 loses nothing.
 
     INT/UINT/BINARY/TERNARY: the code itself (a UINT zero point is applied by the
     caller, with the scales). FP: the bit pattern's value. NF4 / single BitMoD
@@ -91,11 +93,16 @@ def code_values(codes: torch.Tensor, fmt: Format | str) -> torch.Tensor:
     """
     fmt = _fmt(fmt)
     if fmt.is_integer:
-        return codes.to(torch.float64)
+        return codes.to(dtype)
     if fmt.kind is FormatKind.FP:
-        return fp_decode(codes.cpu(), fmt).to(codes.device)
+        if fmt.scale is None and (fmt.exp_bits, fmt.man_bits) in ((5, 10), (8, 7)):
+            # fp16 / bf16 bit patterns: reinterpret (exact, no table)
+            dt = torch.float16 if fmt.exp_bits == 5 else torch.bfloat16
+            return codes.to(torch.int16).view(dt).to(dtype)
+        table = fp_decode(torch.arange(1 << fmt.bits), fmt).to(dtype=dtype, device=codes.device)
+        return table[codes.to(torch.int64)]
     if fmt.kind is FormatKind.NF or (fmt.kind is FormatKind.BITMOD and fmt.variant not in BITMOD_MIXES):
-        table = torch.tensor(codebook_values(fmt), dtype=torch.float64, device=codes.device)
+        table = torch.tensor(codebook_values(fmt), dtype=dtype, device=codes.device)
         return table[codes.to(torch.int64)]
     if fmt.kind is FormatKind.BITMOD:
         raise UnsupportedFormatError(f"{fmt} is a BitMoD mixture: its code values depend on per-group variants")
@@ -156,7 +163,7 @@ def dense_float(x: torch.Tensor, w_codes: torch.Tensor, w_fmt: Format, a_fmt: Fo
     w_fmt = _fmt(w_fmt)
     if x.ndim != 2 or w_codes.ndim != 2 or x.shape[1] != w_codes.shape[0]:
         raise UnsupportedFormatError(f"cannot multiply {tuple(x.shape)} by {tuple(w_codes.shape)}")
-    wv = code_values(w_codes, w_fmt).to(torch.float32)
+    wv = code_values(w_codes, w_fmt, torch.float32)
     res = torch.matmul(x.to(torch.float32), wv)
     return _write(res, out)
 

@@ -309,8 +309,8 @@ def _int8_ok(fmt: Format) -> bool:
     return fmt.is_integer and fmt.qmin >= -128 and fmt.qmax <= 127
 
 
-def _oracles(x: torch.Tensor, w: torch.Tensor, w_fmt: Format, a_fmt: Format, exact: bool, device: str
-             ) -> list[tuple[str, torch.Tensor, float]]:
+def _oracles(x: torch.Tensor, w: torch.Tensor, w_fmt: Format, a_fmt: Format, exact: bool, device: str,
+             wv: torch.Tensor | None = None) -> list[tuple[str, torch.Tensor, float]]:
     """[(oracle name, reference, oracle tolerance)] on `device`."""
     m, k = x.shape
     n = w.shape[1]
@@ -328,7 +328,7 @@ def _oracles(x: torch.Tensor, w: torch.Tensor, w_fmt: Format, a_fmt: Format, exa
         if bound >= 2 ** 53:
             raise InvalidSpecError(f"K={k} too large for an exact float64 oracle")
         return [("torch float64 matmul (exact)", torch.matmul(x.double(), w.double()).to(torch.int64), 0.0)]
-    wv = _weight_values(w, w_fmt)
+    wv = _weight_values(w, w_fmt) if wv is None else wv
     if device == "cuda":
         prev = torch.backends.cuda.matmul.allow_tf32
         torch.backends.cuda.matmul.allow_tf32 = False
@@ -364,16 +364,17 @@ def verify_one(kern: RefKernel, w_fmt: Format, a_fmt: Format, shape: tuple[int, 
     except Exception as exc:  # a crashing kernel is a failed check, reported, not a harness crash
         log.debug("kernel %s crashed", kern.name, exc_info=True)
         return fail(f"kernel raised {type(exc).__name__}: {exc}")
+    wv = None if kern.exact else _weight_values(w, w_fmt)
     cache: list[torch.Tensor] = []
 
     def denom() -> torch.Tensor:
         if not cache:
-            wa = w.abs().double() if kern.exact else _weight_values(w, w_fmt).abs()
+            wa = w.abs().double() if wv is None else wv.abs()
             cache.append(torch.matmul(x.abs().double(), wa))
         return cache[0]
 
     rows = []
-    for oname, ref, otol in _oracles(x, w, w_fmt, a_fmt, kern.exact, device):
+    for oname, ref, otol in _oracles(x, w, w_fmt, a_fmt, kern.exact, device, wv):
         tol = 0.0 if kern.exact else kern.rel_tol + otol
         ab, rl, ok, detail = _compare(res, ref, denom, kern.exact, tol)
         rows.append(CheckResult(*label, oname, ab, rl, tol, ok, dt, seed, detail))

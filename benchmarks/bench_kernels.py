@@ -1,0 +1,131 @@
+"""Time every registered reference kernel on a 4096x4096 weight, against torch fp32 matmul.
+
+For each (kernel, weight format) with its first activation format (int8 where
+the kernel takes it), and each activation row count M (default 16 and 512):
+
+- kernel_s: the kernel alone (best of --repeat runs), on codes already drawn;
+- verify_s: one full `kernels_ref.verify.verify_one` check at that shape (draw
+  inputs, poisoned run, oracle, compare) -- the figure the < 1 s target is about;
+- torch_s: torch fp32 matmul [M, 4096] @ [4096, 4096] (best of --repeat);
+- ratio: kernel_s / torch_s.
+
+    .venv/bin/python benchmarks/bench_kernels.py [--rows 16,512] [--device cpu] [--threads N]
+        [--kernels dense-int,lut-tmac-g4] [--formats int4,ternary] [--markdown FILE]
+
+The target (issue 7): every format verifies a 4096x4096 weight in < 1 s on this CPU (M = 16).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from kernels_ref.formats import Format  # noqa: E402
+from kernels_ref.registry import all_kernels  # noqa: E402
+from kernels_ref.verify import check_seed, draw_activations, draw_weight_codes, verify_one  # noqa: E402
+
+__all__ = ["main"]
+
+
+def _best(fn, repeat: int, device: str) -> float:  # type: ignore[no-untyped-def]
+    best = float("inf")
+    for _ in range(repeat):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", default="16,512")
+    ap.add_argument("--size", type=int, default=4096, help="K = N of the weight")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--kernels", default=None)
+    ap.add_argument("--formats", default=None)
+    ap.add_argument("--no-verify-rows", default="512",
+                    help="row counts for which the full verify is skipped (only the kernel is timed)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--markdown", default=None, help="also write the table as markdown to this file")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("no CUDA device", file=sys.stderr)
+        return 2
+    rows_list = [int(r) for r in args.rows.split(",")]
+    skip_verify = {int(r) for r in args.no_verify_rows.split(",") if r}
+    kn = set(args.kernels.split(",")) if args.kernels else None
+    fm = {str(Format.parse(f)) for f in args.formats.split(",")} if args.formats else None
+    k = n = args.size
+    dev = args.device
+    print(f"# bench_kernels: {k}x{n} weight, rows {rows_list}, device {dev}, torch {torch.__version__}, "
+          f"threads {torch.get_num_threads()}, {platform.processor() or platform.machine()}")
+    torch_s: dict[int, float] = {}
+    for m in rows_list:
+        a = torch.randn(m, k, device=dev)
+        b = torch.randn(k, n, device=dev)
+        torch_s[m] = _best(lambda: a @ b, args.repeat, dev)
+    # warm-up: the first 4096x4096 check in a process pays page faults and BLAS start-up
+    warm = all_kernels()[0]
+    verify_one(warm, Format.parse(warm.weight_formats[0]), Format.parse(warm.act_formats[0]), (16, k, n), 0, dev)
+    header = "| kernel | weight | act | M | kernel_s | verify_s | torch_fp32_s | kernel/torch | verified |"
+    lines = [header, "|" + "---|" * 9]
+    print(header)
+    print(lines[1])
+    worst_verify = 0.0
+    fails = 0
+    for kern in all_kernels():
+        if kn is not None and kern.name not in kn:
+            continue
+        act = "int8" if "int8" in kern.act_formats else kern.act_formats[0]
+        a_fmt = Format.parse(act)
+        for wf in kern.weight_formats:
+            w_fmt = Format.parse(wf)
+            if fm is not None and str(w_fmt) not in fm:
+                continue
+            for m in rows_list:
+                gen = torch.Generator().manual_seed(check_seed(args.seed, kern.name, w_fmt, a_fmt, m))
+                x = draw_activations(a_fmt, m, k, gen).to(dev)
+                w = draw_weight_codes(w_fmt, k, n, gen).to(dev)
+                try:
+                    ks = _best(lambda: kern.fn(x, w, w_fmt, a_fmt), args.repeat, dev)
+                except Exception as exc:  # report, keep benchmarking the rest
+                    print(f"| {kern.name} | {w_fmt} | {a_fmt} | {m} | error: {type(exc).__name__}: {exc} |")
+                    fails += 1
+                    continue
+                del x, w
+                vs, ok = float("nan"), "-"
+                if m not in skip_verify:
+                    t0 = time.perf_counter()
+                    res = verify_one(kern, w_fmt, a_fmt, (m, k, n), check_seed(args.seed, kern.name, m), dev)
+                    vs = time.perf_counter() - t0
+                    ok = "pass" if all(r.passed for r in res) else "FAIL"
+                    fails += ok == "FAIL"
+                    worst_verify = max(worst_verify, vs)
+                line = (f"| {kern.name} | {w_fmt} | {a_fmt} | {m} | {ks:.4f} | {vs:.3f} | {torch_s[m]:.4f} | "
+                        f"{ks / torch_s[m]:.1f} | {ok} |")
+                lines.append(line)
+                print(line, flush=True)
+    summary = f"worst verify time (M in {sorted(set(rows_list) - skip_verify)}): {worst_verify:.3f} s; failures: {fails}"
+    print(summary)
+    if args.markdown:
+        Path(args.markdown).write_text("\n".join(lines) + "\n\n" + summary + "\n")
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
