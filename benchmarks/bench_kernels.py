@@ -27,9 +27,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kernels_ref.formats import Format  # noqa: E402
-from kernels_ref.registry import all_kernels  # noqa: E402
-from kernels_ref.verify import check_seed, draw_activations, draw_weight_codes, verify_one  # noqa: E402
+from kernels_ref.formats import Format
+from kernels_ref.registry import all_kernels
+from kernels_ref.verify import check_seed, draw_activations, draw_weight_codes, verify_one
 
 __all__ = ["main"]
 
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     for m in rows_list:
         a = torch.randn(m, k, device=dev)
         b = torch.randn(k, n, device=dev)
-        torch_s[m] = _best(lambda: a @ b, args.repeat, dev)
+        torch_s[m] = _best(lambda a=a, b=b: a @ b, args.repeat, dev)
     # warm-up: the first 4096x4096 check in a process pays page faults and BLAS start-up
     warm = all_kernels()[0]
     verify_one(warm, Format.parse(warm.weight_formats[0]), Format.parse(warm.act_formats[0]), (16, k, n), 0, dev)
@@ -102,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
                 x = draw_activations(a_fmt, m, k, gen).to(dev)
                 w = draw_weight_codes(w_fmt, k, n, gen).to(dev)
                 try:
-                    ks = _best(lambda: kern.fn(x, w, w_fmt, a_fmt), args.repeat, dev)
-                except Exception as exc:  # report, keep benchmarking the rest
+                    ks = _best(lambda f=kern.fn, x=x, w=w, wf=w_fmt, af=a_fmt: f(x, w, wf, af), args.repeat, dev)
+                except Exception as exc:  # noqa: BLE001 - report, keep benchmarking the rest
                     print(f"| {kern.name} | {w_fmt} | {a_fmt} | {m} | error: {type(exc).__name__}: {exc} |")
                     fails += 1
                     continue

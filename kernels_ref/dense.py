@@ -36,17 +36,17 @@ from kernels_ref.formats import (
 from kernels_ref.registry import RefKernel
 
 __all__ = [
-    "FLOAT_REL_TOL",
-    "INT_WEIGHT_FORMATS",
-    "INT_ACT_FORMATS",
-    "FLOAT_WEIGHT_FORMATS",
     "FLOAT_ACT_FORMATS",
+    "FLOAT_REL_TOL",
+    "FLOAT_WEIGHT_FORMATS",
+    "INT_ACT_FORMATS",
+    "INT_WEIGHT_FORMATS",
     "code_values",
-    "max_abs_code",
-    "exact_int_matmul",
-    "dense_int",
     "dense_float",
+    "dense_int",
+    "exact_int_matmul",
     "kernels",
+    "max_abs_code",
 ]
 
 # fp32 accumulation bound used for dense-float (relative to |x| @ |w|); measured

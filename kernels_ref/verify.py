@@ -53,22 +53,22 @@ from kernels_ref.formats import Format, FormatKind, Granularity, ScaleFormat, co
 from kernels_ref.registry import RefKernel, all_kernels
 
 __all__ = [
-    "CheckResult",
-    "VerifyReport",
-    "PoisonAllocations",
-    "FP32_ORACLE_TOL",
     "BF16_ORACLE_TOL",
     "EXTREME_K",
+    "FP32_ORACLE_TOL",
     "FP_DRAW_MAX",
-    "default_shapes",
-    "check_seed",
-    "new_seed",
-    "draw_weight_codes",
-    "draw_activations",
-    "verify_one",
-    "verify_kernels",
-    "format_table",
+    "CheckResult",
+    "PoisonAllocations",
+    "VerifyReport",
     "base_format",
+    "check_seed",
+    "default_shapes",
+    "draw_activations",
+    "draw_weight_codes",
+    "format_table",
+    "new_seed",
+    "verify_kernels",
+    "verify_one",
 ]
 
 log = logging.getLogger(__name__)

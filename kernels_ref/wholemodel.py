@@ -61,18 +61,18 @@ from kernels_ref.formats import BITMOD_MIXES, Format, FormatKind, QTensor, dequa
 from kernels_ref.registry import RefKernel, all_kernels
 
 __all__ = [
+    "ACT_QMAX",
     "FAKE_RTOL",
     "FAKE_RTOL_FP16_ACT",
     "LAYER_RTOL",
-    "ACT_QMAX",
     "LayerRun",
-    "WholeModelResult",
-    "resolve_allocation",
-    "kernel_for",
     "QuantGemm",
-    "quantize_model",
-    "compare_outputs",
+    "WholeModelResult",
     "check_model",
+    "compare_outputs",
+    "kernel_for",
+    "quantize_model",
+    "resolve_allocation",
 ]
 
 log = logging.getLogger(__name__)
@@ -220,8 +220,8 @@ class QuantGemm(nn.Module):
             if orig.padding_mode != "zeros" or isinstance(orig.padding, str):
                 raise UnsupportedFormatError(f"layer {name!r}: only explicit zero padding is supported")
             self.kind = "conv2d" if isinstance(orig, nn.Conv2d) else "conv1d"
-            self.conv = dict(kernel_size=orig.kernel_size, stride=orig.stride, padding=orig.padding,
-                             dilation=orig.dilation, out_channels=orig.out_channels)
+            self.conv = {"kernel_size": orig.kernel_size, "stride": orig.stride, "padding": orig.padding,
+                         "dilation": orig.dilation, "out_channels": orig.out_channels}
         else:
             raise UnsupportedFormatError(f"layer {name!r}: {type(orig).__name__} is not Linear/Conv1d/Conv2d")
         wt = w.reshape(w.shape[0], -1).t().contiguous()  # [K, N]

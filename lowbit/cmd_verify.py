@@ -23,7 +23,7 @@ import torch
 
 from kernels_ref.errors import InvalidSpecError
 
-__all__ = ["register", "run", "MODEL_NAMES", "load_named_model", "load_allocation"]
+__all__ = ["MODEL_NAMES", "load_allocation", "load_named_model", "register", "run"]
 
 log = logging.getLogger(__name__)
 

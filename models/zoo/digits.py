@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["DigitsCNN", "load_digits_tensors", "train_digits_cnn", "digits_accuracy"]
+__all__ = ["DigitsCNN", "digits_accuracy", "load_digits_tensors", "train_digits_cnn"]
 
 log = logging.getLogger(__name__)
 

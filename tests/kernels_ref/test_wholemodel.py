@@ -12,6 +12,7 @@ from torch import nn
 
 from kernels_ref.dense import dense_int
 from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from kernels_ref.formats import Format
 from kernels_ref.registry import RefKernel, all_kernels
 from kernels_ref.wholemodel import (
     FAKE_RTOL,
@@ -21,7 +22,6 @@ from kernels_ref.wholemodel import (
     kernel_for,
     resolve_allocation,
 )
-from kernels_ref.formats import Format
 from lowbit.cli import main
 from lowbit.cmd_verify import load_named_model
 from models.zoo.digits import digits_accuracy, train_digits_cnn
