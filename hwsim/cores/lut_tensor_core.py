@@ -1,0 +1,220 @@
+"""LUT Tensor Core (Mo et al., ISCA 2025): table-lookup mixed-precision GEMM units.
+
+A unit of tile shape M x N x K (e.g. the elongated M2 N64 K4) holds, for each of
+its M activation rows, one table of the 2^(K-1) signed partial sums of K
+activations (table symmetrisation: weight bits {0,1} read as {-1,+1}, the other
+half of the 2^K entries is the negation). Each cycle it reads M*N table entries
+indexed by the K-bit weight-plane slices of its N columns and accumulates them;
+weights are processed one bit-plane per pass (bit-serial, the accumulator shifts),
+so a b-bit weight takes b passes. One table row serves all N columns (table reuse
+across N). Cycle model for one core (an SM-like cluster of `units` units), per
+GEMM (m x k)(k x n), P weight planes (1 binary, 2 ternary, b for INT/UINT b):
+
+    tables    = m * ceil(k / K)                      one per row per K-group
+    build     = ceil(tables / adders) * adds_per_table        (each adder owns one
+                table: K-1 adds for the first entry, then one add per further entry in
+                Gray-code order, 2^(K-1) - 1 of them, each +-2x_j of the previous)
+    unfused   = launch_cycles + max(build, (act bytes + table bytes) / precompute_bytes_per_cycle)
+                (precompute as its own kernel: activations read, tables written)
+    fused     = build            (adds run in the previous operator's epilogue, whose
+                output is the tables instead of the activations: no launch, no extra pass)
+    lookups   = ceil(P * ceil(m/M) * ceil(n/N) * ceil(k/K) / units)   tile operations
+    cycles    = precompute + lookups
+
+Tables are INT8 (`table_bits`) for integer activations (LUT Tensor Core quantises
+tables to INT8) and `fp_table_bits` wide for FP16/BF16 activations. The final
+offset correction (sum_k x_k times the planes' coefficients, read from the all-ones
+entry) is one add per output, done in the accumulator as the last pass.
+Actions: LUT_READ per lookup, ADD per table-build add, SHIFT_ADD per accumulate,
+LUT_WRITE per stored table entry, DEQUANT per output and weight group (scales).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hwsim.cores.base import Action, ActionKind, CoreFamily, Dataflow, TileCompute
+from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from kernels_ref.formats import Format, FormatKind, Granularity
+
+__all__ = ["Spec", "Model", "weight_planes", "table_bits_for", "adds_per_table",
+           "precompute_cycles"]
+
+
+def weight_planes(fmt: Format) -> int:
+    """One-bit weight planes the bit-serial LUT unit runs for a weight format."""
+    if fmt.kind is FormatKind.BINARY:
+        return 1
+    if fmt.kind is FormatKind.TERNARY:
+        return 2
+    if fmt.kind in (FormatKind.INT, FormatKind.UINT) and fmt.bits <= 8:
+        return fmt.bits
+    raise UnsupportedFormatError(
+        f"LUT tensor core takes binary, ternary or int/uint 1-8 weights, not {fmt}")
+
+
+def table_bits_for(spec: Spec, a: Format) -> int:
+    """Table entry width for an activation format (INT tables for int acts, FP for float)."""
+    if a.kind in (FormatKind.INT, FormatKind.UINT) and a.bits <= 8:
+        return spec.table_bits
+    if a.kind is FormatKind.FP and a.bits <= 16:
+        return spec.fp_table_bits
+    raise UnsupportedFormatError(
+        f"LUT tensor core builds tables from int/uint <= 8-bit or fp <= 16-bit activations, not {a}")
+
+
+def adds_per_table(tile_k: int) -> int:
+    """Adds to build one symmetrised table of 2^(K-1) entries (see module docstring)."""
+    return (tile_k - 1) + ((1 << (tile_k - 1)) - 1)
+
+
+def _ceil(a: Any, b: Any) -> Any:
+    return -(-np.asarray(a, dtype=np.int64) // np.asarray(b, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class Spec:
+    """LUT Tensor Core cluster. Defaults: the chosen M2 N64 K4 unit (array M*N*K = 512
+    like an A100 INT8 tensor core's 8x4x16), INT8 tables, 4 units per cluster."""
+
+    tile_m: int = 2
+    tile_n: int = 64
+    tile_k: int = 4
+    units: int = 4
+    table_bits: int = 8
+    fp_table_bits: int = 16
+    fused_precompute: bool = True
+    precompute_adders: int = 64          # table-build adders (the cluster's int/fp ALU lanes)
+    precompute_bytes_per_cycle: float = 16.0  # the cluster's share of DRAM bw for an unfused pass
+    launch_cycles: int = 0               # fixed cost of launching an unfused precompute kernel
+    accumulator_bits: int = 32
+    unit_area_mm2: float = 0.0           # 0 -> gate-count estimate (area_mm2)
+
+    def __post_init__(self) -> None:
+        for key in ("tile_m", "tile_n", "tile_k", "units", "table_bits", "fp_table_bits",
+                    "precompute_adders", "accumulator_bits"):
+            v = getattr(self, key)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise InvalidSpecError(f"lut_tensor_core: {key} must be a positive integer, got {v!r}")
+        if self.tile_k > 8:
+            raise InvalidSpecError(f"lut_tensor_core: tile_k (table group) must be <= 8, got {self.tile_k}")
+        if not isinstance(self.launch_cycles, int) or isinstance(self.launch_cycles, bool) or self.launch_cycles < 0:
+            raise InvalidSpecError(f"lut_tensor_core: launch_cycles must be an integer >= 0, got {self.launch_cycles!r}")
+        if not isinstance(self.fused_precompute, bool):
+            raise InvalidSpecError(f"lut_tensor_core: fused_precompute must be true/false, got {self.fused_precompute!r}")
+        if not self.precompute_bytes_per_cycle > 0:
+            raise InvalidSpecError("lut_tensor_core: precompute_bytes_per_cycle must be > 0, "
+                                   f"got {self.precompute_bytes_per_cycle}")
+        if self.unit_area_mm2 < 0:
+            raise InvalidSpecError(f"lut_tensor_core: unit_area_mm2 must be >= 0, got {self.unit_area_mm2}")
+
+    @property
+    def table_entries(self) -> int:
+        return 1 << (self.tile_k - 1)
+
+    def table_storage_bits(self, table_bits: int | None = None) -> int:
+        """Table storage of one unit: M * 2^(K-1) * table bits."""
+        return self.tile_m * self.table_entries * (table_bits or self.table_bits)
+
+
+def precompute_cycles(spec: Spec, m: Any, k: Any, a: Format, fused: bool | None = None) -> Any:
+    """Table-precompute cycles for m rows of k activations (fused or unfused; see docstring)."""
+    fused = spec.fused_precompute if fused is None else fused
+    tbits = table_bits_for(spec, a)
+    tables = np.asarray(m, dtype=np.int64) * _ceil(k, spec.tile_k)
+    build = _ceil(tables, spec.precompute_adders) * adds_per_table(spec.tile_k)
+    if fused:
+        return build
+    act_bytes = np.asarray(m, dtype=np.int64) * np.asarray(k, dtype=np.int64) * _ceil(a.bits, 8)
+    table_bytes = tables * spec.table_entries * tbits // 8
+    mem = np.ceil((act_bytes + table_bytes) / spec.precompute_bytes_per_cycle).astype(np.int64)
+    return spec.launch_cycles + np.maximum(build, mem)
+
+
+class Model:
+    """CoreModel for `Spec` (see module docstring for the cycle equations)."""
+
+    family: ClassVar[CoreFamily] = CoreFamily.LUT_TENSOR_CORE
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+
+    @property
+    def dataflows(self) -> tuple[Dataflow, ...]:
+        return (Dataflow.NONE,)
+
+    def lookup_ops(self, m: Any, k: Any, n: Any, w: Format, batch: Any = 1) -> Any:
+        """Tile operations (one per unit per cycle) of `batch` GEMMs."""
+        s = self.spec
+        return (weight_planes(w) * np.asarray(batch, dtype=np.int64)
+                * _ceil(m, s.tile_m) * _ceil(n, s.tile_n) * _ceil(k, s.tile_k))
+
+    def split_cycles(self, m: Any, k: Any, n: Any, w: Format, a: Format,
+                     batch: Any = 1, fused: bool | None = None) -> tuple[Any, Any]:
+        """(precompute cycles, lookup cycles) of `batch` GEMMs."""
+        s = self.spec
+        b = np.asarray(batch, dtype=np.int64)
+        pre = b * precompute_cycles(s, m, k, a, fused)
+        look = _ceil(self.lookup_ops(m, k, n, w, batch), s.units)
+        return pre, look
+
+    def compute(self, m: Any, k: Any, n: Any, w: Format, a: Format,
+                dataflow: Dataflow = Dataflow.NONE, batch: Any = 1) -> TileCompute:
+        if dataflow is not Dataflow.NONE:
+            raise InvalidSpecError(f"lut_tensor_core has no dataflow choice, got {dataflow.value!r}")
+        s = self.spec
+        planes = weight_planes(w)
+        tbits = table_bits_for(s, a)
+        m, k, n, batch = (np.asarray(v, dtype=np.int64) for v in (m, k, n, batch))
+        pre, look = self.split_cycles(m, k, n, w, a, batch)
+        ops = self.lookup_ops(m, k, n, w, batch)
+        lanes = ops * s.tile_m * s.tile_n                # table reads
+        tables = batch * m * _ceil(k, s.tile_k)
+        outputs = batch * m * n
+        counts = [
+            (Action(ActionKind.LUT_READ, (tbits,)), lanes),
+            (Action(ActionKind.SHIFT_ADD, (s.accumulator_bits,)), lanes),
+            (Action(ActionKind.LUT_WRITE, (tbits,)), tables * s.table_entries),
+            (Action(ActionKind.ADD, (tbits,)), tables * adds_per_table(s.tile_k)),
+            (Action(ActionKind.ADD, (s.accumulator_bits,)), outputs),  # offset correction
+        ]
+        if w.granularity is Granularity.GROUP and w.group_size:
+            counts.append((Action(ActionKind.DEQUANT, (s.accumulator_bits,)), outputs * _ceil(k, w.group_size)))
+        actions: dict[Action, Any] = {}
+        for act, cnt in counts:  # equal widths share one key
+            actions[act] = actions.get(act, 0) + cnt
+        ran = (f"{planes} weight plane(s) x {'fp' if a.kind is FormatKind.FP else 'int'}{tbits} tables, "
+               f"{'fused' if s.fused_precompute else 'unfused'} precompute")
+        return TileCompute(cycles=_scalar(pre + look), actions={k_: _scalar(v) for k_, v in actions.items()},
+                           ran_as=ran)
+
+    def peak_macs_per_cycle(self, w: Format, a: Format) -> float:
+        s = self.spec
+        table_bits_for(s, a)
+        return s.units * s.tile_m * s.tile_n * s.tile_k / weight_planes(w)
+
+    def area_mm2(self, node_nm: float) -> float:
+        """Area of the cluster's LUT units.
+
+        With `unit_area_mm2 = 0`: each unit is M*N lookup lanes, each a 2^(K-1):1 mux of
+        table-bit entries (about 2^(K-1) - 1 two-input muxes per table bit, 0.5 NAND2
+        each), a negation (table bits XORs) and an accumulator adder (accumulator bits
+        full adders, 4.5 NAND2 each), plus M tables of 2^(K-1) x table-bit flip-flops
+        (5 NAND2 each); a NAND2 is ~0.8 um^2 at 45 nm, scaled by (node/45)^2.
+        """
+        s = self.spec
+        if s.unit_area_mm2 > 0:
+            return s.units * s.unit_area_mm2
+        e, tb = s.table_entries, s.table_bits
+        lane = (e - 1) * tb * 0.5 + tb * 1.0 + s.accumulator_bits * 4.5
+        tables = s.tile_m * e * tb * 5.0
+        nand2 = s.tile_m * s.tile_n * lane + tables
+        return s.units * nand2 * 0.8 * (node_nm / 45.0) ** 2 * 1e-6
+
+
+def _scalar(v: Any) -> Any:
+    arr = np.asarray(v)
+    return int(arr) if arr.ndim == 0 else arr
