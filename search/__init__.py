@@ -1,1 +1,6 @@
-"""lowbit package."""
+"""search: cost tables, exact per-layer format allocation, Pareto sweeps, baselines, sweeps."""
+
+from search.costs import CostTable
+from search.ilp import Allocation, solve
+
+__all__ = ["CostTable", "Allocation", "solve"]

@@ -1,0 +1,189 @@
+"""`lowbit allocate` and `lowbit pareto`: per-layer format allocation from a cost file or hwsim.
+
+Two sources of a CostTable:
+- ``--costs FILE``: the JSON shape of `search.costs` (costs measured elsewhere);
+- ``--hw PRESET --model NAME --formats int2,int4,int8``: every (layer, format) priced once by
+  hwsim; sensitivity from ``--sensitivity FILE`` (CSV/JSON, `models.sensitivity.load`),
+  ``measured`` or ``proxy`` (both need real weights: only models lowbit can run, e.g. the
+  digits CNN; zoo LLMs have no weights here, so they need a FILE - that is an error, not a guess).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from kernels_ref.errors import InvalidSpecError
+
+__all__ = ["register", "alloc_document", "load_table"]
+
+_SHORTCUTS = ("latency", "energy", "memory", "bops")
+
+
+def _add_source_args(p: argparse.ArgumentParser) -> None:
+    src = p.add_argument_group("cost source (one of)")
+    src.add_argument("--costs", metavar="FILE", help="cost table JSON (layers, choices, sensitivity, costs, ...)")
+    src.add_argument("--hw", metavar="PRESET", help="accelerator preset name or YAML path")
+    src.add_argument("--model", metavar="NAME", help="model zoo name (with --hw)")
+    src.add_argument("--formats", metavar="LIST", default="int2,int3,int4,int8",
+                     help="comma-separated weight formats to choose from (with --hw)")
+    src.add_argument("--act-formats", metavar="LIST", default=None,
+                     help="choose activation formats jointly from this list (with --hw)")
+    src.add_argument("--sensitivity", metavar="FILE|measured|proxy", default=None,
+                     help="per-(layer, format) quality loss (with --hw)")
+    src.add_argument("--phase", default="prefill", help="workload phase for zoo LLMs (prefill/decode)")
+    src.add_argument("--seq-len", type=int, default=256, help="sequence length for zoo LLMs")
+    src.add_argument("--batch", type=int, default=1, help="batch size")
+    b = p.add_argument_group("budgets (absolute, with unit, or '0.6x' of all-int8)")
+    b.add_argument("--budget", action="append", default=[], metavar="NAME=VALUE",
+                   help="budget on any cost of the table (repeatable), e.g. size=7.5 or latency=0.6x")
+    for n in _SHORTCUTS:
+        b.add_argument(f"--{n}", metavar="VALUE", default=None, help=f"same as --budget {n}=VALUE")
+    b.add_argument("--quality", metavar="VALUE", default=None,
+                   help="budget on total sensitivity (use with --objective latency/energy/...)")
+    p.add_argument("--objective", default="sensitivity", help="metric to minimise (default: sensitivity)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="S",
+                   help="solver time limit; the incumbent is then reported as 'feasible'")
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("allocate", help="choose a format per layer under budgets (exact ILP)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_source_args(p)
+    p.add_argument("--method", default="ilp",
+                   help="ilp (default, exact), greedy, lagrangian, or uniform:CHOICE")
+    p.add_argument("-o", "--output", metavar="FILE", help="write alloc.json here (else print a table)")
+    p.set_defaults(func=_cmd_allocate)
+    q = subparsers.add_parser("pareto", help="epsilon-constraint Pareto sweep of quality vs one cost",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_source_args(q)
+    q.add_argument("--sweep", required=True, metavar="NAME", help="cost to sweep (latency, energy, memory, ...)")
+    q.add_argument("--points", type=int, default=30, help="number of budget points (default 30)")
+    q.add_argument("-o", "--output", required=True, metavar="DIR", help="directory for pareto.csv / pareto.json")
+    q.set_defaults(func=_cmd_pareto)
+
+
+def _budgets(args: argparse.Namespace) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in args.budget:
+        if "=" not in item:
+            raise InvalidSpecError(f"--budget {item!r}: expected NAME=VALUE")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    for n in _SHORTCUTS:
+        v = getattr(args, n)
+        if v is not None:
+            out[n] = v
+    if args.quality is not None:
+        out["sensitivity"] = args.quality
+    return out
+
+
+def _split(text: str | None) -> list[str]:
+    return [s.strip() for s in (text or "").split(",") if s.strip()]
+
+
+def load_table(args: argparse.Namespace) -> Any:
+    """Build the CostTable the arguments describe."""
+    from search.costs import CostTable
+
+    if args.costs:
+        if args.hw or args.model:
+            raise InvalidSpecError("give either --costs or --hw/--model, not both")
+        return CostTable.from_json(args.costs)
+    if not (args.hw and args.model):
+        raise InvalidSpecError("need --costs FILE, or --hw PRESET with --model NAME")
+    from search.costs import table_for_model
+
+    return table_for_model(args.model, args.hw, _split(args.formats), act_formats=_split(args.act_formats) or None,
+                           sensitivity=args.sensitivity, phase=args.phase, seq_len=args.seq_len,
+                           batch=args.batch)
+
+
+def _num(v: float) -> float | None:
+    return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else float(v)
+
+
+def alloc_document(table: Any, alloc: Any) -> dict[str, Any]:
+    """alloc.json: model, hardware, status, objective, layers[...], totals, budgets."""
+    import numpy as np
+
+    rows = np.arange(table.num_layers)
+    asg = np.asarray(alloc.assignment)
+
+    def col(*names: str) -> list[float | None]:
+        for n in names:
+            if n in table.costs:
+                return [float(v) for v in table.costs[n][rows, asg]]
+        return [None] * table.num_layers
+
+    lat, en, wb = col("latency"), col("energy"), col("memory", "weight_bytes")
+    sens = table.sensitivity[rows, asg]
+    layers = []
+    for i, name in enumerate(table.layers):
+        layers.append({"name": name, "format": alloc.choices[i], "latency_cycles": lat[i], "energy_j": en[i],
+                       "weight_bytes": wb[i], "sensitivity": float(sens[i]),
+                       "costs": {n: float(a[i, asg[i]]) for n, a in table.costs.items()}})
+    return {"model": table.model, "hardware": table.hardware, "status": alloc.status,
+            "objective": float(alloc.objective), "objective_name": alloc.objective_name,
+            "method": alloc.method, "solver": alloc.solver, "layers": layers,
+            "totals": {k: _num(v) for k, v in alloc.totals.items()},
+            "budgets": {k: float(v) for k, v in alloc.budgets.items()}}
+
+
+def _print_table(doc: dict[str, Any]) -> None:
+    costs = list(doc["layers"][0]["costs"]) if doc["layers"] else []
+    head = ["layer", "format", "sensitivity", *costs]
+    rows = [[ly["name"], ly["format"], f"{ly['sensitivity']:.6g}", *(f"{ly['costs'][c]:.6g}" for c in costs)]
+            for ly in doc["layers"]]
+    rows.append(["TOTAL", "", f"{doc['totals']['sensitivity']:.6g}", *(f"{doc['totals'][c]:.6g}" for c in costs)])
+    if doc["budgets"]:
+        rows.append(["BUDGET", "", *(f"{doc['budgets'][c]:.6g}" if c in doc["budgets"] else ""
+                                     for c in ["sensitivity", *costs])])
+    w = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    out = sys.stdout
+    out.write(f"model {doc['model'] or '-'}  hardware {doc['hardware'] or '-'}  status {doc['status']}  "
+              f"{doc['objective_name']} {doc['objective']:.6g}  ({doc['method']})\n")
+    for r in [head, *rows]:
+        out.write("  ".join(str(c).ljust(w[i]) if i < 2 else str(c).rjust(w[i]) for i, c in enumerate(r)) + "\n")
+
+
+def _cmd_allocate(args: argparse.Namespace) -> int:
+    from search import baselines
+    from search.ilp import solve
+
+    table = load_table(args)
+    bud = _budgets(args) or None
+    m = args.method
+    if m == "ilp":
+        alloc = solve(table, bud, objective=args.objective, time_limit_s=args.time_limit)
+    elif m == "greedy":
+        alloc = baselines.greedy(table, bud, objective=args.objective)
+    elif m == "lagrangian":
+        alloc = baselines.lagrangian(table, bud, objective=args.objective)
+    elif m.startswith("uniform:"):
+        alloc = baselines.uniform(table, m.split(":", 1)[1], bud, objective=args.objective)
+    else:
+        raise InvalidSpecError(f"--method {m!r}: expected ilp, greedy, lagrangian or uniform:CHOICE")
+    doc = alloc_document(table, alloc)
+    if args.output:
+        Path(args.output).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    else:
+        _print_table(doc)
+    return 0
+
+
+def _cmd_pareto(args: argparse.Namespace) -> int:
+    from search.pareto import sweep
+
+    table = load_table(args)
+    pts = sweep(table, args.sweep, points=args.points, budgets=_budgets(args), objective=args.objective,
+                out_dir=args.output, time_limit_s=args.time_limit)
+    front = [p for p in pts if p.status in ("optimal", "feasible") and not p.dominated]
+    sys.stdout.write(f"{len(pts)} points ({len(front)} non-dominated) written to "
+                     f"{Path(args.output) / 'pareto.csv'} and pareto.json\n")
+    return 0

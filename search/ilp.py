@@ -1,0 +1,227 @@
+"""Per-layer format allocation as a multiple-choice knapsack, solved exactly with pulp.
+
+Model: one binary x[g, c] per tie group g (tied layers share one set of variables,
+so a tie costs nothing to enforce) and allowed choice c; sum_c x[g, c] = 1.
+Objective: minimise the total of one metric (sensitivity by default, or a cost
+such as latency under a quality budget). Budgets: sum_{g,c} cost[g, c] x[g, c] <= B
+for any subset of the table's metrics.
+
+Numerics: each budget row is shifted by its per-group minimum (so the right-hand
+side is the slack above the smallest achievable total) and scaled by the largest
+coefficient, and the objective is shifted and scaled the same way; this keeps
+HiGHS' absolute tolerances meaningful whether costs are in cycles (1e9) or joules
+(1e-3). `mip_rel_gap = mip_abs_gap = 0`, and a result is "optimal" only when
+``prob.sol_status == LpSolutionOptimal`` (pulp reports status Optimal after a time
+limit too, so the status alone proves nothing).
+
+Infeasible budgets raise `InfeasibleBudgetError` with the smallest achievable
+value of every budget, each taken alone (exact: the sum over groups of the
+cheapest allowed choice), so the message says how far each budget is off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pulp
+
+from kernels_ref.errors import InfeasibleBudgetError, InvalidSpecError, LowbitError
+from search.costs import SENSITIVITY, CostTable
+
+__all__ = ["Allocation", "solve", "minimum_totals", "solver_name", "format_budget_error"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """One choice per layer with its totals and how sure the solver is."""
+
+    layers: tuple[str, ...]
+    choices: tuple[str, ...]          # chosen label per layer
+    assignment: tuple[int, ...]       # chosen choice index per layer
+    totals: Mapping[str, float]       # every metric summed over layers
+    budgets: Mapping[str, float]      # absolute budgets the allocation was made under
+    objective_name: str
+    objective: float
+    status: str                       # "optimal" (proven) or "feasible" (incumbent, not proven)
+    solver: str = ""
+    solve_time_s: float = 0.0
+    method: str = "ilp"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def format_of(self, layer: str) -> str:
+        return self.choices[self.layers.index(layer)]
+
+
+def solver_name() -> str:
+    """'HiGHS' when highspy is importable, else 'CBC'."""
+    try:
+        return "HiGHS" if pulp.HiGHS(msg=False).available() else "CBC"
+    except Exception:  # pulp raises PulpSolverError subclasses when a solver is missing
+        return "CBC"
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Silence C-level stdout: highspy prints a licence banner on its first Highs() even with
+    output_flag off, which would corrupt tables and JSON the CLI prints."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # captured / replaced stdout: nothing C-level to hide
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+def _make_solver(name: str, time_limit_s: float | None) -> pulp.LpSolver:
+    if name == "HiGHS":
+        return pulp.HiGHS(msg=False, gapRel=0.0, gapAbs=0.0, timeLimit=time_limit_s, threads=1)
+    if name == "CBC":
+        return pulp.PULP_CBC_CMD(msg=False, gapRel=0.0, gapAbs=0.0, timeLimit=time_limit_s)
+    raise InvalidSpecError(f"solver: unknown solver {name!r} (HiGHS or CBC)")
+
+
+def _grouped(table: CostTable, names: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """Group id per layer, metrics summed per group [G, C], allowed mask per group [G, C]."""
+    gid = table.group_of()
+    G = int(gid.max()) + 1
+    out = {}
+    for n in names:
+        a = np.zeros((G, table.num_choices))
+        np.add.at(a, gid, table.metric(n))
+        out[n] = a
+    allowed = np.zeros((G, table.num_choices), dtype=bool)
+    allowed[gid] = table.allowed  # members of a group share their mask
+    return gid, out, allowed
+
+
+def minimum_totals(table: CostTable, names: list[str] | None = None) -> dict[str, float]:
+    """Smallest achievable total of each metric alone, respecting ties and allowed sets (exact)."""
+    names = list(table.metric_names) if names is None else names
+    _, grouped, allowed = _grouped(table, names)
+    return {n: float(np.where(allowed, grouped[n], np.inf).min(axis=1).sum()) for n in names}
+
+
+def format_budget_error(budgets: Mapping[str, float], minimums: Mapping[str, float], jointly: bool) -> str:
+    parts = [f"{n} <= {budgets[n]:.6g} (smallest achievable {minimums[n]:.6g})" for n in budgets]
+    head = ("budgets cannot all be met together although each alone can: " if jointly
+            else "budget cannot be met: ")
+    return head + "; ".join(parts)
+
+
+def solve(table: CostTable, budgets: Mapping[str, float | str] | None = None, *,
+          objective: str = SENSITIVITY, time_limit_s: float | None = None,
+          solver: str | None = None) -> Allocation:
+    """Minimise `objective` under `budgets` (name -> absolute number, quantity or "0.6x").
+
+    `budgets=None` uses the table's own budgets. Returns an `Allocation` whose status is
+    "optimal" only when the solver proved it; a time limit gives the incumbent as
+    "feasible". Raises InfeasibleBudgetError (with every budget's achievable minimum) when
+    no allocation meets the budgets, LowbitError when a time limit passes with no incumbent.
+    """
+    t0 = time.perf_counter()
+    raw = dict(table.budgets) if budgets is None else dict(budgets)
+    bud = {n: table.resolve_budget(n, v) for n, v in raw.items()}
+    obj_arr_check = table.metric(objective)  # validates the name
+    del obj_arr_check
+    names = list(dict.fromkeys([objective, *bud]))
+    gid, grouped, allowed = _grouped(table, names)
+    G, C = allowed.shape
+    mins = {n: float(np.where(allowed, grouped[n], np.inf).min(axis=1).sum()) for n in bud}
+    tol = {n: 1e-9 * max(abs(bud[n]), abs(mins[n]), 1e-300) for n in bud}
+    short = {n: b for n, b in bud.items() if b < mins[n] - tol[n]}
+    if short:
+        raise InfeasibleBudgetError(format_budget_error(bud, mins, jointly=False), minimums=mins)
+
+    sname = solver or solver_name()
+    # Exact presolve: drop a choice when another allowed choice of the same group is no worse in
+    # the objective and in every budgeted metric (strictly better in one, or equal and earlier).
+    stack = np.stack([np.where(allowed, grouped[n], np.inf) for n in names], axis=-1)  # [G, C, M]
+    le = (stack[:, :, None, :] <= stack[:, None, :, :]).all(-1)   # le[g, a, b]: a no worse than b
+    lt = (stack[:, :, None, :] < stack[:, None, :, :]).any(-1)
+    earlier = np.tri(C, k=-1, dtype=bool).T                        # earlier[a, b]: a < b
+    dominated = (le & (lt | earlier[None])).any(axis=1) & allowed
+    keep = allowed & ~dominated
+    gi, ci = np.nonzero(keep)  # variables, in group order
+    nvar = gi.size
+    prob = pulp.LpProblem("alloc", pulp.LpMinimize)
+    xs = [prob.add_variable(f"x{k}", 0, 1, pulp.LpBinary) for k in range(nvar)]
+
+    def shifted(n: str) -> tuple[np.ndarray, float]:
+        a = np.where(allowed, grouped[n], np.inf)
+        base = a.min(axis=1)
+        coef = (grouped[n] - base[:, None])[gi, ci]
+        scale = float(np.abs(coef).max()) if nvar else 0.0
+        return coef, (scale if scale > 0 else 1.0)
+
+    ocoef, oscale = shifted(objective)
+    prob.setObjective(pulp.LpAffineExpression(
+        [(xs[k], float(v)) for k, v in enumerate(ocoef / oscale) if v != 0.0]))
+    # One-hot rows: variables are contiguous per group.
+    starts = np.searchsorted(gi, np.arange(G))
+    ends = np.append(starts[1:], nvar)
+    for g in range(G):
+        prob.addConstraint(pulp.LpConstraint(
+            pulp.LpAffineExpression([(xs[k], 1.0) for k in range(starts[g], ends[g])]),
+            sense=pulp.LpConstraintEQ, rhs=1.0), name=f"g{g}")
+    for n, b in bud.items():
+        coef, scale = shifted(n)
+        slack = (b - mins[n]) / scale
+        nz = np.flatnonzero(coef)
+        if nz.size == 0:
+            continue
+        prob.addConstraint(pulp.LpConstraint(
+            pulp.LpAffineExpression([(xs[k], float(coef[k] / scale)) for k in nz]),
+            sense=pulp.LpConstraintLE, rhs=max(slack, 0.0)), name=f"b_{n}")
+    t_build = time.perf_counter() - t0
+    with _quiet_stdout():
+        prob.solve(_make_solver(sname, time_limit_s))
+    t_solve = time.perf_counter() - t0 - t_build
+    log.debug("ilp %d groups x %d choices, %d budgets: build %.3fs, solve %.3fs (%s)",
+              G, C, len(bud), t_build, t_solve, sname)
+
+    if prob.status == pulp.LpStatusInfeasible or prob.sol_status == pulp.LpSolutionInfeasible:
+        raise InfeasibleBudgetError(format_budget_error(bud, mins, jointly=True), minimums=mins)
+    if prob.sol_status == pulp.LpSolutionOptimal:
+        status = "optimal"
+    elif prob.sol_status == pulp.LpSolutionIntegerFeasible:
+        status = "feasible"
+    elif prob.status == pulp.LpStatusUnbounded:
+        raise LowbitError("allocation problem reported unbounded; this is a bug in the model")
+    else:
+        raise LowbitError(f"solver {sname} found no allocation (status "
+                          f"{pulp.LpStatus.get(prob.status, prob.status)}"
+                          f"{', time limit ' + str(time_limit_s) + ' s' if time_limit_s else ''})")
+    vals = np.fromiter((v.varValue or 0.0 for v in xs), dtype=np.float64, count=nvar)
+    chosen_g = np.full(G, -1, dtype=np.int64)
+    pick = vals > 0.5
+    chosen_g[gi[pick]] = ci[pick]
+    if (chosen_g < 0).any() or np.bincount(gi[pick], minlength=G).max() != 1:
+        raise LowbitError(f"solver {sname} returned a solution that is not one-hot")
+    assignment = chosen_g[gid]
+    totals = table.totals(assignment)
+    for n, b in bud.items():
+        if totals[n] > b + 1e-6 * max(abs(b), 1e-300):
+            raise LowbitError(f"solver {sname} returned an allocation over the {n} budget "
+                              f"({totals[n]:.9g} > {b:.9g})")
+    return Allocation(layers=table.layers, choices=tuple(table.choices[c] for c in assignment),
+                      assignment=tuple(int(c) for c in assignment), totals=totals, budgets=bud,
+                      objective_name=objective, objective=totals[objective], status=status,
+                      solver=sname, solve_time_s=time.perf_counter() - t0)
