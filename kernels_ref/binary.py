@@ -154,17 +154,6 @@ def _use_numpy(backend: Backend, t: torch.Tensor) -> bool:
     return backend is Backend.NUMPY
 
 
-def _pgemm(a_bits: torch.Tensor, b_bits: torch.Tensor, op: str, backend: Backend, word_bits: int) -> torch.Tensor:
-    """Popcount GEMM of two 0/1 tensors [Ra, K] and [Rb, K] -> int64 [Ra, Rb]."""
-    if _use_numpy(backend, a_bits):
-        if a_bits.device.type != "cpu":
-            raise InvalidSpecError("the numpy backend needs CPU tensors")
-        pa = pack_bits_numpy(a_bits.numpy(), word_bits)
-        pb = pack_bits_numpy(b_bits.numpy(), word_bits)
-        return torch.from_numpy(popcount_gemm_numpy(pa, pb, op))
-    return popcount_gemm_torch(pack_bits_torch(a_bits, word_bits), pack_bits_torch(b_bits, word_bits), op)
-
-
 def xnor_gemm(x: torch.Tensor, w: torch.Tensor, *, backend: Backend | str = Backend.AUTO,
               word_bits: int = 64) -> torch.Tensor:
     """±1 codes x [M, K] @ w [K, N] by XNOR-popcount: K - 2 popcount(a XOR b). int64."""
@@ -175,7 +164,16 @@ def xnor_gemm(x: torch.Tensor, w: torch.Tensor, *, backend: Backend | str = Back
         if t.numel() and not bool(((t == 1) | (t == -1)).all()):
             raise InvalidSpecError(f"xnor_gemm: {what} must be ±1 codes")
     k = x.shape[1]
-    d = _pgemm((x > 0).to(torch.uint8), (w.T > 0).to(torch.uint8), "xor", backend, word_bits)
+    use_np = _use_numpy(backend, x)
+    if use_np and (x.device.type != "cpu" or w.device.type != "cpu"):
+        raise InvalidSpecError("the numpy backend needs CPU tensors")
+    binf = Format.parse("binary")
+    aw = _packed_operand(x.T, binf, word_bits, use_np)[0]
+    ww = _packed_operand(w, binf, word_bits, use_np)[0]
+    if use_np:
+        d = torch.from_numpy(popcount_gemm_numpy(aw, ww, "xor"))  # type: ignore[arg-type]
+    else:
+        d = popcount_gemm_torch(aw, ww, "xor")  # type: ignore[arg-type]
     return (k - 2 * d).to(x.device)
 
 
@@ -193,7 +191,7 @@ def _as_int(t: torch.Tensor, what: str) -> torch.Tensor:
     t = torch.as_tensor(t)
     if t.is_floating_point() or t.is_complex() or t.dtype is torch.bool:
         raise InvalidSpecError(f"{what}: binary kernels take integer codes, got {t.dtype}")
-    return t.to(torch.int64)
+    return t  # any integer dtype; results are accumulated in int64
 
 
 def _check_shapes(x: torch.Tensor, w: torch.Tensor) -> None:
@@ -201,28 +199,68 @@ def _check_shapes(x: torch.Tensor, w: torch.Tensor) -> None:
         raise InvalidSpecError(f"GEMM needs x [M,K] and w [K,N], got {tuple(x.shape)} and {tuple(w.shape)}")
 
 
-def _compact_t(w: torch.Tensor) -> torch.Tensor:
-    """w.T as a contiguous tensor of the narrowest dtype holding its codes (16-bit codes fit int32)."""
-    return w.to(torch.int32).T.contiguous()
-
-
 def decompose(rows: torch.Tensor, fmt: Format) -> Planes:
     """Split integer codes [R, K] of `fmt` into 0/1 planes (see the module docstring)."""
+    planes, coefs, offset = _plane_bits(_as_int(rows, "codes"), fmt)
+    return Planes(torch.stack(planes), coefs, offset)
+
+
+def _plane_bits(codes: torch.Tensor, fmt: Format) -> tuple[list[torch.Tensor], tuple[int, ...], int]:
+    """0/1 planes (uint8, the shape of `codes`), coefficients and offset; validates the codes."""
     if not fmt.is_integer:
         raise UnsupportedFormatError(f"binary kernels take integer formats, not {fmt}")
     lo, hi = code_range(fmt)
-    if rows.numel() and (int(rows.min()) < lo or int(rows.max()) > hi):
+    if codes.numel() and (int(codes.min()) < lo or int(codes.max()) > hi):
         raise InvalidSpecError(f"codes outside {fmt}'s range [{lo}, {hi}]")
     if fmt.kind is FormatKind.BINARY:
-        if bool((rows == 0).any()):
+        if bool((codes == 0).any()):
             raise InvalidSpecError("binary codes must be -1 or +1, found 0")
-        return Planes((rows > 0).to(torch.uint8).unsqueeze(0), (2,), -1)
+        return [(codes > 0).to(torch.uint8)], (2,), -1
     bits = 2 if fmt.kind is FormatKind.TERNARY else fmt.bits
     signed = fmt.kind is not FormatKind.UINT
-    small = rows.to(torch.int16 if bits <= 15 else torch.int32)
-    planes = torch.stack([((small >> i) & 1).to(torch.uint8) for i in range(bits)])
+    if bits <= 8:  # the low byte holds every plane (two's complement)
+        small = (codes & 0xFF).to(torch.uint8)
+        planes = [(small >> i) & 1 for i in range(bits)]
+    else:
+        wide = codes.to(torch.int32)
+        planes = [((wide >> i) & 1).to(torch.uint8) for i in range(bits)]
     coefs = tuple(-(1 << i) if (signed and i == bits - 1) else (1 << i) for i in range(bits))
-    return Planes(planes, coefs, 0)
+    return planes, coefs, 0
+
+
+def _pack_columns(bits_kn: torch.Tensor, word_bits: int, numpy_words: bool) -> np.ndarray | torch.Tensor:
+    """Pack a 0/1 [K, N] matrix along K into words [N, W] without transposing the
+    elements: bytes are packed along K first, and only the 8x smaller byte matrix
+    is transposed."""
+    k, n = bits_kn.shape
+    kp = -(-k // word_bits) * word_bits
+    if numpy_words:  # same bytes as the torch path; numpy's packbits along axis 0 is slower
+        words = _pack_columns(bits_kn, word_bits, False)
+        return words.numpy().view("<u8" if word_bits == 64 else "<u4")
+    b = bits_kn
+    if kp > k:
+        b = torch.cat([b, torch.zeros(kp - k, n, dtype=torch.uint8, device=b.device)], dim=0)
+    shifts = torch.arange(8, dtype=torch.uint8, device=b.device).view(1, 8, 1)
+    by = (b.view(kp // 8, 8, n) << shifts).sum(dim=1, dtype=torch.uint8)  # [Kp/8, N]
+    out = torch.empty(n, kp // 8, dtype=torch.uint8, device=b.device)
+    out.copy_(by.T)  # a fresh row-major buffer (a transpose of one column would keep odd strides)
+    return out.view(torch.int64 if word_bits == 64 else torch.int32)
+
+
+def _packed_operand(codes_kn: torch.Tensor, fmt: Format, word_bits: int, numpy_words: bool
+                    ) -> tuple[np.ndarray | torch.Tensor, tuple[int, ...], int, torch.Tensor]:
+    """Packed planes of a [K, R] operand (R = its rows in the GEMM: columns of w, or
+    rows of x given transposed): words [P*R, W], coefficients, offset, and the
+    per-plane popcounts [P, R] (int64)."""
+    planes, coefs, offset = _plane_bits(codes_kn, fmt)
+    words = [_pack_columns(p, word_bits, numpy_words) for p in planes]
+    if numpy_words:
+        cat = np.concatenate(words, axis=0)
+        counts = torch.from_numpy(np.bitwise_count(cat).sum(axis=1, dtype=np.int64))
+    else:
+        cat = torch.cat(words, dim=0)
+        counts = popcount_torch(cat).sum(dim=1, dtype=torch.int64)
+    return cat, coefs, offset, counts.to(codes_kn.device).reshape(len(planes), -1)
 
 
 def wxay_gemm(x: torch.Tensor, w: torch.Tensor, a_fmt: Format | str, w_fmt: Format | str, *,
@@ -235,26 +273,31 @@ def wxay_gemm(x: torch.Tensor, w: torch.Tensor, a_fmt: Format | str, w_fmt: Form
     a_fmt = Format.parse(a_fmt) if isinstance(a_fmt, str) else a_fmt
     w_fmt = Format.parse(w_fmt) if isinstance(w_fmt, str) else w_fmt
     backend = Backend(backend)
+    _check_word_bits(word_bits)
     x, w = _as_int(x, "activations"), _as_int(w, "weights")
     _check_shapes(x, w)
     m, k = x.shape
     n = w.shape[1]
     dev = x.device
-    pa = decompose(x, a_fmt)
-    pw = decompose(_compact_t(w), w_fmt)
-    ya, xw = len(pa.coefs), len(pw.coefs)
+    use_np = _use_numpy(backend, x)
+    if use_np and (x.device.type != "cpu" or w.device.type != "cpu"):
+        raise InvalidSpecError("the numpy backend needs CPU tensors")
+    aw, ca_t, a_off, a_cnt = _packed_operand(x.T, a_fmt, word_bits, use_np)
+    ww, cw_t, w_off, w_cnt = _packed_operand(w, w_fmt, word_bits, use_np)
+    ya, xw = len(ca_t), len(cw_t)
     # all x*y one-bit GEMMs at once: activation planes stacked on rows, weight planes on columns
-    prod = _pgemm(pa.bits.reshape(ya * m, k), pw.bits.reshape(xw * n, k), "and", backend, word_bits)
+    if use_np:
+        prod = torch.from_numpy(popcount_gemm_numpy(aw, ww, "and"))  # type: ignore[arg-type]
+    else:
+        prod = popcount_gemm_torch(aw, ww, "and")  # type: ignore[arg-type]
     prod = prod.to(dev).reshape(ya, m, xw, n)
-    ca = torch.tensor(pa.coefs, dtype=torch.int64, device=dev)
-    cw = torch.tensor(pw.coefs, dtype=torch.int64, device=dev)
+    ca = torch.tensor(ca_t, dtype=torch.int64, device=dev)
+    cw = torch.tensor(cw_t, dtype=torch.int64, device=dev)
     out = torch.einsum("i,imjn,j->mn", ca, prod, cw)
-    a_cnt = pa.bits.sum(dim=2, dtype=torch.int64)  # [ya, M] plane popcounts
-    w_cnt = pw.bits.sum(dim=2, dtype=torch.int64)  # [xw, N]
-    rowsum = (ca[:, None] * a_cnt).sum(0) + pa.offset * k   # sum_k x[m, k]
-    colsum = (cw[:, None] * w_cnt).sum(0) + pw.offset * k   # sum_k w[k, n]
-    out = out + pw.offset * (rowsum - pa.offset * k)[:, None] + pa.offset * (colsum - pw.offset * k)[None, :] \
-        + k * pa.offset * pw.offset
+    rowsum = (ca[:, None] * a_cnt).sum(0) + a_off * k   # sum_k x[m, k]
+    colsum = (cw[:, None] * w_cnt).sum(0) + w_off * k   # sum_k w[k, n]
+    out = out + w_off * (rowsum - a_off * k)[:, None] + a_off * (colsum - w_off * k)[None, :] \
+        + k * a_off * w_off
     if w_zero is not None:
         zw = torch.as_tensor(w_zero, dtype=torch.int64, device=dev).reshape(-1)
         out = out - rowsum[:, None] * zw[None, :]
@@ -269,7 +312,7 @@ def wxay_gemm(x: torch.Tensor, w: torch.Tensor, a_fmt: Format | str, w_fmt: Form
 # ============================================================ DB-LLM (dual bin)
 @dataclass(frozen=True)
 class DualBinary:
-    """w = alpha1 * b1 + alpha2 * b2 + beta with b1, b2 in {-1,+1} ([K, N] int64);
+    """w = alpha1 * b1 + alpha2 * b2 + beta with b1, b2 in {-1,+1} ([K, N] int8);
     alphas and beta are per output column [N] (float64)."""
 
     b1: torch.Tensor
@@ -291,8 +334,8 @@ def dual_binarize(w_codes: torch.Tensor, w_fmt: Format | str,
     lo, hi = code_range(w_fmt)
     if w.numel() and (int(w.min()) < lo or int(w.max()) > hi):
         raise InvalidSpecError(f"codes outside {w_fmt}'s range [{lo}, {hi}]")
-    u = w & 3
-    b_hi = 2 * ((u >> 1) & 1) - 1
+    u = (w & 3).to(torch.int8)
+    b_hi = 2 * ((u >> 1) & 1) - 1  # int8 ±1 matrices
     b_lo = 2 * (u & 1) - 1
     n = w.shape[1]
     signed = w_fmt.kind is FormatKind.INT

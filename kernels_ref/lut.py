@@ -90,8 +90,10 @@ def _check_weights(w: torch.Tensor, fmt: Format) -> tuple[tuple[int, ...], int]:
     if not fmt.is_integer:
         raise UnsupportedFormatError(f"LUT kernels take integer weight formats, not {fmt}")
     lo, hi = code_range(fmt)
-    if w.numel() and (int(w.min()) < lo or int(w.max()) > hi):
-        raise InvalidSpecError(f"weight codes outside {fmt}'s range [{lo}, {hi}]")
+    if w.numel():
+        wmin, wmax = torch.aminmax(w)
+        if int(wmin) < lo or int(wmax) > hi:
+            raise InvalidSpecError(f"weight codes outside {fmt}'s range [{lo}, {hi}]")
     if fmt.kind is FormatKind.BINARY:
         if bool((w == 0).any()):
             raise InvalidSpecError("binary weight codes must be -1 or +1, found 0")
@@ -150,33 +152,58 @@ def full_table(tables: torch.Tensor, scheme: Scheme | str, symmetric: bool) -> t
     return torch.cat([-tables[..., 1:].flip(-1), tables], dim=-1)
 
 
+def _grouped_t(w: torch.Tensor, g: int, bits: int) -> torch.Tensor:
+    """Weight codes [K, N] (already range-checked for `bits`-bit codes) -> [g, N, G]:
+    element j of group G of column n, K zero-padded.
+
+    Codes of <= 7 bits (signed or not) and ternary/binary are kept as int8, 8-bit
+    ones as their low byte (uint8 holds every two's-complement bit-plane), wider
+    ones as int32."""
+    if bits <= 7 or (bits == 8 and int(w.min()) >= -128 and int(w.max()) <= 127):
+        small = w.to(torch.int8)
+    elif bits == 8:
+        small = (w & 0xFF).to(torch.uint8)
+    else:
+        small = w.to(torch.int32)
+    st = _pad_k(small.T.contiguous(), 1, g)  # [N, Kp]
+    n, kp = st.shape
+    return st.reshape(n, kp // g, g).permute(2, 0, 1).contiguous()
+
+
+def _index_from_groups(wg: torch.Tensor, scheme: Scheme, plane: int | None, binary: bool = False
+                       ) -> torch.Tensor:
+    """Full-table index [N, G] (int32) from grouped codes [g, N, G]; `plane` picks the
+    bit-plane for BITPLANE (binary codes use their sign bit), base-3 otherwise."""
+    g = wg.shape[0]
+    idx = torch.zeros(wg.shape[1:], dtype=torch.int32, device=wg.device)
+    for j in range(g):
+        if scheme is Scheme.BITPLANE:
+            if binary:
+                bit = wg[j] > 0
+            else:
+                bit = (wg[j] >> (plane or 0)) & 1
+            idx += bit.to(torch.int32) << j
+        else:
+            idx += (wg[j].to(torch.int32) + 1) * (3 ** (g - 1 - j))
+    return idx
+
+
 def table_index(w_digits: torch.Tensor, scheme: Scheme | str, g: int) -> torch.Tensor:
     """Full-table index per (column, group): [N, G] int64 from weight digits [K, N]
     (0/1 plane bits for BITPLANE: sum_j b_j 2^j; ternary codes for TL1/TL2:
     sum_j (w_j + 1) 3^(g-1-j)). K is zero-padded to a multiple of g (a padded
     weight meets a zero activation, so its entry does not matter)."""
-    return _index_t(w_digits.T.to(torch.int16), Scheme(scheme), g)
-
-
-def _index_t(digits_t: torch.Tensor, scheme: Scheme, g: int) -> torch.Tensor:
-    """`table_index` on already transposed int16 digits [N, K]."""
-    wt = _pad_k(digits_t, 1, g)  # [N, Kp]
-    n, kp = wt.shape
-    wt = wt.reshape(n, kp // g, g)
-    idx = torch.zeros(n, kp // g, dtype=torch.int16, device=wt.device)
-    for j in range(g):
-        if scheme is Scheme.BITPLANE:
-            idx = idx + (wt[..., j] << j)
-        else:
-            idx = idx + (wt[..., j] + 1) * (3 ** (g - 1 - j))
-    return idx.to(torch.int64)
+    scheme = Scheme(scheme)
+    wd = torch.as_tensor(w_digits)
+    wg = _grouped_t(wd, g, 16 if wd.numel() and int(wd.abs().max()) > 127 else 7)
+    return _index_from_groups(wg, scheme, 0).to(torch.int64)
 
 
 def _lookup_sum(tables: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """out[m, n] = sum_G tables[m, G, idx[n, G]]: a fused gather + sum."""
     m, groups, e = tables.shape
     flat = tables.permute(1, 2, 0).reshape(groups * e, m)  # one table row per (group, entry)
-    bags = idx + (torch.arange(groups, device=idx.device) * e).view(1, groups)
+    bags = idx.to(torch.int32) + (torch.arange(groups, dtype=torch.int32, device=idx.device) * e).view(1, groups)
     return F.embedding_bag(bags, flat, mode="sum").T  # [M, N]
 
 
@@ -222,12 +249,11 @@ def lut_gemm(x: torch.Tensor, w: torch.Tensor, w_fmt: Format | str, *, g: int = 
     tables = full_table(tables, scheme, symmetric)
     rowsum = x.to(torch.float64).sum(dim=1, keepdim=True)
     total = torch.zeros(m, w.shape[1], dtype=torch.float64, device=x.device)
-    w_t = w.to(torch.int16).T.contiguous()  # [N, K]: each column's groups contiguous
+    wbits = 2 if w_fmt.kind in (FormatKind.TERNARY, FormatKind.BINARY) else w_fmt.bits
+    wg = _grouped_t(w, g, wbits)  # [g, N, G], grouped once
+    binary = w_fmt.kind is FormatKind.BINARY
     for i, c in enumerate(coefs):
-        digits = ((w_t >> i) & 1) if scheme is Scheme.BITPLANE else w_t
-        if w_fmt.kind is FormatKind.BINARY:
-            digits = (w_t > 0).to(torch.int16)
-        t = _lookup_sum(tables, _index_t(digits, scheme, g)).to(torch.float64)
+        t = _lookup_sum(tables, _index_from_groups(wg, scheme, i, binary)).to(torch.float64)
         if tscale is not None:
             t = t * tscale.view(m, 1).double()
         if scheme is Scheme.BITPLANE:
