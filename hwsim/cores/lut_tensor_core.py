@@ -91,7 +91,7 @@ class Spec:
     precompute_bytes_per_cycle: float = 16.0  # the cluster's share of DRAM bw for an unfused pass
     launch_cycles: int = 0               # fixed cost of launching an unfused precompute kernel
     accumulator_bits: int = 32
-    unit_area_mm2: float = 0.0           # 0 -> gate-count estimate (area_mm2)
+    unit_area_mm2: float = 0.0           # one unit at 45 nm; 0 -> gate-count estimate (area_mm2)
 
     def __post_init__(self) -> None:
         for key in ("tile_m", "tile_n", "tile_k", "units", "table_bits", "fp_table_bits",
@@ -199,7 +199,7 @@ class Model:
     def area_mm2(self, node_nm: float) -> float:
         """Area of the cluster's LUT units.
 
-        With `unit_area_mm2 = 0`: each unit is M*N lookup lanes, each a 2^(K-1):1 mux of
+        `unit_area_mm2` (given at 45 nm) scaled by (node/45)^2; with 0, each unit is M*N lookup lanes, each a 2^(K-1):1 mux of
         table-bit entries (about 2^(K-1) - 1 two-input muxes per table bit, 0.5 NAND2
         each), a negation (table bits XORs) and an accumulator adder (accumulator bits
         full adders, 4.5 NAND2 each), plus M tables of 2^(K-1) x table-bit flip-flops
@@ -207,7 +207,7 @@ class Model:
         """
         s = self.spec
         if s.unit_area_mm2 > 0:
-            return s.units * s.unit_area_mm2
+            return s.units * s.unit_area_mm2 * (node_nm / 45.0) ** 2
         e, tb = s.table_entries, s.table_bits
         lane = (e - 1) * tb * 0.5 + tb * 1.0 + s.accumulator_bits * 4.5
         tables = s.tile_m * e * tb * 5.0

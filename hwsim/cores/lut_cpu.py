@@ -1,0 +1,148 @@
+"""T-MAC (Wei et al., EuroSys 2025): LUT-based low-bit GEMV/GEMM on CPU SIMD cores.
+
+Weights are split into one-bit planes; for every group of g = 4 activations of a
+token the core builds a table of the 2^(g-1) signed partial sums (the other half is
+the negation), quantised to INT8. A table-lookup instruction (NEON `tbl`, AVX2
+`pshufb`) looks up `vector_bits / 8` bytes at once: one activation group of one
+token against `vector_bits / 8` weight columns (their 4-bit plane slices are the
+indices). Cycle model for `cores` cores, per GEMM (m tokens x k)(k x n), P planes:
+
+    lookups = P * m * ceil(k / g) * ceil(n / lanes)           lanes = vector_bits / 8
+    look    = max(lookups / lookups_per_cycle,
+                  lookups * (1 + unpack_ops + add_ops) / simd_ops_per_cycle)
+              (per lookup: unpack the packed indices, the lookup, an accumulate)
+    build   = m * ceil(k / g) * 2^(g-1) * build_ops_per_entry / (vector_bits / 16)
+              / simd_ops_per_cycle                       (int16 lanes; add + quantise)
+    combine = P * m * n / (vector_bits / 32) / simd_ops_per_cycle   (plane shift-add
+              and scale in fp32 lanes)
+    cycles  = ceil((look + build + combine) / cores) + call_overhead_cycles
+
+Decoding is m = 1 (GEMV); m > 1 is GEMM (prefill or batched decode). Memory
+bandwidth belongs to the accelerator spec (`dram`), and hwsim.memory / the caller's
+roofline adds it. Activations must be int <= 8 or fp <= 16 bits (fp tables are
+quantised to INT8 as T-MAC does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hwsim.cores.base import Action, ActionKind, CoreFamily, Dataflow, TileCompute
+from hwsim.cores.lut_tensor_core import weight_planes
+from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from kernels_ref.formats import Format, FormatKind
+
+__all__ = ["Spec", "Model"]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One or more SIMD CPU cores running T-MAC kernels. Defaults: an ARM NEON core."""
+
+    isa: str = "neon"
+    vector_bits: int = 128
+    lookups_per_cycle: int = 2           # tbl / pshufb issue per cycle per core
+    simd_ops_per_cycle: int = 4          # SIMD pipes per core
+    unpack_ops: float = 1.0              # ops per lookup to unpack the 4-bit indices
+    add_ops: float = 1.0                 # ops per lookup to accumulate the result
+    build_ops_per_entry: float = 2.0     # table build: an add and a quantise step
+    g: int = 4
+    cores: int = 1
+    table_bits: int = 8
+    accumulator_bits: int = 16
+    call_overhead_cycles: int = 0        # per kernel call (dispatch, thread sync)
+    core_area_mm2: float = 2.5           # one core incl. L1 at 5 nm (die-shot order of magnitude)
+
+    def __post_init__(self) -> None:
+        if self.isa not in ("neon", "avx2", "avx512"):
+            raise InvalidSpecError(f"lut_cpu: isa must be neon, avx2 or avx512, got {self.isa!r}")
+        for key in ("vector_bits", "lookups_per_cycle", "simd_ops_per_cycle", "g", "cores",
+                    "table_bits", "accumulator_bits"):
+            v = getattr(self, key)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise InvalidSpecError(f"lut_cpu: {key} must be a positive integer, got {v!r}")
+        if self.vector_bits % 128:
+            raise InvalidSpecError(f"lut_cpu: vector_bits must be a multiple of 128, got {self.vector_bits}")
+        if self.g > 8:
+            raise InvalidSpecError(f"lut_cpu: g must be <= 8, got {self.g}")
+        for key in ("unpack_ops", "add_ops", "build_ops_per_entry", "core_area_mm2"):
+            if getattr(self, key) < 0:
+                raise InvalidSpecError(f"lut_cpu: {key} must be >= 0, got {getattr(self, key)}")
+        if not isinstance(self.call_overhead_cycles, int) or self.call_overhead_cycles < 0:
+            raise InvalidSpecError(f"lut_cpu: call_overhead_cycles must be an integer >= 0, "
+                                   f"got {self.call_overhead_cycles!r}")
+
+    @property
+    def lanes(self) -> int:
+        """Bytes (weight columns) one lookup instruction serves."""
+        return self.vector_bits // 8
+
+
+def _acts_ok(a: Format) -> None:
+    if a.kind in (FormatKind.INT, FormatKind.UINT) and a.bits <= 8:
+        return
+    if a.kind is FormatKind.FP and a.bits <= 16:
+        return
+    raise UnsupportedFormatError(f"T-MAC takes int <= 8-bit or fp <= 16-bit activations, not {a}")
+
+
+def _ceil(a: Any, b: Any) -> Any:
+    return -(-np.asarray(a, dtype=np.int64) // np.asarray(b, dtype=np.int64))
+
+
+class Model:
+    """CoreModel for `Spec` (see module docstring for the cycle equations)."""
+
+    family: ClassVar[CoreFamily] = CoreFamily.LUT_CPU
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+
+    @property
+    def dataflows(self) -> tuple[Dataflow, ...]:
+        return (Dataflow.NONE,)
+
+    def compute(self, m: Any, k: Any, n: Any, w: Format, a: Format,
+                dataflow: Dataflow = Dataflow.NONE, batch: Any = 1) -> TileCompute:
+        if dataflow is not Dataflow.NONE:
+            raise InvalidSpecError(f"lut_cpu has no dataflow choice, got {dataflow.value!r}")
+        s = self.spec
+        planes = weight_planes(w)
+        _acts_ok(a)
+        m, k, n, batch = (np.asarray(v, dtype=np.int64) for v in (m, k, n, batch))
+        groups = batch * m * _ceil(k, s.g)
+        lookups = planes * groups * _ceil(n, s.lanes)
+        look = np.maximum(lookups / s.lookups_per_cycle,
+                          lookups * (1 + s.unpack_ops + s.add_ops) / s.simd_ops_per_cycle)
+        entries = groups * (1 << (s.g - 1))
+        build = entries * s.build_ops_per_entry / (s.vector_bits // 16) / s.simd_ops_per_cycle
+        outputs = batch * m * n
+        combine = planes * outputs / (s.vector_bits // 32) / s.simd_ops_per_cycle
+        cycles = np.ceil((look + build + combine) / s.cores).astype(np.int64) + s.call_overhead_cycles
+        actions: dict[Action, Any] = {
+            Action(ActionKind.LUT_READ, (s.table_bits,)): lookups * s.lanes,
+            Action(ActionKind.ADD, (s.accumulator_bits,)): lookups * s.lanes,
+            Action(ActionKind.LUT_WRITE, (s.table_bits,)): entries,
+            Action(ActionKind.SHIFT_ADD, (32,)): planes * outputs,
+        }
+        return TileCompute(cycles=_scalar(cycles), actions={k_: _scalar(v) for k_, v in actions.items()},
+                           ran_as=f"{planes} weight plane(s), g={s.g} int8 tables, {s.isa} {s.vector_bits}-bit")
+
+    def peak_macs_per_cycle(self, w: Format, a: Format) -> float:
+        s = self.spec
+        _acts_ok(a)
+        per_lookup = min(s.lookups_per_cycle, s.simd_ops_per_cycle / (1 + s.unpack_ops + s.add_ops))
+        return s.cores * per_lookup * s.lanes * s.g / weight_planes(w)
+
+    def area_mm2(self, node_nm: float) -> float:
+        """`cores * core_area_mm2`, the latter given at 5 nm, scaled by (node / 5 nm)^2."""
+        return self.spec.cores * self.spec.core_area_mm2 * (node_nm / 5.0) ** 2
+
+
+def _scalar(v: Any) -> Any:
+    arr = np.asarray(v)
+    return int(arr) if arr.ndim == 0 else arr
+
