@@ -1,0 +1,418 @@
+"""SCALE-Sim 3.0 inputs: its `scale.cfg` and topology CSVs, read into lowbit objects.
+
+Users of SCALE-Sim bring their files unchanged; `simulate_files` reports each
+layer's compute cycles in SCALE-Sim's convention (equal to its COMPUTE_REPORT
+"Total Cycles" when stall-free). What is read, following scalesim 3.0.0's own
+readers (`scale_config.read_conf_file`, `topology_utils.load_arrays_{conv,gemm}`):
+
+- cfg (configparser; keys case-insensitive, `key: value` or `key = value`):
+  [general] run_name; [architecture_presets] ArrayHeight, ArrayWidth,
+  IfmapSramSzkB, FilterSramSzkB, OfmapSramSzkB, IfmapOffset, FilterOffset,
+  OfmapOffset, Dataflow (os | ws | is), optional ReadRequestBuffer,
+  WriteRequestBuffer, MemoryBanks, Bandwidth (required with
+  InterfaceBandwidth USER: comma-separated words/cycle); [run_presets]
+  InterfaceBandwidth (CALC | USER), optional UseRamulatorTrace; optional
+  [layout] and [sparsity] sections (SparsitySupport true is refused: lowbit
+  does not model SCALE-Sim's sparse mode). The sections scalesim 3.0.0 requires
+  but its own repository's default cfg omits ([layout], [sparsity],
+  UseRamulatorTrace, request buffers) are optional here.
+- conv topology: a header line (always skipped, as SCALE-Sim does), then
+  `name, ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride,`
+  with an optional sparsity ratio `N:M` column; the stride applies to both
+  directions; a layer whose name contains "DP" is depthwise and is split into
+  one single-channel layer per channel named `<name>Channel_<i>`.
+- GEMM topology (`--gemm`): header, then `name, M, N, K,` (optional `N:M`):
+  M rows of the output, N output columns, K the reduction; SCALE-Sim runs it as
+  a conv with ifmap M x K, filter 1 x K, 1 channel, N filters, stride 1.
+- Trailing commas: SCALE-Sim drops the field after the last comma; rows written
+  without the trailing comma are accepted too (SCALE-Sim would drop their last
+  value; here an empty last field is dropped, a non-empty one is kept).
+
+Output size is SCALE-Sim's rule ceil((H - R + S) / S) (no padding; a last partial
+window counts). `ConvGeometry` uses PyTorch's floor rule, so the geometry built
+here carries the padding that makes the two agree; M is SCALE-Sim's either way.
+
+Bad files raise InvalidSpecError naming the file, the line and the key/column.
+"""
+
+from __future__ import annotations
+
+import configparser
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hwsim.cores.base import Dataflow
+from hwsim.cores.mac_array import CoreStyle, Model, Spec
+from kernels_ref.errors import InvalidSpecError
+from kernels_ref.formats import Format
+from models.ir import ConvGeometry, Layer, OpKind
+
+__all__ = [
+    "ScaleSimConfig",
+    "ScaleSimLayer",
+    "accelerator",
+    "accelerator_dict",
+    "core_spec",
+    "read_config",
+    "read_topology",
+    "simulate_files",
+    "to_layer",
+]
+
+_CONV_COLUMNS = ("layer name", "ifmap height", "ifmap width", "filter height", "filter width",
+                 "channels", "num filter", "strides")
+_GEMM_COLUMNS = ("layer name", "M", "N", "K")
+
+
+@dataclass(frozen=True)
+class ScaleSimConfig:
+    """The architecture part of a SCALE-Sim 3.0 `scale.cfg`."""
+
+    run_name: str
+    array_rows: int
+    array_cols: int
+    ifmap_sram_kb: int
+    filter_sram_kb: int
+    ofmap_sram_kb: int
+    ifmap_offset: int
+    filter_offset: int
+    ofmap_offset: int
+    dataflow: Dataflow
+    use_user_bandwidth: bool
+    bandwidths: tuple[int, ...]
+    memory_banks: int
+    read_request_buffer: int
+    write_request_buffer: int
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class ScaleSimLayer:
+    """One topology row as SCALE-Sim holds it (a GEMM row is already in its conv form)."""
+
+    name: str
+    ifmap_h: int
+    ifmap_w: int
+    filter_h: int
+    filter_w: int
+    channels: int
+    num_filters: int
+    stride_h: int
+    stride_w: int
+    gemm: bool = False
+    line: int = 0
+
+    @property
+    def ofmap_h(self) -> int:
+        return math.ceil((self.ifmap_h - self.filter_h + self.stride_h) / self.stride_h)
+
+    @property
+    def ofmap_w(self) -> int:
+        return math.ceil((self.ifmap_w - self.filter_w + self.stride_w) / self.stride_w)
+
+    @property
+    def mnk(self) -> tuple[int, int, int]:
+        """(M output pixels, K window size, N filters): SCALE-Sim's GEMM view."""
+        return (self.ofmap_h * self.ofmap_w, self.filter_h * self.filter_w * self.channels, self.num_filters)
+
+
+# ------------------------------------------------------------------ cfg
+def _line_of(text: str, section: str, key: str) -> int:
+    """1-based line of `key` in `section` (0 when absent)."""
+    current = None
+    for i, raw in enumerate(text.splitlines(), 1):
+        s = raw.strip()
+        m = re.fullmatch(r"\[\s*(.+?)\s*\]", s)
+        if m:
+            current = m.group(1)
+            continue
+        if current == section:
+            km = re.match(r"([^:=]+?)\s*[:=]", s)
+            if km and km.group(1).strip().lower() == key.lower():
+                return i
+    return 0
+
+
+def _section_line(text: str, section: str) -> int:
+    for i, raw in enumerate(text.splitlines(), 1):
+        if re.fullmatch(r"\[\s*" + re.escape(section) + r"\s*\]", raw.strip()):
+            return i
+    return 0
+
+
+def read_config(path: str | Path) -> ScaleSimConfig:
+    """Parse a SCALE-Sim 3.0 `scale.cfg` (see the module docstring for the keys)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InvalidSpecError(f"{path}: cannot read SCALE-Sim config: {exc.strerror or exc}") from None
+    parser = configparser.ConfigParser()
+    try:
+        parser.read_string(text, source=str(path))
+    except configparser.Error as exc:
+        line = getattr(exc, "lineno", None)
+        where = f", line {line}" if line else ""
+        msg = str(exc).splitlines()[0]
+        raise InvalidSpecError(f"{path}{where}: not a valid SCALE-Sim config: {msg}") from None
+
+    def where(section: str, key: str) -> str:
+        line = _line_of(text, section, key) or _section_line(text, section)
+        return f"{path}, line {line}" if line else str(path)
+
+    def get(section: str, key: str, required: bool = True) -> str | None:
+        if not parser.has_section(section):
+            if required:
+                raise InvalidSpecError(f"{path}: missing section [{section}] (needed for {key})")
+            return None
+        if not parser.has_option(section, key):
+            if required:
+                raise InvalidSpecError(f"{where(section, key)}: missing key {key} in [{section}]")
+            return None
+        return parser.get(section, key).strip()
+
+    def get_int(section: str, key: str, default: int | None = None, positive: bool = True) -> int:
+        raw = get(section, key, required=default is None)
+        if raw is None:
+            assert default is not None
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise InvalidSpecError(f"{where(section, key)}: {key} must be an integer, got {raw!r}") from None
+        if positive and value < 1:
+            raise InvalidSpecError(f"{where(section, key)}: {key} must be positive, got {value}")
+        if not positive and value < 0:
+            raise InvalidSpecError(f"{where(section, key)}: {key} must be >= 0, got {value}")
+        return value
+
+    run_name = get("general", "run_name")
+    assert run_name is not None
+    bw_mode = get("run_presets", "InterfaceBandwidth")
+    if bw_mode not in ("USER", "CALC"):
+        raise InvalidSpecError(
+            f"{where('run_presets', 'InterfaceBandwidth')}: InterfaceBandwidth must be USER or CALC, "
+            f"got {bw_mode!r}")
+    ramulator = get("run_presets", "UseRamulatorTrace", required=False)
+    if ramulator is not None and ramulator == "True":
+        raise InvalidSpecError(
+            f"{where('run_presets', 'UseRamulatorTrace')}: UseRamulatorTrace True is not modelled "
+            "(lowbit reports compute cycles only)")
+    sec = "architecture_presets"
+    df_raw = get(sec, "Dataflow")
+    assert df_raw is not None
+    if df_raw not in ("os", "ws", "is"):
+        raise InvalidSpecError(f"{where(sec, 'Dataflow')}: Dataflow must be os, ws or is, got {df_raw!r}")
+    bandwidths: tuple[int, ...] = ()
+    bw_raw = get(sec, "Bandwidth", required=bw_mode == "USER")
+    if bw_raw is not None and bw_raw != "":
+        try:
+            bandwidths = tuple(int(x.strip()) for x in bw_raw.split(","))
+        except ValueError:
+            if bw_mode == "USER":
+                raise InvalidSpecError(
+                    f"{where(sec, 'Bandwidth')}: Bandwidth must be comma-separated integers, got {bw_raw!r}") from None
+            bandwidths = ()
+        if bw_mode == "USER" and any(b < 1 for b in bandwidths):
+            raise InvalidSpecError(f"{where(sec, 'Bandwidth')}: Bandwidth must be positive, got {bw_raw!r}")
+    sparse = get("sparsity", "SparsitySupport", required=False)
+    if sparse is not None and sparse.lower() == "true":
+        raise InvalidSpecError(
+            f"{where('sparsity', 'SparsitySupport')}: SparsitySupport true is not supported "
+            "(lowbit does not model SCALE-Sim's sparse mode)")
+    for key in ("IfmapCustomLayout", "FilterCustomLayout"):
+        raw = get("layout", key, required=False)
+        if raw is not None and raw.lower() == "true":
+            raise InvalidSpecError(f"{where('layout', key)}: {key} true is not supported (compute cycles "
+                                   "do not depend on it; remove it to simulate)")
+    return ScaleSimConfig(
+        run_name=run_name,
+        array_rows=get_int(sec, "ArrayHeight"),
+        array_cols=get_int(sec, "ArrayWidth"),
+        ifmap_sram_kb=get_int(sec, "IfmapSramSzkB"),
+        filter_sram_kb=get_int(sec, "FilterSramSzkB"),
+        ofmap_sram_kb=get_int(sec, "OfmapSramSzkB"),
+        ifmap_offset=get_int(sec, "IfmapOffset", positive=False),
+        filter_offset=get_int(sec, "FilterOffset", positive=False),
+        ofmap_offset=get_int(sec, "OfmapOffset", positive=False),
+        dataflow=Dataflow(df_raw),
+        use_user_bandwidth=bw_mode == "USER",
+        bandwidths=bandwidths,
+        memory_banks=get_int(sec, "MemoryBanks", default=1),
+        read_request_buffer=get_int(sec, "ReadRequestBuffer", default=60),
+        write_request_buffer=get_int(sec, "WriteRequestBuffer", default=60),
+        path=str(path),
+    )
+
+
+# ------------------------------------------------------------------ topology
+def _fields(row: str) -> list[str]:
+    parts = row.split(",")
+    if parts and parts[-1].strip() == "":
+        parts = parts[:-1]  # the trailing comma SCALE-Sim's files end rows with
+    return [p.strip() for p in parts]
+
+
+def _int_field(path: Path, line: int, column: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidSpecError(f"{path}, line {line}: {column} must be an integer, got {raw!r}") from None
+    if value < 1:
+        raise InvalidSpecError(f"{path}, line {line}: {column} must be positive, got {value}")
+    return value
+
+
+def _check_sparsity(path: Path, line: int, raw: str) -> None:
+    if not re.fullmatch(r"\s*\d+\s*:\s*\d+\s*", raw):
+        raise InvalidSpecError(f"{path}, line {line}: sparsity ratio must look like N:M, got {raw!r}")
+
+
+def read_topology(path: str | Path, gemm: bool = False) -> list[ScaleSimLayer]:
+    """Parse a SCALE-Sim conv (default) or GEMM (`gemm=True`) topology CSV."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InvalidSpecError(f"{path}: cannot read SCALE-Sim topology: {exc.strerror or exc}") from None
+    layers: list[ScaleSimLayer] = []
+    for line_no, raw in enumerate(text.splitlines(), 1):
+        row = raw.strip()
+        if line_no == 1 or row == "":
+            continue  # SCALE-Sim skips the first line (header) and blank lines
+        f = _fields(row)
+        if not f or not f[0]:
+            raise InvalidSpecError(f"{path}, line {line_no}: layer name is empty")
+        name = f[0]
+        if gemm:
+            if len(f) not in (4, 5):
+                raise InvalidSpecError(
+                    f"{path}, line {line_no}: a GEMM row needs name, M, N, K[, N:M] (got {len(f)} fields)")
+            m, n, k = (_int_field(path, line_no, col, v) for col, v in zip(_GEMM_COLUMNS[1:], f[1:4]))
+            if len(f) == 5:
+                _check_sparsity(path, line_no, f[4])
+            layers.append(ScaleSimLayer(name, m, k, 1, k, 1, n, 1, 1, gemm=True, line=line_no))
+            continue
+        if len(f) not in (8, 9):
+            raise InvalidSpecError(
+                f"{path}, line {line_no}: a conv row needs {', '.join(_CONV_COLUMNS)}[, N:M] "
+                f"(got {len(f)} fields)")
+        ih, iw, fh, fw, ch, nf, st = (_int_field(path, line_no, col, v) for col, v in zip(_CONV_COLUMNS[1:], f[1:8]))
+        if len(f) == 9:
+            _check_sparsity(path, line_no, f[8])
+        if fh > ih:
+            raise InvalidSpecError(f"{path}, line {line_no}: filter height {fh} > ifmap height {ih}")
+        if fw > iw:
+            raise InvalidSpecError(f"{path}, line {line_no}: filter width {fw} > ifmap width {iw}")
+        if "DP" in name:  # SCALE-Sim's depthwise convention: one layer per channel
+            for c in range(ch):
+                layers.append(ScaleSimLayer(f"{name}Channel_{c}", ih, iw, fh, fw, 1, nf, st, st, line=line_no))
+        else:
+            layers.append(ScaleSimLayer(name, ih, iw, fh, fw, ch, nf, st, st, line=line_no))
+    if not layers:
+        raise InvalidSpecError(f"{path}: topology has no layers (line 1 is the header)")
+    return layers
+
+
+def _pad_for_ceil(size: int, kernel: int, stride: int) -> int:
+    """Symmetric padding p with floor((size + 2p - kernel)/stride) + 1 == SCALE-Sim's ceil rule."""
+    rem = (size - kernel) % stride
+    return 0 if rem == 0 else -(-(stride - rem) // 2)
+
+
+def to_layer(row: ScaleSimLayer) -> Layer:
+    """A lowbit `Layer` with SCALE-Sim's GEMM view (M, K, N)."""
+    m, k, n = row.mnk
+    if row.gemm:
+        return Layer(row.name, OpKind.LINEAR, m, k, n)
+    geom = ConvGeometry(row.channels, row.num_filters, row.ifmap_h, row.ifmap_w, row.filter_h, row.filter_w,
+                        row.stride_h, row.stride_w,
+                        _pad_for_ceil(row.ifmap_h, row.filter_h, row.stride_h),
+                        _pad_for_ceil(row.ifmap_w, row.filter_w, row.stride_w))
+    assert geom.out_h * geom.out_w == m
+    return Layer(row.name, OpKind.CONV2D, m, k, n, conv=geom)
+
+
+# ------------------------------------------------------------------ hardware
+def core_spec(cfg: ScaleSimConfig) -> Spec:
+    """The mac_array core SCALE-Sim simulates: R x C int8 systolic array in SCALE-Sim mode."""
+    return Spec(style=CoreStyle.SYSTOLIC, rows=cfg.array_rows, cols=cfg.array_cols,
+                dataflows=(cfg.dataflow,), precisions=("int8",), rates=(1.0,),
+                accumulator_bits=32, scalesim_mode=True)
+
+
+def accelerator_dict(cfg: ScaleSimConfig) -> dict[str, Any]:
+    """The cfg as an accelerator mapping in the `hwsim/presets/*.yaml` schema.
+
+    One-byte words; SRAMs feed one word per array edge port per cycle; DRAM bandwidth is
+    the cfg's Bandwidth (its first value; 10 words/cycle, SCALE-Sim's default, when CALC
+    leaves it to SCALE-Sim to compute)."""
+    dram_bw = cfg.bandwidths[0] if cfg.bandwidths else 10
+    edge = max(cfg.array_rows, cfg.array_cols)
+    return {
+        "name": cfg.run_name,
+        "freq_hz": 1.0e9,
+        "node_nm": 45,
+        "num_cores": 1,
+        "default_act_format": "int8",
+        "core": {
+            "family": "mac_array", "style": "systolic", "rows": cfg.array_rows, "cols": cfg.array_cols,
+            "dataflows": [cfg.dataflow.value], "precisions": ["int8"], "rates": [1.0],
+            "accumulator_bits": 32, "scalesim_mode": True,
+        },
+        "buffers": [
+            {"name": name, "operands": [op], "size_bytes": kb * 1024, "bandwidth_bytes_per_cycle": edge,
+             "banks": cfg.memory_banks, "double_buffered": True}
+            for name, op, kb in (("ifmap", "input", cfg.ifmap_sram_kb), ("filter", "weight", cfg.filter_sram_kb),
+                                 ("ofmap", "output", cfg.ofmap_sram_kb))
+        ],
+        "dram": {"bandwidth_bytes_per_cycle": dram_bw, "energy_j_per_byte": None},
+    }
+
+
+def accelerator(cfg: ScaleSimConfig) -> Any:
+    """An `hwsim.spec.Accelerator` for the cfg (through hwsim.spec's validating loader)."""
+    from hwsim import spec as spec_mod  # imported here: hwsim.spec sits above the cores
+
+    data = accelerator_dict(cfg)
+    for name in ("load_accelerator", "from_dict", "load"):
+        fn = getattr(spec_mod, name, None)
+        if callable(fn):
+            try:
+                return fn(data)
+            except TypeError:
+                continue
+    acc = spec_mod.Accelerator
+    for name in ("from_dict", "from_mapping"):
+        fn = getattr(acc, name, None)
+        if callable(fn):
+            return fn(data)
+    raise InvalidSpecError("hwsim.spec offers no loader from a mapping")
+
+
+# ------------------------------------------------------------------ the CLI entry
+def simulate_files(cfg_path: str | Path, topology_path: str | Path, gemm: bool = False) -> list[dict[str, Any]]:
+    """Per layer: name, compute_cycles (SCALE-Sim's "Total Cycles" convention), m, k, n,
+    dataflow, array rows/cols, ofmap size, macs."""
+    cfg = read_config(cfg_path)
+    rows = read_topology(topology_path, gemm=gemm)
+    spec = core_spec(cfg)
+    model = Model(spec)
+    int8 = Format.parse("int8")
+    out = []
+    for row in rows:
+        m, k, n = row.mnk
+        tc = model.compute(m, k, n, int8, int8, cfg.dataflow)
+        out.append({
+            "name": row.name,
+            "compute_cycles": int(tc.cycles),
+            "m": m, "k": k, "n": n,
+            "ofmap_h": row.ofmap_h, "ofmap_w": row.ofmap_w,
+            "macs": m * k * n,
+            "dataflow": cfg.dataflow.value,
+            "array_rows": cfg.array_rows, "array_cols": cfg.array_cols,
+        })
+    return out
