@@ -200,7 +200,7 @@ def kernels() -> tuple[RefKernel, ...]:
                   ("int8", "uint8"), _fn(Serial.WEIGHTS, 1)),
         RefKernel("bitserial-acts", "bit_serial", ("int8", "int4"),
                   ints + ("uint4", "uint8"), _fn(Serial.ACTS, 1)),
-        RefKernel("bitserial-both", "bit_serial", ("int2", "int4", "int8", "ternary"),
+        RefKernel("bitserial-both", "bit_serial", ("int2", "int4", "ternary"),
                   ("int2", "int4", "int8", "uint8"), _fn(Serial.BOTH, 1)),
         RefKernel("bitserial-weights-2b", "bit_serial", ("int3", "int4", "int5", "int8", "uint8"),
                   ("int8",), _fn(Serial.WEIGHTS, 2)),

@@ -293,7 +293,7 @@ def kernels() -> tuple[RefKernel, ...]:
     floats = ("fp16", "bf16")
     return (
         RefKernel("lut-tmac-g4", "lut", wts, ints, _fn(Scheme.BITPLANE, 4, True)),
-        RefKernel("lut-g2-full", "lut", ("int2", "int4", "ternary"), ("int8",), _fn(Scheme.BITPLANE, 2, False)),
+        RefKernel("lut-g2-full", "lut", ("int2", "ternary"), ("int8",), _fn(Scheme.BITPLANE, 2, False)),
         RefKernel("lut-bitnet-tl1", "lut", ("ternary",), ("int8",), _fn(Scheme.TL1, 2, False)),
         RefKernel("lut-bitnet-tl2", "lut", ("ternary",), ("int8",), _fn(Scheme.TL2, 3, True)),
         RefKernel("lut-tmac-g4-float", "lut", ("int2", "int4", "ternary", "binary"), floats,
