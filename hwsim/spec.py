@@ -1,0 +1,519 @@
+"""Accelerator specs: frozen, validated, loaded from YAML or keyword arguments.
+
+An `Accelerator` holds the clock, technology node, number of cores, the core
+family and its parameters (the family module's own frozen `Spec`), the on-chip
+buffers and DRAM. YAML layout (`hwsim/presets/<name>.yaml`)::
+
+    name: scalesim-32x32
+    freq_hz: 1.0e9
+    node_nm: 45
+    num_cores: 1
+    default_act_format: int8
+    core:
+      family: mac_array          # CoreFamily value; other keys are the family Spec's fields
+      rows: 32
+    buffers:
+      - {name: ifmap, operands: [input], size_bytes: 65536, bandwidth_bytes_per_cycle: 32,
+         banks: 1, double_buffered: true}
+    dram: {bandwidth_bytes_per_cycle: 32, energy_j_per_byte: null}
+    energy: {leakage_w_per_mm2: 0.05}    # optional overrides of hwsim.energy's table
+
+The family `Spec` is built generically from the `core:` mapping by the
+dataclass's fields and type hints (int, float, bool, str, Enum, tuple[...] of
+those, `X | None`). Every problem raises `InvalidSpecError` naming the key and
+the file (or "<kwargs>").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from hwsim.cores import family_module
+from hwsim.cores.base import CoreFamily, CoreModel
+from kernels_ref.errors import InvalidSpecError, LowbitError
+from kernels_ref.formats import Format
+
+__all__ = [
+    "Operand",
+    "BufferSpec",
+    "DramSpec",
+    "EnergyOverrides",
+    "Accelerator",
+    "PRESET_DIR",
+    "accelerator",
+    "load_accelerator",
+    "load_preset",
+    "list_presets",
+    "dump_accelerator",
+    "build_dataclass",
+    "load_yaml",
+]
+
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
+
+
+class Operand(enum.Enum):
+    INPUT = "input"
+    WEIGHT = "weight"
+    OUTPUT = "output"
+
+
+def _err(where: str, key: str, msg: str) -> InvalidSpecError:
+    return InvalidSpecError(f"{where}: {key}: {msg}")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads `1.0e9` / `1e9` as floats (YAML 1.2; PyYAML's 1.1 wants `1.0e+9`)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def load_yaml(text: str) -> Any:
+    """yaml.safe_load with YAML 1.2 floats (`1.0e9`)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def _positive_int(where: str, key: str, v: Any) -> None:
+    if not _is_int(v):
+        raise _err(where, key, f"must be an integer, got {v!r}")
+    if v <= 0:
+        raise _err(where, key, f"must be positive, got {v}")
+
+
+def _positive_num(where: str, key: str, v: Any) -> None:
+    if not _is_num(v):
+        raise _err(where, key, f"must be a number, got {v!r}")
+    if not v > 0 or v != v or v == float("inf"):
+        raise _err(where, key, f"must be a positive finite number, got {v}")
+
+
+@dataclass(frozen=True)
+class BufferSpec:
+    """One on-chip buffer level holding the listed operands."""
+
+    name: str
+    operands: tuple[Operand, ...]
+    size_bytes: int
+    bandwidth_bytes_per_cycle: float
+    banks: int = 1
+    double_buffered: bool = True
+
+    def __post_init__(self) -> None:
+        where = f"buffer {self.name!r}"
+        if not isinstance(self.name, str) or not self.name:
+            raise _err("buffers", "name", f"must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.operands, tuple) or not self.operands:
+            raise _err(where, "operands", "must list at least one of input, weight, output")
+        for op in self.operands:
+            if not isinstance(op, Operand):
+                raise _err(where, "operands", f"unknown operand {op!r} (known: input, weight, output)")
+        if len(set(self.operands)) != len(self.operands):
+            raise _err(where, "operands", "repeats an operand")
+        _positive_int(where, "size_bytes", self.size_bytes)
+        _positive_num(where, "bandwidth_bytes_per_cycle", self.bandwidth_bytes_per_cycle)
+        _positive_int(where, "banks", self.banks)
+        if not isinstance(self.double_buffered, bool):
+            raise _err(where, "double_buffered", f"must be true or false, got {self.double_buffered!r}")
+
+    @property
+    def usable_bytes(self) -> int:
+        """Bytes a resident tile may use: half when double-buffered (the other half is loading)."""
+        return self.size_bytes // 2 if self.double_buffered else self.size_bytes
+
+
+@dataclass(frozen=True)
+class DramSpec:
+    """Off-chip memory: bandwidth and (optionally) energy per byte (None -> energy table)."""
+
+    bandwidth_bytes_per_cycle: float
+    energy_j_per_byte: float | None = None
+
+    def __post_init__(self) -> None:
+        _positive_num("dram", "bandwidth_bytes_per_cycle", self.bandwidth_bytes_per_cycle)
+        if self.energy_j_per_byte is not None:
+            _positive_num("dram", "energy_j_per_byte", self.energy_j_per_byte)
+
+
+@dataclass(frozen=True)
+class EnergyOverrides:
+    """Optional overrides of `hwsim.energy.EnergyTable` values (None -> the node's default)."""
+
+    mac_int8_j: float | None = None
+    mac_fp16_j: float | None = None
+    sram_j_per_byte: float | None = None
+    leakage_w_per_mm2: float | None = None
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if v is not None:
+                if not _is_num(v) or v < 0:
+                    raise _err("energy", f.name, f"must be a non-negative number or null, got {v!r}")
+
+
+_TOP_KEYS = ("name", "freq_hz", "node_nm", "num_cores", "default_act_format", "core", "buffers", "dram",
+             "energy")
+_REQUIRED_TOP = ("name", "freq_hz", "node_nm", "core", "buffers", "dram")
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """A whole accelerator: build it with `load_accelerator`, `accelerator(**kw)` or `from_dict`."""
+
+    name: str
+    freq_hz: float
+    node_nm: float
+    core_family: CoreFamily
+    core: Any  # the family module's Spec
+    buffers: tuple[BufferSpec, ...]
+    dram: DramSpec
+    num_cores: int = 1
+    default_act_format: str = "int8"
+    energy: EnergyOverrides = field(default_factory=EnergyOverrides)
+
+    def __post_init__(self) -> None:
+        where = f"accelerator {self.name!r}"
+        if not isinstance(self.name, str) or not self.name:
+            raise _err("accelerator", "name", f"must be a non-empty string, got {self.name!r}")
+        _positive_num(where, "freq_hz", self.freq_hz)
+        _positive_num(where, "node_nm", self.node_nm)
+        _positive_int(where, "num_cores", self.num_cores)
+        if not isinstance(self.core_family, CoreFamily):
+            raise _err(where, "core.family", f"unknown core family {self.core_family!r}")
+        spec_cls = family_module(self.core_family).Spec
+        if not isinstance(self.core, spec_cls):
+            raise _err(where, "core", f"must be a {self.core_family.value} Spec, got {type(self.core).__name__}")
+        if not isinstance(self.buffers, tuple) or not all(isinstance(b, BufferSpec) for b in self.buffers):
+            raise _err(where, "buffers", "must be a tuple of BufferSpec")
+        names = [b.name for b in self.buffers]
+        if len(set(names)) != len(names):
+            raise _err(where, "buffers", f"buffer names repeat: {names}")
+        if not isinstance(self.dram, DramSpec):
+            raise _err(where, "dram", "must be a DramSpec")
+        if not isinstance(self.energy, EnergyOverrides):
+            raise _err(where, "energy", "must be an EnergyOverrides")
+        if not isinstance(self.default_act_format, str):
+            raise _err(where, "default_act_format", f"must be a format name, got {self.default_act_format!r}")
+        try:
+            Format.parse(self.default_act_format)
+        except LowbitError as exc:
+            raise _err(where, "default_act_format", str(exc)) from None
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def act_format(self) -> Format:
+        return Format.parse(self.default_act_format)
+
+    def model(self) -> CoreModel:
+        """The family's core model for this spec (cheap: models do no work in constructors)."""
+        return _model_for(self.core_family, self.core)
+
+    def buffer_for(self, operand: Operand | str) -> BufferSpec | None:
+        """The first (innermost listed) buffer holding an operand, or None when it streams from DRAM."""
+        op = Operand(operand) if isinstance(operand, str) else operand
+        for b in self.buffers:
+            if op in b.operands:
+                return b
+        return None
+
+    @property
+    def total_sram_bytes(self) -> int:
+        return sum(b.size_bytes for b in self.buffers)
+
+    def area_mm2(self) -> float:
+        """Core area (all cores) from the family model; buffers by `hwsim.energy.sram_area_mm2`."""
+        from hwsim.energy import sram_area_mm2
+
+        core = self.model().area_mm2(self.node_nm) * self.num_cores
+        return core + sum(sram_area_mm2(b.size_bytes, self.node_nm) for b in self.buffers)
+
+    # ------------------------------------------------------------------ I/O
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "<dict>") -> "Accelerator":
+        return _from_dict(d, where)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "Accelerator":
+        return load_accelerator(path)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (YAML-safe); `Accelerator.from_dict(a.to_dict()) == a`."""
+        core = {"family": self.core_family.value}
+        core.update({f.name: _plain(getattr(self.core, f.name)) for f in dataclasses.fields(self.core)})
+        out: dict[str, Any] = {
+            "name": self.name,
+            "freq_hz": float(self.freq_hz),
+            "node_nm": self.node_nm,
+            "num_cores": self.num_cores,
+            "default_act_format": self.default_act_format,
+            "core": core,
+            "buffers": [{f.name: _plain(getattr(b, f.name)) for f in dataclasses.fields(b)} for b in self.buffers],
+            "dram": {f.name: _plain(getattr(self.dram, f.name)) for f in dataclasses.fields(self.dram)},
+        }
+        energy = {f.name: getattr(self.energy, f.name) for f in dataclasses.fields(self.energy)
+                  if getattr(self.energy, f.name) is not None}
+        if energy:
+            out["energy"] = energy
+        return out
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def with_changes(self, **changes: Any) -> "Accelerator":
+        """A new validated spec with some values replaced. Dotted keys reach inside:
+        `core.rows=64`, `dram.bandwidth_bytes_per_cycle=16`, `buffers.ubuf.size_bytes=2**20`;
+        `core.family=...` switches family (then the other core keys must suit it)."""
+        d = self.to_dict()
+        for key, value in changes.items():
+            path = key.replace("__", ".").split(".")
+            _set_path(d, path, _plain(value), key)
+        return _from_dict(d, f"{self.name} with_changes")
+
+
+def _set_path(d: dict[str, Any], path: list[str], value: Any, key: str) -> None:
+    where = "with_changes"
+    if path[0] == "buffers" and len(path) == 3:
+        for b in d["buffers"]:
+            if b["name"] == path[1]:
+                if path[2] not in b:
+                    raise _err(where, key, f"unknown buffer key {path[2]!r}")
+                b[path[2]] = value
+                return
+        raise _err(where, key, f"no buffer named {path[1]!r}")
+    cur: Any = d
+    for p in path[:-1]:
+        if not isinstance(cur, dict) or p not in cur:
+            raise _err(where, key, f"unknown key {p!r}")
+        cur = cur[p]
+    last = path[-1]
+    if not isinstance(cur, dict):
+        raise _err(where, key, "does not name a mapping entry")
+    if path[0] == "core" and len(path) == 2 and last == "family":
+        cur.clear()
+    if len(path) == 1 and last not in _TOP_KEYS:
+        raise _err(where, key, f"unknown key (known: {', '.join(_TOP_KEYS)})")
+    if len(path) == 2 and path[0] == "core" and last != "family":
+        fam = family_module(cur["family"]) if "family" in cur else None
+        if fam is not None and last not in {f.name for f in dataclasses.fields(fam.Spec)}:
+            raise _err(where, key, f"unknown {cur['family']} core key")
+    cur[last] = value
+
+
+def _plain(v: Any) -> Any:
+    """A value as YAML-safe plain data (enums by value, tuples as lists, numpy scalars as Python)."""
+    if isinstance(v, enum.Enum):
+        return v.value
+    if isinstance(v, (tuple, list)):
+        return [_plain(x) for x in v]
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        return v.item()
+    return v
+
+
+# ---------------------------------------------------------------------- generic builder
+def _convert(value: Any, hint: Any, where: str, key: str) -> Any:
+    """Convert plain YAML data to a type hint's type, or raise naming key and file."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(value, a, where, key)
+            except InvalidSpecError as exc:
+                errors.append(str(exc))
+        raise _err(where, key, f"wrong type: {value!r} fits none of {hint}")
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            if len(args) == 2 and args[1] is Ellipsis:
+                value = [value]  # a single value for a variable-length tuple
+            else:
+                raise _err(where, key, f"must be a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], where, key) for v in value)
+        if len(args) != len(value):
+            raise _err(where, key, f"must have {len(args)} entries, got {len(value)}")
+        return tuple(_convert(v, a, where, key) for v, a in zip(value, args))
+    if hint is Any:
+        return value
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        if isinstance(value, hint):
+            return value
+        try:
+            return hint(value)
+        except ValueError:
+            known = ", ".join(str(m.value) for m in hint)
+            raise _err(where, key, f"unknown value {value!r} (known: {known})") from None
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise _err(where, key, f"wrong type: must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if not _is_int(value):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise _err(where, key, f"wrong type: must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if not _is_num(value):
+            raise _err(where, key, f"wrong type: must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise _err(where, key, f"wrong type: must be a string, got {value!r}")
+        return value
+    raise _err(where, key, f"cannot build a value of type {hint}")
+
+
+def build_dataclass(cls: type, data: Any, where: str, prefix: str = "",
+                    ignore: tuple[str, ...] = ()) -> Any:
+    """Build frozen dataclass `cls` from a mapping by its fields and type hints.
+
+    Unknown keys, missing keys without a default and wrong types raise InvalidSpecError
+    naming `prefix + key` and `where`; the dataclass's own validation errors get `where`."""
+    if not isinstance(data, Mapping):
+        raise _err(where, prefix.rstrip(".") or "<top>", f"must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = [k for k in data if k not in fields and k not in ignore]
+    if unknown:
+        raise _err(where, prefix + str(unknown[0]),
+                   f"unknown key (known: {', '.join(sorted(fields))})")
+    kw: dict[str, Any] = {}
+    for name, f in fields.items():
+        if name in data:
+            kw[name] = _convert(data[name], hints[name], where, prefix + name)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
+            raise _err(where, prefix + name, "missing key")
+    try:
+        return cls(**kw)
+    except InvalidSpecError as exc:
+        raise InvalidSpecError(f"{where}: {prefix.rstrip('.') or cls.__name__}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise InvalidSpecError(f"{where}: {prefix.rstrip('.') or cls.__name__}: {exc}") from None
+
+
+def _from_dict(d: Any, where: str) -> Accelerator:
+    if not isinstance(d, Mapping):
+        raise InvalidSpecError(f"{where}: top level must be a mapping, got {type(d).__name__}")
+    unknown = [k for k in d if k not in _TOP_KEYS]
+    if unknown:
+        raise _err(where, str(unknown[0]), f"unknown key (known: {', '.join(_TOP_KEYS)})")
+    for k in _REQUIRED_TOP:
+        if k not in d:
+            raise _err(where, k, "missing key")
+    name = _convert(d["name"], str, where, "name")
+    freq = _convert(d["freq_hz"], float, where, "freq_hz")
+    node = _convert(d["node_nm"], float, where, "node_nm")
+    num_cores = _convert(d.get("num_cores", 1), int, where, "num_cores")
+    act = _convert(d.get("default_act_format", "int8"), str, where, "default_act_format")
+    core_d = d["core"]
+    if not isinstance(core_d, Mapping):
+        raise _err(where, "core", f"must be a mapping, got {type(core_d).__name__}")
+    if "family" not in core_d:
+        raise _err(where, "core.family", "missing key")
+    try:
+        family = CoreFamily(core_d["family"])
+    except ValueError:
+        known = ", ".join(f.value for f in CoreFamily)
+        raise _err(where, "core.family", f"unknown core family {core_d['family']!r} (known: {known})") from None
+    try:
+        mod = family_module(family)
+    except InvalidSpecError as exc:
+        raise _err(where, "core.family", str(exc)) from None
+    core = build_dataclass(mod.Spec, core_d, where, "core.", ignore=("family",))
+    bufs_d = d["buffers"]
+    if bufs_d is None:
+        bufs_d = []
+    if not isinstance(bufs_d, list):
+        raise _err(where, "buffers", f"must be a list, got {type(bufs_d).__name__}")
+    buffers = tuple(build_dataclass(BufferSpec, b, where, f"buffers[{i}].") for i, b in enumerate(bufs_d))
+    dram = build_dataclass(DramSpec, d["dram"], where, "dram.")
+    energy = build_dataclass(EnergyOverrides, d.get("energy") or {}, where, "energy.")
+    try:
+        return Accelerator(name=name, freq_hz=freq, node_nm=node, core_family=family, core=core,
+                           buffers=buffers, dram=dram, num_cores=num_cores, default_act_format=act,
+                           energy=energy)
+    except InvalidSpecError as exc:
+        raise InvalidSpecError(f"{where}: {exc}") from None
+
+
+def _model_for(family: CoreFamily, core: Any) -> CoreModel:
+    return family_module(family).Model(core)
+
+
+# ---------------------------------------------------------------------- public loaders
+def list_presets() -> tuple[str, ...]:
+    """Names of the YAML presets shipped in `hwsim/presets/`."""
+    return tuple(sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))
+
+
+def _resolve(name_or_path: str | Path) -> Path:
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.is_file():
+            raise InvalidSpecError(f"{p}: no such accelerator spec file")
+        return p
+    cand = PRESET_DIR / f"{name_or_path}.yaml"
+    if cand.is_file():
+        return cand
+    raise InvalidSpecError(
+        f"unknown accelerator {str(name_or_path)!r}: not a file and not a preset "
+        f"(presets: {', '.join(list_presets())})")
+
+
+def load_accelerator(name_or_path: str | Path) -> Accelerator:
+    """Load a preset by name (`tpu-like`) or a YAML file by path; InvalidSpecError on any problem."""
+    path = _resolve(name_or_path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidSpecError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = load_yaml(text)
+    except yaml.YAMLError as exc:
+        first = " ".join(str(exc).split())
+        raise InvalidSpecError(f"{path}: YAML syntax error: {first}") from None
+    return _from_dict(data, str(path))
+
+
+load_preset = load_accelerator
+
+
+def accelerator(**kwargs: Any) -> Accelerator:
+    """Build from keyword arguments with the YAML layout (`core=` a mapping with `family`)."""
+    return _from_dict(kwargs, "<kwargs>")
+
+
+def dump_accelerator(accel: Accelerator) -> str:
+    return accel.to_yaml()
