@@ -84,7 +84,7 @@ def greedy(table: CostTable, budgets: Mapping[str, float | str] | None = None,
         costs = np.stack([np.where(allowed, grouped[n], 0.0) for n in names])  # [B, G, C]; masked by ok
         bvec = np.array([bud[n] for n in names])
         scale = np.maximum(np.abs(bvec), 1e-300)
-        for _ in range(G * table.num_choices):
+        for _ in range(G * table.num_choices * table.num_choices):
             tot = costs[:, rows, cur].sum(axis=1)
             excess = np.maximum(tot - bvec, 0.0) / scale
             if not (excess > 1e-12).any():
@@ -94,7 +94,7 @@ def greedy(table: CostTable, budgets: Mapping[str, float | str] | None = None,
             w = excess / excess.sum()
             gain = -(w[:, None, None] * delta_cost).sum(axis=0)                               # [G, C]
             dobj = obj - obj[rows, cur][:, None]
-            ok = allowed & (gain > 0) & np.isfinite(dobj)
+            ok = allowed & (gain > 0) & np.isfinite(dobj) & (dobj >= 0)  # monotone: no cycling
             if not ok.any():
                 break
             ratio = np.where(ok, np.maximum(dobj, 0.0) / np.where(ok, gain, 1.0), np.inf)
