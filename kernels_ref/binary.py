@@ -293,7 +293,8 @@ def wxay_gemm(x: torch.Tensor, w: torch.Tensor, a_fmt: Format | str, w_fmt: Form
     prod = prod.to(dev).reshape(ya, m, xw, n)
     ca = torch.tensor(ca_t, dtype=torch.int64, device=dev)
     cw = torch.tensor(cw_t, dtype=torch.int64, device=dev)
-    out = torch.einsum("i,imjn,j->mn", ca, prod, cw)
+    # shift-add of the x*y plane products (broadcast, not einsum: no int64 matmul on CUDA)
+    out = (prod * (ca.view(ya, 1, 1, 1) * cw.view(1, 1, xw, 1))).sum(dim=(0, 2))
     rowsum = (ca[:, None] * a_cnt).sum(0) + a_off * k   # sum_k x[m, k]
     colsum = (cw[:, None] * w_cnt).sum(0) + w_off * k   # sum_k w[k, n]
     out = out + w_off * (rowsum - a_off * k)[:, None] + a_off * (colsum - w_off * k)[None, :] \

@@ -106,7 +106,8 @@ def _exact_matmul(a: torch.Tensor, b: torch.Tensor, bound: int) -> torch.Tensor:
 
     `bound` bounds every |partial sum| (K * max|a| * max|b|): integers below
     2^24 (float32) or 2^53 (float64) are exact in any summation order."""
-    if bound < 2 ** 24:
+    tf32 = a.is_cuda and torch.backends.cuda.matmul.allow_tf32  # TF32 would round operands
+    if bound < 2 ** 24 and not tf32:
         return torch.matmul(a.to(torch.float32), b.to(torch.float32)).to(torch.int64)
     if bound < 2 ** 53:
         return torch.matmul(a.to(torch.float64), b.to(torch.float64)).to(torch.int64)

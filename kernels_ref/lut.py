@@ -236,7 +236,8 @@ def lut_gemm(x: torch.Tensor, w: torch.Tensor, w_fmt: Format | str, *, g: int = 
     m, k = x.shape
     # exact float path: every partial sum is an integer of magnitude <= K * max|x| * 2
     xmax = int(x.abs().max()) if (integer and x.numel()) else 0
-    dtype = torch.float32 if (integer and 4 * k * xmax < 2 ** 24) else torch.float64
+    tf32 = x.is_cuda and torch.backends.cuda.matmul.allow_tf32  # TF32 would round the precompute
+    dtype = torch.float32 if (integer and 4 * k * xmax < 2 ** 24 and not tf32) else torch.float64
     tables = build_tables(x, scheme, g, symmetric, dtype)  # the precomputed (half) tables
     groups = tables.shape[1]
     bound = torch.zeros(m, dtype=torch.float64, device=x.device)
