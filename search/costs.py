@@ -44,6 +44,7 @@ __all__ = [
     "SENSITIVITY",
     "choice_label",
     "parse_quantity",
+    "table_for_model",
 ]
 
 log = logging.getLogger(__name__)
@@ -461,3 +462,73 @@ class CostTable:
                    costs={"latency": lat, "energy": en, "memory": mem, "bops": bops},
                    ties=tie_idx, allowed=allowed, model=str(workload.name),
                    hardware=str(getattr(accel, "name", "")), source=f"hwsim:{getattr(accel, 'name', '')}")
+
+
+#: Models lowbit can run itself (real weights, calibration data): name -> builder of
+#: (model, calibration inputs, workload). Measured/proxy sensitivity only works for these.
+_RUNNABLE = ("digits", "digits-cnn")
+
+
+def _digits_workload() -> Any:
+    """Workload of models.zoo.digits.DigitsCNN (8x8 input; layer names = module names)."""
+    from models.ir import ConvGeometry, Layer, Phase, Workload
+
+    return Workload(name="digits-cnn", phase=Phase.INFERENCE, layers=(
+        Layer.conv2d("conv1", ConvGeometry(1, 16, 8, 8, 3, 3, pad_h=1, pad_w=1)),
+        Layer.conv2d("conv2", ConvGeometry(16, 32, 8, 8, 3, 3, pad_h=1, pad_w=1)),
+        Layer.linear("fc1", 1, 512, 64),
+        Layer.linear("fc2", 1, 64, 10)))
+
+
+def table_for_model(model: str, hw: str, formats: Sequence[str], *, act_formats: Sequence[str] | None = None,
+                    sensitivity: str | None = None, phase: str | None = None, seq_len: int | None = None,
+                    batch: int = 1, cache_dir: str | Path | None = None) -> CostTable:
+    """CostTable for a zoo model on an accelerator preset (the `lowbit allocate --hw` path).
+
+    Sensitivity: a FILE (CSV/JSON, `models.sensitivity.load`; activation-joint choices use the
+    weight format's value), or ``measured`` / ``proxy`` for models lowbit can run with real
+    weights (the digits CNN, trained from a fixed seed). Zoo models have shapes but no weights
+    here, so for them measured/proxy is an error asking for a FILE rather than a guess.
+    """
+    from hwsim.spec import load_accelerator
+
+    from models import sensitivity as S
+
+    if sensitivity is None:
+        raise InvalidSpecError("--sensitivity is required with --hw: a FILE (CSV/JSON), 'measured' or 'proxy'")
+    accel = load_accelerator(hw)
+    runnable = model.lower() in _RUNNABLE
+    if runnable:
+        workload = _digits_workload()
+    else:
+        from models import zoo
+
+        workload = zoo.get(model, phase=phase, seq_len=seq_len, batch=batch)
+    weight_fmts = list(formats)
+    if sensitivity in ("measured", "proxy"):
+        if not runnable:
+            raise InvalidSpecError(f"--sensitivity {sensitivity}: model {model!r} has no weights in lowbit "
+                                   f"(runnable: {', '.join(_RUNNABLE)}); pass --sensitivity FILE with "
+                                   f"per-(layer, format) values")
+        from models.zoo.digits import load_digits_tensors, train_digits_cnn
+
+        net, _ = train_digits_cnn(seed=0)
+        if sensitivity == "measured":
+            x_tr, _, _, _ = load_digits_tensors(seed=0)
+            st = S.measured(net, x_tr[:256], weight_fmts, metric="kl", cache_dir=cache_dir)
+        else:
+            st = S.proxy(net, weight_fmts)
+    else:
+        st = S.load(sensitivity)
+    names = [ly.name for ly in workload.layers if ly.weight_params > 0]
+    sens_w = st.array_for(names, weight_fmts, where=f"sensitivity {sensitivity}")
+    reps = len(act_formats) if act_formats else 1
+    sens = np.repeat(sens_w, reps, axis=1)  # choices are (w, a) pairs in w-major order
+    ties = []
+    by_name = {ly.name: i for i, ly in enumerate(l for l in workload.layers if l.weight_params > 0)}
+    for ly in workload.layers:
+        tied = getattr(ly, "tied_to", None)
+        if tied and ly.name in by_name and tied in by_name:
+            ties.append((by_name[tied], by_name[ly.name]))
+    return CostTable.from_hwsim(workload, weight_fmts, accel, sensitivity=sens, act_formats=act_formats,
+                                ties=ties)
