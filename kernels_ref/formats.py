@@ -260,7 +260,10 @@ class Format:
         if k is FormatKind.FP:
             if self.scale is None and (self.exp_bits, self.man_bits) in ((5, 10), (8, 7)):
                 return _FP_NAME_OF[(self.exp_bits, self.man_bits)]
-            base = _FP_NAME_OF.get((self.exp_bits, self.man_bits), f"fpe{self.exp_bits}m{self.man_bits}")
+            name = _FP_NAME_OF.get((self.exp_bits, self.man_bits))
+            if name in (None, "fp16", "bf16"):  # a scaled E5M10 / E8M7 keeps the generic name
+                name = f"fpe{self.exp_bits}m{self.man_bits}"
+            base = name
         elif k in (FormatKind.INT, FormatKind.UINT):
             base = f"{k.value}{self.bits}"
         elif k is FormatKind.NF:

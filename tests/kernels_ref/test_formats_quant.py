@@ -35,7 +35,7 @@ _ALL_NAMES = [
     "int1", "int2", "int3g32", "int4", "int4g128", "int5t", "int6", "int7", "int8", "int16",
     "uint1", "uint3", "uint4g64_sfp32", "uint8t", "uint16", "binary", "ternaryg64", "fp4g32",
     "fp6", "fp8e4m3", "fp8e5m2t", "fpe3m4", "fp16", "bf16", "nf4g64", "fp3", "fp3_ea_negg32",
-    "fp4_er_pos", "bitmod3g128", "bitmod4g64_spow2", "flint4t",
+    "fp4_er_pos", "bitmod3g128", "bitmod4g64_spow2", "flint4t", "fpe5m10g32", "fpe8m7t",
 ]
 
 
@@ -257,3 +257,17 @@ def test_unknown_formats_raise():
 def test_quantize_rejects_nan():
     with pytest.raises(InvalidSpecError):
         quantize(torch.tensor([[np.nan]]), "int8")
+
+
+def test_quantize_other_axis_and_shapes():
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(3, 64, 5, generator=g, dtype=torch.float64)  # reduce over axis 1
+    qt = quantize(w, "int4g16", axis=1)
+    assert qt.codes.shape == w.shape and qt.scales.shape == (4, 3, 5)
+    err = (dequantize(qt) - w).abs().movedim(1, 0).reshape(4, 16, 3, 5)
+    assert bool((err <= qt.scales.unsqueeze(1) / 2 * (1 + 1e-9)).all())
+    qu = quantize(w, "uint4t", axis=1)
+    assert qu.scales.shape == (1, 1, 1) and qu.zero.shape == (1, 1, 1)
+    assert float((dequantize(qu) - w).abs().max()) <= float(qu.scales) / 2 * (1 + 1e-9)
+    with pytest.raises(InvalidSpecError, match="axis"):
+        quantize(w, "int4", axis=3)
