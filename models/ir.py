@@ -104,6 +104,11 @@ class Layer:
     batch: int = 1
     conv: ConvGeometry | None = None
     images: int = 1
+    # MATMUL only: consecutive batch entries sharing one second operand (grouped-query
+    # attention: query heads per K/V head), so K/V are read once per kv-head.
+    kv_share: int = 1
+    # name of the layer whose weights this one reuses (tied lm_head): no stored params.
+    tied_to: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -113,11 +118,16 @@ class Layer:
         _positive(f"layer {self.name}", m=self.m, k=self.k, n=self.n, batch=self.batch, images=self.images)
         if self.op in (OpKind.CONV2D, OpKind.DWCONV2D) and self.conv is None:
             raise InvalidSpecError(f"layer {self.name}: {self.op.value} needs conv geometry")
+        _positive(f"layer {self.name}", kv_share=self.kv_share)
+        if self.kv_share > 1 and (self.op is not OpKind.MATMUL or self.batch % self.kv_share):
+            raise InvalidSpecError(f"layer {self.name}: kv_share={self.kv_share} needs a MATMUL whose "
+                                   f"batch={self.batch} it divides")
 
     # ------------------------------------------------------------ constructors
     @classmethod
-    def linear(cls, name: str, tokens: int, in_features: int, out_features: int) -> "Layer":
-        return cls(name, OpKind.LINEAR, tokens, in_features, out_features)
+    def linear(cls, name: str, tokens: int, in_features: int, out_features: int,
+               tied_to: str | None = None) -> "Layer":
+        return cls(name, OpKind.LINEAR, tokens, in_features, out_features, tied_to=tied_to)
 
     @classmethod
     def conv2d(cls, name: str, geom: ConvGeometry, images: int = 1) -> "Layer":
@@ -129,8 +139,8 @@ class Layer:
                    geom.out_channels // g, batch=g, conv=geom, images=images)
 
     @classmethod
-    def matmul(cls, name: str, m: int, k: int, n: int, batch: int = 1) -> "Layer":
-        return cls(name, OpKind.MATMUL, m, k, n, batch=batch)
+    def matmul(cls, name: str, m: int, k: int, n: int, batch: int = 1, kv_share: int = 1) -> "Layer":
+        return cls(name, OpKind.MATMUL, m, k, n, batch=batch, kv_share=kv_share)
 
     @classmethod
     def embedding(cls, name: str, tokens: int, vocab: int, width: int) -> "Layer":
@@ -143,7 +153,9 @@ class Layer:
 
     @property
     def weight_params(self) -> int:
-        return 0 if self.op is OpKind.MATMUL else self.batch * self.k * self.n
+        if self.op is OpKind.MATMUL or self.tied_to is not None:
+            return 0
+        return self.batch * self.k * self.n
 
     @property
     def macs(self) -> int:
@@ -164,7 +176,7 @@ class Layer:
         """Elements of the second operand: weights, or the other activation for MATMUL."""
         if self.op is OpKind.EMBEDDING:
             return self.m * self.n  # rows actually read
-        return self.batch * self.k * self.n
+        return self.batch * self.k * self.n // self.kv_share
 
     @property
     def output_elems(self) -> int:

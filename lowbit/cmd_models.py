@@ -1,0 +1,97 @@
+"""`lowbit models`: list the zoo, show one model's layers.
+
+    lowbit models list
+    lowbit models show NAME [--phase prefill|decode|inference] [--seq N] [--context N] [--batch N] [--json]
+    lowbit models show --config path/config.json [...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from kernels_ref.errors import InvalidSpecError
+from models import zoo
+from models.importers import from_hf_config
+from models.ir import Workload
+
+__all__ = ["register"]
+
+
+def _table(rows: list[tuple[str, ...]], header: tuple[str, ...], right: set[int]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+             for r in [header, *rows]]
+    return "\n".join(lines)
+
+
+def _list(args: argparse.Namespace) -> int:
+    names = zoo.list_models()
+    if args.json:
+        sys.stdout.write(json.dumps(names) + "\n")
+        return 0
+    rows = [(n, zoo.default_phase(n).value) for n in names]
+    sys.stdout.write(_table(rows, ("model", "default phase"), set()) + "\n")
+    return 0
+
+
+def _workload(args: argparse.Namespace) -> Workload:
+    for flag, v in (("--seq", args.seq), ("--batch", args.batch), ("--context", args.context)):
+        if v is not None and v < 1:
+            raise InvalidSpecError(f"{flag} must be a positive integer, got {v}")
+    if args.config is not None and args.name is not None:
+        raise InvalidSpecError("give either a model NAME or --config, not both")
+    batch = 1 if args.batch is None else args.batch
+    if args.config is not None:
+        return from_hf_config(args.config, phase=args.phase, seq_len=args.seq, batch=batch, context_len=args.context)
+    if args.name is None:
+        raise InvalidSpecError(f"models show needs a model NAME or --config (models: {', '.join(zoo.list_models())})")
+    return zoo.get(args.name, phase=args.phase, seq_len=args.seq, batch=batch, context_len=args.context)
+
+
+def _show(args: argparse.Namespace) -> int:
+    wl = _workload(args)
+    summary = wl.summary()
+    keys = ("name", "op", "m", "k", "n", "weight_params", "macs")
+    out = {"name": summary["name"], "phase": summary["phase"], "total_params": summary["total_params"],
+           "total_macs": summary["total_macs"],
+           "layers": [{k: l[k] for k in keys} for l in summary["layers"]]}  # type: ignore[attr-defined]
+    if args.json:
+        sys.stdout.write(json.dumps(out) + "\n")
+        return 0
+    rows = [(l.name, l.op.value, f"{l.m:,}", f"{l.k:,}", f"{l.n:,}", f"{l.batch:,}", f"{l.weight_params:,}",
+             f"{l.macs:,}") for l in wl.layers]
+    sys.stdout.write(_table(rows, ("layer", "op", "M", "K", "N", "batch", "weight params", "MACs"),
+                            {2, 3, 4, 5, 6, 7}) + "\n")
+    extra = zoo.aux_params(wl)
+    ctx = dict(wl.meta).get("context_len", 0)
+    shape = f"batch {wl.batch}" + (f", context {ctx}" if ctx else (f", seq {wl.seq_len}" if wl.seq_len else ""))
+    sys.stdout.write(f"\n{wl.name} ({wl.phase.value}, {shape}): {len(wl.layers)} layers, "
+                     f"{wl.total_params:,} weight params"
+                     + (f" (+{extra:,} biases/norms = {wl.total_params + extra:,})" if extra else "")
+                     + f", {wl.total_macs:,} MACs ({wl.total_macs / 1e9:.3f} GMAC)\n")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("models", help="model zoo: list, show")
+    sub = p.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
+    pl = sub.add_parser("list", help="list zoo models")
+    pl.add_argument("--json", action="store_true", help="print a JSON list")
+    pl.set_defaults(func=_list)
+    ps = sub.add_parser("show", help="per-layer GEMM view of a model")
+    ps.add_argument("name", nargs="?", help="zoo model name (see `lowbit models list`)")
+    ps.add_argument("--config", help="a Hugging Face style config.json instead of a zoo name")
+    ps.add_argument("--phase", choices=("prefill", "decode", "inference"), help="default: the model's own")
+    ps.add_argument("--seq", type=int, help="tokens per sequence (prefill) or context length (decode)")
+    ps.add_argument("--context", type=int, help="decode context length (default: --seq, else 2048)")
+    ps.add_argument("--batch", type=int, help="sequences or images (default 1)")
+    ps.add_argument("--json", action="store_true", help="print one JSON object")
+    ps.set_defaults(func=_show)
+
+    def _help(_args: argparse.Namespace) -> int:
+        p.print_help()
+        return 2
+
+    p.set_defaults(func=_help)

@@ -1,0 +1,344 @@
+"""Generic transformer builder from a Hugging Face style `config.json`.
+
+One builder serves the zoo (configs shipped in `models/zoo/configs/`) and
+`models.importers.from_hf_config` (a user's own file). Supported
+`model_type`s and what each block holds (T = batch * tokens):
+
+- llama, mistral, qwen2, yi, bitnet (gated MLP): q/k/v/o projections (GQA: k/v
+  out = kv_heads * head_dim), attention score and context MATMULs with
+  batch * query-heads as batch (K/V shared by `heads // kv_heads` query heads:
+  `Layer.kv_share`), gate/up/down. RMSNorm gains (and BitNet's sub-norms) are
+  auxiliary parameters; no biases.
+- opt: q/k/v/o, fc1/fc2 (ffn_dim), learned positions (max_position_embeddings + 2
+  rows, OPT's offset), biases and LayerNorms auxiliary; tied lm_head.
+- phi: q/k/v/o (called `dense` in HF), fc1/fc2, parallel attention and MLP off
+  one LayerNorm; biases (lm_head too) auxiliary.
+- bert: word/position/token-type embeddings, q/k/v/o, fc1/fc2 (intermediate and
+  output dense), pooler on the [CLS] token; encoder only.
+- vit: 16x16/16 patch embedding as a CONV2D, 1 + (image/patch)^2 tokens (197 at
+  224x224), learned positions as an EMBEDDING table, fc1/fc2, classifier head on
+  the [CLS] token.
+
+What `Workload.total_params` includes: every weight matrix and embedding table
+(position tables too). Biases, norm gains, ViT's class token and BitNet's
+sub-norm gains are counted separately as `aux_params` in the workload's `meta`
+(`total_params_with_aux` adds them). A tied lm_head stores no parameters
+(`Layer.tied_to`) but its MACs count.
+
+Phases: `prefill` runs `seq_len` tokens per sequence (default 2048 for decoder
+LLMs, 128 for BERT-style encoders); attention is counted dense (seq x seq, no
+causal halving). `decode` runs one new token per sequence against `context_len`
+keys (the new token's own key included); default context 2048. Encoders accept
+`prefill` (alias `inference`), not `decode`; ViT's token count is fixed by the
+image size. lm_head runs on every prefill token (as a HF forward does).
+
+Graph edges: the chain of data dependencies inside a block (q, k -> score;
+score, v -> context; gate, up -> down ...) plus residual edges: a sublayer's
+consumers also depend on the residual-stream producers it skips over.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kernels_ref.errors import InvalidSpecError
+from models.ir import ConvGeometry, Layer, Phase, Workload
+
+__all__ = ["SUPPORTED_MODEL_TYPES", "TransformerConfig", "load_config", "build_transformer",
+           "DEFAULT_LLM_SEQ", "DEFAULT_ENCODER_SEQ"]
+
+DEFAULT_LLM_SEQ = 2048
+DEFAULT_ENCODER_SEQ = 128
+
+_GATED = ("llama", "mistral", "qwen2", "yi", "bitnet")
+SUPPORTED_MODEL_TYPES: tuple[str, ...] = (*_GATED, "opt", "phi", "bert", "vit")
+_DECODERS = (*_GATED, "opt", "phi")
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """The config values the builder uses, validated."""
+
+    name: str
+    source: str
+    model_type: str
+    hidden: int
+    intermediate: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    layers: int
+    vocab: int
+    max_positions: int
+    tie_embeddings: bool
+    type_vocab: int = 0
+    image_size: int = 0
+    patch_size: int = 0
+    channels: int = 0
+    num_labels: int = 0
+    embed_proj: int = 0  # OPT word_embed_proj_dim
+
+    @property
+    def is_decoder(self) -> bool:
+        return self.model_type in _DECODERS
+
+    @property
+    def vit_tokens(self) -> int:
+        return 1 + (self.image_size // self.patch_size) ** 2
+
+
+def _get(cfg: Mapping[str, Any], key: str, where: str, *, default: Any = None, required: bool = True,
+         kind: type = int) -> Any:
+    if key not in cfg or cfg[key] is None:
+        if required:
+            raise InvalidSpecError(f"{where}: missing key {key!r}")
+        return default
+    v = cfg[key]
+    if kind is int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise InvalidSpecError(f"{where}: key {key!r} must be an integer, got {v!r}")
+        if v < 1:
+            raise InvalidSpecError(f"{where}: key {key!r} must be positive, got {v}")
+    elif kind is bool:
+        if not isinstance(v, bool):
+            raise InvalidSpecError(f"{where}: key {key!r} must be true or false, got {v!r}")
+    elif kind is str:
+        if not isinstance(v, str):
+            raise InvalidSpecError(f"{where}: key {key!r} must be a string, got {v!r}")
+    return v
+
+
+def load_config(path_or_dict: str | Path | Mapping[str, Any], name: str | None = None) -> TransformerConfig:
+    """Read and validate a HF `config.json` (path or already-parsed dict)."""
+    if isinstance(path_or_dict, Mapping):
+        raw: Any = dict(path_or_dict)
+        where = f"config {name or raw.get('_name_or_path') or '<dict>'}"
+    else:
+        path = Path(path_or_dict)
+        where = f"config file {path}"
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise InvalidSpecError(f"{where}: cannot read: {exc.strerror or exc}") from None
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidSpecError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        if name is None:
+            name = path.parent.name if path.name == "config.json" else path.stem
+    if not isinstance(raw, dict):
+        raise InvalidSpecError(f"{where}: expected a JSON object, got {type(raw).__name__}")
+    mt = _get(raw, "model_type", where, kind=str)
+    if mt not in SUPPORTED_MODEL_TYPES:
+        raise InvalidSpecError(f"{where}: model_type {mt!r} is not supported "
+                               f"(supported: {', '.join(SUPPORTED_MODEL_TYPES)})")
+    hidden = _get(raw, "hidden_size", where)
+    heads = _get(raw, "num_attention_heads", where)
+    layers = _get(raw, "num_hidden_layers", where)
+    inter = _get(raw, "ffn_dim" if mt == "opt" else "intermediate_size", where)
+    kv = _get(raw, "num_key_value_heads", where, default=heads, required=False)
+    head_dim = _get(raw, "head_dim", where, default=None, required=False)
+    if head_dim is None:
+        if hidden % heads:
+            raise InvalidSpecError(f"{where}: hidden_size={hidden} is not a multiple of "
+                                   f"num_attention_heads={heads}")
+        head_dim = hidden // heads
+    if heads % kv:
+        raise InvalidSpecError(f"{where}: num_attention_heads={heads} is not a multiple of "
+                               f"num_key_value_heads={kv}")
+    vocab = 0 if mt == "vit" else _get(raw, "vocab_size", where)
+    tie_default = mt in ("opt", "bert")
+    tie = _get(raw, "tie_word_embeddings", where, default=tie_default, required=False, kind=bool)
+    kw: dict[str, Any] = {}
+    if mt == "bert":
+        kw["type_vocab"] = _get(raw, "type_vocab_size", where, default=2, required=False)
+    if mt == "vit":
+        kw["image_size"] = _get(raw, "image_size", where)
+        kw["patch_size"] = _get(raw, "patch_size", where)
+        kw["channels"] = _get(raw, "num_channels", where, default=3, required=False)
+        kw["num_labels"] = _get(raw, "num_labels", where, default=1000, required=False)
+        if kw["image_size"] % kw["patch_size"]:
+            raise InvalidSpecError(f"{where}: image_size={kw['image_size']} is not a multiple of "
+                                   f"patch_size={kw['patch_size']}")
+    if mt == "opt":
+        kw["embed_proj"] = _get(raw, "word_embed_proj_dim", where, default=hidden, required=False)
+    max_pos_required = mt in ("opt", "bert")
+    max_pos = _get(raw, "max_position_embeddings", where, default=0, required=max_pos_required)
+    return TransformerConfig(name=name or mt, source=where, model_type=mt, hidden=hidden, intermediate=inter,
+                             heads=heads, kv_heads=kv, head_dim=head_dim, layers=layers, vocab=vocab,
+                             max_positions=max_pos, tie_embeddings=tie, **kw)
+
+
+def _aux_params(c: TransformerConfig) -> int:
+    """Biases, norm gains and other non-matrix parameters (as HF's modules hold them)."""
+    h, f, L = c.hidden, c.intermediate, c.layers
+    q, kv = c.heads * c.head_dim, c.kv_heads * c.head_dim
+    if c.model_type in _GATED:
+        per = 2 * h + (h + f if c.model_type == "bitnet" else 0)  # BitNet: attn/ffn sub-norms
+        return L * per + h
+    if c.model_type == "opt":
+        per = (q + 2 * kv + h) + (f + h) + 2 * 2 * h  # biases + two LayerNorms
+        return L * per + 2 * h
+    if c.model_type == "phi":
+        per = (q + 2 * kv + h) + (f + h) + 2 * h  # biases + one LayerNorm
+        return L * per + 2 * h + c.vocab  # final LayerNorm + lm_head bias
+    if c.model_type == "bert":
+        per = (q + 2 * kv + h) + (f + h) + 2 * 2 * h
+        return L * per + 2 * h + h  # embedding LayerNorm, pooler bias
+    if c.model_type == "vit":
+        per = (q + 2 * kv + h) + (f + h) + 2 * 2 * h
+        return L * per + h + h + 2 * h + c.num_labels  # patch bias, class token, final LN, head bias
+    raise InvalidSpecError(f"{c.source}: model_type {c.model_type!r} has no parameter rule")
+
+
+def build_transformer(c: TransformerConfig, phase: str | Phase | None = None, seq_len: int | None = None,
+                      batch: int = 1, context_len: int | None = None, name: str | None = None) -> Workload:
+    """Workload of one transformer config in a phase (see the module docstring)."""
+    wname = name or c.name
+    ph = _phase(c, phase, wname)
+    _check_pos(wname, batch=batch)
+    if ph is Phase.DECODE:
+        ctx = context_len if context_len is not None else (seq_len if seq_len is not None else DEFAULT_LLM_SEQ)
+        _check_pos(wname, context_len=ctx)
+        q_len, kv_len = 1, ctx
+    else:
+        if context_len is not None:
+            raise InvalidSpecError(f"model {wname}: context_len applies to the decode phase only")
+        if c.model_type == "vit":
+            if seq_len is not None and seq_len != c.vit_tokens:
+                raise InvalidSpecError(f"model {wname}: token count is fixed at {c.vit_tokens} by the "
+                                       f"{c.image_size}x{c.image_size} image, got seq_len={seq_len}")
+            seq = c.vit_tokens
+        else:
+            seq = seq_len if seq_len is not None else (DEFAULT_LLM_SEQ if c.is_decoder else DEFAULT_ENCODER_SEQ)
+        _check_pos(wname, seq_len=seq)
+        q_len, kv_len = seq, seq
+    if c.model_type in ("opt", "bert") and kv_len > c.max_positions:
+        raise InvalidSpecError(f"model {wname}: {kv_len} positions exceed max_position_embeddings="
+                               f"{c.max_positions} of its learned position table")
+    b = _Blocks(c, batch, q_len, kv_len)
+    layers, edges = b.build()
+    meta = (("aux_params", _aux_params(c)),
+            ("config", c.source), ("model_type", c.model_type),
+            ("context_len", kv_len if ph is Phase.DECODE else 0))
+    return Workload(wname, ph, tuple(layers), tuple(edges), batch=batch,
+                    seq_len=kv_len if ph is Phase.DECODE else q_len, meta=meta)
+
+
+def _check_pos(model: str, **values: int) -> None:
+    for key, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise InvalidSpecError(f"model {model}: {key} must be an integer, got {v!r}")
+        if v < 1:
+            raise InvalidSpecError(f"model {model}: {key} must be positive, got {v}")
+
+
+def _phase(c: TransformerConfig, phase: str | Phase | None, model: str) -> Phase:
+    if phase is None:
+        return Phase.PREFILL if c.model_type != "vit" else Phase.INFERENCE
+    try:
+        ph = phase if isinstance(phase, Phase) else Phase(str(phase).lower())
+    except ValueError:
+        raise InvalidSpecError(f"model {model}: unknown phase {phase!r} "
+                               f"(one of {', '.join(p.value for p in Phase)})") from None
+    if c.is_decoder:
+        if ph is Phase.INFERENCE:
+            raise InvalidSpecError(f"model {model}: phase 'inference' is not valid for a decoder LLM "
+                                   "(use prefill or decode)")
+        return ph
+    if ph is Phase.DECODE:
+        raise InvalidSpecError(f"model {model}: phase 'decode' is not valid for the encoder model "
+                               f"({c.model_type}); use prefill or inference")
+    return ph
+
+
+class _Blocks:
+    """Accumulates layers and edges; `stream` is the residual stream's producers."""
+
+    def __init__(self, c: TransformerConfig, batch: int, q_len: int, kv_len: int) -> None:
+        self.c, self.batch, self.q_len, self.kv_len = c, batch, q_len, kv_len
+        self.tokens = batch * q_len
+        self.layers: list[Layer] = []
+        self.edges: list[tuple[str, str]] = []
+
+    def add(self, layer: Layer, deps: list[str]) -> str:
+        self.layers.append(layer)
+        for d in dict.fromkeys(deps):
+            self.edges.append((d, layer.name))
+        return layer.name
+
+    def attention(self, p: str, stream: list[str]) -> str:
+        c, T = self.c, self.tokens
+        qd, kvd = c.heads * c.head_dim, c.kv_heads * c.head_dim
+        names = ("dense",) if c.model_type == "phi" else ("o_proj",)
+        q = self.add(Layer.linear(f"{p}.q_proj", T, c.hidden, qd), stream)
+        k = self.add(Layer.linear(f"{p}.k_proj", T, c.hidden, kvd), stream)
+        v = self.add(Layer.linear(f"{p}.v_proj", T, c.hidden, kvd), stream)
+        share = c.heads // c.kv_heads
+        bh = self.batch * c.heads
+        s = self.add(Layer.matmul(f"{p}.attn_score", self.q_len, c.head_dim, self.kv_len, bh, share), [q, k])
+        ctx = self.add(Layer.matmul(f"{p}.attn_context", self.q_len, self.kv_len, c.head_dim, bh, share), [s, v])
+        return self.add(Layer.linear(f"{p}.{names[0]}", T, qd, c.hidden), [ctx])
+
+    def mlp(self, p: str, stream: list[str]) -> str:
+        c, T = self.c, self.tokens
+        if c.model_type in _GATED:
+            g = self.add(Layer.linear(f"{p}.gate_proj", T, c.hidden, c.intermediate), stream)
+            u = self.add(Layer.linear(f"{p}.up_proj", T, c.hidden, c.intermediate), stream)
+            return self.add(Layer.linear(f"{p}.down_proj", T, c.intermediate, c.hidden), [g, u])
+        f1 = self.add(Layer.linear(f"{p}.fc1", T, c.hidden, c.intermediate), stream)
+        return self.add(Layer.linear(f"{p}.fc2", T, c.intermediate, c.hidden), [f1])
+
+    def build(self) -> tuple[list[Layer], list[tuple[str, str]]]:
+        c, T = self.c, self.tokens
+        mt = c.model_type
+        # ------------------------------------------------------------ embeddings
+        if mt == "vit":
+            geom = ConvGeometry(c.channels, c.hidden, c.image_size, c.image_size, c.patch_size, c.patch_size,
+                                c.patch_size, c.patch_size)
+            pe = self.add(Layer.conv2d("patch_embed", geom, images=self.batch), [])
+            pos = self.add(Layer.embedding("embeddings.position", T, c.vit_tokens, c.hidden), [])
+            stream = [pe, pos]
+        elif mt == "bert":
+            w = self.add(Layer.embedding("embeddings.word", T, c.vocab, c.hidden), [])
+            pos = self.add(Layer.embedding("embeddings.position", T, c.max_positions, c.hidden), [])
+            tt = self.add(Layer.embedding("embeddings.token_type", T, c.type_vocab, c.hidden), [])
+            stream = [w, pos, tt]
+        elif mt == "opt":
+            width = c.embed_proj
+            w = self.add(Layer.embedding("embed_tokens", T, c.vocab, width), [])
+            pos = self.add(Layer.embedding("embed_positions", T, c.max_positions + 2, c.hidden), [])
+            stream = [w, pos]
+            if width != c.hidden:
+                stream = [self.add(Layer.linear("project_in", T, width, c.hidden), [w]), pos]
+        else:
+            stream = [self.add(Layer.embedding("embed_tokens", T, c.vocab, c.hidden), [])]
+        # ---------------------------------------------------------------- blocks
+        for i in range(c.layers):
+            p = f"layers.{i}"
+            if mt == "phi":  # parallel attention and MLP on one normed input
+                o = self.attention(p, stream)
+                f2 = self.mlp(p, stream)
+                stream = [f2, o, stream[0]]
+            else:
+                o = self.attention(p, stream)
+                stream = [o, stream[0]]
+                d = self.mlp(p, stream)
+                stream = [d, o]
+        # ---------------------------------------------------------------- heads
+        if mt == "bert":
+            self.add(Layer.linear("pooler", self.batch, c.hidden, c.hidden), stream)
+        elif mt == "vit":
+            self.add(Layer.linear("head", self.batch, c.hidden, c.num_labels), stream)
+        else:
+            k_in = c.hidden
+            if mt == "opt" and c.embed_proj != c.hidden:
+                stream = [self.add(Layer.linear("project_out", T, c.hidden, c.embed_proj), stream)]
+                k_in = c.embed_proj
+            tied = "embed_tokens" if c.tie_embeddings else None
+            self.add(Layer.linear("lm_head", T, k_in, c.vocab, tied_to=tied), stream)
+        return self.layers, self.edges
