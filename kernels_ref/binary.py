@@ -419,8 +419,8 @@ def _dbllm(x: torch.Tensor, w_codes: torch.Tensor, w_fmt: Format, a_fmt: Format)
 def kernels() -> tuple[RefKernel, ...]:
     """AND-popcount WxAy (numpy popcount on CPU, torch SWAR elsewhere; and a
     forced-torch 32-bit-word variant), XNOR-popcount binary, DB-LLM dual binary."""
-    wts = ("binary", "ternary", "int1", "int2", "int3", "int4", "uint2", "uint4")
-    acts = ("binary", "int2", "int4", "int8", "uint8")
+    wts = ("binary", "uint1", "ternary", "int1", "int2", "int3", "int4", "uint2", "uint4")
+    acts = ("binary", "uint1", "int2", "int4", "int8", "uint8")
     return (
         RefKernel("binary-and-popc", "binary", wts, acts, _wxay_fn(Backend.AUTO, 64)),
         RefKernel("binary-and-popc-torch32", "binary", ("binary", "int2", "int4", "ternary"),

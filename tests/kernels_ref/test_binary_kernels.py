@@ -56,6 +56,14 @@ def test_popcount_torch_matches_python(vals):
     assert popcount_torch(t32).tolist() == [(v & 0xFFFFFFFF).bit_count() for v in vals]
 
 
+def test_and_popcount_01_encoding_hand_example():
+    # {0,1} codes (uint1): x = 1 0 1 1, w = 1 1 0 1 -> AND = 1 0 0 1 -> popcount 2
+    x = torch.tensor([[1, 0, 1, 1]])
+    w = torch.tensor([[1], [1], [0], [1]])
+    for be in ("numpy", "torch"):
+        assert wxay_gemm(x, w, "uint1", "uint1", backend=be).item() == 2
+
+
 def test_xnor_hand_example():
     # x = (+1, -1, +1), w = (+1, +1, -1): dot = 1 - 1 - 1 = -1; XOR has 2 ones: 3 - 2*2 = -1
     x = torch.tensor([[1, -1, 1]])
@@ -64,8 +72,8 @@ def test_xnor_hand_example():
         assert xnor_gemm(x, w, backend=be).item() == -1
 
 
-@given(st.sampled_from(["binary", "ternary", "int1", "int2", "int3", "int4", "uint2", "uint4", "int8"]),
-       st.sampled_from(["binary", "int2", "int4", "int8", "uint8", "ternary"]),
+@given(st.sampled_from(["binary", "uint1", "ternary", "int1", "int2", "int3", "int4", "uint2", "uint4", "int8"]),
+       st.sampled_from(["binary", "uint1", "int2", "int4", "int8", "uint8", "ternary"]),
        st.sampled_from(["numpy", "torch"]), st.sampled_from([32, 64]),
        st.integers(1, 5), st.integers(1, 140), st.integers(1, 5), st.integers(0, 2**32 - 1))
 @settings(max_examples=60, deadline=None)

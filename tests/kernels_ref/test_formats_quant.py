@@ -271,3 +271,18 @@ def test_quantize_other_axis_and_shapes():
     assert float((dequantize(qu) - w).abs().max()) <= float(qu.scales) / 2 * (1 + 1e-9)
     with pytest.raises(InvalidSpecError, match="axis"):
         quantize(w, "int4", axis=3)
+
+
+@given(st.sampled_from(_ALL_NAMES), st.integers(1, 3), st.integers(1, 4), st.floats(1e-2, 1e2),
+       st.integers(0, 2**32 - 1))
+@_SETTINGS
+def test_quantize_codes_in_range_and_packable(name, kg, n, mag, seed):
+    fmt = Format.parse(name)
+    k = kg * (fmt.group_size or 16)
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(k, n, generator=g, dtype=torch.float64) * mag
+    qt = quantize(w, fmt)
+    lo, hi = code_range(fmt)
+    assert int(qt.codes.min()) >= lo and int(qt.codes.max()) <= hi
+    assert bool(torch.isfinite(dequantize(qt)).all())
+    assert torch.equal(unpack(pack(qt.codes, fmt), fmt, qt.codes.shape), qt.codes)
