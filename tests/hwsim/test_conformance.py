@@ -182,10 +182,24 @@ def _run_binary(core_spec: Any, x: np.ndarray, w: np.ndarray, wf: Format, af: Fo
     return r.output, r.cycles
 
 
+def _run_lut(core_spec: Any, x: np.ndarray, w: np.ndarray, wf: Format, af: Format) -> tuple[Any, int]:
+    sim = importlib.import_module("hwsim.cyclesim.lut")
+    r = sim.simulate(x, w, wf, af, core_spec)
+    return r.output, r.cycles
+
+
+def _run_systolic(core_spec: Any, x: np.ndarray, w: np.ndarray, wf: Format, af: Format) -> tuple[Any, int]:
+    sim = importlib.import_module("hwsim.cyclesim.systolic")
+    r = sim.simulate(x, w, wf, af, core_spec)  # the spec's first dataflow, as the fast side uses
+    return r.output, r.cycles
+
+
 # family -> runner(core spec, x codes, w codes, w fmt, a fmt) -> (output, cycles)
 STEPPED: dict[CoreFamily, Callable[..., tuple[Any, int]]] = {
     CoreFamily.BIT_SERIAL: _run_bit_serial,
     CoreFamily.BINARY_TENSOR_CORE: _run_binary,
+    CoreFamily.LUT_TENSOR_CORE: _run_lut,
+    CoreFamily.MAC_ARRAY: _run_systolic,
 }
 
 
