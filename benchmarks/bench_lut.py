@@ -35,9 +35,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hwsim.cores import family_module  # noqa: E402
-from hwsim.cores.base import Dataflow  # noqa: E402
-from kernels_ref.formats import Format  # noqa: E402
+from hwsim.cores import family_module
+from hwsim.cores.base import Dataflow
+from kernels_ref.formats import Format
 
 PRESETS = ROOT / "hwsim" / "presets"
 
@@ -108,7 +108,7 @@ def precompute_fraction(lut: Any, clusters: int, rows: int, fused: bool) -> floa
 # ---------------------------------------------------------------- 2. end to end
 def e2e_ms(raw: dict[str, Any], core: Any, mac: Any, rows: int, ctx: int, lut: bool) -> dict[str, float]:
     """BitNet-3B forward latency (ms) for `rows` tokens attending over `ctx` positions."""
-    h, f, layers, heads, vocab = MODELS["bitnet-3b"]
+    h, _f, layers, heads, vocab = MODELS["bitnet-3b"]
     clusters, freq = raw["num_cores"], float(raw["freq_hz"])
     bw = float(raw["dram"]["bandwidth_bytes_per_cycle"])
     i8, f16, tern = Format.parse("int8"), Format.parse("fp16"), Format.parse("ternary")
@@ -149,7 +149,7 @@ def tmac_tokens_per_s(raw: dict[str, Any], core: Any, case: str, ctx: int = 128)
     """Single-thread decode tokens/s: per linear max(compute, weight stream); the fp lm_head
     streams (BitNet-3B's checkpoint is fp32, Llama-2's fp16); attention over `ctx` in fp16."""
     model, wname, head_bytes = TMAC_CASES[case]
-    h, f, layers, heads, vocab = MODELS[model]
+    h, _f, layers, _heads, vocab = MODELS[model]
     freq, bw = float(raw["freq_hz"]), float(raw["dram"]["bandwidth_bytes_per_cycle"])
     w, a = Format.parse(wname), Format.parse("fp16")
     plane_bits = 2 if wname == "ternary" else w.bits

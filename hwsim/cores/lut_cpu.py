@@ -35,7 +35,7 @@ from hwsim.cores.lut_tensor_core import weight_planes
 from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from kernels_ref.formats import Format, FormatKind
 
-__all__ = ["Spec", "Model"]
+__all__ = ["Model", "Spec"]
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,14 @@ from hwsim.cores.base import Action, ActionKind, CoreFamily, Dataflow, TileCompu
 from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from kernels_ref.formats import Format, FormatKind, Granularity
 
-__all__ = ["Spec", "Model", "weight_planes", "table_bits_for", "adds_per_table",
-           "precompute_cycles"]
+__all__ = [
+    "Model",
+    "Spec",
+    "adds_per_table",
+    "precompute_cycles",
+    "table_bits_for",
+    "weight_planes",
+]
 
 
 def weight_planes(fmt: Format) -> int:

@@ -31,7 +31,7 @@ from hwsim.cores.lut_tensor_core import Spec, table_bits_for, weight_planes
 from kernels_ref.errors import InvalidSpecError
 from kernels_ref.formats import Format, FormatKind
 
-__all__ = ["SimResult", "simulate", "plane_split"]
+__all__ = ["SimResult", "plane_split", "simulate"]
 
 
 @dataclass(frozen=True)
@@ -88,16 +88,15 @@ def _build_tables(x: np.ndarray, s: Spec, groups: int, a: Format, fused: bool) -
         bytes_left = float(m * x.shape[1] * -(-a.bits // 8) + m * groups * half * tbits // 8)
 
     def start(p: int) -> None:
-        if work:
+        adders[p] = None
+        while work:
             r, g = work.popleft()
             running[r, g] = xg[r, g, kk - 1]
             tables[r, g, 0] = running[r, g]
-            adders[p] = (r, g, 0)
-            if not program:                      # K = 1: nothing to add
-                adders[p] = None
-                start(p)
-        else:
-            adders[p] = None
+            if program:
+                adders[p] = (r, g, 0)
+                return
+            # K = 1: the one entry is the activation itself, no add to do
 
     for p in range(len(adders)):
         start(p)

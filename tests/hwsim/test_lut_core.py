@@ -1,0 +1,134 @@
+"""LUT Tensor Core model (issue 5): tile equations, table storage and reuse, bit-serial
+scaling, precompute overhead and BitNet-3B end to end against the paper (FIDELITY.md)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwsim.cores.base import Action, ActionKind, Dataflow
+from hwsim.cores.lut_tensor_core import Model, Spec, adds_per_table, precompute_cycles
+from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from kernels_ref.formats import Format
+
+ROOT = Path(__file__).resolve().parents[2]
+F = Format.parse
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_lut", ROOT / "benchmarks" / "bench_lut.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _bench()
+
+
+def test_tile_equation_by_hand():
+    # M2 N64 K4, 4 units, 64 adders: m=5, k=37, n=70, int4 weights (4 planes)
+    # tables = 5 * ceil(37/4) = 50; build = ceil(50/64) * (3 + 7) = 10 cycles (fused)
+    # lookups = 4 * ceil(5/2) * ceil(70/64) * ceil(37/4) = 4*3*2*10 = 240 ops -> 60 cycles
+    c = Model(Spec()).compute(5, 37, 70, F("int4"), F("int8"))
+    assert c.cycles == 10 + 60
+    assert c.actions[Action(ActionKind.LUT_READ, (8,))] == 240 * 2 * 64
+    assert c.actions[Action(ActionKind.ADD, (8,))] == 50 * 10
+    assert c.actions[Action(ActionKind.LUT_WRITE, (8,))] == 50 * 8
+    assert c.actions[Action(ActionKind.ADD, (32,))] == 5 * 70
+    fp = Model(Spec()).compute(5, 37, 70, F("int4"), F("fp16"))
+    assert fp.cycles == c.cycles and Action(ActionKind.LUT_READ, (16,)) in fp.actions
+
+
+def test_table_storage_and_symmetrisation():
+    assert adds_per_table(4) == 3 + 7
+    assert Spec().table_entries == 8                       # 2^(K-1)
+    assert Spec().table_storage_bits() == 2 * 8 * 8        # M * 2^(K-1) * table bits
+    assert Spec(tile_m=8, tile_n=8, tile_k=8).table_storage_bits(16) == 8 * 2 ** 7 * 16
+
+
+def test_table_reuse_across_n():
+    md = Model(Spec())
+    pre1, look1 = md.split_cycles(64, 1024, 256, F("int2"), F("int8"))
+    pre2, look2 = md.split_cycles(64, 1024, 512, F("int2"), F("int8"))
+    assert pre1 == pre2 and look2 == 2 * look1             # tables built once, read by every N
+
+
+def test_elongated_tile_needs_fewer_tables_than_square():
+    # same M*N*K = 512: M2 N64 K4 builds tables for 2 rows; M8 N8 K8 for 8 rows of 128 entries
+    long_, square = Spec(), Spec(tile_m=8, tile_n=8, tile_k=8)
+    assert long_.table_storage_bits() * 64 == square.table_storage_bits()
+
+
+def test_latency_linear_in_weight_bits_on_compute_bound_layers():
+    md = Model(Spec(units=14))
+    cyc = [md.compute(2048, 3200, 8640, F(f"int{b}"), F("int8")).cycles for b in (1, 2, 3, 4)]
+    steps = np.diff(cyc)
+    assert np.all(np.abs(steps - steps[0]) <= 1) and steps[0] > 0  # affine in bits (ceil over 14 units)
+    assert 3.9 < cyc[3] / cyc[0] <= 4.0                     # precompute is the only fixed part
+    assert md.compute(64, 512, 256, F("ternary"), F("int8")).cycles == \
+        md.compute(64, 512, 256, F("int2"), F("int8")).cycles
+
+
+def test_unfused_precompute_is_launch_plus_memory_pass():
+    s = Spec(fused_precompute=False, launch_cycles=100, precompute_bytes_per_cycle=10.0)
+    # m=19, k=3200: act 60800 B + tables 19*800*8 B = 121600 -> 182400/10 = 18240 > build
+    build = math.ceil(19 * 800 / 64) * 10
+    assert precompute_cycles(s, 19, 3200, F("int8")) == 100 + max(build, 18240)
+    assert precompute_cycles(s, 19, 3200, F("int8"), fused=True) == build
+
+
+def test_precompute_overhead_matches_paper_within_5_points(bench):
+    raw, lut = bench.load_preset("lut-tc-a100-like")
+    for key, rows in bench.SETTINGS.items():
+        for fused in (False, True):
+            got = bench.precompute_fraction(lut, raw["num_cores"], rows, fused)
+            assert abs(got - bench.PAPER_PRECOMPUTE[(key, fused)]) <= 5.0, (key, fused, got)
+        assert bench.precompute_fraction(lut, raw["num_cores"], rows, True) < \
+            bench.precompute_fraction(lut, raw["num_cores"], rows, False) / 4
+
+
+def test_bitnet_3b_end_to_end_ratio_within_15_percent(bench):
+    mraw, mac = bench.load_preset("mac-tc-equal-area")
+    lraw, lut = bench.load_preset("lut-tc-a100-like")
+    for key, (rows, ctx) in {"b1s2048": (2048, 2048), "b1024": (1024, 1)}.items():
+        ratio = bench.e2e_ms(mraw, mac, mac, rows, ctx, False)["ms"] / bench.e2e_ms(lraw, lut, mac, rows, ctx, True)["ms"]
+        base, new = bench.PAPER_E2E[key]
+        assert abs(ratio / (base / new) - 1) <= 0.15, (key, ratio, base / new)
+
+
+def test_equal_area_presets(bench):
+    (_, lut), (_mraw, mac) = bench.load_preset("lut-tc-a100-like"), bench.load_preset("mac-tc-equal-area")
+    for node in (7, 28, 45):
+        assert lut.area_mm2(node) == pytest.approx(mac.area_mm2(node), rel=1e-9)
+    # 14 units x 512 one-bit MACs vs 4 x 512 INT8 MACs: ternary (2 planes) peak 3584 vs 2048
+    assert lut.peak_macs_per_cycle(F("ternary"), F("int8")) == 3584
+    assert mac.peak_macs_per_cycle(F("int8"), F("int8")) == 2048
+
+
+def test_vectorised_shapes_match_scalar_calls():
+    md = Model(Spec(fused_precompute=False, launch_cycles=50))
+    ms, ks, ns = np.array([1, 17, 256]), np.array([64, 300, 4096]), np.array([64, 33, 512])
+    vec = md.compute(ms, ks, ns, F("int3"), F("int8"))
+    for i in range(3):
+        assert vec.cycles[i] == md.compute(int(ms[i]), int(ks[i]), int(ns[i]), F("int3"), F("int8")).cycles
+
+
+def test_errors():
+    with pytest.raises(UnsupportedFormatError):
+        Model(Spec()).compute(4, 16, 4, F("fp16"), F("int8"))
+    with pytest.raises(UnsupportedFormatError):
+        Model(Spec()).compute(4, 16, 4, F("int4"), F("int16"))
+    with pytest.raises(InvalidSpecError):
+        Model(Spec()).compute(4, 16, 4, F("int4"), F("int8"), Dataflow.WEIGHT_STATIONARY)
+    with pytest.raises(InvalidSpecError, match="tile_k"):
+        Spec(tile_k=9)
+    with pytest.raises(InvalidSpecError, match="units"):
+        Spec(units=0)
+    with pytest.raises(InvalidSpecError, match="fused_precompute"):
+        Spec(fused_precompute="yes")  # type: ignore[arg-type]
