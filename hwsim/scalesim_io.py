@@ -46,6 +46,7 @@ from typing import Any
 
 from hwsim.cores.base import Dataflow
 from hwsim.cores.mac_array import CoreStyle, Model, Spec
+from hwsim.spec import Accelerator
 from kernels_ref.errors import InvalidSpecError
 from kernels_ref.formats import Format
 from models.ir import ConvGeometry, Layer, OpKind
@@ -373,24 +374,9 @@ def accelerator_dict(cfg: ScaleSimConfig) -> dict[str, Any]:
     }
 
 
-def accelerator(cfg: ScaleSimConfig) -> Any:
+def accelerator(cfg: ScaleSimConfig) -> Accelerator:
     """An `hwsim.spec.Accelerator` for the cfg (through hwsim.spec's validating loader)."""
-    from hwsim import spec as spec_mod  # imported here: hwsim.spec sits above the cores
-
-    data = accelerator_dict(cfg)
-    for name in ("load_accelerator", "from_dict", "load"):
-        fn = getattr(spec_mod, name, None)
-        if callable(fn):
-            try:
-                return fn(data)
-            except TypeError:
-                continue
-    acc = spec_mod.Accelerator
-    for name in ("from_dict", "from_mapping"):
-        fn = getattr(acc, name, None)
-        if callable(fn):
-            return fn(data)
-    raise InvalidSpecError("hwsim.spec offers no loader from a mapping")
+    return Accelerator.from_dict(accelerator_dict(cfg), where=cfg.path or "<scale.cfg>")
 
 
 # ------------------------------------------------------------------ the CLI entry

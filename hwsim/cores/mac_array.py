@@ -146,7 +146,10 @@ class Spec:
                 raise InvalidSpecError(f"mac_array: precisions: {exc}") from None
             if fmt.kind not in (FormatKind.INT, FormatKind.UINT, FormatKind.FP):
                 raise InvalidSpecError(f"mac_array: precision {name!r} is not an int, uint or float mode")
-        if len({str(Format.parse(p)) for p in self.precisions}) != len(self.precisions):
+            if str(fmt) != _base(fmt):
+                raise InvalidSpecError(
+                    f"mac_array: precision {name!r} must be a plain element type such as {_base(fmt)!r}")
+        if len({_base(Format.parse(p)) for p in self.precisions}) != len(self.precisions):
             raise InvalidSpecError(f"mac_array: precisions repeat: {self.precisions}")
         for name, r in zip(self.precisions, self.rates):
             if isinstance(r, bool) or not isinstance(r, (int, float)) or not r > 0:
