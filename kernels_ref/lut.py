@@ -202,7 +202,8 @@ def table_index(w_digits: torch.Tensor, scheme: Scheme | str, g: int) -> torch.T
 def _lookup_sum(tables: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """out[m, n] = sum_G tables[m, G, idx[n, G]]: a fused gather + sum."""
     m, groups, e = tables.shape
-    flat = tables.permute(1, 2, 0).reshape(groups * e, m)  # one table row per (group, entry)
+    # one contiguous table row per (group, entry): embedding_bag's fast path needs it
+    flat = tables.permute(1, 2, 0).reshape(groups * e, m).contiguous()
     bags = idx.to(torch.int32) + (torch.arange(groups, dtype=torch.int32, device=idx.device) * e).view(1, groups)
     return F.embedding_bag(bags, flat, mode="sum").T  # [M, N]
 
@@ -294,7 +295,7 @@ def kernels() -> tuple[RefKernel, ...]:
     floats = ("fp16", "bf16")
     return (
         RefKernel("lut-tmac-g4", "lut", wts, ints, _fn(Scheme.BITPLANE, 4, True)),
-        RefKernel("lut-g2-full", "lut", ("int2", "ternary"), ("int8",), _fn(Scheme.BITPLANE, 2, False)),
+        RefKernel("lut-g2-full", "lut", ("int2", "int4", "ternary"), ("int8",), _fn(Scheme.BITPLANE, 2, False)),
         RefKernel("lut-bitnet-tl1", "lut", ("ternary",), ("int8",), _fn(Scheme.TL1, 2, False)),
         RefKernel("lut-bitnet-tl2", "lut", ("ternary",), ("int8",), _fn(Scheme.TL2, 3, True)),
         RefKernel("lut-tmac-g4-float", "lut", ("int2", "int4", "ternary", "binary"), floats,
