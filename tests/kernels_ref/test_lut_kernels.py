@@ -116,6 +116,11 @@ def test_float_activations_within_tolerance():
         ref = x.double() @ w.double()
         denom = x.double().abs() @ w.double().abs()
         assert float(((out - ref).abs() / denom).max()) < 1e-12
+    x32 = torch.randn(4, 300, generator=gen)  # fp32 activations
+    w = _w(gen, "int3", (300, 7))
+    out = lut_matmul(x32, w, "int3")
+    ref = x32.double() @ w.double()
+    assert float(((out - ref).abs() / (x32.double().abs() @ w.double().abs())).max()) < 1e-12
 
 
 def test_bad_inputs():
