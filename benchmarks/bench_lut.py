@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from hwsim.cores import family_module
 from hwsim.cores.base import Dataflow
+from hwsim.energy import EnergyTable
 from kernels_ref.formats import Format
 
 PRESETS = ROOT / "hwsim" / "presets"
@@ -216,6 +217,13 @@ def run(markdown: bool) -> int:
     cyc = [lut.compute(19, 3200, 8640, Format.parse(f"int{b}"), Format.parse("int8"), Dataflow.NONE).cycles
            for b in (1, 2, 3, 4)]
     out.append("| bits | 1 | 2 | 3 | 4 |\n|---|---|---|---|---|\n| cycles | " + " | ".join(map(str, cyc)) + " |")
+    out.append("\n### 5. Compute energy (core actions only, hwsim.energy at 7 nm), BitNet-3B up-proj, M=2048")
+    table = EnergyTable.for_node(7)
+    i8 = Format.parse("int8")
+    e_mac = table.price_all(mac.compute(2048, 3200, 8640, i8, i8, Dataflow.NONE).actions)
+    e_lut = table.price_all(lut.compute(2048, 3200, 8640, Format.parse("ternary"), i8, Dataflow.NONE).actions)
+    out.append(f"INT8 tensor core W8A8 {1e3 * float(e_mac):.2f} mJ, LUT tensor core ternary x int8 "
+               f"{1e3 * float(e_lut):.2f} mJ, ratio {float(e_mac) / float(e_lut):.2f}x")
     out.append(f"\nbench wall time {time.perf_counter() - t0:.2f} s")
     text = "\n".join(out)
     print(text if markdown else text.replace("|---", "").replace("---|", ""))
