@@ -52,8 +52,9 @@ def run_scalesim(cfg: Path, topo: Path, gemm: bool, work: Path) -> tuple[list[di
 
 
 def main() -> int:
-    import scalesim  # noqa: F401  (fail early outside the SCALE-Sim venv)
     from importlib.metadata import version
+
+    import scalesim  # noqa: F401  (fail early outside the SCALE-Sim venv)
 
     ver = version("scalesim")
     entries = []

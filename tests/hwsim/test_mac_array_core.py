@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from hwsim.cores.base import Action, ActionKind, CoreModel, Dataflow
-from hwsim.cores.mac_array import CoreStyle, Model, Spec, holds, pe_area_um2_45nm, systolic_fold_cycles
+from hwsim.cores.mac_array import (
+    CoreStyle,
+    Model,
+    Spec,
+    holds,
+    pe_area_um2_45nm,
+    systolic_fold_cycles,
+)
 from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from kernels_ref.formats import Format
 
