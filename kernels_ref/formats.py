@@ -696,8 +696,10 @@ def pack(codes: torch.Tensor, fmt: Format | str) -> bytes:
             raise InvalidSpecError("binary codes must be -1 or +1, found 0")
         c = (c > 0).to(torch.int64)
     b = fmt.bits
-    u = c.numpy() & ((1 << b) - 1)
-    bits = ((u[:, None] >> np.arange(b, dtype=np.int64)) & 1).astype(np.uint8)
+    u = (c.cpu().numpy() & ((1 << b) - 1)).astype(np.uint8 if b <= 8 else np.uint16)
+    bits = np.empty((u.size, b), dtype=np.uint8)
+    for j in range(b):  # one pass per bit position, never an [n, b] int64 temporary
+        bits[:, j] = (u >> j) & 1
     return np.packbits(bits.reshape(-1), bitorder="little").tobytes()
 
 
@@ -711,12 +713,18 @@ def unpack(data: bytes, fmt: Format | str, shape: tuple[int, ...] | torch.Size) 
     if len(data) != need:
         raise InvalidSpecError(f"{len(data)} bytes cannot hold {n} codes of {fmt} ({need} bytes expected)")
     bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), count=n * b, bitorder="little")
-    u = (bits.reshape(n, b).astype(np.int64) << np.arange(b, dtype=np.int64)).sum(axis=1)
+    bits = bits.reshape(n, b)
+    acc = np.zeros(n, dtype=np.uint8 if b <= 8 else np.uint16)
+    for j in range(b):
+        acc |= bits[:, j].astype(acc.dtype) << acc.dtype.type(j)
     if fmt.kind is FormatKind.BINARY:
-        u = 2 * u - 1
-    elif fmt.kind in (FormatKind.INT, FormatKind.TERNARY):
-        u = np.where(u >= (1 << (b - 1)), u - (1 << b), u)
-    return torch.from_numpy(np.ascontiguousarray(u)).reshape(shape)
+        return torch.from_numpy(acc.astype(np.int64) * 2 - 1).reshape(shape)
+    if fmt.kind in (FormatKind.INT, FormatKind.TERNARY):
+        # sign-extend in the narrow type: move the sign bit to the top, shift back arithmetically
+        width = acc.dtype.itemsize * 8
+        signed = (acc << acc.dtype.type(width - b)).view(np.int8 if width == 8 else np.int16)
+        return torch.from_numpy((signed >> (width - b)).astype(np.int64)).reshape(shape)
+    return torch.from_numpy(acc.astype(np.int64)).reshape(shape)
 
 
 # ===================================================================== catalog
