@@ -1,1 +1,14 @@
-"""lowbit package."""
+"""hwsim: accelerator specs, energy tables, memory model, core families, and the cost API.
+
+`hwsim.evaluate` / `hwsim.evaluate_workload` live in `hwsim.evaluate` (the one module that
+imports `mapper`, inside its functions, so that `mapper` can import hwsim's primitives
+without a cycle). The names below are functions and classes, not submodules.
+"""
+
+from __future__ import annotations
+
+from hwsim.evaluate import LayerCost, WorkloadCost, evaluate, evaluate_workload
+from hwsim.spec import Accelerator, accelerator, list_presets, load_accelerator
+
+__all__ = ["evaluate", "evaluate_workload", "LayerCost", "WorkloadCost", "Accelerator", "load_accelerator",
+           "accelerator", "list_presets"]

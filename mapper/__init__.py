@@ -1,1 +1,7 @@
-"""lowbit package."""
+"""mapper: where a layer's work goes on the chip (tiling, loop order, dataflow) and graph scheduling."""
+
+from mapper.schedule import critical_path_cycles, sequential_cycles, workload_cycles
+from mapper.tiling import OBJECTIVES, Mapping, layer_gemm, price_mapping, search
+
+__all__ = ["Mapping", "OBJECTIVES", "search", "price_mapping", "layer_gemm", "workload_cycles",
+           "critical_path_cycles", "sequential_cycles"]

@@ -1,0 +1,249 @@
+"""`hwsim.evaluate`: a layer (or a workload) at given formats on an accelerator -> costs.
+
+The one hwsim module that imports `mapper` (DESIGN.md): when no mapping is
+given, `mapper.tiling.search` picks one for the objective; the chosen mapping is
+then priced by `hwsim.memory.price_candidates` (core model + memory + energy
+table). Leakage is charged for the whole chip area over the layer's latency.
+
+MATMUL layers (activation x activation) use the activation format for both
+operands; EMBEDDING layers cost only the bytes of the rows they read (at the
+weight format) and write (at the activation format), at DRAM bandwidth.
+
+Results are cached by (layer shape, formats, accelerator, mapping, objective)
+through `functools.lru_cache` on a pure function of frozen arguments.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import math
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Mapping as TMapping
+
+import numpy as np
+
+from hwsim.energy import EnergyTable
+from hwsim.spec import Accelerator
+from kernels_ref.errors import InvalidSpecError
+from kernels_ref.formats import Format
+from models.ir import Layer, OpKind, Workload
+
+if TYPE_CHECKING:
+    from mapper import Mapping
+
+# mapper imports hwsim's primitives, so it is imported inside the functions below (not at
+# module level): `import hwsim` then never needs a half-initialised `mapper`.
+OBJECTIVES: tuple[str, ...] = ("latency", "energy", "edp")
+
+__all__ = ["LayerCost", "WorkloadCost", "evaluate", "evaluate_workload", "energy_table", "clear_cache"]
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """Cost of one layer: cycles split into compute and stall, energy by component (joules)."""
+
+    name: str
+    cycles: int
+    compute_cycles: int
+    stall_cycles: int
+    energy_j: dict[str, float]
+    dram_bytes: float
+    sram_bytes: float
+    utilization: float
+    mapping: Mapping | None
+    ran_as: str = ""
+    freq_hz: float = 1.0
+    macs: int = 0
+
+    @property
+    def total_energy_j(self) -> float:
+        return float(sum(self.energy_j.values()))
+
+    @property
+    def latency_s(self) -> float:
+        return self.cycles / self.freq_hz
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "cycles": self.cycles, "compute_cycles": self.compute_cycles,
+                "stall_cycles": self.stall_cycles, "utilization": self.utilization,
+                "energy_j": dict(self.energy_j), "dram_bytes": self.dram_bytes, "sram_bytes": self.sram_bytes,
+                "mapping": str(self.mapping) if self.mapping else "", "ran_as": self.ran_as}
+
+
+@dataclass(frozen=True)
+class WorkloadCost:
+    """Per-layer costs of a workload and its totals (cycles by `mapper.schedule`)."""
+
+    workload: str
+    hardware: str
+    layers: tuple[LayerCost, ...]
+    total_cycles: float
+    freq_hz: float
+    formats: tuple[tuple[str, str, str], ...] = field(default=())  # (layer, weight fmt, act fmt)
+
+    @property
+    def total_energy_j(self) -> float:
+        return float(sum(c.total_energy_j for c in self.layers))
+
+    @property
+    def energy_breakdown_j(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for c in self.layers:
+            for k, v in c.energy_j.items():
+                out[k] = out.get(k, 0.0) + v
+        return out
+
+    @property
+    def latency_s(self) -> float:
+        return self.total_cycles / self.freq_hz
+
+    @property
+    def total_compute_cycles(self) -> int:
+        return sum(c.compute_cycles for c in self.layers)
+
+    @property
+    def total_stall_cycles(self) -> int:
+        return sum(c.stall_cycles for c in self.layers)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"hardware": self.hardware, "model": self.workload,
+                "layers": [{"name": c.name, "cycles": c.cycles, "compute_cycles": c.compute_cycles,
+                            "stall_cycles": c.stall_cycles, "utilization": c.utilization,
+                            "energy_j": dict(c.energy_j)} for c in self.layers],
+                "total": {"cycles": self.total_cycles, "energy_j": self.total_energy_j,
+                          "latency_s": self.latency_s}}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_csv(self) -> str:
+        comps = sorted({k for c in self.layers for k in c.energy_j})
+        buf = io.StringIO()
+        wr = csv.writer(buf, lineterminator="\n")
+        wr.writerow(["name", "cycles", "compute_cycles", "stall_cycles", "utilization", "dram_bytes",
+                     "energy_j", *[f"energy_{k}_j" for k in comps], "mapping", "ran_as"])
+        for c in self.layers:
+            wr.writerow([c.name, c.cycles, c.compute_cycles, c.stall_cycles, f"{c.utilization:.6g}",
+                         f"{c.dram_bytes:.6g}", f"{c.total_energy_j:.6g}",
+                         *[f"{c.energy_j.get(k, 0.0):.6g}" for k in comps],
+                         str(c.mapping) if c.mapping else "", c.ran_as])
+        return buf.getvalue()
+
+
+def _fmt(f: Format | str | None, what: str) -> Format | None:
+    if f is None or isinstance(f, Format):
+        return f
+    if isinstance(f, str):
+        return Format.parse(f)
+    raise InvalidSpecError(f"{what}: expected a Format or a format name, got {f!r}")
+
+
+@functools.lru_cache(maxsize=16)
+def energy_table(accel: Accelerator) -> EnergyTable:
+    """The accelerator's energy table (node, overrides, DRAM energy)."""
+    return EnergyTable.for_node(accel.node_nm, accel.energy, accel.dram.energy_j_per_byte)
+
+
+@functools.lru_cache(maxsize=16)
+def _chip_area_mm2(accel: Accelerator) -> float:
+    return accel.area_mm2()
+
+
+def _shape_key(layer: Layer) -> Layer:
+    """The layer with a neutral name: the cache key holds shape, not identity."""
+    return replace(layer, name="_", tied_to=None)
+
+
+@functools.lru_cache(maxsize=4096)
+def _evaluate_shape(shape: Layer, w: Format, a: Format, accel: Accelerator, mapping: Mapping | None,
+                    objective: str) -> LayerCost:
+    table = energy_table(accel)
+    area = _chip_area_mm2(accel)
+    if shape.op is OpKind.EMBEDDING:
+        rd = shape.m * shape.n * w.bits_per_weight / 8.0
+        wr = shape.m * shape.n * a.bits_per_weight / 8.0
+        cycles = int(math.ceil((rd + wr) / accel.dram.bandwidth_bytes_per_cycle))
+        energy = {"dram": (rd + wr) * table.dram_j_per_byte,
+                  "leakage": float(table.leakage_j(area, cycles / accel.freq_hz))}
+        return LayerCost(name=shape.name, cycles=cycles, compute_cycles=0, stall_cycles=cycles, energy_j=energy,
+                         dram_bytes=rd + wr, sram_bytes=0.0, utilization=0.0, mapping=None,
+                         freq_hz=accel.freq_hz, macs=0)
+    from mapper import price_mapping, search
+
+    if mapping is None:
+        mapping = search(shape, w, a, accel, objective, table=table)
+    p = price_mapping(shape, w, a, accel, mapping, table)
+    cores = mapping.cores
+    cycles = int(p.cycles[()]) if p.cycles.ndim == 0 else int(p.cycles.ravel()[0])
+    compute = int(np.ravel(p.compute_cycles)[0])
+    stall = int(np.ravel(p.stall_cycles)[0])
+    energy = {k: float(np.ravel(v)[0]) * cores for k, v in p.energy_j.items()}
+    energy["leakage"] = float(table.leakage_j(area, cycles / accel.freq_hz))
+    peak = accel.model().peak_macs_per_cycle(w, a) * accel.num_cores
+    util = shape.macs / (cycles * peak) if cycles > 0 and peak > 0 else 0.0
+    return LayerCost(name=shape.name, cycles=cycles, compute_cycles=compute, stall_cycles=stall, energy_j=energy,
+                     dram_bytes=float(np.ravel(p.dram_bytes)[0]) * cores,
+                     sram_bytes=float(np.ravel(p.sram_bytes)[0]) * cores, utilization=float(util),
+                     mapping=mapping, ran_as=p.ran_as, freq_hz=accel.freq_hz, macs=shape.macs)
+
+
+def evaluate(layer: Layer, fmt: Format | str, accel: Accelerator, mapping: Mapping | None = None, *,
+             act_fmt: Format | str | None = None, objective: str = "latency") -> LayerCost:
+    """Cost of `layer` with weight format `fmt` (activations: `act_fmt` or the spec's default)."""
+    if not isinstance(layer, Layer):
+        raise InvalidSpecError(f"evaluate: expected a models.Layer, got {type(layer).__name__}")
+    if not isinstance(accel, Accelerator):
+        raise InvalidSpecError(f"evaluate: expected an hwsim Accelerator, got {type(accel).__name__}")
+    if objective not in OBJECTIVES:
+        raise InvalidSpecError(f"evaluate: unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})")
+    a = _fmt(act_fmt, f"layer {layer.name}: act_fmt") or accel.act_format
+    w = _fmt(fmt, f"layer {layer.name}: format")
+    if w is None:
+        raise InvalidSpecError(f"layer {layer.name}: a weight format is required")
+    if layer.op is OpKind.MATMUL:
+        w = a
+    cost = _evaluate_shape(_shape_key(layer), w, a, accel, mapping, objective)
+    return replace(cost, name=layer.name)
+
+
+def evaluate_workload(workload: Workload, formats: Format | str | TMapping[str, Format | str], accel: Accelerator,
+                      act_fmt: Format | str | TMapping[str, Format | str] | None = None, *,
+                      objective: str = "latency", split_layers: bool = True) -> WorkloadCost:
+    """Every layer of a workload. `formats`: one weight format for all layers or a dict
+    layer name -> format (every layer with weights must be listed; MATMUL layers may be
+    left out). Totals: layers split over all cores run in sequence (sum); with
+    `split_layers=False` each layer runs on one core and `mapper.schedule` overlaps
+    independent branches (critical path) when the accelerator has several cores."""
+    run_accel = accel if split_layers or accel.num_cores == 1 else accel.with_changes(num_cores=1)
+    costs: list[LayerCost] = []
+    used: list[tuple[str, str, str]] = []
+    for layer in workload.layers:
+        if isinstance(formats, TMapping):
+            f = formats.get(layer.name)
+            if f is None:
+                if layer.op is OpKind.MATMUL:
+                    f = act_fmt if act_fmt is not None and not isinstance(act_fmt, TMapping) else accel.act_format
+                else:
+                    raise InvalidSpecError(f"workload {workload.name}: no format for layer {layer.name!r}")
+        else:
+            f = formats
+        a = act_fmt.get(layer.name) if isinstance(act_fmt, TMapping) else act_fmt
+        c = evaluate(layer, f, run_accel, act_fmt=a, objective=objective)
+        costs.append(c)
+        used.append((layer.name, str(_fmt(f, layer.name)), str(_fmt(a, layer.name) or accel.act_format)))
+    from mapper import workload_cycles
+
+    cyc = {c.name: float(c.cycles) for c in costs}
+    total = workload_cycles(workload, cyc, 1 if split_layers else accel.num_cores)
+    return WorkloadCost(workload=workload.name, hardware=accel.name, layers=tuple(costs), total_cycles=total,
+                        freq_hz=accel.freq_hz, formats=tuple(used))
+
+
+def clear_cache() -> None:
+    """Drop cached layer costs (e.g. between timing runs)."""
+    _evaluate_shape.cache_clear()
+    energy_table.cache_clear()
+    _chip_area_mm2.cache_clear()

@@ -1,0 +1,252 @@
+"""Memory hierarchy: per-level traffic and a double-buffered tile timeline.
+
+A layer is a GEMM view: `batch` x (M x K) . (K x N). A mapping tiles it at the
+on-chip level into (tm, tk, tn) tiles visited by three nested loops in a loop
+order (outermost first, e.g. "nkm"), the batch loop outermost. Each operand
+lives in the first buffer of the spec that lists it (operands sharing a buffer
+share its capacity; a double-buffered buffer offers half its size to a tile,
+the other half is loading the next one). An operand no buffer holds streams
+from DRAM with the same tile reuse (in the core's registers).
+
+Traffic (bytes; packed operands: `Format.bits_per_weight` incl. scales for
+weights, activation bits for inputs/outputs):
+
+- DRAM reads of an operand = its size x the product of the trip counts of the
+  loops it does NOT depend on that sit outside its innermost dependent loop
+  (the tile stays resident while only unrelated inner loops turn; any change
+  of an outer unrelated loop re-fetches it). Input depends on (m, k), weight on
+  (k, n), output on (m, n).
+- Output: when the k loop sits outside the innermost of m/n, partial sums
+  leave and come back: DRAM writes = size x r, reads = size x (r - 1), r that
+  product (else written once).
+- SRAM: every tile step the core reads its input and weight tiles from the
+  buffers and writes (and, after the first k step, reads) its output tile:
+  input reads = |A| x Tn, weight reads = |W| x Tm, output writes = |O| x Tk,
+  output reads = |O| x (Tk - 1); plus the DRAM fills written into the buffers.
+
+Timeline over S = batch x Tm x Tk x Tn identical tile steps (closed form; the
+per-step compute is the layer's exact compute, edge tiles included, / S, and
+the per-step load the DRAM bytes / S at the shared DRAM bandwidth):
+
+    double-buffered: latency = fill + (S - 1) x max(c, l) + c + drain
+    otherwise:       latency = S x (c + l) + drain
+    fill = l (first tiles), drain = last output tile / DRAM bandwidth,
+    c = max(compute per step, SRAM reads per step / buffer bandwidth)
+
+stall cycles = latency - compute cycles (rounded; 0 with ample bandwidth).
+Everything is vectorised over candidate mappings (numpy arrays).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hwsim.energy import EnergyTable
+from hwsim.spec import Accelerator, Operand
+from kernels_ref.errors import InvalidSpecError
+from kernels_ref.formats import Format
+
+__all__ = [
+    "LOOP_ORDERS",
+    "GemmShape",
+    "OperandBits",
+    "Priced",
+    "operand_bits",
+    "price_candidates",
+    "tile_bytes",
+]
+
+LOOP_ORDERS: tuple[str, ...] = tuple("".join(p) for p in itertools.permutations("mkn"))
+_DEPS = {Operand.INPUT: "mk", Operand.WEIGHT: "kn", Operand.OUTPUT: "mn"}
+
+
+@dataclass(frozen=True)
+class GemmShape:
+    """The (per-core) GEMM a layer asks for, and how its operands are stored."""
+
+    m: int
+    k: int
+    n: int
+    batch: int = 1
+    weight_per_batch: bool = True    # False when all batch entries share one weight (never in Layer)
+    input_scale: float = 1.0         # DRAM input bytes / GEMM-view input bytes (conv im2col reuse)
+    weight_scale: float = 1.0        # weight bytes / GEMM-view weight bytes (kv sharing)
+
+
+@dataclass(frozen=True)
+class OperandBits:
+    input: float
+    weight: float
+    output: float
+
+
+def operand_bits(w: Format, a: Format, out: Format | None = None) -> OperandBits:
+    """Stored bits per element: weights with scale overhead, activations packed."""
+    o = out if out is not None else a
+    return OperandBits(input=float(a.bits_per_weight), weight=float(w.bits_per_weight),
+                       output=float(o.bits_per_weight))
+
+
+def _ceil(a: Any, b: Any) -> Any:
+    return -(-np.asarray(a, dtype=np.int64) // np.asarray(b, dtype=np.int64))
+
+
+def tile_bytes(tm: Any, tk: Any, tn: Any, bits: OperandBits) -> dict[Operand, Any]:
+    return {Operand.INPUT: tm * tk * bits.input / 8.0,
+            Operand.WEIGHT: tk * tn * bits.weight / 8.0,
+            Operand.OUTPUT: tm * tn * bits.output / 8.0}
+
+
+@dataclass
+class Priced:
+    """Cost arrays of candidate mappings (one entry per candidate)."""
+
+    cycles: np.ndarray
+    compute_cycles: np.ndarray
+    stall_cycles: np.ndarray
+    energy_j: dict[str, np.ndarray]
+    dram_bytes: np.ndarray
+    sram_bytes: np.ndarray
+    fits: np.ndarray                 # bool: tiles fit every buffer
+    need_bytes: dict[str, np.ndarray]  # buffer name -> bytes the candidate needs (full size)
+    ran_as: str
+
+    @property
+    def total_energy_j(self) -> np.ndarray:
+        return sum(self.energy_j.values(), np.zeros_like(self.cycles, dtype=np.float64))
+
+
+def _refetch(order: np.ndarray, trips: dict[str, np.ndarray], deps: str) -> np.ndarray:
+    """Product of trip counts of unrelated loops outside the innermost dependent loop.
+
+    `order` holds indices into LOOP_ORDERS per candidate."""
+    out = np.ones_like(trips["m"], dtype=np.float64)
+    for oi, lo in enumerate(LOOP_ORDERS):
+        sel = order == oi
+        if not np.any(sel):
+            continue
+        inner = max(lo.index(d) for d in deps)
+        f = np.ones(int(sel.sum()), dtype=np.float64)
+        for pos in range(inner):
+            d = lo[pos]
+            if d not in deps:
+                f = f * trips[d][sel]
+        out[sel] = f
+    return out
+
+
+def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
+                     tm: Any, tk: Any, tn: Any, order: Any, dataflow: Any,
+                     table: EnergyTable | None = None, *, n_cores_active: int = 1,
+                     out_fmt: Format | None = None) -> Priced:
+    """Cycles, energy and traffic of candidate mappings (arrays broadcast together).
+
+    `order` indexes LOOP_ORDERS; `dataflow` indexes `accel.model().dataflows`.
+    `n_cores_active` cores run copies of this GEMM at once: they share the DRAM bandwidth."""
+    model = accel.model()
+    tm, tk, tn, order, dfi = np.broadcast_arrays(*(np.asarray(v, dtype=np.int64)
+                                                   for v in (tm, tk, tn, order, dataflow)))
+    if np.any(tm < 1) or np.any(tk < 1) or np.any(tn < 1):
+        raise InvalidSpecError("memory: tile sizes must be positive")
+    tm, tk, tn = np.minimum(tm, shape.m), np.minimum(tk, shape.k), np.minimum(tn, shape.n)
+    table = table or EnergyTable.for_node(accel.node_nm, accel.energy, accel.dram.energy_j_per_byte)
+    bits = operand_bits(w, a, out_fmt)
+    trips = {"m": _ceil(shape.m, tm), "k": _ceil(shape.k, tk), "n": _ceil(shape.n, tn)}
+    steps = shape.batch * trips["m"] * trips["k"] * trips["n"]
+
+    # ---- compute: exact over full and edge tiles, per dataflow
+    dataflows = model.dataflows
+    if np.any(dfi >= len(dataflows)) or np.any(dfi < 0):
+        raise InvalidSpecError(f"memory: dataflow index out of range for {[d.value for d in dataflows]}")
+    compute = np.zeros(tm.shape, dtype=np.float64)
+    actions_total: dict[Any, np.ndarray] = {}
+    ran_as = ""
+    for di, df in enumerate(dataflows):
+        sel = dfi == di
+        if not np.any(sel):
+            continue
+        dims = []
+        for d, t, full in (("m", tm[sel], shape.m), ("k", tk[sel], shape.k), ("n", tn[sel], shape.n)):
+            nfull = full // t
+            rem = full - nfull * t
+            dims.append(((t, nfull), (np.maximum(rem, 1), (rem > 0).astype(np.int64))))
+        acc = np.zeros(int(sel.sum()), dtype=np.float64)
+        for (sm, cm), (sk, ck), (sn, cn) in itertools.product(*dims):
+            cnt = cm * ck * cn * shape.batch
+            if not np.any(cnt):
+                continue
+            tc = model.compute(sm, sk, sn, w, a, df, 1)
+            ran_as = ran_as or tc.ran_as
+            acc += np.asarray(tc.cycles, dtype=np.float64) * cnt
+            for act, v in tc.actions.items():
+                full_v = np.zeros(tm.shape, dtype=np.float64)
+                full_v[sel] = np.asarray(v, dtype=np.float64) * cnt
+                actions_total[act] = actions_total.get(act, 0.0) + full_v
+        compute[sel] = acc
+
+    # ---- traffic
+    gemm_bytes = {Operand.INPUT: shape.batch * shape.m * shape.k * bits.input / 8.0 * shape.input_scale,
+                  Operand.WEIGHT: (shape.batch if shape.weight_per_batch else 1) * shape.k * shape.n
+                  * bits.weight / 8.0 * shape.weight_scale,
+                  Operand.OUTPUT: shape.batch * shape.m * shape.n * bits.output / 8.0}
+    r_in = _refetch(order, trips, "mk")
+    r_w = _refetch(order, trips, "kn")
+    r_out = _refetch(order, trips, "mn")
+    if not shape.weight_per_batch:
+        r_w = r_w * shape.batch
+    dram_in = gemm_bytes[Operand.INPUT] * r_in
+    dram_w = gemm_bytes[Operand.WEIGHT] * r_w
+    dram_out_w = gemm_bytes[Operand.OUTPUT] * r_out
+    dram_out_r = gemm_bytes[Operand.OUTPUT] * (r_out - 1)
+    dram_read = dram_in + dram_w + dram_out_r
+    dram_total = dram_read + dram_out_w
+
+    tb = tile_bytes(tm, tk, tn, bits)
+    sram_reads = {Operand.INPUT: gemm_bytes[Operand.INPUT] / shape.input_scale * trips["n"],
+                  Operand.WEIGHT: gemm_bytes[Operand.WEIGHT] / shape.weight_scale * trips["m"]
+                  * (1 if shape.weight_per_batch else shape.batch),
+                  Operand.OUTPUT: gemm_bytes[Operand.OUTPUT] * (trips["k"] - 1)}
+    sram_writes = {Operand.INPUT: dram_in, Operand.WEIGHT: dram_w,
+                   Operand.OUTPUT: gemm_bytes[Operand.OUTPUT] * trips["k"]}
+
+    fits = np.ones(tm.shape, dtype=bool)
+    need: dict[str, np.ndarray] = {}
+    sram_energy = np.zeros(tm.shape, dtype=np.float64)
+    sram_bytes = np.zeros(tm.shape, dtype=np.float64)
+    c_step = compute / np.maximum(steps, 1)
+    for buf in accel.buffers:
+        ops = [op for op in buf.operands if accel.buffer_for(op) is buf]
+        if not ops:
+            continue
+        used = sum((tb[op] for op in ops), np.zeros(tm.shape))
+        need[buf.name] = used * (2 if buf.double_buffered else 1)
+        fits &= used <= buf.usable_bytes
+        bank = buf.size_bytes / buf.banks
+        rd = sum((sram_reads[op] for op in ops), np.zeros(tm.shape))
+        wr = sum((sram_writes[op] for op in ops), np.zeros(tm.shape))
+        sram_energy += rd * table.sram_j_per_byte(bank) + wr * table.sram_j_per_byte(bank, write=True)
+        sram_bytes += rd + wr
+        c_step = np.maximum(c_step, rd / np.maximum(steps, 1) / buf.bandwidth_bytes_per_cycle)
+
+    # ---- timeline (double buffering when every buffer is double-buffered)
+    bw = accel.dram.bandwidth_bytes_per_cycle / max(n_cores_active, 1)
+    l_step = dram_total / np.maximum(steps, 1) / bw
+    drain = tb[Operand.OUTPUT] / bw
+    double = all(b.double_buffered for b in accel.buffers) and bool(accel.buffers)
+    if double:
+        latency = l_step + (steps - 1) * np.maximum(c_step, l_step) + c_step + drain
+    else:
+        latency = steps * (c_step + l_step) + drain
+    compute_cycles = np.rint(compute)
+    stall = np.maximum(np.rint(latency - compute_cycles), 0.0)
+    cycles = compute_cycles + stall
+
+    energy = {k: np.asarray(v, dtype=np.float64) for k, v in table.breakdown(actions_total).items()}
+    energy["sram"] = sram_energy
+    energy["dram"] = dram_total * table.dram_j_per_byte
+    return Priced(cycles=cycles, compute_cycles=compute_cycles, stall_cycles=stall, energy_j=energy,
+                  dram_bytes=dram_total, sram_bytes=sram_bytes, fits=fits, need_bytes=need, ran_as=ran_as)

@@ -1,0 +1,175 @@
+"""Per-layer mapping search: tile sizes x loop orders x dataflows, vectorised with numpy.
+
+Candidates per GEMM dimension are the powers of two up to the dimension, the
+multiples of the core's array sizes that fit (when the core has `rows`/`cols`
+or `tile_*` fields) and the dimension itself; the largest `max_per_dim` of
+them are kept (tiny tiles never win: they only multiply re-fetches). Every
+(tm, tk, tn) x loop order (`hwsim.memory.LOOP_ORDERS`) x core dataflow is priced
+in one call of `hwsim.memory.price_candidates` (core model + memory + energy
+table); candidates whose tiles exceed a buffer's usable size (half of it when
+double-buffered) are dropped. The objective is latency (cycles), energy
+(joules) or EDP (their product); ties break by fewer DRAM bytes, then larger
+tiles, then enumeration order (deterministic).
+
+A layer is split over `num_cores` cores along its batch (when batch >= cores)
+or else its N dimension; each core runs the same sub-GEMM and the cores share
+the DRAM bandwidth.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hwsim.cores.base import Dataflow
+from hwsim.energy import EnergyTable
+from hwsim.memory import LOOP_ORDERS, GemmShape, Priced, price_candidates
+from hwsim.spec import Accelerator
+from kernels_ref.errors import InvalidSpecError, MappingInfeasibleError
+from kernels_ref.formats import Format
+from models.ir import Layer, OpKind
+
+__all__ = ["Mapping", "Objective", "OBJECTIVES", "layer_gemm", "candidate_sizes", "search", "price_mapping"]
+
+Objective = str
+OBJECTIVES: tuple[str, ...] = ("latency", "energy", "edp")
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """Where a layer's work goes: on-chip tile sizes, loop order (outer to inner), dataflow,
+    and how many cores share it (split along `split_dim`)."""
+
+    tile_m: int
+    tile_k: int
+    tile_n: int
+    loop_order: str = "mkn"
+    dataflow: Dataflow = Dataflow.NONE
+    cores: int = 1
+    split_dim: str = "n"
+
+    def __post_init__(self) -> None:
+        for key in ("tile_m", "tile_k", "tile_n", "cores"):
+            v = getattr(self, key)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise InvalidSpecError(f"mapping: {key} must be a positive integer, got {v!r}")
+        if self.loop_order not in LOOP_ORDERS:
+            raise InvalidSpecError(f"mapping: loop_order must be one of {LOOP_ORDERS}, got {self.loop_order!r}")
+        if not isinstance(self.dataflow, Dataflow):
+            raise InvalidSpecError(f"mapping: unknown dataflow {self.dataflow!r}")
+        if self.split_dim not in ("n", "batch"):
+            raise InvalidSpecError(f"mapping: split_dim must be n or batch, got {self.split_dim!r}")
+
+    @property
+    def tiles(self) -> tuple[tuple[str, int, int, int], ...]:
+        """(level, tm, tk, tn) per memory level (one on-chip tiling level)."""
+        return (("onchip", self.tile_m, self.tile_k, self.tile_n),)
+
+    def __str__(self) -> str:
+        return (f"{self.tile_m}x{self.tile_k}x{self.tile_n} {self.loop_order} {self.dataflow.value}"
+                + (f" on {self.cores} cores ({self.split_dim})" if self.cores > 1 else ""))
+
+
+def layer_gemm(layer: Layer, num_cores: int = 1) -> tuple[GemmShape, int, str]:
+    """(per-core GEMM, active cores, split dim) of a layer (not EMBEDDING)."""
+    if layer.op is OpKind.EMBEDDING:
+        raise InvalidSpecError(f"layer {layer.name}: an embedding has no GEMM to map")
+    gemm_in = layer.batch * layer.m * layer.k
+    in_scale = min(1.0, layer.input_elems / gemm_in) if gemm_in else 1.0
+    w_scale = 1.0 / layer.kv_share if layer.op is OpKind.MATMUL else 1.0
+    batch, n, dim = layer.batch, layer.n, "n"
+    active = 1
+    if num_cores > 1:
+        if batch >= num_cores:
+            batch = math.ceil(layer.batch / num_cores)
+            active = math.ceil(layer.batch / batch)
+            dim = "batch"
+        else:
+            n = math.ceil(layer.n / num_cores)
+            active = math.ceil(layer.n / n)
+    return GemmShape(m=layer.m, k=layer.k, n=n, batch=batch, input_scale=in_scale,
+                     weight_scale=w_scale), active, dim
+
+
+def _array_dims(core: Any) -> tuple[int, ...]:
+    out = []
+    for f in ("rows", "cols", "tile_m", "tile_n", "tile_k", "lanes"):
+        v = getattr(core, f, None)
+        if isinstance(v, int) and not isinstance(v, bool) and v > 1:
+            out.append(v)
+    return tuple(sorted(set(out)))
+
+
+def candidate_sizes(dim: int, array_dims: tuple[int, ...] = (), max_per_dim: int = 8) -> np.ndarray:
+    """Tile-size candidates for one dimension (ascending, unique, <= dim, dim included)."""
+    vals = {dim}
+    p = 1
+    while p < dim:
+        vals.add(p)
+        p *= 2
+    for a in array_dims:
+        mult = a
+        while mult < dim:
+            vals.add(mult)
+            mult *= 2
+    arr = np.array(sorted(vals), dtype=np.int64)
+    return arr[-max_per_dim:]
+
+
+def _objective(p: Priced, objective: str) -> np.ndarray:
+    if objective == "latency":
+        return p.cycles.astype(np.float64)
+    if objective == "energy":
+        return p.total_energy_j
+    if objective == "edp":
+        return p.cycles * p.total_energy_j
+    raise InvalidSpecError(f"mapper: unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})")
+
+
+def search(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: str = "latency", *,
+           max_per_dim: int = 8, table: EnergyTable | None = None) -> Mapping:
+    """The best mapping of `layer` at formats (w, a) on `accel` (see module doc)."""
+    if objective not in OBJECTIVES:
+        raise InvalidSpecError(f"mapper: unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})")
+    shape, active, dim = layer_gemm(layer, accel.num_cores)
+    dims = _array_dims(accel.core)
+    tms = candidate_sizes(shape.m, dims, max_per_dim)
+    tks = candidate_sizes(shape.k, dims, max_per_dim)
+    tns = candidate_sizes(shape.n, dims, max_per_dim)
+    dataflows = accel.model().dataflows
+    grid = np.meshgrid(tms, tks, tns, np.arange(len(LOOP_ORDERS)), np.arange(len(dataflows)), indexing="ij")
+    tm, tk, tn, order, dfi = (g.ravel() for g in grid)
+    priced = price_candidates(shape, w, a, accel, tm, tk, tn, order, dfi, table, n_cores_active=active)
+    if not np.any(priced.fits):
+        smallest = {name: float(np.min(v)) for name, v in priced.need_bytes.items()}
+        over = [(n, b) for n, b in smallest.items()
+                if b > next(x.size_bytes for x in accel.buffers if x.name == n)]
+        what = ", ".join(f"{n} needs >= {int(math.ceil(b))} bytes" for n, b in over) or "no buffer fits"
+        raise MappingInfeasibleError(f"layer {layer.name}: no tiling fits the buffers of {accel.name}: {what}")
+    obj = np.where(priced.fits, _objective(priced, objective), np.inf)
+    volume = (tm * tk * tn).astype(np.float64)
+    idx = np.arange(obj.size)
+    best = int(np.lexsort((idx, -volume, priced.dram_bytes, obj))[0])
+    return Mapping(tile_m=int(tm[best]), tile_k=int(tk[best]), tile_n=int(tn[best]),
+                   loop_order=LOOP_ORDERS[int(order[best])], dataflow=dataflows[int(dfi[best])],
+                   cores=active, split_dim=dim)
+
+
+def price_mapping(layer: Layer, w: Format, a: Format, accel: Accelerator, mapping: Mapping,
+                  table: EnergyTable | None = None) -> Priced:
+    """Price one given mapping (arrays of length 1); MappingInfeasibleError if it does not fit."""
+    shape, active, _ = layer_gemm(layer, accel.num_cores)
+    dataflows = accel.model().dataflows
+    if mapping.dataflow not in dataflows:
+        raise InvalidSpecError(f"layer {layer.name}: mapping dataflow {mapping.dataflow.value!r} is not one of "
+                               f"{[d.value for d in dataflows]}")
+    p = price_candidates(shape, w, a, accel, mapping.tile_m, mapping.tile_k, mapping.tile_n,
+                         LOOP_ORDERS.index(mapping.loop_order), dataflows.index(mapping.dataflow), table,
+                         n_cores_active=active)
+    if not bool(np.all(p.fits)):
+        need = ", ".join(f"{n} {int(np.max(v))} bytes" for n, v in p.need_bytes.items())
+        raise MappingInfeasibleError(f"layer {layer.name}: mapping {mapping} does not fit {accel.name} ({need})")
+    return p
