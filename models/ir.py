@@ -22,7 +22,7 @@ import networkx as nx
 
 from kernels_ref.errors import InvalidSpecError
 
-__all__ = ["OpKind", "Phase", "ConvGeometry", "Layer", "Workload"]
+__all__ = ["ConvGeometry", "Layer", "OpKind", "Phase", "Workload"]
 
 
 class OpKind(enum.Enum):
@@ -126,11 +126,11 @@ class Layer:
     # ------------------------------------------------------------ constructors
     @classmethod
     def linear(cls, name: str, tokens: int, in_features: int, out_features: int,
-               tied_to: str | None = None) -> "Layer":
+               tied_to: str | None = None) -> Layer:
         return cls(name, OpKind.LINEAR, tokens, in_features, out_features, tied_to=tied_to)
 
     @classmethod
-    def conv2d(cls, name: str, geom: ConvGeometry, images: int = 1) -> "Layer":
+    def conv2d(cls, name: str, geom: ConvGeometry, images: int = 1) -> Layer:
         _positive(f"layer {name}", images=images)
         g = geom.groups
         op = OpKind.DWCONV2D if geom.depthwise else OpKind.CONV2D
@@ -139,11 +139,11 @@ class Layer:
                    geom.out_channels // g, batch=g, conv=geom, images=images)
 
     @classmethod
-    def matmul(cls, name: str, m: int, k: int, n: int, batch: int = 1, kv_share: int = 1) -> "Layer":
+    def matmul(cls, name: str, m: int, k: int, n: int, batch: int = 1, kv_share: int = 1) -> Layer:
         return cls(name, OpKind.MATMUL, m, k, n, batch=batch, kv_share=kv_share)
 
     @classmethod
-    def embedding(cls, name: str, tokens: int, vocab: int, width: int) -> "Layer":
+    def embedding(cls, name: str, tokens: int, vocab: int, width: int) -> Layer:
         return cls(name, OpKind.EMBEDDING, tokens, vocab, width)
 
     # ----------------------------------------------------------------- counts
@@ -208,7 +208,7 @@ class Workload:
             raise InvalidSpecError(f"workload {self.name}: has no layers")
         names = [l.name for l in self.layers]
         if len(set(names)) != len(names):
-            dup = sorted({n for n in names if names.count(n) > 1})[0]
+            dup = min({n for n in names if names.count(n) > 1})
             raise InvalidSpecError(f"workload {self.name}: duplicate layer name {dup!r}")
         if self.edges is not None:
             known = set(names)

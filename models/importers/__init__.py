@@ -20,7 +20,7 @@ from models.importers.torch_trace import from_torch
 from models.ir import Phase, Workload
 from models.zoo.transformer import build_transformer, load_config
 
-__all__ = ["from_torch", "from_hf_config", "minilm_path", "load_minilm"]
+__all__ = ["from_hf_config", "from_torch", "load_minilm", "minilm_path"]
 
 
 def from_hf_config(path_or_dict: str | Path | Mapping[str, Any], phase: str | Phase | None = None,

@@ -129,7 +129,7 @@ class _Tracer(TorchFunctionMode):
             new = self._translate(func, args, kwargs, out, deps)
         except InvalidSpecError:
             raise
-        except Exception as exc:  # a shape this tracer cannot read: report, don't crash
+        except (RuntimeError, ValueError, TypeError, IndexError, KeyError) as exc:  # unreadable shapes: report
             log.debug("cannot translate %s: %s", _fname(func), exc)
             self.unsupported[f"{_fname(func)} (unreadable shapes)"] += 1
             new = deps

@@ -27,8 +27,15 @@ from models.ir import Phase, Workload
 from models.zoo.cnn import CNN_BUILDERS, build_cnn
 from models.zoo.transformer import build_transformer, load_config
 
-__all__ = ["CONFIG_DIR", "list_models", "get", "config_path", "aux_params", "total_params_with_aux",
-           "default_phase"]
+__all__ = [
+    "CONFIG_DIR",
+    "aux_params",
+    "config_path",
+    "default_phase",
+    "get",
+    "list_models",
+    "total_params_with_aux",
+]
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 

@@ -31,6 +31,8 @@ causal halving). `decode` runs one new token per sequence against `context_len`
 keys (the new token's own key included); default context 2048. Encoders accept
 `prefill` (alias `inference`), not `decode`; ViT's token count is fixed by the
 image size. lm_head runs on every prefill token (as a HF forward does).
+`Workload.seq_len` is the prefill length, or in decode the context length
+(also `meta["context_len"]`).
 
 Graph edges: the chain of data dependencies inside a block (q, k -> score;
 score, v -> context; gate, up -> down ...) plus residual edges: a sublayer's
@@ -48,8 +50,14 @@ from typing import Any
 from kernels_ref.errors import InvalidSpecError
 from models.ir import ConvGeometry, Layer, Phase, Workload
 
-__all__ = ["SUPPORTED_MODEL_TYPES", "TransformerConfig", "load_config", "build_transformer",
-           "DEFAULT_LLM_SEQ", "DEFAULT_ENCODER_SEQ"]
+__all__ = [
+    "DEFAULT_ENCODER_SEQ",
+    "DEFAULT_LLM_SEQ",
+    "SUPPORTED_MODEL_TYPES",
+    "TransformerConfig",
+    "build_transformer",
+    "load_config",
+]
 
 DEFAULT_LLM_SEQ = 2048
 DEFAULT_ENCODER_SEQ = 128
@@ -106,9 +114,8 @@ def _get(cfg: Mapping[str, Any], key: str, where: str, *, default: Any = None, r
     elif kind is bool:
         if not isinstance(v, bool):
             raise InvalidSpecError(f"{where}: key {key!r} must be true or false, got {v!r}")
-    elif kind is str:
-        if not isinstance(v, str):
-            raise InvalidSpecError(f"{where}: key {key!r} must be a string, got {v!r}")
+    elif kind is str and not isinstance(v, str):
+        raise InvalidSpecError(f"{where}: key {key!r} must be a string, got {v!r}")
     return v
 
 
@@ -274,7 +281,7 @@ class _Blocks:
     def attention(self, p: str, stream: list[str]) -> str:
         c, T = self.c, self.tokens
         qd, kvd = c.heads * c.head_dim, c.kv_heads * c.head_dim
-        names = ("dense",) if c.model_type == "phi" else ("o_proj",)
+        out_name = "dense" if c.model_type == "phi" else "o_proj"  # HF's module names
         q = self.add(Layer.linear(f"{p}.q_proj", T, c.hidden, qd), stream)
         k = self.add(Layer.linear(f"{p}.k_proj", T, c.hidden, kvd), stream)
         v = self.add(Layer.linear(f"{p}.v_proj", T, c.hidden, kvd), stream)
@@ -282,7 +289,7 @@ class _Blocks:
         bh = self.batch * c.heads
         s = self.add(Layer.matmul(f"{p}.attn_score", self.q_len, c.head_dim, self.kv_len, bh, share), [q, k])
         ctx = self.add(Layer.matmul(f"{p}.attn_context", self.q_len, self.kv_len, c.head_dim, bh, share), [s, v])
-        return self.add(Layer.linear(f"{p}.{names[0]}", T, qd, c.hidden), [ctx])
+        return self.add(Layer.linear(f"{p}.{out_name}", T, qd, c.hidden), [ctx])
 
     def mlp(self, p: str, stream: list[str]) -> str:
         c, T = self.c, self.tokens

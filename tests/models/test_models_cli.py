@@ -71,10 +71,10 @@ def test_models_show_errors(capsys: pytest.CaptureFixture[str], argv: tuple[str,
 
 @pytest.mark.parametrize("text, needle", [
     ('{"model_type": "llama", "hidden_size": 10', "not valid JSON"),
-    ('{"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4, "vocab_size": 10, '
-     '"intermediate_size": 128}', "missing key 'num_hidden_layers'"),
-    ('{"model_type": "llama", "hidden_size": -64, "num_attention_heads": 4, "vocab_size": 10, '
-     '"intermediate_size": 128, "num_hidden_layers": 2}', "'hidden_size' must be positive"),
+    (('{"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4, "vocab_size": 10, '
+     '"intermediate_size": 128}'), "missing key 'num_hidden_layers'"),
+    (('{"model_type": "llama", "hidden_size": -64, "num_attention_heads": 4, "vocab_size": 10, '
+     '"intermediate_size": 128, "num_hidden_layers": 2}'), "'hidden_size' must be positive"),
 ])
 def test_models_show_malformed_config(capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str,
                                       needle: str) -> None:

@@ -175,16 +175,16 @@ def test_transformer_residual_edges() -> None:
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(name="resnet51"), "resnet50"),
-    (dict(name="resnet50", phase="decode"), "decode"),
-    (dict(name="bert-base", phase="decode"), "decode"),
-    (dict(name="llama-2-7b", phase="inference"), "inference"),
-    (dict(name="llama-2-7b", seq_len=-1), "seq_len"),
-    (dict(name="llama-2-7b", phase="decode", context_len=0), "context_len"),
-    (dict(name="llama-2-7b", batch=0), "batch"),
-    (dict(name="bert-base", seq_len=1024), "max_position_embeddings"),
-    (dict(name="resnet18", seq_len=3), "sequence"),
-    (dict(name="llama-2-7b", phase="training"), "phase"),
+    ({"name": "resnet51"}, "resnet50"),
+    ({"name": "resnet50", "phase": "decode"}, "decode"),
+    ({"name": "bert-base", "phase": "decode"}, "decode"),
+    ({"name": "llama-2-7b", "phase": "inference"}, "inference"),
+    ({"name": "llama-2-7b", "seq_len": -1}, "seq_len"),
+    ({"name": "llama-2-7b", "phase": "decode", "context_len": 0}, "context_len"),
+    ({"name": "llama-2-7b", "batch": 0}, "batch"),
+    ({"name": "bert-base", "seq_len": 1024}, "max_position_embeddings"),
+    ({"name": "resnet18", "seq_len": 3}, "sequence"),
+    ({"name": "llama-2-7b", "phase": "training"}, "phase"),
 ])
 def test_zoo_errors(kwargs: dict, match: str) -> None:
     name = kwargs.pop("name")
