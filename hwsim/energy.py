@@ -28,7 +28,7 @@ c2*Vdd^2 + c1*Vdd + c0 of their Table (per-node coefficients below), at each
 node's nominal Vdd (45 nm 1.0 V, 32 nm 0.9 V, 20 nm 0.9 V, 16 nm 0.85 V,
 14 nm 0.8 V, 10 nm 0.75 V, 7 nm 0.7 V, as used here); the factor is E(X)/E(45).
 Between listed nodes the log of the factor is interpolated linearly in the node
-(28 nm lies between 32 and 20). This gives 32 nm 0.53, 28 nm 0.38, 16 nm 0.14, 7 nm 0.047.
+(28 nm lies between 32 and 20); below 7 nm (no data) 7 nm's factor is used. This gives 32 nm 0.53, 28 nm 0.38, 16 nm 0.14, 7 nm 0.047.
 
 Small storage (assumptions, stated): a flip-flop/register bit read 1.5 fJ at
 45 nm (NanGate 45 nm DFF class switching energy at 50% activity); a LUT entry
@@ -108,7 +108,7 @@ def node_energy_factor(node_nm: float) -> float:
         return float(node_nm) / 45.0
     nodes = sorted(_SB_ENERGY)  # 7 .. 45
     if node_nm < nodes[0]:
-        raise InvalidSpecError(f"energy: no scaling data below 7 nm (got {node_nm} nm)")
+        return _sb(nodes[0]) / _sb(45)  # no scaling data below 7 nm: 7 nm's factor (stated)
     base = _sb(45)
     for lo, hi in zip(nodes, nodes[1:]):
         if lo <= node_nm <= hi:

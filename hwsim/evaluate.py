@@ -27,7 +27,7 @@ import numpy as np
 
 from hwsim.energy import EnergyTable
 from hwsim.spec import Accelerator
-from kernels_ref.errors import InvalidSpecError
+from kernels_ref.errors import InvalidSpecError, MappingInfeasibleError
 from kernels_ref.formats import Format
 from models.ir import Layer, OpKind, Workload
 
@@ -205,7 +205,11 @@ def evaluate(layer: Layer, fmt: Format | str, accel: Accelerator, mapping: Mappi
         raise InvalidSpecError(f"layer {layer.name}: a weight format is required")
     if layer.op is OpKind.MATMUL:
         w = a
-    cost = _evaluate_shape(_shape_key(layer), w, a, accel, mapping, objective)
+    try:
+        cost = _evaluate_shape(_shape_key(layer), w, a, accel, mapping, objective)
+    except MappingInfeasibleError as exc:  # the cached call saw a nameless shape: name the layer
+        msg = str(exc)
+        raise MappingInfeasibleError(f"layer {layer.name}: " + msg.split(": ", 1)[-1]) from None
     return replace(cost, name=layer.name)
 
 

@@ -28,7 +28,7 @@ Timeline over S = batch x Tm x Tk x Tn identical tile steps (closed form; the
 per-step compute is the layer's exact compute, edge tiles included, / S, and
 the per-step load the DRAM bytes / S at the shared DRAM bandwidth):
 
-    double-buffered: latency = fill + (S - 1) x max(c, l) + c + drain
+    double-buffered (every buffer an operand tiles in): latency = fill + (S - 1) x max(c, l) + c + drain
     otherwise:       latency = S x (c + l) + drain
     fill = l (first tiles), drain = last output tile / DRAM bandwidth,
     c = max(compute per step, SRAM reads per step / buffer bandwidth)
@@ -236,7 +236,8 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
     bw = accel.dram.bandwidth_bytes_per_cycle / max(n_cores_active, 1)
     l_step = dram_total / np.maximum(steps, 1) / bw
     drain = tb[Operand.OUTPUT] / bw
-    double = all(b.double_buffered for b in accel.buffers) and bool(accel.buffers)
+    used_bufs = [b for b in accel.buffers if any(accel.buffer_for(op) is b for op in b.operands)]
+    double = bool(used_bufs) and all(b.double_buffered for b in used_bufs)
     if double:
         latency = l_step + (steps - 1) * np.maximum(c_step, l_step) + c_step + drain
     else:

@@ -2,8 +2,8 @@
 
 Candidates per GEMM dimension are the powers of two up to the dimension, the
 multiples of the core's array sizes that fit (when the core has `rows`/`cols`
-or `tile_*` fields) and the dimension itself; the largest `max_per_dim` of
-them are kept (tiny tiles never win: they only multiply re-fetches). Every
+or `tile_*` fields) and the dimension itself; `max_per_dim` of them, evenly
+spaced over the sorted list (smallest and largest included), are kept. Every
 (tm, tk, tn) x loop order (`hwsim.memory.LOOP_ORDERS`) x core dataflow is priced
 in one call of `hwsim.memory.price_candidates` (core model + memory + energy
 table); candidates whose tiles exceed a buffer's usable size (half of it when
@@ -13,7 +13,9 @@ tiles, then enumeration order (deterministic).
 
 A layer is split over `num_cores` cores along its batch (when batch >= cores)
 or else its N dimension; each core runs the same sub-GEMM and the cores share
-the DRAM bandwidth.
+the DRAM bandwidth. Splitting N, every core needs the whole input: it is
+fetched from DRAM once and shared on chip (L2 / broadcast), so each core is
+charged 1/cores of the input's DRAM bytes.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ def layer_gemm(layer: Layer, num_cores: int = 1) -> tuple[GemmShape, int, str]:
         else:
             n = math.ceil(layer.n / num_cores)
             active = math.ceil(layer.n / n)
+            in_scale /= active  # every core needs the whole input: fetched once, shared on chip
     return GemmShape(m=layer.m, k=layer.k, n=n, batch=batch, input_scale=in_scale,
                      weight_scale=w_scale), active, dim
 
@@ -103,7 +106,7 @@ def _array_dims(core: Any) -> tuple[int, ...]:
     return tuple(sorted(set(out)))
 
 
-def candidate_sizes(dim: int, array_dims: tuple[int, ...] = (), max_per_dim: int = 8) -> np.ndarray:
+def candidate_sizes(dim: int, array_dims: tuple[int, ...] = (), max_per_dim: int = 10) -> np.ndarray:
     """Tile-size candidates for one dimension (ascending, unique, <= dim, dim included)."""
     vals = {dim}
     p = 1
@@ -116,7 +119,10 @@ def candidate_sizes(dim: int, array_dims: tuple[int, ...] = (), max_per_dim: int
             vals.add(mult)
             mult *= 2
     arr = np.array(sorted(vals), dtype=np.int64)
-    return arr[-max_per_dim:]
+    if arr.size <= max_per_dim:
+        return arr
+    pick = np.unique(np.rint(np.linspace(0, arr.size - 1, max_per_dim)).astype(np.int64))
+    return arr[pick]
 
 
 def _objective(p: Priced, objective: str) -> np.ndarray:
@@ -130,7 +136,7 @@ def _objective(p: Priced, objective: str) -> np.ndarray:
 
 
 def search(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: str = "latency", *,
-           max_per_dim: int = 8, table: EnergyTable | None = None) -> Mapping:
+           max_per_dim: int = 10, table: EnergyTable | None = None) -> Mapping:
     """The best mapping of `layer` at formats (w, a) on `accel` (see module doc)."""
     if objective not in OBJECTIVES:
         raise InvalidSpecError(f"mapper: unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})")
