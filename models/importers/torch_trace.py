@@ -98,8 +98,10 @@ class _Tracer(TorchFunctionMode):
         self.names[base] += 1
         return base if self.names[base] == 1 else f"{base}#{self.names[base]}"
 
-    def _where(self) -> str:
-        return self.scope[-1] if self.scope and self.scope[-1] else "model"
+    def _where(self, suffix: str) -> str:
+        """`suffix` inside the innermost running module (bare at the root)."""
+        inner = self.scope[-1] if self.scope else ""
+        return f"{inner}.{suffix}" if inner else suffix
 
     def _producers(self, args: Any, kwargs: Any) -> frozenset[str]:
         deps: set[str] = set()
@@ -144,7 +146,7 @@ class _Tracer(TorchFunctionMode):
             for b in _tensors(args[2:]) + _tensors([kwargs.get("bias")]):
                 self.used_params.add(id(b))
             deps = deps - self.src.get(id(w), frozenset())
-            name = self._name(self.module_of_param.get(id(w), f"{self._where()}.linear"))
+            name = self._name(self.module_of_param.get(id(w), self._where("linear")))
             tokens = max(1, x.numel() // x.shape[-1])
             return self._add(Layer.linear(name, tokens, int(w.shape[1]), int(w.shape[0])), deps)
         if func in (F.conv1d, F.conv2d):
@@ -152,7 +154,7 @@ class _Tracer(TorchFunctionMode):
         if func is F.embedding:
             ids, w = args[0], (args[1] if len(args) > 1 else kwargs["weight"])
             self.used_params.add(id(w))
-            name = self._name(self.module_of_param.get(id(w), f"{self._where()}.embedding"))
+            name = self._name(self.module_of_param.get(id(w), self._where("embedding")))
             return self._add(Layer.embedding(name, max(1, ids.numel()), int(w.shape[0]), int(w.shape[1])),
                              frozenset())
         if func in _MATMULS:
@@ -201,7 +203,7 @@ class _Tracer(TorchFunctionMode):
             ph, pw = _pair(pad)
         geom = ConvGeometry(c, int(w.shape[0]), h, wd, kh, kw, stride[0], stride[1], ph, pw, groups,
                             dil[0], dil[1])
-        name = self._name(self.module_of_param.get(id(w), f"{self._where()}.conv"))
+        name = self._name(self.module_of_param.get(id(w), self._where("conv")))
         deps = deps - self.src.get(id(w), frozenset())
         return self._add(Layer.conv2d(name, geom, images=images), deps)
 
@@ -211,7 +213,8 @@ class _Tracer(TorchFunctionMode):
             if b.dim() != 2:
                 self.unsupported["matmul with a batched parameter"] += 1
                 return deps
-            name = self._name(f"{self.module_of_param.get(id(b), self._where())}.matmul")
+            owner = self.module_of_param.get(id(b))
+            name = self._name(f"{owner}.matmul" if owner else self._where("matmul"))
             rows = max(1, a.numel() // a.shape[-1])
             return self._add(Layer.linear(name, rows, int(b.shape[0]), int(b.shape[1])), deps)
         if self._is_param(a):
@@ -223,7 +226,7 @@ class _Tracer(TorchFunctionMode):
         n = 1 if b.dim() == 1 else int(b.shape[-1])
         lead = torch.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
         batch = max(1, math.prod(lead))
-        name = self._name(f"{self._where()}.matmul")
+        name = self._name(self._where("matmul"))
         return self._add(Layer.matmul(name, m, k, n, batch), deps)
 
     def _sdpa(self, args: Sequence[Any], kwargs: dict[str, Any], deps: frozenset[str]) -> frozenset[str]:
@@ -236,12 +239,11 @@ class _Tracer(TorchFunctionMode):
         batch = max(1, math.prod(q.shape[:-2]))
         kv_batch = max(1, math.prod(k.shape[:-2]))
         share = batch // kv_batch if batch % kv_batch == 0 else 1
-        where = self._where()
         qd = self.src.get(id(q), frozenset())
         kd = self.src.get(id(k), frozenset())
         vd = self.src.get(id(v), frozenset())
-        s = self._add(Layer.matmul(self._name(f"{where}.attn_score"), L, E, S, batch, share), qd | kd)
-        return self._add(Layer.matmul(self._name(f"{where}.attn_context"), L, S, Ev, batch, share), s | vd)
+        s = self._add(Layer.matmul(self._name(self._where("attn_score")), L, E, S, batch, share), qd | kd)
+        return self._add(Layer.matmul(self._name(self._where("attn_context")), L, S, Ev, batch, share), s | vd)
 
 
 def from_torch(module: nn.Module, example_inputs: Any, name: str | None = None,

@@ -170,3 +170,27 @@ def test_from_hf_config_not_json(tmp_path: Path) -> None:
     p.write_text("[1, 2]")
     with pytest.raises(InvalidSpecError, match="JSON object"):
         from_hf_config(p)
+
+
+class _GQA(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.q = nn.Linear(64, 64, bias=False)   # 8 heads x 8
+        self.kv = nn.Linear(64, 32, bias=False)  # k and v: 2 heads x 8 each
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape
+        q = self.q(x).view(b, t, 8, 8).transpose(1, 2)
+        k, v = self.kv(x).view(b, t, 2, 2, 8).permute(2, 0, 3, 1, 4)
+        y = nn.functional.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+        return x + y.transpose(1, 2).reshape(b, t, 64)
+
+
+def test_trace_sdpa_gqa_and_residual_edges() -> None:
+    w = from_torch(_GQA(), torch.randn(3, 5, 64))
+    s, c = w.by_name["attn_score"], w.by_name["attn_context"]
+    assert (s.m, s.k, s.n, s.batch, s.kv_share) == (5, 8, 5, 24, 4)
+    assert (c.m, c.k, c.n, c.batch, c.kv_share) == (5, 5, 8, 24, 4)
+    assert s.weight_elems == 3 * 2 * 8 * 5  # keys read once per kv head
+    assert w.graph.has_edge("q", "attn_score") and w.graph.has_edge("kv", "attn_score")
+    assert w.graph.has_edge("attn_score", "attn_context") and w.graph.has_edge("kv", "attn_context")
