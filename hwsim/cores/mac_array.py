@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -161,7 +162,7 @@ class Spec:
                 or self.pe_area_um2 < 0:
             raise InvalidSpecError(f"mac_array: pe_area_um2 must be >= 0, got {self.pe_area_um2!r}")
 
-    @property
+    @cached_property
     def modes(self) -> tuple[tuple[Format, float], ...]:
         """(mode format, rate), fastest first; ties: narrower first, then listed order."""
         parsed = [(Format.parse(p), float(r), i) for i, (p, r) in enumerate(zip(self.precisions, self.rates))]
@@ -204,13 +205,17 @@ def systolic_fold_cycles(m: Any, k: Any, n: Any, rows: int, cols: int,
                          dataflow: Dataflow) -> tuple[Any, Any]:
     """(folds, per-fold cycles) of one GEMM on an R x C systolic array (SCALE-Sim 3.0)."""
     m, k, n = (np.asarray(v, dtype=np.int64) for v in (m, k, n))
-    r, c = rows, cols
+    return _fold_formula(m, k, n, rows, cols, dataflow)
+
+
+def _fold_formula(m: Any, k: Any, n: Any, r: int, c: int, dataflow: Dataflow) -> tuple[Any, Any]:
+    """The table in the module docstring, for ints or int64 arrays alike."""
     if dataflow is Dataflow.OUTPUT_STATIONARY:
-        return _ceil(m, r) * _ceil(n, c), k + r + c - 2
+        return -(-m // r) * -(-n // c), k + r + c - 2
     if dataflow is Dataflow.WEIGHT_STATIONARY:
-        return _ceil(k, r) * _ceil(n, c), 2 * r + c + m - 2
+        return -(-k // r) * -(-n // c), 2 * r + c + m - 2
     if dataflow is Dataflow.INPUT_STATIONARY:
-        return _ceil(k, r) * _ceil(m, c), 2 * r + c + n - 2
+        return -(-k // r) * -(-m // c), 2 * r + c + n - 2
     raise InvalidSpecError(f"mac_array: a systolic array has no dataflow {getattr(dataflow, 'value', dataflow)!r}")
 
 
@@ -236,10 +241,6 @@ def pe_area_um2_45nm(spec: Spec) -> float:
     return area
 
 
-def _ceil(a: Any, b: Any) -> Any:
-    return -(-np.asarray(a, dtype=np.int64) // np.asarray(b, dtype=np.int64))
-
-
 class Model:
     """CoreModel for `Spec` (cycle equations in the module docstring)."""
 
@@ -247,6 +248,7 @@ class Model:
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
+        self._plans: dict[tuple[Format, Format], tuple[Format, float, str]] = {}
 
     @property
     def dataflows(self) -> tuple[Dataflow, ...]:
@@ -285,23 +287,33 @@ class Model:
             raise InvalidSpecError(
                 f"mac_array: this core runs {[d.value for d in s.dataflows]}, "
                 f"not {getattr(dataflow, 'value', dataflow)!r}")
-        mode, rate = self.mode(w, a)
-        m, k, n, batch = (np.asarray(v, dtype=np.int64) for v in (m, k, n, batch))
-        if np.any(m < 0) or np.any(k < 0) or np.any(n < 0) or np.any(batch < 0):
-            raise InvalidSpecError("mac_array: tile dimensions must be non-negative")
+        mode, rate, ran_as = self._plan(w, a)
+        scalar = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (m, k, n, batch))
+        if scalar:  # plain ints: same formulas without numpy's per-call overhead (mapper/CLI hot path)
+            m, k, n, batch = int(m), int(k), int(n), int(batch)
+            if min(m, k, n, batch) < 0:
+                raise InvalidSpecError("mac_array: tile dimensions must be non-negative")
+        else:
+            m, k, n, batch = (np.asarray(v, dtype=np.int64) for v in (m, k, n, batch))
+            if np.any(m < 0) or np.any(k < 0) or np.any(n < 0) or np.any(batch < 0):
+                raise InvalidSpecError("mac_array: tile dimensions must be non-negative")
         pack = round(rate) if rate >= 1 else 1
         slow = round(1.0 / rate) if rate < 1 else 1
-        k_eff = _ceil(k, pack)
+        k_eff = -(-k // pack)
         if s.style is CoreStyle.SYSTOLIC:
-            folds, per_fold = systolic_fold_cycles(m, k_eff, n, s.rows, s.cols, dataflow)
+            folds, per_fold = _fold_formula(m, k_eff, n, s.rows, s.cols, dataflow)
             cycles = batch * folds * per_fold * slow
-            empty = (m == 0) | (k == 0) | (n == 0) | (batch == 0)
-            cycles = np.where(empty, 0, cycles)
-            if s.scalesim_mode:
-                cycles = np.maximum(cycles - 1, 0)
+            if scalar:
+                cycles = 0 if 0 in (m, k, n, batch) else cycles
+                if s.scalesim_mode:
+                    cycles = max(cycles - 1, 0)
+            else:
+                cycles = np.where((m == 0) | (k == 0) | (n == 0) | (batch == 0), 0, cycles)
+                if s.scalesim_mode:
+                    cycles = np.maximum(cycles - 1, 0)
         elif s.style is CoreStyle.TENSOR_CORE:
-            tiles = batch * _ceil(m, s.tile_m) * _ceil(n, s.tile_n)
-            cycles = _ceil(tiles, s.units) * _ceil(k_eff, s.tile_k) * slow
+            tiles = batch * -(-m // s.tile_m) * -(-n // s.tile_n)
+            cycles = -(-tiles // s.units) * -(-k_eff // s.tile_k) * slow
         else:
             raise InvalidSpecError(f"mac_array: unknown style {s.style!r}")
         macs = batch * m * k * n
@@ -316,9 +328,21 @@ class Model:
             key = Action(ActionKind.REG_READ, (s.accumulator_bits,))
             actions[key] = actions.get(key, 0) + macs
         if w.granularity is Granularity.GROUP and w.group_size:
-            actions[Action(ActionKind.DEQUANT, (s.accumulator_bits,))] = batch * m * n * _ceil(k, w.group_size)
+            actions[Action(ActionKind.DEQUANT, (s.accumulator_bits,))] = batch * m * n * -(-k // w.group_size)
+        if scalar:
+            return TileCompute(cycles=int(cycles), actions=actions, ran_as=ran_as)
         return TileCompute(cycles=_scalar(cycles), actions={key: _scalar(v) for key, v in actions.items()},
-                           ran_as=self._ran_as(w, a, mode))
+                           ran_as=ran_as)
+
+    def _plan(self, w: Format, a: Format) -> tuple[Format, float, str]:
+        """(mode, rate, ran_as) of a format pair, memoised per model instance."""
+        key = (w, a)
+        hit = self._plans.get(key)
+        if hit is None:
+            mode, rate = self.mode(w, a)
+            hit = (mode, rate, self._ran_as(w, a, mode))
+            self._plans[key] = hit
+        return hit
 
     def peak_macs_per_cycle(self, w: Format, a: Format) -> float:
         s = self.spec

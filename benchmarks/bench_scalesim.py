@@ -1,0 +1,146 @@
+"""lowbit vs SCALE-Sim 3.0.0 on the same layers, same machine, one run.
+
+    .venv/bin/python benchmarks/bench_scalesim.py [--quick]
+
+Needs benchmarks/.venv-scalesim (see benchmarks/scalesim_golden.py). For each layer a
+one-layer SCALE-Sim cfg + topology is written under benchmarks/_work/bench_scalesim/;
+SCALE-Sim runs in its own interpreter (its venv), timed in-process around
+`scalesim.run_scale` (imports excluded, traces off: save_disk_space=True). lowbit is
+timed on the same files, two ways: the core model call alone
+(`Model.compute`, median of repeated calls) and the whole file path
+(`hwsim.scalesim_io.simulate_files`: parse cfg + topology, build the spec, compute).
+Prints per-layer cycles (SCALE-Sim "Total Cycles" vs lowbit compute_cycles) and
+wall-time ratios. Targets: identical cycles, ratio >= 1000x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hwsim.cores.mac_array import Model
+from hwsim.scalesim_io import core_spec, read_config, read_topology, simulate_files
+from kernels_ref.formats import Format
+
+SCALESIM_PY = ROOT / "benchmarks" / ".venv-scalesim" / "bin" / "python"
+WORK = ROOT / "benchmarks" / "_work" / "bench_scalesim"
+CFG_TEMPLATE = (ROOT / "tests" / "data" / "scalesim" / "a32x32_os.cfg").read_text()
+
+# name, kind, row (topology CSV fields after the name), array rows, cols, dataflow
+LAYERS = [
+    ("resnet18_conv2_3x3", "conv", "58, 58, 3, 3, 64, 64, 1", 32, 32, "os"),
+    ("resnet18_conv3_3x3_s2", "conv", "58, 58, 3, 3, 64, 128, 2", 32, 32, "ws"),
+    ("resnet18_pw1x1_s2", "conv", "56, 56, 1, 1, 64, 128, 2", 32, 32, "is"),
+    ("vgg_conv_16x8", "conv", "30, 30, 3, 3, 32, 48, 1", 16, 8, "ws"),
+    ("bert_ffn_gemm", "gemm", "128, 768, 512", 32, 32, "os"),
+    ("llama_gemv", "gemm", "1, 4096, 1024", 32, 32, "ws"),
+]
+QUICK = {"vgg_conv_16x8", "llama_gemv", "resnet18_pw1x1_s2"}
+
+DRIVER = r"""
+import contextlib, csv, io, json, sys, time
+from scalesim.scale_sim import scalesim
+cfg, topo, layout, out, gemm = sys.argv[1:6]
+with contextlib.redirect_stdout(io.StringIO()):
+    sim = scalesim(save_disk_space=True, verbose=False, config=cfg, topology=topo, layout=layout,
+                   input_type_gemm=gemm == "1")
+    t0 = time.perf_counter()
+    sim.run_scale(top_path=out)
+    secs = time.perf_counter() - t0
+rep = out + "/" + sim.config.get_run_name() + "/COMPUTE_REPORT.csv"
+row = next(csv.DictReader(open(rep)))
+row = {k.strip(): v.strip() for k, v in row.items() if k and k.strip()}
+print(json.dumps({"seconds": secs, "total_cycles": int(row["Total Cycles"]),
+                  "stall_cycles": int(row["Stall Cycles"])}))
+"""
+
+
+def write_inputs(name: str, kind: str, row: str, rows: int, cols: int, df: str) -> tuple[Path, Path]:
+    WORK.mkdir(parents=True, exist_ok=True)
+    cfg = CFG_TEMPLATE.replace("run_name = a32x32_os", f"run_name = {name}")
+    cfg = cfg.replace("ArrayHeight:    32", f"ArrayHeight:    {rows}").replace(
+        "ArrayWidth:     32", f"ArrayWidth:     {cols}").replace("Dataflow : os", f"Dataflow : {df}")
+    cfg_path = WORK / f"{name}.cfg"
+    cfg_path.write_text(cfg)
+    header = "Layer, M, N, K," if kind == "gemm" else (
+        "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,")
+    topo_path = WORK / f"{name}.csv"
+    topo_path.write_text(f"{header}\n{name}, {row},\n")
+    return cfg_path, topo_path
+
+
+def time_lowbit(cfg_path: Path, topo_path: Path, gemm: bool) -> tuple[int, float, float]:
+    """(compute cycles, seconds per Model.compute call, seconds per simulate_files call)."""
+    cfg = read_config(cfg_path)
+    layer = read_topology(topo_path, gemm=gemm)[0]
+    m, k, n = layer.mnk
+    model = Model(core_spec(cfg))
+    i8 = Format.parse("int8")
+    samples = []
+    for _ in range(7):
+        reps = 2000
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            cycles = model.compute(m, k, n, i8, i8, cfg.dataflow).cycles
+        samples.append((time.perf_counter() - t0) / reps)
+    files = []
+    for _ in range(7):
+        reps = 200
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            res = simulate_files(cfg_path, topo_path, gemm=gemm)
+        files.append((time.perf_counter() - t0) / reps)
+    assert res[0]["compute_cycles"] == cycles
+    return int(cycles), statistics.median(samples), statistics.median(files)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="only the three smallest layers")
+    ap.add_argument("--json", type=Path, help="also write the per-layer figures here")
+    args = ap.parse_args()
+    if not SCALESIM_PY.exists():
+        print(f"missing {SCALESIM_PY}: create the SCALE-Sim venv first (see benchmarks/scalesim_golden.py)",
+              file=sys.stderr)
+        return 2
+    layout = ROOT / "tests" / "data" / "scalesim" / "layout_none.csv"
+    results = []
+    print(f"{'layer':24s} {'array':>6s} {'df':>3s} {'scalesim cyc':>12s} {'lowbit cyc':>11s} {'same':>5s} "
+          f"{'scalesim s':>10s} {'compute us':>10s} {'ratio':>10s} {'files us':>9s} {'ratio':>9s}")
+    for name, kind, row, r, c, df in LAYERS:
+        if args.quick and name not in QUICK:
+            continue
+        cfg_path, topo_path = write_inputs(name, kind, row, r, c, df)
+        proc = subprocess.run([str(SCALESIM_PY), "-c", DRIVER, str(cfg_path), str(topo_path), str(layout),
+                               str(WORK / f"out_{name}"), "1" if kind == "gemm" else "0"],
+                              capture_output=True, text=True, check=True)
+        ss = json.loads(proc.stdout.strip().splitlines()[-1])
+        cycles, t_compute, t_files = time_lowbit(cfg_path, topo_path, kind == "gemm")
+        res = {"layer": name, "array": f"{r}x{c}", "dataflow": df, "scalesim_cycles": ss["total_cycles"],
+               "scalesim_stall_cycles": ss["stall_cycles"], "lowbit_cycles": cycles,
+               "identical": cycles == ss["total_cycles"], "scalesim_s": ss["seconds"],
+               "lowbit_compute_s": t_compute, "lowbit_files_s": t_files,
+               "ratio_compute": ss["seconds"] / t_compute, "ratio_files": ss["seconds"] / t_files}
+        results.append(res)
+        print(f"{name:24s} {res['array']:>6s} {df:>3s} {ss['total_cycles']:12d} {cycles:11d} "
+              f"{'yes' if res['identical'] else 'NO':>5s} {ss['seconds']:10.2f} {t_compute * 1e6:10.1f} "
+              f"{res['ratio_compute']:9.0f}x {t_files * 1e6:9.1f} {res['ratio_files']:8.0f}x", flush=True)
+    ident = sum(r["identical"] for r in results)
+    print(f"\ncycles identical on {ident}/{len(results)} layers; wall-time ratio (SCALE-Sim / lowbit): "
+          f"Model.compute min {min(r['ratio_compute'] for r in results):.0f}x, "
+          f"simulate_files min {min(r['ratio_files'] for r in results):.0f}x")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+    return 0 if ident == len(results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
