@@ -575,8 +575,8 @@ def quantize(tensor: torch.Tensor, fmt: Format | str, axis: int = 0) -> QTensor:
       lower value); mixtures pick per group the variant of least squared error.
       Differences from the BitMoD repository's `quant_datatype`: it computes in
       fp16 and clamps the scale to [1e-5, 1e4]; here values are float64 and the
-      scale is rounded up to the scale format (so a group's absmax may land one
-      table step lower than in the repository when the fp16 scale rounds up).
+      scale is rounded up to the scale format (so a value within rounding
+      distance of a midpoint may pick the other neighbour than the repository).
     """
     fmt = Format.parse(fmt) if isinstance(fmt, str) else fmt
     x = torch.as_tensor(tensor)
