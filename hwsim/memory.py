@@ -75,6 +75,8 @@ class GemmShape:
     weight_per_batch: bool = True    # False when all batch entries share one weight (never in Layer)
     input_scale: float = 1.0         # DRAM input bytes / GEMM-view input bytes (conv im2col reuse)
     weight_scale: float = 1.0        # weight bytes / GEMM-view weight bytes (kv sharing)
+    k_segment: int = 0               # > 0: K is independent runs of this length, passed to cores that
+    #                                  reduce a conv one kernel position at a time (bit_serial k_segment)
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,8 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
             cnt = cm * ck * cn * shape.batch
             if not np.any(cnt):
                 continue
-            tc = model.compute(sm, sk, sn, w, a, df, 1)
+            tc = (model.compute(sm, sk, sn, w, a, df, 1, k_segment=shape.k_segment) if shape.k_segment
+                  else model.compute(sm, sk, sn, w, a, df, 1))
             ran_as = ran_as or tc.ran_as
             acc += np.asarray(tc.cycles, dtype=np.float64) * cnt
             for act, v in tc.actions.items():

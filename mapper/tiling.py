@@ -21,6 +21,7 @@ charged 1/cores of the input's DRAM bytes.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,8 +76,18 @@ class Mapping:
                 + (f" on {self.cores} cores ({self.split_dim})" if self.cores > 1 else ""))
 
 
-def layer_gemm(layer: Layer, num_cores: int = 1) -> tuple[GemmShape, int, str]:
-    """(per-core GEMM, active cores, split dim) of a layer (not EMBEDDING)."""
+def _k_segment(layer: Layer, core: Any) -> int:
+    """The core family's K segment for this layer (its module's `k_segment_for`), else 0."""
+    if core is None:
+        return 0
+    fn = getattr(sys.modules.get(type(core).__module__), "k_segment_for", None)
+    seg = fn(layer, core) if fn is not None else None
+    return int(seg) if seg else 0
+
+
+def layer_gemm(layer: Layer, num_cores: int = 1, core: Any = None) -> tuple[GemmShape, int, str]:
+    """(per-core GEMM, active cores, split dim) of a layer (not EMBEDDING); `core` (the
+    accelerator's core Spec) lets a family ask for channel-wise K segments."""
     if layer.op is OpKind.EMBEDDING:
         raise InvalidSpecError(f"layer {layer.name}: an embedding has no GEMM to map")
     gemm_in = layer.batch * layer.m * layer.k
@@ -94,7 +105,7 @@ def layer_gemm(layer: Layer, num_cores: int = 1) -> tuple[GemmShape, int, str]:
             active = math.ceil(layer.n / n)
             in_scale /= active  # every core needs the whole input: fetched once, shared on chip
     return GemmShape(m=layer.m, k=layer.k, n=n, batch=batch, input_scale=in_scale,
-                     weight_scale=w_scale), active, dim
+                     weight_scale=w_scale, k_segment=_k_segment(layer, core)), active, dim
 
 
 def _array_dims(core: Any) -> tuple[int, ...]:
@@ -140,7 +151,7 @@ def search(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: st
     """The best mapping of `layer` at formats (w, a) on `accel` (see module doc)."""
     if objective not in OBJECTIVES:
         raise InvalidSpecError(f"mapper: unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})")
-    shape, active, dim = layer_gemm(layer, accel.num_cores)
+    shape, active, dim = layer_gemm(layer, accel.num_cores, accel.core)
     dims = _array_dims(accel.core)
     tms = candidate_sizes(shape.m, dims, max_per_dim)
     tks = candidate_sizes(shape.k, dims, max_per_dim)
@@ -167,7 +178,7 @@ def search(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: st
 def price_mapping(layer: Layer, w: Format, a: Format, accel: Accelerator, mapping: Mapping,
                   table: EnergyTable | None = None) -> Priced:
     """Price one given mapping (arrays of length 1); MappingInfeasibleError if it does not fit."""
-    shape, active, _ = layer_gemm(layer, accel.num_cores)
+    shape, active, _ = layer_gemm(layer, accel.num_cores, accel.core)
     dataflows = accel.model().dataflows
     if mapping.dataflow not in dataflows:
         raise InvalidSpecError(f"layer {layer.name}: mapping dataflow {mapping.dataflow.value!r} is not one of "
