@@ -97,6 +97,8 @@ class Spec:
     precompute_bytes_per_cycle: float = 16.0  # the cluster's share of DRAM bw for an unfused pass
     launch_cycles: int = 0               # fixed cost of launching an unfused precompute kernel
     accumulator_bits: int = 32
+    mac_int8_macs_per_cycle: int = 0     # side MMA path for int <= 8 x int <= 8 (0: none)
+    mac_fp16_macs_per_cycle: int = 0     # side MMA path for fp16 operands (0: none)
     unit_area_mm2: float = 0.0           # one unit at 45 nm; 0 -> gate-count estimate (area_mm2)
 
     def __post_init__(self) -> None:
@@ -107,6 +109,10 @@ class Spec:
                 raise InvalidSpecError(f"lut_tensor_core: {key} must be a positive integer, got {v!r}")
         if self.tile_k > 8:
             raise InvalidSpecError(f"lut_tensor_core: tile_k (table group) must be <= 8, got {self.tile_k}")
+        for key in ("mac_int8_macs_per_cycle", "mac_fp16_macs_per_cycle"):
+            v = getattr(self, key)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise InvalidSpecError(f"lut_tensor_core: {key} must be an integer >= 0, got {v!r}")
         if not isinstance(self.launch_cycles, int) or isinstance(self.launch_cycles, bool) or self.launch_cycles < 0:
             raise InvalidSpecError(f"lut_tensor_core: launch_cycles must be an integer >= 0, got {self.launch_cycles!r}")
         if not isinstance(self.fused_precompute, bool):
@@ -167,14 +173,60 @@ class Model:
         look = _ceil(self.lookup_ops(m, k, n, w, batch), s.units)
         return pre, look
 
+    def mac_rate(self, w: Format, a: Format) -> int:
+        """MACs per cycle of the side MMA path for (w, a); 0 when it cannot run them."""
+        s = self.spec
+        ints = (FormatKind.INT, FormatKind.UINT, FormatKind.BINARY, FormatKind.TERNARY)
+        if w.kind in ints and a.kind in ints and w.bits <= 8 and a.bits <= 8:
+            return s.mac_int8_macs_per_cycle
+        ok = all((f.kind in ints and f.bits <= 8) or (f.kind is FormatKind.FP and f.bits <= 16) for f in (w, a))
+        return s.mac_fp16_macs_per_cycle if ok else 0
+
+    def _lut_ok(self, w: Format, a: Format) -> bool:
+        try:
+            weight_planes(w)
+            table_bits_for(self.spec, a)
+        except UnsupportedFormatError:
+            return False
+        return True
+
     def compute(self, m: Any, k: Any, n: Any, w: Format, a: Format,
                 dataflow: Dataflow = Dataflow.NONE, batch: Any = 1) -> TileCompute:
+        """LUT cycles and actions; a GEMM the side MMA path (if any) finishes sooner runs there
+        (e.g. activation x activation attention GEMMs, or fp16 x fp16 ones the LUT cannot take)."""
         if dataflow is not Dataflow.NONE:
             raise InvalidSpecError(f"lut_tensor_core has no dataflow choice, got {dataflow.value!r}")
+        rate = self.mac_rate(w, a)
+        lut_ok = self._lut_ok(w, a)
+        if not lut_ok and not rate:
+            weight_planes(w)
+            table_bits_for(self.spec, a)
+        m, k, n, batch = (np.asarray(v, dtype=np.int64) for v in (m, k, n, batch))
+        macs = batch * m * k * n
+        mac_cycles = _ceil(macs, rate) if rate else None
+        if not lut_ok:
+            fp = w.kind is FormatKind.FP or a.kind is FormatKind.FP
+            act = Action(ActionKind.MAC_FP if fp else ActionKind.MAC_INT, (16, 16) if fp else (8, 8))
+            return TileCompute(cycles=_scalar(mac_cycles), actions={act: _scalar(macs)},
+                               ran_as=f"side MMA path ({'fp16' if fp else 'int8'}): LUT units cannot take {w} x {a}")
+        lut = self._lut_compute(m, k, n, w, a, batch)
+        if mac_cycles is None:
+            return lut
+        use_mac = mac_cycles < np.asarray(lut.cycles)
+        if not np.any(use_mac):
+            return lut
+        fp = w.kind is FormatKind.FP or a.kind is FormatKind.FP
+        act = Action(ActionKind.MAC_FP if fp else ActionKind.MAC_INT, (16, 16) if fp else (8, 8))
+        actions = {key: _scalar(np.where(use_mac, 0, v)) for key, v in lut.actions.items()}
+        actions[act] = _scalar(np.where(use_mac, macs, 0))
+        ran = (f"side MMA path ({'fp16' if fp else 'int8'}, faster than {lut.ran_as})" if np.all(use_mac)
+               else lut.ran_as + "; side MMA path where faster")
+        return TileCompute(cycles=_scalar(np.where(use_mac, mac_cycles, lut.cycles)), actions=actions, ran_as=ran)
+
+    def _lut_compute(self, m: Any, k: Any, n: Any, w: Format, a: Format, batch: Any) -> TileCompute:
         s = self.spec
         planes = weight_planes(w)
         tbits = table_bits_for(s, a)
-        m, k, n, batch = (np.asarray(v, dtype=np.int64) for v in (m, k, n, batch))
         pre, look = self.split_cycles(m, k, n, w, a, batch)
         ops = self.lookup_ops(m, k, n, w, batch)
         lanes = ops * s.tile_m * s.tile_n                # table reads
@@ -199,8 +251,13 @@ class Model:
 
     def peak_macs_per_cycle(self, w: Format, a: Format) -> float:
         s = self.spec
-        table_bits_for(s, a)
-        return s.units * s.tile_m * s.tile_n * s.tile_k / weight_planes(w)
+        rate = float(self.mac_rate(w, a))
+        if not self._lut_ok(w, a):
+            if rate:
+                return rate
+            weight_planes(w)
+            table_bits_for(s, a)
+        return max(rate, s.units * s.tile_m * s.tile_n * s.tile_k / weight_planes(w))
 
     def area_mm2(self, node_nm: float) -> float:
         """Area of the cluster's LUT units.

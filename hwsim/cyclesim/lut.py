@@ -15,7 +15,9 @@ its offset correction from the row sum (the all-ones entries):
 out = (acc + sum_i coef_i * rowsum) / 2 + offset * rowsum.
 
 The cycle count equals `hwsim.cores.lut_tensor_core.Model.compute` and the output
-equals `kernels_ref.lut.lut_gemm` (tests hold both). Tables are kept exact (the
+equals `kernels_ref.lut.lut_gemm` (tests hold both). A GEMM that the fast model sends to
+the side MMA path (`mac_*_macs_per_cycle`, when it finishes sooner or the LUT units cannot
+take the formats) is stepped there instead: `rate` products accumulated per cycle. Tables are kept exact (the
 INT8 table quantisation of the hardware is `kernels_ref.lut`'s `table_quant`;
 here `table_bits` prices storage only).
 """
@@ -23,11 +25,11 @@ here `table_bits` prices storage only).
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from hwsim.cores.lut_tensor_core import Spec, table_bits_for, weight_planes
+from hwsim.cores.lut_tensor_core import Model, Spec, table_bits_for, weight_planes
 from kernels_ref.errors import InvalidSpecError
 from kernels_ref.formats import Format, FormatKind
 
@@ -118,16 +120,41 @@ def _build_tables(x: np.ndarray, s: Spec, groups: int, a: Format, fused: bool) -
     return tables, cycles
 
 
+def _simulate_mac(x: np.ndarray, w: np.ndarray, w_fmt: Format, a_fmt: Format, rate: int) -> SimResult:
+    """The side MMA path: `rate` multiply-accumulates per cycle over the (m, n, k) products."""
+    fp = w_fmt.kind is FormatKind.FP or a_fmt.kind is FormatKind.FP
+    dt = np.float64 if fp else np.int64
+    if w_fmt.kind is FormatKind.BINARY or w_fmt.is_integer:
+        plane_split(w, w_fmt)  # range check of integer codes
+    x, w = x.astype(dt), w.astype(dt)
+    m, k = x.shape
+    n = w.shape[1]
+    acc = np.zeros((m, n), dtype=dt)
+    total, done, cycles = m * n * k, 0, 0
+    while done < total:
+        cycles += 1
+        idx = np.arange(done, min(done + rate, total))
+        i, rem = np.divmod(idx, n * k)
+        j, l_ = np.divmod(rem, k)
+        np.add.at(acc, (i, j), x[i, l_] * w[l_, j])
+        done = int(idx[-1]) + 1
+    return SimResult(output=acc, cycles=cycles, precompute_cycles=0, lookup_cycles=0)
+
+
 def simulate(x: np.ndarray, w: np.ndarray, w_fmt: Format, a_fmt: Format, spec: Spec,
              fused: bool | None = None) -> SimResult:
     """Run x [m, k] (activation codes, or floats for fp activations) @ w [k, n] (weight codes)."""
     s = spec
     fused = s.fused_precompute if fused is None else fused
-    table_bits_for(s, a_fmt)  # rejects activation formats the core does not take
     x = np.asarray(x)
     w = np.asarray(w)
     if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[0]:
         raise InvalidSpecError(f"LUT sim needs x [m,k] and w [k,n], got {x.shape} and {w.shape}")
+    model = Model(replace(s, fused_precompute=fused))
+    rate = model.mac_rate(w_fmt, a_fmt)
+    if rate and model.compute(x.shape[0], x.shape[1], w.shape[1], w_fmt, a_fmt).ran_as.startswith("side MMA"):
+        return _simulate_mac(x, w, w_fmt, a_fmt, rate)  # the dispatch rule of the fast model
+    table_bits_for(s, a_fmt)  # rejects activation formats the core does not take
     x = x.astype(np.float64) if a_fmt.kind is FormatKind.FP else x.astype(np.int64)
     m, k = x.shape
     n = w.shape[1]

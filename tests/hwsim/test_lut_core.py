@@ -132,3 +132,22 @@ def test_errors():
         Spec(units=0)
     with pytest.raises(InvalidSpecError, match="fused_precompute"):
         Spec(fused_precompute="yes")  # type: ignore[arg-type]
+
+
+def test_side_mma_path_takes_what_it_finishes_sooner():
+    s = Spec(units=14, mac_int8_macs_per_cycle=2048, mac_fp16_macs_per_cycle=1024)
+    md = Model(s)
+    # attention-like act x act: 8 planes on the LUT (8*1024*2*25 = 409600 ops / 14) vs 2048 MAC/cycle
+    att = md.compute(2048, 100, 2048, F("int8"), F("int8"))
+    assert att.cycles == 2048 * 100 * 2048 // 2048 and Action(ActionKind.MAC_INT, (8, 8)) in att.actions
+    fp = md.compute(64, 64, 64, F("fp16"), F("fp16"))
+    assert fp.cycles == 64 ** 3 // 1024 and fp.actions == {Action(ActionKind.MAC_FP, (16, 16)): 64 ** 3}
+    tern = md.compute(2048, 3200, 3200, F("ternary"), F("int8"))
+    assert tern.ran_as.startswith("2 weight plane") and tern.cycles == Model(Spec(units=14)).compute(
+        2048, 3200, 3200, F("ternary"), F("int8")).cycles
+    # non-decreasing in weight bits: min(LUT(b), MAC) with LUT(b) increasing
+    cyc = [md.compute(64, 512, 256, F(f"int{b}"), F("int8")).cycles for b in (1, 2, 3, 4, 6, 8)]
+    assert cyc == sorted(cyc)
+    assert md.peak_macs_per_cycle(F("fp16"), F("fp16")) == 1024
+    with pytest.raises(UnsupportedFormatError):
+        Model(Spec()).compute(4, 16, 4, F("fp16"), F("fp16"))

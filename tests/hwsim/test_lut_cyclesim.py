@@ -81,3 +81,17 @@ def test_errors():
         simulate(np.zeros((2, 3), dtype=int), np.full((3, 2), 5), F("int2"), F("int8"), Spec())
     with pytest.raises(UnsupportedFormatError):
         simulate(np.zeros((2, 3), dtype=int), np.zeros((3, 2), dtype=int), F("int2"), F("int16"), Spec())
+
+
+def test_side_mma_path_stepped_equals_fast():
+    s = Spec(mac_int8_macs_per_cycle=64, mac_fp16_macs_per_cycle=32)
+    rng = np.random.default_rng(6)
+    x, w = rng.integers(-128, 128, (5, 37)), rng.integers(-128, 128, (37, 7))
+    r = simulate(x, w, F("int8"), F("int8"), s)  # 8 planes on LUT lose to the MMA path here
+    fast = Model(s).compute(5, 37, 7, F("int8"), F("int8"))
+    assert fast.ran_as.startswith("side MMA") and r.cycles == fast.cycles == -(-5 * 37 * 7 // 64)
+    np.testing.assert_array_equal(r.output, x @ w)
+    xf, wf = rng.standard_normal((3, 10)), rng.standard_normal((10, 4))
+    rf = simulate(xf, wf, F("fp16"), F("fp16"), s)
+    assert rf.cycles == Model(s).compute(3, 10, 4, F("fp16"), F("fp16")).cycles == 4
+    np.testing.assert_allclose(rf.output, xf @ wf, rtol=1e-12)
