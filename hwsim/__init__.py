@@ -10,5 +10,13 @@ from __future__ import annotations
 from hwsim.evaluate import LayerCost, WorkloadCost, evaluate, evaluate_workload
 from hwsim.spec import Accelerator, accelerator, list_presets, load_accelerator
 
-__all__ = ["evaluate", "evaluate_workload", "LayerCost", "WorkloadCost", "Accelerator", "load_accelerator",
-           "accelerator", "list_presets"]
+__all__ = [
+           "Accelerator",
+           "LayerCost",
+           "WorkloadCost",
+           "accelerator",
+           "evaluate",
+           "evaluate_workload",
+           "list_presets",
+           "load_accelerator",
+]

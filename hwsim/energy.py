@@ -42,9 +42,11 @@ the spec overrides it (`energy: {leakage_w_per_mm2: ...}`).
 from __future__ import annotations
 
 import functools
+import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -52,11 +54,11 @@ from hwsim.cores.base import Action, ActionKind
 from kernels_ref.errors import InvalidSpecError
 
 __all__ = [
+    "COMPONENT",
+    "PJ",
     "EnergyTable",
     "node_energy_factor",
     "sram_area_mm2",
-    "COMPONENT",
-    "PJ",
 ]
 
 PJ = 1e-12
@@ -110,7 +112,7 @@ def node_energy_factor(node_nm: float) -> float:
     if node_nm < nodes[0]:
         return _sb(nodes[0]) / _sb(45)  # no scaling data below 7 nm: 7 nm's factor (stated)
     base = _sb(45)
-    for lo, hi in zip(nodes, nodes[1:]):
+    for lo, hi in itertools.pairwise(nodes):
         if lo <= node_nm <= hi:
             flo, fhi = math.log(_sb(lo) / base), math.log(_sb(hi) / base)
             t = (node_nm - lo) / (hi - lo)
@@ -153,7 +155,7 @@ class EnergyTable:
     mac_scale_fp: float = 1.0
 
     @classmethod
-    def for_node(cls, node_nm: float, overrides: Any = None, dram_j_per_byte: float | None = None) -> "EnergyTable":
+    def for_node(cls, node_nm: float, overrides: Any = None, dram_j_per_byte: float | None = None) -> EnergyTable:
         """The table at a node; `overrides` is an `hwsim.spec.EnergyOverrides` (or None)."""
         f = node_energy_factor(float(node_nm))
         kw: dict[str, Any] = {}

@@ -20,8 +20,9 @@ import functools
 import io
 import json
 import math
+from collections.abc import Mapping as TMapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Mapping as TMapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 # module level): `import hwsim` then never needs a half-initialised `mapper`.
 OBJECTIVES: tuple[str, ...] = ("latency", "energy", "edp")
 
-__all__ = ["LayerCost", "WorkloadCost", "evaluate", "evaluate_workload", "energy_table", "clear_cache"]
+__all__ = ["LayerCost", "WorkloadCost", "clear_cache", "energy_table", "evaluate", "evaluate_workload"]
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ def _evaluate_shape(shape: Layer, w: Format, a: Format, accel: Accelerator, mapp
     if shape.op is OpKind.EMBEDDING:
         rd = shape.m * shape.n * w.bits_per_weight / 8.0
         wr = shape.m * shape.n * a.bits_per_weight / 8.0
-        cycles = int(math.ceil((rd + wr) / accel.dram.bandwidth_bytes_per_cycle))
+        cycles = math.ceil((rd + wr) / accel.dram.bandwidth_bytes_per_cycle)
         energy = {"dram": (rd + wr) * table.dram_j_per_byte,
                   "leakage": float(table.leakage_j(area, cycles / accel.freq_hz))}
         return LayerCost(name=shape.name, cycles=cycles, compute_cycles=0, stall_cycles=cycles, energy_j=energy,

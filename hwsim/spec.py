@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import re
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -43,18 +45,18 @@ from kernels_ref.errors import InvalidSpecError, LowbitError
 from kernels_ref.formats import Format
 
 __all__ = [
-    "Operand",
+    "PRESET_DIR",
+    "Accelerator",
     "BufferSpec",
     "DramSpec",
     "EnergyOverrides",
-    "Accelerator",
-    "PRESET_DIR",
+    "Operand",
     "accelerator",
+    "build_dataclass",
+    "dump_accelerator",
+    "list_presets",
     "load_accelerator",
     "load_preset",
-    "list_presets",
-    "dump_accelerator",
-    "build_dataclass",
     "load_yaml",
 ]
 
@@ -89,13 +91,13 @@ _Loader.add_implicit_resolver(
     |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
     |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
     |[-+]?\.(?:inf|Inf|INF)
-    |\.(?:nan|NaN|NAN))$""", re.X),
+    |\.(?:nan|NaN|NAN))$""", re.VERBOSE),
     list("-+0123456789."))
 
 
 def load_yaml(text: str) -> Any:
     """yaml.safe_load with YAML 1.2 floats (`1.0e9`)."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=_Loader)
 
 
 def _positive_int(where: str, key: str, v: Any) -> None:
@@ -108,7 +110,7 @@ def _positive_int(where: str, key: str, v: Any) -> None:
 def _positive_num(where: str, key: str, v: Any) -> None:
     if not _is_num(v):
         raise _err(where, key, f"must be a number, got {v!r}")
-    if not v > 0 or v != v or v == float("inf"):
+    if not (v > 0 and math.isfinite(v)):
         raise _err(where, key, f"must be a positive finite number, got {v}")
 
 
@@ -171,9 +173,8 @@ class EnergyOverrides:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if v is not None:
-                if not _is_num(v) or v < 0:
-                    raise _err("energy", f.name, f"must be a non-negative number or null, got {v!r}")
+            if v is not None and (not _is_num(v) or v < 0):
+                raise _err("energy", f.name, f"must be a non-negative number or null, got {v!r}")
 
 
 _TOP_KEYS = ("name", "freq_hz", "node_nm", "num_cores", "default_act_format", "core", "buffers", "dram",
@@ -254,11 +255,11 @@ class Accelerator:
 
     # ------------------------------------------------------------------ I/O
     @classmethod
-    def from_dict(cls, d: Any, where: str = "<dict>") -> "Accelerator":
+    def from_dict(cls, d: Any, where: str = "<dict>") -> Accelerator:
         return _from_dict(d, where)
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "Accelerator":
+    def from_yaml(cls, path: str | Path) -> Accelerator:
         return load_accelerator(path)
 
     def to_dict(self) -> dict[str, Any]:
@@ -284,7 +285,7 @@ class Accelerator:
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
-    def with_changes(self, **changes: Any) -> "Accelerator":
+    def with_changes(self, **changes: Any) -> Accelerator:
         """A new validated spec with some values replaced. Dotted keys reach inside:
         `core.rows=64`, `dram.bandwidth_bytes_per_cycle=16`, `buffers.ubuf.size_bytes=2**20`;
         `core.family=...` switches family (then the other core keys must suit it)."""

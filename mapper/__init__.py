@@ -3,5 +3,13 @@
 from mapper.schedule import critical_path_cycles, sequential_cycles, workload_cycles
 from mapper.tiling import OBJECTIVES, Mapping, layer_gemm, price_mapping, search
 
-__all__ = ["Mapping", "OBJECTIVES", "search", "price_mapping", "layer_gemm", "workload_cycles",
-           "critical_path_cycles", "sequential_cycles"]
+__all__ = [
+           "OBJECTIVES",
+           "Mapping",
+           "critical_path_cycles",
+           "layer_gemm",
+           "price_mapping",
+           "search",
+           "sequential_cycles",
+           "workload_cycles",
+]

@@ -10,14 +10,14 @@ num_cores layers' work at once).
 
 from __future__ import annotations
 
-from typing import Mapping as TMapping
+from collections.abc import Mapping as TMapping
 
 import networkx as nx
 
 from kernels_ref.errors import InvalidSpecError
 from models.ir import Workload
 
-__all__ = ["sequential_cycles", "critical_path_cycles", "workload_cycles"]
+__all__ = ["critical_path_cycles", "sequential_cycles", "workload_cycles"]
 
 
 def sequential_cycles(cycles: TMapping[str, float]) -> float:

@@ -35,7 +35,7 @@ from kernels_ref.errors import InvalidSpecError, MappingInfeasibleError
 from kernels_ref.formats import Format
 from models.ir import Layer, OpKind
 
-__all__ = ["Mapping", "Objective", "OBJECTIVES", "layer_gemm", "candidate_sizes", "search", "price_mapping"]
+__all__ = ["OBJECTIVES", "Mapping", "Objective", "candidate_sizes", "layer_gemm", "price_mapping", "search"]
 
 Objective = str
 OBJECTIVES: tuple[str, ...] = ("latency", "energy", "edp")
@@ -164,7 +164,7 @@ def search(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: st
         smallest = {name: float(np.min(v)) for name, v in priced.need_bytes.items()}
         over = [(n, b) for n, b in smallest.items()
                 if b > next(x.size_bytes for x in accel.buffers if x.name == n)]
-        what = ", ".join(f"{n} needs >= {int(math.ceil(b))} bytes" for n, b in over) or "no buffer fits"
+        what = ", ".join(f"{n} needs >= {math.ceil(b)} bytes" for n, b in over) or "no buffer fits"
         raise MappingInfeasibleError(f"layer {layer.name}: no tiling fits the buffers of {accel.name}: {what}")
     obj = np.where(priced.fits, _objective(priced, objective), np.inf)
     volume = (tm * tk * tn).astype(np.float64)

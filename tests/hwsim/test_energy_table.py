@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -46,7 +47,7 @@ def test_mac_energy_order_int4_int8_fp16():
 
 def test_node_scaling_monotone_and_stated_values():
     f = [node_energy_factor(n) for n in (65, 45, 32, 28, 20, 16, 7)]
-    assert all(a > b for a, b in zip(f, f[1:]))
+    assert all(a > b for a, b in itertools.pairwise(f))
     assert f[1] == 1.0
     # Stillmaker & Baas 2017 polynomial at nominal Vdd: 7 nm (0.7 V) / 45 nm (1.0 V)
     e45 = 1.103 - 0.362 + 0.2767

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from hwsim.cores.base import CoreFamily, Dataflow
-from hwsim.spec import (Accelerator, Operand, accelerator, list_presets, load_accelerator, load_yaml)
+from hwsim.spec import Accelerator, Operand, accelerator, list_presets, load_accelerator, load_yaml
 from kernels_ref.errors import InvalidSpecError
 
 BASE = {

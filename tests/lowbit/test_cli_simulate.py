@@ -69,7 +69,7 @@ def test_scalesim_files_match_golden(capsys):
     ["simulate", "--scalesim-cfg", "x.cfg"],
 ])
 def test_errors_one_line_exit_2(capsys, argv):
-    rc, out, err = _run(capsys, *argv)
+    rc, _out, err = _run(capsys, *argv)
     assert rc == 2
     assert err.count("\n") == 1 and err.startswith("lowbit: error:") and "Traceback" not in err
 
@@ -114,7 +114,7 @@ def test_malformed_yaml_never_tracebacks(tmp_path_factory, capsys, text):
         rc = main(["simulate", "--hw", str(path), "--model", "minilm-l6", "--seq", "8"])
     except SystemExit as exc:  # argparse usage errors
         rc = exc.code
-    out, err = capsys.readouterr()
+    _out, err = capsys.readouterr()
     assert "Traceback" not in err
     if rc != 0:
         assert rc == 2 and err.count("\n") == 1 and err.startswith("lowbit: error:")
