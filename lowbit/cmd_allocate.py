@@ -35,6 +35,8 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
                      help="choose activation formats jointly from this list (with --hw)")
     src.add_argument("--sensitivity", metavar="FILE|measured|proxy", default=None,
                      help="per-(layer, format) quality loss (with --hw)")
+    src.add_argument("--cache-dir", default=None, metavar="DIR",
+                     help="sensitivity cache directory (default ~/.cache/lowbit/sensitivity)")
     src.add_argument("--phase", default="prefill", help="workload phase for zoo LLMs (prefill/decode)")
     src.add_argument("--seq-len", type=int, default=256, help="sequence length for zoo LLMs")
     src.add_argument("--batch", type=int, default=1, help="batch size")
@@ -101,7 +103,7 @@ def load_table(args: argparse.Namespace) -> Any:
 
     return table_for_model(args.model, args.hw, _split(args.formats), act_formats=_split(args.act_formats) or None,
                            sensitivity=args.sensitivity, phase=args.phase, seq_len=args.seq_len,
-                           batch=args.batch)
+                           batch=args.batch, cache_dir=args.cache_dir)
 
 
 def _num(v: float) -> float | None:
