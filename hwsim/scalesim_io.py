@@ -151,7 +151,7 @@ def read_config(path: str | Path) -> ScaleSimConfig:
         text = path.read_text()
     except OSError as exc:
         raise InvalidSpecError(f"{path}: cannot read SCALE-Sim config: {exc.strerror or exc}") from None
-    parser = configparser.ConfigParser()
+    parser = configparser.ConfigParser(interpolation=None)  # a "%" in a value is text, not a crash
     try:
         parser.read_string(text, source=str(path))
     except configparser.Error as exc:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hwsim.cores.base import Dataflow
 from hwsim.cores.mac_array import Model, Spec
@@ -238,3 +241,43 @@ def test_cli_bad_scalesim_file_is_one_line(tmp_path):
                            str(DATA / "scalesim" / "conv_layers.csv")])
     assert code == 2
     assert "Dataflow" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ fuzz: typed errors only
+_CFG_TEXT = (DATA / "scalesim" / "a16x8_ws.cfg").read_text()
+_TOPO_TEXT = (DATA / "scalesim" / "conv_layers.csv").read_text()
+
+
+def _mutate(text: str, data) -> str:
+    lines = text.splitlines()
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(0, len(lines) - 1))
+        op = data.draw(st.sampled_from(["drop", "garble", "dup", "value"]))
+        if op == "drop":
+            lines.pop(i)
+        elif op == "dup":
+            lines.insert(i, lines[i])
+        elif op == "garble":
+            lines[i] = data.draw(st.text(alphabet=" ,:=[]%#;-0123456789abcDPx\t", max_size=40))
+        else:
+            head = re.split(r"([:=,])", lines[i])[0]
+            lines[i] = head + data.draw(st.sampled_from([": ", ", ", "= "])) + data.draw(
+                st.text(alphabet="-0123456789.e%x ,", max_size=8))
+        if not lines:
+            lines = [""]
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzzed_files_raise_only_typed_errors(tmp_path, data):
+    cfg = tmp_path / "fuzz.cfg"
+    cfg.write_text(_mutate(_CFG_TEXT, data))
+    topo = tmp_path / "fuzz.csv"
+    topo.write_text(_mutate(_TOPO_TEXT, data))
+    for fn in (lambda: read_config(cfg), lambda: read_topology(topo),
+               lambda: read_topology(topo, gemm=True), lambda: simulate_files(cfg, topo)):
+        try:
+            fn()
+        except InvalidSpecError as exc:
+            assert str(tmp_path) in str(exc)
