@@ -63,8 +63,8 @@ class Mapping:
             raise InvalidSpecError(f"mapping: loop_order must be one of {LOOP_ORDERS}, got {self.loop_order!r}")
         if not isinstance(self.dataflow, Dataflow):
             raise InvalidSpecError(f"mapping: unknown dataflow {self.dataflow!r}")
-        if self.split_dim not in ("n", "batch"):
-            raise InvalidSpecError(f"mapping: split_dim must be n or batch, got {self.split_dim!r}")
+        if self.split_dim not in ("n", "batch", "m"):
+            raise InvalidSpecError(f"mapping: split_dim must be n, m or batch, got {self.split_dim!r}")
 
     @property
     def tiles(self) -> tuple[tuple[str, int, int, int], ...]:
@@ -85,26 +85,36 @@ def _k_segment(layer: Layer, core: Any) -> int:
     return int(seg) if seg else 0
 
 
-def layer_gemm(layer: Layer, num_cores: int = 1, core: Any = None) -> tuple[GemmShape, int, str]:
+def layer_gemm(layer: Layer, num_cores: int = 1, core: Any = None, split: str = "n") -> tuple[GemmShape, int, str]:
     """(per-core GEMM, active cores, split dim) of a layer (not EMBEDDING); `core` (the
-    accelerator's core Spec) lets a family ask for channel-wise K segments."""
+    accelerator's core Spec) lets a family ask for channel-wise K segments. Below
+    `num_cores` batches the layer splits along `split`: "n" (default) or "m" (rows: every
+    core needs all the weights, fetched once and shared on chip; LUT cores build their
+    tables per row, so this split keeps each table on one core)."""
     if layer.op is OpKind.EMBEDDING:
         raise InvalidSpecError(f"layer {layer.name}: an embedding has no GEMM to map")
     gemm_in = layer.batch * layer.m * layer.k
     in_scale = min(1.0, layer.input_elems / gemm_in) if gemm_in else 1.0
     w_scale = 1.0 / layer.kv_share if layer.op is OpKind.MATMUL else 1.0
-    batch, n, dim = layer.batch, layer.n, "n"
+    if split not in ("n", "m"):
+        raise InvalidSpecError(f"mapper: split must be n or m, got {split!r}")
+    batch, m, n, dim = layer.batch, layer.m, layer.n, "n"
     active = 1
     if num_cores > 1:
         if batch >= num_cores:
             batch = math.ceil(layer.batch / num_cores)
             active = math.ceil(layer.batch / batch)
             dim = "batch"
+        elif split == "m":
+            m = math.ceil(layer.m / num_cores)
+            active = math.ceil(layer.m / m)
+            w_scale /= active  # every core needs all the weights: fetched once, shared on chip
+            dim = "m"
         else:
             n = math.ceil(layer.n / num_cores)
             active = math.ceil(layer.n / n)
             in_scale /= active  # every core needs the whole input: fetched once, shared on chip
-    return GemmShape(m=layer.m, k=layer.k, n=n, batch=batch, input_scale=in_scale,
+    return GemmShape(m=m, k=layer.k, n=n, batch=batch, input_scale=in_scale,
                      weight_scale=w_scale, k_segment=_k_segment(layer, core)), active, dim
 
 
@@ -151,7 +161,29 @@ def search(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: st
     """The best mapping of `layer` at formats (w, a) on `accel` (see module doc)."""
     if objective not in OBJECTIVES:
         raise InvalidSpecError(f"mapper: unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})")
-    shape, active, dim = layer_gemm(layer, accel.num_cores, accel.core)
+    row_split = bool(getattr(accel.model(), "row_split", False))  # a family opts in (LUT cores)
+    splits = ("n", "m") if row_split and 1 < accel.num_cores and layer.batch < accel.num_cores and layer.m > 1 \
+        else ("n",)
+    best_map: Mapping | None = None
+    best_obj = math.inf
+    first_err: MappingInfeasibleError | None = None
+    for split in splits:  # an M split only where it prices strictly better (LUT cores: tables per row)
+        try:
+            mapping, obj = _search_split(layer, w, a, accel, objective, max_per_dim, table, split)
+        except MappingInfeasibleError as exc:
+            first_err = first_err or exc
+            continue
+        if obj < best_obj:
+            best_map, best_obj = mapping, obj
+    if best_map is None:
+        assert first_err is not None
+        raise first_err
+    return best_map
+
+
+def _search_split(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: str, max_per_dim: int,
+                  table: EnergyTable | None, split: str) -> tuple[Mapping, float]:
+    shape, active, dim = layer_gemm(layer, accel.num_cores, accel.core, split)
     dims = _array_dims(accel.core)
     tms = candidate_sizes(shape.m, dims, max_per_dim)
     tks = candidate_sizes(shape.k, dims, max_per_dim)
@@ -172,13 +204,13 @@ def search(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: st
     best = int(np.lexsort((idx, -volume, priced.dram_bytes, obj))[0])
     return Mapping(tile_m=int(tm[best]), tile_k=int(tk[best]), tile_n=int(tn[best]),
                    loop_order=LOOP_ORDERS[int(order[best])], dataflow=dataflows[int(dfi[best])],
-                   cores=active, split_dim=dim)
+                   cores=active, split_dim=dim), float(obj[best])
 
 
 def price_mapping(layer: Layer, w: Format, a: Format, accel: Accelerator, mapping: Mapping,
                   table: EnergyTable | None = None) -> Priced:
     """Price one given mapping (arrays of length 1); MappingInfeasibleError if it does not fit."""
-    shape, active, _ = layer_gemm(layer, accel.num_cores, accel.core)
+    shape, active, _ = layer_gemm(layer, accel.num_cores, accel.core, "m" if mapping.split_dim == "m" else "n")
     dataflows = accel.model().dataflows
     if mapping.dataflow not in dataflows:
         raise InvalidSpecError(f"layer {layer.name}: mapping dataflow {mapping.dataflow.value!r} is not one of "

@@ -150,6 +150,9 @@ class Model:
     """CoreModel for `Spec` (see module docstring for the cycle equations)."""
 
     family: ClassVar[CoreFamily] = CoreFamily.LUT_TENSOR_CORE
+    # the mapper may also split a layer over clusters by rows (M): tables are per row, so an
+    # N split would rebuild every row's tables on every cluster (mapper.tiling.search)
+    row_split: ClassVar[bool] = True
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
