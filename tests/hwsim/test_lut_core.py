@@ -151,3 +151,21 @@ def test_side_mma_path_takes_what_it_finishes_sooner():
     assert md.peak_macs_per_cycle(F("fp16"), F("fp16")) == 1024
     with pytest.raises(UnsupportedFormatError):
         Model(Spec()).compute(4, 16, 4, F("fp16"), F("fp16"))
+
+
+def test_mapper_splits_lut_layers_by_rows():
+    from hwsim.spec import load_accelerator
+    from mapper import price_mapping, search
+    from models.ir import Layer
+
+    accel = load_accelerator("lut-tc-a100-like")
+    layer = Layer.linear("q", 2048, 3200, 3200)
+    w, a = F("ternary"), F("int8")
+    best = search(layer, w, a, accel)
+    assert best.split_dim == "m" and best.cores == 108          # ceil(2048/19) clusters of 19 rows
+    # the N split (every cluster rebuilding all 2048 rows' tables, n = 30 padded to 64) is slower
+    from mapper.tiling import _search_split
+
+    n_map, _ = _search_split(layer, w, a, accel, "latency", 10, None, "n")
+    assert int(price_mapping(layer, w, a, accel, best).cycles.ravel()[0]) < \
+        int(price_mapping(layer, w, a, accel, n_map).cycles.ravel()[0])
