@@ -16,13 +16,15 @@ weights, activation bits for inputs/outputs):
   (the tile stays resident while only unrelated inner loops turn; any change
   of an outer unrelated loop re-fetches it). Input depends on (m, k), weight on
   (k, n), output on (m, n).
-- Output: when the k loop sits outside the innermost of m/n, partial sums
-  leave and come back: DRAM writes = size x r, reads = size x (r - 1), r that
-  product (else written once).
+- Output: the output tile is held on chip as partial sums at the core's
+  accumulator width (`accumulator_bits`, 32 when the core has none) until its
+  last k step, then written out once at the activation width. When the k loop
+  sits outside the innermost of m/n, partial sums leave and come back:
+  r - 1 extra writes and r - 1 reads of the partial-sum tensor, r that product.
 - SRAM: every tile step the core reads its input and weight tiles from the
-  buffers and writes (and, after the first k step, reads) its output tile:
-  input reads = |A| x Tn, weight reads = |W| x Tm, output writes = |O| x Tk,
-  output reads = |O| x (Tk - 1); plus the DRAM fills written into the buffers.
+  buffers and writes (and, after the first k step, reads) its partial-sum
+  tile: input reads = |A| x Tn, weight reads = |W| x Tm, partial-sum writes =
+  |P| x Tk, reads = |P| x (Tk - 1); plus the DRAM fills written into the buffers.
 
 Timeline over S = batch x Tm x Tk x Tn identical tile steps (closed form; the
 per-step compute is the layer's exact compute, edge tiles included, / S, and
@@ -97,10 +99,11 @@ def _ceil(a: Any, b: Any) -> Any:
     return -(-np.asarray(a, dtype=np.int64) // np.asarray(b, dtype=np.int64))
 
 
-def tile_bytes(tm: Any, tk: Any, tn: Any, bits: OperandBits) -> dict[Operand, Any]:
+def tile_bytes(tm: Any, tk: Any, tn: Any, bits: OperandBits, psum_bits: float | None = None) -> dict[Operand, Any]:
+    """On-chip bytes of one tile of each operand (the output as partial sums when `psum_bits`)."""
     return {Operand.INPUT: tm * tk * bits.input / 8.0,
             Operand.WEIGHT: tk * tn * bits.weight / 8.0,
-            Operand.OUTPUT: tm * tn * bits.output / 8.0}
+            Operand.OUTPUT: tm * tn * (psum_bits if psum_bits is not None else bits.output) / 8.0}
 
 
 @dataclass
@@ -203,18 +206,20 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
         r_w = r_w * shape.batch
     dram_in = gemm_bytes[Operand.INPUT] * r_in
     dram_w = gemm_bytes[Operand.WEIGHT] * r_w
-    dram_out_w = gemm_bytes[Operand.OUTPUT] * r_out
-    dram_out_r = gemm_bytes[Operand.OUTPUT] * (r_out - 1)
+    psum_bits = float(getattr(accel.core, "accumulator_bits", 32))
+    psum_bytes = gemm_bytes[Operand.OUTPUT] * psum_bits / bits.output
+    dram_out_w = gemm_bytes[Operand.OUTPUT] + psum_bytes * (r_out - 1)
+    dram_out_r = psum_bytes * (r_out - 1)
     dram_read = dram_in + dram_w + dram_out_r
     dram_total = dram_read + dram_out_w
 
-    tb = tile_bytes(tm, tk, tn, bits)
+    tb = tile_bytes(tm, tk, tn, bits, psum_bits)
     sram_reads = {Operand.INPUT: gemm_bytes[Operand.INPUT] / shape.input_scale * trips["n"],
                   Operand.WEIGHT: gemm_bytes[Operand.WEIGHT] / shape.weight_scale * trips["m"]
                   * (1 if shape.weight_per_batch else shape.batch),
-                  Operand.OUTPUT: gemm_bytes[Operand.OUTPUT] * (trips["k"] - 1)}
+                  Operand.OUTPUT: psum_bytes * (trips["k"] - 1)}
     sram_writes = {Operand.INPUT: dram_in, Operand.WEIGHT: dram_w,
-                   Operand.OUTPUT: gemm_bytes[Operand.OUTPUT] * trips["k"]}
+                   Operand.OUTPUT: psum_bytes * trips["k"]}
 
     fits = np.ones(tm.shape, dtype=bool)
     need: dict[str, np.ndarray] = {}
@@ -238,7 +243,7 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
     # ---- timeline (double buffering when every buffer is double-buffered)
     bw = accel.dram.bandwidth_bytes_per_cycle / max(n_cores_active, 1)
     l_step = dram_total / np.maximum(steps, 1) / bw
-    drain = tb[Operand.OUTPUT] / bw
+    drain = tm * tn * bits.output / 8.0 / bw
     used_bufs = [b for b in accel.buffers if any(accel.buffer_for(op) is b for op in b.operands)]
     double = bool(used_bufs) and all(b.double_buffered for b in used_bufs)
     if double:

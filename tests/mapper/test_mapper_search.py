@@ -67,9 +67,11 @@ def test_deterministic_and_objectives():
 
 
 def test_infeasible_names_layer_and_buffer():
-    acc = _acc(8)  # 4 usable bytes: a 1x1x1 tile needs 1 B weight, 2 B in+out, but x2 double-buffered
+    # a 1x1x1 tile needs 1 B of weight, and 1 B input + 4 B partial sum (32-bit) in iobuf,
+    # x2 double-buffered: iobuf needs >= 10 bytes
+    acc = _acc(8)
     acc = acc.with_changes(**{"buffers.iobuf.size_bytes": 2})
-    with pytest.raises(MappingInfeasibleError, match=r"layer tiny.*iobuf needs >= 4 bytes"):
+    with pytest.raises(MappingInfeasibleError, match=r"layer tiny.*iobuf needs >= 10 bytes"):
         search(Layer.linear("tiny", 4, 4, 4), I8, I8, acc)
     import hwsim
     with pytest.raises(MappingInfeasibleError, match="layer tiny"):
