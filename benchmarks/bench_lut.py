@@ -233,8 +233,10 @@ def run(markdown: bool) -> int:
     out.append("\ntmac-avx2 (no published single-core target used): " + ", ".join(
         f"{c} {tmac_tokens_per_s(araw, acore, c):.2f} tok/s" for c in TMAC_CASES))
 
-    out.append("\n### 4. LUT cycles vs weight bits (lut-tc-a100-like, one cluster, M=19 K=3200 N=8640)")
-    cyc = [lut.compute(19, 3200, 8640, Format.parse(f"int{b}"), Format.parse("int8"), Dataflow.NONE).cycles
+    out.append("\n### 4. LUT cycles vs weight bits (lut-tc-a100-like LUT units, side MMA path off, one cluster, "
+               "M=19 K=3200 N=8640)")
+    lut_only = type(lut)(dataclasses.replace(lut.spec, mac_int8_macs_per_cycle=0, mac_fp16_macs_per_cycle=0))
+    cyc = [lut_only.compute(19, 3200, 8640, Format.parse(f"int{b}"), Format.parse("int8"), Dataflow.NONE).cycles
            for b in (1, 2, 3, 4)]
     out.append("| bits | 1 | 2 | 3 | 4 |\n|---|---|---|---|---|\n| cycles | " + " | ".join(map(str, cyc)) + " |")
     out.append("\n### 5. Compute energy (core actions only, hwsim.energy at 7 nm), BitNet-3B up-proj, M=2048")
