@@ -27,16 +27,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hwsim.cores.bit_serial import GemmDim, Model, SerialOperands, Spec, k_segment_for
+from hwsim.cores.bit_serial import Model, k_segment_for
+from hwsim.spec import load_accelerator
 from kernels_ref.formats import Format
 from models.zoo.bitfusion_benchmarks import BENCHMARKS, bitfusion_benchmark, bitfusion_formats
 
 CSV = ROOT / "tests" / "data" / "bitfusion" / "bitfusion_sim_per_layer.csv"
 PRESET = "bitfusion-eyeriss-budget"
-# core: section of hwsim/presets/bitfusion-eyeriss-budget.yaml
-SPEC = Spec(serial=SerialOperands.NONE, fusion_brick_bits=2, fusion_bricks=16, fusion_max_bits=8,
-            parallel_bits_w=8, parallel_bits_a=8, rows=16, cols=32, lanes=1,
-            rows_dim=GemmDim.K, cols_dim=GemmDim.N, conv_channelwise=True, im2col_max_in_channels=3)
+SPEC = load_accelerator(PRESET).core  # the bitfusion-eyeriss-budget core
 
 
 def peer_rows(bandwidth: str) -> dict[tuple[str, str], dict[str, str]]:

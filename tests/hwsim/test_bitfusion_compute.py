@@ -13,16 +13,24 @@ from pathlib import Path
 
 import pytest
 
+from hwsim.cores.base import Dataflow
 from hwsim.cores.bit_serial import GemmDim, Model, SerialOperands, Spec, k_segment_for
+from hwsim.spec import load_accelerator
 from kernels_ref.formats import Format
 from models.zoo.bitfusion_benchmarks import BENCHMARKS, bitfusion_benchmark, bitfusion_formats
 
 CSV = Path(__file__).resolve().parents[1] / "data" / "bitfusion" / "bitfusion_sim_per_layer.csv"
 
-# core: section of hwsim/presets/bitfusion-eyeriss-budget.yaml
-SPEC = Spec(serial=SerialOperands.NONE, fusion_brick_bits=2, fusion_bricks=16, fusion_max_bits=8,
-            parallel_bits_w=8, parallel_bits_a=8, rows=16, cols=32, lanes=1,
-            rows_dim=GemmDim.K, cols_dim=GemmDim.N, conv_channelwise=True, im2col_max_in_channels=3)
+SPEC = load_accelerator("bitfusion-eyeriss-budget").core
+
+
+def test_preset_is_the_bitfusion_array():
+    # 16 rows over input channels x 32 columns over output channels, 16 2-bit BitBricks per unit
+    assert SPEC == Spec(serial=SerialOperands.NONE, fusion_brick_bits=2, fusion_bricks=16, fusion_max_bits=8,
+                        parallel_bits_w=8, parallel_bits_a=8, rows=16, cols=32, lanes=1,
+                        rows_dim=GemmDim.K, cols_dim=GemmDim.N, conv_channelwise=True,
+                        im2col_max_in_channels=3, dataflow=Dataflow.WEIGHT_STATIONARY)
+    assert load_accelerator("bitfusion-stripes-budget").core == SPEC
 
 
 def _rows(bandwidth: str) -> dict[tuple[str, str], dict[str, str]]:

@@ -11,6 +11,7 @@ FP16 32x24/64x12. LLaMA-2-7B decoder linear shapes (K, N) from its public config
 import pytest
 
 from hwsim.cores.bit_serial import GemmDim, Model, SerialOperands, Spec
+from hwsim.spec import load_accelerator
 from kernels_ref.formats import Format
 
 LLAMA2_7B = [(4096, 4096)] * 4 + [(4096, 11008)] * 2 + [(11008, 4096)]
@@ -55,3 +56,12 @@ def test_prefill_compute_speedups():
     # over the 7 linears: 4096*114*8*4 + 4096*306*8*2 + 11008*114*8 = 45,035,520)
     assert olive == 45_035_520 and bitmod == 25_296_896
     assert olive / bitmod == pytest.approx(1.7803, abs=1e-4)
+
+
+def test_presets_match_the_arrays():
+    assert load_accelerator("bitmod").core == _core(32, 32, True)
+    assert load_accelerator("bitmod-decode").core == _core(64, 16, True)
+    for name, rows, cols in (("bitmod-ant", 32, 32), ("bitmod-ant-decode", 64, 16), ("bitmod-olive", 36, 32),
+                             ("bitmod-olive-decode", 72, 16), ("bitmod-fp16-baseline", 32, 24),
+                             ("bitmod-fp16-baseline-decode", 64, 12)):
+        assert load_accelerator(name).core == _core(rows, cols, False), name

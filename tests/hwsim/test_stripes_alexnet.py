@@ -22,6 +22,7 @@ in test_bitserial_core.py).
 import pytest
 
 from hwsim.cores.bit_serial import GemmDim, Model, SerialOperands, Spec
+from hwsim.spec import load_accelerator
 from kernels_ref.formats import Format
 from models.ir import ConvGeometry, Layer
 
@@ -76,3 +77,8 @@ def test_stripes_full_chip_speedup_weighted_by_baseline_time():
     speedup, ideal = _speedup(16)
     assert speedup == pytest.approx(2.164, abs=0.001)
     assert speedup < ideal * 0.95
+
+
+def test_presets_are_the_full_chips():
+    assert load_accelerator("stripes").core == _stripes(16)
+    assert load_accelerator("dadiannao").core == _dadn(16)
