@@ -39,13 +39,22 @@ Loom, Bit Fusion and BitMoD cycle models count none):
 
 With `conv_channelwise` (Bit Fusion), a conv layer's K = kh*kw*ic is reduced one
 kernel position at a time: ceil(k / (P_k*F)) becomes kh*kw * ceil(ic / (P_k*F))
-(pass `k_segment = ic`, see `k_segment_for`).
+(pass `k_segment = ic`, see `k_segment_for`; `mapper.layer_gemm` asks this module's
+`k_segment_for` and `hwsim.memory` passes it on to `compute`).
 
 The last term is BitMoD's per-group (g = the weight format's group size)
 bit-serial dequantisation unit when it is not hidden behind the group's own
 compute (the `bitmod` preset sets 0: a 128-element group takes 128/4 steps of
 >= 1 cycle, longer than the unit's shift-add over the scale; FIDELITY.md's
 BitMoD formula has no dequant term).
+
+Presets (hwsim/presets/, each with its sources in comments): `stripes` (16 tiles of 16
+windows x 16 filters x 16 lanes, activations 1 bit/cycle) and its 16-bit bit-parallel
+baseline `dadiannao`; `loom` (both operands serial, 32768 lanes = 128 16b MACs/cycle at
+16/16 bits); `bitfusion-eyeriss-budget` / `bitfusion-stripes-budget` (bf_e_conf.ini /
+bf_s_conf.ini: 16 x 32 fusion units); `bitmod` / `bitmod-decode` (32x32 / 64x16, dp 4,
+2 weight bits per cycle) and the bit-parallel baselines it is compared with,
+`bitmod-fp16-baseline`, `bitmod-ant`, `bitmod-olive` and their `-decode` arrays.
 
 Actions (count, then cost), per bit-cycle of useful MAC lanes:
     SHIFT_ADD(accumulator_bits)          macs * bit_cycles  (serial modes)
