@@ -65,3 +65,16 @@ def test_presets_match_the_arrays():
                              ("bitmod-olive-decode", 72, 16), ("bitmod-fp16-baseline", 32, 24),
                              ("bitmod-fp16-baseline-decode", 64, 12)):
         assert load_accelerator(name).core == _core(rows, cols, False), name
+
+
+@pytest.mark.parametrize("fmt,ref", [("bitmod3g128", "int3g128"), ("bitmod4g128", "int4g128"),
+                                     ("fp3_er_posg128", "int3g128"), ("fp4_ea_negg128", "int4g128")])
+def test_bitmod_datatypes_run_bit_serially_like_their_width(fmt, ref):
+    # BitMoD's per-group datatypes stream as their 3/4-bit codes (decoded per group by the
+    # dequantisation unit): same PE latency as an integer of that width, one DEQUANT per group
+    model = Model(load_accelerator("bitmod").core)
+    c = model.compute(256, 4096, 4096, Format.parse(fmt), FP16)
+    r = model.compute(256, 4096, 4096, Format.parse(ref), FP16)
+    assert c.cycles == r.cycles == 1024 * 128 * 8 * 2
+    dq = [v for a, v in c.actions.items() if a.kind.value == "dequant"]
+    assert dq == [256 * 4096 * 32]
