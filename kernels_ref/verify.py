@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.overrides import TorchFunctionMode
 
 from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from kernels_ref.formats import Format, FormatKind, Granularity, ScaleFormat, code_range, fp_values
@@ -84,25 +84,29 @@ FP_DRAW_MAX = float(1 << 16)
 _INT_ORACLE_MAX_MACS = 1 << 25
 
 
-class PoisonAllocations(TorchDispatchMode):
-    """Fill every uninitialised tensor torch allocates with a sentinel.
+class PoisonAllocations(TorchFunctionMode):
+    """Fill every uninitialised tensor a kernel allocates through torch with a sentinel.
 
     Integer tensors get their dtype's minimum, floating ones NaN, bool True.
-    Applies to the ops that return uninitialised memory; anything a kernel
-    creates that way and then fails to overwrite shows up in the result.
+    Applies to the calls that return uninitialised memory (torch.empty,
+    empty_like, empty_strided, Tensor.new_empty, new_empty_strided); anything a
+    kernel creates that way and then fails to overwrite shows up in the result.
+    A TorchFunctionMode (Python-level calls only) rather than a dispatch mode:
+    the kernel's own allocations are what matter, and a dispatch mode costs a
+    multi-second import of torch._dynamo on first use.
     """
 
     _EMPTY = (
-        torch.ops.aten.empty,
-        torch.ops.aten.empty_like,
-        torch.ops.aten.empty_strided,
-        torch.ops.aten.new_empty,
-        torch.ops.aten.new_empty_strided,
+        torch.empty,
+        torch.empty_like,
+        torch.empty_strided,
+        torch.Tensor.new_empty,
+        torch.Tensor.new_empty_strided,
     )
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         out = func(*args, **(kwargs or {}))
-        if func.overloadpacket in self._EMPTY and isinstance(out, torch.Tensor):
+        if func in self._EMPTY and isinstance(out, torch.Tensor):
             poison_(out)
         return out
 
