@@ -19,7 +19,12 @@ GEMM (m x k)(k x n), P weight planes (1 binary, 2 ternary, b for INT/UINT b):
     fused     = build            (adds run in the previous operator's epilogue, whose
                 output is the tables instead of the activations: no launch, no extra pass)
     lookups   = ceil(P * ceil(m/M) * ceil(n/N) * ceil(k/K) / units)   tile operations
-    cycles    = precompute + lookups
+    cycles    = lookups                 fused: the build is the previous operator's time
+                                        (`precompute_cycles` / `Model.split_cycles` give it,
+                                        for overhead accounting); the tables arrive as input
+              = unfused + lookups       unfused: this call runs the precompute kernel too
+                                        (charged per call: an upper bound when a mapper
+                                        prices a layer tile by tile)
 
 Tables are INT8 (`table_bits`) for integer activations (LUT Tensor Core quantises
 tables to INT8) and `fp_table_bits` wide for FP16/BF16 activations. The final
@@ -249,7 +254,8 @@ class Model:
             actions[act] = actions.get(act, 0) + cnt
         ran = (f"{planes} weight plane(s) x {'fp' if a.kind is FormatKind.FP else 'int'}{tbits} tables, "
                f"{'fused' if s.fused_precompute else 'unfused'} precompute")
-        return TileCompute(cycles=_scalar(pre + look), actions={k_: _scalar(v) for k_, v in actions.items()},
+        cycles = look if s.fused_precompute else pre + look  # fused: built by the previous operator
+        return TileCompute(cycles=_scalar(cycles), actions={k_: _scalar(v) for k_, v in actions.items()},
                            ran_as=ran)
 
     def peak_macs_per_cycle(self, w: Format, a: Format) -> float:

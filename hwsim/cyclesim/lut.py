@@ -6,7 +6,8 @@ add per cycle: the first stored entry (pattern -..-+, top weight bit set) takes
 K-1 adds, then the other 2^(K-1) - 1 entries follow in Gray-code order, each the
 previous one +-2x_j. Unfused, the precompute is a kernel of its own: `launch_cycles`
 idle cycles, then the adders run while activations are read and tables written at
-`precompute_bytes_per_cycle`; the phase ends when both are done. Phase 2 (lookups):
+`precompute_bytes_per_cycle`; the phase ends when both are done. Fused, the same adds run
+in the previous operator (reported as `precompute_cycles`, not in `cycles`). Phase 2 (lookups):
 `units` LUT units each take one tile operation (weight plane i, M-tile, N-tile,
 K-tile) per cycle and, for each of its M x N lanes, read the table entry indexed
 by the K plane bits of the lane's column (the mirrored half negated) and shift-add
@@ -192,5 +193,5 @@ def simulate(x: np.ndarray, w: np.ndarray, w_fmt: Format, a_fmt: Format, spec: S
     coef_sum = sum(c for c, _ in planes)
     total = (acc + coef_sum * rowsum)
     out = total // 2 + offset * rowsum if x.dtype == np.int64 else total / 2 + offset * rowsum
-    return SimResult(output=out, cycles=pre_cycles + look_cycles, precompute_cycles=pre_cycles,
-                     lookup_cycles=look_cycles)
+    cycles = look_cycles if fused else pre_cycles + look_cycles  # fused: the previous operator's time
+    return SimResult(output=out, cycles=cycles, precompute_cycles=pre_cycles, lookup_cycles=look_cycles)

@@ -63,6 +63,7 @@ def test_unfused_switch_overrides_spec():
     np.testing.assert_array_equal(fused.output, unfused.output)
     # unfused: 11 launch + max(build 10, (160 act + 40 tables * 8 entries = 320 table bytes) / 2 = 240)
     assert unfused.precompute_cycles == 11 + 240 and fused.precompute_cycles == 10
+    assert unfused.cycles == 251 + unfused.lookup_cycles and fused.cycles == fused.lookup_cycles
 
 
 def test_plane_split_reassembles_codes():
