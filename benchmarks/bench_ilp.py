@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from kernels_ref.errors import InfeasibleBudgetError
 from kernels_ref.formats import Format
 from search import baselines
 from search.costs import CostTable
@@ -90,7 +91,7 @@ def main() -> None:
             b = fn(t, {"memory": "0.5x", "latency": "0.55x", "energy": "0.5x"})
             print(f"    {fn.__name__:12s} objective {b.objective:.6g} = {b.objective / a.objective:.4f} x ILP "
                   f"({time.perf_counter() - t0:.2f} s)")
-        except Exception as exc:  # a baseline finding nothing is a result worth printing
+        except InfeasibleBudgetError as exc:  # a baseline finding nothing is a result worth printing
             print(f"    {fn.__name__:12s} no feasible allocation: {exc}")
 
     lt = llama2_7b_table()
@@ -109,7 +110,7 @@ def main() -> None:
         for fn in (baselines.greedy, baselines.lagrangian):
             try:
                 r = fn(lt, bud).objective / p.objective
-            except Exception:
+            except InfeasibleBudgetError:
                 r = float("inf")
             worst[fn.__name__] = max(worst.get(fn.__name__, 1.0), r)
     print("    worst baseline objective / ILP objective over 7 sweep budgets: "

@@ -19,7 +19,7 @@ from typing import Any
 
 from kernels_ref.errors import InvalidSpecError
 
-__all__ = ["register", "alloc_document", "load_table"]
+__all__ = ["alloc_document", "load_table", "register"]
 
 _SHORTCUTS = ("latency", "energy", "memory", "bops")
 

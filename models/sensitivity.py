@@ -35,7 +35,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,13 +50,13 @@ from kernels_ref.formats import Format, dequantize, quantize
 __all__ = [
     "Metric",
     "SensitivityTable",
-    "weight_layers",
-    "fake_quant_weight",
-    "measured",
-    "hessian",
-    "proxy",
-    "load",
     "default_cache_dir",
+    "fake_quant_weight",
+    "hessian",
+    "load",
+    "measured",
+    "proxy",
+    "weight_layers",
 ]
 
 log = logging.getLogger(__name__)

@@ -3,4 +3,4 @@
 from search.costs import CostTable
 from search.ilp import Allocation, solve
 
-__all__ = ["CostTable", "Allocation", "solve"]
+__all__ = ["Allocation", "CostTable", "solve"]

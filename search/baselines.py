@@ -25,7 +25,7 @@ from kernels_ref.errors import InfeasibleBudgetError
 from search.costs import SENSITIVITY, CostTable
 from search.ilp import Allocation, _grouped, format_budget_error, minimum_totals
 
-__all__ = ["uniform", "best_uniform", "greedy", "lagrangian"]
+__all__ = ["best_uniform", "greedy", "lagrangian", "uniform"]
 
 
 def _result(table: CostTable, assignment: np.ndarray, bud: Mapping[str, float], objective: str,

@@ -40,8 +40,8 @@ import numpy as np
 from kernels_ref.errors import InvalidSpecError
 
 __all__ = [
-    "CostTable",
     "SENSITIVITY",
+    "CostTable",
     "choice_label",
     "parse_quantity",
     "table_for_model",
@@ -283,7 +283,7 @@ class CostTable:
 
     # -------------------------------------------------------------- builders
     @classmethod
-    def from_json(cls, src: str | Path | Mapping[str, Any]) -> "CostTable":
+    def from_json(cls, src: str | Path | Mapping[str, Any]) -> CostTable:
         """Read the JSON shape in the module docstring from a path or an already-parsed dict."""
         if isinstance(src, Mapping):
             where, d = "<dict>", src
@@ -390,7 +390,7 @@ class CostTable:
         with open(path, "w", encoding="utf-8") as fh:
             json.dump(self.to_dict(), fh)
 
-    def with_sensitivity(self, sensitivity: np.ndarray) -> "CostTable":
+    def with_sensitivity(self, sensitivity: np.ndarray) -> CostTable:
         return CostTable(layers=self.layers, choices=self.choices, sensitivity=sensitivity,
                          costs=self.costs, ties=self.ties, allowed=self.allowed, budgets=self.budgets,
                          model=self.model, hardware=self.hardware, source=self.source)
@@ -401,7 +401,7 @@ class CostTable:
                    act_formats: Sequence[Any] | None = None,
                    ties: Sequence[Sequence[int | str]] = (),
                    fixed: Mapping[str, str] | None = None,
-                   weight_layers_only: bool = True) -> "CostTable":
+                   weight_layers_only: bool = True) -> CostTable:
         """Price every (layer, choice) once with `hwsim.evaluate`.
 
         `formats` are weight formats (Format or text); with `act_formats` every (w, a) pair is
@@ -491,7 +491,6 @@ def table_for_model(model: str, hw: str, formats: Sequence[str], *, act_formats:
     here, so for them measured/proxy is an error asking for a FILE rather than a guess.
     """
     from hwsim.spec import load_accelerator
-
     from models import sensitivity as S
 
     if sensitivity is None:

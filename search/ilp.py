@@ -36,7 +36,7 @@ import pulp
 from kernels_ref.errors import InfeasibleBudgetError, InvalidSpecError, LowbitError
 from search.costs import SENSITIVITY, CostTable
 
-__all__ = ["Allocation", "solve", "minimum_totals", "solver_name", "format_budget_error"]
+__all__ = ["Allocation", "format_budget_error", "minimum_totals", "solve", "solver_name"]
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def solver_name() -> str:
     """'HiGHS' when highspy is importable, else 'CBC'."""
     try:
         return "HiGHS" if pulp.HiGHS(msg=False).available() else "CBC"
-    except Exception:  # pulp raises PulpSolverError subclasses when a solver is missing
+    except (pulp.PulpSolverError, ImportError, OSError):  # solver missing or unusable
         return "CBC"
 
 

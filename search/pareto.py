@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from kernels_ref.errors import InfeasibleBudgetError, InvalidSpecError
 from search.costs import SENSITIVITY, CostTable
 from search.ilp import minimum_totals, solve
 
-__all__ = ["ParetoPoint", "sweep", "non_dominated"]
+__all__ = ["ParetoPoint", "non_dominated", "sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +163,9 @@ def _write_json(path: Path | None, table: CostTable, swept: str, objective: str,
     doc = {"model": table.model, "hardware": table.hardware, "swept": swept, "objective": objective,
            "layers": list(table.layers),
            "points": [{"kind": p.kind, "budget": p.budget, "status": p.status,
-                       "objective": None if p.objective != p.objective else p.objective,
+                       "objective": None if math.isnan(p.objective) else p.objective,
                        "dominated": p.dominated,
-                       "totals": {k: (None if v != v else v) for k, v in p.totals.items()},
+                       "totals": {k: (None if math.isnan(v) else v) for k, v in p.totals.items()},
                        "choices": list(p.choices)} for p in pts]}
     tmp = path.with_suffix(".json.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:

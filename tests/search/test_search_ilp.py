@@ -50,7 +50,7 @@ def _brute(table: CostTable, bud: dict[str, float]) -> float:
     cb, vb = half(h, L)
     full_ok = np.ones((len(ca), len(cb)), dtype=bool)
     for g in table.ties:
-        col = lambda i: (ca[:, i][:, None] if i < h else cb[:, i - h][None, :])  # noqa: E731
+        col = lambda i: (ca[:, i][:, None] if i < h else cb[:, i - h][None, :])
         for j in g[1:]:
             full_ok &= col(g[0]) == col(j)
     tot = va[0][:, None] + vb[0][None, :]
@@ -165,7 +165,7 @@ def test_pareto_sweep_resumable_and_non_dominated(tmp_path: Path) -> None:
     ilp = [p for p in pts if p.kind == "ilp"]
     assert len(ilp) == 8 and all(p.status == "optimal" for p in ilp)
     objs = [p.objective for p in ilp]
-    assert all(b <= a + 1e-12 for a, b in zip(objs, objs[1:]))  # looser budget never worse
+    assert all(b <= a + 1e-12 for a, b in itertools.pairwise(objs))  # looser budget never worse
     assert len([p for p in pts if p.kind.startswith("uniform:")]) == 4
     # No uniform point beats the ILP front: an ILP point with latency <= it has objective <= it.
     for u in (p for p in pts if p.kind.startswith("uniform:")):
