@@ -145,3 +145,16 @@ def test_cli_whole_model_digits(tmp_path: Path, capsys: pytest.CaptureFixture[st
     rc = main(["verify", "--model", "digits", "--allocation", str(bad)])
     err = capsys.readouterr().err
     assert rc == 2 and "no Linear/Conv layer named 'fc9'" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("family", sorted({k.family for k in all_kernels()} - {"dense"}))
+def test_digits_through_each_kernel_family(digits, family: str) -> None:  # type: ignore[no-untyped-def]
+    # restrict the registry to one family (+ dense fallback): every family's
+    # kernels must carry a real model, not only random GEMMs
+    model, x, y = digits
+    kerns = [k for k in all_kernels() if k.family in (family, "dense")]
+    alloc = {"conv1": "int8", "conv2": "int4", "fc1": "ternary", "fc2": "int2"}
+    res = check_model(model, alloc, [x], kernels=kerns)
+    used = {l.kernel for l in res.layers}
+    assert any(k.name in used for k in kerns if k.family == family), used
+    assert res.passed, (family, res.rel_vs_fake, res.max_layer_rel_vs_fake)
