@@ -151,7 +151,7 @@ def test_cli_whole_model_digits(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_digits_through_each_kernel_family(digits, family: str) -> None:  # type: ignore[no-untyped-def]
     # restrict the registry to one family (+ dense fallback): every family's
     # kernels must carry a real model, not only random GEMMs
-    model, x, y = digits
+    model, x, _ = digits
     kerns = [k for k in all_kernels() if k.family in (family, "dense")]
     alloc = {"conv1": "int8", "conv2": "int4", "fc1": "ternary", "fc2": "int2"}
     res = check_model(model, alloc, [x], kernels=kerns)
