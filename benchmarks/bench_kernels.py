@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-verify-rows", default="512",
                     help="row counts for which the full verify is skipped (only the kernel is timed)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-est-s", type=float, default=60.0,
+                    help="skip a (kernel, format, M) whose time, extrapolated linearly in M from a "
+                         "16-row probe, exceeds this many seconds")
     ap.add_argument("--markdown", default=None, help="also write the table as markdown to this file")
     args = ap.parse_args(argv)
     if args.threads:
@@ -97,16 +100,30 @@ def main(argv: list[str] | None = None) -> int:
             w_fmt = Format.parse(wf)
             if fm is not None and str(w_fmt) not in fm:
                 continue
-            for m in rows_list:
+            probe_s: float | None = None
+            for m in sorted(rows_list):
                 gen = torch.Generator().manual_seed(check_seed(args.seed, kern.name, w_fmt, a_fmt, m))
-                x = draw_activations(a_fmt, m, k, gen).to(dev)
                 w = draw_weight_codes(w_fmt, k, n, gen).to(dev)
+                if m > 16:
+                    if probe_s is None:
+                        xp = draw_activations(a_fmt, 16, k, gen).to(dev)
+                        probe_s = _best(lambda f=kern.fn, x=xp, w=w, wf=w_fmt, af=a_fmt: f(x, w, wf, af), 1, dev)
+                    est = probe_s * m / 16
+                    if est > args.max_est_s:
+                        line = (f"| {kern.name} | {w_fmt} | {a_fmt} | {m} | skipped (est. {est:.0f} s) | - | "
+                                f"{torch_s[m]:.4f} | - | - |")
+                        lines.append(line)
+                        print(line, flush=True)
+                        continue
+                x = draw_activations(a_fmt, m, k, gen).to(dev)
                 try:
                     ks = _best(lambda f=kern.fn, x=x, w=w, wf=w_fmt, af=a_fmt: f(x, w, wf, af), args.repeat, dev)
                 except Exception as exc:  # noqa: BLE001 - report, keep benchmarking the rest
                     print(f"| {kern.name} | {w_fmt} | {a_fmt} | {m} | error: {type(exc).__name__}: {exc} |")
                     fails += 1
                     continue
+                if m == 16:
+                    probe_s = ks
                 del x, w
                 vs, ok = float("nan"), "-"
                 if m not in skip_verify:
