@@ -153,8 +153,8 @@ class Spec:
         if len({_base(Format.parse(p)) for p in self.precisions}) != len(self.precisions):
             raise InvalidSpecError(f"mac_array: precisions repeat: {self.precisions}")
         for name, r in zip(self.precisions, self.rates):
-            if isinstance(r, bool) or not isinstance(r, (int, float)) or not r > 0:
-                raise InvalidSpecError(f"mac_array: rate of {name} must be a positive number, got {r!r}")
+            if isinstance(r, bool) or not isinstance(r, (int, float)) or not 1 / 1024 <= r <= 1024:
+                raise InvalidSpecError(f"mac_array: rate of {name} must be a number in [1/1024, 1024], got {r!r}")
             if not (_is_whole(r) or _is_whole(1.0 / r)):
                 raise InvalidSpecError(
                     f"mac_array: rate of {name} must be a whole number or 1/whole number, got {r}")
