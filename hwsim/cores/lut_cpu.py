@@ -54,6 +54,7 @@ class Spec:
     table_bits: int = 8
     accumulator_bits: int = 16
     call_overhead_cycles: int = 0        # per kernel call (dispatch, thread sync)
+    fp_macs_per_cycle: int = 0           # per core: FMA lanes for GEMMs off the LUT path (0: none)
     core_area_mm2: float = 2.5           # one core incl. L1 at 5 nm (die-shot order of magnitude)
 
     def __post_init__(self) -> None:
@@ -68,6 +69,9 @@ class Spec:
             raise InvalidSpecError(f"lut_cpu: vector_bits must be a multiple of 128, got {self.vector_bits}")
         if self.g > 8:
             raise InvalidSpecError(f"lut_cpu: g must be <= 8, got {self.g}")
+        if not isinstance(self.fp_macs_per_cycle, int) or isinstance(self.fp_macs_per_cycle, bool) \
+                or self.fp_macs_per_cycle < 0:
+            raise InvalidSpecError(f"lut_cpu: fp_macs_per_cycle must be an integer >= 0, got {self.fp_macs_per_cycle!r}")
         for key in ("unpack_ops", "add_ops", "build_ops_per_entry", "core_area_mm2"):
             if getattr(self, key) < 0:
                 raise InvalidSpecError(f"lut_cpu: {key} must be >= 0, got {getattr(self, key)}")
@@ -89,6 +93,14 @@ def _acts_ok(a: Format) -> None:
     raise UnsupportedFormatError(f"T-MAC takes int <= 8-bit or fp <= 16-bit activations, not {a}")
 
 
+def _planes(w: Format) -> int:
+    try:
+        return weight_planes(w)
+    except UnsupportedFormatError:
+        raise UnsupportedFormatError(
+            f"T-MAC LUT kernels take binary, ternary or int/uint 1-8 weights, not {w}") from None
+
+
 def _ceil(a: Any, b: Any) -> Any:
     return -(-np.asarray(a, dtype=np.int64) // np.asarray(b, dtype=np.int64))
 
@@ -105,14 +117,45 @@ class Model:
     def dataflows(self) -> tuple[Dataflow, ...]:
         return (Dataflow.NONE,)
 
+    def _lut_ok(self, w: Format, a: Format) -> bool:
+        try:
+            _planes(w)
+            _acts_ok(a)
+        except UnsupportedFormatError:
+            return False
+        return True
+
     def compute(self, m: Any, k: Any, n: Any, w: Format, a: Format,
                 dataflow: Dataflow = Dataflow.NONE, batch: Any = 1) -> TileCompute:
+        """LUT kernel cycles; a GEMM the FMA path (`fp_macs_per_cycle`) finishes sooner, or one
+        the LUT kernel cannot take (activation x activation attention in fp), runs there."""
         if dataflow is not Dataflow.NONE:
             raise InvalidSpecError(f"lut_cpu has no dataflow choice, got {dataflow.value!r}")
         s = self.spec
-        planes = weight_planes(w)
-        _acts_ok(a)
         m, k, n, batch = (np.asarray(v, dtype=np.int64) for v in (m, k, n, batch))
+        macs = batch * m * k * n
+        fma = Action(ActionKind.MAC_FP, (32, 32))
+        fma_cycles = (_ceil(macs, s.fp_macs_per_cycle * s.cores) + s.call_overhead_cycles
+                      if s.fp_macs_per_cycle else None)
+        if not self._lut_ok(w, a):
+            if fma_cycles is None or w.bits > 32 or a.bits > 32:
+                _planes(w)
+                _acts_ok(a)
+                raise UnsupportedFormatError(f"T-MAC core cannot run {w} x {a}")
+            return TileCompute(cycles=_scalar(fma_cycles), actions={fma: _scalar(macs)},
+                               ran_as=f"fp32 FMA path: the LUT kernel cannot take {w} x {a}")
+        lut = self._lut_compute(m, k, n, w, a, batch)
+        if fma_cycles is None or not np.any(fma_cycles < np.asarray(lut.cycles)):
+            return lut
+        use = fma_cycles < np.asarray(lut.cycles)
+        actions = {key: _scalar(np.where(use, 0, v)) for key, v in lut.actions.items()}
+        actions[fma] = _scalar(np.where(use, macs, 0))
+        return TileCompute(cycles=_scalar(np.where(use, fma_cycles, lut.cycles)), actions=actions,
+                           ran_as=f"fp32 FMA path where faster than {lut.ran_as}")
+
+    def _lut_compute(self, m: Any, k: Any, n: Any, w: Format, a: Format, batch: Any) -> TileCompute:
+        s = self.spec
+        planes = _planes(w)
         groups = batch * m * _ceil(k, s.g)
         lookups = planes * groups * _ceil(n, s.lanes)
         look = np.maximum(lookups / s.lookups_per_cycle,
@@ -133,9 +176,14 @@ class Model:
 
     def peak_macs_per_cycle(self, w: Format, a: Format) -> float:
         s = self.spec
-        _acts_ok(a)
+        fma = float(s.fp_macs_per_cycle * s.cores)
+        if not self._lut_ok(w, a):
+            if fma:
+                return fma
+            _planes(w)
+            _acts_ok(a)
         per_lookup = min(s.lookups_per_cycle, s.simd_ops_per_cycle / (1 + s.unpack_ops + s.add_ops))
-        return s.cores * per_lookup * s.lanes * s.g / weight_planes(w)
+        return max(fma, s.cores * per_lookup * s.lanes * s.g / _planes(w))
 
     def area_mm2(self, node_nm: float) -> float:
         """`cores * core_area_mm2`, the latter given at 5 nm, scaled by (node / 5 nm)^2."""

@@ -77,3 +77,15 @@ def test_errors():
         Spec(vector_bits=96)
     with pytest.raises(InvalidSpecError):
         Model(Spec()).compute(1, 64, 64, F("int4"), F("int8"), Dataflow.OUTPUT_STATIONARY)
+
+
+def test_fma_path_for_attention_and_wide_weights():
+    from hwsim.cores.base import Action, ActionKind
+
+    md = Model(Spec(fp_macs_per_cycle=16))
+    att = md.compute(1, 128, 2048, F("fp16"), F("fp16"))          # q . K^T at context 2048
+    assert att.cycles == 128 * 2048 // 16 and att.actions == {Action(ActionKind.MAC_FP, (32, 32)): 128 * 2048}
+    lut = md.compute(1, 4096, 4096, F("int2"), F("fp16"))
+    assert lut.cycles == 393216 + 512 + 512                         # LUT kernel still wins at 2 bits
+    wide = md.compute(1, 4096, 4096, F("int8"), F("fp16"))          # 8 planes lose to 16 FMA/cycle
+    assert wide.cycles == 4096 * 4096 // 16 and wide.ran_as.startswith("fp32 FMA")
