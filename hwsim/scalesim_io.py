@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from hwsim.cores.base import Dataflow
-from hwsim.cores.mac_array import CoreStyle, Model, Spec
+from hwsim.cores.mac_array import CoreStyle, Model, Spec, systolic_fold_cycles
 from hwsim.spec import Accelerator
 from kernels_ref.errors import InvalidSpecError
 from kernels_ref.formats import Format
@@ -381,8 +381,9 @@ def accelerator(cfg: ScaleSimConfig) -> Accelerator:
 
 # ------------------------------------------------------------------ the CLI entry
 def simulate_files(cfg_path: str | Path, topology_path: str | Path, gemm: bool = False) -> list[dict[str, Any]]:
-    """Per layer: name, compute_cycles (SCALE-Sim's "Total Cycles" convention), m, k, n,
-    dataflow, array rows/cols, ofmap size, macs."""
+    """Per layer: name, compute_cycles (SCALE-Sim's "Total Cycles" convention),
+    mapping_efficiency_pct (its "Mapping Efficiency %"), m, k, n, dataflow, array
+    rows/cols, ofmap size, macs."""
     cfg = read_config(cfg_path)
     rows = read_topology(topology_path, gemm=gemm)
     spec = core_spec(cfg)
@@ -392,9 +393,15 @@ def simulate_files(cfg_path: str | Path, topology_path: str | Path, gemm: bool =
     for row in rows:
         m, k, n = row.mnk
         tc = model.compute(m, k, n, int8, int8, cfg.dataflow)
+        folds, _ = systolic_fold_cycles(m, k, n, cfg.array_rows, cfg.array_cols, cfg.dataflow)
+        # SCALE-Sim's "Mapping Efficiency %": mean over folds of the used fraction of the array,
+        # = (S_r * S_c) / (folds * R * C) since the used rows and columns factorise per fold
+        sr, sc = {Dataflow.OUTPUT_STATIONARY: (m, n), Dataflow.WEIGHT_STATIONARY: (k, n),
+                  Dataflow.INPUT_STATIONARY: (k, m)}[cfg.dataflow]
         out.append({
             "name": row.name,
             "compute_cycles": int(tc.cycles),
+            "mapping_efficiency_pct": 100.0 * sr * sc / (int(folds) * cfg.array_rows * cfg.array_cols),
             "m": m, "k": k, "n": n,
             "ofmap_h": row.ofmap_h, "ofmap_w": row.ofmap_w,
             "macs": m * k * n,

@@ -71,6 +71,7 @@ def test_files_equal_scalesim():
         r = by_run[key][e["layer"]]
         assert (r["m"], r["k"], r["n"]) == (e["scalesim_m"], e["scalesim_k"], e["scalesim_n"]), e["layer"]
         assert r["compute_cycles"] == e["total_cycles"], (e["cfg"], e["layer"])
+        assert r["mapping_efficiency_pct"] == pytest.approx(e["mapping_efficiency_pct"], rel=1e-12)
     for key, rows in by_run.items():   # every layer SCALE-Sim ran, none extra
         assert set(rows) == {e["layer"] for e in ENTRIES if (e["cfg"], e["topology"], e["gemm"]) == key}
 
