@@ -158,6 +158,13 @@ def _shape_key(layer: Layer) -> Layer:
     return replace(layer, name="_", tied_to=None)
 
 
+def _finite_cycles(x: float, accel: Accelerator) -> int:
+    if not math.isfinite(x) or x > 1e30:
+        raise InvalidSpecError(f"accelerator {accel.name!r}: cycle count overflows ({x!r}); "
+                               f"check its bandwidths and sizes")
+    return int(math.ceil(x))
+
+
 @functools.lru_cache(maxsize=4096)
 def _evaluate_shape(shape: Layer, w: Format, a: Format, accel: Accelerator, mapping: Mapping | None,
                     objective: str) -> LayerCost:
@@ -166,7 +173,7 @@ def _evaluate_shape(shape: Layer, w: Format, a: Format, accel: Accelerator, mapp
     if shape.op is OpKind.EMBEDDING:
         rd = shape.m * shape.n * w.bits_per_weight / 8.0
         wr = shape.m * shape.n * a.bits_per_weight / 8.0
-        cycles = math.ceil((rd + wr) / accel.dram.bandwidth_bytes_per_cycle)
+        cycles = _finite_cycles((rd + wr) / accel.dram.bandwidth_bytes_per_cycle, accel)
         energy = {"dram": (rd + wr) * table.dram_j_per_byte,
                   "leakage": float(table.leakage_j(area, cycles / accel.freq_hz))}
         return LayerCost(name=shape.name, cycles=cycles, compute_cycles=0, stall_cycles=cycles, energy_j=energy,
@@ -178,9 +185,9 @@ def _evaluate_shape(shape: Layer, w: Format, a: Format, accel: Accelerator, mapp
         mapping = search(shape, w, a, accel, objective, table=table)
     p = price_mapping(shape, w, a, accel, mapping, table)
     cores = mapping.cores
-    cycles = int(p.cycles[()]) if p.cycles.ndim == 0 else int(p.cycles.ravel()[0])
-    compute = int(np.ravel(p.compute_cycles)[0])
-    stall = int(np.ravel(p.stall_cycles)[0])
+    cycles = _finite_cycles(float(np.ravel(p.cycles)[0]), accel)
+    compute = _finite_cycles(float(np.ravel(p.compute_cycles)[0]), accel)
+    stall = cycles - compute
     energy = {k: float(np.ravel(v)[0]) * cores for k, v in p.energy_j.items()}
     energy["leakage"] = float(table.leakage_j(area, cycles / accel.freq_hz))
     peak = accel.model().peak_macs_per_cycle(w, a) * accel.num_cores
@@ -211,6 +218,9 @@ def evaluate(layer: Layer, fmt: Format | str, accel: Accelerator, mapping: Mappi
     except MappingInfeasibleError as exc:  # the cached call saw a nameless shape: name the layer
         msg = str(exc)
         raise MappingInfeasibleError(f"layer {layer.name}: " + msg.split(": ", 1)[-1]) from None
+    except (OverflowError, FloatingPointError, ZeroDivisionError) as exc:
+        raise InvalidSpecError(f"layer {layer.name} on {accel.name}: numeric overflow ({exc}); "
+                               f"check the accelerator's values") from None
     return replace(cost, name=layer.name)
 
 

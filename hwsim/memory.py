@@ -26,9 +26,14 @@ weights, activation bits for inputs/outputs):
   tile: input reads = |A| x Tn, weight reads = |W| x Tm, partial-sum writes =
   |P| x Tk, reads = |P| x (Tk - 1); plus the DRAM fills written into the buffers.
 
+Compute cycles and actions come from the core model on the whole (per-core)
+GEMM, for the mapping's dataflow: the core's own convention (SCALE-Sim's folds,
+Bit Fusion's channel-wise segments, ...) is the authority on compute; the
+buffer tiling decides traffic and stalls.
+
 Timeline over S = batch x Tm x Tk x Tn identical tile steps (closed form; the
-per-step compute is the layer's exact compute, edge tiles included, / S, and
-the per-step load the DRAM bytes / S at the shared DRAM bandwidth):
+per-step compute is the layer's compute / S, and the per-step load the DRAM
+bytes / S at the shared DRAM bandwidth):
 
     double-buffered (every buffer an operand tiles in): latency = fill + (S - 1) x max(c, l) + c + drain
     otherwise:       latency = S x (c + l) + drain
@@ -163,7 +168,8 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
     trips = {"m": _ceil(shape.m, tm), "k": _ceil(shape.k, tk), "n": _ceil(shape.n, tn)}
     steps = shape.batch * trips["m"] * trips["k"] * trips["n"]
 
-    # ---- compute: exact over full and edge tiles, per dataflow
+    # ---- compute: the core's own whole-GEMM model, per dataflow (buffer tiling sets traffic and
+    # stalls; the core model is the authority on compute cycles, e.g. SCALE-Sim's fold convention)
     dataflows = model.dataflows
     if np.any(dfi >= len(dataflows)) or np.any(dfi < 0):
         raise InvalidSpecError(f"memory: dataflow index out of range for {[d.value for d in dataflows]}")
@@ -174,25 +180,13 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
         sel = dfi == di
         if not np.any(sel):
             continue
-        dims = []
-        for d, t, full in (("m", tm[sel], shape.m), ("k", tk[sel], shape.k), ("n", tn[sel], shape.n)):
-            nfull = full // t
-            rem = full - nfull * t
-            dims.append(((t, nfull), (np.maximum(rem, 1), (rem > 0).astype(np.int64))))
-        acc = np.zeros(int(sel.sum()), dtype=np.float64)
-        for (sm, cm), (sk, ck), (sn, cn) in itertools.product(*dims):
-            cnt = cm * ck * cn * shape.batch
-            if not np.any(cnt):
-                continue
-            tc = (model.compute(sm, sk, sn, w, a, df, 1, k_segment=shape.k_segment) if shape.k_segment
-                  else model.compute(sm, sk, sn, w, a, df, 1))
-            ran_as = ran_as or tc.ran_as
-            acc += np.asarray(tc.cycles, dtype=np.float64) * cnt
-            for act, v in tc.actions.items():
-                full_v = np.zeros(tm.shape, dtype=np.float64)
-                full_v[sel] = np.asarray(v, dtype=np.float64) * cnt
-                actions_total[act] = actions_total.get(act, 0.0) + full_v
-        compute[sel] = acc
+        tc = (model.compute(shape.m, shape.k, shape.n, w, a, df, shape.batch, k_segment=shape.k_segment)
+              if shape.k_segment else model.compute(shape.m, shape.k, shape.n, w, a, df, shape.batch))
+        ran_as = ran_as or tc.ran_as
+        compute[sel] = float(tc.cycles)
+        for act, v in tc.actions.items():
+            full_v = actions_total.setdefault(act, np.zeros(tm.shape, dtype=np.float64))
+            full_v[sel] = float(np.sum(v))
 
     # ---- traffic
     gemm_bytes = {Operand.INPUT: shape.batch * shape.m * shape.k * bits.input / 8.0 * shape.input_scale,

@@ -70,7 +70,10 @@ class Operand(enum.Enum):
 
 
 def _err(where: str, key: str, msg: str) -> InvalidSpecError:
-    return InvalidSpecError(f"{where}: {key}: {msg}")
+    """One-line error naming where (file) and key; odd characters in either are escaped."""
+    where = where if where.isprintable() else repr(where)
+    key = key if key.isprintable() and key.strip() == key and key else repr(key)
+    return InvalidSpecError(" ".join(f"{where}: {key}: {msg}".splitlines()))
 
 
 def _is_int(v: Any) -> bool:
@@ -203,6 +206,8 @@ class Accelerator:
             raise _err("accelerator", "name", f"must be a non-empty string, got {self.name!r}")
         _positive_num(where, "freq_hz", self.freq_hz)
         _positive_num(where, "node_nm", self.node_nm)
+        if not 1 <= self.node_nm <= 1000:
+            raise _err(where, "node_nm", f"must be a technology node between 1 and 1000 nm, got {self.node_nm}")
         _positive_int(where, "num_cores", self.num_cores)
         if not isinstance(self.core_family, CoreFamily):
             raise _err(where, "core.family", f"unknown core family {self.core_family!r}")

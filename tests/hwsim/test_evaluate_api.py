@@ -124,3 +124,27 @@ def test_bad_arguments_typed():
         hwsim.evaluate(layer, 8, acc)  # type: ignore[arg-type]
     assert OpKind.LINEAR is layer.op
     assert Format.parse("int8") == Format.parse("int8")
+
+
+def test_api_compute_cycles_equal_scalesim_golden():
+    """hwsim.evaluate on SCALE-Sim's own cfg/topology files: compute_cycles == scalesim 3.0.0's
+    "Total Cycles" (tests/data/scalesim_golden.json, produced by benchmarks/scalesim_golden.py)."""
+    from pathlib import Path
+
+    from hwsim import scalesim_io
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    golden = json.loads((data / "scalesim_golden.json").read_text())["layers"]
+    checked = 0
+    for cfg_name in sorted({g["cfg"] for g in golden}):
+        accel = scalesim_io.accelerator(scalesim_io.read_config(data / cfg_name))
+        for topo, gemm in (("scalesim/conv_layers.csv", False), ("scalesim/gemm_layers.csv", True)):
+            rows = {r.name: r for r in scalesim_io.read_topology(data / topo, gemm=gemm)}
+            for g in golden:
+                if g["cfg"] != cfg_name or g["topology"] != topo or g["layer"] not in rows:
+                    continue
+                layer = scalesim_io.to_layer(rows[g["layer"]])
+                c = hwsim.evaluate(layer, "int8", accel, act_fmt="int8")
+                assert c.compute_cycles == g["total_cycles"], (cfg_name, g["layer"])
+                checked += 1
+    assert checked >= 12
