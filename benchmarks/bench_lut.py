@@ -176,6 +176,22 @@ def tmac_tokens_per_s(raw: dict[str, Any], core: Any, case: str, ctx: int = 128)
     return freq / t
 
 
+def tmac_pipeline_tps(ctx: int = 128) -> dict[str, float]:
+    """Decode tokens/s of the three T-MAC cases through hwsim.evaluate_workload."""
+    import hwsim
+    from hwsim.spec import load_accelerator
+    from models import zoo
+
+    accel = load_accelerator("tmac-m2-neon")
+    out = {}
+    for case, (model, wname, _) in TMAC_CASES.items():
+        wl = zoo.get(model, phase="decode", seq_len=ctx, batch=1)
+        fmts = {layer.name: ("fp16" if layer.name == "lm_head" else wname) for layer in wl.layers
+                if layer.op.value != "matmul"}
+        out[case] = 1.0 / hwsim.evaluate_workload(wl, fmts, accel, act_fmt="fp16").latency_s
+    return out
+
+
 def run(markdown: bool) -> int:
     t0 = time.perf_counter()
     lraw, lut = load_preset("lut-tc-a100-like")
@@ -229,6 +245,12 @@ def run(markdown: bool) -> int:
     for x, y in (("bitnet-3b", "llama-2-7b-w2"), ("llama-2-7b-w2", "llama-2-7b-w4"), ("bitnet-3b", "llama-2-7b-w4")):
         r, p = tps[x] / tps[y], TMAC_M2[x] / TMAC_M2[y]
         out.append(f"| {x} / {y} | {r:.3f} | {p:.3f} | {100 * (r / p - 1):+.1f}% |")
+    out.append("\nThrough `hwsim.evaluate_workload` (zoo decode, context 128, lm_head fp16 for all three: "
+               "kernels_ref.formats has no fp32 weight format), informational:")
+    pipe = tmac_pipeline_tps()
+    out.append(", ".join(f"{c} {v:.2f} tok/s" for c, v in pipe.items()) + "; ratios "
+               f"{pipe['bitnet-3b'] / pipe['llama-2-7b-w2']:.3f} (T-MAC 1.324), "
+               f"{pipe['llama-2-7b-w2'] / pipe['llama-2-7b-w4']:.3f} (T-MAC 1.860)")
     araw, acore = load_preset("tmac-avx2")
     out.append("\ntmac-avx2 (no published single-core target used): " + ", ".join(
         f"{c} {tmac_tokens_per_s(araw, acore, c):.2f} tok/s" for c in TMAC_CASES))
