@@ -89,6 +89,18 @@ def test_layers_and_accelerator_from_files():
         assert tc.cycles == e["total_cycles"]
 
 
+def test_hwsim_evaluate_equals_scalesim():
+    """The public API: hwsim.evaluate (mapping search + memory) keeps SCALE-Sim's compute cycles."""
+    import hwsim
+
+    for e in ENTRIES:
+        cfg = read_config(DATA / e["cfg"])
+        row = next(r for r in read_topology(DATA / e["topology"], gemm=e["gemm"]) if r.name == e["layer"])
+        cost = hwsim.evaluate(to_layer(row), "int8", accelerator(cfg), act_fmt="int8")
+        assert cost.compute_cycles == e["total_cycles"], (e["cfg"], e["layer"])
+        assert cost.cycles == cost.compute_cycles + cost.stall_cycles
+
+
 def test_preset_equals_scalesim_32x32():
     spec_mod = pytest.importorskip("hwsim.spec")
     model = spec_mod.load_accelerator("scalesim-32x32").model()
