@@ -208,13 +208,28 @@ def _lookup_sum(tables: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return F.embedding_bag(bags, flat, mode="sum").T  # [M, N]
 
 
+def _split_hi_lo(tables: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """float64 tables [M, G, E] -> (hi, lo) float32 with hi + lo ~= tables.
+
+    hi is the table rounded to a per-row power-of-two step e with
+    max|T| * G / e <= 2^23, so hi's entries are integers times e and every sum of
+    G of them is exact in float32; lo = T - hi (|lo| <= e/2) carries the rest
+    with float32 rounding, about 2^-24 of an already 2^-23/G smaller quantity."""
+    m, groups, _ = tables.shape
+    amax = tables.abs().amax(dim=(1, 2)).clamp(min=2.0 ** -100)
+    step = torch.pow(2.0, torch.ceil(torch.log2(amax * groups)) - 23).view(m, 1, 1)
+    hi = torch.round(tables / step) * step
+    return hi.to(torch.float32), (tables - hi).to(torch.float32)
+
+
 def lut_gemm(x: torch.Tensor, w: torch.Tensor, w_fmt: Format | str, *, g: int = 4,
              scheme: Scheme | str = Scheme.BITPLANE, symmetric: bool = True,
              table_quant: str | None = None) -> LutResult:
     """x [M, K] @ w [K, N] by table lookups; see the module docstring.
 
     Integer `x` (activation codes) gives an int64 output, exact unless
-    `table_quant="int8"`; float `x` gives float64 (tables built in float64)."""
+    `table_quant="int8"`; float `x` gives float64 (tables built in float64 and
+    looked up as an exactly-summed float32 high part plus a float32 low part)."""
     w_fmt = Format.parse(w_fmt) if isinstance(w_fmt, str) else w_fmt
     scheme = Scheme(scheme)
     x = torch.as_tensor(x)
@@ -254,8 +269,13 @@ def lut_gemm(x: torch.Tensor, w: torch.Tensor, w_fmt: Format | str, *, g: int = 
     wbits = 2 if w_fmt.kind in (FormatKind.TERNARY, FormatKind.BINARY) else w_fmt.bits
     wg = _grouped_t(w, g, wbits)  # [g, N, G], grouped once
     binary = w_fmt.kind is FormatKind.BINARY
+    split = None if integer else _split_hi_lo(tables)
     for i, c in enumerate(coefs):
-        t = _lookup_sum(tables, _index_from_groups(wg, scheme, i, binary)).to(torch.float64)
+        idx = _index_from_groups(wg, scheme, i, binary)
+        if split is None:
+            t = _lookup_sum(tables, idx).to(torch.float64)
+        else:  # float activations: two fast float32 gathers, the high part summed exactly
+            t = _lookup_sum(split[0], idx).to(torch.float64) + _lookup_sum(split[1], idx).to(torch.float64)
         if tscale is not None:
             t = t * tscale.view(m, 1).double()
         if scheme is Scheme.BITPLANE:
