@@ -65,9 +65,11 @@ def _check_codes(c: torch.Tensor, bits: int, signed: bool, what: str) -> torch.T
         raise InvalidSpecError(f"{what}: bit-serial kernels take integer codes, got {c.dtype}")
     c = c.to(torch.int64)
     lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
-    if c.numel() and (int(c.min()) < lo or int(c.max()) > hi):
+    if c.numel():
+        cmin, cmax = (int(v) for v in torch.aminmax(c))
+    if c.numel() and (cmin < lo or cmax > hi):
         raise InvalidSpecError(
-            f"{what}: codes span [{int(c.min())}, {int(c.max())}], outside the {bits}-bit "
+            f"{what}: codes span [{cmin}, {cmax}], outside the {bits}-bit "
             f"{'signed' if signed else 'unsigned'} range [{lo}, {hi}]")
     return c
 
@@ -143,7 +145,12 @@ def plane_products(x: torch.Tensor, w: torch.Tensor, *, a_bits: int, a_signed: b
         wc: tuple[int, ...] = (1,)
     else:
         wc = tuple(1 << (j * w_step) for j in range(-(-w_bits // w_step)))
-    w_small = w.to(torch.int16 if w_bits <= 15 else torch.int32) if w_step is not None else w
+    if w_step is None:
+        w_small = w
+    elif w_bits <= 8:  # 8-bit storage: int8 shifts are arithmetic (signed top digit), uint8 not
+        w_small = w.to(torch.int8 if w_signed else torch.uint8)
+    else:
+        w_small = w.to(torch.int16 if w_bits <= 15 else torch.int32)
     out = torch.empty(sa, len(wc), m, n, dtype=torch.int64, device=x.device)
     for j in range(len(wc)):
         if w_step is None:
