@@ -210,8 +210,10 @@ def _plane_bits(codes: torch.Tensor, fmt: Format) -> tuple[list[torch.Tensor], t
     if not fmt.is_integer:
         raise UnsupportedFormatError(f"binary kernels take integer formats, not {fmt}")
     lo, hi = code_range(fmt)
-    if codes.numel() and (int(codes.min()) < lo or int(codes.max()) > hi):
-        raise InvalidSpecError(f"codes outside {fmt}'s range [{lo}, {hi}]")
+    if codes.numel():
+        cmin, cmax = (int(v) for v in torch.aminmax(codes))
+        if cmin < lo or cmax > hi:
+            raise InvalidSpecError(f"codes outside {fmt}'s range [{lo}, {hi}]")
     if fmt.kind is FormatKind.BINARY:
         if bool((codes == 0).any()):
             raise InvalidSpecError("binary codes must be -1 or +1, found 0")
