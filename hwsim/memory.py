@@ -13,12 +13,18 @@ weights, activation bits for inputs/outputs):
 
 - DRAM reads of an operand = its size x the product of the trip counts of the
   loops it does NOT depend on that sit outside its innermost dependent loop
-  (the tile stays resident while only unrelated inner loops turn; any change
-  of an outer unrelated loop re-fetches it). Input depends on (m, k), weight on
+  of more than one trip (the tile stays resident while only unrelated inner
+  loops turn; any change of an outer unrelated loop re-fetches it; an operand
+  whose dependent loops all have one trip is fetched once). An operand whose
+  whole per-core tensor fits in its buffer beside the tiles of the buffer's
+  other operands is kept resident (fetched once; it then takes its whole size
+  of the buffer). Input depends on (m, k), weight on
   (k, n), output on (m, n).
-- Output: the output tile is held on chip as partial sums at the core's
-  accumulator width (`accumulator_bits`, 32 when the core has none) until its
-  last k step, then written out once at the activation width. When the k loop
+- Output: when K is split over tiles (Tk > 1) the output tile is held on chip
+  as partial sums at the core's accumulator width (`accumulator_bits`, 32 when
+  the core has none) until its last k step; with the whole K in one tile the
+  core reduces it and the buffer holds final outputs at the activation width.
+  Outputs leave once at the activation width. When the k loop
   sits outside the innermost of m/n, partial sums leave and come back:
   r - 1 extra writes and r - 1 reads of the partial-sum tensor, r that product.
 - SRAM: every tile step the core reads its input and weight tiles from the
@@ -133,18 +139,21 @@ class Priced:
 def _refetch(order: np.ndarray, trips: dict[str, np.ndarray], deps: str) -> np.ndarray:
     """Product of trip counts of unrelated loops outside the innermost dependent loop.
 
-    `order` holds indices into LOOP_ORDERS per candidate."""
+    `order` holds indices into LOOP_ORDERS per candidate. A dependent loop of one trip
+    never changes the tile, so it does not count as the innermost dependent loop."""
     out = np.ones_like(trips["m"], dtype=np.float64)
     for oi, lo in enumerate(LOOP_ORDERS):
         sel = order == oi
         if not np.any(sel):
             continue
-        inner = max(lo.index(d) for d in deps)
+        inner = np.full(int(sel.sum()), -1, dtype=np.int64)
+        for pos, d in enumerate(lo):
+            if d in deps:
+                inner = np.where(trips[d][sel] > 1, pos, inner)
         f = np.ones(int(sel.sum()), dtype=np.float64)
-        for pos in range(inner):
-            d = lo[pos]
+        for pos, d in enumerate(lo):
             if d not in deps:
-                f = f * trips[d][sel]
+                f = f * np.where(pos < inner, trips[d][sel], 1)
         out[sel] = f
     return out
 
@@ -193,27 +202,46 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
                   Operand.WEIGHT: (shape.batch if shape.weight_per_batch else 1) * shape.k * shape.n
                   * bits.weight / 8.0 * shape.weight_scale,
                   Operand.OUTPUT: shape.batch * shape.m * shape.n * bits.output / 8.0}
+    psum_bits = float(getattr(accel.core, "accumulator_bits", 32))
+    multi_k = trips["k"] > 1  # partial sums live in the buffer only when K is split over tiles
+    tb = tile_bytes(tm, tk, tn, bits, np.where(multi_k, psum_bits, bits.output))
+    # an operand whose whole (per-core) tensor fits in its buffer beside the other operands'
+    # tiles stays resident: fetched once whatever the loop order
+    whole = {Operand.INPUT: shape.batch * shape.m * shape.k * bits.input / 8.0,
+             Operand.WEIGHT: (shape.batch if shape.weight_per_batch else 1) * shape.k * shape.n * bits.weight / 8.0,
+             Operand.OUTPUT: shape.batch * shape.m * shape.n * np.where(multi_k, psum_bits, bits.output) / 8.0}
+    held = dict(tb)
+    resident = {op: np.zeros(tm.shape, dtype=bool) for op in Operand}
+    for buf in accel.buffers:
+        ops = [op for op in buf.operands if accel.buffer_for(op) is buf]
+        for op in ops:
+            others = sum((held[o] for o in ops if o is not op), np.zeros(tm.shape))
+            ok = whole[op] + others <= buf.usable_bytes
+            resident[op] = ok
+            held[op] = np.where(ok, whole[op], tb[op])
     r_in = _refetch(order, trips, "mk")
     r_w = _refetch(order, trips, "kn")
     r_out = _refetch(order, trips, "mn")
     if not shape.weight_per_batch:
         r_w = r_w * shape.batch
+    r_in = np.where(resident[Operand.INPUT], 1.0, r_in)
+    r_w = np.where(resident[Operand.WEIGHT], 1.0, r_w)
+    r_out = np.where(resident[Operand.OUTPUT], 1.0, r_out)
     dram_in = gemm_bytes[Operand.INPUT] * r_in
     dram_w = gemm_bytes[Operand.WEIGHT] * r_w
-    psum_bits = float(getattr(accel.core, "accumulator_bits", 32))
     psum_bytes = gemm_bytes[Operand.OUTPUT] * psum_bits / bits.output
     dram_out_w = gemm_bytes[Operand.OUTPUT] + psum_bytes * (r_out - 1)
     dram_out_r = psum_bytes * (r_out - 1)
     dram_read = dram_in + dram_w + dram_out_r
     dram_total = dram_read + dram_out_w
 
-    tb = tile_bytes(tm, tk, tn, bits, psum_bits)
+
     sram_reads = {Operand.INPUT: gemm_bytes[Operand.INPUT] / shape.input_scale * trips["n"],
                   Operand.WEIGHT: gemm_bytes[Operand.WEIGHT] / shape.weight_scale * trips["m"]
                   * (1 if shape.weight_per_batch else shape.batch),
                   Operand.OUTPUT: psum_bytes * (trips["k"] - 1)}
     sram_writes = {Operand.INPUT: dram_in, Operand.WEIGHT: dram_w,
-                   Operand.OUTPUT: psum_bytes * trips["k"]}
+                   Operand.OUTPUT: np.where(multi_k, psum_bytes * trips["k"], gemm_bytes[Operand.OUTPUT])}
 
     fits = np.ones(tm.shape, dtype=bool)
     need: dict[str, np.ndarray] = {}
@@ -224,7 +252,7 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
         ops = [op for op in buf.operands if accel.buffer_for(op) is buf]
         if not ops:
             continue
-        used = sum((tb[op] for op in ops), np.zeros(tm.shape))
+        used = sum((held[op] for op in ops), np.zeros(tm.shape))
         need[buf.name] = used * (2 if buf.double_buffered else 1)
         fits &= used <= buf.usable_bytes
         bank = buf.size_bytes / buf.banks

@@ -2,7 +2,9 @@
 
 Candidates per GEMM dimension are the powers of two up to the dimension, the
 multiples of the core's array sizes that fit (when the core has `rows`/`cols`
-or `tile_*` fields) and the dimension itself; `max_per_dim` of them, evenly
+or `tile_*` fields) and the dimension itself, none below the smallest array
+size (a narrower tile would leave the array idle, which the core's whole-GEMM
+compute model would not charge); `max_per_dim` of them, evenly
 spaced over the sorted list (smallest and largest included), are kept. Every
 (tm, tk, tn) x loop order (`hwsim.memory.LOOP_ORDERS`) x core dataflow is priced
 in one call of `hwsim.memory.price_candidates` (core model + memory + energy
@@ -130,9 +132,11 @@ def _array_dims(core: Any) -> tuple[int, ...]:
 def candidate_sizes(dim: int, array_dims: tuple[int, ...] = (), max_per_dim: int = 10) -> np.ndarray:
     """Tile-size candidates for one dimension (ascending, unique, <= dim, dim included)."""
     vals = {dim}
+    floor = min(dim, min(array_dims)) if array_dims else 1  # no tile narrower than the array
     p = 1
     while p < dim:
-        vals.add(p)
+        if p >= floor:
+            vals.add(p)
         p *= 2
     for a in array_dims:
         mult = a

@@ -29,7 +29,8 @@ def _acc(size: int, dram_bw: float = 16.0):
 
 def test_candidates():
     c = candidate_sizes(100, (12,), 50)
-    assert c[0] == 1 and c[-1] == 100 and 12 in c and 48 in c and np.all(np.diff(c) > 0)
+    assert c[0] == 12 and c[-1] == 100 and 48 in c and 16 in c and np.all(np.diff(c) > 0)  # none below 12
+    assert candidate_sizes(5, (12,)).tolist() == [5]
     assert len(candidate_sizes(4096, (12, 14), 10)) <= 10
 
 
@@ -67,11 +68,12 @@ def test_deterministic_and_objectives():
 
 
 def test_infeasible_names_layer_and_buffer():
-    # a 1x1x1 tile needs 1 B of weight, and 1 B input + 4 B partial sum (32-bit) in iobuf,
-    # x2 double-buffered: iobuf needs >= 10 bytes
+    # tiles are no narrower than the 8-wide array, so the 4x4x4 layer is one 4x4x4 tile:
+    # 16 B of weight; 16 B input + 16 B int8 output (K whole: no partial sums) in iobuf;
+    # x2 double-buffered: wbuf needs 32, iobuf 64 bytes
     acc = _acc(8)
     acc = acc.with_changes(**{"buffers.iobuf.size_bytes": 2})
-    with pytest.raises(MappingInfeasibleError, match=r"layer tiny.*iobuf needs >= 10 bytes"):
+    with pytest.raises(MappingInfeasibleError, match=r"layer tiny.*wbuf needs >= 32 bytes, iobuf needs >= 64 bytes"):
         search(Layer.linear("tiny", 4, 4, 4), I8, I8, acc)
     import hwsim
     with pytest.raises(MappingInfeasibleError, match="layer tiny"):
