@@ -425,7 +425,7 @@ def kernels() -> tuple[RefKernel, ...]:
     acts = ("binary", "uint1", "int2", "int4", "int8", "uint8")
     return (
         RefKernel("binary-and-popc", "binary", wts, acts, _wxay_fn(Backend.AUTO, 64)),
-        RefKernel("binary-and-popc-torch32", "binary", ("binary", "int2", "int4", "ternary"),
+        RefKernel("binary-and-popc-torch32", "binary", ("binary", "int2", "ternary"),
                   ("binary", "int2", "int4", "int8"), _wxay_fn(Backend.TORCH, 32)),
         RefKernel("binary-xnor-popc", "binary", ("binary",), ("binary",), _xnor_fn),
         RefKernel("binary-dbllm-dual", "binary", ("int2", "uint2"), ("int8", "int4", "uint8"), _dbllm),
