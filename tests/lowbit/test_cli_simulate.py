@@ -118,3 +118,20 @@ def test_malformed_yaml_never_tracebacks(tmp_path_factory, capsys, text):
     assert "Traceback" not in err
     if rc != 0:
         assert rc == 2 and err.count("\n") == 1 and err.startswith("lowbit: error:")
+
+
+def test_objective_energy_never_costs_more_energy(capsys):
+    totals = {}
+    for obj in ("latency", "energy"):
+        rc, out, err = _run(capsys, "simulate", "--hw", "scalesim-32x32", "--model", "minilm-l6", "--seq", "32",
+                            "--objective", obj, "--json")
+        assert rc == 0, err
+        totals[obj] = json.loads(out)["total"]
+    assert totals["energy"]["energy_j"] <= totals["latency"]["energy_j"] * (1 + 1e-12)
+    assert totals["latency"]["cycles"] <= totals["energy"]["cycles"]
+
+
+def test_cnn_on_eyeriss_table(capsys):
+    rc, out, err = _run(capsys, "simulate", "--hw", "eyeriss-like", "--model", "mobilenetv2", "--weights", "int16")
+    assert rc == 0, err
+    assert "mobilenetv2" in out and out.strip().splitlines()[-1].startswith("latency")
