@@ -221,7 +221,7 @@ def evaluate(layer: Layer, fmt: Format | str, accel: Accelerator, mapping: Mappi
     except (OverflowError, FloatingPointError, ZeroDivisionError) as exc:
         raise InvalidSpecError(f"layer {layer.name} on {accel.name}: numeric overflow ({exc}); "
                                f"check the accelerator's values") from None
-    return replace(cost, name=layer.name)
+    return replace(cost, name=layer.name, energy_j=dict(cost.energy_j))  # callers may not mutate the cache
 
 
 def evaluate_workload(workload: Workload, formats: Format | str | TMapping[str, Format | str], accel: Accelerator,
