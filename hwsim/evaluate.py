@@ -162,7 +162,7 @@ def _finite_cycles(x: float, accel: Accelerator) -> int:
     if not math.isfinite(x) or x > 1e30:
         raise InvalidSpecError(f"accelerator {accel.name!r}: cycle count overflows ({x!r}); "
                                f"check its bandwidths and sizes")
-    return int(math.ceil(x))
+    return math.ceil(x)
 
 
 @functools.lru_cache(maxsize=4096)
