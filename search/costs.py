@@ -426,17 +426,15 @@ class CostTable:
         en = np.empty((L, C))
         mem = np.empty((L, C))
         bops = np.empty((L, C))
-        default_act = getattr(accel, "default_act_format", None)
+        default_act = Format.parse(str(getattr(accel, "default_act_format", "int8")))
         for i, ly in enumerate(layers):
             for c, (w, a) in enumerate(pairs):
                 cost = hwsim.evaluate(ly, w, accel, act_fmt=a)
                 lat[i, c] = float(cost.cycles)
                 en[i, c] = float(cost.total_energy_j)
+                # storage_bits covers one K x N matrix (scales included); batch = groups / heads.
                 mem[i, c] = float(w.storage_bits(ly.k, ly.n)) / 8.0 * (ly.weight_params / max(ly.k * ly.n, 1))
-                abits = a.bits if a is not None else (default_act.bits if isinstance(default_act, Format)
-                                                      else Format.parse(str(default_act)).bits
-                                                      if default_act else 8)
-                bops[i, c] = float(ly.macs) * w.bits * abits
+                bops[i, c] = float(ly.macs) * w.bits * (a if a is not None else default_act).bits
         names = tuple(ly.name for ly in layers)
         if sensitivity is None:
             sens = np.zeros((L, C))
