@@ -33,7 +33,7 @@ from hwsim.cores.base import Action, ActionKind, CoreFamily, Dataflow, TileCompu
 from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from kernels_ref.formats import Format, FormatKind
 
-__all__ = ["Spec", "Model", "bit_planes", "has_offset"]
+__all__ = ["Model", "Spec", "bit_planes", "has_offset"]
 
 _LOGIC_OPS = ("and", "xor")
 
@@ -96,6 +96,11 @@ class Model:
     """CoreModel for `Spec` (see module docstring for the cycle equations)."""
 
     family: ClassVar[CoreFamily] = CoreFamily.BINARY_TENSOR_CORE
+    # the mapper may also split a layer over cores by rows (M): activations are bit-transposed
+    # per row, so an N split re-packs every row on every core, while an M split packs each row
+    # once (as ABQ-LLM does: one packing pass before the GEMM); mapper.tiling.search keeps the
+    # M split only where it prices strictly better
+    row_split: ClassVar[bool] = True
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
