@@ -1,0 +1,108 @@
+"""Sweep result store: SQLite in WAL mode, one row per finished design point.
+
+Each point is committed as soon as it completes, so a run killed with SIGKILL
+loses nothing that finished; `--resume` asks `done_keys()` and skips them.
+Several processes may write the same store at once: WAL journaling plus a busy
+timeout serialise the writers, and `INSERT OR IGNORE` on the point key makes a
+point written twice (two sweeps racing) keep its first, identical, result.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from kernels_ref.errors import InvalidSpecError
+
+__all__ = ["ResultStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS points (
+    key TEXT PRIMARY KEY,
+    sweep TEXT NOT NULL,
+    point TEXT NOT NULL,
+    result TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+class ResultStore:
+    """A SQLite file of (key -> point, result) rows. Use as a context manager."""
+
+    def __init__(self, path: str | Path, timeout_s: float = 60.0) -> None:
+        self.path = Path(path)
+        self.timeout_s = timeout_s
+        self._conn: sqlite3.Connection | None = None
+
+    # --------------------------------------------------------------- lifecycle
+    def open(self) -> "ResultStore":
+        if self._conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.executescript(_SCHEMA)
+            except sqlite3.DatabaseError as exc:
+                raise InvalidSpecError(f"{self.path}: not a usable lowbit result store ({exc})") from None
+            self._conn = conn
+        return self
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> "ResultStore":
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.open()._conn  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------- rows
+    def put(self, key: str, sweep: str, point: dict[str, Any], result: dict[str, Any]) -> bool:
+        """Commit one finished point; False if the key was already there."""
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO points(key, sweep, point, result) VALUES (?, ?, ?, ?)",
+            (key, sweep, json.dumps(point, sort_keys=True), json.dumps(result, sort_keys=True)))
+        return cur.rowcount == 1
+
+    def done_keys(self, sweep: str | None = None) -> set[str]:
+        if sweep is None:
+            rows = self.conn.execute("SELECT key FROM points")
+        else:
+            rows = self.conn.execute("SELECT key FROM points WHERE sweep = ?", (sweep,))
+        return {r[0] for r in rows}
+
+    def rows(self, sweep: str | None = None) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+        q = "SELECT key, point, result FROM points"
+        args: tuple[Any, ...] = ()
+        if sweep is not None:
+            q += " WHERE sweep = ?"
+            args = (sweep,)
+        for key, p, r in self.conn.execute(q + " ORDER BY key", args):
+            yield key, json.loads(p), json.loads(r)
+
+    def count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM points").fetchone()[0])
+
+    def set_meta(self, items: Iterable[tuple[str, Any]]) -> None:
+        self.conn.executemany("INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)",
+                              [(k, json.dumps(v, sort_keys=True)) for k, v in items])
+
+    def meta(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self.conn.execute("SELECT name, value FROM meta")}
+
+    def snapshot(self) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """Every row, ordered by key: two stores with equal snapshots hold equal results."""
+        return list(self.rows())
