@@ -1,0 +1,254 @@
+"""Matplotlib figures for lowbit results. Plots draw; they never compute costs.
+
+Every function takes plain data (lists, dicts, arrays produced by `search` and
+`hwsim`), draws one figure, saves it to `path` (PNG) and returns the path.
+Callers convert units for display (s -> ms, J -> mJ, bytes -> MB) and say so in
+the axis label they pass. Figures are built with `matplotlib.figure.Figure`
+(no pyplot state, no global backend switch), so plotting is safe from any thread
+and does not disturb an interactive session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib as mpl
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+__all__ = [
+    "allocation_chart",
+    "design_space_scatter",
+    "energy_breakdown_chart",
+    "pareto_plot",
+    "roofline_chart",
+]
+
+_DPI = 110
+_NAMED = 8  # roofline: name the points when there are at most this many layers
+_MARKERS = "os^DvP*XhX"
+
+
+def _color(i: int, n: int = 10) -> tuple[float, float, float, float]:
+    cmap = mpl.colormaps["tab10" if n <= 10 else "tab20"]
+    return cmap(i % cmap.N)
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(p, dpi=_DPI)
+    return p
+
+
+def _quality_scale(ax: Axes, ys: np.ndarray) -> None:
+    """Log y when every loss is positive; symlog (linear below the smallest positive
+    loss) when some are 0; linear when none is positive."""
+    ys = ys[np.isfinite(ys)]
+    pos = ys[ys > 0]
+    if len(pos) == 0:
+        return
+    if (ys > 0).all():
+        if pos.max() / pos.min() > 20:
+            ax.set_yscale("log")
+        return
+    ax.set_yscale("symlog", linthresh=float(pos.min()))
+
+
+def pareto_plot(fronts: Mapping[str, Sequence[tuple[float, float]]], path: str | Path, *,
+                xlabel: str, ylabel: str = "quality loss (sum of sensitivity)",
+                uniform: Mapping[str, Mapping[str, tuple[float, float]]] | None = None,
+                title: str = "", front_suffix: str = "ILP front") -> Path:
+    """Quality against a cost, one staircase front per hardware design, uniform points marked.
+
+    `fronts[design] = [(cost, quality_loss), ...]`; `uniform[design][label] = (cost, loss)`
+    is drawn as open squares in the design's colour with the label beside them (in black,
+    once, marked "(all)", when every design has the same point).
+    """
+    fig = Figure(figsize=(7.0, 4.6))
+    ax = fig.subplots()
+    n = len(fronts)
+    ys: list[float] = []
+    # A uniform point identical for every design (e.g. weight memory) is drawn once, in black.
+    per_label: dict[str, set[tuple[float, float]]] = {}
+    for pts_u in (uniform or {}).values():
+        for label, cq in pts_u.items():
+            per_label.setdefault(label, set()).add((float(cq[0]), float(cq[1])))
+    shared = {lab: next(iter(v)) for lab, v in per_label.items()
+              if len(v) == 1 and len(uniform or {}) > 1
+              and all(lab in u for u in (uniform or {}).values())}
+    for i, (name, pts) in enumerate(fronts.items()):
+        col = _color(i, n)
+        if pts:
+            arr = np.array(sorted(pts), dtype=float)
+            ax.step(arr[:, 0], arr[:, 1], where="post", color=col, lw=1.6,
+                    label=f"{name} ({front_suffix})")
+            ax.plot(arr[:, 0], arr[:, 1], "o", color=col, ms=3.5)
+            ys += list(arr[:, 1])
+        for label, (c, q) in (uniform or {}).get(name, {}).items():
+            if label in shared:
+                continue
+            ax.plot([c], [q], marker="s", mfc="white", mec=col, mew=1.5, ms=7, ls="none")
+            ax.annotate(label, (c, q), textcoords="offset points", xytext=(5, 3), fontsize=7,
+                        color=col)
+            ys.append(q)
+    for label, (c, q) in shared.items():
+        ax.plot([c], [q], marker="s", mfc="white", mec="k", mew=1.5, ms=7, ls="none")
+        ax.annotate(f"{label} (all)", (c, q), textcoords="offset points", xytext=(5, 3),
+                    fontsize=7)
+        ys.append(q)
+    if uniform:
+        ax.plot([], [], marker="s", mfc="white", mec="k", ls="none", label="uniform precision")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    _quality_scale(ax, np.asarray(ys, dtype=float))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="best")
+    ax.set_title(title or f"Pareto front: quality vs {xlabel}", fontsize=11)
+    return _save(fig, path)
+
+
+def _layer_axis(ax: Axes, layers: Sequence[str]) -> None:
+    x = np.arange(len(layers))
+    ax.set_xticks(x)
+    ax.set_xticklabels(layers, rotation=90, fontsize=6 if len(layers) > 30 else 7)
+    ax.set_xlim(-0.6, len(layers) - 0.4)
+
+
+def allocation_chart(layers: Sequence[str], bits: Sequence[float], path: str | Path, *,
+                     formats: Sequence[str] | None = None,
+                     title: str = "Per-layer allocation") -> Path:
+    """Bits per weight chosen for each layer, bars coloured by format."""
+    fig = Figure(figsize=(max(6.4, 0.2 * len(layers) + 2), 4.4))
+    ax = fig.subplots()
+    x = np.arange(len(layers))
+    labels = list(formats) if formats is not None else [f"{b:g}b" for b in bits]
+    uniq = sorted(set(labels), key=lambda u: (float(np.mean([b for b, lab in zip(bits, labels)
+                                                             if lab == u])), u))
+    colors = {u: _color(i, len(uniq)) for i, u in enumerate(uniq)}
+    ax.bar(x, bits, color=[colors[lab] for lab in labels], width=0.85)
+    for u in uniq:
+        ax.bar([0], [0], color=colors[u], label=u)
+    _layer_axis(ax, layers)
+    ax.set_ylabel("weight bits")
+    ax.set_ylim(0, max(float(np.max(bits, initial=1.0)) * 1.25, 1.0))
+    ax.legend(fontsize=8, ncol=min(len(uniq), 6), loc="upper right", title="format",
+              title_fontsize=8)
+    ax.set_title(title, fontsize=11)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def energy_breakdown_chart(layers: Sequence[str], components: Mapping[str, Sequence[float]],
+                           path: str | Path, *,
+                           title: str = "Energy per layer and component") -> Path:
+    """Stacked bars: energy of each layer split by component (joules in, µJ or mJ shown)."""
+    fig = Figure(figsize=(max(6.4, 0.2 * len(layers) + 2), 4.4))
+    ax = fig.subplots()
+    x = np.arange(len(layers))
+    arrs = {c: np.asarray(v, dtype=float) for c, v in components.items()}
+    peak = float(np.sum(list(arrs.values()), axis=0).max(initial=0.0)) if arrs else 0.0
+    scale, unit = (1e3, "mJ") if peak >= 1e-3 else (1e6, "µJ")
+    bottom = np.zeros(len(layers))
+    order = sorted(arrs, key=lambda c: -arrs[c].sum())  # biggest component at the bottom
+    for i, comp in enumerate(order):
+        v = arrs[comp] * scale
+        if not v.any():
+            continue
+        ax.bar(x, v, bottom=bottom, color=_color(i, len(order)), label=comp, width=0.85)
+        bottom += v
+    _layer_axis(ax, layers)
+    ax.set_ylabel(f"energy ({unit})")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="component",
+              title_fontsize=8)
+    ax.set_title(title, fontsize=11)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def roofline_chart(intensity: Sequence[float], perf: Sequence[float], path: str | Path, *,
+                   peak_ops_per_s: float, bandwidth_bytes_per_s: float,
+                   labels: Sequence[str] | None = None, title: str = "Roofline") -> Path:
+    """Per-layer achieved ops/s against arithmetic intensity (ops/byte), with the roof."""
+    fig = Figure(figsize=(7.0, 4.6))
+    ax = fig.subplots()
+    ai = np.asarray(intensity, dtype=float)
+    pf = np.asarray(perf, dtype=float)
+    ridge = peak_ops_per_s / bandwidth_bytes_per_s
+    lo = min(ai.min(initial=ridge), ridge) / 4
+    hi = max(ai.max(initial=ridge), ridge) * 4
+    xs = np.logspace(np.log10(lo), np.log10(hi), 200)
+    ax.plot(xs, np.minimum(peak_ops_per_s, xs * bandwidth_bytes_per_s), "k-", lw=1.5,
+            label=f"roof: {peak_ops_per_s:.3g} ops/s, {bandwidth_bytes_per_s:.3g} B/s")
+    ax.axvline(ridge, color="k", ls=":", lw=0.8)
+    if labels is not None and len(labels) <= _NAMED:
+        ax.scatter(ai, pf, s=18, color=_color(0), label="layers", zorder=3)
+        for a, p, lab in zip(ai, pf, labels):
+            ax.annotate(lab, (a, p), fontsize=7, textcoords="offset points", xytext=(4, 2))
+    else:  # too many names to print: colour = position in the network
+        sc = ax.scatter(ai, pf, s=22, c=np.arange(len(ai)), cmap="viridis", label="layers",
+                        zorder=3, edgecolors="k", linewidths=0.3)
+        cb = fig.colorbar(sc, ax=ax, label="layer (network order)")
+        if labels is not None and len(labels):
+            cb.set_ticks([0, len(labels) - 1])
+            cb.set_ticklabels([labels[0], labels[-1]], fontsize=7)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylim(min(pf.min(initial=peak_ops_per_s), lo * bandwidth_bytes_per_s) / 2,
+                peak_ops_per_s * 3)
+    ax.set_xlabel("arithmetic intensity (ops per DRAM byte)")
+    ax.set_ylabel("achieved ops / s")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title, fontsize=11)
+    return _save(fig, path)
+
+
+def design_space_scatter(x: Sequence[float], y: Sequence[float], path: str | Path, *,
+                         color: Sequence[float] | None = None, xlabel: str, ylabel: str,
+                         clabel: str = "", front: Sequence[int] | None = None,
+                         front_label: str = "non-dominated",
+                         groups: Sequence[str] | None = None,
+                         title: str = "Design space") -> Path:
+    """Every design point of a sweep, optional colour dimension, front points ringed;
+    `groups` (one name per point, e.g. the base design) picks each point's marker."""
+    fig = Figure(figsize=(7.4, 4.6))
+    ax = fig.subplots()
+    xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ca = None if color is None else np.asarray(color, dtype=float)
+    names = list(groups) if groups is not None else [""] * len(xa)
+    uniq = sorted(set(names), key=names.index)
+    norm = None if ca is None else mpl.colors.Normalize(float(np.nanmin(ca)), float(np.nanmax(ca)))
+    sc = None
+    for gi, g in enumerate(uniq):
+        m = np.array([nm == g for nm in names], dtype=bool)
+        sc = ax.scatter(xa[m], ya[m], c=None if ca is None else ca[m], norm=norm, s=22,
+                        marker=_MARKERS[gi % len(_MARKERS)], edgecolors="k", linewidths=0.3,
+                        cmap="viridis" if ca is not None else None, zorder=2)
+    if ca is not None and sc is not None:
+        fig.colorbar(sc, ax=ax, label=clabel)
+    handles: list[Line2D] = []
+    if len(uniq) > 1 or uniq[0]:  # marker shape only: colour belongs to the colour bar
+        handles += [Line2D([], [], marker=_MARKERS[gi % len(_MARKERS)], ls="none", mfc="0.75",
+                           mec="k", ms=6, label=g) for gi, g in enumerate(uniq)]
+    if front:
+        ax.scatter(xa[list(front)], ya[list(front)], s=90, facecolors="none", edgecolors="r",
+                   linewidths=1.2, zorder=3)
+        handles.append(Line2D([], [], marker="o", ls="none", mfc="none", mec="r", ms=9,
+                              label=front_label))
+    if handles:
+        ax.legend(handles=handles, fontsize=8, loc="best")
+    for arr, setter in ((np.asarray(x, dtype=float), ax.set_xscale),
+                        (np.asarray(y, dtype=float), ax.set_yscale)):
+        pos = arr[np.isfinite(arr) & (arr > 0)]
+        if len(pos) == len(arr) and len(pos) and pos.max() / pos.min() > 20:
+            setter("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, which="both")
+    ax.set_title(title, fontsize=11)
+    return _save(fig, path)

@@ -1,0 +1,343 @@
+"""Report of a co-design sweep store (`lowbit sweep --db FILE`): figures, tables, CSV/JSON.
+
+Reads the rows of a `search.store.ResultStore` (point = design, base, params, model;
+result = totals, per-layer lists and uniform-precision references, see `lowbit sweep`)
+and draws, per model:
+
+- the design-space scatter: latency against energy of every feasible design, coloured
+  by area, points non-dominated in (latency, energy, area, quality) ringed;
+- Pareto fronts of quality loss against latency, energy and memory: one front per
+  ``base`` design (non-dominated over that base's designs), uniform int8/int4/... points
+  marked (for each base and format, the design where that uniform choice costs least);
+- for the *chosen point* (see `pick_point`): the per-layer allocation, the energy per
+  layer and component, and a per-layer roofline (ops = 2 x MACs).
+
+Rows whose status is not "ok" (infeasible, invalid) are counted and listed, never
+plotted. Every row, flattened, goes to ``<prefix>rows.csv`` / ``.json``.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kernels_ref.errors import InvalidSpecError
+from reports import plots
+from reports.bundle import Section, write_report
+
+__all__ = [
+    "flatten_row",
+    "load_store",
+    "non_dominated_mask",
+    "pick_point",
+    "report_from_store",
+    "sweep_sections",
+]
+
+Row = tuple[str, dict[str, Any], dict[str, Any]]
+
+#: (result key, label, display scale) of each cost plotted against quality.
+_COSTS = (("latency_s", "latency (ms)", 1e3), ("energy_j", "energy (mJ)", 1e3),
+          ("memory_bytes", "weight memory (MB)", 1e-6))
+_TOP = 15          # rows of the top-designs table per model
+_LISTED = 50       # infeasible / invalid rows listed in the page (all are in the CSV)
+
+
+# ----------------------------------------------------------------------------- loading
+def load_store(db_path: str | Path) -> tuple[dict[str, Any], list[Row]]:
+    """(meta, rows) of a sweep store; InvalidSpecError if missing, not a store, or empty."""
+    from search.store import ResultStore  # reports sit above search
+
+    p = Path(db_path)
+    if not p.exists():
+        raise InvalidSpecError(f"report: {p}: no such file")
+    if p.is_dir():
+        raise InvalidSpecError(f"report: {p}: is a directory, not a sweep store")
+    with open(p, "rb") as fh:
+        head = fh.read(16)
+    if head != b"SQLite format 3\x00":
+        raise InvalidSpecError(f"report: {p}: not a SQLite sweep store (no SQLite header)")
+    try:  # read-only probe first: opening a ResultStore would add its tables to a foreign file
+        probe = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in probe.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            probe.close()
+    except sqlite3.DatabaseError as exc:
+        raise InvalidSpecError(f"report: {p}: not a usable SQLite file ({exc})") from None
+    if not {"points", "meta"} <= tables:
+        raise InvalidSpecError(f"report: {p}: SQLite file without lowbit's points/meta tables "
+                               f"(has {', '.join(sorted(tables)) or 'no tables'})")
+    with ResultStore(p) as st:
+        meta, rows = st.meta(), list(st.rows())
+    if not rows:
+        raise InvalidSpecError(f"report: {p}: the sweep store holds no results")
+    for key, point, result in rows:
+        if not isinstance(point, dict) or not isinstance(result, dict) or "status" not in result:
+            raise InvalidSpecError(f"report: {p}: row {key!r} has no result status")
+        if result["status"] == "ok":
+            missing = [k for k in ("latency_s", "energy_j", "quality") if k not in result]
+            if missing:
+                raise InvalidSpecError(f"report: {p}: row {key!r} (status ok) lacks {', '.join(missing)}")
+    return meta, rows
+
+
+# ----------------------------------------------------------------------------- selection
+def non_dominated_mask(values: np.ndarray) -> np.ndarray:
+    """Rows of `values` [n, k] (all minimised) that no other row dominates (<= all, < one)."""
+    a = np.asarray(values, dtype=np.float64)
+    if a.ndim != 2:
+        raise InvalidSpecError(f"non_dominated_mask: expected a 2-D array, got shape {a.shape}")
+    if len(a) == 0:
+        return np.zeros(0, dtype=bool)
+    le = (a[:, None, :] <= a[None, :, :]).all(-1)  # le[i, j]: i no worse than j everywhere
+    lt = (a[:, None, :] < a[None, :, :]).any(-1)
+    return ~(le & lt).any(axis=0)
+
+
+_PICK_KEYS = ("latency_s", "energy_j", "quality")
+
+
+def pick_point(results: Sequence[Mapping[str, Any]]) -> int:
+    """Index of the chosen ("knee") point among ok results: among those non-dominated in
+    (latency, energy, area, quality), the one nearest the ideal corner when latency,
+    energy and quality are each scaled to [0, 1] over all the given results (Euclidean
+    distance; ties go to the lower latency, then the lower index)."""
+    if not results:
+        raise InvalidSpecError("pick_point: no feasible results to choose from")
+    a = np.array([[float(r[k]) for k in _PICK_KEYS] for r in results])
+    area = np.array([[float(r.get("area_mm2", 0.0))] for r in results])
+    nd = non_dominated_mask(np.hstack([a, area]))
+    lo, hi = a.min(0), a.max(0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    dist = np.sqrt((((a - lo) / span) ** 2).sum(1))
+    dist[~nd] = np.inf
+    order = np.lexsort((np.arange(len(a)), a[:, 0], dist))
+    return int(order[0])
+
+
+# ----------------------------------------------------------------------------- tables
+def _num(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def flatten_row(key: str, point: Mapping[str, Any], result: Mapping[str, Any]) -> dict[str, Any]:
+    """One flat dict per stored row: point fields, params.*, scalar result fields,
+    uniform.<fmt>.<metric>, lists joined by ';' (per-layer energy summed per component)."""
+    out: dict[str, Any] = {"key": key}
+    for k, v in point.items():
+        if k == "params" and isinstance(v, Mapping):
+            for pk, pv in v.items():
+                out[f"params.{pk}"] = _num(pv)
+        else:
+            out[k] = _num(v) if not isinstance(v, (list, dict)) else str(v)
+    for k, v in result.items():
+        if k == "uniform" and isinstance(v, Mapping):
+            for fmt, tot in v.items():
+                for mk, mv in (tot or {}).items():
+                    out[f"uniform.{fmt}.{mk}"] = _num(mv)
+        elif k == "layer_energy_j" and isinstance(v, Mapping):
+            for comp, vals in v.items():
+                out[f"energy_j.{comp}"] = float(np.sum(vals))
+        elif k == "minimum" and isinstance(v, Mapping):
+            for mk, mv in v.items():
+                out[f"minimum.{mk}"] = _num(mv)
+        elif isinstance(v, list):
+            out[k] = ";".join(str(x) for x in v)
+        elif isinstance(v, dict):
+            out[k] = str(v)
+        else:
+            out[k] = _num(v)
+    return out
+
+
+def _design_row(point: Mapping[str, Any], r: Mapping[str, Any]) -> dict[str, Any]:
+    params = point.get("params") or {}
+    return {"design": point.get("design", ""), "base": point.get("base", ""),
+            "family": r.get("family", ""),
+            "latency (ms)": r["latency_s"] * 1e3, "energy (mJ)": r["energy_j"] * 1e3,
+            "area (mm2)": r.get("area_mm2"), "quality loss": r["quality"],
+            "memory (MB)": None if r.get("memory_bytes") is None else r["memory_bytes"] * 1e-6,
+            "params": ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                                for k, v in params.items())}
+
+
+# ----------------------------------------------------------------------------- figures
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
+def _group_label(point: Mapping[str, Any], r: Mapping[str, Any]) -> str:
+    return str(point.get("base") or r.get("family") or r.get("hardware") or "design")
+
+
+def _model_sections(model: str, ok: list[Row], bad: list[Row], out: Path,
+                    prefix: str) -> list[Section]:
+    stem = f"{prefix}{_safe(model)}"
+    sections: list[Section] = []
+    if not ok:
+        sections.append(Section(f"{model}: no feasible design",
+                                text=f"All {len(bad)} design points were infeasible or invalid "
+                                     f"(listed below); nothing to plot."))
+        return sections
+    res = [r for _, _, r in ok]
+    pts = [p for _, p, _ in ok]
+    lat = np.array([r["latency_s"] for r in res]) * 1e3
+    en = np.array([r["energy_j"] for r in res]) * 1e3
+    area = np.array([float(r.get("area_mm2", np.nan)) for r in res])
+    qual = np.array([float(r["quality"]) for r in res])
+    nd4 = non_dominated_mask(np.column_stack([lat, en, np.nan_to_num(area), qual]))
+    figs, caps = [], []
+    has_area = bool(np.isfinite(area).all())
+    figs.append(plots.design_space_scatter(
+        lat, en, out / f"{stem}_design_space.png", color=area if has_area else qual,
+        clabel="area (mm²)" if has_area else "quality loss", xlabel="latency (ms)",
+        ylabel="energy (mJ)", front=[int(i) for i in np.flatnonzero(nd4)],
+        front_label="non-dominated (latency, energy, area, quality)",
+        groups=[_group_label(p, r) for p, r in zip(pts, res)],
+        title=f"{model}: {len(res)} feasible designs"))
+    caps.append(f"{model}: every feasible design point, latency against energy, marker = base "
+                f"design, colour = "
+                f"{'area' if has_area else 'quality loss'}; ringed: the {int(nd4.sum())} points "
+                f"no other point beats in latency, energy, area and quality at once.")
+    groups: dict[str, list[int]] = {}
+    for i, (p, r) in enumerate(zip(pts, res)):
+        groups.setdefault(_group_label(p, r), []).append(i)
+    for key, label, scale in _COSTS:
+        if not all(r.get(key) is not None for r in res):
+            continue
+        cost = np.array([float(r[key]) for r in res]) * scale
+        fronts: dict[str, list[tuple[float, float]]] = {}
+        uniform: dict[str, dict[str, tuple[float, float]]] = {}
+        for g, idx in groups.items():
+            ii = np.array(idx)
+            m = non_dominated_mask(np.column_stack([cost[ii], qual[ii]]))
+            fronts[g] = sorted({(float(cost[i]), float(qual[i])) for i in ii[m]})
+            best: dict[str, tuple[float, float]] = {}
+            for i in idx:
+                for fmt, tot in (res[i].get("uniform") or {}).items():
+                    if tot and tot.get(key) is not None and tot.get("quality") is not None:
+                        c = float(tot[key]) * scale
+                        if fmt not in best or c < best[fmt][0]:
+                            best[fmt] = (c, float(tot["quality"]))
+            if best:
+                uniform[g] = best
+        short = label.split(" (")[0]
+        figs.append(plots.pareto_plot(fronts, out / f"{stem}_pareto_{key.split('_')[0]}.png",
+                                      xlabel=label, uniform=uniform or None,
+                                      front_suffix="designs' front",
+                                      title=f"{model}: quality loss vs {short}"))
+        caps.append(f"{model}: quality loss against {short}, one front per base design (each "
+                    f"non-dominated over that base's swept designs); squares: uniform precision "
+                    f"on the design of that base where it costs least.")
+    sections.append(Section(f"{model}: design space and Pareto fronts", figures=figs, captions=caps,
+                            text=f"{len(res)} feasible, {len(bad)} infeasible or invalid design points."))
+    # Chosen point.
+    k = pick_point(res)
+    p, r = pts[k], res[k]
+    name = f"{p.get('design', '')} ({_group_label(p, r)})"
+    figs, caps = [], []
+    layers = list(r.get("layers") or [])
+    if layers and r.get("bits") and r.get("choices"):
+        figs.append(plots.allocation_chart(layers, r["bits"], out / f"{stem}_allocation.png",
+                                           formats=r["choices"],
+                                           title=f"{model} on {name}: per-layer formats"))
+        caps.append("Weight bits chosen for each layer (bar colour = format) at the chosen point.")
+    if layers and r.get("layer_energy_j"):
+        figs.append(plots.energy_breakdown_chart(layers, r["layer_energy_j"],
+                                                 out / f"{stem}_energy.png",
+                                                 title=f"{model} on {name}: energy per layer"))
+        caps.append("Energy of each layer at the chosen point, stacked by component.")
+    macs = np.asarray(r.get("layer_macs") or [], dtype=float)
+    dram = np.asarray(r.get("layer_dram_bytes") or [], dtype=float)
+    llat = np.asarray(r.get("layer_latency_s") or [], dtype=float)
+    if (len(macs) and len(macs) == len(dram) == len(llat) and r.get("peak_macs_per_s")
+            and r.get("dram_bytes_per_s")):
+        keep = (dram > 0) & (llat > 0) & (macs > 0)
+        if keep.any():
+            ops = 2.0 * macs[keep]
+            figs.append(plots.roofline_chart(
+                ops / dram[keep], ops / llat[keep], out / f"{stem}_roofline.png",
+                peak_ops_per_s=2.0 * float(r["peak_macs_per_s"]),
+                bandwidth_bytes_per_s=float(r["dram_bytes_per_s"]),
+                labels=[lay for lay, kk in zip(layers, keep) if kk] if layers else None,
+                title=f"{model} on {name}: roofline per layer"))
+            caps.append("Each layer's achieved ops/s (ops = 2 x MACs) against its ops per DRAM "
+                        "byte, under the design's peak-compute and DRAM-bandwidth roof"
+                        + ("" if keep.all() else f"; {int((~keep).sum())} layers without DRAM "
+                           "traffic or MACs left out") + ".")
+    tot = (f"latency {r['latency_s'] * 1e3:.4g} ms, energy {r['energy_j'] * 1e3:.4g} mJ, "
+           f"quality loss {r['quality']:.4g}")
+    if r.get("area_mm2") is not None:
+        tot += f", area {r['area_mm2']:.4g} mm²"
+    sections.append(Section(
+        f"{model}: chosen point {name}", figures=figs, captions=caps,
+        text=("Chosen point: among the designs non-dominated in latency, energy, area and quality, "
+              "the one nearest the ideal corner with latency, energy and quality each scaled to "
+              f"[0, 1] over the feasible designs. {tot}."),
+        table=[_design_row(p, r)]))
+    # Top designs: the non-dominated ones, nearest the ideal corner first.
+    a = np.column_stack([lat, en, qual])
+    lo, span = a.min(0), np.where(np.ptp(a, 0) > 0, np.ptp(a, 0), 1.0)
+    dist = np.sqrt((((a - lo) / span) ** 2).sum(1))
+    order = [int(i) for i in np.lexsort((lat, dist)) if nd4[i]][:_TOP]
+    sections.append(Section(f"{model}: top designs",
+                            text=(f"The {len(order)} of {int(nd4.sum())} non-dominated designs "
+                                  "nearest the ideal corner (same scaling as the chosen point)."),
+                            table=[_design_row(pts[i], res[i]) for i in order]))
+    return sections
+
+
+def sweep_sections(db_path: str | Path, out_dir: str | Path,
+                   prefix: str = "") -> tuple[list[Section], dict[str, list[dict[str, Any]]]]:
+    """Sections and data tables (``<prefix>rows``) for one sweep store; PNGs go in `out_dir`."""
+    meta, rows = load_store(db_path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    models: list[str] = []
+    for _, p, _ in rows:
+        m = str(p.get("model", "")) or "model"
+        if m not in models:
+            models.append(m)
+    ok = [r for r in rows if r[2].get("status") == "ok"]
+    bad = [r for r in rows if r[2].get("status") != "ok"]
+    counts: dict[str, int] = {}
+    for _, _, r in rows:
+        counts[str(r.get("status"))] = counts.get(str(r.get("status")), 0) + 1
+    desc = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    info = [f"store {Path(db_path).name}: {len(rows)} rows ({desc})"]
+    if meta.get("space_name"):
+        info.append(f"design space {meta['space_name']}")
+    if meta.get("formats"):
+        info.append("formats " + ", ".join(map(str, meta["formats"])))
+    if meta.get("budgets"):
+        info.append("budgets " + ", ".join(f"{k} <= {v}" for k, v in meta["budgets"].items()))
+    if meta.get("objective"):
+        info.append(f"objective: minimise {meta['objective']}")
+    sections = [Section(f"Sweep {Path(db_path).name}", text="; ".join(info) + ".")]
+    for m in models:
+        mo = [r for r in ok if (str(r[1].get("model", "")) or "model") == m]
+        mb = [r for r in bad if (str(r[1].get("model", "")) or "model") == m]
+        sections += _model_sections(m, mo, mb, out, prefix)
+    if bad:
+        listed = [{"model": p.get("model", ""), "design": p.get("design", ""),
+                   "base": p.get("base", ""), "status": r.get("status"),
+                   "message": r.get("message", "")} for _, p, r in bad[:_LISTED]]
+        more = f" (first {_LISTED} listed; all in {prefix}rows.csv)" if len(bad) > _LISTED else ""
+        sections.append(Section(f"Infeasible or invalid points: {len(bad)}", table=listed,
+                                text=f"Not plotted{more}."))
+    data = {f"{prefix}rows": [flatten_row(k, p, r) for k, p, r in rows]}
+    return sections, data
+
+
+def report_from_store(db_path: str | Path, out_dir: str | Path) -> Path:
+    """Write ``out_dir/index.html`` (figures embedded), the PNGs and rows.csv/json; return the page."""
+    sections, data = sweep_sections(db_path, out_dir)
+    return write_report(out_dir, f"lowbit sweep report: {Path(db_path).name}", sections, data)
