@@ -65,7 +65,8 @@ def register(subparsers: Any) -> None:
     _add_source_args(q)
     q.add_argument("--sweep", required=True, metavar="NAME", help="cost to sweep (latency, energy, memory, ...)")
     q.add_argument("--points", type=int, default=30, help="number of budget points (default 30)")
-    q.add_argument("-o", "--output", required=True, metavar="DIR", help="directory for pareto.csv / pareto.json")
+    q.add_argument("-o", "--output", required=True, metavar="DIR",
+                   help="directory for pareto.csv / pareto.json and the figure pareto_<NAME>.png")
     q.set_defaults(func=_cmd_pareto)
 
 
@@ -188,4 +189,8 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
     front = [p for p in pts if p.status in ("optimal", "feasible") and not p.dominated]
     sys.stdout.write(f"{len(pts)} points ({len(front)} non-dominated) written to "
                      f"{Path(args.output) / 'pareto.csv'} and pareto.json\n")
+    from reports.pareto_report import pareto_figures
+
+    figs, _ = pareto_figures([args.output], args.output)
+    sys.stdout.write("figure: " + ", ".join(str(f) for f in figs) + "\n")
     return 0

@@ -54,8 +54,11 @@ def write_report(out_dir: str | Path, title: str, sections: Sequence[Section],
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     parts = [f"<h1>{html.escape(title)}</h1>"]
-    for s in sections:
-        parts.append(f"<h2>{html.escape(s.title)}</h2>")
+    if len(sections) > 3:
+        parts.append("<nav><ul>" + "".join(f'<li><a href="#s{i}">{html.escape(s.title)}</a></li>'
+                                           for i, s in enumerate(sections)) + "</ul></nav>")
+    for i, s in enumerate(sections):
+        parts.append(f'<h2 id="s{i}">{html.escape(s.title)}</h2>')
         if s.text:
             parts.append(f"<p>{html.escape(s.text)}</p>")
         for i, fig in enumerate(s.figures):
@@ -75,7 +78,8 @@ def write_report(out_dir: str | Path, title: str, sections: Sequence[Section],
                 w.writerows(rows)
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
              "img{max-width:100%;border:1px solid #ddd}table{border-collapse:collapse;font-size:12px}"
-             "td,th{border:1px solid #ccc;padding:2px 6px}figure{margin:1em 0}")
+             "td,th{border:1px solid #ccc;padding:2px 6px}th{background:#f3f3f3}figure{margin:1em 0}"
+             "figcaption{font-size:13px;color:#444;max-width:900px}nav{font-size:13px}")
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
     path = out / "index.html"

@@ -41,8 +41,15 @@ def _save(fig: Figure, path: str | Path) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(p, dpi=_DPI)
+    fig.savefig(p, dpi=_DPI, bbox_inches="tight", pad_inches=0.1)
     return p
+
+
+def _legend_below(ax: Axes, **kw: object) -> None:
+    """Legend under the x axis, so it never hides a point."""
+    n = len(kw.get("handles") or ax.get_legend_handles_labels()[0])  # type: ignore[arg-type]
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2 if n > 1 else 1,
+              frameon=False, **kw)  # type: ignore[arg-type]
 
 
 def _quality_scale(ax: Axes, ys: np.ndarray) -> None:
@@ -107,7 +114,7 @@ def pareto_plot(fronts: Mapping[str, Sequence[tuple[float, float]]], path: str |
     ax.set_ylabel(ylabel)
     _quality_scale(ax, np.asarray(ys, dtype=float))
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="best")
+    _legend_below(ax)
     ax.set_title(title or f"Pareto front: quality vs {xlabel}", fontsize=11)
     return _save(fig, path)
 
@@ -241,7 +248,7 @@ def design_space_scatter(x: Sequence[float], y: Sequence[float], path: str | Pat
         handles.append(Line2D([], [], marker="o", ls="none", mfc="none", mec="r", ms=9,
                               label=front_label))
     if handles:
-        ax.legend(handles=handles, fontsize=8, loc="best")
+        _legend_below(ax, handles=handles)
     for arr, setter in ((np.asarray(x, dtype=float), ax.set_xscale),
                         (np.asarray(y, dtype=float), ax.set_yscale)):
         pos = arr[np.isfinite(arr) & (arr > 0)]
