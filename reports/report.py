@@ -22,7 +22,7 @@ from kernels_ref.errors import InvalidSpecError, LowbitError
 from reports import plots
 from reports.bundle import Section, write_report
 
-__all__ = ["alloc_sections", "build_report", "classify", "weight_bits"]
+__all__ = ["alloc_sections", "build_report", "classify", "load_alloc", "weight_bits"]
 
 _SQLITE = b"SQLite format 3\x00"
 
@@ -70,17 +70,29 @@ def weight_bits(label: str) -> float:
         return float(m.group(1))
 
 
-def alloc_sections(path: str | Path, out_dir: str | Path, prefix: str = ""
-                   ) -> tuple[list[Section], dict[str, list[dict[str, Any]]]]:
-    """Allocation chart, per-layer energy (when priced by hwsim) and the layer table."""
+def load_alloc(path: str | Path) -> dict[str, Any]:
+    """An alloc.json (`lowbit allocate -o FILE`), checked; InvalidSpecError when malformed."""
     p = Path(path)
-    doc = json.loads(p.read_text(encoding="utf-8"))
-    layers = doc["layers"]
-    if not layers:
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidSpecError(f"report: {p}: not valid JSON ({exc})") from None
+    layers = doc.get("layers") if isinstance(doc, dict) else None
+    if not isinstance(layers, list) or not layers:
         raise InvalidSpecError(f"report: {p}: alloc.json holds no layers")
     for i, ly in enumerate(layers):
         if not isinstance(ly, dict) or "name" not in ly or "format" not in ly:
             raise InvalidSpecError(f"report: {p}: layer {i} lacks name/format")
+        weight_bits(str(ly["format"]))
+    return doc
+
+
+def alloc_sections(path: str | Path, out_dir: str | Path, prefix: str = ""
+                   ) -> tuple[list[Section], dict[str, list[dict[str, Any]]]]:
+    """Allocation chart, per-layer energy (when priced by hwsim) and the layer table."""
+    p = Path(path)
+    doc = load_alloc(p)
+    layers = doc["layers"]
     out = Path(out_dir)
     names = [str(ly["name"]) for ly in layers]
     fmts = [str(ly["format"]) for ly in layers]
@@ -115,8 +127,12 @@ def build_report(inputs: Sequence[str | Path], out_dir: str | Path, title: str =
     """Classify every input, draw its figures into `out_dir`, write index.html; return its path."""
     if not inputs:
         raise InvalidSpecError("report: give at least one result (sweep store, pareto dir, alloc.json)")
-    kinds = [(Path(i), classify(i)) for i in inputs]  # every input checked before any drawing
-    from reports.sweep_report import sweep_sections
+    from reports.pareto_report import load_pareto
+    from reports.sweep_report import load_store, sweep_sections
+
+    kinds = [(Path(i), classify(i)) for i in inputs]
+    for p, kind in kinds:  # every input read and checked before anything is written
+        {"sweep": load_store, "pareto": load_pareto, "alloc": load_alloc}[kind](p)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -131,7 +131,7 @@ def _num(v: Any) -> Any:
 def flatten_row(key: str, point: Mapping[str, Any], result: Mapping[str, Any]) -> dict[str, Any]:
     """One flat dict per stored row: point fields, params.*, scalar result fields,
     uniform.<fmt>.<metric>, lists joined by ';' (per-layer energy summed per component)."""
-    out: dict[str, Any] = {"key": key}
+    out: dict[str, Any] = {"key": key, "status": result.get("status"), "message": result.get("message", "")}
     for k, v in point.items():
         if k == "params" and isinstance(v, Mapping):
             for pk, pv in v.items():
