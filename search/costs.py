@@ -395,6 +395,14 @@ class CostTable:
                          costs=self.costs, ties=self.ties, allowed=self.allowed, budgets=self.budgets,
                          model=self.model, hardware=self.hardware, source=self.source)
 
+    def with_costs(self, **arrays: np.ndarray) -> CostTable:
+        """The same table with some named cost arrays replaced or added."""
+        costs = dict(self.costs)
+        costs.update(arrays)
+        return CostTable(layers=self.layers, choices=self.choices, sensitivity=self.sensitivity,
+                         costs=costs, ties=self.ties, allowed=self.allowed, budgets=self.budgets,
+                         model=self.model, hardware=self.hardware, source=self.source)
+
     @classmethod
     def from_hwsim(cls, workload: Any, formats: Sequence[Any], accel: Any, *,
                    sensitivity: np.ndarray | Mapping[tuple[str, str], float] | None = None,
@@ -467,7 +475,7 @@ class CostTable:
 _RUNNABLE = ("digits", "digits-cnn")
 
 
-def _digits_workload() -> Any:
+def digits_workload() -> Any:
     """Workload of models.zoo.digits.DigitsCNN (8x8 input; layer names = module names)."""
     from models.ir import ConvGeometry, Layer, Phase, Workload
 
@@ -496,7 +504,7 @@ def table_for_model(model: str, hw: str, formats: Sequence[str], *, act_formats:
     accel = load_accelerator(hw)
     runnable = model.lower() in _RUNNABLE
     if runnable:
-        workload = _digits_workload()
+        workload = digits_workload()
     else:
         from models import zoo
 

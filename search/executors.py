@@ -42,8 +42,9 @@ def _progress(total: int, quiet: bool, desc: str) -> Any:
 def run(fn: Callable[[T], R], items: Iterable[T], *, executor: ExecutorKind | str = ExecutorKind.LOCAL,
         workers: int | None = None, scheduler: str | None = None,
         on_result: Callable[[T, R], None] | None = None, quiet: bool = False,
-        desc: str = "sweep", chunksize: int = 16) -> int:
-    """Run `fn` over `items`; returns how many completed."""
+        desc: str = "sweep", chunksize: int = 16, unit_weight: Callable[[T], int] | None = None) -> int:
+    """Run `fn` over `items`; returns how many completed. The progress bar counts
+    `unit_weight(item)` units per item (default 1), e.g. points in a group."""
     try:
         kind = ExecutorKind(executor) if isinstance(executor, str) else executor
     except ValueError:
@@ -52,13 +53,14 @@ def run(fn: Callable[[T], R], items: Iterable[T], *, executor: ExecutorKind | st
     todo = list(items)
     done = 0
     sink = on_result or (lambda _i, _r: None)
-    bar = _progress(len(todo), quiet, desc)
+    weigh = unit_weight or (lambda _i: 1)
+    bar = _progress(sum(weigh(it) for it in todo), quiet, desc)
     try:
         if kind is ExecutorKind.SERIAL or not todo:
             for it in todo:
                 sink(it, fn(it))
                 done += 1
-                bar.update(1)
+                bar.update(weigh(it))
         elif kind is ExecutorKind.LOCAL:
             n = workers or min(os.cpu_count() or 1, 8)
             chunks = [todo[i:i + chunksize] for i in range(0, len(todo), chunksize)]
@@ -68,9 +70,9 @@ def run(fn: Callable[[T], R], items: Iterable[T], *, executor: ExecutorKind | st
                     for it, res in zip(futs[fut], fut.result()):
                         sink(it, res)
                         done += 1
-                    bar.update(len(futs[fut]))
+                    bar.update(sum(weigh(it) for it in futs[fut]))
         elif kind is ExecutorKind.DASK:
-            done = _run_dask(fn, todo, workers, scheduler, sink, bar, chunksize)
+            done = _run_dask(fn, todo, workers, scheduler, sink, bar, chunksize, weigh)
         else:  # pragma: no cover - closed enum
             raise InvalidSpecError(f"executor {kind} has no implementation")
     finally:
@@ -83,9 +85,10 @@ def _apply_chunk(fn: Callable[[T], R], chunk: list[T]) -> list[R]:
 
 
 def _run_dask(fn: Callable[[T], R], todo: list[T], workers: int | None, scheduler: str | None,
-              sink: Callable[[T, R], None], bar: Any, chunksize: int) -> int:
+              sink: Callable[[T, R], None], bar: Any, chunksize: int, weigh: Callable[[T], int]) -> int:
     try:
-        from dask.distributed import Client, LocalCluster, as_completed as dask_completed
+        from dask.distributed import Client, LocalCluster
+        from dask.distributed import as_completed as dask_completed
     except ImportError:
         raise InvalidSpecError("the dask executor needs dask.distributed: pip install 'lowbit[dist]'") from None
     cluster = None
@@ -109,7 +112,7 @@ def _run_dask(fn: Callable[[T], R], todo: list[T], workers: int | None, schedule
                 for it, res in zip(chunk, fut.result()):
                     sink(it, res)
                     done += 1
-                bar.update(len(chunk))
+                bar.update(sum(weigh(it) for it in chunk))
         return done
     finally:
         if cluster is not None:

@@ -63,6 +63,11 @@ def _canonical(name: str) -> str:
     return key
 
 
+def canonical(name: str) -> str:
+    """The zoo's own name for a model (aliases resolved); InvalidSpecError if unknown."""
+    return _canonical(name)
+
+
 def config_path(name: str) -> Path:
     """The shipped config.json of a zoo transformer."""
     key = _canonical(name)

