@@ -13,7 +13,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from kernels_ref.errors import InvalidSpecError
 
@@ -42,7 +42,7 @@ class ResultStore:
         self._conn: sqlite3.Connection | None = None
 
     # --------------------------------------------------------------- lifecycle
-    def open(self) -> "ResultStore":
+    def open(self) -> ResultStore:
         if self._conn is None:
             try:
                 conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
@@ -59,7 +59,7 @@ class ResultStore:
             self._conn.close()
             self._conn = None
 
-    def __enter__(self) -> "ResultStore":
+    def __enter__(self) -> Self:
         return self.open()
 
     def __exit__(self, *exc: object) -> None:
