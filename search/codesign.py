@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 
 from kernels_ref.errors import InfeasibleBudgetError, InvalidSpecError, LowbitError
+from search.costs import parse_quantity
 
 __all__ = [
     "DesignSpace",
@@ -64,8 +65,10 @@ __all__ = [
     "ModelSpec",
     "Point",
     "SweepSummary",
+    "design_table",
     "evaluate_group",
     "load_space",
+    "model_contexts",
     "parse_space",
     "run_sweep",
 ]
@@ -287,10 +290,13 @@ def parse_space(d: Any, where: str = "<dict>") -> DesignSpace:
         if k not in ("latency", "energy", "memory", "bops", "sensitivity"):
             raise _err(where, f"budgets.{k}", "unknown metric (known: latency, energy, memory, bops, sensitivity)")
         if not (_is_num(v) or isinstance(v, str)):
-            raise _err(where, f"budgets.{k}", f"must be a number, a quantity or a fraction like 0.7x, got {v!r}")
-        if isinstance(v, str) and not v.strip().lower().split(":")[0].endswith("x") and k == "latency":
-            # absolute latency budgets are in seconds ("2ms"): checked when priced
-            pass
+            raise _err(where, f"budgets.{k}", f"must be a number, a quantity or a fraction like 0.7x or 0.5r, "
+                                              f"got {v!r}")
+        if isinstance(v, str) and not v.strip().lower().split(":")[0].endswith(("x", "r")):
+            try:
+                _seconds(v) if k == "latency" else parse_quantity(v, f"budgets.{k}")
+            except InvalidSpecError as exc:
+                raise _err(where, f"budgets.{k}", str(exc)) from None
     objective = d.get("objective", "sensitivity")
     if objective not in ("sensitivity", "latency", "energy", "memory", "bops"):
         raise _err(where, "objective", f"unknown metric {objective!r}")
@@ -593,6 +599,22 @@ def _priced(p: Point, ctx: _ModelCtx, act_formats: tuple[str, ...]) -> _Priced:
     return out
 
 
+def design_table(base: str, params: Mapping[str, Any], ctx: _ModelCtx, act_formats: Sequence[str] = ()) -> Any:
+    """The CostTable of one (design, model) in display units — ``latency_ms``, ``energy_mJ``,
+    ``memory_MB`` (weight-layer totals) — for Pareto sweeps of a chosen design."""
+    p = Point("", "", base, tuple(params.items()), ctx.name)
+    pr = _priced(p, ctx, tuple(act_formats))
+    freq = float(params.get("freq_hz", _accel(base, ()).freq_hz))
+    t = pr.table
+    from search.costs import CostTable
+
+    return CostTable(layers=t.layers, choices=t.choices, sensitivity=t.sensitivity,
+                     costs={"latency_ms": t.metric("latency") / freq * 1e3,
+                            "energy_mJ": (pr.dyn + pr.leak * (F0_HZ / freq)) * 1e3,
+                            "memory_MB": t.metric("memory") / 1e6},
+                     ties=t.ties, allowed=t.allowed, model=ctx.name, hardware=_accel(base, tuple(params.items())).name)
+
+
 def _energy(e: Mapping[str, float], scale: float) -> dict[str, float]:
     """A layer's energy by component at clock F0_HZ / scale (only leakage depends on the clock)."""
     return {k: (v * scale if k == "leakage" else v) for k, v in e.items()}
@@ -608,7 +630,7 @@ def _price_point(p: Point, ctx: _ModelCtx, space_ctx: Mapping[str, Any]) -> dict
     table = pr.table if scale == 1.0 else pr.table.with_costs(energy=pr.dyn + pr.leak * scale)
     budgets: dict[str, float] = {}
     for n, v in space_ctx["budgets"].items():
-        if n == "latency" and not (isinstance(v, str) and v.strip().lower().split(":")[0].endswith("x")):
+        if n == "latency" and not (isinstance(v, str) and v.strip().lower().split(":")[0].endswith(("x", "r"))):
             budgets[n] = (float(v) if _is_num(v) else _seconds(str(v))) * freq  # seconds -> cycles
         else:
             budgets[n] = table.resolve_budget(n, v, "budgets")
@@ -669,7 +691,7 @@ def _seconds(s: str) -> float:
                 return float(t[: -len(unit)]) * mul
             except ValueError:
                 break
-    raise InvalidSpecError(f"budgets.latency: {s!r} is neither a fraction like 0.7x nor a time like 2ms")
+    raise InvalidSpecError(f"budgets.latency: {s!r} is neither a fraction like 0.7x / 0.5r nor a time like 2ms")
 
 
 def evaluate_point(p: Point, ctx: _ModelCtx, space_ctx: Mapping[str, Any]) -> dict[str, Any]:
@@ -796,10 +818,11 @@ def _nondominated_ranks(objs: np.ndarray) -> np.ndarray:
 
 def run_sweep(space: DesignSpace, store: Any, *, executor: str = "local", workers: int | None = None,
               scheduler: str | None = None, quiet: bool = False, cache_dir: str | Path | None = None,
-              progress: Callable[[str], None] | None = None) -> SweepSummary:
+              progress: Callable[[str], None] | None = None,
+              contexts: Mapping[str, _ModelCtx] | None = None) -> SweepSummary:
     """Run the space's strategy, committing every point to `store` as it completes."""
     s = SweepSummary()
-    ctxs = model_contexts(space, cache_dir)
+    ctxs = contexts if contexts is not None else model_contexts(space, cache_dir)
     store.set_meta([("space", space.raw), ("space_name", space.name),
                     ("models", [m.name for m in space.models]),
                     ("formats", sorted({f for m in space.models for f in m.formats})),

@@ -253,7 +253,9 @@ class CostTable:
     def resolve_budget(self, name: str, value: float | str, where: str = "budget") -> float:
         """Absolute value of a budget: a number, a quantity with unit, or "0.6x" (fraction of the
         all-int8 allocation, or of the most expensive uniform allocation when int8 is not a
-        choice) or "0.6x:int4" (fraction of the named uniform allocation)."""
+        choice) or "0.6x:int4" (fraction of the named uniform allocation), or "0.5r" (that
+        fraction of the way from the smallest achievable total to the all-int8 one; HAWQ-V3's
+        budgets are of this kind), "0.5r:int4" likewise."""
         arr = self.metric(name)
         if isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool):
             v = float(value)
@@ -264,11 +266,12 @@ class CostTable:
         base_label: str | None = None
         if ":" in s:
             s, base_label = s.split(":", 1)
-        if s.lower().endswith("x"):
+        if s.lower().endswith(("x", "r")):
+            kind = s[-1].lower()
             try:
                 frac = float(s[:-1])
             except ValueError:
-                raise InvalidSpecError(f"{where}: {name}={value!r}: bad fraction before 'x'") from None
+                raise InvalidSpecError(f"{where}: {name}={value!r}: bad fraction before {kind!r}") from None
             if base_label is None:
                 if "int8" in self.choices:
                     base_label = "int8"
@@ -276,9 +279,14 @@ class CostTable:
                     per = [self.totals(self.uniform(c))[name] for c in self.choices]
                     base_label = self.choices[int(np.argmax(per))]
             base = float(arr[np.arange(self.num_layers), self.uniform(base_label)].sum())
-            return frac * base
+            if kind == "x":
+                return frac * base
+            from search.ilp import minimum_totals  # "r": along the achievable range [min, base]
+
+            lo = minimum_totals(self, [name])[name]
+            return lo + frac * (base - lo)
         if base_label is not None:
-            raise InvalidSpecError(f"{where}: {name}={value!r}: ':choice' only goes with a fraction like 0.6x")
+            raise InvalidSpecError(f"{where}: {name}={value!r}: ':choice' only goes with a fraction like 0.6x or 0.5r")
         return parse_quantity(s, f"{where} {name}")
 
     # -------------------------------------------------------------- builders
