@@ -45,6 +45,11 @@ def _save(fig: Figure, path: str | Path) -> Path:
     return p
 
 
+def _spans_decades(v: np.ndarray, ratio: float = 20.0) -> bool:
+    """All values finite and positive, the largest over `ratio` times the smallest: log axis."""
+    return bool(len(v) and np.isfinite(v).all() and (v > 0).all() and v.max() / v.min() > ratio)
+
+
 def _legend_below(ax: Axes, **kw: object) -> None:
     """Legend under the x axis, so it never hides a point."""
     n = len(kw.get("handles") or ax.get_legend_handles_labels()[0])  # type: ignore[arg-type]
@@ -79,6 +84,7 @@ def pareto_plot(fronts: Mapping[str, Sequence[tuple[float, float]]], path: str |
     fig = Figure(figsize=(7.0, 4.6))
     ax = fig.subplots()
     n = len(fronts)
+    xs: list[float] = []
     ys: list[float] = []
     # A uniform point identical for every design (e.g. weight memory) is drawn once, in black.
     per_label: dict[str, set[tuple[float, float]]] = {}
@@ -96,6 +102,7 @@ def pareto_plot(fronts: Mapping[str, Sequence[tuple[float, float]]], path: str |
                     label=f"{name} ({front_suffix})")
             ax.plot(arr[:, 0], arr[:, 1], "o", color=col, ms=3.5)
             ys += list(arr[:, 1])
+            xs += list(arr[:, 0])
         for label, (c, q) in (uniform or {}).get(name, {}).items():
             if label in shared:
                 continue
@@ -103,15 +110,19 @@ def pareto_plot(fronts: Mapping[str, Sequence[tuple[float, float]]], path: str |
             ax.annotate(label, (c, q), textcoords="offset points", xytext=(5, 3), fontsize=7,
                         color=col)
             ys.append(q)
+            xs.append(c)
     for label, (c, q) in shared.items():
         ax.plot([c], [q], marker="s", mfc="white", mec="k", mew=1.5, ms=7, ls="none")
         ax.annotate(f"{label} (all)", (c, q), textcoords="offset points", xytext=(5, 3),
                     fontsize=7)
         ys.append(q)
+        xs.append(c)
     if uniform:
         ax.plot([], [], marker="s", mfc="white", mec="k", ls="none", label="uniform precision")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    if _spans_decades(np.asarray(xs, dtype=float)):
+        ax.set_xscale("log")
     _quality_scale(ax, np.asarray(ys, dtype=float))
     ax.grid(alpha=0.3, which="both")
     _legend_below(ax)
@@ -178,24 +189,45 @@ def energy_breakdown_chart(layers: Sequence[str], components: Mapping[str, Seque
 
 
 def roofline_chart(intensity: Sequence[float], perf: Sequence[float], path: str | Path, *,
-                   peak_ops_per_s: float, bandwidth_bytes_per_s: float,
-                   labels: Sequence[str] | None = None, title: str = "Roofline") -> Path:
-    """Per-layer achieved ops/s against arithmetic intensity (ops/byte), with the roof."""
+                   peak_ops_per_s: float | Mapping[str, float], bandwidth_bytes_per_s: float,
+                   labels: Sequence[str] | None = None, groups: Sequence[str] | None = None,
+                   title: str = "Roofline") -> Path:
+    """Per-layer achieved ops/s against arithmetic intensity (ops/byte), under the roof.
+
+    `peak_ops_per_s` is one peak, or one per group (e.g. per weight format on a bit-serial
+    core, where narrower formats have a higher peak): then one roof per group, in the colour
+    of that group's points. `groups` (one per point) colours the points; without it, points
+    are named when few and coloured by position in the network when many.
+    """
     fig = Figure(figsize=(7.0, 4.6))
     ax = fig.subplots()
     ai = np.asarray(intensity, dtype=float)
     pf = np.asarray(perf, dtype=float)
-    ridge = peak_ops_per_s / bandwidth_bytes_per_s
-    lo = min(ai.min(initial=ridge), ridge) / 4
-    hi = max(ai.max(initial=ridge), ridge) * 4
+    bw = float(bandwidth_bytes_per_s)
+    gnames = list(groups) if groups is not None else None
+    order = sorted(set(gnames), key=gnames.index) if gnames is not None else []
+    if isinstance(peak_ops_per_s, Mapping):
+        roofs = {str(k): float(v) for k, v in peak_ops_per_s.items()}
+        order += [k for k in roofs if k not in order]
+    else:
+        roofs = {"": float(peak_ops_per_s)}
+    colors = {g: _color(i, len(order)) for i, g in enumerate(order)}
+    ridges = [pk / bw for pk in roofs.values()]
+    lo = min(ai.min(initial=min(ridges)), min(ridges)) / 4
+    hi = max(ai.max(initial=max(ridges)), max(ridges)) * 4
     xs = np.logspace(np.log10(lo), np.log10(hi), 200)
-    ax.plot(xs, np.minimum(peak_ops_per_s, xs * bandwidth_bytes_per_s), "k-", lw=1.5,
-            label=f"roof: {peak_ops_per_s:.3g} ops/s, {bandwidth_bytes_per_s:.3g} B/s")
-    ax.axvline(ridge, color="k", ls=":", lw=0.8)
-    if labels is not None and len(labels) <= _NAMED:
+    for g, pk in roofs.items():
+        ax.plot(xs, np.minimum(pk, xs * bw), "-", color=colors.get(g, "k") if g else "k", lw=1.5,
+                label=f"roof{' ' + g if g else ''}: {pk:.3g} ops/s")
+        ax.axvline(pk / bw, color=colors.get(g, "k") if g else "k", ls=":", lw=0.8)
+    if gnames is not None:
+        for g in order:
+            m = np.array([x == g for x in gnames], dtype=bool)
+            if m.any():
+                ax.scatter(ai[m], pf[m], s=22, color=colors[g], edgecolors="k", linewidths=0.3,
+                           zorder=3, label=f"layers in {g}")
+    elif labels is not None and len(labels) <= _NAMED:
         ax.scatter(ai, pf, s=18, color=_color(0), label="layers", zorder=3)
-        for a, p, lab in zip(ai, pf, labels):
-            ax.annotate(lab, (a, p), fontsize=7, textcoords="offset points", xytext=(4, 2))
     else:  # too many names to print: colour = position in the network
         sc = ax.scatter(ai, pf, s=22, c=np.arange(len(ai)), cmap="viridis", label="layers",
                         zorder=3, edgecolors="k", linewidths=0.3)
@@ -203,14 +235,17 @@ def roofline_chart(intensity: Sequence[float], perf: Sequence[float], path: str 
         if labels is not None and len(labels):
             cb.set_ticks([0, len(labels) - 1])
             cb.set_ticklabels([labels[0], labels[-1]], fontsize=7)
+    if labels is not None and len(labels) <= _NAMED:
+        for a, p, lab in zip(ai, pf, labels):
+            ax.annotate(lab, (a, p), fontsize=7, textcoords="offset points", xytext=(4, 2))
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_ylim(min(pf.min(initial=peak_ops_per_s), lo * bandwidth_bytes_per_s) / 2,
-                peak_ops_per_s * 3)
-    ax.set_xlabel("arithmetic intensity (ops per DRAM byte)")
+    top = max(max(roofs.values()), float(pf.max(initial=0.0)))
+    ax.set_ylim(min(float(pf.min(initial=top)), lo * bw) / 2, top * 3)
+    ax.set_xlabel(f"arithmetic intensity (ops per DRAM byte; DRAM {bw:.3g} B/s)")
     ax.set_ylabel("achieved ops / s")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="lower right")
+    _legend_below(ax)
     ax.set_title(title, fontsize=11)
     return _save(fig, path)
 
@@ -249,11 +284,10 @@ def design_space_scatter(x: Sequence[float], y: Sequence[float], path: str | Pat
                               label=front_label))
     if handles:
         _legend_below(ax, handles=handles)
-    for arr, setter in ((np.asarray(x, dtype=float), ax.set_xscale),
-                        (np.asarray(y, dtype=float), ax.set_yscale)):
-        pos = arr[np.isfinite(arr) & (arr > 0)]
-        if len(pos) == len(arr) and len(pos) and pos.max() / pos.min() > 20:
-            setter("log")
+    if _spans_decades(xa):
+        ax.set_xscale("log")
+    if _spans_decades(ya):
+        ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, which="both")

@@ -146,13 +146,11 @@ def flatten_row(key: str, point: Mapping[str, Any], result: Mapping[str, Any]) -
         elif k == "layer_energy_j" and isinstance(v, Mapping):
             for comp, vals in v.items():
                 out[f"energy_j.{comp}"] = float(np.sum(vals))
-        elif k == "minimum" and isinstance(v, Mapping):
+        elif isinstance(v, Mapping):  # e.g. minimum, budget: {metric: value}
             for mk, mv in v.items():
-                out[f"minimum.{mk}"] = _num(mv)
+                out[f"{k}.{mk}"] = _num(mv) if not isinstance(mv, (list, dict)) else str(mv)
         elif isinstance(v, list):
             out[k] = ";".join(str(x) for x in v)
-        elif isinstance(v, dict):
-            out[k] = str(v)
         else:
             out[k] = _num(v)
     return out
@@ -263,14 +261,26 @@ def _model_sections(model: str, ok: list[Row], bad: list[Row], out: Path,
         keep = (dram > 0) & (llat > 0) & (macs > 0)
         if keep.any():
             ops = 2.0 * macs[keep]
+            choices = list(r.get("choices") or [])
+            fmts = [c for c, kk in zip(choices, keep) if kk] if len(choices) == len(keep) else None
+            by_fmt = r.get("peak_macs_per_s_by_format")
+            if isinstance(by_fmt, Mapping) and fmts and set(fmts) <= set(by_fmt):
+                peak: float | dict[str, float] = {f: 2.0 * float(by_fmt[f])
+                                                  for f in sorted(set(fmts), key=fmts.index)}
+                roof_txt = "one compute roof per format in use (peak_macs_per_s_by_format)"
+            else:
+                peak = 2.0 * float(r["peak_macs_per_s"])
+                roof_txt = ("one compute roof, the design's reported peak_macs_per_s; on a "
+                            "bit-serial core a narrower format runs faster than that peak, so "
+                            "its layers may sit above this roof")
             figs.append(plots.roofline_chart(
                 ops / dram[keep], ops / llat[keep], out / f"{stem}_roofline.png",
-                peak_ops_per_s=2.0 * float(r["peak_macs_per_s"]),
-                bandwidth_bytes_per_s=float(r["dram_bytes_per_s"]),
+                peak_ops_per_s=peak, bandwidth_bytes_per_s=float(r["dram_bytes_per_s"]),
                 labels=[lay for lay, kk in zip(layers, keep) if kk] if layers else None,
-                title=f"{model} on {name}: roofline per layer"))
-            caps.append("Each layer's achieved ops/s (ops = 2 x MACs) against its ops per DRAM "
-                        "byte, under the design's peak-compute and DRAM-bandwidth roof"
+                groups=fmts, title=f"{model} on {name}: roofline per layer"))
+            caps.append("Each layer's achieved ops/s (ops = 2 x MACs, over its latency) against "
+                        "its ops per DRAM byte, coloured by format; the slanted roof is the DRAM "
+                        f"bandwidth, the flat one {roof_txt}"
                         + ("" if keep.all() else f"; {int((~keep).sum())} layers without DRAM "
                            "traffic or MACs left out") + ".")
     tot = (f"latency {r['latency_s'] * 1e3:.4g} ms, energy {r['energy_j'] * 1e3:.4g} mJ, "

@@ -2,7 +2,9 @@
 
 Costs come from a toy closed form (not hwsim): a layer's latency is MACs x weight bits /
 (rows x freq) on "bitser" designs and MACs x bits / (4 x units x 64 x freq) on "lutc"
-designs; every number is derived from the point, so the rows are deterministic.
+designs; every number is derived from the point, so the rows are deterministic. "lutc"
+rows also carry a peak per format (its latency is linear in the weight bits, like a bit-serial
+core's: the peak grows as the width shrinks); "bitser" rows only the one peak_macs_per_s.
 """
 
 from __future__ import annotations
@@ -58,8 +60,10 @@ def _result(model: str, base: str, params: dict[str, Any], bits: np.ndarray) -> 
             "choices": fmts, "bits": [int(b) for b in bits], "layer_latency_s": list(c["latency"]),
             "layer_energy_j": {k: list(v) for k, v in c["energy"].items()},
             "layer_macs": list(MACS), "layer_dram_bytes": list(c["dram"]),
-            "peak_macs_per_s": float(par * params["freq_hz"] / 2),
-            "dram_bytes_per_s": float(16 * params["freq_hz"]), "uniform": uniform}
+            "peak_macs_per_s": float(par * params["freq_hz"] / 8),
+            "dram_bytes_per_s": float(16 * params["freq_hz"]), "uniform": uniform,
+            **({"peak_macs_per_s_by_format": {f"int{b}": par * params["freq_hz"] / b for b in (2, 4, 8)}}
+               if base == "lutc" else {})}
 
 
 def fill_store(path: Path, models: tuple[str, ...] = ("net-a", "net-b"),

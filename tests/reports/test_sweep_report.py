@@ -85,11 +85,15 @@ def test_report_from_store(tmp_path: Path, sweep_store, png_stats) -> None:
     js = json.loads((out / "rows.json").read_text())
     assert [r["key"] for r in js] == sorted(k for k, _, _ in rows)
     # The chosen point of each model is the knee of its feasible rows, named in the page.
+    seen_bases: set[str] = set()
     for model in ("net-a", "net-b"):
         ok = [(p, r) for _, p, r in rows if p["model"] == model and r["status"] == "ok"]
         ok.sort(key=lambda pr: f"{model}|{pr[0]['design']}")  # the store's key order
         p, _ = ok[pick_point([r for _, r in ok])]
         assert f"{model}: chosen point {p['design']} ({p['base']})" in page
+        seen_bases.add(p["base"])
+    # Roofline: the chosen points are lutc rows, which carry a peak per format.
+    assert seen_bases == {"lutc"} and "one compute roof per format in use" in page
     # Top designs table: only non-dominated designs, at most 15 per model.
     m = re.search(r"The (\d+) of (\d+) non-dominated designs", page)
     assert m and int(m.group(1)) <= 15 and int(m.group(1)) <= int(m.group(2))
@@ -100,6 +104,10 @@ def test_model_without_feasible_point_is_reported_not_plotted(tmp_path: Path, sw
     with ResultStore(db) as st:
         st.put("zz|none", "toy", {"design": "d99999", "base": "bitser", "model": "net-z", "params": {}},
                {"status": "infeasible", "message": "nothing fits"})
+        st.conn.execute("DELETE FROM points WHERE point LIKE '%\"lutc\"%'")  # bitser rows only
     page = report_from_store(db, tmp_path / "r").read_text()
     assert "net-z: no feasible design" in page and "nothing fits" in page
     assert not list((tmp_path / "r").glob("net-z*.png"))
+    # bitser rows have one peak only: the roofline says its roof is that reported peak.
+    assert "net-a: chosen point" in page and "(bitser)" in page
+    assert "one compute roof, the design&#x27;s reported peak_macs_per_s" in page
