@@ -204,3 +204,20 @@ def test_sigkill_mid_sweep_then_resume_equals_an_uninterrupted_run(tmp_path) -> 
         run_sweep(load_space(space), st, executor="serial", quiet=True)
         clean = st.snapshot()
     assert len(clean) == 40 and resumed == clean
+
+
+def test_range_budget_is_a_fraction_of_the_achievable_range() -> None:
+    import numpy as np
+
+    from search.costs import CostTable
+
+    # Hand derivation: fastest allocation 1 + 3 = 4 cycles, all-int8 2 + 4 = 6, so 0.5r = 5,
+    # 0r = 4 and 1r = 6; "0.5r:int4" is measured against all-int4 (= the minimum here) -> 4.
+    t = CostTable(layers=("a", "b"), choices=("int4", "int8"), sensitivity=np.array([[1.0, 0.0], [1.0, 0.0]]),
+                  costs={"latency": np.array([[1.0, 2.0], [3.0, 4.0]])})
+    assert t.resolve_budget("latency", "0.5r") == 5.0
+    assert t.resolve_budget("latency", "0r") == 4.0
+    assert t.resolve_budget("latency", "1r") == 6.0
+    assert t.resolve_budget("latency", "0.5r:int4") == 4.0
+    with pytest.raises(InvalidSpecError, match="bad fraction before 'r'"):
+        t.resolve_budget("latency", "abcr")
