@@ -250,6 +250,17 @@ def _workload(where: str, key: str, v: Any) -> tuple[tuple[str, Any], ...]:
     return tuple(out)
 
 
+def _entry(where: str, key: str, raw: Any, main: str, allowed: Sequence[str], what: str) -> Mapping[str, Any]:
+    """A list entry given as a bare string (its `main` value) or as a mapping of `allowed` keys."""
+    m = {main: raw} if isinstance(raw, str) else raw
+    if not isinstance(m, Mapping) or main not in m:
+        raise _err(where, key, f"must be {what} or a mapping with {main!r}")
+    for k in m:
+        if k not in allowed:
+            raise _err(where, f"{key}.{k}", f"unknown key (known: {', '.join(allowed)})")
+    return m
+
+
 def parse_space(d: Any, where: str = "<dict>") -> DesignSpace:
     """Validate a design-space mapping; every error names the file and the key."""
     from hwsim.spec import load_accelerator
@@ -308,15 +319,9 @@ def parse_space(d: Any, where: str = "<dict>") -> DesignSpace:
     models: list[ModelSpec] = []
     from models import zoo
 
-    for i, m in enumerate(models_raw):
+    for i, raw in enumerate(models_raw):
         key = f"models[{i}]"
-        if isinstance(m, str):
-            m = {"name": m}
-        if not isinstance(m, Mapping) or "name" not in m:
-            raise _err(where, key, "must be a model name or a mapping with 'name'")
-        for k in m:
-            if k not in _MODEL_KEYS:
-                raise _err(where, f"{key}.{k}", f"unknown key (known: {', '.join(_MODEL_KEYS)})")
+        m = _entry(where, key, raw, "name", _MODEL_KEYS, "a model name")
         mname = m["name"]
         if not isinstance(mname, str):
             raise _err(where, f"{key}.name", f"must be a model name, got {mname!r}")
@@ -341,15 +346,9 @@ def parse_space(d: Any, where: str = "<dict>") -> DesignSpace:
     if not isinstance(hw_raw, list) or not hw_raw:
         raise _err(where, "hardware", "must be a non-empty list of {base, params} blocks")
     blocks = []
-    for i, b in enumerate(hw_raw):
+    for i, raw in enumerate(hw_raw):
         key = f"hardware[{i}]"
-        if isinstance(b, str):
-            b = {"base": b}
-        if not isinstance(b, Mapping) or "base" not in b:
-            raise _err(where, key, "must be a preset name or a mapping with 'base'")
-        for k in b:
-            if k not in ("base", "params"):
-                raise _err(where, f"{key}.{k}", "unknown key (known: base, params)")
+        b = _entry(where, key, raw, "base", ("base", "params"), "a preset name")
         base = b["base"]
         if not isinstance(base, str):
             raise _err(where, f"{key}.base", f"must be a preset name or a YAML path, got {base!r}")

@@ -31,7 +31,7 @@ import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -399,17 +399,11 @@ class CostTable:
             json.dump(self.to_dict(), fh)
 
     def with_sensitivity(self, sensitivity: np.ndarray) -> CostTable:
-        return CostTable(layers=self.layers, choices=self.choices, sensitivity=sensitivity,
-                         costs=self.costs, ties=self.ties, allowed=self.allowed, budgets=self.budgets,
-                         model=self.model, hardware=self.hardware, source=self.source)
+        return replace(self, sensitivity=sensitivity)
 
     def with_costs(self, **arrays: np.ndarray) -> CostTable:
         """The same table with some named cost arrays replaced or added."""
-        costs = dict(self.costs)
-        costs.update(arrays)
-        return CostTable(layers=self.layers, choices=self.choices, sensitivity=self.sensitivity,
-                         costs=costs, ties=self.ties, allowed=self.allowed, budgets=self.budgets,
-                         model=self.model, hardware=self.hardware, source=self.source)
+        return replace(self, costs={**self.costs, **arrays})
 
     @classmethod
     def from_hwsim(cls, workload: Any, formats: Sequence[Any], accel: Any, *,
