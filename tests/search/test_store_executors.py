@@ -64,3 +64,19 @@ def test_executors_agree(kind):
 def test_unknown_executor():
     with pytest.raises(InvalidSpecError, match="unknown executor 'ray'"):
         run(_square, [1], executor="ray")
+
+
+def test_dask_executor_reaches_a_scheduler_by_address():
+    """`--executor dask --scheduler tcp://host:port`: the Client path, against a cluster started here."""
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        got = {}
+        n = run(_square, range(9), executor="dask", scheduler=cluster.scheduler_address, quiet=True,
+                on_result=lambda it, r: got.__setitem__(it, r), chunksize=4)
+    assert n == 9 and got == {i: {"x": i, "y": i * i} for i in range(9)}
+
+
+def test_unreachable_dask_scheduler_is_one_clear_error():
+    with pytest.raises(InvalidSpecError, match="cannot reach dask scheduler tcp://127.0.0.1:9"):
+        run(_square, [1], executor="dask", scheduler="tcp://127.0.0.1:9")
