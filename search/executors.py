@@ -42,7 +42,8 @@ def _progress(total: int, quiet: bool, desc: str) -> Any:
 def run(fn: Callable[[T], R], items: Iterable[T], *, executor: ExecutorKind | str = ExecutorKind.LOCAL,
         workers: int | None = None, scheduler: str | None = None,
         on_result: Callable[[T, R], None] | None = None, quiet: bool = False,
-        desc: str = "sweep", chunksize: int = 16, unit_weight: Callable[[T], int] | None = None) -> int:
+        desc: str = "sweep", chunksize: int = 16, unit_weight: Callable[[T], int] | None = None,
+        connect_timeout_s: float = 10.0) -> int:
     """Run `fn` over `items`; returns how many completed. The progress bar counts
     `unit_weight(item)` units per item (default 1), e.g. points in a group."""
     try:
@@ -72,7 +73,7 @@ def run(fn: Callable[[T], R], items: Iterable[T], *, executor: ExecutorKind | st
                         done += 1
                     bar.update(sum(weigh(it) for it in futs[fut]))
         elif kind is ExecutorKind.DASK:
-            done = _run_dask(fn, todo, workers, scheduler, sink, bar, chunksize, weigh)
+            done = _run_dask(fn, todo, workers, scheduler, sink, bar, chunksize, weigh, connect_timeout_s)
         else:  # pragma: no cover - closed enum
             raise InvalidSpecError(f"executor {kind} has no implementation")
     finally:
@@ -85,7 +86,8 @@ def _apply_chunk(fn: Callable[[T], R], chunk: list[T]) -> list[R]:
 
 
 def _run_dask(fn: Callable[[T], R], todo: list[T], workers: int | None, scheduler: str | None,
-              sink: Callable[[T, R], None], bar: Any, chunksize: int, weigh: Callable[[T], int]) -> int:
+              sink: Callable[[T, R], None], bar: Any, chunksize: int, weigh: Callable[[T], int],
+              connect_timeout_s: float) -> int:
     try:
         from dask.distributed import Client, LocalCluster
         from dask.distributed import as_completed as dask_completed
@@ -95,7 +97,7 @@ def _run_dask(fn: Callable[[T], R], todo: list[T], workers: int | None, schedule
     try:
         if scheduler:
             try:
-                client = Client(scheduler, timeout="10s")
+                client = Client(scheduler, timeout=f"{connect_timeout_s}s")
             except OSError as exc:
                 raise InvalidSpecError(f"cannot reach dask scheduler {scheduler}: {exc}") from None
         else:

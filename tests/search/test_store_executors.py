@@ -79,4 +79,4 @@ def test_dask_executor_reaches_a_scheduler_by_address():
 
 def test_unreachable_dask_scheduler_is_one_clear_error():
     with pytest.raises(InvalidSpecError, match="cannot reach dask scheduler tcp://127.0.0.1:9"):
-        run(_square, [1], executor="dask", scheduler="tcp://127.0.0.1:9")
+        run(_square, [1], executor="dask", scheduler="tcp://127.0.0.1:9", connect_timeout_s=1.0)
