@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib as mpl
+import matplotlib.ticker
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -48,6 +50,15 @@ def _save(fig: Figure, path: str | Path) -> Path:
 def _spans_decades(v: np.ndarray, ratio: float = 20.0) -> bool:
     """All values finite and positive, the largest over `ratio` times the smallest: log axis."""
     return bool(len(v) and np.isfinite(v).all() and (v > 0).all() and v.max() / v.min() > ratio)
+
+
+def _plain_log(axis: Any) -> None:
+    """Log axis labelled 0.3, 1, 20 ... rather than 3x10^-1 (the values are already scaled
+    to ms, mJ, MB, so they span few decades)."""
+    fmt = mpl.ticker.FuncFormatter(lambda v, _pos: f"{v:g}")
+    axis.set_major_formatter(fmt)
+    axis.set_minor_formatter(mpl.ticker.FuncFormatter(
+        lambda v, _pos: f"{v:g}" if f"{v:.1e}"[0] in "25" else ""))
 
 
 def _legend_below(ax: Axes, **kw: object) -> None:
@@ -98,8 +109,9 @@ def pareto_plot(fronts: Mapping[str, Sequence[tuple[float, float]]], path: str |
         col = _color(i, n)
         if pts:
             arr = np.array(sorted(pts), dtype=float)
-            ax.step(arr[:, 0], arr[:, 1], where="post", color=col, lw=1.6,
-                    label=f"{name} ({front_suffix})")
+            # Earlier fronts drawn wider, so a front lying under a later one still shows.
+            ax.step(arr[:, 0], arr[:, 1], where="post", color=col, lw=1.6 + 1.4 * (n - 1 - i),
+                    alpha=0.9, label=f"{name} ({front_suffix})")
             ax.plot(arr[:, 0], arr[:, 1], "o", color=col, ms=3.5)
             ys += list(arr[:, 1])
             xs += list(arr[:, 0])
@@ -123,6 +135,7 @@ def pareto_plot(fronts: Mapping[str, Sequence[tuple[float, float]]], path: str |
     ax.set_ylabel(ylabel)
     if _spans_decades(np.asarray(xs, dtype=float)):
         ax.set_xscale("log")
+        _plain_log(ax.xaxis)
     _quality_scale(ax, np.asarray(ys, dtype=float))
     ax.grid(alpha=0.3, which="both")
     _legend_below(ax)
@@ -286,8 +299,10 @@ def design_space_scatter(x: Sequence[float], y: Sequence[float], path: str | Pat
         _legend_below(ax, handles=handles)
     if _spans_decades(xa):
         ax.set_xscale("log")
+        _plain_log(ax.xaxis)
     if _spans_decades(ya):
         ax.set_yscale("log")
+        _plain_log(ax.yaxis)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, which="both")
