@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from kernels_ref.errors import LowbitError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 # Command modules in the order `lowbit --help` lists them.
 _COMMAND_MODULES = ("models", "formats", "simulate", "verify", "allocate", "sweep", "report", "demo")

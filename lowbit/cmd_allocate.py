@@ -33,12 +33,14 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
                      help="comma-separated weight formats to choose from (with --hw)")
     src.add_argument("--act-formats", metavar="LIST", default=None,
                      help="choose activation formats jointly from this list (with --hw)")
-    src.add_argument("--sensitivity", metavar="FILE|measured|proxy", default=None,
+    src.add_argument("--sensitivity", metavar="FILE|measured|proxy|builtin", default=None,
                      help="per-(layer, format) quality loss (with --hw)")
     src.add_argument("--cache-dir", default=None, metavar="DIR",
                      help="sensitivity cache directory (default ~/.cache/lowbit/sensitivity)")
-    src.add_argument("--phase", default="prefill", help="workload phase for zoo LLMs (prefill/decode)")
-    src.add_argument("--seq-len", type=int, default=256, help="sequence length for zoo LLMs")
+    src.add_argument("--phase", default=None,
+                     help="workload phase for zoo transformers (prefill/decode; default: the model's own)")
+    src.add_argument("--seq-len", type=int, default=None,
+                     help="sequence length for zoo transformers (default: the zoo's)")
     src.add_argument("--batch", type=int, default=1, help="batch size")
     b = p.add_argument_group("budgets (absolute, with unit, or '0.6x' of all-int8)")
     b.add_argument("--budget", action="append", default=[], metavar="NAME=VALUE",

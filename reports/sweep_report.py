@@ -244,10 +244,13 @@ def _model_sections(model: str, ok: list[Row], bad: list[Row], out: Path,
     figs, caps = [], []
     layers = list(r.get("layers") or [])
     if layers and r.get("bits") and r.get("choices"):
-        figs.append(plots.allocation_chart(layers, r["bits"], out / f"{stem}_allocation.png",
-                                           formats=r["choices"],
+        # layers without weights (activation x activation products) have no format to allocate
+        keep = [i for i, w in enumerate(r.get("has_weights") or [True] * len(layers)) if w]
+        figs.append(plots.allocation_chart([layers[i] for i in keep], [r["bits"][i] for i in keep],
+                                           out / f"{stem}_allocation.png",
+                                           formats=[r["choices"][i] for i in keep],
                                            title=f"{model} on {name}: per-layer formats"))
-        caps.append("Weight bits chosen for each layer (bar colour = format) at the chosen point.")
+        caps.append("Weight bits chosen for each weight layer (bar colour = format) at the chosen point.")
     if layers and r.get("layer_energy_j"):
         figs.append(plots.energy_breakdown_chart(layers, r["layer_energy_j"],
                                                  out / f"{stem}_energy.png",

@@ -521,6 +521,7 @@ class _Priced:
     other: dict[str, Any]           # LayerCost of layers without weights (run at the act format)
     area_mm2: float
     peak_macs_per_cycle: float
+    peak_by_format: dict[str, float]   # peak MACs/cycle of each choice (and of the act format)
 
 
 _ACCEL_CACHE: dict[tuple[Any, ...], Any] = {}
@@ -589,9 +590,14 @@ def _priced(p: Point, ctx: _ModelCtx, act_formats: tuple[str, ...]) -> _Priced:
     table = CostTable(layers=tuple(names), choices=labels, sensitivity=sens,
                       costs={"latency": cyc, "energy": dyn + leak, "memory": mem}, ties=ties, allowed=allowed,
                       model=ctx.name, hardware=canon.name)
+    core = canon.model()
+    by_fmt = {lab: float(core.peak_macs_per_cycle(w, a or canon.act_format) * canon.num_cores)
+              for lab, (w, a) in zip(labels, pairs)}
+    by_fmt[str(canon.act_format)] = float(core.peak_macs_per_cycle(canon.act_format, canon.act_format)
+                                          * canon.num_cores)
     peak_fmt = max((w for w, _a in pairs), key=lambda f: f.bits_per_weight)
     out = _Priced(canon, wl, labels, names, table, dyn, leak, grid, other, float(canon.area_mm2()),
-                  float(canon.model().peak_macs_per_cycle(peak_fmt, canon.act_format) * canon.num_cores))
+                  float(core.peak_macs_per_cycle(peak_fmt, canon.act_format) * canon.num_cores), by_fmt)
     _PRICED_CACHE[key] = out
     if len(_PRICED_CACHE) > _PRICED_MAX:
         _PRICED_CACHE.popitem(last=False)
@@ -676,7 +682,9 @@ def _price_point(p: Point, ctx: _ModelCtx, space_ctx: Mapping[str, Any]) -> dict
         "layer_energy_j": {k: [e.get(k, 0.0) for e in energies] for k in comps},
         "layer_macs": [int(lc.macs) for _, _, lc in rows],
         "layer_dram_bytes": [float(lc.dram_bytes) for _, _, lc in rows],
+        "has_weights": [n in chosen for n, _, _ in rows],
         "peak_macs_per_s": pr.peak_macs_per_cycle * freq,
+        "peak_macs_per_s_by_format": {f: v * freq for f, v in pr.peak_by_format.items()},
         "dram_bytes_per_s": float(pr.accel.dram.bandwidth_bytes_per_cycle * freq),
         "uniform": uniform,
     }

@@ -488,6 +488,16 @@ def digits_workload() -> Any:
         Layer.linear("fc2", 1, 64, 10)))
 
 
+def _held_label(weight_fmt: str, act_formats: Sequence[str] | None) -> str:
+    """Choice label of a layer held at `weight_fmt` (with the widest activation format when
+    activations are chosen too)."""
+    if not act_formats:
+        return weight_fmt
+    from kernels_ref.formats import Format
+
+    return choice_label(weight_fmt, max(act_formats, key=lambda a: (Format.parse(str(a)).bits_per_weight, str(a))))
+
+
 def table_for_model(model: str, hw: str, formats: Sequence[str], *, act_formats: Sequence[str] | None = None,
                     sensitivity: str | None = None, phase: str | None = None, seq_len: int | None = None,
                     batch: int = 1, cache_dir: str | Path | None = None) -> CostTable:
@@ -502,7 +512,8 @@ def table_for_model(model: str, hw: str, formats: Sequence[str], *, act_formats:
     from models import sensitivity as S
 
     if sensitivity is None:
-        raise InvalidSpecError("--sensitivity is required with --hw: a FILE (CSV/JSON), 'measured' or 'proxy'")
+        raise InvalidSpecError("--sensitivity is required with --hw: a FILE (CSV/JSON), 'measured', 'proxy' "
+                               "or 'builtin'")
     accel = load_accelerator(hw)
     runnable = model.lower() in _RUNNABLE
     if runnable:
@@ -512,6 +523,24 @@ def table_for_model(model: str, hw: str, formats: Sequence[str], *, act_formats:
 
         workload = zoo.get(model, phase=phase, seq_len=seq_len, batch=batch)
     weight_fmts = list(formats)
+    if sensitivity == "builtin":  # models.quality: HAWQ-V3 ResNet-18, measured MiniLM / digits
+        from models import quality as Q
+
+        q = Q.for_model(model, weight_fmts, cache_dir=cache_dir)
+        sens_map = {(lay, f): v for (lay, f), v in q.mapping().items()}
+        names = [ly.name for ly in workload.layers if ly.weight_params > 0]
+        held = dict(q.fixed)
+        for n in names:
+            if n in held:
+                sens_map.update({(n, f): 0.0 for f in weight_fmts})
+        pairs_sens = np.array([[sens_map.get((n, f), np.nan) for f in weight_fmts] for n in names])
+        missing = [n for n, row in zip(names, pairs_sens) if np.isnan(row).any()]
+        if missing:
+            raise InvalidSpecError(f"--sensitivity builtin: no value for layer {missing[0]!r} of {model}")
+        reps = len(act_formats) if act_formats else 1
+        return CostTable.from_hwsim(workload, weight_fmts, accel, sensitivity=np.repeat(pairs_sens, reps, axis=1),
+                                    act_formats=act_formats, ties=[g for g in q.ties if all(x in names for x in g)],
+                                    fixed={n: _held_label(f, act_formats) for n, f in held.items() if n in names})
     if sensitivity in ("measured", "proxy"):
         if not runnable:
             raise InvalidSpecError(f"--sensitivity {sensitivity}: model {model!r} has no weights in lowbit "

@@ -221,3 +221,22 @@ def test_range_budget_is_a_fraction_of_the_achievable_range() -> None:
     assert t.resolve_budget("latency", "0.5r:int4") == 4.0
     with pytest.raises(InvalidSpecError, match="bad fraction before 'r'"):
         t.resolve_budget("latency", "abcr")
+
+
+def test_allocate_builtin_sensitivity_agrees_with_the_sweep_point(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`lowbit allocate --sensitivity builtin` and a sweep point of the same design solve the same ILP."""
+    import json
+
+    out = tmp_path / "alloc.json"
+    assert main(["allocate", "--hw", "bitmod", "--model", "resnet-18", "--formats", "int2,int4,int8",
+                 "--sensitivity", "builtin", "--latency", "0.6x", "-o", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    space = parse_space({"name": "one", "formats": ["int2", "int4", "int8"], "budgets": {"latency": "0.6x"},
+                         "models": ["resnet-18"], "hardware": ["bitmod"]})
+    with ResultStore(tmp_path / "r.sqlite") as st:
+        run_sweep(space, st, executor="serial", quiet=True)
+        [(_k, _p, r)] = st.snapshot()
+    chosen = {n: c for n, c, w in zip(r["layers"], r["choices"], r["has_weights"]) if w}
+    assert {ly["name"]: ly["format"] for ly in doc["layers"]} == chosen
+    assert r["quality"] == pytest.approx(doc["totals"]["sensitivity"], rel=1e-12)
+    assert r["cycles"] == doc["totals"]["latency"]  # no weightless layers in ResNet-18
