@@ -254,6 +254,18 @@ class Model:
     def dataflows(self) -> tuple[Dataflow, ...]:
         return self.spec.dataflows
 
+    @property
+    def row_split(self) -> bool:
+        """Whether `mapper.tiling.search` may also split a layer over cores by rows (M).
+
+        Tensor-core style: yes. GPU kernels spread a GEMM over SMs by output tiles in
+        both M and N (cuBLAS/CUTLASS threadblock tiles), and FlashAttention-2 (Dao, 2023,
+        section 3.2) parallelises attention over the sequence (query-row) blocks; an N split
+        alone left e.g. attention's context GEMM (n = head_dim 100 over 108 SMs) one column
+        per SM, padded to the unit's tile_n. The mapper keeps an M split only where it
+        prices strictly better. Systolic style: N split only (SCALE-Sim runs one array)."""
+        return self.spec.style is CoreStyle.TENSOR_CORE
+
     # ------------------------------------------------------------ precision
     def mode(self, w: Format, a: Format) -> tuple[Format, float]:
         """(datapath mode, rate) a (weight, activation) pair runs in."""
