@@ -32,6 +32,18 @@ weights, activation bits for inputs/outputs):
   tile: input reads = |A| x Tn, weight reads = |W| x Tm, partial-sum writes =
   |P| x Tk, reads = |P| x (Tk - 1); plus the DRAM fills written into the buffers.
 
+Opt-in rules (`Accelerator.memory`, `hwsim.spec.MemoryRules`; all off by default, set by
+presets that reproduce a peer simulator, e.g. Bit Fusion's):
+
+- `output_bits`: outputs at this width in the output buffer and DRAM;
+- `output_read_before_write`: DRAM output reads = DRAM output writes;
+- `im2col_input: host` (applied in `mapper.layer_gemm`): an im2col'd conv reads M x K;
+- `conv_input_halo`: a channel-wise conv's m-tile of t output pixels fetches and holds its
+  input window, a block of side sqrt(t) plus the kernel halo (`halo_scale`), per tile;
+- `padded_tiles`: every tile whole: conv m-tiles are square pixel blocks covering each
+  image with ceil(out/side)^2 blocks (`padded_m_trips`); traffic scales by trips x tile /
+  dimension per operand, and compute is the core's cycles for one whole tile x tiles.
+
 Compute cycles and actions come from the core model on the whole (per-core)
 GEMM, for the mapping's dataflow: the core's own convention (SCALE-Sim's folds,
 Bit Fusion's channel-wise segments, ...) is the authority on compute; the
@@ -68,6 +80,7 @@ __all__ = [
     "GemmShape",
     "OperandBits",
     "Priced",
+    "halo_scale",
     "operand_bits",
     "price_candidates",
     "tile_bytes",
@@ -90,6 +103,46 @@ class GemmShape:
     weight_scale: float = 1.0        # weight bytes / GEMM-view weight bytes (kv sharing)
     k_segment: int = 0               # > 0: K is independent runs of this length, passed to cores that
     #                                  reduce a conv one kernel position at a time (bit_serial k_segment)
+    conv_window: tuple[int, ...] = ()  # conv layers: (kernel_h, kernel_w, stride_h, stride_w, out_h, out_w)
+    input_share: float = 1.0         # fraction of the input this core fetches (N split over cores)
+
+
+def _conv_blocks(shape: GemmShape, tm: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pixels t, block height, block width) of m-tiles of `tm` output pixels of a conv: a tile
+    below one image's out_h*out_w pixels is a block of side sqrt(tm), clipped to the map."""
+    _, _, _, _, oh, ow = shape.conv_window
+    t = np.minimum(np.asarray(tm, dtype=np.float64), float(oh * ow))
+    bh = np.minimum(np.sqrt(t), float(oh))
+    bw = np.minimum(t / bh, float(ow))
+    return t, bh, bw
+
+
+def padded_m_trips(shape: GemmShape, tm: Any) -> np.ndarray:
+    """m-tiles visited when every tile is whole (MemoryRules.padded_tiles): a conv's blocks of
+    bh x bw output pixels cover each image's out_h x out_w map with ceil(out_h/bh) *
+    ceil(out_w/bw) blocks (edge blocks computed and moved in full); tiles of whole images,
+    and non-conv layers, take ceil(m / tm)."""
+    tm = np.asarray(tm, dtype=np.int64)
+    plain = _ceil(shape.m, tm)
+    if not shape.conv_window:
+        return plain
+    _, _, _, _, oh, ow = shape.conv_window
+    images = shape.m // (oh * ow)
+    _, bh, bw = _conv_blocks(shape, tm)
+    blocks = np.ceil(oh / bh - 1e-9) * np.ceil(ow / bw - 1e-9) * images
+    return np.where(tm < oh * ow, blocks.astype(np.int64), plain)
+
+
+def halo_scale(shape: GemmShape, tm: Any) -> np.ndarray:
+    """Input bytes / GEMM-view input bytes of m-tiles of `tm` output pixels carrying their halo.
+
+    A tile of t = min(tm, out_h*out_w) pixels is taken as a block of side sqrt(t) (clipped to the
+    output map) and needs the ((side-1)*stride + kernel)^2 input pixels under it, for each input
+    channel: window / (t * kernel_h * kernel_w) of its im2col'd rows (MemoryRules.conv_input_halo)."""
+    kh, kw, sh, sw, _, _ = shape.conv_window
+    t, bh, bw = _conv_blocks(shape, tm)
+    window = ((bh - 1.0) * sh + kh) * ((bw - 1.0) * sw + kw)
+    return window / (t * kh * kw)
 
 
 @dataclass(frozen=True)
@@ -173,8 +226,16 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
         raise InvalidSpecError("memory: tile sizes must be positive")
     tm, tk, tn = np.minimum(tm, shape.m), np.minimum(tk, shape.k), np.minimum(tn, shape.n)
     table = table or EnergyTable.for_node(accel.node_nm, accel.energy, accel.dram.energy_j_per_byte)
+    rules = accel.memory
     bits = operand_bits(w, a, out_fmt)
+    if rules.output_bits is not None:  # outputs stored at a fixed width (MemoryRules.output_bits)
+        bits = OperandBits(input=bits.input, weight=bits.weight, output=float(rules.output_bits))
     trips = {"m": _ceil(shape.m, tm), "k": _ceil(shape.k, tk), "n": _ceil(shape.n, tn)}
+    if rules.padded_tiles:  # edge tiles cost as much as full ones; conv m-tiles are square pixel blocks
+        trips["m"] = padded_m_trips(shape, tm)
+        pad = {d: trips[d] * t / float(getattr(shape, d)) for d, t in (("m", tm), ("k", tk), ("n", tn))}
+    else:
+        pad = {d: np.ones(tm.shape) for d in "mkn"}
     steps = shape.batch * trips["m"] * trips["k"] * trips["n"]
 
     # ---- compute: the core's own whole-GEMM model, per dataflow (buffer tiling sets traffic and
@@ -193,21 +254,35 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
               if shape.k_segment else model.compute(shape.m, shape.k, shape.n, w, a, df, shape.batch))
         ran_as = ran_as or tc.ran_as
         compute[sel] = float(tc.cycles)
+        if rules.padded_tiles:  # every tile computed whole: the core's cycles for one full tile x tiles
+            one = model.compute(tm[sel], tk[sel], tn[sel], w, a, df, 1,
+                                **({"k_segment": shape.k_segment} if shape.k_segment else {}))
+            compute[sel] = np.asarray(one.cycles, dtype=np.float64) * steps[sel]
         for act, v in tc.actions.items():
             full_v = actions_total.setdefault(act, np.zeros(tm.shape, dtype=np.float64))
             full_v[sel] = float(np.sum(v))
 
     # ---- traffic
-    gemm_bytes = {Operand.INPUT: shape.batch * shape.m * shape.k * bits.input / 8.0 * shape.input_scale,
+    gemm_in = shape.batch * shape.m * shape.k * bits.input / 8.0  # im2col'd (GEMM-view) input bytes
+    in_scale: Any = shape.input_scale
+    in_tile_scale: Any = 1.0   # on-chip input tile / GEMM-view tile (1: the buffer holds im2col'd rows)
+    in_whole_scale: Any = 1.0
+    if rules.conv_input_halo and shape.k_segment and shape.conv_window:
+        # channel-wise conv: each m-tile fetches (and holds) its input window, halo included
+        in_tile_scale = halo_scale(shape, tm)
+        in_scale = in_tile_scale * shape.input_share
+        in_whole_scale = halo_scale(shape, shape.m)
+    gemm_bytes = {Operand.INPUT: gemm_in * in_scale * pad["m"] * pad["k"],
                   Operand.WEIGHT: (shape.batch if shape.weight_per_batch else 1) * shape.k * shape.n
-                  * bits.weight / 8.0 * shape.weight_scale,
-                  Operand.OUTPUT: shape.batch * shape.m * shape.n * bits.output / 8.0}
+                  * bits.weight / 8.0 * shape.weight_scale * pad["k"] * pad["n"],
+                  Operand.OUTPUT: shape.batch * shape.m * shape.n * bits.output / 8.0 * pad["m"] * pad["n"]}
     psum_bits = float(getattr(accel.core, "accumulator_bits", 32))
     multi_k = trips["k"] > 1  # partial sums live in the buffer only when K is split over tiles
     tb = tile_bytes(tm, tk, tn, bits, np.where(multi_k, psum_bits, bits.output))
+    tb[Operand.INPUT] = tb[Operand.INPUT] * in_tile_scale
     # an operand whose whole (per-core) tensor fits in its buffer beside the other operands'
     # tiles stays resident: fetched once whatever the loop order
-    whole = {Operand.INPUT: shape.batch * shape.m * shape.k * bits.input / 8.0,
+    whole = {Operand.INPUT: gemm_in * in_whole_scale,
              Operand.WEIGHT: (shape.batch if shape.weight_per_batch else 1) * shape.k * shape.n * bits.weight / 8.0,
              Operand.OUTPUT: shape.batch * shape.m * shape.n * np.where(multi_k, psum_bits, bits.output) / 8.0}
     held = dict(tb)
@@ -232,11 +307,13 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
     psum_bytes = gemm_bytes[Operand.OUTPUT] * psum_bits / bits.output
     dram_out_w = gemm_bytes[Operand.OUTPUT] + psum_bytes * (r_out - 1)
     dram_out_r = psum_bytes * (r_out - 1)
+    if rules.output_read_before_write:  # every output tile written back was read first
+        dram_out_r = dram_out_w
     dram_read = dram_in + dram_w + dram_out_r
     dram_total = dram_read + dram_out_w
 
 
-    sram_reads = {Operand.INPUT: gemm_bytes[Operand.INPUT] / shape.input_scale * trips["n"],
+    sram_reads = {Operand.INPUT: gemm_in * trips["n"],
                   Operand.WEIGHT: gemm_bytes[Operand.WEIGHT] / shape.weight_scale * trips["m"]
                   * (1 if shape.weight_per_batch else shape.batch),
                   Operand.OUTPUT: psum_bytes * (trips["k"] - 1)}

@@ -17,6 +17,7 @@ buffers and DRAM. YAML layout (`hwsim/presets/<name>.yaml`)::
          banks: 1, double_buffered: true}
     dram: {bandwidth_bytes_per_cycle: 32, energy_j_per_byte: null}
     energy: {leakage_w_per_mm2: 0.05}    # optional overrides of hwsim.energy's table
+    memory: {output_bits: 32}            # optional DRAM traffic rules (MemoryRules; default: off)
 
 The family `Spec` is built generically from the `core:` mapping by the
 dataclass's fields and type hints (int, float, bool, str, Enum, tuple[...] of
@@ -50,6 +51,8 @@ __all__ = [
     "BufferSpec",
     "DramSpec",
     "EnergyOverrides",
+    "Im2colInput",
+    "MemoryRules",
     "Operand",
     "accelerator",
     "build_dataclass",
@@ -180,8 +183,56 @@ class EnergyOverrides:
                 raise _err("energy", f.name, f"must be a non-negative number or null, got {v!r}")
 
 
+class Im2colInput(enum.Enum):
+    """What a convolution the core runs as a plain im2col GEMM reads from DRAM."""
+
+    FEATURE_MAP = "feature_map"  # the feature map (im2col on chip: each input element once per fetch)
+    HOST = "host"                # the host-im2col'd M x K matrix (each window's elements, overlaps repeated)
+
+
+@dataclass(frozen=True)
+class MemoryRules:
+    """Opt-in rules for how operands cross the DRAM interface (`memory:` in YAML).
+
+    The defaults are lowbit's own model (`hwsim.memory`); a preset that reproduces a peer
+    simulator sets the peer's rules, with the peer's source in its comments:
+
+    - `output_bits`: outputs are stored, on chip and in DRAM, at this many bits (a peer
+      that keeps every output as a 32-bit accumulator value); None = the activation format
+      (partial sums spilled mid-reduction are at the core's accumulator width either way).
+    - `output_read_before_write`: every output tile written to DRAM was first read from it
+      (the peer accumulates into DRAM even on the first reduction pass): DRAM output reads
+      equal DRAM output writes.
+    - `im2col_input`: `host` makes a convolution that the core runs as a plain GEMM (no
+      channel-wise `k_segment`) read its im2col'd M x K input, not the feature map.
+    - `conv_input_halo`: a channel-wise convolution's input tile is the window of input
+      pixels its output tile needs, halo included, refetched per tile (the input is not
+      shared between neighbouring tiles).
+    - `padded_tiles`: every tile is computed and moved whole, edge tiles included (compute
+      and traffic scale by trips x tile / dimension); a convolution's m-tiles are square
+      blocks of output pixels of one image (or whole images), and the mapper offers
+      power-of-two block sides.
+    """
+
+    output_bits: int | None = None
+    output_read_before_write: bool = False
+    im2col_input: Im2colInput = Im2colInput.FEATURE_MAP
+    conv_input_halo: bool = False
+    padded_tiles: bool = False
+
+    def __post_init__(self) -> None:
+        if self.output_bits is not None:
+            _positive_int("memory", "output_bits", self.output_bits)
+        for key in ("output_read_before_write", "conv_input_halo", "padded_tiles"):
+            if not isinstance(getattr(self, key), bool):
+                raise _err("memory", key, f"must be true or false, got {getattr(self, key)!r}")
+        if not isinstance(self.im2col_input, Im2colInput):
+            raise _err("memory", "im2col_input",
+                       f"unknown value {self.im2col_input!r} (known: {', '.join(v.value for v in Im2colInput)})")
+
+
 _TOP_KEYS = ("name", "freq_hz", "node_nm", "num_cores", "default_act_format", "core", "buffers", "dram",
-             "energy")
+             "energy", "memory")
 _REQUIRED_TOP = ("name", "freq_hz", "node_nm", "core", "buffers", "dram")
 
 
@@ -199,6 +250,7 @@ class Accelerator:
     num_cores: int = 1
     default_act_format: str = "int8"
     energy: EnergyOverrides = field(default_factory=EnergyOverrides)
+    memory: MemoryRules = field(default_factory=MemoryRules)
 
     def __post_init__(self) -> None:
         where = f"accelerator {self.name!r}"
@@ -223,6 +275,8 @@ class Accelerator:
             raise _err(where, "dram", "must be a DramSpec")
         if not isinstance(self.energy, EnergyOverrides):
             raise _err(where, "energy", "must be an EnergyOverrides")
+        if not isinstance(self.memory, MemoryRules):
+            raise _err(where, "memory", "must be a MemoryRules")
         if not isinstance(self.default_act_format, str):
             raise _err(where, "default_act_format", f"must be a format name, got {self.default_act_format!r}")
         try:
@@ -285,6 +339,9 @@ class Accelerator:
                   if getattr(self.energy, f.name) is not None}
         if energy:
             out["energy"] = energy
+        if self.memory != MemoryRules():  # only a spec that opts in carries the section
+            out["memory"] = {f.name: _plain(getattr(self.memory, f.name)) for f in dataclasses.fields(self.memory)
+                             if getattr(self.memory, f.name) != f.default}
         return out
 
     def to_yaml(self) -> str:
@@ -295,6 +352,7 @@ class Accelerator:
         `core.rows=64`, `dram.bandwidth_bytes_per_cycle=16`, `buffers.ubuf.size_bytes=2**20`;
         `core.family=...` switches family (then the other core keys must suit it)."""
         d = self.to_dict()
+        d.setdefault("memory", {})
         for key, value in changes.items():
             path = key.replace("__", ".").split(".")
             _set_path(d, path, _plain(value), key)
@@ -466,10 +524,11 @@ def _from_dict(d: Any, where: str) -> Accelerator:
     buffers = tuple(build_dataclass(BufferSpec, b, where, f"buffers[{i}].") for i, b in enumerate(bufs_d))
     dram = build_dataclass(DramSpec, d["dram"], where, "dram.")
     energy = build_dataclass(EnergyOverrides, d.get("energy") or {}, where, "energy.")
+    memory = build_dataclass(MemoryRules, d.get("memory") or {}, where, "memory.")
     try:
         return Accelerator(name=name, freq_hz=freq, node_nm=node, core_family=family, core=core,
                            buffers=buffers, dram=dram, num_cores=num_cores, default_act_format=act,
-                           energy=energy)
+                           energy=energy, memory=memory)
     except InvalidSpecError as exc:
         raise InvalidSpecError(f"{where}: {exc}") from None
 

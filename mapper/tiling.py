@@ -13,6 +13,13 @@ double-buffered) are dropped. The objective is latency (cycles), energy
 (joules) or EDP (their product); ties break by fewer DRAM bytes, then larger
 tiles, then enumeration order (deterministic).
 
+With `MemoryRules.padded_tiles` (Bit Fusion's optimiser, hsharma35/bitfusion
+`optimizer.py`) the candidates follow that tiling: a conv's m-tiles are square
+blocks of min(2^i, out) output pixels of one image or 2^j whole images
+(`conv_block_sizes`), K-tiles are min(2^i, C) input channels times the whole
+kernel window (`whole_window_k_sizes`), and no N-tile is narrower than the
+core's N extent.
+
 A layer is split over `num_cores` cores along its batch (when batch >= cores)
 or else its N dimension; each core runs the same sub-GEMM and the cores share
 the DRAM bandwidth. Splitting N, every core needs the whole input: it is
@@ -32,12 +39,13 @@ import numpy as np
 from hwsim.cores.base import Dataflow
 from hwsim.energy import EnergyTable
 from hwsim.memory import LOOP_ORDERS, GemmShape, Priced, price_candidates
-from hwsim.spec import Accelerator
+from hwsim.spec import Accelerator, Im2colInput
 from kernels_ref.errors import InvalidSpecError, MappingInfeasibleError
 from kernels_ref.formats import Format
 from models.ir import Layer, OpKind
 
-__all__ = ["OBJECTIVES", "Mapping", "Objective", "candidate_sizes", "layer_gemm", "price_mapping", "search"]
+__all__ = ["OBJECTIVES", "Mapping", "Objective", "candidate_sizes", "conv_block_sizes", "layer_gemm", "price_mapping",
+           "search", "whole_window_k_sizes"]
 
 Objective = str
 OBJECTIVES: tuple[str, ...] = ("latency", "energy", "edp")
@@ -87,7 +95,8 @@ def _k_segment(layer: Layer, core: Any) -> int:
     return int(seg) if seg else 0
 
 
-def layer_gemm(layer: Layer, num_cores: int = 1, core: Any = None, split: str = "n") -> tuple[GemmShape, int, str]:
+def layer_gemm(layer: Layer, num_cores: int = 1, core: Any = None, split: str = "n",
+               host_im2col: bool = False) -> tuple[GemmShape, int, str]:
     """(per-core GEMM, active cores, split dim) of a layer (not EMBEDDING); `core` (the
     accelerator's core Spec) lets a family ask for channel-wise K segments. Below
     `num_cores` batches the layer splits along `split`: "n" (default) or "m" (rows: every
@@ -97,11 +106,17 @@ def layer_gemm(layer: Layer, num_cores: int = 1, core: Any = None, split: str = 
         raise InvalidSpecError(f"layer {layer.name}: an embedding has no GEMM to map")
     gemm_in = layer.batch * layer.m * layer.k
     in_scale = min(1.0, layer.input_elems / gemm_in) if gemm_in else 1.0
+    k_seg = _k_segment(layer, core)
+    c = layer.conv
+    window = (c.kernel_h, c.kernel_w, c.stride_h, c.stride_w, c.out_h, c.out_w) if c is not None else ()
+    if host_im2col and layer.conv is not None and not k_seg:
+        in_scale = 1.0  # the host im2cols this conv: its M x K matrix crosses DRAM (MemoryRules.im2col_input)
     w_scale = 1.0 / layer.kv_share if layer.op is OpKind.MATMUL else 1.0
     if split not in ("n", "m"):
         raise InvalidSpecError(f"mapper: split must be n or m, got {split!r}")
     batch, m, n, dim = layer.batch, layer.m, layer.n, "n"
     active = 1
+    share = 1.0
     if num_cores > 1:
         if batch >= num_cores:
             batch = math.ceil(layer.batch / num_cores)
@@ -116,8 +131,13 @@ def layer_gemm(layer: Layer, num_cores: int = 1, core: Any = None, split: str = 
             n = math.ceil(layer.n / num_cores)
             active = math.ceil(layer.n / n)
             in_scale /= active  # every core needs the whole input: fetched once, shared on chip
+            share = 1.0 / active
     return GemmShape(m=m, k=layer.k, n=n, batch=batch, input_scale=in_scale,
-                     weight_scale=w_scale, k_segment=_k_segment(layer, core)), active, dim
+                     weight_scale=w_scale, k_segment=k_seg, conv_window=window, input_share=share), active, dim
+
+
+def _host_im2col(accel: Accelerator) -> bool:
+    return accel.memory.im2col_input is Im2colInput.HOST
 
 
 def _array_dims(core: Any) -> tuple[int, ...]:
@@ -148,6 +168,41 @@ def candidate_sizes(dim: int, array_dims: tuple[int, ...] = (), max_per_dim: int
         return arr
     pick = np.unique(np.rint(np.linspace(0, arr.size - 1, max_per_dim)).astype(np.int64))
     return arr[pick]
+
+
+def conv_block_sizes(shape: GemmShape) -> np.ndarray:
+    """m-tile candidates of a conv under `MemoryRules.padded_tiles`: square blocks of side
+    min(2^i, out) output pixels of one image, then 2^j whole images and all of them (the Bit
+    Fusion optimiser's ow = oh = min(2^i, O) and b = min(2^j, B) tiles)."""
+    _, _, _, _, oh, ow = shape.conv_window
+    images = max(shape.m // (oh * ow), 1)
+    vals = set()
+    side = 1
+    while True:
+        vals.add(min(side, oh) * min(side, ow))
+        if side >= max(oh, ow):
+            break
+        side *= 2
+    b = 2
+    while b < images:
+        vals.add(b * oh * ow)
+        b *= 2
+    vals.add(images * oh * ow)
+    return np.array(sorted(vals), dtype=np.int64)
+
+
+def whole_window_k_sizes(shape: GemmShape) -> np.ndarray:
+    """K-tile candidates under `MemoryRules.padded_tiles`: min(2^i, C) input channels times the
+    whole kernel window (kernel_h * kernel_w; 1 for a GEMM), C = K / window (the Bit Fusion
+    optimiser tiles input channels only: ic = min(2^i, IC), never the kernel window)."""
+    win = shape.conv_window[0] * shape.conv_window[1] if shape.conv_window else 1
+    ch = max(shape.k // win, 1)
+    vals = {ch}
+    c = 1
+    while c < ch:
+        vals.add(c)
+        c *= 2
+    return np.array(sorted(v * win for v in vals), dtype=np.int64)
 
 
 def _objective(p: Priced, objective: str) -> np.ndarray:
@@ -187,11 +242,16 @@ def search(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: st
 
 def _search_split(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: str, max_per_dim: int,
                   table: EnergyTable | None, split: str) -> tuple[Mapping, float]:
-    shape, active, dim = layer_gemm(layer, accel.num_cores, accel.core, split)
+    shape, active, dim = layer_gemm(layer, accel.num_cores, accel.core, split, _host_im2col(accel))
     dims = _array_dims(accel.core)
-    tms = candidate_sizes(shape.m, dims, max_per_dim)
-    tks = candidate_sizes(shape.k, dims, max_per_dim)
+    tms = (conv_block_sizes(shape) if accel.memory.padded_tiles and shape.conv_window
+           else candidate_sizes(shape.m, dims, max_per_dim))
+    tks = (whole_window_k_sizes(shape) if accel.memory.padded_tiles
+           else candidate_sizes(shape.k, dims, max_per_dim))
     tns = candidate_sizes(shape.n, dims, max_per_dim)
+    par = getattr(accel.core, "parallelism", None)
+    if accel.memory.padded_tiles and callable(par):  # a whole tile narrower than the array's N extent
+        tns = tns[tns >= min(int(par()[2]), shape.n)]  # would idle columns on every tile
     dataflows = accel.model().dataflows
     grid = np.meshgrid(tms, tks, tns, np.arange(len(LOOP_ORDERS)), np.arange(len(dataflows)), indexing="ij")
     tm, tk, tn, order, dfi = (g.ravel() for g in grid)
@@ -214,7 +274,8 @@ def _search_split(layer: Layer, w: Format, a: Format, accel: Accelerator, object
 def price_mapping(layer: Layer, w: Format, a: Format, accel: Accelerator, mapping: Mapping,
                   table: EnergyTable | None = None) -> Priced:
     """Price one given mapping (arrays of length 1); MappingInfeasibleError if it does not fit."""
-    shape, active, _ = layer_gemm(layer, accel.num_cores, accel.core, "m" if mapping.split_dim == "m" else "n")
+    shape, active, _ = layer_gemm(layer, accel.num_cores, accel.core, "m" if mapping.split_dim == "m" else "n",
+                                  _host_im2col(accel))
     dataflows = accel.model().dataflows
     if mapping.dataflow not in dataflows:
         raise InvalidSpecError(f"layer {layer.name}: mapping dataflow {mapping.dataflow.value!r} is not one of "

@@ -38,8 +38,10 @@ def test_joint_weight_activation_choices(tmp_path: Path) -> None:
     assert (t.costs["bops"][:, 0] * 2 == t.costs["bops"][:, 1]).all()  # MACs x w x a
     # Weight sensitivity is shared by both activation choices of a weight format.
     assert np.array_equal(t.sensitivity[:, 2], t.sensitivity[:, 3])
-    a = solve(t, {"latency": "0.5x:int8/int8"})
-    assert a.status == "optimal" and a.totals["latency"] <= 0.5 * lat[:, 5].sum() + 1e-9
+    # The preset moves Bit Fusion's 32-bit outputs (read and written) whatever the formats, so the
+    # fastest mix is 1601 of int8/int8's 2895 cycles (0.553x, measured): a 0.6x budget binds.
+    a = solve(t, {"latency": "0.6x:int8/int8"})
+    assert a.status == "optimal" and a.totals["latency"] <= 0.6 * lat[:, 5].sum() + 1e-9
 
 
 def test_pareto_cli_hw_path_and_memory_units(tmp_path: Path) -> None:
