@@ -5,12 +5,15 @@ Peer: hsharma35/bitfusion's simulator output, `tests/data/bitfusion/bitfusion_si
 4096 bits). The peer itself (Python 2, dnnweaver2, CACTI) is not runnable here, so its
 published per-layer output is the reference.
 
-Two comparisons, per benchmark and per layer:
-1. compute cycles: `Model.compute` of the `bitfusion-eyeriss-budget` core against the CSV's
-   `Cycles - Memory wait cycles`;
+Comparisons, per benchmark and per layer:
+1. compute cycles: `Model.compute` of the `bitfusion-eyeriss-budget` core on the whole layer
+   against the CSV's `Cycles - Memory wait cycles`;
 2. total cycles at the 192-bit interface through `hwsim.evaluate` (memory + mapper of
-   hwsim, the preset's buffers and DRAM) against the CSV's `Cycles`, with the targets
-   of issue 4: each benchmark's total within 10%, median per-layer error within 15%.
+   hwsim, the preset's buffers, DRAM and `memory:` traffic rules, which mirror the
+   simulator's) against the CSV's `Cycles`, with the targets of issue 4: each benchmark's
+   total within 10%, median per-layer error within 15%; also DRAM bytes against the CSV's
+   `DRAM Read + DRAM Write`;
+3. the same at the 4096-bit rows (the preset with a 512-byte DRAM interface).
 
 Run: .venv/bin/python benchmarks/bench_bitfusion.py [--markdown]
 """
@@ -65,18 +68,15 @@ def compute_table(bandwidth: str) -> list[tuple[str, int, int, float]]:
     return out
 
 
-def total_table() -> list[tuple[str, int, int, float]] | None:
-    """(benchmark, ours, peer, median |per-layer error|) for total cycles via hwsim.evaluate."""
-    try:
-        import hwsim
-        from hwsim import spec as hwspec
-        evaluate = hwsim.evaluate
-    except (ImportError, AttributeError):
-        return None
-    loader = next((getattr(hwspec, n) for n in ("load_preset", "load_accelerator", "load") if hasattr(hwspec, n)),
-                  None)
-    accel = loader(PRESET) if loader else hwspec.Accelerator.from_yaml(ROOT / "hwsim" / "presets" / f"{PRESET}.yaml")
-    rows = peer_rows("192")
+def total_table(bandwidth: str = "192", what: str = "cycles") -> list[tuple[str, int, int, float]]:
+    """(benchmark, ours, peer, median |per-layer error|) for total cycles (or DRAM bytes) via
+    hwsim.evaluate; the 4096-bit rows use the preset with a 512-byte DRAM interface."""
+    import hwsim
+
+    accel = load_accelerator(PRESET)
+    if bandwidth != "192":
+        accel = accel.with_changes(dram__bandwidth_bytes_per_cycle=int(bandwidth) // 8)
+    rows = peer_rows(bandwidth)
     out = []
     for bench in BENCHMARKS:
         fmts = bitfusion_formats(bench)
@@ -84,9 +84,12 @@ def total_table() -> list[tuple[str, int, int, float]] | None:
         errs = []
         for layer in bitfusion_benchmark(bench).layers:
             w, a = (Format.parse(s) for s in fmts[layer.name])
-            cost = evaluate(layer, w, accel, act_fmt=a)
-            c = int(cost.cycles)
-            p = int(rows[(bench, layer.name)]["Cycles"])
+            cost = hwsim.evaluate(layer, w, accel, act_fmt=a)
+            r = rows[(bench, layer.name)]
+            if what == "cycles":
+                c, p = int(cost.cycles), int(r["Cycles"])
+            else:  # DRAM bytes: the CSV counts bits
+                c, p = round(cost.dram_bytes), (int(r["DRAM Read"]) + int(r["DRAM Write"])) // 8
             ours_t += c
             peer_t += p
             errs.append(abs(c / p - 1))
@@ -94,10 +97,10 @@ def total_table() -> list[tuple[str, int, int, float]] | None:
     return out
 
 
-def _print(title: str, table: list[tuple[str, int, int, float]], markdown: bool) -> None:
+def _print(title: str, table: list[tuple[str, int, int, float]], markdown: bool, unit: str = "cycles") -> None:
     print(f"\n{title}")
     if markdown:
-        print("| benchmark | lowbit cycles | Bit Fusion sim cycles | ratio | median per-layer error |")
+        print(f"| benchmark | lowbit {unit} | Bit Fusion sim {unit} | ratio | median per-layer error |")
         print("|---|---:|---:|---:|---:|")
         for b, o, p, e in table:
             print(f"| {b} | {o:,} | {p:,} | {o / p:.3f} | {e * 100:.1f}% |")
@@ -113,13 +116,14 @@ def main() -> None:
     t0 = time.perf_counter()
     _print("compute cycles, 4096-bit interface rows (Cycles - Memory wait)", compute_table("4096"), args.markdown)
     _print("compute cycles, 192-bit interface rows (Cycles - Memory wait)", compute_table("192"), args.markdown)
-    tot = total_table()
-    if tot is None:
-        print("\ntotal cycles: hwsim.evaluate is not available")
-    else:
-        _print("total cycles via hwsim.evaluate, bitfusion-eyeriss-budget (192-bit interface)", tot, args.markdown)
-        ok = [abs(o / p - 1) <= 0.10 and e <= 0.15 for _, o, p, e in tot]
-        print(f"\ntargets (total within 10%, median layer error within 15%): {sum(ok)}/{len(ok)} benchmarks")
+    tot = total_table("192")
+    _print("total cycles via hwsim.evaluate, bitfusion-eyeriss-budget (192-bit interface)", tot, args.markdown)
+    ok = [abs(o / p - 1) <= 0.10 and e <= 0.15 for _, o, p, e in tot]
+    print(f"\ntargets (total within 10%, median layer error within 15%): {sum(ok)}/{len(ok)} benchmarks")
+    _print("DRAM bytes via hwsim.evaluate (192-bit interface) vs DRAM Read + DRAM Write",
+           total_table("192", "dram"), args.markdown, "DRAM bytes")
+    _print("total cycles via hwsim.evaluate, 4096-bit interface rows (dram 512 bytes/cycle)",
+           total_table("4096"), args.markdown)
     print(f"\nwall time {time.perf_counter() - t0:.2f} s")
 
 

@@ -255,8 +255,13 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
         ran_as = ran_as or tc.ran_as
         compute[sel] = float(tc.cycles)
         if rules.padded_tiles:  # every tile computed whole: the core's cycles for one full tile x tiles
-            one = model.compute(tm[sel], tk[sel], tn[sel], w, a, df, 1,
-                                **({"k_segment": shape.k_segment} if shape.k_segment else {}))
+            seg: dict[str, Any] = {}
+            if shape.k_segment:  # a K tile of whole kernel windows reduces tk / window channels per run
+                win = shape.conv_window[0] * shape.conv_window[1] if shape.conv_window else 1
+                tks = tk[sel]
+                seg = {"k_segment": np.where(tks % win == 0, np.minimum(tks // win, shape.k_segment),
+                                             shape.k_segment)}
+            one = model.compute(tm[sel], tk[sel], tn[sel], w, a, df, 1, **seg)
             compute[sel] = np.asarray(one.cycles, dtype=np.float64) * steps[sel]
         for act, v in tc.actions.items():
             full_v = actions_total.setdefault(act, np.zeros(tm.shape, dtype=np.float64))
