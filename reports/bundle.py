@@ -12,7 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Section", "write_report"]
+__all__ = ["Section", "read_json", "write_report"]
+
+
+def read_json(path: str | Path) -> Any:
+    """A result file's JSON; one-line InvalidSpecError naming the file when it is not JSON."""
+    from kernels_ref.errors import InvalidSpecError
+
+    p = Path(path)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidSpecError(f"report: {p}: not valid JSON ({exc})") from None
 
 
 @dataclass

@@ -12,7 +12,6 @@ and weight memory in bytes (shown in MB); costs from a file are shown as they ar
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 from kernels_ref.errors import InvalidSpecError
 from reports import plots
-from reports.bundle import Section, write_report
+from reports.bundle import Section, read_json, write_report
 
 __all__ = ["load_pareto", "pareto_figures", "pareto_report", "pareto_sections"]
 
@@ -40,10 +39,7 @@ def load_pareto(path: str | Path) -> dict[str, Any]:
     if not f.exists():
         raise InvalidSpecError(f"report: {p}: directory without pareto.json "
                                "(expected the output of `lowbit pareto -o DIR`)")
-    try:
-        doc = json.loads(f.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidSpecError(f"report: {f}: not valid JSON ({exc})") from None
+    doc = read_json(f)
     if not isinstance(doc, dict) or not isinstance(doc.get("points"), list) or "swept" not in doc:
         raise InvalidSpecError(f"report: {f}: not a pareto.json (needs 'swept' and 'points')")
     if not doc["points"]:

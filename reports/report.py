@@ -12,7 +12,6 @@ CSV + JSON per data table (file names prefixed per input when there are several)
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 from kernels_ref.errors import InvalidSpecError, LowbitError
 from reports import plots
-from reports.bundle import Section, write_report
+from reports.bundle import Section, read_json, write_report
 
 __all__ = ["alloc_sections", "build_report", "classify", "load_alloc", "weight_bits"]
 
@@ -44,10 +43,7 @@ def classify(path: str | Path) -> str:
     if not head.lstrip()[:1] == b"{":
         raise InvalidSpecError(f"report: {p}: neither a sweep store (SQLite) nor a lowbit JSON "
                                "result (pareto.json / alloc.json)")
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidSpecError(f"report: {p}: not valid JSON ({exc})") from None
+    doc = read_json(p)
     if isinstance(doc, dict) and "swept" in doc and "points" in doc:
         return "pareto"
     if isinstance(doc, dict) and isinstance(doc.get("layers"), list) and "totals" in doc:
@@ -73,10 +69,7 @@ def weight_bits(label: str) -> float:
 def load_alloc(path: str | Path) -> dict[str, Any]:
     """An alloc.json (`lowbit allocate -o FILE`), checked; InvalidSpecError when malformed."""
     p = Path(path)
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidSpecError(f"report: {p}: not valid JSON ({exc})") from None
+    doc = read_json(p)
     layers = doc.get("layers") if isinstance(doc, dict) else None
     if not isinstance(layers, list) or not layers:
         raise InvalidSpecError(f"report: {p}: alloc.json holds no layers")

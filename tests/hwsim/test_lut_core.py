@@ -3,7 +3,6 @@ scaling, precompute overhead and BitNet-3B end to end against the paper (FIDELIT
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
@@ -17,18 +16,6 @@ from kernels_ref.formats import Format
 
 ROOT = Path(__file__).resolve().parents[2]
 F = Format.parse
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_lut", ROOT / "benchmarks" / "bench_lut.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-@pytest.fixture(scope="module")
-def bench():
-    return _bench()
 
 
 def test_tile_equation_by_hand():

@@ -8,7 +8,6 @@ table 2)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -21,14 +20,6 @@ torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[2]
 PAPER = {"b1s2048": 67.06 / 42.49, "b1024": 21.70 / 11.41}  # FIDELITY.md (LUT Tensor Core)
-
-
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_lut_e2e", ROOT / "benchmarks" / "bench_lut.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ single-thread decode tokens/s ratios on the M2 preset vs T-MAC's published numbe
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 from pathlib import Path
 
@@ -16,14 +15,6 @@ from kernels_ref.formats import Format
 
 ROOT = Path(__file__).resolve().parents[2]
 F = Format.parse
-
-
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_lut_tmac", ROOT / "benchmarks" / "bench_lut.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_gemv_cycles_by_hand():
