@@ -80,8 +80,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             continue
         u8 = r["uniform"].get("int8", {})
         mix: dict[str, int] = {}
-        for lay, c in zip(r["layers"], r["choices"]):
-            if c in r["uniform"]:
+        for c, has_w in zip(r["choices"], r["has_weights"]):
+            if has_w:
                 mix[c] = mix.get(c, 0) + 1
         _say(f"      {p['model']:10s} {p['base']:18s} {r['latency_s'] * 1e3:8.3f}ms "
              f"{r['latency_s'] / u8['latency_s']:7.2f}x {r['energy_j'] * 1e3:8.3f}mJ "
