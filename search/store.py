@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Self
@@ -44,13 +45,29 @@ class ResultStore:
     # --------------------------------------------------------------- lifecycle
     def open(self) -> ResultStore:
         if self._conn is None:
-            try:
-                conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.executescript(_SCHEMA)
-            except sqlite3.DatabaseError as exc:
-                raise InvalidSpecError(f"{self.path}: not a usable lowbit result store ({exc})") from None
+            # Switching to WAL and creating the schema take a write lock; a second process doing
+            # the same at that moment can get "database is locked" without SQLite's busy handler
+            # retrying, so the open itself is retried until timeout_s.
+            deadline = time.monotonic() + self.timeout_s
+            while True:
+                conn = None
+                try:
+                    conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("PRAGMA synchronous=NORMAL")
+                    conn.executescript(_SCHEMA)
+                    break
+                except sqlite3.OperationalError as exc:
+                    if conn is not None:
+                        conn.close()
+                    if "locked" in str(exc) and time.monotonic() < deadline:
+                        time.sleep(0.05)
+                        continue
+                    raise InvalidSpecError(f"{self.path}: not a usable lowbit result store ({exc})") from None
+                except sqlite3.DatabaseError as exc:
+                    if conn is not None:
+                        conn.close()
+                    raise InvalidSpecError(f"{self.path}: not a usable lowbit result store ({exc})") from None
             self._conn = conn
         return self
 
