@@ -65,7 +65,22 @@ def _from_hwsim(doc: dict[str, Any]) -> bool:
     return bool(doc.get("hardware")) and names == _HWSIM_COSTS
 
 
+#: SI-suffixed cost names (house rule: unit in the name) -> (display scale, unit).
+_SI_SUFFIXES = (("_s", 1e3, "ms"), ("_j", 1e3, "mJ"), ("_bytes", 1e-6, "MB"))
+
+
+def _display_name(metric: str) -> str:
+    """The cost's name without its SI unit suffix ("latency_s" -> "latency")."""
+    for suffix, _scale, _unit in _SI_SUFFIXES:
+        if metric.endswith(suffix) and len(metric) > len(suffix):
+            return metric[: -len(suffix)]
+    return metric
+
+
 def _unit(docs: Sequence[dict[str, Any]], metric: str) -> tuple[float, str]:
+    for suffix, scale, unit in _SI_SUFFIXES:
+        if metric.endswith(suffix) and len(metric) > len(suffix):
+            return scale, unit
     if metric in _HW_UNITS and all(_from_hwsim(d) for d in docs):
         scale, unit = _HW_UNITS[metric]
         if unit == "cycles":
@@ -122,14 +137,15 @@ def pareto_figures(paths: Sequence[str | Path | dict[str, Any]], out_dir: str | 
             fronts[n] = sorted(set(front))
             if uni:
                 uniform[n] = uni
-        xlabel = f"{swept} ({unit})" if unit else swept
+        shown = _display_name(swept)
+        xlabel = f"{shown} ({unit})" if unit else swept
         ylabel = "quality loss (sum of sensitivity)" if objective == "sensitivity" else objective
         path = out / f"{prefix}pareto_{_safe(swept)}" \
                      f"{'' if objective == 'sensitivity' else '_' + _safe(objective)}.png"
         figs.append(plots.pareto_plot(fronts, path, xlabel=xlabel, ylabel=ylabel,
                                       uniform=uniform or None, front_suffix="ILP front",
-                                      title=f"{ylabel.split(' (')[0]} vs {swept}"))
-        cap = (f"{ylabel} against {swept}: the non-dominated exact-ILP allocations of "
+                                      title=f"{ylabel.split(' (')[0]} vs {shown}"))
+        cap = (f"{ylabel} against {shown}: the non-dominated exact-ILP allocations of "
                f"{', '.join(names)} as a staircase; squares: every layer in one format.")
         if "cycles" in unit and len({d.get('hardware') for d in ds}) > 1:
             cap += " Latency is in cycles of each design's own clock."

@@ -605,8 +605,9 @@ def _priced(p: Point, ctx: _ModelCtx, act_formats: tuple[str, ...]) -> _Priced:
 
 
 def design_table(base: str, params: Mapping[str, Any], ctx: _ModelCtx, act_formats: Sequence[str] = ()) -> Any:
-    """The CostTable of one (design, model) in display units — ``latency_ms``, ``energy_mJ``,
-    ``memory_MB`` (weight-layer totals) — for Pareto sweeps of a chosen design."""
+    """The CostTable of one (design, model) in SI units with the unit in the name —
+    ``latency_s``, ``energy_j``, ``memory_bytes`` (weight-layer totals; seconds at the design's
+    own clock) — for Pareto sweeps of a chosen design."""
     p = Point("", "", base, tuple(params.items()), ctx.name)
     pr = _priced(p, ctx, tuple(act_formats))
     freq = float(params.get("freq_hz", _accel(base, ()).freq_hz))
@@ -614,9 +615,9 @@ def design_table(base: str, params: Mapping[str, Any], ctx: _ModelCtx, act_forma
     from search.costs import CostTable
 
     return CostTable(layers=t.layers, choices=t.choices, sensitivity=t.sensitivity,
-                     costs={"latency_ms": t.metric("latency") / freq * 1e3,
-                            "energy_mJ": (pr.dyn + pr.leak * (F0_HZ / freq)) * 1e3,
-                            "memory_MB": t.metric("memory") / 1e6},
+                     costs={"latency_s": t.metric("latency") / freq,
+                            "energy_j": pr.dyn + pr.leak * (F0_HZ / freq),
+                            "memory_bytes": t.metric("memory")},
                      ties=t.ties, allowed=t.allowed, model=ctx.name, hardware=_accel(base, tuple(params.items())).name)
 
 
