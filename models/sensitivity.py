@@ -46,6 +46,7 @@ from torch import nn
 
 from kernels_ref.errors import InvalidSpecError
 from kernels_ref.formats import Format, dequantize, quantize
+from kernels_ref.progress import progress
 
 __all__ = [
     "Metric",
@@ -269,6 +270,7 @@ def measured(model: nn.Module, inputs: torch.Tensor, formats: Sequence[Format | 
     def compute() -> SensitivityTable:
         was_training = model.training
         model.eval()
+        bar = progress(len(mods) * len(fmts), "sensitivity", unit="run")
         try:
             ref = model(inputs)
             ref_loss = float(loss_fn(ref, targets)) if m is Metric.LOSS else 0.0  # type: ignore[misc]
@@ -281,10 +283,12 @@ def measured(model: nn.Module, inputs: torch.Tensor, formats: Sequence[Format | 
                         out = model(inputs)
                         vals[i, j] = (float(loss_fn(out, targets)) - ref_loss  # type: ignore[misc]
                                       if m is Metric.LOSS else _distance(ref, out, m))
+                        bar.update(1)
                 finally:
                     mod.weight.data.copy_(orig)
         finally:
             model.train(was_training)
+            bar.close()
         return SensitivityTable(tuple(mods), tuple(str(f) for f in fmts), vals, method=f"measured:{m.value}")
 
     return _cached(cache_dir, use_cache, key, compute)

@@ -13,12 +13,12 @@ from __future__ import annotations
 import enum
 import logging
 import os
-import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
 
 from kernels_ref.errors import InvalidSpecError
+from kernels_ref.progress import progress
 
 __all__ = ["ExecutorKind", "run"]
 
@@ -31,12 +31,6 @@ class ExecutorKind(enum.Enum):
     SERIAL = "serial"
     LOCAL = "local"
     DASK = "dask"
-
-
-def _progress(total: int, quiet: bool, desc: str) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="pt", disable=quiet or not sys.stderr.isatty())
 
 
 def run(fn: Callable[[T], R], items: Iterable[T], *, executor: ExecutorKind | str = ExecutorKind.LOCAL,
@@ -55,7 +49,7 @@ def run(fn: Callable[[T], R], items: Iterable[T], *, executor: ExecutorKind | st
     done = 0
     sink = on_result or (lambda _i, _r: None)
     weigh = unit_weight or (lambda _i: 1)
-    bar = _progress(sum(weigh(it) for it in todo), quiet, desc)
+    bar = progress(sum(weigh(it) for it in todo), desc, quiet=quiet, unit="pt")
     try:
         if kind is ExecutorKind.SERIAL or not todo:
             for it in todo:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from kernels_ref.errors import InfeasibleBudgetError, InvalidSpecError
+from kernels_ref.progress import progress
 from search.costs import SENSITIVITY, CostTable
 from search.ilp import minimum_totals, solve
 
@@ -72,7 +73,8 @@ def _read_done(csv_path: Path) -> dict[str, dict[str, str]]:
 
 def sweep(table: CostTable, swept: str, *, points: int = 30,
           budgets: Mapping[str, float | str] | None = None, objective: str = SENSITIVITY,
-          out_dir: str | Path | None = None, time_limit_s: float | None = None) -> list[ParetoPoint]:
+          out_dir: str | Path | None = None, time_limit_s: float | None = None,
+          quiet: bool = False) -> list[ParetoPoint]:
     """Solve `points` ILPs with the `swept` budget from its minimum up to its value at the
     unconstrained optimum; returns every point (ILP then uniform) with `dominated` marked."""
     if swept == objective:
@@ -118,7 +120,9 @@ def sweep(table: CostTable, swept: str, *, points: int = 30,
 
     todo: list[tuple[str, float | None, str | None]] = [("ilp", float(b), None) for b in grid]
     todo += [(f"uniform:{c}", None, c) for c in table.choices]
+    bar = progress(len(todo), f"pareto {table.model or ''} {swept}".replace("  ", " "), quiet=quiet)
     for kind, b, label in todo:
+        bar.update(1)
         key = f"{kind}|{'' if b is None else repr(b)}"
         if key in done:
             results.append(from_row(done[key]))
@@ -137,6 +141,7 @@ def sweep(table: CostTable, swept: str, *, points: int = 30,
             ok = all(tot[n] <= v * (1 + 1e-9) for n, v in other.items())
             emit(ParetoPoint(kind, None, "feasible" if ok else "over-budget", tot[objective], tot,
                              tuple(table.choices[c] for c in asg)))
+    bar.close()
     valid = [i for i, p in enumerate(results) if p.status in ("optimal", "feasible")]
     mask = non_dominated([(results[i].totals[swept], results[i].objective) for i in valid]) if valid else []
     out = list(results)
