@@ -97,7 +97,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             if d.exists():
                 for f in d.iterdir():
                     f.unlink()
-            pareto.sweep(table, "latency_s", points=args.points, out_dir=d)
+            pareto.sweep(table, "latency_s", points=args.points, out_dir=d, quiet=args.quiet)
             pareto_dirs.setdefault(m.name, []).append(d)
 
     _say("[4/4] report")
