@@ -240,3 +240,45 @@ def test_allocate_builtin_sensitivity_agrees_with_the_sweep_point(tmp_path) -> N
     assert {ly["name"]: ly["format"] for ly in doc["layers"]} == chosen
     assert r["quality"] == pytest.approx(doc["totals"]["sensitivity"], rel=1e-12)
     assert r["cycles"] == doc["totals"]["latency"]  # no weightless layers in ResNet-18
+
+
+
+
+def test_malformed_spaces_only_ever_raise_typed_errors() -> None:
+    """Random edits of a valid space (any key, any JSON-like value): parse_space either accepts
+    it or raises InvalidSpecError; nothing else escapes (the CLI turns that into one line, exit 2)."""
+    import yaml
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    base = yaml.safe_load(SPACE)
+    leaf = st.one_of(st.none(), st.booleans(), st.integers(-3, 10**12), st.floats(allow_nan=True),
+                     st.text(max_size=8), st.lists(st.integers(-2, 300), max_size=3))
+    value = st.recursive(leaf, lambda c: st.one_of(st.lists(c, max_size=3),
+                                                   st.dictionaries(st.text(max_size=6), c, max_size=3)),
+                         max_leaves=6)
+    paths = st.sampled_from(["name", "formats", "budgets", "models", "hardware", "strategy", "samples",
+                             "seed", "workload", "objectives", "hardware.0", "hardware.0.params",
+                             "hardware.0.params.num_cores", "hardware.0.base", "models.0", "bogus"])
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(path=paths, v=value)
+    def check(path: str, v: object) -> None:
+        import copy
+
+        d = copy.deepcopy(base)
+        cur = d
+        keys = path.split(".")
+        for k in keys[:-1]:
+            cur = cur[int(k)] if isinstance(cur, list) else cur[k]
+        last = keys[-1]
+        if isinstance(cur, list):
+            cur[int(last)] = v
+        else:
+            cur[last] = v
+        try:
+            parse_space(d, "fuzz.yaml")
+        except InvalidSpecError as exc:
+            assert "\n" not in str(exc) and str(exc).startswith("fuzz.yaml")
+
+    check()
