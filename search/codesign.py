@@ -808,6 +808,23 @@ def _objective_vector(space: DesignSpace, results: Sequence[dict[str, Any]]) -> 
     return np.array(vec)
 
 
+def _crowding(objs: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """NSGA-II crowding distance within each rank (boundary points infinite)."""
+    out = np.zeros(len(objs))
+    for r in np.unique(ranks):
+        idx = np.flatnonzero(ranks == r)
+        if idx.size <= 2:
+            out[idx] = np.inf
+            continue
+        for m in range(objs.shape[1]):
+            o = idx[np.argsort(objs[idx, m], kind="stable")]
+            span = objs[o[-1], m] - objs[o[0], m]
+            out[o[0]] = out[o[-1]] = np.inf
+            if span > 0:
+                out[o[1:-1]] += (objs[o[2:], m] - objs[o[:-2], m]) / span
+    return out
+
+
 def _nondominated_ranks(objs: np.ndarray) -> np.ndarray:
     n = len(objs)
     ranks = np.full(n, -1)
@@ -873,20 +890,31 @@ def _evolve(space: DesignSpace, ctxs: Mapping[str, _ModelCtx], store: Any, rng: 
             continue
         objs = np.stack([seen[d] for d in ok])  # type: ignore[misc]
         ranks = _nondominated_ranks(objs)
+        crowd = _crowding(objs, ranks)
+        # NSGA-II survival: the parents are the best `population` designs seen so far by
+        # (non-domination rank, crowding distance), then binary tournaments among them.
+        order = sorted(range(len(ok)), key=lambda i: (ranks[i], -crowd[i], i))[:space.population]
+        pool = [ok[i] for i in order]
+        better = {d: (int(ranks[i]), -float(crowd[i]), k) for k, (i, d) in enumerate(zip(order, pool))}
         children: dict[tuple[int, tuple[int, ...]], None] = {}
         want = min(space.population, space.samples - len(seen), space.num_designs - len(seen))
         tries = 0
         while len(children) < want and tries < 200 * want:
             tries += 1
-            a, b = (ok[min(rng.integers(len(ok), size=2), key=lambda i: (ranks[i], i))] for _ in range(2))
+            a, b = (min((pool[int(i)] for i in rng.integers(len(pool), size=2)), key=better.__getitem__)
+                    for _ in range(2))
             child_block = a[0]
             ga = list(a[1])
             gb = list(b[1]) if b[0] == a[0] else list(a[1])
             genes = [ga[i] if rng.random() < 0.5 else gb[i] for i in range(len(ga))]
             params = space.hardware[child_block].params
-            if params:
+            if params:  # mutate one gene: mostly a step to a neighbouring value (ranges are ordered)
                 j = int(rng.integers(len(params)))
-                genes[j] = int(rng.integers(len(params[j][1])))
+                n = len(params[j][1])
+                if n > 1 and rng.random() < 0.7:
+                    genes[j] = min(max(genes[j] + (1 if rng.random() < 0.5 else -1), 0), n - 1)
+                else:
+                    genes[j] = int(rng.integers(n))
             child = (child_block, tuple(genes))
             if child not in seen:
                 children.setdefault(child, None)
