@@ -11,7 +11,10 @@ With s = 1 the top digit is the sign plane, d_{S-1} in {-1, 0}, which is the
 sign bit carrying weight -2^(b-1). x @ w is then a shift-add over digit-plane
 products, and each digit-plane product is ONE matmul over the whole [M,K]x[K,N]
 operands (float32 when every partial sum is below 2^24, float64 below 2^53,
-else int64) — exact, never a loop over elements.
+else float64 over K chunks that stay below 2^53, summed in int64) — exact, never
+a loop over elements. Operands of any width 1..16 (signed or not) are exact:
+the bound K * max|digit_a| * max|digit_w| (K * 2^15 * 2^15 for two bit-parallel
+int16 operands) picks the accumulator.
 
 `serial` picks which operands are decomposed: weights (BitMoD-style),
 activations (Stripes) or both (Loom). `partial_sums` exposes the running sum
@@ -107,13 +110,24 @@ def _exact_matmul(a: torch.Tensor, b: torch.Tensor, bound: int) -> torch.Tensor:
     """a[..., M, K] @ b[..., K, N] of integer tensors, exact, through the cheapest dtype.
 
     `bound` bounds every |partial sum| (K * max|a| * max|b|): integers below
-    2^24 (float32) or 2^53 (float64) are exact in any summation order."""
+    2^24 (float32) or 2^53 (float64) are exact in any summation order; above
+    2^53, K is cut into chunks whose sums stay below 2^53."""
     tf32 = a.is_cuda and torch.backends.cuda.matmul.allow_tf32  # TF32 would round operands
     if bound < 2 ** 24 and not tf32:
         return torch.matmul(a.to(torch.float32), b.to(torch.float32)).to(torch.int64)
     if bound < 2 ** 53:
         return torch.matmul(a.to(torch.float64), b.to(torch.float64)).to(torch.int64)
-    return torch.matmul(a.to(torch.int64), b.to(torch.int64))
+    # Wide operands (e.g. 16b x 16b bit-parallel: 2^15 * 2^15 per product) over a long K:
+    # float64 matmuls over K chunks whose partial sums stay below 2^53, added in int64
+    # (exact; torch has no int64 matmul on CUDA).
+    k = a.shape[-1]
+    per_product = -(-bound // max(k, 1))
+    chunk = max(1, (2 ** 53 - 1) // per_product)
+    out = torch.zeros(*a.shape[:-1], b.shape[-1], dtype=torch.int64, device=a.device)
+    for k0 in range(0, k, chunk):
+        out += torch.matmul(a[..., k0:k0 + chunk].to(torch.float64),
+                            b[..., k0:k0 + chunk, :].to(torch.float64)).to(torch.int64)
+    return out
 
 
 def plane_products(x: torch.Tensor, w: torch.Tensor, *, a_bits: int, a_signed: bool,
@@ -201,15 +215,22 @@ def _fn(serial: Serial, step_bits: int) -> Callable[[torch.Tensor, torch.Tensor,
 
 def kernels() -> tuple[RefKernel, ...]:
     """Reference entries: serial weights (BitMoD), serial activations (Stripes),
-    serial both (Loom), and a 2-bits-per-step variant."""
-    ints = tuple(f"int{b}" for b in range(1, 9))
+    serial both (Loom), and a 2-bits-per-step variant.
+
+    Every INT width 1..16 is registered for the serial operand of the weight- and
+    activation-serial kernels (Stripes/Loom run any per-layer precision 1..16);
+    the other kernels carry a representative subset of the 9..16-bit widths
+    (int9, int12, int15, int16, uint12/uint13/uint16: odd, byte-straddling and
+    full-width codes), which keeps `lowbit verify` on CPU within its time budget."""
+    ints = tuple(f"int{b}" for b in range(1, 17))
     return (
-        RefKernel("bitserial-weights", "bit_serial", ints + ("uint4", "ternary", "binary"),
+        RefKernel("bitserial-weights", "bit_serial", ints + ("uint4", "uint12", "ternary", "binary"),
                   ("int8", "uint8"), _fn(Serial.WEIGHTS, 1)),
-        RefKernel("bitserial-acts", "bit_serial", ("int8", "int4"),
-                  ints + ("uint4", "uint8"), _fn(Serial.ACTS, 1)),
-        RefKernel("bitserial-both", "bit_serial", ("int2", "int4", "ternary"),
-                  ("int2", "int4", "int8", "uint8"), _fn(Serial.BOTH, 1)),
-        RefKernel("bitserial-weights-2b", "bit_serial", ("int3", "int4", "int5", "int8", "uint8"),
-                  ("int8",), _fn(Serial.WEIGHTS, 2)),
+        RefKernel("bitserial-acts", "bit_serial", ("int8", "int4", "int16"),
+                  ints + ("uint4", "uint8", "uint12", "uint16"), _fn(Serial.ACTS, 1)),
+        RefKernel("bitserial-both", "bit_serial", ("int2", "int4", "ternary", "int12", "int16"),
+                  ("int2", "int4", "int8", "uint8", "int9", "int16"), _fn(Serial.BOTH, 1)),
+        RefKernel("bitserial-weights-2b", "bit_serial",
+                  ("int3", "int4", "int5", "int8", "uint8", "int9", "int15", "uint13"),
+                  ("int8", "int16"), _fn(Serial.WEIGHTS, 2)),
     )

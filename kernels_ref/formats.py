@@ -3,6 +3,8 @@
 `Format` is a frozen dataclass. Its string form round-trips through `Format.parse`:
 
     int4            signed 4-bit integer, one scale per output channel
+                    (int1 .. int16 and uint1 .. uint16: every width 1-16, e.g. int9
+                    and int12 for bit-serial Stripes/Loom per-layer precisions)
     uint8t          unsigned 8-bit, one scale per tensor ("t" suffix)
     int4g128        signed 4-bit, one scale per group of 128 along K
     int4g128_sfp32  ... with fp32 scales (default scale format is fp16)
@@ -83,7 +85,10 @@ class ScaleFormat(enum.Enum):
         return {ScaleFormat.FP16: 16, ScaleFormat.FP32: 32, ScaleFormat.POW2: 8}[self]
 
 
-_INT_BITS = frozenset(range(1, 9)) | {16}
+# INT/UINT: every width 1..16 (bit-serial designs such as Stripes and Loom run any
+# per-layer precision 1..16; Judd et al., MICRO 2016). Packing handles widths that
+# divide neither 8 nor 16 (a code may straddle bytes).
+_INT_BITS = frozenset(range(1, 17))
 # Named float formats -> (exponent bits, mantissa bits).
 _FP_NAMES: dict[str, tuple[int, int]] = {
     "fp4": (2, 1),
@@ -175,19 +180,19 @@ class Format:
         elif self.variant is not None:
             raise UnsupportedFormatError(f"variant is only meaningful for BitMoD formats, got {self.variant!r}")
         if k in (FormatKind.INT, FormatKind.UINT) and self.bits not in _INT_BITS:
-            raise UnsupportedFormatError(f"{k.value} format needs 1-8 or 16 bits, got {self.bits}")
+            raise UnsupportedFormatError(f"{k.value} format needs 1-16 bits, got {self.bits}")
         if k is FormatKind.BINARY and self.bits != 1:
             raise UnsupportedFormatError(f"binary format has 1 bit, got {self.bits}")
         if k is FormatKind.TERNARY and self.bits != 2:
             raise UnsupportedFormatError(f"ternary format is stored in 2 bits, got {self.bits}")
         if k is FormatKind.NF and self.bits != 4:
             raise UnsupportedFormatError(f"NF format exists only as nf4, got {self.bits} bits")
-        if k is FormatKind.FP:
-            if self.exp_bits < 1 or self.man_bits < 0 or self.exp_bits + self.man_bits + 1 != self.bits:
-                raise UnsupportedFormatError(
-                    f"FP format needs 1 + exp_bits + man_bits == bits, got "
-                    f"e{self.exp_bits}m{self.man_bits} in {self.bits} bits"
-                )
+        if k is FormatKind.FP and (
+                self.exp_bits < 1 or self.man_bits < 0 or self.exp_bits + self.man_bits + 1 != self.bits):
+            raise UnsupportedFormatError(
+                f"FP format needs 1 + exp_bits + man_bits == bits, got "
+                f"e{self.exp_bits}m{self.man_bits} in {self.bits} bits"
+            )
         if self.granularity is Granularity.GROUP:
             if self.group_size is None or self.group_size < 1:
                 raise UnsupportedFormatError(f"group granularity needs a positive group_size, got {self.group_size}")
@@ -751,6 +756,7 @@ _CATALOG: tuple[tuple[str, str], ...] = (
     ("int3g128", "signed 3-bit, group 128"),
     ("int2g64", "signed 2-bit, group 64"),
     ("int1", "two's complement {-1, 0}"),
+    ("int12", "signed 12-bit; every INT/UINT width 1-16 exists (bit-serial precisions)"),
     ("binary", "{-1,+1} codes, mean-|w| scale (XNOR-Net)"),
     ("ternary", "{-1,0,+1} in 2 bits, absmean scale (BitNet b1.58)"),
     ("fp4g32", "E2M1 (OCP MX), no inf/NaN"),

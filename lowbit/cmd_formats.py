@@ -32,7 +32,9 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     rows = [_row(i.name, i.fmt, i.notes) for i in infos]
     sys.stdout.write(_table(rows, ("name", "kind", "bits", "bits/weight", "granularity", "notes")) + "\n")
-    sys.stdout.write("Any INT/UINT 1-8 or 16 bits, g<N> group, t per-tensor, _sfp32/_spow2 scales also parse.\n")
+    sys.stdout.write("Every INT/UINT width 1-16 parses too: int1 .. int16, uint1 .. uint16 "
+                     "(e.g. `lowbit formats show int9`).\n"
+                     "Suffixes: g<N> group of N along K, t per-tensor, _sfp32/_spow2 scale format.\n")
     return 0
 
 

@@ -1,7 +1,10 @@
 """bit_serial core family: fast model vs cycle-stepped array, and hand-derived scaling laws."""
 
+import json
+
 import numpy as np
 import pytest
+import torch
 
 from hwsim.cores.base import Action, ActionKind, Dataflow
 from hwsim.cores.bit_serial import GemmDim, Model, SerialOperands, Spec, k_segment_for
@@ -9,6 +12,8 @@ from hwsim.cyclesim.bit_serial import simulate, split_chunks
 from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from kernels_ref.formats import Format, FormatKind
 from models.ir import ConvGeometry, Layer
+
+torch.set_num_threads(1)
 
 STRIPES = Spec(rows=4, cols=3, lanes=2)
 LOOM = Spec(serial=SerialOperands.BOTH, rows=3, cols=2, lanes=3, bits_per_cycle_w=2)
@@ -19,7 +24,8 @@ FUSION = Spec(serial=SerialOperands.NONE, fusion_brick_bits=2, rows=4, cols=3, l
 PARALLEL = Spec(serial=SerialOperands.NONE, rows=2, cols=3, lanes=2, parallel_bits_w=4, parallel_bits_a=8)
 SPECS = {"stripes": STRIPES, "loom": LOOM, "bitmod": BITMOD, "fusion": FUSION, "parallel": PARALLEL}
 FORMATS = [("int4", "int8"), ("int8", "int3"), ("int2", "int2"), ("uint3", "int5"),
-           ("int8", "int16"), ("int4g8", "int4"), ("binary", "uint2"), ("ternary", "int1")]
+           ("int8", "int16"), ("int4g8", "int4"), ("binary", "uint2"), ("ternary", "int1"),
+           ("int12", "int9"), ("uint13", "int16"), ("int16", "uint11"), ("int15", "int10")]
 
 
 def _codes(rng, fmt, shape):
@@ -189,3 +195,87 @@ def test_spec_validation_and_unsupported_formats():
 def test_area_positive_and_scales_with_node():
     model = Model(Spec())
     assert 0 < model.area_mm2(28) < model.area_mm2(65)
+
+
+# ---------------------------------------------------------------- 9..16-bit layers (hand-derived)
+W16 = Format.parse("int16")
+
+
+def test_stripes_cycles_scale_as_p_for_9_to_16_bits():
+    # default Spec = one Stripes chip; m=64, k=128, n=512 -> 4 * 8 * 2 = 64 steps of ceil(p/1) cycles
+    model = Model(Spec())
+    for p in range(9, 17):
+        assert model.compute(64, 128, 512, W16, Format.parse(f"int{p}")).cycles == 64 * p
+        assert model.compute(64, 128, 512, W16, Format.parse(f"uint{p}")).cycles == 64 * p
+
+
+def test_loom_and_bitmod_wide_precisions():
+    # Loom, both operands 1 bit/cycle: ceil(pw/1) * ceil(pa/1) cycles per step;
+    # m=16, k=48, n=128 on 128 x 16 x 16 -> 1 * 3 * 1 = 3 steps
+    loom = Model(Spec(serial=SerialOperands.BOTH, rows=128, cols=16, lanes=16))
+    for pw, pa in ((9, 16), (12, 12), (16, 16), (15, 2), (10, 11)):
+        c = loom.compute(16, 48, 128, Format.parse(f"int{pw}"), Format.parse(f"int{pa}")).cycles
+        assert c == 3 * pw * pa
+    # BitMoD-style weights at 2 bits per cycle: PE latency ceil(p/2) -> 5, 6, 8 for 9, 12, 16 bits;
+    # m=32, k=128, n=32 on 32 x 32 x 4 lanes -> 32 steps
+    bitmod = Model(Spec(serial=SerialOperands.WEIGHTS, bits_per_cycle_w=2, rows=32, cols=32, lanes=4))
+    for p, lat in ((9, 5), (10, 5), (12, 6), (15, 8), (16, 8)):
+        assert bitmod.compute(32, 128, 32, Format.parse(f"int{p}"), Format.parse("int8")).cycles == 32 * lat
+
+
+@pytest.mark.parametrize("bw,ba,fuse,per_step", [(12, 8, 1, 2), (9, 9, 1, 4), (16, 4, 1, 1), (10, 2, 2, 1),
+                                                 (16, 16, 1, 4)])
+def test_bitfusion_decomposes_operands_wider_than_8_bits(bw, ba, fuse, per_step):
+    # A fusion unit has 16 2-bit BitBricks that fuse in powers of two per operand (Bit Fusion
+    # runs 1/2/4/8-bit operands spatially and 16-bit ones over several cycles): an operand of
+    # 9..16 bits takes ceil(p/2) -> 8 bricks, i.e. it runs as a 16-bit operand. Hand table:
+    # 12x8 -> 8*4 = 32 bricks = 2 cycles per MAC; 9x9 -> 64 = 4 cycles; 16x4 -> 8*2 = 16 = one
+    # MAC per cycle; 10x2 -> 8*1 = 8 bricks = 2 MACs per cycle; 16x16 -> 4 cycles (0.25/cycle,
+    # as in test_bitfusion_follows_fusion_table).
+    spec = Spec(serial=SerialOperands.NONE, fusion_brick_bits=2, rows=16, cols=32, lanes=1,
+                rows_dim=GemmDim.K, cols_dim=GemmDim.N)
+    model = Model(spec)
+    w, a = Format.parse(f"int{bw}"), Format.parse(f"int{ba}")
+    assert model.pass_cycles(w, a) == (fuse, per_step)
+    assert model.peak_macs_per_cycle(w, a) == 512 * fuse / per_step
+    # M=16, K=1024, N=64 on 16 (K) x 32 (N) units: 16 * ceil(1024 / (16 * F)) * 2 steps
+    assert model.compute(16, 1024, 64, w, a).cycles == 16 * -(-1024 // (16 * fuse)) * 2 * per_step
+
+
+# torchvision AlexNet convs on the `stripes` preset (P_m = 16 windows, P_k = 16 lanes,
+# P_n = 256 filters): steps = ceil(M/16) * ceil(K/16) * ceil(N/256)
+ALEXNET_STEPS = {
+    "features.0": 190 * 23 * 1,   # M = 55*55 = 3025, K = 3*11*11 = 363, N = 64
+    "features.3": 46 * 100 * 1,   # M = 27*27 = 729, K = 64*5*5 = 1600, N = 192
+    "features.6": 11 * 108 * 2,   # M = 13*13 = 169, K = 192*9 = 1728, N = 384
+    "features.8": 11 * 216 * 1,   # K = 384*9 = 3456, N = 256
+    "features.10": 11 * 144 * 1,  # K = 256*9 = 2304, N = 256
+}
+
+
+def test_cli_simulate_stripes_alexnet_int9_acts(capsys):
+    from lowbit.cli import main
+
+    rc = main(["simulate", "--hw", "stripes", "--model", "alexnet", "--acts", "int9", "--weights", "int16",
+               "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    layers = {r["name"]: r for r in json.loads(out)["layers"]}
+    for name, steps in ALEXNET_STEPS.items():
+        assert layers[name]["compute_cycles"] == steps * 9  # ceil(9 / 1 bit per cycle) per step
+        assert layers[name]["stall_cycles"] <= 1e-3 * layers[name]["cycles"]  # compute-bound
+
+
+def test_stripes_preset_compute_bound_layer_scales_as_p():
+    from hwsim.evaluate import evaluate
+    from hwsim.spec import load_accelerator
+    from models.zoo import get
+
+    acc = load_accelerator("stripes")
+    layer = next(lay for lay in get("alexnet").layers if lay.name == "features.8")
+    full = evaluate(layer, "int16", acc, act_fmt="int16")
+    assert full.compute_cycles == 2376 * 16
+    for p in range(9, 17):
+        c = evaluate(layer, "int16", acc, act_fmt=f"int{p}")
+        assert c.compute_cycles == 2376 * p  # 2376 steps x ceil(p/1) cycles
+        assert c.cycles / full.cycles == pytest.approx(p / 16, rel=1e-3)

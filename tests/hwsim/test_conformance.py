@@ -5,8 +5,9 @@ new family joins by adding its module and a preset. Each preset's core must be:
 
 - deterministic (same inputs, same cycles and actions);
 - non-negative in cycles and action counts;
-- non-decreasing in cycles as an operand gets wider (the family's serial operands
-  strictly: bit-serial cycles grow with bits);
+- non-decreasing in cycles as an operand gets wider, over every INT width 1..16 (the
+  family's serial operands strictly: bit-serial cycles grow with bits, and a serial
+  operand is priced at every width 1..16);
 - loadable from YAML through `hwsim.spec`, and that spec round-trips (dump, load, equal);
 - equal, on small layers, to its cycle-stepped simulator (when the family has one
   registered in STEPPED below): same cycles, and outputs equal to the integer GEMM.
@@ -84,7 +85,8 @@ def _supported(model: Any, w: str, a: str) -> bool:
 
 def _format_pairs(model: Any) -> list[tuple[str, str]]:
     cands = [("int8", "int8"), ("int4", "int8"), ("int4", "int4"), ("int2", "int2"), ("int8", "fp16"),
-             ("int4g128", "fp16"), ("fp16", "fp16"), ("int16", "int16"), ("binary", "binary")]
+             ("int4g128", "fp16"), ("fp16", "fp16"), ("int16", "int16"), ("binary", "binary"),
+             ("int12", "int9")]
     pairs = [p for p in cands if _supported(model, *p)]
     assert pairs, "core supports none of the common format pairs"
     return pairs
@@ -124,7 +126,8 @@ def test_cycles_non_decreasing_in_bits(path):
     for operand in ("w", "a"):
         prev = None
         first = last = None
-        for bits in (1, 2, 3, 4, 6, 8):
+        seen: dict[int, int] = {}
+        for bits in range(1, 17):  # every INT width 1..16 (int9..int15 included)
             fmt = Format.parse(f"int{bits}")
             other = Format.parse("int8")
             w, a = (fmt, other) if operand == "w" else (other, fmt)
@@ -137,9 +140,14 @@ def test_cycles_non_decreasing_in_bits(path):
             prev = c
             first = c if first is None else first
             last = c
+            seen[bits] = c
         serial = ser_w if operand == "w" else ser_a
         if serial and first is not None:
             assert last > first, f"serial operand {operand}: cycles must grow with bits"
+        if serial:
+            # a bit-serial operand is priced at every width 1..16, growing past 8 bits too
+            assert sorted(seen) == list(range(1, 17)), f"serial operand {operand}: widths {sorted(seen)}"
+            assert seen[16] > seen[8], f"serial operand {operand}: int16 not dearer than int8"
 
 
 @pytest.mark.parametrize("path", PRESETS)
@@ -212,7 +220,8 @@ def test_fast_model_equals_cycle_stepped(path):
     model = mod.Model(core_spec)
     rng = np.random.default_rng(5)
     ran = 0
-    for wf_s, af_s in (("int4", "int8"), ("int2", "int2"), ("int8", "int4"), ("int3", "int5")):
+    for wf_s, af_s in (("int4", "int8"), ("int2", "int2"), ("int8", "int4"), ("int3", "int5"),
+                       ("int12", "int9")):
         wf, af = Format.parse(wf_s), Format.parse(af_s)
         for m, k, n in ((5, 37, 7), (16, 64, 3)):
             try:

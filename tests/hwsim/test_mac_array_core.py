@@ -155,7 +155,7 @@ def test_area():
 @pytest.mark.parametrize("kwargs", [
     {"rows": 0}, {"cols": -1}, {"rows": 2.5}, {"dataflows": ()}, {"dataflows": (WS, WS)},
     {"dataflows": (Dataflow.NONE,)}, {"precisions": ("int8", "int4"), "rates": (1.0,)},
-    {"precisions": ("nf4",)}, {"precisions": ("int9",)}, {"rates": (1.5,)}, {"rates": (0.0,)}, {"rates": (5e-324,)}, {"rates": (float("inf"),)},
+    {"precisions": ("nf4",)}, {"precisions": ("int17",)}, {"rates": (1.5,)}, {"rates": (0.0,)}, {"rates": (5e-324,)}, {"rates": (float("inf"),)},
     {"rates": (1e300,)}, {"rates": (float("nan"),)},
     {"precisions": ("int8", "int8t"), "rates": (1.0, 1.0)},
     {"precisions": ("int8", "int8"), "rates": (1.0, 1.0)}, {"style": "systolic"}, {"pe_area_um2": -1.0},

@@ -18,6 +18,7 @@ from kernels_ref.bitserial import (
 from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from kernels_ref.formats import Format, code_range
 
+torch.set_num_threads(1)
 
 def _codes(g: torch.Generator, bits: int, signed: bool, shape: tuple[int, ...]) -> torch.Tensor:
     lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
@@ -36,7 +37,7 @@ def test_sign_plane_hand_example():
     assert p2[:, 0].tolist() == [1, 1, -1] and c2 == (1, 4, 16)  # 1 + 4 - 16 = -11
 
 
-@given(st.integers(1, 12), st.booleans(), st.integers(1, 4), st.integers(0, 2**32 - 1))
+@given(st.integers(1, 16), st.booleans(), st.integers(1, 4), st.integers(0, 2**32 - 1))
 @settings(max_examples=40, deadline=None)
 def test_bitplanes_reconstruct(bits, signed, step, seed):
     step = min(step, bits)
@@ -120,3 +121,62 @@ def test_registered_kernels_exact_on_their_formats():
                 assert torch.equal(kern.fn(x, w, w_fmt, a_fmt), x @ w), (kern.name, wf, af)
     with pytest.raises(UnsupportedFormatError):
         ks[0].fn(torch.zeros(1, 1), torch.zeros(1, 1), Format.parse("fp16"), Format.parse("int8"))
+
+
+# ------------------------------------------------------------ 9..16-bit operands
+@given(st.integers(9, 16), st.booleans(), st.integers(1, 16), st.booleans(), st.booleans(),
+       st.sampled_from(list(Serial)), st.integers(1, 4), st.integers(1, 5), st.integers(1, 90),
+       st.integers(1, 5), st.booleans(), st.integers(0, 2**32 - 1))
+@settings(max_examples=80, deadline=None)
+def test_wide_operands_equal_torch_integer_matmul(wide, wide_signed, other, other_signed, wide_is_w,
+                                                  serial, step, m, k, n, extreme, seed):
+    wb, ws, ab, as_ = (wide, wide_signed, other, other_signed) if wide_is_w else \
+        (other, other_signed, wide, wide_signed)
+    g = torch.Generator().manual_seed(seed)
+    x = _codes(g, ab, as_, (m, k))
+    w = _codes(g, wb, ws, (k, n))
+    if extreme:  # the largest-magnitude codes: sign plane set everywhere (or all ones unsigned)
+        x = torch.full_like(x, -(1 << (ab - 1)) if as_ else (1 << ab) - 1)
+        w = torch.full_like(w, -(1 << (wb - 1)) if ws else (1 << wb) - 1)
+    out = bitserial_matmul(x, w, a_bits=ab, a_signed=as_, w_bits=wb, w_signed=ws,
+                           serial=serial, step_bits=step)
+    assert torch.equal(out, x @ w)
+
+
+@pytest.mark.parametrize("serial", list(Serial))
+def test_int16_accumulators_do_not_overflow(serial):
+    # K * 2^(bw-1) * 2^(ba-1) = 4096 * 2^15 * 2^15 = 2^42: past int32 (2^31) and fp32 (2^24);
+    # every code -32768, so the exact sum is 4096 * 2^30 = 4398046511104 (positive).
+    k = 4096
+    x = torch.full((2, k), -32768)
+    w = torch.full((k, 3), -32768)
+    out = bitserial_matmul(x, w, a_bits=16, w_bits=16, serial=serial)
+    assert out.tolist() == [[4398046511104] * 3] * 2
+    # uint16 all ones: K * 65535^2 = 2048 * 4294836225 = 8795824588800 (odd addends, so an
+    # fp32 accumulation would drop low bits)
+    xu, wu = torch.full((1, 2048), 65535), torch.full((2048, 1), 65535)
+    got = bitserial_matmul(xu, wu, a_bits=16, a_signed=False, w_bits=16, w_signed=False,
+                           serial=serial, step_bits=3)
+    assert got.item() == 2048 * 65535 ** 2 == 8795824588800
+
+
+def test_sums_beyond_2_53_are_exact():
+    # uint16 x uint16 with the weight taken whole (step 16): bound K * 65535^2 > 2^53 for
+    # K = 3 * 2^20, so the product runs as float64 matmuls over K chunks summed in int64.
+    # Exact: 3145728 * 4294836225 = 13510386568396800 (> 2^53 = 9007199254740992).
+    k = 3 << 20
+    x = torch.full((1, k), 65535)
+    w = torch.full((k, 1), 65535)
+    out = bitserial_matmul(x, w, a_bits=16, a_signed=False, w_bits=16, w_signed=False,
+                           serial="weights", step_bits=16)
+    assert out.item() == k * 65535 ** 2 == 13510386568396800
+    assert out.item() > 2 ** 53
+
+
+def test_every_int_width_is_registered_for_the_serial_operand():
+    ks = {k.name: k for k in kernels()}
+    every = {f"int{b}" for b in range(1, 17)}
+    assert every <= set(ks["bitserial-weights"].weight_formats)  # BitMoD-style: weights serial
+    assert every <= set(ks["bitserial-acts"].act_formats)  # Stripes: activations serial
+    assert {"int12", "int16"} <= set(ks["bitserial-both"].weight_formats)  # Loom subset
+    assert {"int9", "int16"} <= set(ks["bitserial-both"].act_formats)

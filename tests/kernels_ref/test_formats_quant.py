@@ -249,7 +249,7 @@ def test_list_formats_catalog():
 
 
 def test_unknown_formats_raise():
-    for bad in ("int9", "fp3_er_zero", "bitmod5", "nf3", "int4g0", "fp16g128"):
+    for bad in ("int17", "uint0", "fp3_er_zero", "bitmod5", "nf3", "int4g0", "fp16g128"):
         with pytest.raises(UnsupportedFormatError):
             Format.parse(bad)
 

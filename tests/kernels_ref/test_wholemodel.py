@@ -108,7 +108,7 @@ def test_allocation_errors(digits) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidSpecError, match="pattern 'layer.*' matches no"):
         resolve_allocation(model, {"layer.*": "int4"})
     with pytest.raises(UnsupportedFormatError, match="layer 'fc1'"):
-        resolve_allocation(model, {"fc1": "int9"})
+        resolve_allocation(model, {"fc1": "int17"})
     assert resolve_allocation(model, {"fc1": "int2", "fc*": "int8"}) == {
         "fc1": Format.parse("int2"), "fc2": Format.parse("int8")}
     # conv1's K = 1*3*3 = 9: a group of 128 does not divide it; the error names the layer
@@ -158,3 +158,15 @@ def test_digits_through_each_kernel_family(digits, family: str) -> None:  # type
     used = {l.kernel for l in res.layers}
     assert any(k.name in used for k in kerns if k.family == family), used
     assert res.passed, (family, res.rel_vs_fake, res.max_layer_rel_vs_fake)
+
+
+def test_digits_with_9_to_16_bit_weights_runs_bit_serially(digits) -> None:  # type: ignore[no-untyped-def]
+    # int9..int16 weights are registered with int8 activations only on the bit-serial kernels
+    # (besides dense-int's int16), so a real model through them exercises the new widths
+    model, x, _ = digits
+    assert kernel_for(Format.parse("int12g16")).name == "bitserial-weights"
+    alloc = {"conv1": "int9", "conv2": "int12", "fc1": "int15", "fc2": "int16"}
+    res = check_model(model, alloc, [x])
+    assert {l.fmt for l in res.layers} == set(alloc.values())
+    assert {l.kernel for l in res.layers} == {"bitserial-weights"}
+    assert res.passed, (res.rel_vs_fake, res.max_layer_rel_vs_fake)
