@@ -13,10 +13,8 @@ On the full 16-tile chips (`stripes` / `dadiannao` presets: 256 filters across t
 96 filters fill 37.5% of both arrays, which weights its 16/9 speedup more heavily in time
 than in MACs: 2.164x there (second test), 7% under the MAC-weighted 2.330x.
 
-`kernels_ref.formats` has INT 1-8 and 16 only (issue 2), so conv1's 9-bit activations are
-timed as its int8 pass plus an int1 pass: at one activation bit per cycle a 9-bit
-activation takes exactly the cycles of 8 bits plus 1 bit (the p/16 law is tested exactly
-in test_bitserial_core.py).
+Every layer runs at its own precision (INT 1..16 are all formats; conv1 is int9); the p/16 law
+is tested exactly in test_bitserial_core.py.
 """
 
 import pytest
@@ -53,10 +51,8 @@ def _speedup(tiles):
     macs = weighted = 0.0
     for name, geom, p in ALEXNET:
         layer = Layer.conv2d(name, geom)
-        parts = [p] if p <= 8 else [8, p - 8]
-        for q in parts:
-            a = Format.parse(f"int{q}")
-            stripes += Model(STRIPES).compute(layer.m, layer.k, layer.n, w16, a, batch=layer.batch).cycles
+        a = Format.parse(f"int{p}")
+        stripes += Model(STRIPES).compute(layer.m, layer.k, layer.n, w16, a, batch=layer.batch).cycles
         dadn += Model(DADN).compute(layer.m, layer.k, layer.n, w16, Format.parse("int16"), batch=layer.batch).cycles
         macs += layer.macs
         weighted += layer.macs * p / 16
