@@ -189,26 +189,23 @@ class Priced:
         return sum(self.energy_j.values(), np.zeros_like(self.cycles, dtype=np.float64))
 
 
+_ORDER_DIMS = np.array([["mkn".index(d) for d in lo] for lo in LOOP_ORDERS], dtype=np.int64)  # [order, pos]
+
+
 def _refetch(order: np.ndarray, trips: dict[str, np.ndarray], deps: str) -> np.ndarray:
     """Product of trip counts of unrelated loops outside the innermost dependent loop.
 
     `order` holds indices into LOOP_ORDERS per candidate. A dependent loop of one trip
-    never changes the tile, so it does not count as the innermost dependent loop."""
-    out = np.ones_like(trips["m"], dtype=np.float64)
-    for oi, lo in enumerate(LOOP_ORDERS):
-        sel = order == oi
-        if not np.any(sel):
-            continue
-        inner = np.full(int(sel.sum()), -1, dtype=np.int64)
-        for pos, d in enumerate(lo):
-            if d in deps:
-                inner = np.where(trips[d][sel] > 1, pos, inner)
-        f = np.ones(int(sel.sum()), dtype=np.float64)
-        for pos, d in enumerate(lo):
-            if d not in deps:
-                f = f * np.where(pos < inner, trips[d][sel], 1)
-        out[sel] = f
-    return out
+    never changes the tile, so it does not count as the innermost dependent loop.
+    Vectorised over candidates (one gather per loop position, no Python loop over orders)."""
+    t = np.stack(np.broadcast_arrays(trips["m"], trips["k"], trips["n"]))      # [dim, *cands]
+    dims = np.moveaxis(_ORDER_DIMS[np.broadcast_to(order, t.shape[1:])], -1, 0)  # [pos, *cands]
+    at = np.take_along_axis(t, dims, axis=0)                                     # trips at each position
+    dep = np.array([d in deps for d in "mkn"])[dims]
+    pos = np.arange(3).reshape((3,) + (1,) * (t.ndim - 1))
+    inner = np.where(dep & (at > 1), pos, -1).max(axis=0)
+    f = np.where(~dep & (pos < inner), at, 1).astype(np.float64)
+    return f[0] * f[1] * f[2]
 
 
 def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
