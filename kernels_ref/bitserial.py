@@ -159,20 +159,28 @@ def plane_products(x: torch.Tensor, w: torch.Tensor, *, a_bits: int, a_signed: b
         wc: tuple[int, ...] = (1,)
     else:
         wc = tuple(1 << (j * w_step) for j in range(-(-w_bits // w_step)))
+    # Digit planes are cut on the fly from byte-wide copies of w (a 9..16-bit code is split
+    # into its low byte and its high byte once), so each plane costs one pass over 1-byte
+    # elements. int8 shifts are arithmetic, which keeps the signed top digit's sign.
     if w_step is None:
-        w_small = w
-    elif w_bits <= 8:  # 8-bit storage: int8 shifts are arithmetic (signed top digit), uint8 not
-        w_small = w.to(torch.int8 if w_signed else torch.uint8)
-    else:
-        w_small = w.to(torch.int16 if w_bits <= 15 else torch.int32)
+        w_bytes: list[torch.Tensor] = [w]
+    elif w_bits <= 8:
+        w_bytes = [w.to(torch.int8 if w_signed else torch.uint8)]
+    elif 8 % w_step == 0:
+        w_bytes = [(w & 0xFF).to(torch.uint8), (w >> 8).to(torch.int8 if w_signed else torch.uint8)]
+    else:  # a digit would straddle the byte boundary: cut from one wide copy
+        w_bytes = [w.to(torch.int16 if w_bits <= 15 else torch.int32)]
+    per = 8 if len(w_bytes) == 2 else 64  # bits held by each copy (one copy holds them all)
     out = torch.empty(sa, len(wc), m, n, dtype=torch.int64, device=x.device)
     for j in range(len(wc)):
         if w_step is None:
             plane = w
-        elif w_signed and j == len(wc) - 1:
-            plane = w_small >> (j * w_step)
         else:
-            plane = (w_small >> (j * w_step)) & ((1 << w_step) - 1)
+            src, shift = w_bytes[(j * w_step) // per], (j * w_step) % per
+            if w_signed and j == len(wc) - 1:
+                plane = src >> shift
+            else:
+                plane = (src >> shift) & ((1 << w_step) - 1)
         out[:, j] = _exact_matmul(a_stack, plane, bound).reshape(sa, m, n)
     return out, ac, wc
 
