@@ -229,14 +229,17 @@ def kernels() -> tuple[RefKernel, ...]:
     activation-serial kernels (Stripes/Loom run any per-layer precision 1..16);
     the other kernels carry a representative subset of the 9..16-bit widths
     (int9, int12, int15, int16, uint12/uint13/uint16: odd, byte-straddling and
-    full-width codes), which keeps `lowbit verify` on CPU within its time budget."""
+    full-width codes), which keeps `lowbit verify` on CPU within its time budget.
+    Serial-both runs Pa x Pw plane products; at 4096x4096 its int9/int12/int16 weight rows
+    took 1.0-1.4 s to verify (over the 1 s per-check target), so it verifies narrow weights
+    with the wide activations, and its wide-weight digits are held by the hypothesis tests."""
     ints = tuple(f"int{b}" for b in range(1, 17))
     return (
         RefKernel("bitserial-weights", "bit_serial", ints + ("uint4", "uint12", "ternary", "binary"),
                   ("int8", "uint8"), _fn(Serial.WEIGHTS, 1)),
         RefKernel("bitserial-acts", "bit_serial", ("int8", "int4", "int16"),
                   ints + ("uint4", "uint8", "uint12", "uint16"), _fn(Serial.ACTS, 1)),
-        RefKernel("bitserial-both", "bit_serial", ("int2", "int4", "ternary", "int12", "int16"),
+        RefKernel("bitserial-both", "bit_serial", ("int2", "int4", "ternary"),
                   ("int2", "int4", "int8", "uint8", "int9", "int16"), _fn(Serial.BOTH, 1)),
         RefKernel("bitserial-weights-2b", "bit_serial",
                   ("int3", "int4", "int5", "int8", "uint8", "int9", "int15", "uint13"),

@@ -8,11 +8,11 @@ The CLI turns any `LowbitError` into one line on stderr and exit code 2.
 from __future__ import annotations
 
 __all__ = [
-    "LowbitError",
-    "InvalidSpecError",
-    "UnsupportedFormatError",
-    "MappingInfeasibleError",
     "InfeasibleBudgetError",
+    "InvalidSpecError",
+    "LowbitError",
+    "MappingInfeasibleError",
+    "UnsupportedFormatError",
 ]
 
 

@@ -15,7 +15,7 @@ import torch
 
 from kernels_ref.formats import Format
 
-__all__ = ["RefKernel", "all_kernels", "KERNEL_MODULES"]
+__all__ = ["KERNEL_MODULES", "RefKernel", "all_kernels"]
 
 KERNEL_MODULES: tuple[str, ...] = (
     "kernels_ref.dense",
