@@ -14,7 +14,7 @@ from types import ModuleType
 from hwsim.cores.base import CoreFamily
 from kernels_ref.errors import InvalidSpecError
 
-__all__ = ["family_module", "CoreFamily"]
+__all__ = ["CoreFamily", "family_module"]
 
 _MODULES: dict[CoreFamily, str] = {
     CoreFamily.MAC_ARRAY: "hwsim.cores.mac_array",

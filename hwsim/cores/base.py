@@ -23,12 +23,12 @@ import numpy as np
 from kernels_ref.formats import Format
 
 __all__ = [
-    "CoreFamily",
-    "Dataflow",
-    "ActionKind",
     "Action",
-    "TileCompute",
+    "ActionKind",
+    "CoreFamily",
     "CoreModel",
+    "Dataflow",
+    "TileCompute",
 ]
 
 

@@ -25,7 +25,7 @@ from hwsim.cores.binary_tensor_core import Spec, bit_planes
 from kernels_ref.errors import InvalidSpecError
 from kernels_ref.formats import Format, FormatKind
 
-__all__ = ["SimResult", "simulate", "decompose"]
+__all__ = ["SimResult", "decompose", "simulate"]
 
 
 @dataclass(frozen=True)
