@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from search.codesign import _nondominated_ranks, parse_space, run_sweep
+from search.codesign import parse_space, run_sweep
+from search.pareto import nondominated_ranks
 from search.store import ResultStore
 
 
@@ -40,7 +41,7 @@ def main() -> int:
             rows = st.snapshot()
         ok = [(p["design"], r) for _k, p, r in rows if r["status"] == "ok"]
         objs = np.log([[r["latency_s"], r["energy_j"], r["area_mm2"]] for _d, r in ok])
-        front = {ok[i][0] for i in np.flatnonzero(_nondominated_ranks(objs) == 0)}
+        front = {ok[i][0] for i in np.flatnonzero(nondominated_ranks(objs) == 0)}
         print(f"grid: {len(rows)} designs ({len(ok)} feasible), {len(front)} Pareto-optimal "
               f"(latency, energy, area); {time.perf_counter() - t0:.1f} s")
         for strategy in ("random", "evolutionary"):

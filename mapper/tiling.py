@@ -176,19 +176,18 @@ def conv_block_sizes(shape: GemmShape) -> np.ndarray:
     Fusion optimiser's ow = oh = min(2^i, O) and b = min(2^j, B) tiles)."""
     _, _, _, _, oh, ow = shape.conv_window
     images = max(shape.m // (oh * ow), 1)
-    vals = set()
-    side = 1
-    while True:
-        vals.add(min(side, oh) * min(side, ow))
-        if side >= max(oh, ow):
-            break
-        side *= 2
-    b = 2
-    while b < images:
-        vals.add(b * oh * ow)
-        b *= 2
-    vals.add(images * oh * ow)
+    vals = {min(s, oh) * min(s, ow) for s in _pow2_capped(max(oh, ow))}
+    vals |= {b * oh * ow for b in _pow2_capped(images)}
     return np.array(sorted(vals), dtype=np.int64)
+
+
+def _pow2_capped(n: int) -> list[int]:
+    """min(2^i, n) for i = 0, 1, ... (the Bit Fusion optimiser's tile sizes): 1, 2, 4, ..., n."""
+    out, v = [], 1
+    while v < n:
+        out.append(v)
+        v *= 2
+    return [*out, n]
 
 
 def whole_window_k_sizes(shape: GemmShape) -> np.ndarray:
@@ -196,13 +195,7 @@ def whole_window_k_sizes(shape: GemmShape) -> np.ndarray:
     whole kernel window (kernel_h * kernel_w; 1 for a GEMM), C = K / window (the Bit Fusion
     optimiser tiles input channels only: ic = min(2^i, IC), never the kernel window)."""
     win = shape.conv_window[0] * shape.conv_window[1] if shape.conv_window else 1
-    ch = max(shape.k // win, 1)
-    vals = {ch}
-    c = 1
-    while c < ch:
-        vals.add(c)
-        c *= 2
-    return np.array(sorted(v * win for v in vals), dtype=np.int64)
+    return np.array([c * win for c in _pow2_capped(max(shape.k // win, 1))], dtype=np.int64)
 
 
 def _objective(p: Priced, objective: str) -> np.ndarray:

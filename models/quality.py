@@ -69,12 +69,22 @@ class Quality:
     ties: tuple[tuple[str, ...], ...] = ()
     source: str = ""
 
-    def value(self, layer: str, fmt: str) -> float:
-        return float(self.values[self.layers.index(layer), self.formats.index(fmt)])
-
-    def mapping(self) -> dict[tuple[str, str], float]:
-        return {(lay, f): float(self.values[i, j]) for i, lay in enumerate(self.layers)
-                for j, f in enumerate(self.formats)}
+    def for_layers(self, names: Sequence[str], where: str = "quality"
+                   ) -> tuple[np.ndarray, dict[str, str], list[tuple[int, ...]]]:
+        """For a workload's weight layers `names`: sensitivity [layer, format] (0 on held
+        layers), the held layers present {name: format}, and the tie groups as row indices."""
+        row = {n: i for i, n in enumerate(self.layers)}
+        held = {n: f for n, f in self.fixed if n in names}
+        out = np.zeros((len(names), len(self.formats)))
+        for i, n in enumerate(names):
+            if n in held:
+                continue
+            if n not in row:
+                raise InvalidSpecError(f"{where}: {self.model} has no quality value for layer {n!r}")
+            out[i] = self.values[row[n]]
+        at = {n: i for i, n in enumerate(names)}
+        ties = [tuple(at[x] for x in g) for g in self.ties if all(x in at for x in g)]
+        return out, held, ties
 
 
 def builtin_models() -> tuple[str, ...]:

@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Section", "read_json", "write_report"]
+__all__ = ["Section", "read_json", "safe_name", "write_report"]
+
+
+def safe_name(text: str) -> str:
+    """`text` as a file-name stem: letters, digits and -_. kept, anything else '_'."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
 def read_json(path: str | Path) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 
 from kernels_ref.errors import InvalidSpecError
 from reports import plots
-from reports.bundle import Section, read_json, write_report
+from reports.bundle import Section, read_json, safe_name, write_report
 
 __all__ = ["load_pareto", "pareto_figures", "pareto_report", "pareto_sections"]
 
@@ -96,10 +96,6 @@ def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and math.isfinite(v)
 
 
-def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
-
-
 def pareto_figures(paths: Sequence[str | Path | dict[str, Any]], out_dir: str | Path,
                    prefix: str = "") -> tuple[list[Path], list[str]]:
     """Draw ``<prefix>pareto_<swept>.png`` in `out_dir` for the given inputs (dirs, files or
@@ -140,8 +136,8 @@ def pareto_figures(paths: Sequence[str | Path | dict[str, Any]], out_dir: str | 
         shown = _display_name(swept)
         xlabel = f"{shown} ({unit})" if unit else swept
         ylabel = "quality loss (sum of sensitivity)" if objective == "sensitivity" else objective
-        path = out / f"{prefix}pareto_{_safe(swept)}" \
-                     f"{'' if objective == 'sensitivity' else '_' + _safe(objective)}.png"
+        path = out / f"{prefix}pareto_{safe_name(swept)}" \
+                     f"{'' if objective == 'sensitivity' else '_' + safe_name(objective)}.png"
         figs.append(plots.pareto_plot(fronts, path, xlabel=xlabel, ylabel=ylabel,
                                       uniform=uniform or None, front_suffix="ILP front",
                                       title=f"{ylabel.split(' (')[0]} vs {shown}"))

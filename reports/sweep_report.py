@@ -28,7 +28,8 @@ import numpy as np
 
 from kernels_ref.errors import InvalidSpecError
 from reports import plots
-from reports.bundle import Section, write_report
+from reports.bundle import Section, safe_name, write_report
+from search.pareto import non_dominated
 
 __all__ = [
     "flatten_row",
@@ -88,16 +89,8 @@ def load_store(db_path: str | Path) -> tuple[dict[str, Any], list[Row]]:
 
 
 # ----------------------------------------------------------------------------- selection
-def non_dominated_mask(values: np.ndarray) -> np.ndarray:
-    """Rows of `values` [n, k] (all minimised) that no other row dominates (<= all, < one)."""
-    a = np.asarray(values, dtype=np.float64)
-    if a.ndim != 2:
-        raise InvalidSpecError(f"non_dominated_mask: expected a 2-D array, got shape {a.shape}")
-    if len(a) == 0:
-        return np.zeros(0, dtype=bool)
-    le = (a[:, None, :] <= a[None, :, :]).all(-1)  # le[i, j]: i no worse than j everywhere
-    lt = (a[:, None, :] < a[None, :, :]).any(-1)
-    return ~(le & lt).any(axis=0)
+#: Rows no other row dominates (every column minimised): search.pareto's definition.
+non_dominated_mask = non_dominated
 
 
 _PICK_KEYS = ("latency_s", "energy_j", "quality")
@@ -168,17 +161,13 @@ def _design_row(point: Mapping[str, Any], r: Mapping[str, Any]) -> dict[str, Any
 
 
 # ----------------------------------------------------------------------------- figures
-def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
-
-
 def _group_label(point: Mapping[str, Any], r: Mapping[str, Any]) -> str:
     return str(point.get("base") or r.get("family") or r.get("hardware") or "design")
 
 
 def _model_sections(model: str, ok: list[Row], bad: list[Row], out: Path,
                     prefix: str) -> list[Section]:
-    stem = f"{prefix}{_safe(model)}"
+    stem = f"{prefix}{safe_name(model)}"
     sections: list[Section] = []
     if not ok:
         sections.append(Section(f"{model}: no feasible design",

@@ -58,6 +58,7 @@ import numpy as np
 
 from kernels_ref.errors import InfeasibleBudgetError, InvalidSpecError, LowbitError
 from search.costs import parse_quantity
+from search.pareto import nondominated_ranks
 
 __all__ = [
     "DesignSpace",
@@ -303,7 +304,7 @@ def parse_space(d: Any, where: str = "<dict>") -> DesignSpace:
         if not (_is_num(v) or isinstance(v, str)):
             raise _err(where, f"budgets.{k}", f"must be a number, a quantity or a fraction like 0.7x or 0.5r, "
                                               f"got {v!r}")
-        if isinstance(v, str) and not v.strip().lower().split(":")[0].endswith(("x", "r")):
+        if isinstance(v, str) and not _relative(v):
             try:
                 _seconds(v) if k == "latency" else parse_quantity(v, f"budgets.{k}")
             except InvalidSpecError as exc:
@@ -446,7 +447,6 @@ def _random_designs(space: DesignSpace, n: int, rng: np.random.Generator,
 
 # ----------------------------------------------------------------------------- evaluation (workers)
 _ILP_CACHE: dict[str, Any] = {}
-_ILP_STATS = {"hits": 0, "misses": 0}
 
 
 @dataclass(frozen=True)
@@ -460,6 +460,11 @@ class _ModelCtx:
     q_values: tuple[tuple[float, ...], ...]
     fixed: tuple[tuple[str, str], ...]
     ties: tuple[tuple[str, ...], ...]
+
+    def quality(self) -> Any:
+        from models.quality import Quality
+
+        return Quality(self.name, self.q_layers, self.formats, np.array(self.q_values), self.fixed, self.ties)
 
 
 _WL_CACHE: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = {}
@@ -492,11 +497,9 @@ def _solve_cached(table: Any, budgets: Mapping[str, float], objective: str) -> A
     key = h.hexdigest()
     hit = _ILP_CACHE.get(key)
     if hit is not None:
-        _ILP_STATS["hits"] += 1
         if isinstance(hit, Exception):
             raise hit
         return hit
-    _ILP_STATS["misses"] += 1
     try:
         alloc = solve(table, budgets, objective=objective)
     except InfeasibleBudgetError as exc:
@@ -544,8 +547,7 @@ def _accel(base: str, params: tuple[tuple[str, Any], ...]) -> Any:
 
 def _priced(p: Point, ctx: _ModelCtx, act_formats: tuple[str, ...]) -> _Priced:
     import hwsim
-    from kernels_ref.formats import Format
-    from search.costs import CostTable, choice_label
+    from search.costs import CostTable, choice_pairs, price_grid, weight_bytes
 
     struct = tuple((k, v) for k, v in p.params if k != "freq_hz")
     key = (p.base, struct, ctx, act_formats)
@@ -555,40 +557,22 @@ def _priced(p: Point, ctx: _ModelCtx, act_formats: tuple[str, ...]) -> _Priced:
         return hit
     canon = _accel(p.base, (*struct, ("freq_hz", F0_HZ)))
     wl = _workload_of(ctx)
-    afs = [Format.parse(a) for a in act_formats] or [None]
-    pairs = [(Format.parse(w), a) for w in ctx.formats for a in afs]
-    labels = tuple(choice_label(str(w), None if a is None else str(a)) for w, a in pairs)
+    pairs, labels = choice_pairs(ctx.formats, act_formats)
     weight_layers = [ly for ly in wl.layers if ly.weight_params > 0]
     names = [ly.name for ly in weight_layers]
-    L, C = len(weight_layers), len(pairs)
-    dyn, leak, mem = np.empty((L, C)), np.empty((L, C)), np.empty((L, C))
-    cyc = np.empty((L, C))
-    grid: list[list[Any]] = []
-    for i, ly in enumerate(weight_layers):
-        row = []
-        for c, (w, a) in enumerate(pairs):
-            lc = hwsim.evaluate(ly, w, canon, act_fmt=a)
-            row.append(lc)
-            cyc[i, c] = float(lc.cycles)
-            leak[i, c] = lc.energy_j.get("leakage", 0.0)
-            dyn[i, c] = sum(v for k, v in lc.energy_j.items() if k != "leakage")
-            mem[i, c] = float(w.storage_bits(ly.k, ly.n)) / 8.0 * (ly.weight_params / max(ly.k * ly.n, 1))
-        grid.append(row)
+    grid = price_grid(weight_layers, pairs, canon)
+    cyc = np.array([[float(lc.cycles) for lc in row] for row in grid])
+    leak = np.array([[lc.energy_j.get("leakage", 0.0) for lc in row] for row in grid])
+    dyn = np.array([[sum(v for k, v in lc.energy_j.items() if k != "leakage") for lc in row] for row in grid])
+    mem = np.array([[weight_bytes(ly, w) for w, _a in pairs] for ly in weight_layers])
     other = {ly.name: hwsim.evaluate(ly, canon.act_format, canon) for ly in wl.layers if ly.weight_params == 0}
-    qi = {n: i for i, n in enumerate(ctx.q_layers)}
-    held = dict(ctx.fixed)
-    sens = np.zeros((L, C))
-    allowed = np.ones((L, C), dtype=bool)
-    for i, n in enumerate(names):
-        if n in held:
-            allowed[i] = np.array([str(w) == held[n] for w, _a in pairs])
-        elif n in qi:
-            sens[i] = [ctx.q_values[qi[n]][ctx.formats.index(str(w))] for w, _a in pairs]
-        else:
-            raise InvalidSpecError(f"model {ctx.name}: quality table has no values for layer {n!r}")
-    ties = tuple(t for t in (tuple(names.index(x) for x in g if x in names) for g in ctx.ties) if len(t) > 1)
+    sens_w, held, ties = ctx.quality().for_layers(names, where="quality table")
+    sens = np.repeat(sens_w, max(len(act_formats), 1), axis=1)  # choices are weight-major (w, a) pairs
+    allowed = np.ones(sens.shape, dtype=bool)
+    for n, f in held.items():
+        allowed[names.index(n)] = [str(w) == f for w, _a in pairs]
     table = CostTable(layers=tuple(names), choices=labels, sensitivity=sens,
-                      costs={"latency": cyc, "energy": dyn + leak, "memory": mem}, ties=ties, allowed=allowed,
+                      costs={"latency": cyc, "energy": dyn + leak, "memory": mem}, ties=tuple(ties), allowed=allowed,
                       model=ctx.name, hardware=canon.name)
     core = canon.model()
     by_fmt = {lab: float(core.peak_macs_per_cycle(w, a or canon.act_format) * canon.num_cores)
@@ -636,7 +620,7 @@ def _price_point(p: Point, ctx: _ModelCtx, space_ctx: Mapping[str, Any]) -> dict
     table = pr.table if scale == 1.0 else pr.table.with_costs(energy=pr.dyn + pr.leak * scale)
     budgets: dict[str, float] = {}
     for n, v in space_ctx["budgets"].items():
-        if n == "latency" and not (isinstance(v, str) and v.strip().lower().split(":")[0].endswith(("x", "r"))):
+        if n == "latency" and not _relative(v):
             budgets[n] = (float(v) if _is_num(v) else _seconds(str(v))) * freq  # seconds -> cycles
         else:
             budgets[n] = table.resolve_budget(n, v, "budgets")
@@ -653,18 +637,18 @@ def _price_point(p: Point, ctx: _ModelCtx, space_ctx: Mapping[str, Any]) -> dict
         msg = "; ".join(f"{k} <= {asked[k]:.6g} (smallest achievable {mins[k]:.6g})" for k in asked if k in mins)
         return {"status": "infeasible", "message": f"budget cannot be met on this design: {msg}",
                 "minimum": mins, "budget": asked, **base}
-    chosen = dict(zip(pr.names, alloc.assignment))
+    chosen = {n: (i, c) for i, (n, c) in enumerate(zip(pr.names, alloc.assignment))}
     rows: list[tuple[str, str, Any]] = []
     for ly in pr.wl.layers:
         if ly.name in chosen:
-            c = chosen[ly.name]
-            rows.append((ly.name, pr.labels[c], pr.grid[pr.names.index(ly.name)][c]))
+            i, c = chosen[ly.name]
+            rows.append((ly.name, pr.labels[c], pr.grid[i][c]))
         else:
             rows.append((ly.name, str(pr.accel.act_format), pr.other[ly.name]))
     energies = [_energy(lc.energy_j, scale) for _, _, lc in rows]
     total_cycles = float(workload_cycles(pr.wl, {n: float(lc.cycles) for n, _, lc in rows}, 1))
-    other_cyc = float(sum(lc.cycles for lc in pr.other.values()))
-    other_en = float(sum(sum(_energy(lc.energy_j, scale).values()) for lc in pr.other.values()))
+    other_cyc = float(sum(lc.cycles for n, _, lc in rows if n not in chosen))
+    other_en = float(sum(sum(e.values()) for (n, _, _), e in zip(rows, energies) if n not in chosen))
     uniform = {}
     for lab in pr.labels:
         t = table.totals(table.uniform(lab))
@@ -689,6 +673,11 @@ def _price_point(p: Point, ctx: _ModelCtx, space_ctx: Mapping[str, Any]) -> dict
         "dram_bytes_per_s": float(pr.accel.dram.bandwidth_bytes_per_cycle * freq),
         "uniform": uniform,
     }
+
+
+def _relative(v: Any) -> bool:
+    """A budget relative to the design's own totals: "0.7x", "0.5r", "0.6x:int4"."""
+    return isinstance(v, str) and v.strip().lower().split(":")[0].endswith(("x", "r"))
 
 
 def _seconds(s: str) -> float:
@@ -777,9 +766,12 @@ def run_points(points: Sequence[Point], ctxs: Mapping[str, _ModelCtx], space: De
     sctx = _space_ctx(space)
     tasks = [(g, {p.model: ctxs[p.model] for p in g}, sctx) for g in _groups(todo)]
 
+    out: dict[str, dict[str, Any]] = {}
+
     def sink(task: Any, results: list[dict[str, Any]]) -> None:
         for p, r in zip(task[0], results):
-            store.put(p.key, space.name, p.as_dict(), r)
+            if store.put(p.key, space.name, p.as_dict(), r):  # a racing sweep's row wins otherwise
+                out[p.key] = r
             s.evaluated += 1
             st = r.get("status")
             s.ok += st == "ok"
@@ -790,8 +782,8 @@ def run_points(points: Sequence[Point], ctxs: Mapping[str, _ModelCtx], space: De
     run(evaluate_group, tasks, executor=executor, workers=workers, scheduler=scheduler, on_result=sink,
         quiet=quiet, desc=f"sweep {space.name}", chunksize=4, unit_weight=lambda t: len(t[0]))
     s.seconds += time.perf_counter() - t0
-    keys = {p.key for p in points}
-    return {k: r for k, _pt, r in store.rows(space.name) if k in keys}
+    out.update(store.results([p.key for p in points if p.key not in out]))  # finished before this run
+    return out
 
 
 def _objective_vector(space: DesignSpace, results: Sequence[dict[str, Any]]) -> np.ndarray | None:
@@ -823,22 +815,6 @@ def _crowding(objs: np.ndarray, ranks: np.ndarray) -> np.ndarray:
             if span > 0:
                 out[o[1:-1]] += (objs[o[2:], m] - objs[o[:-2], m]) / span
     return out
-
-
-def _nondominated_ranks(objs: np.ndarray) -> np.ndarray:
-    n = len(objs)
-    ranks = np.full(n, -1)
-    remaining = np.arange(n)
-    r = 0
-    while remaining.size:
-        sub = objs[remaining]
-        le = (sub[:, None, :] <= sub[None, :, :]).all(-1)
-        lt = (sub[:, None, :] < sub[None, :, :]).any(-1)
-        dominated = (le & lt).any(axis=0)
-        ranks[remaining[~dominated]] = r
-        remaining = remaining[dominated]
-        r += 1
-    return ranks
 
 
 def run_sweep(space: DesignSpace, store: Any, *, executor: str = "local", workers: int | None = None,
@@ -889,7 +865,7 @@ def _evolve(space: DesignSpace, ctxs: Mapping[str, _ModelCtx], store: Any, rng: 
             gen += 1
             continue
         objs = np.stack([seen[d] for d in ok])  # type: ignore[misc]
-        ranks = _nondominated_ranks(objs)
+        ranks = nondominated_ranks(objs)
         crowd = _crowding(objs, ranks)
         # NSGA-II survival: the parents are the best `population` designs seen so far by
         # (non-domination rank, crowding distance), then binary tournaments among them.

@@ -43,8 +43,11 @@ __all__ = [
     "SENSITIVITY",
     "CostTable",
     "choice_label",
+    "choice_pairs",
     "parse_quantity",
+    "price_grid",
     "table_for_model",
+    "weight_bytes",
 ]
 
 log = logging.getLogger(__name__)
@@ -87,6 +90,32 @@ def parse_quantity(text: str, where: str) -> float:
 def choice_label(weight_fmt: str, act_fmt: str | None = None) -> str:
     """Label of a choice: "int4" for a weight format alone, "int4/int8" for a (w, a) pair."""
     return weight_fmt if act_fmt is None else f"{weight_fmt}/{act_fmt}"
+
+
+def choice_pairs(formats: Sequence[Any], act_formats: Sequence[Any] | None = None
+                 ) -> tuple[list[tuple[Any, Any]], tuple[str, ...]]:
+    """The (weight Format, activation Format or None) choices, weight-major, and their labels."""
+    from kernels_ref.formats import Format
+
+    def fmt(f: Any) -> Any:
+        return f if isinstance(f, Format) else Format.parse(str(f))
+
+    afs = [fmt(a) for a in act_formats] if act_formats else [None]
+    pairs = [(fmt(w), a) for w in formats for a in afs]
+    return pairs, tuple(choice_label(str(w), None if a is None else str(a)) for w, a in pairs)
+
+
+def weight_bytes(layer: Any, fmt: Any) -> float:
+    """Bytes of a layer's weights in `fmt` (storage_bits covers one K x N matrix, scales
+    included; groups / heads multiply it)."""
+    return float(fmt.storage_bits(layer.k, layer.n)) / 8.0 * (layer.weight_params / max(layer.k * layer.n, 1))
+
+
+def price_grid(layers: Sequence[Any], pairs: Sequence[tuple[Any, Any]], accel: Any) -> list[list[Any]]:
+    """`hwsim.evaluate` of every (layer, choice): LayerCost [layer][choice]."""
+    import hwsim  # search sits above hwsim in the dependency order
+
+    return [[hwsim.evaluate(ly, w, accel, act_fmt=a) for w, a in pairs] for ly in layers]
 
 
 def _ro(a: np.ndarray) -> np.ndarray:
@@ -420,31 +449,20 @@ class CostTable:
         is an array [layer][choice] over the kept layers or a mapping (layer, label) -> loss;
         missing -> zeros (then only costs matter).
         """
-        import hwsim  # search sits above hwsim in the dependency order
         from kernels_ref.formats import Format
 
-        wf = [f if isinstance(f, Format) else Format.parse(str(f)) for f in formats]
-        af = [None] if not act_formats else [a if isinstance(a, Format) else Format.parse(str(a))
-                                             for a in act_formats]
-        pairs = [(w, a) for w in wf for a in af]
-        labels = tuple(choice_label(str(w), None if a is None else str(a)) for w, a in pairs)
+        pairs, labels = choice_pairs(formats, act_formats)
         layers = [ly for ly in workload.layers if not weight_layers_only or ly.weight_params > 0]
         if not layers:
             raise InvalidSpecError(f"workload {workload.name!r}: no layers with weights to allocate")
         L, C = len(layers), len(pairs)
-        lat = np.empty((L, C))
-        en = np.empty((L, C))
-        mem = np.empty((L, C))
-        bops = np.empty((L, C))
+        grid = price_grid(layers, pairs, accel)
+        lat = np.array([[float(c.cycles) for c in row] for row in grid]).reshape(L, C)
+        en = np.array([[c.total_energy_j for c in row] for row in grid]).reshape(L, C)
+        mem = np.array([[weight_bytes(ly, w) for w, _a in pairs] for ly in layers]).reshape(L, C)
         default_act = Format.parse(str(getattr(accel, "default_act_format", "int8")))
-        for i, ly in enumerate(layers):
-            for c, (w, a) in enumerate(pairs):
-                cost = hwsim.evaluate(ly, w, accel, act_fmt=a)
-                lat[i, c] = float(cost.cycles)
-                en[i, c] = float(cost.total_energy_j)
-                # storage_bits covers one K x N matrix (scales included); batch = groups / heads.
-                mem[i, c] = float(w.storage_bits(ly.k, ly.n)) / 8.0 * (ly.weight_params / max(ly.k * ly.n, 1))
-                bops[i, c] = float(ly.macs) * w.bits * (a if a is not None else default_act).bits
+        bops = np.array([[float(ly.macs) * w.bits * (a if a is not None else default_act).bits for w, a in pairs]
+                         for ly in layers]).reshape(L, C)
         names = tuple(ly.name for ly in layers)
         if sensitivity is None:
             sens = np.zeros((L, C))
@@ -527,20 +545,12 @@ def table_for_model(model: str, hw: str, formats: Sequence[str], *, act_formats:
         from models import quality as Q
 
         q = Q.for_model(model, weight_fmts, cache_dir=cache_dir)
-        sens_map = {(lay, f): v for (lay, f), v in q.mapping().items()}
         names = [ly.name for ly in workload.layers if ly.weight_params > 0]
-        held = dict(q.fixed)
-        for n in names:
-            if n in held:
-                sens_map.update({(n, f): 0.0 for f in weight_fmts})
-        pairs_sens = np.array([[sens_map.get((n, f), np.nan) for f in weight_fmts] for n in names])
-        missing = [n for n, row in zip(names, pairs_sens) if np.isnan(row).any()]
-        if missing:
-            raise InvalidSpecError(f"--sensitivity builtin: no value for layer {missing[0]!r} of {model}")
+        sens_w, held, ties = q.for_layers(names, where="--sensitivity builtin")
         reps = len(act_formats) if act_formats else 1
-        return CostTable.from_hwsim(workload, weight_fmts, accel, sensitivity=np.repeat(pairs_sens, reps, axis=1),
-                                    act_formats=act_formats, ties=[g for g in q.ties if all(x in names for x in g)],
-                                    fixed={n: _held_label(f, act_formats) for n, f in held.items() if n in names})
+        return CostTable.from_hwsim(workload, weight_fmts, accel, sensitivity=np.repeat(sens_w, reps, axis=1),
+                                    act_formats=act_formats, ties=ties,
+                                    fixed={n: _held_label(f, act_formats) for n, f in held.items()})
     if sensitivity in ("measured", "proxy"):
         if not runnable:
             raise InvalidSpecError(f"--sensitivity {sensitivity}: model {model!r} has no weights in lowbit "

@@ -58,7 +58,7 @@ def run(fn: Callable[[T], R], items: Iterable[T], *, executor: ExecutorKind | st
                 bar.update(weigh(it))
         elif kind is ExecutorKind.LOCAL:
             n = workers or min(os.cpu_count() or 1, 8)
-            chunks = [todo[i:i + chunksize] for i in range(0, len(todo), chunksize)]
+            chunks = _chunks(todo, chunksize)
             with ProcessPoolExecutor(max_workers=n) as pool:
                 futs = {pool.submit(_apply_chunk, fn, c): c for c in chunks}
                 for fut in as_completed(futs):
@@ -73,6 +73,10 @@ def run(fn: Callable[[T], R], items: Iterable[T], *, executor: ExecutorKind | st
     finally:
         bar.close()
     return done
+
+
+def _chunks(todo: list[T], size: int) -> list[list[T]]:
+    return [todo[i:i + size] for i in range(0, len(todo), max(size, 1))]
 
 
 def _apply_chunk(fn: Callable[[T], R], chunk: list[T]) -> list[R]:
@@ -100,7 +104,7 @@ def _run_dask(fn: Callable[[T], R], todo: list[T], workers: int | None, schedule
             client = Client(cluster)
         done = 0
         with client:
-            chunks = [todo[i:i + chunksize] for i in range(0, len(todo), chunksize)]
+            chunks = _chunks(todo, chunksize)
             futs = client.map(_apply_chunk, [fn] * len(chunks), chunks, pure=False)
             index = {f.key: c for f, c in zip(futs, chunks)}
             for fut in dask_completed(futs):

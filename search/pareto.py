@@ -31,7 +31,7 @@ from kernels_ref.progress import progress
 from search.costs import SENSITIVITY, CostTable
 from search.ilp import minimum_totals, solve
 
-__all__ = ["ParetoPoint", "non_dominated", "sweep"]
+__all__ = ["ParetoPoint", "non_dominated", "nondominated_ranks", "sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +56,31 @@ class ParetoPoint:
         return r
 
 
-def non_dominated(points: list[tuple[float, float]]) -> np.ndarray:
-    """Mask of points (cost, objective) not dominated by another (both <=, one <)."""
-    a = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    le = (a[:, None, :] <= a[None, :, :]).all(-1)  # le[i, j]: i no worse than j
+def non_dominated(points: Any) -> np.ndarray:
+    """Mask of the rows of `points` [n, k] (every column minimised, e.g. (cost, objective))
+    that no other row dominates (<= in all, < in one)."""
+    a = np.asarray(points, dtype=np.float64)
+    if a.size == 0:
+        return np.zeros(0, dtype=bool)
+    if a.ndim != 2:
+        raise InvalidSpecError(f"non_dominated: expected a 2-D array of points, got shape {a.shape}")
+    le = (a[:, None, :] <= a[None, :, :]).all(-1)  # le[i, j]: i no worse than j everywhere
     lt = (a[:, None, :] < a[None, :, :]).any(-1)
     return ~(le & lt).any(axis=0)
+
+
+def nondominated_ranks(points: Any) -> np.ndarray:
+    """Non-domination rank of every row (0: the front, 1: the front once 0 is removed, ...)."""
+    a = np.asarray(points, dtype=np.float64)
+    ranks = np.full(len(a), -1)
+    remaining = np.arange(len(a))
+    r = 0
+    while remaining.size:
+        front = non_dominated(a[remaining])
+        ranks[remaining[front]] = r
+        remaining = remaining[~front]
+        r += 1
+    return ranks
 
 
 def _read_done(csv_path: Path) -> dict[str, dict[str, str]]:

@@ -110,6 +110,16 @@ class ResultStore:
         for key, p, r in self.conn.execute(q + " ORDER BY key", args):
             yield key, json.loads(p), json.loads(r)
 
+    def results(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """key -> result for those of `keys` the store holds."""
+        keys = list(keys)
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(keys), 500):  # SQLite's bound-parameter limit
+            chunk = keys[i:i + 500]
+            q = f"SELECT key, result FROM points WHERE key IN ({','.join('?' * len(chunk))})"
+            out.update((k, json.loads(r)) for k, r in self.conn.execute(q, chunk))
+        return out
+
     def count(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM points").fetchone()[0])
 
