@@ -34,18 +34,16 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from hwsim.evaluate import LayerCost, evaluate
-from hwsim.spec import Accelerator, load_accelerator
-from kernels_ref.formats import Format
-from models.ir import Layer
+from lowbit.hwsim.evaluate import LayerCost, evaluate
+from lowbit.hwsim.spec import Accelerator, load_accelerator
+from lowbit.kernels_ref.formats import Format
+from lowbit.models.ir import Layer
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## Binary tensor cores (issue 6): ABQ-LLM kernel ratios"

@@ -23,17 +23,19 @@ from __future__ import annotations
 import argparse
 import csv
 import statistics
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from hwsim.cores.bit_serial import Model, k_segment_for
-from hwsim.spec import load_accelerator
-from kernels_ref.formats import Format
-from models.zoo.bitfusion_benchmarks import BENCHMARKS, bitfusion_benchmark, bitfusion_formats
+from lowbit.hwsim.cores.bit_serial import Model, k_segment_for
+from lowbit.hwsim.spec import load_accelerator
+from lowbit.kernels_ref.formats import Format
+from lowbit.models.zoo.bitfusion_benchmarks import (
+    BENCHMARKS,
+    bitfusion_benchmark,
+    bitfusion_formats,
+)
 
 CSV = ROOT / "tests" / "data" / "bitfusion" / "bitfusion_sim_per_layer.csv"
 PRESET = "bitfusion-eyeriss-budget"
@@ -71,7 +73,7 @@ def compute_table(bandwidth: str) -> list[tuple[str, int, int, float]]:
 def total_table(bandwidth: str = "192", what: str = "cycles") -> list[tuple[str, int, int, float]]:
     """(benchmark, ours, peer, median |per-layer error|) for total cycles (or DRAM bytes) via
     hwsim.evaluate; the 4096-bit rows use the preset with a 512-byte DRAM interface."""
-    import hwsim
+    from lowbit import hwsim
 
     accel = load_accelerator(PRESET)
     if bandwidth != "192":

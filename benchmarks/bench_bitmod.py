@@ -29,12 +29,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 MODELS = ("opt-1.3b", "phi-2", "yi-6b", "llama-2-7b", "llama-2-13b", "llama-3-8b")
 PAPER = {"ant": 1.69, "olive": 1.48}
@@ -109,9 +107,10 @@ def _lowbit_formats(arch: str, model: str, phase: str) -> str:
 def lowbit_cycles(model: str, arch: str, phase: str) -> float | None:
     """Total cycles from hwsim.evaluate_workload, or None when the API or zoo is missing."""
     try:
-        import hwsim
-        from hwsim import spec as hwspec
-        from models import zoo
+        from lowbit.hwsim import spec as hwspec
+        from lowbit.models import zoo
+
+        from lowbit import hwsim
         evaluate_workload = hwsim.evaluate_workload
     except (ImportError, AttributeError):
         return None

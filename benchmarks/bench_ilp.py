@@ -20,13 +20,12 @@ import tempfile
 import time
 
 import numpy as np
-
-from kernels_ref.errors import InfeasibleBudgetError
-from kernels_ref.formats import Format
-from search import baselines
-from search.costs import CostTable
-from search.ilp import solve
-from search.pareto import sweep
+from lowbit.kernels_ref.errors import InfeasibleBudgetError
+from lowbit.kernels_ref.formats import Format
+from lowbit.search import baselines
+from lowbit.search.costs import CostTable
+from lowbit.search.ilp import solve
+from lowbit.search.pareto import sweep
 
 
 def random_table(L: int = 1000, seed: int = 0) -> CostTable:
@@ -44,9 +43,9 @@ def random_table(L: int = 1000, seed: int = 0) -> CostTable:
 def llama2_7b_table(seed: int = 0) -> CostTable:
     """224 block linears of LLaMA-2-7B (models.zoo, decode against 256 keys) priced by hwsim on
     the bitmod-decode preset; synthetic sensitivity (no weights here)."""
-    from hwsim.spec import load_accelerator
-    from models import zoo
-    from models.ir import Workload
+    from lowbit.hwsim.spec import load_accelerator
+    from lowbit.models import zoo
+    from lowbit.models.ir import Workload
 
     wl = zoo.get("llama-2-7b", phase="decode", seq_len=256)
     lin = tuple(ly for ly in wl.layers if ly.weight_params > 0 and ly.name.startswith("layers."))

@@ -24,12 +24,9 @@ import time
 from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from kernels_ref.formats import Format
-from kernels_ref.registry import all_kernels
-from kernels_ref.verify import check_seed, draw_activations, draw_weight_codes, verify_one
+from lowbit.kernels_ref.formats import Format
+from lowbit.kernels_ref.registry import all_kernels
+from lowbit.kernels_ref.verify import check_seed, draw_activations, draw_weight_codes, verify_one
 
 __all__ = ["main"]
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import sys
 import time
 import typing
 from pathlib import Path
@@ -37,12 +36,11 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from hwsim.cores import family_module
-from hwsim.cores.base import Dataflow
-from hwsim.energy import EnergyTable
-from kernels_ref.formats import Format
+from lowbit.hwsim.cores import family_module
+from lowbit.hwsim.cores.base import Dataflow
+from lowbit.hwsim.energy import EnergyTable
+from lowbit.kernels_ref.formats import Format
 
 PRESETS = ROOT / "hwsim" / "presets"
 
@@ -62,7 +60,7 @@ def load_preset(name: str) -> tuple[dict[str, Any], Any]:
     from the `core:` mapping by its dataclass fields (enums and tuples converted)."""
     raw = yaml.safe_load((PRESETS / f"{name}.yaml").read_text())
     try:
-        from hwsim import spec as spec_mod  # type: ignore[attr-defined]
+        from lowbit.hwsim import spec as spec_mod  # type: ignore[attr-defined]
         loader = getattr(spec_mod, "load_preset", None) or getattr(spec_mod, "load_accelerator", None)
         if loader is not None:
             accel = loader(PRESETS / f"{name}.yaml")
@@ -151,9 +149,10 @@ E2E_BASELINES = ("mac-tc-equal-area", "a100-like")  # INT8 tensor-core presets (
 
 def pipeline_costs(phase: str, seq: int, batch: int, base_hw: str = "mac-tc-equal-area") -> tuple[Any, Any]:
     """(INT8 TC W8A8, LUT ternary x int8) `WorkloadCost`s of BitNet-3B through hwsim.evaluate_workload."""
-    import hwsim
-    from hwsim.spec import load_accelerator
-    from models import zoo
+    from lowbit.hwsim.spec import load_accelerator
+    from lowbit.models import zoo
+
+    from lowbit import hwsim
 
     wl = zoo.get("bitnet-3b", phase=phase, seq_len=seq, batch=batch)
     base = hwsim.evaluate_workload(wl, "int8", load_accelerator(base_hw), act_fmt="int8")
@@ -213,9 +212,10 @@ def tmac_tokens_per_s(raw: dict[str, Any], core: Any, case: str, ctx: int = 128)
 
 def tmac_pipeline_tps(ctx: int = 128) -> dict[str, float]:
     """Decode tokens/s of the three T-MAC cases through hwsim.evaluate_workload."""
-    import hwsim
-    from hwsim.spec import load_accelerator
-    from models import zoo
+    from lowbit.hwsim.spec import load_accelerator
+    from lowbit.models import zoo
+
+    from lowbit import hwsim
 
     accel = load_accelerator("tmac-m2-neon")
     out = {}

@@ -24,11 +24,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from hwsim.cores.mac_array import Model
-from hwsim.scalesim_io import core_spec, read_config, read_topology, simulate_files
-from kernels_ref.formats import Format
+from lowbit.hwsim.cores.mac_array import Model
+from lowbit.hwsim.scalesim_io import core_spec, read_config, read_topology, simulate_files
+from lowbit.kernels_ref.formats import Format
 
 SCALESIM_PY = ROOT / "benchmarks" / ".venv-scalesim" / "bin" / "python"
 WORK = ROOT / "benchmarks" / "_work" / "bench_scalesim"

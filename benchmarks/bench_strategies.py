@@ -13,10 +13,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from search.codesign import parse_space, run_sweep
-from search.pareto import nondominated_ranks
-from search.store import ResultStore
+from lowbit.search.codesign import parse_space, run_sweep
+from lowbit.search.pareto import nondominated_ranks
+from lowbit.search.store import ResultStore
 
 
 def space(strategy: str, seed: int, samples: int, population: int) -> dict:  # type: ignore[type-arg]

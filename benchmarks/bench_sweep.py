@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from search.codesign import load_space, run_sweep
-from search.store import ResultStore
+from lowbit.search.codesign import load_space, run_sweep
+from lowbit.search.store import ResultStore
 
 SPACE = Path(__file__).resolve().parent / "spaces" / "sweep2000.yaml"
 

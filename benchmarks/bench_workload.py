@@ -10,17 +10,16 @@ and decode, and the number of mapping candidates priced per layer.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import hwsim
-from hwsim.evaluate import clear_cache
-from hwsim.spec import load_accelerator
-from models import zoo
+from lowbit.hwsim.evaluate import clear_cache
+from lowbit.hwsim.spec import load_accelerator
+from lowbit.models import zoo
+
+from lowbit import hwsim
 
 CASES = [
     ("llama-2-7b", "prefill", 2048, "tpu-like", "int8"),

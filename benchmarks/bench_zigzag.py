@@ -31,12 +31,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from hwsim.cores.base import Dataflow
-from hwsim.cores.mac_array import Model
-from kernels_ref.formats import Format
-from models.ir import ConvGeometry, Layer
+from lowbit.hwsim.cores.base import Dataflow
+from lowbit.hwsim.cores.mac_array import Model
+from lowbit.kernels_ref.formats import Format
+from lowbit.models.ir import ConvGeometry, Layer
 
 ZIGZAG_PY = ROOT / "benchmarks" / ".venv-zigzag" / "bin" / "python"
 WORK = ROOT / "benchmarks" / "_work" / "bench_zigzag"
@@ -124,9 +123,9 @@ def main() -> int:
         return 2
     import importlib
 
-    from hwsim.spec import accelerator
+    from lowbit.hwsim.spec import accelerator
 
-    ev = importlib.import_module("hwsim.evaluate")  # the module (hwsim.evaluate is also the function)
+    ev = importlib.import_module("lowbit.hwsim.evaluate")  # the module (hwsim.evaluate is also the function)
 
     accel = accelerator(**TPU_LIKE)
     # variant: the weight register file double-buffered, so weight loads may overlap compute

@@ -7,8 +7,8 @@ without a cycle). The names below are functions and classes, not submodules.
 
 from __future__ import annotations
 
-from hwsim.evaluate import LayerCost, WorkloadCost, evaluate, evaluate_workload
-from hwsim.spec import Accelerator, accelerator, list_presets, load_accelerator
+from lowbit.hwsim.evaluate import LayerCost, WorkloadCost, evaluate, evaluate_workload
+from lowbit.hwsim.spec import Accelerator, accelerator, list_presets, load_accelerator
 
 __all__ = [
            "Accelerator",

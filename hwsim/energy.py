@@ -49,9 +49,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from hwsim.cores.base import Action, ActionKind
-from kernels_ref.errors import InvalidSpecError
+from lowbit.hwsim.cores.base import Action, ActionKind
+from lowbit.kernels_ref.errors import InvalidSpecError
 
 __all__ = [
     "COMPONENT",

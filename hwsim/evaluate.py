@@ -25,15 +25,14 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
-from hwsim.energy import EnergyTable
-from hwsim.spec import Accelerator
-from kernels_ref.errors import InvalidSpecError, MappingInfeasibleError
-from kernels_ref.formats import Format
-from models.ir import Layer, OpKind, Workload
+from lowbit.hwsim.energy import EnergyTable
+from lowbit.hwsim.spec import Accelerator
+from lowbit.kernels_ref.errors import InvalidSpecError, MappingInfeasibleError
+from lowbit.kernels_ref.formats import Format
+from lowbit.models.ir import Layer, OpKind, Workload
 
 if TYPE_CHECKING:
-    from mapper import Mapping
+    from lowbit.mapper import Mapping
 
 # mapper imports hwsim's primitives, so it is imported inside the functions below (not at
 # module level): `import hwsim` then never needs a half-initialised `mapper`.
@@ -179,7 +178,7 @@ def _evaluate_shape(shape: Layer, w: Format, a: Format, accel: Accelerator, mapp
         return LayerCost(name=shape.name, cycles=cycles, compute_cycles=0, stall_cycles=cycles, energy_j=energy,
                          dram_bytes=rd + wr, sram_bytes=0.0, utilization=0.0, mapping=None,
                          freq_hz=accel.freq_hz, macs=0)
-    from mapper import price_mapping, search
+    from lowbit.mapper import price_mapping, search
 
     if mapping is None:
         mapping = search(shape, w, a, accel, objective, table=table)
@@ -249,7 +248,7 @@ def evaluate_workload(workload: Workload, formats: Format | str | TMapping[str, 
         c = evaluate(layer, f, run_accel, act_fmt=a, objective=objective)
         costs.append(c)
         used.append((layer.name, str(_fmt(f, layer.name)), str(_fmt(a, layer.name) or accel.act_format)))
-    from mapper import workload_cycles
+    from lowbit.mapper import workload_cycles
 
     cyc = {c.name: float(c.cycles) for c in costs}
     total = workload_cycles(workload, cyc, 1 if split_layers else accel.num_cores)

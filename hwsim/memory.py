@@ -69,11 +69,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from hwsim.energy import EnergyTable
-from hwsim.spec import Accelerator, Operand
-from kernels_ref.errors import InvalidSpecError
-from kernels_ref.formats import Format
+from lowbit.hwsim.energy import EnergyTable
+from lowbit.hwsim.spec import Accelerator, Operand
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.kernels_ref.formats import Format
 
 __all__ = [
     "LOOP_ORDERS",

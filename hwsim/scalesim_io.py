@@ -44,12 +44,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hwsim.cores.base import Dataflow
-from hwsim.cores.mac_array import CoreStyle, Model, Spec, systolic_fold_cycles
-from hwsim.spec import Accelerator
-from kernels_ref.errors import InvalidSpecError
-from kernels_ref.formats import Format
-from models.ir import ConvGeometry, Layer, OpKind
+from lowbit.hwsim.cores.base import Dataflow
+from lowbit.hwsim.cores.mac_array import CoreStyle, Model, Spec, systolic_fold_cycles
+from lowbit.hwsim.spec import Accelerator
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.kernels_ref.formats import Format
+from lowbit.models.ir import ConvGeometry, Layer, OpKind
 
 __all__ = [
     "ScaleSimConfig",

@@ -39,11 +39,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from hwsim.cores import family_module
-from hwsim.cores.base import CoreFamily, CoreModel
-from kernels_ref.errors import InvalidSpecError, LowbitError
-from kernels_ref.formats import Format
+from lowbit.hwsim.cores import family_module
+from lowbit.hwsim.cores.base import CoreFamily, CoreModel
+from lowbit.kernels_ref.errors import InvalidSpecError, LowbitError
+from lowbit.kernels_ref.formats import Format
 
 __all__ = [
     "PRESET_DIR",
@@ -307,7 +306,7 @@ class Accelerator:
 
     def area_mm2(self) -> float:
         """Core area (all cores) from the family model; buffers by `hwsim.energy.sram_area_mm2`."""
-        from hwsim.energy import sram_area_mm2
+        from lowbit.hwsim.energy import sram_area_mm2
 
         core = self.model().area_mm2(self.node_nm) * self.num_cores
         return core + sum(sram_area_mm2(b.size_bytes, self.node_nm) for b in self.buffers)

@@ -36,10 +36,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
-from kernels_ref.formats import Format, FormatKind, code_range
-from kernels_ref.registry import RefKernel
+from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from lowbit.kernels_ref.formats import Format, FormatKind, code_range
+from lowbit.kernels_ref.registry import RefKernel
 
 __all__ = [
     "Backend",

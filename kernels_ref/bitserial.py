@@ -27,10 +27,9 @@ import enum
 from collections.abc import Callable
 
 import torch
-
-from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
-from kernels_ref.formats import Format, FormatKind
-from kernels_ref.registry import RefKernel
+from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from lowbit.kernels_ref.formats import Format, FormatKind
+from lowbit.kernels_ref.registry import RefKernel
 
 __all__ = [
     "Serial",

@@ -24,16 +24,15 @@ returned (the verification harness passes a poisoned one).
 from __future__ import annotations
 
 import torch
-
-from kernels_ref.errors import UnsupportedFormatError
-from kernels_ref.formats import (
+from lowbit.kernels_ref.errors import UnsupportedFormatError
+from lowbit.kernels_ref.formats import (
     BITMOD_MIXES,
     Format,
     FormatKind,
     codebook_values,
     fp_decode,
 )
-from kernels_ref.registry import RefKernel
+from lowbit.kernels_ref.registry import RefKernel
 
 __all__ = [
     "FLOAT_ACT_FORMATS",

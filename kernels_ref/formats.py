@@ -32,8 +32,7 @@ from functools import cached_property
 
 import numpy as np
 import torch
-
-from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 
 __all__ = [
     "BITMOD_MIXES",

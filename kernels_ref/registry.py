@@ -12,16 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-
-from kernels_ref.formats import Format
+from lowbit.kernels_ref.formats import Format
 
 __all__ = ["KERNEL_MODULES", "RefKernel", "all_kernels"]
 
 KERNEL_MODULES: tuple[str, ...] = (
-    "kernels_ref.dense",
-    "kernels_ref.bitserial",
-    "kernels_ref.lut",
-    "kernels_ref.binary",
+    "lowbit.kernels_ref.dense",
+    "lowbit.kernels_ref.bitserial",
+    "lowbit.kernels_ref.lut",
+    "lowbit.kernels_ref.binary",
 )
 
 

@@ -46,11 +46,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
+from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from lowbit.kernels_ref.formats import (
+    Format,
+    FormatKind,
+    Granularity,
+    ScaleFormat,
+    code_range,
+    fp_values,
+)
+from lowbit.kernels_ref.registry import RefKernel, all_kernels
 from torch.overrides import TorchFunctionMode
-
-from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
-from kernels_ref.formats import Format, FormatKind, Granularity, ScaleFormat, code_range, fp_values
-from kernels_ref.registry import RefKernel, all_kernels
 
 __all__ = [
     "BF16_ORACLE_TOL",
@@ -230,7 +236,7 @@ def draw_activations(fmt: Format, m: int, k: int, gen: torch.Generator, extreme:
 
 
 def _weight_values(codes: torch.Tensor, fmt: Format) -> torch.Tensor:
-    from kernels_ref.dense import code_values  # the decode shared with the dense kernel
+    from lowbit.kernels_ref.dense import code_values  # the decode shared with the dense kernel
 
     return code_values(codes, fmt)
 

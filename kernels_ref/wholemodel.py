@@ -54,11 +54,17 @@ from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
+from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from lowbit.kernels_ref.formats import (
+    BITMOD_MIXES,
+    Format,
+    FormatKind,
+    QTensor,
+    dequantize,
+    quantize,
+)
+from lowbit.kernels_ref.registry import RefKernel, all_kernels
 from torch import nn
-
-from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
-from kernels_ref.formats import BITMOD_MIXES, Format, FormatKind, QTensor, dequantize, quantize
-from kernels_ref.registry import RefKernel, all_kernels
 
 __all__ = [
     "ACT_QMAX",
@@ -172,7 +178,7 @@ def kernel_for(w_fmt: Format, kernels: Sequence[RefKernel] | None = None) -> Ref
     """The registered kernel that runs weight codes of `w_fmt` with the whole-model
     activation format (int8 for integer codes, fp16 otherwise): the first
     specialised (non-dense) kernel in registration order, else the dense one."""
-    from kernels_ref.verify import base_format
+    from lowbit.kernels_ref.verify import base_format
 
     kerns = all_kernels() if kernels is None else tuple(kernels)
     want_w, want_a = str(base_format(w_fmt)), _act_format(w_fmt)

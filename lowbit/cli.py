@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from kernels_ref.errors import LowbitError
+from lowbit.kernels_ref.errors import LowbitError
 
 __all__ = ["build_parser", "main"]
 

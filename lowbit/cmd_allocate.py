@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kernels_ref.errors import InvalidSpecError
+from lowbit.kernels_ref.errors import InvalidSpecError
 
 __all__ = ["alloc_document", "load_table", "register"]
 
@@ -94,7 +94,7 @@ def _split(text: str | None) -> list[str]:
 
 def load_table(args: argparse.Namespace) -> Any:
     """Build the CostTable the arguments describe."""
-    from search.costs import CostTable
+    from lowbit.search.costs import CostTable
 
     if args.costs:
         if args.hw or args.model:
@@ -102,7 +102,7 @@ def load_table(args: argparse.Namespace) -> Any:
         return CostTable.from_json(args.costs)
     if not (args.hw and args.model):
         raise InvalidSpecError("need --costs FILE, or --hw PRESET with --model NAME")
-    from search.costs import table_for_model
+    from lowbit.search.costs import table_for_model
 
     return table_for_model(args.model, args.hw, _split(args.formats), act_formats=_split(args.act_formats) or None,
                            sensitivity=args.sensitivity, phase=args.phase, seq_len=args.seq_len,
@@ -158,8 +158,8 @@ def _print_table(doc: dict[str, Any]) -> None:
 
 
 def _cmd_allocate(args: argparse.Namespace) -> int:
-    from search import baselines
-    from search.ilp import solve
+    from lowbit.search import baselines
+    from lowbit.search.ilp import solve
 
     table = load_table(args)
     bud = _budgets(args) or None
@@ -183,7 +183,7 @@ def _cmd_allocate(args: argparse.Namespace) -> int:
 
 
 def _cmd_pareto(args: argparse.Namespace) -> int:
-    from search.pareto import sweep
+    from lowbit.search.pareto import sweep
 
     table = load_table(args)
     pts = sweep(table, args.sweep, points=args.points, budgets=_budgets(args), objective=args.objective,
@@ -191,7 +191,7 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
     front = [p for p in pts if p.status in ("optimal", "feasible") and not p.dominated]
     sys.stdout.write(f"{len(pts)} points ({len(front)} non-dominated) written to "
                      f"{Path(args.output) / 'pareto.csv'} and pareto.json\n")
-    from reports.pareto_report import pareto_figures
+    from lowbit.reports.pareto_report import pareto_figures
 
     figs, _ = pareto_figures([args.output], args.output)
     sys.stdout.write("figure: " + ", ".join(str(f) for f in figs) + "\n")

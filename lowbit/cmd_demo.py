@@ -38,13 +38,13 @@ def _say(msg: str) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from kernels_ref.errors import InvalidSpecError
-    from reports.bundle import write_report
-    from reports.pareto_report import pareto_sections
-    from reports.sweep_report import sweep_sections
-    from search import pareto
-    from search.codesign import design_table, load_space, model_contexts, run_sweep
-    from search.store import ResultStore
+    from lowbit.kernels_ref.errors import InvalidSpecError
+    from lowbit.reports.bundle import write_report
+    from lowbit.reports.pareto_report import pareto_sections
+    from lowbit.reports.sweep_report import sweep_sections
+    from lowbit.search import pareto
+    from lowbit.search.codesign import design_table, load_space, model_contexts, run_sweep
+    from lowbit.search.store import ResultStore
 
     if args.workers < 1:
         raise InvalidSpecError(f"--workers must be >= 1, got {args.workers}")

@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from kernels_ref.errors import InvalidSpecError
-from kernels_ref.formats import Format, Granularity, list_formats
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.kernels_ref.formats import Format, Granularity, list_formats
 
 __all__ = ["register"]
 

@@ -11,10 +11,10 @@ import argparse
 import json
 import sys
 
-from kernels_ref.errors import InvalidSpecError
-from models import zoo
-from models.importers import from_hf_config
-from models.ir import Workload
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.models import zoo
+from lowbit.models.importers import from_hf_config
+from lowbit.models.ir import Workload
 
 __all__ = ["register"]
 

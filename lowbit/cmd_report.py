@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from reports.report import build_report
+    from lowbit.reports.report import build_report
 
     index = build_report(args.results, args.output, title=args.title)
     sys.stdout.write(f"{index}\n")

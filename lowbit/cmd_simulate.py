@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from kernels_ref.errors import InvalidSpecError
+from lowbit.kernels_ref.errors import InvalidSpecError
 
 __all__ = ["register", "run"]
 
@@ -46,7 +46,7 @@ def _scalesim(args: argparse.Namespace) -> int:
         raise InvalidSpecError("simulate: --scalesim-cfg and --topology go together")
     if args.hw or args.model:
         raise InvalidSpecError("simulate: give either --hw/--model or --scalesim-cfg/--topology, not both")
-    from hwsim.scalesim_io import simulate_files
+    from lowbit.hwsim.scalesim_io import simulate_files
 
     rows = simulate_files(args.scalesim_cfg, args.topology, gemm=args.gemm)
     if args.json:
@@ -72,10 +72,10 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidSpecError("simulate: --hw and --model are required (or --scalesim-cfg/--topology)")
     _positive("seq", args.seq)
     _positive("batch", args.batch)
-    import hwsim
-    from hwsim.spec import load_accelerator
-    from kernels_ref.formats import Format
-    from models import zoo
+    from lowbit import hwsim
+    from lowbit.hwsim.spec import load_accelerator
+    from lowbit.kernels_ref.formats import Format
+    from lowbit.models import zoo
 
     accel = load_accelerator(args.hw)
     w = Format.parse(args.weights)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kernels_ref.errors import InvalidSpecError
+from lowbit.kernels_ref.errors import InvalidSpecError
 
 
 def register(subparsers: Any) -> None:
@@ -34,8 +34,8 @@ def register(subparsers: Any) -> None:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from search.codesign import load_space, run_sweep
-    from search.store import ResultStore
+    from lowbit.search.codesign import load_space, run_sweep
+    from lowbit.search.store import ResultStore
 
     space = load_space(args.space)
     if args.model:

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from kernels_ref.errors import InvalidSpecError
+from lowbit.kernels_ref.errors import InvalidSpecError
 
 __all__ = ["MODEL_NAMES", "load_allocation", "load_named_model", "register", "run"]
 
@@ -74,12 +74,12 @@ def load_named_model(name: str, seed: int = 0) -> tuple[torch.nn.Module, Any, Ca
     embeddings to the fp32 model's.
     """
     if name == "digits":
-        from models.zoo.digits import digits_accuracy, train_digits_cnn
+        from lowbit.models.zoo.digits import digits_accuracy, train_digits_cnn
 
         model, (x, y) = train_digits_cnn(seed)
         return model, [x], lambda m: {"accuracy": digits_accuracy(m, x, y)}
     if name == "minilm":
-        from models.importers import load_minilm
+        from lowbit.models.importers import load_minilm
 
         model, tok = load_minilm()
         enc = dict(tok(list(_MINILM_SENTENCES), padding=True, return_tensors="pt"))
@@ -100,7 +100,7 @@ def load_named_model(name: str, seed: int = 0) -> tuple[torch.nn.Module, Any, Ca
 
 
 def _run_model(args: argparse.Namespace, seed: int) -> int:
-    from kernels_ref.wholemodel import check_model
+    from lowbit.kernels_ref.wholemodel import check_model
 
     if not args.allocation:
         raise InvalidSpecError("--model needs --allocation FILE (layer name or pattern -> format)")
@@ -136,7 +136,7 @@ def _run_model(args: argparse.Namespace, seed: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kernels_ref.verify import format_table, new_seed, verify_kernels
+    from lowbit.kernels_ref.verify import format_table, new_seed, verify_kernels
 
     if args.device not in ("cpu", "cuda"):
         raise InvalidSpecError(f"--device must be cpu or cuda, got {args.device!r}")

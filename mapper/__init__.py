@@ -1,7 +1,7 @@
 """mapper: where a layer's work goes on the chip (tiling, loop order, dataflow) and graph scheduling."""
 
-from mapper.schedule import critical_path_cycles, sequential_cycles, workload_cycles
-from mapper.tiling import OBJECTIVES, Mapping, layer_gemm, price_mapping, search
+from lowbit.mapper.schedule import critical_path_cycles, sequential_cycles, workload_cycles
+from lowbit.mapper.tiling import OBJECTIVES, Mapping, layer_gemm, price_mapping, search
 
 __all__ = [
            "OBJECTIVES",

@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping as TMapping
 
 import networkx as nx
-
-from kernels_ref.errors import InvalidSpecError
-from models.ir import Workload
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.models.ir import Workload
 
 __all__ = ["critical_path_cycles", "sequential_cycles", "workload_cycles"]
 

@@ -35,14 +35,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from hwsim.cores.base import Dataflow
-from hwsim.energy import EnergyTable
-from hwsim.memory import LOOP_ORDERS, GemmShape, Priced, price_candidates
-from hwsim.spec import Accelerator, Im2colInput
-from kernels_ref.errors import InvalidSpecError, MappingInfeasibleError
-from kernels_ref.formats import Format
-from models.ir import Layer, OpKind
+from lowbit.hwsim.cores.base import Dataflow
+from lowbit.hwsim.energy import EnergyTable
+from lowbit.hwsim.memory import LOOP_ORDERS, GemmShape, Priced, price_candidates
+from lowbit.hwsim.spec import Accelerator, Im2colInput
+from lowbit.kernels_ref.errors import InvalidSpecError, MappingInfeasibleError
+from lowbit.kernels_ref.formats import Format
+from lowbit.models.ir import Layer, OpKind
 
 __all__ = ["OBJECTIVES", "Mapping", "Objective", "candidate_sizes", "conv_block_sizes", "layer_gemm", "price_mapping",
            "search", "whole_window_k_sizes"]

@@ -1,6 +1,6 @@
 """Models: the workload IR (`Layer`, `Workload`...), the zoo (`models.zoo`) and importers
 (`models.importers`, which need torch and are not imported here)."""
 
-from models.ir import ConvGeometry, Layer, OpKind, Phase, Workload
+from lowbit.models.ir import ConvGeometry, Layer, OpKind, Phase, Workload
 
 __all__ = ["ConvGeometry", "Layer", "OpKind", "Phase", "Workload"]

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import networkx as nx
-
-from kernels_ref.errors import InvalidSpecError
+from lowbit.kernels_ref.errors import InvalidSpecError
 
 __all__ = ["ConvGeometry", "Layer", "OpKind", "Phase", "Workload"]
 

@@ -33,9 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from kernels_ref.errors import InvalidSpecError
-from kernels_ref.formats import Format, FormatKind
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.kernels_ref.formats import Format, FormatKind
 
 __all__ = ["Quality", "builtin_models", "for_model"]
 
@@ -134,9 +133,8 @@ def _resnet18(formats: Sequence[str]) -> Quality:
 
 def _minilm(formats: Sequence[str], cache_dir: str | Path | None) -> Quality:
     import torch
-
-    from models import sensitivity as S
-    from models.importers import load_minilm
+    from lowbit.models import sensitivity as S
+    from lowbit.models.importers import load_minilm
 
     bert, tok = load_minilm()
 
@@ -177,8 +175,8 @@ def _minilm(formats: Sequence[str], cache_dir: str | Path | None) -> Quality:
 
 
 def _digits(formats: Sequence[str], cache_dir: str | Path | None) -> Quality:
-    from models import sensitivity as S
-    from models.zoo.digits import load_digits_tensors, train_digits_cnn
+    from lowbit.models import sensitivity as S
+    from lowbit.models.zoo.digits import load_digits_tensors, train_digits_cnn
 
     net, _ = train_digits_cnn(seed=0)
     x_tr, _, _, _ = load_digits_tensors(seed=0)
@@ -194,7 +192,7 @@ def for_model(model: str, formats: Sequence[str], *, file: str | Path | None = N
     if not formats:
         raise InvalidSpecError(f"quality of {model}: no formats given")
     if file is not None:
-        from models import sensitivity as S
+        from lowbit.models import sensitivity as S
 
         st = S.load(file)
         return Quality(model, st.layers, tuple(formats), st.array_for(st.layers, formats, where=str(file)),

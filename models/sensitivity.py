@@ -42,11 +42,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.kernels_ref.formats import Format, dequantize, quantize
+from lowbit.kernels_ref.progress import progress
 from torch import nn
-
-from kernels_ref.errors import InvalidSpecError
-from kernels_ref.formats import Format, dequantize, quantize
-from kernels_ref.progress import progress
 
 __all__ = [
     "Metric",

@@ -22,7 +22,7 @@ def safe_name(text: str) -> str:
 
 def read_json(path: str | Path) -> Any:
     """A result file's JSON; one-line InvalidSpecError naming the file when it is not JSON."""
-    from kernels_ref.errors import InvalidSpecError
+    from lowbit.kernels_ref.errors import InvalidSpecError
 
     p = Path(path)
     try:

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kernels_ref.errors import InvalidSpecError
-from reports import plots
-from reports.bundle import Section, read_json, safe_name, write_report
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.reports import plots
+from lowbit.reports.bundle import Section, read_json, safe_name, write_report
 
 __all__ = ["load_pareto", "pareto_figures", "pareto_report", "pareto_sections"]
 

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kernels_ref.errors import InvalidSpecError, LowbitError
-from reports import plots
-from reports.bundle import Section, read_json, write_report
+from lowbit.kernels_ref.errors import InvalidSpecError, LowbitError
+from lowbit.reports import plots
+from lowbit.reports.bundle import Section, read_json, write_report
 
 __all__ = ["alloc_sections", "build_report", "classify", "load_alloc", "weight_bits"]
 
@@ -54,7 +54,7 @@ def classify(path: str | Path) -> str:
 
 def weight_bits(label: str) -> float:
     """Nominal weight bits of a choice label ("int4", "int4g128", "int4/int8", "fp4_e2m1")."""
-    from kernels_ref.formats import Format
+    from lowbit.kernels_ref.formats import Format
 
     w = label.split("/", 1)[0]
     try:
@@ -120,8 +120,8 @@ def build_report(inputs: Sequence[str | Path], out_dir: str | Path, title: str =
     """Classify every input, draw its figures into `out_dir`, write index.html; return its path."""
     if not inputs:
         raise InvalidSpecError("report: give at least one result (sweep store, pareto dir, alloc.json)")
-    from reports.pareto_report import load_pareto
-    from reports.sweep_report import load_store, sweep_sections
+    from lowbit.reports.pareto_report import load_pareto
+    from lowbit.reports.sweep_report import load_store, sweep_sections
 
     kinds = [(Path(i), classify(i)) for i in inputs]
     for p, kind in kinds:  # every input read and checked before anything is written
@@ -144,7 +144,7 @@ def build_report(inputs: Sequence[str | Path], out_dir: str | Path, title: str =
         data.update(d)
     pareto = [p for p, k in kinds if k == "pareto"]
     if pareto:
-        from reports.pareto_report import pareto_sections
+        from lowbit.reports.pareto_report import pareto_sections
 
         s, d = pareto_sections(pareto, out)
         sections += s

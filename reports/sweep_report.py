@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from kernels_ref.errors import InvalidSpecError
-from reports import plots
-from reports.bundle import Section, safe_name, write_report
-from search.pareto import non_dominated
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.reports import plots
+from lowbit.reports.bundle import Section, safe_name, write_report
+from lowbit.search.pareto import non_dominated
 
 __all__ = [
     "flatten_row",
@@ -52,7 +51,7 @@ _LISTED = 50       # infeasible / invalid rows listed in the page (all are in th
 # ----------------------------------------------------------------------------- loading
 def load_store(db_path: str | Path) -> tuple[dict[str, Any], list[Row]]:
     """(meta, rows) of a sweep store; InvalidSpecError if missing, not a store, or empty."""
-    from search.store import ResultStore  # reports sit above search
+    from lowbit.search.store import ResultStore  # reports sit above search
 
     p = Path(db_path)
     if not p.exists():

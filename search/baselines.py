@@ -20,10 +20,9 @@ import time
 from collections.abc import Mapping
 
 import numpy as np
-
-from kernels_ref.errors import InfeasibleBudgetError
-from search.costs import SENSITIVITY, CostTable
-from search.ilp import Allocation, _grouped, format_budget_error, minimum_totals
+from lowbit.kernels_ref.errors import InfeasibleBudgetError
+from lowbit.search.costs import SENSITIVITY, CostTable
+from lowbit.search.ilp import Allocation, _grouped, format_budget_error, minimum_totals
 
 __all__ = ["best_uniform", "greedy", "lagrangian", "uniform"]
 

@@ -55,10 +55,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from kernels_ref.errors import InfeasibleBudgetError, InvalidSpecError, LowbitError
-from search.costs import parse_quantity
-from search.pareto import nondominated_ranks
+from lowbit.kernels_ref.errors import InfeasibleBudgetError, InvalidSpecError, LowbitError
+from lowbit.search.costs import parse_quantity
+from lowbit.search.pareto import nondominated_ranks
 
 __all__ = [
     "DesignSpace",
@@ -219,7 +218,7 @@ def _param_values(where: str, key: str, spec: Any) -> tuple[Any, ...]:
 
 
 def _formats(where: str, key: str, v: Any) -> tuple[str, ...]:
-    from kernels_ref.formats import Format
+    from lowbit.kernels_ref.formats import Format
 
     if not isinstance(v, list) or not v or not all(isinstance(x, str) for x in v):
         raise _err(where, key, f"must be a non-empty list of format names, got {v!r}")
@@ -264,7 +263,7 @@ def _entry(where: str, key: str, raw: Any, main: str, allowed: Sequence[str], wh
 
 def parse_space(d: Any, where: str = "<dict>") -> DesignSpace:
     """Validate a design-space mapping; every error names the file and the key."""
-    from hwsim.spec import load_accelerator
+    from lowbit.hwsim.spec import load_accelerator
 
     if not isinstance(d, Mapping):
         raise InvalidSpecError(f"{where}: a design space must be a mapping, got {type(d).__name__}")
@@ -318,7 +317,7 @@ def parse_space(d: Any, where: str = "<dict>") -> DesignSpace:
     if not isinstance(models_raw, list) or not models_raw:
         raise _err(where, "models", "must be a non-empty list")
     models: list[ModelSpec] = []
-    from models import zoo
+    from lowbit.models import zoo
 
     for i, raw in enumerate(models_raw):
         key = f"models[{i}]"
@@ -386,7 +385,7 @@ def parse_space(d: Any, where: str = "<dict>") -> DesignSpace:
 
 
 def load_space(path: str | Path) -> DesignSpace:
-    from hwsim.spec import load_yaml
+    from lowbit.hwsim.spec import load_yaml
 
     p = Path(path)
     try:
@@ -462,7 +461,7 @@ class _ModelCtx:
     ties: tuple[tuple[str, ...], ...]
 
     def quality(self) -> Any:
-        from models.quality import Quality
+        from lowbit.models.quality import Quality
 
         return Quality(self.name, self.q_layers, self.formats, np.array(self.q_values), self.fixed, self.ties)
 
@@ -473,19 +472,19 @@ _WL_CACHE: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = {}
 def _workload_of(ctx: _ModelCtx) -> Any:
     key = (ctx.name, ctx.workload)
     if key not in _WL_CACHE:
-        from search.costs import digits_workload
+        from lowbit.search.costs import digits_workload
 
         if ctx.name.lower() in ("digits", "digits-cnn"):
             _WL_CACHE[key] = digits_workload()
         else:
-            from models import zoo
+            from lowbit.models import zoo
 
             _WL_CACHE[key] = zoo.get(ctx.name, **dict(ctx.workload))
     return _WL_CACHE[key]
 
 
 def _solve_cached(table: Any, budgets: Mapping[str, float], objective: str) -> Any:
-    from search.ilp import solve
+    from lowbit.search.ilp import solve
 
     h = hashlib.sha1()
     for n in dict.fromkeys([objective, *budgets]):
@@ -533,7 +532,7 @@ _PRICED_MAX = 64
 
 
 def _accel(base: str, params: tuple[tuple[str, Any], ...]) -> Any:
-    from hwsim.spec import load_accelerator
+    from lowbit.hwsim.spec import load_accelerator
 
     key = (base, params)
     a = _ACCEL_CACHE.get(key)
@@ -546,8 +545,9 @@ def _accel(base: str, params: tuple[tuple[str, Any], ...]) -> Any:
 
 
 def _priced(p: Point, ctx: _ModelCtx, act_formats: tuple[str, ...]) -> _Priced:
-    import hwsim
-    from search.costs import CostTable, choice_pairs, price_grid, weight_bytes
+    from lowbit.search.costs import CostTable, choice_pairs, price_grid, weight_bytes
+
+    from lowbit import hwsim
 
     struct = tuple((k, v) for k, v in p.params if k != "freq_hz")
     key = (p.base, struct, ctx, act_formats)
@@ -596,7 +596,7 @@ def design_table(base: str, params: Mapping[str, Any], ctx: _ModelCtx, act_forma
     pr = _priced(p, ctx, tuple(act_formats))
     freq = float(params.get("freq_hz", _accel(base, ()).freq_hz))
     t = pr.table
-    from search.costs import CostTable
+    from lowbit.search.costs import CostTable
 
     return CostTable(layers=t.layers, choices=t.choices, sensitivity=t.sensitivity,
                      costs={"latency_s": t.metric("latency") / freq,
@@ -611,8 +611,8 @@ def _energy(e: Mapping[str, float], scale: float) -> dict[str, float]:
 
 
 def _price_point(p: Point, ctx: _ModelCtx, space_ctx: Mapping[str, Any]) -> dict[str, Any]:
-    from kernels_ref.formats import Format
-    from mapper import workload_cycles
+    from lowbit.kernels_ref.formats import Format
+    from lowbit.mapper import workload_cycles
 
     freq = float(dict(p.params).get("freq_hz", _accel(p.base, ()).freq_hz))
     pr = _priced(p, ctx, tuple(space_ctx["act_formats"]))
@@ -723,7 +723,7 @@ class SweepSummary:
 
 def model_contexts(space: DesignSpace, cache_dir: str | Path | None = None) -> dict[str, _ModelCtx]:
     """Quality tables (built once, in the calling process) and workload arguments per model."""
-    from models import quality as Q
+    from lowbit.models import quality as Q
 
     out = {}
     for m in space.models:
@@ -756,7 +756,7 @@ def run_points(points: Sequence[Point], ctxs: Mapping[str, _ModelCtx], space: De
                executor: str = "local", workers: int | None = None, scheduler: str | None = None,
                quiet: bool = False, summary: SweepSummary | None = None) -> dict[str, dict[str, Any]]:
     """Evaluate the points not yet in `store`, committing each as it completes; return all results."""
-    from search.executors import run
+    from lowbit.search.executors import run
 
     s = summary if summary is not None else SweepSummary()
     done = store.done_keys(space.name)

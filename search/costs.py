@@ -36,8 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from kernels_ref.errors import InvalidSpecError
+from lowbit.kernels_ref.errors import InvalidSpecError
 
 __all__ = [
     "SENSITIVITY",
@@ -95,7 +94,7 @@ def choice_label(weight_fmt: str, act_fmt: str | None = None) -> str:
 def choice_pairs(formats: Sequence[Any], act_formats: Sequence[Any] | None = None
                  ) -> tuple[list[tuple[Any, Any]], tuple[str, ...]]:
     """The (weight Format, activation Format or None) choices, weight-major, and their labels."""
-    from kernels_ref.formats import Format
+    from lowbit.kernels_ref.formats import Format
 
     def fmt(f: Any) -> Any:
         return f if isinstance(f, Format) else Format.parse(str(f))
@@ -113,7 +112,7 @@ def weight_bytes(layer: Any, fmt: Any) -> float:
 
 def price_grid(layers: Sequence[Any], pairs: Sequence[tuple[Any, Any]], accel: Any) -> list[list[Any]]:
     """`hwsim.evaluate` of every (layer, choice): LayerCost [layer][choice]."""
-    import hwsim  # search sits above hwsim in the dependency order
+    from lowbit import hwsim  # search sits above hwsim in the dependency order
 
     return [[hwsim.evaluate(ly, w, accel, act_fmt=a) for w, a in pairs] for ly in layers]
 
@@ -310,7 +309,9 @@ class CostTable:
             base = float(arr[np.arange(self.num_layers), self.uniform(base_label)].sum())
             if kind == "x":
                 return frac * base
-            from search.ilp import minimum_totals  # "r": along the achievable range [min, base]
+            from lowbit.search.ilp import (
+                minimum_totals,  # "r": along the achievable range [min, base]
+            )
 
             lo = minimum_totals(self, [name])[name]
             return lo + frac * (base - lo)
@@ -449,7 +450,7 @@ class CostTable:
         is an array [layer][choice] over the kept layers or a mapping (layer, label) -> loss;
         missing -> zeros (then only costs matter).
         """
-        from kernels_ref.formats import Format
+        from lowbit.kernels_ref.formats import Format
 
         pairs, labels = choice_pairs(formats, act_formats)
         layers = [ly for ly in workload.layers if not weight_layers_only or ly.weight_params > 0]
@@ -497,7 +498,7 @@ _RUNNABLE = ("digits", "digits-cnn")
 
 def digits_workload() -> Any:
     """Workload of models.zoo.digits.DigitsCNN (8x8 input; layer names = module names)."""
-    from models.ir import ConvGeometry, Layer, Phase, Workload
+    from lowbit.models.ir import ConvGeometry, Layer, Phase, Workload
 
     return Workload(name="digits-cnn", phase=Phase.INFERENCE, layers=(
         Layer.conv2d("conv1", ConvGeometry(1, 16, 8, 8, 3, 3, pad_h=1, pad_w=1)),
@@ -511,7 +512,7 @@ def _held_label(weight_fmt: str, act_formats: Sequence[str] | None) -> str:
     activations are chosen too)."""
     if not act_formats:
         return weight_fmt
-    from kernels_ref.formats import Format
+    from lowbit.kernels_ref.formats import Format
 
     return choice_label(weight_fmt, max(act_formats, key=lambda a: (Format.parse(str(a)).bits_per_weight, str(a))))
 
@@ -526,8 +527,8 @@ def table_for_model(model: str, hw: str, formats: Sequence[str], *, act_formats:
     weights (the digits CNN, trained from a fixed seed). Zoo models have shapes but no weights
     here, so for them measured/proxy is an error asking for a FILE rather than a guess.
     """
-    from hwsim.spec import load_accelerator
-    from models import sensitivity as S
+    from lowbit.hwsim.spec import load_accelerator
+    from lowbit.models import sensitivity as S
 
     if sensitivity is None:
         raise InvalidSpecError("--sensitivity is required with --hw: a FILE (CSV/JSON), 'measured', 'proxy' "
@@ -537,12 +538,12 @@ def table_for_model(model: str, hw: str, formats: Sequence[str], *, act_formats:
     if runnable:
         workload = digits_workload()
     else:
-        from models import zoo
+        from lowbit.models import zoo
 
         workload = zoo.get(model, phase=phase, seq_len=seq_len, batch=batch)
     weight_fmts = list(formats)
     if sensitivity == "builtin":  # models.quality: HAWQ-V3 ResNet-18, measured MiniLM / digits
-        from models import quality as Q
+        from lowbit.models import quality as Q
 
         q = Q.for_model(model, weight_fmts, cache_dir=cache_dir)
         names = [ly.name for ly in workload.layers if ly.weight_params > 0]
@@ -556,7 +557,7 @@ def table_for_model(model: str, hw: str, formats: Sequence[str], *, act_formats:
             raise InvalidSpecError(f"--sensitivity {sensitivity}: model {model!r} has no weights in lowbit "
                                    f"(runnable: {', '.join(_RUNNABLE)}); pass --sensitivity FILE with "
                                    f"per-(layer, format) values")
-        from models.zoo.digits import load_digits_tensors, train_digits_cnn
+        from lowbit.models.zoo.digits import load_digits_tensors, train_digits_cnn
 
         net, _ = train_digits_cnn(seed=0)
         if sensitivity == "measured":

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
 
-from kernels_ref.errors import InvalidSpecError
-from kernels_ref.progress import progress
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.kernels_ref.progress import progress
 
 __all__ = ["ExecutorKind", "run"]
 

@@ -32,9 +32,8 @@ from typing import Any
 
 import numpy as np
 import pulp
-
-from kernels_ref.errors import InfeasibleBudgetError, InvalidSpecError, LowbitError
-from search.costs import SENSITIVITY, CostTable
+from lowbit.kernels_ref.errors import InfeasibleBudgetError, InvalidSpecError, LowbitError
+from lowbit.search.costs import SENSITIVITY, CostTable
 
 __all__ = ["Allocation", "format_budget_error", "minimum_totals", "solve", "solver_name"]
 

@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from kernels_ref.errors import InfeasibleBudgetError, InvalidSpecError
-from kernels_ref.progress import progress
-from search.costs import SENSITIVITY, CostTable
-from search.ilp import minimum_totals, solve
+from lowbit.kernels_ref.errors import InfeasibleBudgetError, InvalidSpecError
+from lowbit.kernels_ref.progress import progress
+from lowbit.search.costs import SENSITIVITY, CostTable
+from lowbit.search.ilp import minimum_totals, solve
 
 __all__ = ["ParetoPoint", "non_dominated", "nondominated_ranks", "sweep"]
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
-from kernels_ref.errors import InvalidSpecError
+from lowbit.kernels_ref.errors import InvalidSpecError
 
 __all__ = ["ResultStore"]
 

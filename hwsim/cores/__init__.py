@@ -11,17 +11,17 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from hwsim.cores.base import CoreFamily
-from kernels_ref.errors import InvalidSpecError
+from lowbit.hwsim.cores.base import CoreFamily
+from lowbit.kernels_ref.errors import InvalidSpecError
 
 __all__ = ["CoreFamily", "family_module"]
 
 _MODULES: dict[CoreFamily, str] = {
-    CoreFamily.MAC_ARRAY: "hwsim.cores.mac_array",
-    CoreFamily.BIT_SERIAL: "hwsim.cores.bit_serial",
-    CoreFamily.LUT_TENSOR_CORE: "hwsim.cores.lut_tensor_core",
-    CoreFamily.LUT_CPU: "hwsim.cores.lut_cpu",
-    CoreFamily.BINARY_TENSOR_CORE: "hwsim.cores.binary_tensor_core",
+    CoreFamily.MAC_ARRAY: "lowbit.hwsim.cores.mac_array",
+    CoreFamily.BIT_SERIAL: "lowbit.hwsim.cores.bit_serial",
+    CoreFamily.LUT_TENSOR_CORE: "lowbit.hwsim.cores.lut_tensor_core",
+    CoreFamily.LUT_CPU: "lowbit.hwsim.cores.lut_cpu",
+    CoreFamily.BINARY_TENSOR_CORE: "lowbit.hwsim.cores.binary_tensor_core",
 }
 
 

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
-
-from kernels_ref.formats import Format
+from lowbit.kernels_ref.formats import Format
 
 __all__ = [
     "Action",

@@ -28,10 +28,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-
-from hwsim.cores.base import Action, ActionKind, CoreFamily, Dataflow, TileCompute
-from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
-from kernels_ref.formats import Format, FormatKind
+from lowbit.hwsim.cores.base import Action, ActionKind, CoreFamily, Dataflow, TileCompute
+from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from lowbit.kernels_ref.formats import Format, FormatKind
 
 __all__ = ["Model", "Spec", "bit_planes", "has_offset"]
 

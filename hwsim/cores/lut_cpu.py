@@ -29,11 +29,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-
-from hwsim.cores.base import Action, ActionKind, CoreFamily, Dataflow, TileCompute
-from hwsim.cores.lut_tensor_core import weight_planes
-from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
-from kernels_ref.formats import Format, FormatKind
+from lowbit.hwsim.cores.base import Action, ActionKind, CoreFamily, Dataflow, TileCompute
+from lowbit.hwsim.cores.lut_tensor_core import weight_planes
+from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from lowbit.kernels_ref.formats import Format, FormatKind
 
 __all__ = ["Model", "Spec"]
 

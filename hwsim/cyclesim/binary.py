@@ -20,10 +20,9 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
-
-from hwsim.cores.binary_tensor_core import Spec, bit_planes
-from kernels_ref.errors import InvalidSpecError
-from kernels_ref.formats import Format, FormatKind
+from lowbit.hwsim.cores.binary_tensor_core import Spec, bit_planes
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.kernels_ref.formats import Format, FormatKind
 
 __all__ = ["SimResult", "decompose", "simulate"]
 

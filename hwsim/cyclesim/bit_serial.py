@@ -32,10 +32,9 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-
-from hwsim.cores.bit_serial import Model, Spec, fusion_bricks_per_operand, operand_bits
-from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
-from kernels_ref.formats import Format, FormatKind, Granularity
+from lowbit.hwsim.cores.bit_serial import Model, Spec, fusion_bricks_per_operand, operand_bits
+from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from lowbit.kernels_ref.formats import Format, FormatKind, Granularity
 
 __all__ = ["SimResult", "simulate", "split_chunks"]
 

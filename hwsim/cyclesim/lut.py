@@ -29,10 +29,9 @@ from collections import deque
 from dataclasses import dataclass, replace
 
 import numpy as np
-
-from hwsim.cores.lut_tensor_core import Model, Spec, table_bits_for, weight_planes
-from kernels_ref.errors import InvalidSpecError
-from kernels_ref.formats import Format, FormatKind
+from lowbit.hwsim.cores.lut_tensor_core import Model, Spec, table_bits_for, weight_planes
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.kernels_ref.formats import Format, FormatKind
 
 __all__ = ["SimResult", "plane_split", "simulate"]
 

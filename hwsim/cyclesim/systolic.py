@@ -49,11 +49,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from hwsim.cores.base import Dataflow
-from hwsim.cores.mac_array import CoreStyle, Model, Spec
-from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
-from kernels_ref.formats import Format
+from lowbit.hwsim.cores.base import Dataflow
+from lowbit.hwsim.cores.mac_array import CoreStyle, Model, Spec
+from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from lowbit.kernels_ref.formats import Format
 
 __all__ = ["SimResult", "simulate"]
 

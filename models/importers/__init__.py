@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kernels_ref.errors import InvalidSpecError
-from models.importers.torch_trace import from_torch
-from models.ir import Phase, Workload
-from models.zoo.transformer import build_transformer, load_config
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.models.importers.torch_trace import from_torch
+from lowbit.models.ir import Phase, Workload
+from lowbit.models.zoo.transformer import build_transformer, load_config
 
 __all__ = ["from_hf_config", "from_torch", "load_minilm", "minilm_path"]
 

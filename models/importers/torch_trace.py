@@ -33,12 +33,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.models.ir import ConvGeometry, Layer, Phase, Workload
 from torch import nn
 from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
-
-from kernels_ref.errors import InvalidSpecError
-from models.ir import ConvGeometry, Layer, Phase, Workload
 
 __all__ = ["from_torch"]
 

@@ -22,10 +22,10 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from kernels_ref.errors import InvalidSpecError
-from models.ir import Phase, Workload
-from models.zoo.cnn import CNN_BUILDERS, build_cnn
-from models.zoo.transformer import build_transformer, load_config
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.models.ir import Phase, Workload
+from lowbit.models.zoo.cnn import CNN_BUILDERS, build_cnn
+from lowbit.models.zoo.transformer import build_transformer, load_config
 
 __all__ = [
     "CONFIG_DIR",

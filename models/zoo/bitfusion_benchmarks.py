@@ -21,8 +21,8 @@ plain networks.
 
 from __future__ import annotations
 
-from kernels_ref.errors import InvalidSpecError
-from models.ir import ConvGeometry, Layer, Phase, Workload
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.models.ir import ConvGeometry, Layer, Phase, Workload
 
 __all__ = ["BENCHMARKS", "bitfusion_benchmark", "bitfusion_formats", "first_layers"]
 

@@ -15,8 +15,8 @@ including the downsample 1x1 conv) and MobileNetV2 inverted-residual skips.
 
 from __future__ import annotations
 
-from kernels_ref.errors import InvalidSpecError
-from models.ir import ConvGeometry, Layer, Phase, Workload
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.models.ir import ConvGeometry, Layer, Phase, Workload
 
 __all__ = ["CNN_BUILDERS", "build_cnn"]
 

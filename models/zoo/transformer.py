@@ -47,8 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kernels_ref.errors import InvalidSpecError
-from models.ir import ConvGeometry, Layer, Phase, Workload
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.models.ir import ConvGeometry, Layer, Phase, Workload
 
 __all__ = [
     "DEFAULT_ENCODER_SEQ",

@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
-
-from hwsim.cores.base import ActionKind
-from hwsim.cores.binary_tensor_core import Model, Spec
-from hwsim.cyclesim.binary import simulate
-from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
-from kernels_ref.formats import Format, FormatKind
+from lowbit.hwsim.cores.base import ActionKind
+from lowbit.hwsim.cores.binary_tensor_core import Model, Spec
+from lowbit.hwsim.cyclesim.binary import simulate
+from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from lowbit.kernels_ref.formats import Format, FormatKind
 
 CASES = [
     # (w fmt, a fmt, M, K, N, logic op) -- odd shapes, all plane kinds, both logic ops
@@ -39,7 +38,7 @@ def test_stepped_array_output_and_cycles_match(wf, af, m, k, n, op):
 
 
 def test_stepped_array_equals_reference_kernel():
-    binary = pytest.importorskip("kernels_ref.binary")
+    binary = pytest.importorskip("lowbit.kernels_ref.binary")
     rng = np.random.default_rng(7)
     w_fmt, a_fmt = Format.parse("int2"), Format.parse("int8")
     x = _codes(rng, a_fmt, (6, 96))

@@ -7,13 +7,12 @@ import math
 
 import pytest
 import torch
-
-from hwsim.cores.base import CoreFamily
-from hwsim.evaluate import evaluate, evaluate_workload
-from hwsim.spec import list_presets, load_accelerator, load_yaml
-from kernels_ref.formats import Format
-from models import zoo
-from models.ir import Layer
+from lowbit.hwsim.cores.base import CoreFamily
+from lowbit.hwsim.evaluate import evaluate, evaluate_workload
+from lowbit.hwsim.spec import list_presets, load_accelerator, load_yaml
+from lowbit.kernels_ref.formats import Format
+from lowbit.models import zoo
+from lowbit.models.ir import Layer
 
 torch.set_num_threads(1)
 

@@ -12,12 +12,15 @@ import csv
 from pathlib import Path
 
 import pytest
-
-from hwsim.cores.base import Dataflow
-from hwsim.cores.bit_serial import GemmDim, Model, SerialOperands, Spec, k_segment_for
-from hwsim.spec import load_accelerator
-from kernels_ref.formats import Format
-from models.zoo.bitfusion_benchmarks import BENCHMARKS, bitfusion_benchmark, bitfusion_formats
+from lowbit.hwsim.cores.base import Dataflow
+from lowbit.hwsim.cores.bit_serial import GemmDim, Model, SerialOperands, Spec, k_segment_for
+from lowbit.hwsim.spec import load_accelerator
+from lowbit.kernels_ref.formats import Format
+from lowbit.models.zoo.bitfusion_benchmarks import (
+    BENCHMARKS,
+    bitfusion_benchmark,
+    bitfusion_formats,
+)
 
 CSV = Path(__file__).resolve().parents[1] / "data" / "bitfusion" / "bitfusion_sim_per_layer.csv"
 

@@ -17,11 +17,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from lowbit.hwsim.spec import load_accelerator
+from lowbit.kernels_ref.formats import Format
+from lowbit.models.zoo.bitfusion_benchmarks import (
+    BENCHMARKS,
+    bitfusion_benchmark,
+    bitfusion_formats,
+)
 
-import hwsim
-from hwsim.spec import load_accelerator
-from kernels_ref.formats import Format
-from models.zoo.bitfusion_benchmarks import BENCHMARKS, bitfusion_benchmark, bitfusion_formats
+from lowbit import hwsim
 
 torch.set_num_threads(1)
 

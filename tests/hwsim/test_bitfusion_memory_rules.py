@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from hwsim.memory import LOOP_ORDERS, GemmShape, halo_scale, padded_m_trips, price_candidates
-from hwsim.spec import (
+from lowbit.hwsim.memory import LOOP_ORDERS, GemmShape, halo_scale, padded_m_trips, price_candidates
+from lowbit.hwsim.spec import (
     Accelerator,
     Im2colInput,
     MemoryRules,
@@ -18,11 +17,11 @@ from hwsim.spec import (
     list_presets,
     load_accelerator,
 )
-from kernels_ref.errors import InvalidSpecError
-from kernels_ref.formats import Format
-from mapper import layer_gemm
-from mapper.tiling import conv_block_sizes, whole_window_k_sizes
-from models.ir import ConvGeometry, Layer
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.kernels_ref.formats import Format
+from lowbit.mapper import layer_gemm
+from lowbit.mapper.tiling import conv_block_sizes, whole_window_k_sizes
+from lowbit.models.ir import ConvGeometry, Layer
 
 torch.set_num_threads(1)
 I8 = Format.parse("int8")

@@ -9,10 +9,9 @@ FP16 32x24/64x12. LLaMA-2-7B decoder linear shapes (K, N) from its public config
 """
 
 import pytest
-
-from hwsim.cores.bit_serial import GemmDim, Model, SerialOperands, Spec
-from hwsim.spec import load_accelerator
-from kernels_ref.formats import Format
+from lowbit.hwsim.cores.bit_serial import GemmDim, Model, SerialOperands, Spec
+from lowbit.hwsim.spec import load_accelerator
+from lowbit.kernels_ref.formats import Format
 
 LLAMA2_7B = [(4096, 4096)] * 4 + [(4096, 11008)] * 2 + [(11008, 4096)]
 FP16 = Format.parse("fp16")

@@ -11,10 +11,9 @@ integer format). Measured (benchmarks/bench_bitmod.py): 1.721x and 1.493x.
 """
 
 import pytest
-
-from hwsim import evaluate_workload
-from hwsim.spec import load_accelerator
-from models import zoo
+from lowbit.hwsim import evaluate_workload
+from lowbit.hwsim.spec import load_accelerator
+from lowbit.models import zoo
 
 MODELS = ("opt-1.3b", "phi-2", "yi-6b", "llama-2-7b", "llama-2-13b", "llama-3-8b")
 ANT_BITS = dict(zip(MODELS, (5, 5, 5, 5, 4, 5)))

@@ -5,13 +5,12 @@ import json
 import numpy as np
 import pytest
 import torch
-
-from hwsim.cores.base import Action, ActionKind, Dataflow
-from hwsim.cores.bit_serial import GemmDim, Model, SerialOperands, Spec, k_segment_for
-from hwsim.cyclesim.bit_serial import simulate, split_chunks
-from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
-from kernels_ref.formats import Format, FormatKind
-from models.ir import ConvGeometry, Layer
+from lowbit.hwsim.cores.base import Action, ActionKind, Dataflow
+from lowbit.hwsim.cores.bit_serial import GemmDim, Model, SerialOperands, Spec, k_segment_for
+from lowbit.hwsim.cyclesim.bit_serial import simulate, split_chunks
+from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from lowbit.kernels_ref.formats import Format, FormatKind
+from lowbit.models.ir import ConvGeometry, Layer
 
 torch.set_num_threads(1)
 
@@ -70,7 +69,7 @@ def test_split_chunks_sign_plane_is_negative():
 
 
 def test_reference_kernel_agrees():
-    bitserial = pytest.importorskip("kernels_ref.bitserial")
+    bitserial = pytest.importorskip("lowbit.kernels_ref.bitserial")
     import torch
     rng = np.random.default_rng(11)
     w_fmt, a_fmt = Format.parse("int4"), Format.parse("int6")
@@ -267,9 +266,9 @@ def test_cli_simulate_stripes_alexnet_int9_acts(capsys):
 
 
 def test_stripes_preset_compute_bound_layer_scales_as_p():
-    from hwsim.evaluate import evaluate
-    from hwsim.spec import load_accelerator
-    from models.zoo import get
+    from lowbit.hwsim.evaluate import evaluate
+    from lowbit.hwsim.spec import load_accelerator
+    from lowbit.models.zoo import get
 
     acc = load_accelerator("stripes")
     layer = next(lay for lay in get("alexnet").layers if lay.name == "features.8")

@@ -23,11 +23,10 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-
-from hwsim.cores import family_module
-from hwsim.cores.base import CoreFamily
-from kernels_ref.errors import InvalidSpecError, LowbitError, UnsupportedFormatError
-from kernels_ref.formats import Format, FormatKind
+from lowbit.hwsim.cores import family_module
+from lowbit.hwsim.cores.base import CoreFamily
+from lowbit.kernels_ref.errors import InvalidSpecError, LowbitError, UnsupportedFormatError
+from lowbit.kernels_ref.formats import Format, FormatKind
 
 PRESET_DIR = Path(__file__).resolve().parents[2] / "hwsim" / "presets"
 
@@ -49,7 +48,7 @@ PRESETS = _presets()
 
 
 def _load_accel(path: Path) -> Any:
-    spec_mod = pytest.importorskip("hwsim.spec")
+    spec_mod = pytest.importorskip("lowbit.hwsim.spec")
     for name in ("load_accelerator", "load_preset", "load", "from_yaml"):
         fn = getattr(spec_mod, name, None)
         if callable(fn):
@@ -152,7 +151,7 @@ def test_cycles_non_decreasing_in_bits(path):
 
 @pytest.mark.parametrize("path", PRESETS)
 def test_yaml_round_trip(path):
-    spec_mod = pytest.importorskip("hwsim.spec")
+    spec_mod = pytest.importorskip("lowbit.hwsim.spec")
     accel = _load_accel(path)
     dump = next((getattr(accel, n) for n in ("to_yaml", "to_dict", "dump") if callable(getattr(accel, n, None))),
                 None)
@@ -179,25 +178,25 @@ def _codes(rng: np.random.Generator, fmt: Format, shape: tuple[int, ...]) -> np.
 
 
 def _run_bit_serial(core_spec: Any, x: np.ndarray, w: np.ndarray, wf: Format, af: Format) -> tuple[Any, int]:
-    sim = importlib.import_module("hwsim.cyclesim.bit_serial")
+    sim = importlib.import_module("lowbit.hwsim.cyclesim.bit_serial")
     r = sim.simulate(x, w, wf, af, core_spec)
     return r.output, r.cycles
 
 
 def _run_binary(core_spec: Any, x: np.ndarray, w: np.ndarray, wf: Format, af: Format) -> tuple[Any, int]:
-    sim = importlib.import_module("hwsim.cyclesim.binary")
+    sim = importlib.import_module("lowbit.hwsim.cyclesim.binary")
     r = sim.simulate(x, w, wf, af, core_spec)
     return r.output, r.cycles
 
 
 def _run_lut(core_spec: Any, x: np.ndarray, w: np.ndarray, wf: Format, af: Format) -> tuple[Any, int]:
-    sim = importlib.import_module("hwsim.cyclesim.lut")
+    sim = importlib.import_module("lowbit.hwsim.cyclesim.lut")
     r = sim.simulate(x, w, wf, af, core_spec)
     return r.output, r.cycles
 
 
 def _run_systolic(core_spec: Any, x: np.ndarray, w: np.ndarray, wf: Format, af: Format) -> tuple[Any, int]:
-    sim = importlib.import_module("hwsim.cyclesim.systolic")
+    sim = importlib.import_module("lowbit.hwsim.cyclesim.systolic")
     r = sim.simulate(x, w, wf, af, core_spec)  # the spec's first dataflow, as the fast side uses
     return r.output, r.cycles
 

@@ -7,9 +7,8 @@ import math
 
 import numpy as np
 import pytest
-
-from hwsim.cores.base import Action, ActionKind
-from hwsim.energy import COMPONENT, EnergyTable, node_energy_factor
+from lowbit.hwsim.cores.base import Action, ActionKind
+from lowbit.hwsim.energy import COMPONENT, EnergyTable, node_energy_factor
 
 PJ = 1e-12
 
@@ -66,7 +65,7 @@ def test_every_action_kind_priced_and_booked():
         e = t.price(Action(kind, bits))
         assert e > 0 and math.isfinite(e)
         assert kind in COMPONENT
-    from kernels_ref.errors import InvalidSpecError
+    from lowbit.kernels_ref.errors import InvalidSpecError
     with pytest.raises(InvalidSpecError):
         t.price(Action(ActionKind.MAC_INT, (8,)))
 
@@ -83,7 +82,7 @@ def test_price_all_equals_breakdown_sum_vectorised():
 
 
 def test_overrides():
-    from hwsim.spec import EnergyOverrides
+    from lowbit.hwsim.spec import EnergyOverrides
     t = EnergyTable.for_node(45, EnergyOverrides(mac_int8_j=1e-12, sram_j_per_byte=2e-12, leakage_w_per_mm2=0.5),
                              dram_j_per_byte=1e-10)
     assert t.price(Action(ActionKind.MAC_INT, (8, 8))) == pytest.approx(1e-12)

@@ -7,12 +7,12 @@ import io
 import json
 
 import pytest
+from lowbit.hwsim.spec import load_accelerator
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.kernels_ref.formats import Format
+from lowbit.models.ir import Layer, OpKind, Phase, Workload
 
-import hwsim
-from hwsim.spec import load_accelerator
-from kernels_ref.errors import InvalidSpecError
-from kernels_ref.formats import Format
-from models.ir import Layer, OpKind, Phase, Workload
+from lowbit import hwsim
 
 
 def test_llama_decode_gemv_halving_bandwidth_doubles_latency():
@@ -131,7 +131,7 @@ def test_api_compute_cycles_equal_scalesim_golden():
     "Total Cycles" (tests/data/scalesim_golden.json, produced by benchmarks/scalesim_golden.py)."""
     from pathlib import Path
 
-    from hwsim import scalesim_io
+    from lowbit.hwsim import scalesim_io
 
     data = Path(__file__).resolve().parents[1] / "data"
     golden = json.loads((data / "scalesim_golden.json").read_text())["layers"]

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from hwsim.cores.base import Action, ActionKind, Dataflow
-from hwsim.cores.lut_tensor_core import Model, Spec, adds_per_table, precompute_cycles
-from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
-from kernels_ref.formats import Format
+from lowbit.hwsim.cores.base import Action, ActionKind, Dataflow
+from lowbit.hwsim.cores.lut_tensor_core import Model, Spec, adds_per_table, precompute_cycles
+from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from lowbit.kernels_ref.formats import Format
 
 ROOT = Path(__file__).resolve().parents[2]
 F = Format.parse
@@ -144,9 +143,9 @@ def test_side_mma_path_takes_what_it_finishes_sooner():
 
 
 def test_mapper_splits_lut_layers_by_rows():
-    from hwsim.spec import load_accelerator
-    from mapper import price_mapping, search
-    from models.ir import Layer
+    from lowbit.hwsim.spec import load_accelerator
+    from lowbit.mapper import price_mapping, search
+    from lowbit.models.ir import Layer
 
     accel = load_accelerator("lut-tc-a100-like")
     layer = Layer.linear("q", 2048, 3200, 3200)
@@ -154,7 +153,7 @@ def test_mapper_splits_lut_layers_by_rows():
     best = search(layer, w, a, accel)
     assert best.split_dim == "m" and best.cores == 108          # ceil(2048/19) clusters of 19 rows
     # the N split (every cluster rebuilding all 2048 rows' tables, n = 30 padded to 64) is slower
-    from mapper.tiling import _search_split
+    from lowbit.mapper.tiling import _search_split
 
     n_map, _ = _search_split(layer, w, a, accel, "latency", 10, None, "n")
     assert int(price_mapping(layer, w, a, accel, best).cycles.ravel()[0]) < \

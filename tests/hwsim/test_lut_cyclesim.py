@@ -6,12 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from hwsim.cores.lut_tensor_core import Model, Spec
-from hwsim.cyclesim.lut import plane_split, simulate
-from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
-from kernels_ref.formats import Format
-from kernels_ref.lut import lut_gemm
+from lowbit.hwsim.cores.lut_tensor_core import Model, Spec
+from lowbit.hwsim.cyclesim.lut import plane_split, simulate
+from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from lowbit.kernels_ref.formats import Format
+from lowbit.kernels_ref.lut import lut_gemm
 
 F = Format.parse
 SPECS = [Spec(), Spec(tile_m=4, tile_n=8, tile_k=2, units=3, precompute_adders=5),

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from hwsim.cores.base import Action, ActionKind, CoreModel, Dataflow
-from hwsim.cores.mac_array import (
+from lowbit.hwsim.cores.base import Action, ActionKind, CoreModel, Dataflow
+from lowbit.hwsim.cores.mac_array import (
     CoreStyle,
     Model,
     Spec,
@@ -14,8 +13,8 @@ from hwsim.cores.mac_array import (
     pe_area_um2_45nm,
     systolic_fold_cycles,
 )
-from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
-from kernels_ref.formats import Format
+from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from lowbit.kernels_ref.formats import Format
 
 OS, WS, IS = Dataflow.OUTPUT_STATIONARY, Dataflow.WEIGHT_STATIONARY, Dataflow.INPUT_STATIONARY
 I8, I4 = Format.parse("int8"), Format.parse("int4")
@@ -177,7 +176,7 @@ def test_bad_calls():
 
 
 def test_preset_through_hwsim_spec():
-    spec_mod = pytest.importorskip("hwsim.spec")
+    spec_mod = pytest.importorskip("lowbit.hwsim.spec")
     accel = spec_mod.load_accelerator("scalesim-32x32")
     assert accel.core == Spec(rows=32, cols=32, dataflows=(OS, WS, IS), scalesim_mode=True)
     assert accel.freq_hz == 1.0e9 and accel.num_cores == 1

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from hwsim.memory import LOOP_ORDERS, GemmShape, price_candidates
-from hwsim.spec import accelerator
-from kernels_ref.formats import Format
+from lowbit.hwsim.memory import LOOP_ORDERS, GemmShape, price_candidates
+from lowbit.hwsim.spec import accelerator
+from lowbit.kernels_ref.formats import Format
 
 I8, I4 = Format.parse("int8"), Format.parse("int4")
 

@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from hwsim.cores.base import Dataflow
-from hwsim.cores.mac_array import Model, Spec
-from hwsim.scalesim_io import (
+from lowbit.hwsim.cores.base import Dataflow
+from lowbit.hwsim.cores.mac_array import Model, Spec
+from lowbit.hwsim.scalesim_io import (
     ScaleSimLayer,
     accelerator,
     core_spec,
@@ -28,9 +27,9 @@ from hwsim.scalesim_io import (
     simulate_files,
     to_layer,
 )
-from kernels_ref.errors import InvalidSpecError
-from kernels_ref.formats import Format
-from models.ir import OpKind
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.kernels_ref.formats import Format
+from lowbit.models.ir import OpKind
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 GOLDEN = json.loads((DATA / "scalesim_golden.json").read_text())
@@ -91,7 +90,7 @@ def test_layers_and_accelerator_from_files():
 
 def test_hwsim_evaluate_equals_scalesim():
     """The public API: hwsim.evaluate (mapping search + memory) keeps SCALE-Sim's compute cycles."""
-    import hwsim
+    from lowbit import hwsim
 
     for e in ENTRIES:
         cfg = read_config(DATA / e["cfg"])
@@ -102,7 +101,7 @@ def test_hwsim_evaluate_equals_scalesim():
 
 
 def test_preset_equals_scalesim_32x32():
-    spec_mod = pytest.importorskip("hwsim.spec")
+    spec_mod = pytest.importorskip("lowbit.hwsim.spec")
     model = spec_mod.load_accelerator("scalesim-32x32").model()
     checked = 0
     for e in ENTRIES:

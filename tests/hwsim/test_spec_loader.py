@@ -6,10 +6,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from hwsim.cores.base import CoreFamily, Dataflow
-from hwsim.spec import Accelerator, Operand, accelerator, list_presets, load_accelerator, load_yaml
-from kernels_ref.errors import InvalidSpecError
+from lowbit.hwsim.cores.base import CoreFamily, Dataflow
+from lowbit.hwsim.spec import (
+    Accelerator,
+    Operand,
+    accelerator,
+    list_presets,
+    load_accelerator,
+    load_yaml,
+)
+from lowbit.kernels_ref.errors import InvalidSpecError
 
 BASE = {
     "name": "t", "freq_hz": 1.0e9, "node_nm": 45, "num_cores": 1, "default_act_format": "int8",
@@ -44,7 +50,7 @@ def test_preset_values_from_datasheets():
     assert tpu.buffer_for("input").size_bytes == 24 * 2**20  # TPUv1 24 MiB unified buffer
     a100 = load_accelerator("a100-like")
     # 312 dense FP16 TFLOPS = 2 x peak MACs/cycle x 108 SMs x 1.41 GHz (A100 whitepaper)
-    from kernels_ref.formats import Format
+    from lowbit.kernels_ref.formats import Format
     fp16, i8 = Format.parse("fp16"), Format.parse("int8")
     peak = a100.model().peak_macs_per_cycle(fp16, fp16) * a100.num_cores * 2 * a100.freq_hz
     assert peak == pytest.approx(312e12, rel=0.01)

@@ -18,11 +18,10 @@ is tested exactly in test_bitserial_core.py.
 """
 
 import pytest
-
-from hwsim.cores.bit_serial import GemmDim, Model, SerialOperands, Spec
-from hwsim.spec import load_accelerator
-from kernels_ref.formats import Format
-from models.ir import ConvGeometry, Layer
+from lowbit.hwsim.cores.bit_serial import GemmDim, Model, SerialOperands, Spec
+from lowbit.hwsim.spec import load_accelerator
+from lowbit.kernels_ref.formats import Format
+from lowbit.models.ir import ConvGeometry, Layer
 
 ALEXNET = [  # (name, geometry, activation precision)
     ("conv1", ConvGeometry(3, 96, 227, 227, 11, 11, 4, 4), 9),

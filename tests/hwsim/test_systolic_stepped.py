@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from hwsim.cores.base import Dataflow
-from hwsim.cores.mac_array import CoreStyle, Model, Spec
-from hwsim.cyclesim.systolic import simulate
-from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
-from kernels_ref.formats import Format
+from lowbit.hwsim.cores.base import Dataflow
+from lowbit.hwsim.cores.mac_array import CoreStyle, Model, Spec
+from lowbit.hwsim.cyclesim.systolic import simulate
+from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from lowbit.kernels_ref.formats import Format
 
 OS, WS, IS = Dataflow.OUTPUT_STATIONARY, Dataflow.WEIGHT_STATIONARY, Dataflow.INPUT_STATIONARY
 I8, I4 = Format.parse("int8"), Format.parse("int4")

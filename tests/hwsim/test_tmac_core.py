@@ -7,11 +7,10 @@ import itertools
 from pathlib import Path
 
 import pytest
-
-from hwsim.cores.base import Dataflow
-from hwsim.cores.lut_cpu import Model, Spec
-from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
-from kernels_ref.formats import Format
+from lowbit.hwsim.cores.base import Dataflow
+from lowbit.hwsim.cores.lut_cpu import Model, Spec
+from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from lowbit.kernels_ref.formats import Format
 
 ROOT = Path(__file__).resolve().parents[2]
 F = Format.parse
@@ -71,7 +70,7 @@ def test_errors():
 
 
 def test_fma_path_for_attention_and_wide_weights():
-    from hwsim.cores.base import Action, ActionKind
+    from lowbit.hwsim.cores.base import Action, ActionKind
 
     md = Model(Spec(fp_macs_per_cycle=16))
     att = md.compute(1, 128, 2048, F("fp16"), F("fp16"))          # q . K^T at context 2048

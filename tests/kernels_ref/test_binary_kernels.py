@@ -8,8 +8,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from kernels_ref.binary import (
+from lowbit.kernels_ref.binary import (
     Backend,
     binary_conv2d,
     decompose,
@@ -22,8 +21,8 @@ from kernels_ref.binary import (
     wxay_gemm,
     xnor_gemm,
 )
-from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
-from kernels_ref.formats import Format, code_range
+from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from lowbit.kernels_ref.formats import Format, code_range
 
 
 def _codes(g: torch.Generator, name: str, shape: tuple[int, ...]) -> torch.Tensor:

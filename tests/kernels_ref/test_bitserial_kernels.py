@@ -6,8 +6,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from kernels_ref.bitserial import (
+from lowbit.kernels_ref.bitserial import (
     Serial,
     bitplanes,
     bitserial_matmul,
@@ -15,8 +14,8 @@ from kernels_ref.bitserial import (
     partial_sums,
     plane_products,
 )
-from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
-from kernels_ref.formats import Format, code_range
+from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from lowbit.kernels_ref.formats import Format, code_range
 
 torch.set_num_threads(1)
 

@@ -9,9 +9,16 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from kernels_ref.errors import UnsupportedFormatError
-from kernels_ref.formats import Format, FormatKind, code_range, dequantize, pack, quantize, unpack
+from lowbit.kernels_ref.errors import UnsupportedFormatError
+from lowbit.kernels_ref.formats import (
+    Format,
+    FormatKind,
+    code_range,
+    dequantize,
+    pack,
+    quantize,
+    unpack,
+)
 
 torch.set_num_threads(1)
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 
+import lowbit.kernels_ref.verify as verify_mod
 import pytest
 import torch
-
-import kernels_ref.verify as verify_mod
-from kernels_ref.dense import FLOAT_REL_TOL, dense_float, dense_int, exact_int_matmul
-from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
-from kernels_ref.formats import Format
-from kernels_ref.registry import RefKernel, all_kernels
-from kernels_ref.verify import (
+from lowbit.kernels_ref.dense import FLOAT_REL_TOL, dense_float, dense_int, exact_int_matmul
+from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from lowbit.kernels_ref.formats import Format
+from lowbit.kernels_ref.registry import RefKernel, all_kernels
+from lowbit.kernels_ref.verify import (
     EXTREME_K,
     PoisonAllocations,
     check_seed,
@@ -21,6 +20,7 @@ from kernels_ref.verify import (
     verify_kernels,
     verify_one,
 )
+
 from lowbit.cli import main
 
 I8 = Format.parse("int8")

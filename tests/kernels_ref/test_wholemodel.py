@@ -8,13 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
-
-from kernels_ref.dense import dense_int
-from kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
-from kernels_ref.formats import Format
-from kernels_ref.registry import RefKernel, all_kernels
-from kernels_ref.wholemodel import (
+from lowbit.kernels_ref.dense import dense_int
+from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from lowbit.kernels_ref.formats import Format
+from lowbit.kernels_ref.registry import RefKernel, all_kernels
+from lowbit.kernels_ref.wholemodel import (
     FAKE_RTOL,
     LAYER_RTOL,
     QuantGemm,
@@ -22,9 +20,11 @@ from kernels_ref.wholemodel import (
     kernel_for,
     resolve_allocation,
 )
+from lowbit.models.zoo.digits import digits_accuracy, train_digits_cnn
+from torch import nn
+
 from lowbit.cli import main
 from lowbit.cmd_verify import load_named_model
-from models.zoo.digits import digits_accuracy, train_digits_cnn
 
 # MiniLM mixed allocation: int8 / int4 (per-channel and g128) / int2 g64 / ternary
 MINILM_MIXED = {

@@ -12,7 +12,7 @@ torch.set_num_threads(1)
 
 
 def test_demo_allocates_on_three_presets_sweeps_and_writes_the_report(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from search.store import ResultStore
+    from lowbit.search.store import ResultStore
 
     out = tmp_path / "demo"
     assert main(["demo", "-o", str(out), "--points", "3", "--workers", "2", "--quiet"]) == 0

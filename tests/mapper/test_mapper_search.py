@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from hwsim.memory import LOOP_ORDERS, price_candidates
-from hwsim.spec import accelerator, load_accelerator
-from kernels_ref.errors import InvalidSpecError, MappingInfeasibleError
-from kernels_ref.formats import Format
-from mapper import Mapping, layer_gemm, price_mapping, search, workload_cycles
-from mapper.tiling import candidate_sizes
-from models.ir import Layer, Phase, Workload
+from lowbit.hwsim.memory import LOOP_ORDERS, price_candidates
+from lowbit.hwsim.spec import accelerator, load_accelerator
+from lowbit.kernels_ref.errors import InvalidSpecError, MappingInfeasibleError
+from lowbit.kernels_ref.formats import Format
+from lowbit.mapper import Mapping, layer_gemm, price_mapping, search, workload_cycles
+from lowbit.mapper.tiling import candidate_sizes
+from lowbit.models.ir import Layer, Phase, Workload
 
 I8 = Format.parse("int8")
 
@@ -75,7 +74,7 @@ def test_infeasible_names_layer_and_buffer():
     acc = acc.with_changes(**{"buffers.iobuf.size_bytes": 2})
     with pytest.raises(MappingInfeasibleError, match=r"layer tiny.*wbuf needs >= 32 bytes, iobuf needs >= 64 bytes"):
         search(Layer.linear("tiny", 4, 4, 4), I8, I8, acc)
-    import hwsim
+    from lowbit import hwsim
     with pytest.raises(MappingInfeasibleError, match="layer tiny"):
         hwsim.evaluate(Layer.linear("tiny", 4, 4, 4), I8, acc)
 

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from lowbit.models import zoo
 
 from lowbit.cli import main
-from models import zoo
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.models import zoo
+from lowbit.models.importers import from_hf_config, from_torch, load_minilm, minilm_path
+from lowbit.models.ir import OpKind, Phase
 from torch import nn
-
-from kernels_ref.errors import InvalidSpecError
-from models import zoo
-from models.importers import from_hf_config, from_torch, load_minilm, minilm_path
-from models.ir import OpKind, Phase
 
 
 class _Basic(nn.Module):

@@ -14,10 +14,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from kernels_ref.errors import InvalidSpecError
-from models import zoo
-from models.ir import OpKind, Phase
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.models import zoo
+from lowbit.models.ir import OpKind, Phase
 
 # name -> (published count, source)
 PUBLISHED = {

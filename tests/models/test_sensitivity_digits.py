@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from kernels_ref.errors import InvalidSpecError
-from models import sensitivity as S
-from models.zoo.digits import digits_accuracy, load_digits_tensors, train_digits_cnn
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.models import sensitivity as S
+from lowbit.models.zoo.digits import digits_accuracy, load_digits_tensors, train_digits_cnn
 
 FORMATS = ["int2", "int3", "int4", "int6", "int8"]
 # GEMM view of DigitsCNN (models/zoo/digits.py): name -> (m, k, n).
@@ -92,16 +91,17 @@ def test_load_csv_and_json(tmp_path: Path) -> None:
 def _latency_table(layers: tuple[str, ...], sens: np.ndarray):  # type: ignore[no-untyped-def]
     """Latency from the hwsim Loom preset (weights and activations bit-serial); the bit-serial
     count (macs * ceil(bits/2)) is only the fallback while hwsim.evaluate is missing."""
-    from search.costs import CostTable
+    from lowbit.search.costs import CostTable
 
     try:
-        import hwsim
-        from hwsim.spec import load_accelerator
+        from lowbit.hwsim.spec import load_accelerator
+
+        from lowbit import hwsim
         ready = hasattr(hwsim, "evaluate")
     except ImportError:
         ready = False
     if ready:
-        from models.ir import ConvGeometry, Layer, Phase, Workload
+        from lowbit.models.ir import ConvGeometry, Layer, Phase, Workload
         wl_layers = [
             Layer.conv2d("conv1", ConvGeometry(1, 16, 8, 8, 3, 3, pad_h=1, pad_w=1)),
             Layer.conv2d("conv2", ConvGeometry(16, 32, 8, 8, 3, 3, pad_h=1, pad_w=1)),
@@ -131,7 +131,7 @@ def test_digits_allocation_no_worse_than_uniform_of_equal_or_higher_cost(digits)
     latency on the Loom preset, so u is the uniform allocation of equal cost. Output KL is not
     asserted: at int6 per-layer KLs (~1e-4) are the size of the interactions between layers
     (seen: allocated 4.7e-4 vs uniform 3.6e-4 while accuracy is 0.975 vs 0.972)."""
-    from search.ilp import solve
+    from lowbit.search.ilp import solve
 
     model, cx, _, x_te, y_te = digits
     st = S.measured(model, cx, FORMATS, metric="kl", use_cache=False)

@@ -13,8 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from models import sensitivity as S
+from lowbit.models import sensitivity as S
 
 FORMATS = ["int4", "int5", "int6"]
 CALIB = ["The cat sat on the mat.", "Quantisation reduces the number of bits per weight.",
@@ -50,7 +49,7 @@ class _Embed(torch.nn.Module):
 
 def _load() -> tuple[torch.nn.Module, object]:
     try:
-        from models.importers import load_minilm  # the models helper's loader, when present
+        from lowbit.models.importers import load_minilm  # the models helper's loader, when present
     except ImportError:
         load_minilm = None
     if load_minilm is not None:
@@ -80,8 +79,8 @@ def _one_minus_cos(model: torch.nn.Module, ids: torch.Tensor, layers: list[str],
 
 
 def test_minilm_allocation_no_worse_than_uniform(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from search.costs import CostTable
-    from search.ilp import solve
+    from lowbit.search.costs import CostTable
+    from lowbit.search.ilp import solve
 
     bert, tok = _load()
     model = _Embed(bert).eval()

@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from search.store import ResultStore
+from lowbit.search.store import ResultStore
 
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "fc1", "fc2")
 MACS = np.array([1.2e8, 2.4e8, 2.4e8, 1.2e8, 4.0e6, 1.0e6])

@@ -9,11 +9,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from lowbit.reports import pareto_report
+from lowbit.reports.report import weight_bits
+from lowbit.search.store import ResultStore
 
 from lowbit.cli import main
-from reports import pareto_report
-from reports.report import weight_bits
-from search.store import ResultStore
 
 HAWQ = Path(__file__).resolve().parents[1] / "data" / "hawq_v3_resnet18_costs.json"
 

@@ -9,8 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from reports.sweep_report import report_from_store
+from lowbit.reports.sweep_report import report_from_store
 
 _NAMES = ("chromium", "chromium-browser")
 

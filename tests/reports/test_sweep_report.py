@@ -10,10 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from kernels_ref.errors import InvalidSpecError
-from reports.sweep_report import flatten_row, non_dominated_mask, pick_point, report_from_store
-from search.store import ResultStore
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.reports.sweep_report import (
+    flatten_row,
+    non_dominated_mask,
+    pick_point,
+    report_from_store,
+)
+from lowbit.search.store import ResultStore
 
 
 def test_non_dominated_mask_by_hand() -> None:

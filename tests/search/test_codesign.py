@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.search.codesign import load_space, parse_space, run_sweep
+from lowbit.search.store import ResultStore
 
-from kernels_ref.errors import InvalidSpecError
 from lowbit.cli import main
-from search.codesign import load_space, parse_space, run_sweep
-from search.store import ResultStore
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,9 +73,9 @@ def test_bad_space_from_cli_exits_2_with_one_line(tmp_path, capsys) -> None:  # 
 def test_points_equal_a_direct_evaluation_at_their_own_clock(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Every point is priced at 1 GHz with leakage rescaled; the result must equal hwsim run
     directly on the point's own accelerator with the chosen formats."""
-    from hwsim import evaluate_workload
-    from hwsim.spec import load_accelerator
-    from models import zoo
+    from lowbit.hwsim import evaluate_workload
+    from lowbit.hwsim.spec import load_accelerator
+    from lowbit.models import zoo
 
     space = load_space(_space(tmp_path))
     with ResultStore(tmp_path / "r.sqlite") as st:
@@ -208,8 +208,7 @@ def test_sigkill_mid_sweep_then_resume_equals_an_uninterrupted_run(tmp_path) -> 
 
 def test_range_budget_is_a_fraction_of_the_achievable_range() -> None:
     import numpy as np
-
-    from search.costs import CostTable
+    from lowbit.search.costs import CostTable
 
     # Hand derivation: fastest allocation 1 + 3 = 4 cycles, all-int8 2 + 4 = 6, so 0.5r = 5,
     # 0r = 4 and 1r = 6; "0.5r:int4" is measured against all-int4 (= the minimum here) -> 4.

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lowbit.search.costs import CostTable
 
 from lowbit.cli import main
-from search.costs import CostTable
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CASES = [(m, c) for m in ("resnet18", "resnet50")

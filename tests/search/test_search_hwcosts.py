@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lowbit.models.sensitivity import SensitivityTable
+from lowbit.search.costs import table_for_model
+from lowbit.search.ilp import solve
 
 from lowbit.cli import main
-from models.sensitivity import SensitivityTable
-from search.costs import table_for_model
-from search.ilp import solve
 
 LAYERS = ("conv1", "conv2", "fc1", "fc2")
 

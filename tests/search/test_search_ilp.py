@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lowbit.kernels_ref.errors import InfeasibleBudgetError, InvalidSpecError
+from lowbit.search import baselines
+from lowbit.search.costs import CostTable, parse_quantity
+from lowbit.search.ilp import minimum_totals, solve
+from lowbit.search.pareto import non_dominated, sweep
 
-from kernels_ref.errors import InfeasibleBudgetError, InvalidSpecError
 from lowbit.cli import main
-from search import baselines
-from search.costs import CostTable, parse_quantity
-from search.ilp import minimum_totals, solve
-from search.pareto import non_dominated, sweep
 
 
 def _random_table(rng: np.random.Generator, L: int, C: int, ties: bool) -> CostTable:

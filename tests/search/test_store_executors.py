@@ -3,10 +3,9 @@
 import multiprocessing as mp
 
 import pytest
-
-from kernels_ref.errors import InvalidSpecError
-from search.executors import run
-from search.store import ResultStore
+from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.search.executors import run
+from lowbit.search.store import ResultStore
 
 
 def _square(x: int) -> dict:
