@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test clean chromium
+.PHONY: install demo test test-fast clean chromium
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,6 +31,11 @@ chromium:
 
 test: $(STAMP) chromium
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+# The fast lane: everything but the tests marked slow (demo, MiniLM, chromium, dask, SIGKILL,
+# wheel build, RTL builds).
+test-fast: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow"
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

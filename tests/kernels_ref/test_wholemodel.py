@@ -46,6 +46,7 @@ def digits() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     return model, x, y
 
 
+@pytest.mark.slow
 def test_digits_cnn_trains_to_real_accuracy(digits) -> None:  # type: ignore[no-untyped-def]
     model, x, y = digits
     assert x.shape == (360, 1, 8, 8) and y.shape == (360,)
@@ -118,6 +119,7 @@ def test_allocation_errors(digits) -> None:  # type: ignore[no-untyped-def]
         kernel_for(Format.parse("fp6"), [k for k in all_kernels() if k.exact])
 
 
+@pytest.mark.slow
 def test_minilm_mixed_allocation() -> None:
     model, enc, metric = load_named_model("minilm")
     res = check_model(model, MINILM_MIXED, enc, metric_fn=metric)
@@ -132,6 +134,7 @@ def test_minilm_mixed_allocation() -> None:
     assert res.metrics["kernel_embedding_cosine"] == pytest.approx(res.metrics["fake_embedding_cosine"], abs=1e-4)
 
 
+@pytest.mark.slow
 def test_cli_whole_model_digits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     f = tmp_path / "alloc.yaml"
     f.write_text("conv*: int8\nfc1: ternary\nfc2: int4\n")

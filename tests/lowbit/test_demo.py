@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from lowbit.cli import main
@@ -11,6 +12,7 @@ from lowbit.cli import main
 torch.set_num_threads(1)
 
 
+@pytest.mark.slow
 def test_demo_allocates_on_three_presets_sweeps_and_writes_the_report(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     from lowbit.search.store import ResultStore
 

@@ -63,6 +63,7 @@ def _figure_rows(nonwhite_per_row, min_run: int = 150) -> int:
     return best if best >= min_run else 0
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(tmp_path: Path, sweep_store, png_stats) -> None:
     exe = _chromium()
     import matplotlib.image as mpimg

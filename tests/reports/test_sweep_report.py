@@ -60,6 +60,7 @@ def test_flatten_row_keeps_params_uniform_and_layer_lists() -> None:
     assert list(r)[:2] == ["key", "status"]
 
 
+@pytest.mark.slow
 def test_report_from_store(tmp_path: Path, sweep_store, png_stats) -> None:
     db, rows = sweep_store()
     out = tmp_path / "rep"

@@ -138,6 +138,7 @@ def test_strategies_are_deterministic_under_a_seed(tmp_path, strategy) -> None: 
     assert len(set(designs[0])) == 8
 
 
+@pytest.mark.slow
 def test_executors_store_identical_results(tmp_path) -> None:  # type: ignore[no-untyped-def]
     space = load_space(_space(tmp_path))
     snaps = {}
@@ -163,6 +164,7 @@ hardware:
 """
 
 
+@pytest.mark.slow
 def test_sigkill_mid_sweep_then_resume_equals_an_uninterrupted_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
     space = _space(tmp_path, RESUME_SPACE)
     db = tmp_path / "killed.sqlite"

@@ -28,6 +28,7 @@ def test_store_put_is_idempotent_and_resumable(tmp_path):
         assert st.snapshot() == [("a", {"p": 1}, {"r": 2})]
 
 
+@pytest.mark.slow
 def test_two_processes_writing_one_store_do_not_corrupt_it(tmp_path):
     db = str(tmp_path / "r.sqlite")
     ctx = mp.get_context("spawn")
@@ -51,7 +52,7 @@ def test_not_a_store_is_one_clear_error(tmp_path):
         ResultStore(bad).open()
 
 
-@pytest.mark.parametrize("kind", ["serial", "local", "dask"])
+@pytest.mark.parametrize("kind", ["serial", "local", pytest.param("dask", marks=pytest.mark.slow)])
 def test_executors_agree(kind):
     got = {}
     n = run(_square, range(40), executor=kind, workers=2, quiet=True,
@@ -65,6 +66,7 @@ def test_unknown_executor():
         run(_square, [1], executor="ray")
 
 
+@pytest.mark.slow
 def test_dask_executor_reaches_a_scheduler_by_address():
     """`--executor dask --scheduler tcp://host:port`: the Client path, against a cluster started here."""
     from dask.distributed import LocalCluster
@@ -76,6 +78,7 @@ def test_dask_executor_reaches_a_scheduler_by_address():
     assert n == 9 and got == {i: {"x": i, "y": i * i} for i in range(9)}
 
 
+@pytest.mark.slow
 def test_unreachable_dask_scheduler_is_one_clear_error():
     with pytest.raises(InvalidSpecError, match="cannot reach dask scheduler tcp://127.0.0.1:9"):
         run(_square, [1], executor="dask", scheduler="tcp://127.0.0.1:9", connect_timeout_s=1.0)
