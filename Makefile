@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast clean chromium
+.PHONY: install demo test test-fast clean debs
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -20,21 +20,24 @@ install: $(STAMP)
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m lowbit demo
 
-# Headless Chromium renders the HTML report in tests/reports/test_report_render.py (Debian's
-# `chromium`); installed here when missing (root, or passwordless sudo), else that test skips.
-chromium:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+# Debian packages the tests use, installed when missing (root, or passwordless sudo):
+# chromium renders the HTML report headless (tests/reports/test_report_render.py); verilator
+# simulates and yosys synthesises the RTL models (tests/hwsim/test_rtl*.py).
+DEBS := chromium verilator yosys
+debs:
+	@missing=""; for p in $(DEBS); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo -n); \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || \
-	  { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } || \
-	  echo "warning: could not install chromium; the report render test will be skipped"; }
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing || \
+	  { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; } || \
+	  echo "warning: could not install$$missing"; fi
 
-test: $(STAMP) chromium
+test: $(STAMP) debs
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 # The fast lane: everything but the tests marked slow (demo, MiniLM, chromium, dask, SIGKILL,
 # wheel build, RTL builds).
-test-fast: $(STAMP)
+test-fast: $(STAMP) debs
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow"
 
 clean:
