@@ -30,8 +30,8 @@ from lowbit.kernels_ref.formats import (
     Format,
     FormatKind,
     codebook_values,
-    fp_decode,
 )
+from lowbit.kernels_ref.quant import fp_decode
 from lowbit.kernels_ref.registry import RefKernel
 
 __all__ = [
@@ -88,7 +88,7 @@ def code_values(codes: torch.Tensor, fmt: Format | str, dtype: torch.dtype = tor
     INT/UINT/BINARY/TERNARY: the code itself (a UINT zero point is applied by the
     caller, with the scales). FP: the bit pattern's value. NF4 / single BitMoD
     datatypes: the codebook entry. BitMoD mixtures need their per-group variants
-    and are rejected here (use `formats.dequantize`).
+    and are rejected here (use `quant.dequantize`).
     """
     fmt = _fmt(fmt)
     if fmt.is_integer:

@@ -53,8 +53,8 @@ from lowbit.kernels_ref.formats import (
     Granularity,
     ScaleFormat,
     code_range,
-    fp_values,
 )
+from lowbit.kernels_ref.quant import fp_values
 from lowbit.kernels_ref.registry import RefKernel, all_kernels
 from torch.overrides import TorchFunctionMode
 

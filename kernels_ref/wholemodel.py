@@ -4,7 +4,7 @@ the `kernels_ref` kernel of its format, and compare.
 Given a model and an allocation (module name or fnmatch pattern -> format
 string), each allocated `nn.Linear`, `nn.Conv1d` and `nn.Conv2d` (groups=1,
 zero padding) becomes a GEMM y = x @ W^T with W^T [K, N] quantised by
-`formats.quantize` (K the reduction dim: in_features, or C*kh*kw for a conv via
+`quant.quantize` (K the reduction dim: in_features, or C*kh*kw for a conv via
 im2col). Three versions of the model run on the same inputs:
 
 - **kernel**: the weight codes go through a registered reference kernel of the
@@ -17,7 +17,7 @@ im2col). Three versions of the model run on the same inputs:
   FP/NF/BitMoD weights run the float-activation kernel with activations rounded
   to fp16.
 - **fake**: the same model in plain torch with fake-quantised weights
-  (`formats.dequantize`) and the identical activation quantisation, the GEMM a
+  (`quant.dequantize`) and the identical activation quantisation, the GEMM a
   float64 torch matmul of the dequantised values, rounded to fp32 like the
   kernel run's float64 epilogue. Two comparisons must hold:
   * per layer, in lockstep: during the kernel run every replaced layer also
@@ -59,10 +59,8 @@ from lowbit.kernels_ref.formats import (
     BITMOD_MIXES,
     Format,
     FormatKind,
-    QTensor,
-    dequantize,
-    quantize,
 )
+from lowbit.kernels_ref.quant import QTensor, dequantize, quantize
 from lowbit.kernels_ref.registry import RefKernel, all_kernels
 from torch import nn
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from lowbit.kernels_ref.errors import InvalidSpecError
-from lowbit.kernels_ref.formats import Format, Granularity, list_formats
+
+if TYPE_CHECKING:
+    from lowbit.kernels_ref.formats import Format
 
 __all__ = ["register"]
 
@@ -23,6 +26,8 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from lowbit.kernels_ref.formats import list_formats
+
     infos = list_formats()
     if args.json:
         out = [{"name": i.name, "kind": i.fmt.kind.value, "bits": i.fmt.bits,
@@ -39,6 +44,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from lowbit.kernels_ref.formats import Format, Granularity
+
     fmt = Format.parse(args.name)
     if args.k is not None and args.k < 1:
         raise InvalidSpecError(f"--k must be positive, got {args.k}")

@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from lowbit.kernels_ref.errors import InvalidSpecError
-from lowbit.models import zoo
-from lowbit.models.importers import from_hf_config
-from lowbit.models.ir import Workload
+
+if TYPE_CHECKING:  # the zoo is imported by the handlers, not by `lowbit --help`
+    from lowbit.models.ir import Workload
 
 __all__ = ["register"]
 
@@ -27,6 +28,8 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...], right: set[int]
 
 
 def _list(args: argparse.Namespace) -> int:
+    from lowbit.models import zoo
+
     names = zoo.list_models()
     if args.json:
         sys.stdout.write(json.dumps(names) + "\n")
@@ -37,6 +40,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _workload(args: argparse.Namespace) -> Workload:
+    from lowbit.models import zoo
+    from lowbit.models.importers import from_hf_config
+
     for flag, v in (("--seq", args.seq), ("--batch", args.batch), ("--context", args.context)):
         if v is not None and v < 1:
             raise InvalidSpecError(f"{flag} must be a positive integer, got {v}")
@@ -51,6 +57,8 @@ def _workload(args: argparse.Namespace) -> Workload:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from lowbit.models import zoo
+
     wl = _workload(args)
     summary = wl.summary()
     keys = ("name", "op", "m", "k", "n", "weight_params", "macs")

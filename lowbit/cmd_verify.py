@@ -17,11 +17,12 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from lowbit.kernels_ref.errors import InvalidSpecError
+
+if TYPE_CHECKING:  # torch loads only when a check runs, not for `lowbit --help`
+    import torch
 
 __all__ = ["MODEL_NAMES", "load_allocation", "load_named_model", "register", "run"]
 
@@ -79,6 +80,8 @@ def load_named_model(name: str, seed: int = 0) -> tuple[torch.nn.Module, Any, Ca
         model, (x, y) = train_digits_cnn(seed)
         return model, [x], lambda m: {"accuracy": digits_accuracy(m, x, y)}
     if name == "minilm":
+        import torch
+
         from lowbit.models.importers import load_minilm
 
         model, tok = load_minilm()
@@ -136,6 +139,8 @@ def _run_model(args: argparse.Namespace, seed: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from lowbit.kernels_ref.verify import format_table, new_seed, verify_kernels
 
     if args.device not in ("cpu", "cuda"):

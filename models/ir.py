@@ -17,9 +17,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-import networkx as nx
 from lowbit.kernels_ref.errors import InvalidSpecError
+
+if TYPE_CHECKING:  # networkx loads on first use of a graph (it is slow to import)
+    import networkx as nx
 
 __all__ = ["ConvGeometry", "Layer", "OpKind", "Phase", "Workload"]
 
@@ -214,11 +217,15 @@ class Workload:
             for a, b in self.edges:
                 if a not in known or b not in known:
                     raise InvalidSpecError(f"workload {self.name}: edge ({a!r}, {b!r}) names an unknown layer")
+            import networkx as nx
+
             if not nx.is_directed_acyclic_graph(self.graph):
                 raise InvalidSpecError(f"workload {self.name}: dependency graph has a cycle")
 
     @cached_property
     def graph(self) -> nx.DiGraph:
+        import networkx as nx
+
         g = nx.DiGraph()
         for l in self.layers:
             g.add_node(l.name, layer=l)

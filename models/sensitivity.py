@@ -2,7 +2,7 @@
 
 Three measures, all over the model's weight layers (nn.Linear, nn.Conv*; names as in
 `named_modules`), quantising the WEIGHTS of one layer at a time with
-`kernels_ref.formats.quantize/dequantize` (reduction axis K = in_features * kernel):
+`kernels_ref.quant.quantize/dequantize` (reduction axis K = in_features * kernel):
 
 - `measured`: run the calibration data with only that layer quantised and compare
   with the full-precision output: ``mse`` (mean squared error of the outputs),
@@ -38,14 +38,16 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from lowbit.kernels_ref.errors import InvalidSpecError
-from lowbit.kernels_ref.formats import Format, dequantize, quantize
+from lowbit.kernels_ref.formats import Format
 from lowbit.kernels_ref.progress import progress
-from torch import nn
+
+if TYPE_CHECKING:  # torch loads in the measuring functions: `load` and the tables need none
+    import torch
+    from torch import nn
 
 __all__ = [
     "Metric",
@@ -60,8 +62,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-_WEIGHT_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 class Metric(enum.Enum):
@@ -172,7 +172,10 @@ def default_cache_dir() -> Path:
 
 def weight_layers(model: nn.Module, names: Sequence[str] | None = None) -> dict[str, nn.Module]:
     """Name -> module of every Linear/Conv layer (or of the `names` given, checked)."""
-    mods = {n: m for n, m in model.named_modules() if isinstance(m, _WEIGHT_TYPES)}
+    from torch import nn
+
+    weight_types = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+    mods = {n: m for n, m in model.named_modules() if isinstance(m, weight_types)}
     if names is None:
         return mods
     missing = [n for n in names if n not in mods]
@@ -184,6 +187,9 @@ def weight_layers(model: nn.Module, names: Sequence[str] | None = None) -> dict[
 
 def fake_quant_weight(w: torch.Tensor, fmt: Format | str) -> torch.Tensor:
     """Q(W): weights [out, in, *kernel] quantised along K = in * kernel, back in w's dtype."""
+    import torch
+    from lowbit.kernels_ref.quant import dequantize, quantize
+
     f = Format.parse(fmt) if isinstance(fmt, str) else fmt
     w2 = w.detach().reshape(w.shape[0], -1)
     q = dequantize(quantize(w2.to(torch.float64), f, axis=1))
@@ -195,6 +201,8 @@ def _fmts(formats: Sequence[Format | str]) -> list[Format]:
 
 
 def _hash_tensors(h: Any, tensors: Sequence[torch.Tensor]) -> None:
+    import torch
+
     for t in tensors:
         a = t.detach().cpu().contiguous()
         h.update(str((tuple(a.shape), str(a.dtype))).encode())
@@ -226,6 +234,8 @@ def _cached(cache_dir: str | Path | None, use_cache: bool, key: str,
 
 
 def _distance(ref: torch.Tensor, out: torch.Tensor, metric: Metric) -> float:
+    import torch
+
     r = ref.detach().to(torch.float64).reshape(ref.shape[0], -1)
     o = out.detach().to(torch.float64).reshape(out.shape[0], -1)
     if metric is Metric.MSE:
@@ -250,47 +260,49 @@ def _metric(metric: Metric | str) -> Metric:
 
 
 # ------------------------------------------------------------------ measures
-@torch.no_grad()
 def measured(model: nn.Module, inputs: torch.Tensor, formats: Sequence[Format | str], *,
              metric: Metric | str = Metric.MSE, targets: torch.Tensor | None = None,
              loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
              layers: Sequence[str] | None = None, cache_dir: str | Path | None = None,
              use_cache: bool = True) -> SensitivityTable:
     """Quantise one layer at a time and measure the change of the output or task loss."""
-    m = _metric(metric)
-    if m is Metric.LOSS and (targets is None or loss_fn is None):
-        raise InvalidSpecError("sensitivity: metric 'loss' needs targets and loss_fn")
-    fmts = _fmts(formats)
-    mods = weight_layers(model, layers)
-    data = [inputs] + ([targets] if targets is not None else [])
-    key = _cache_key(model, data, ["measured", m.value, list(mods), [str(f) for f in fmts],
-                                   getattr(loss_fn, "__qualname__", repr(loss_fn))])
+    import torch
 
-    def compute() -> SensitivityTable:
-        was_training = model.training
-        model.eval()
-        bar = progress(len(mods) * len(fmts), "sensitivity", unit="run")
-        try:
-            ref = model(inputs)
-            ref_loss = float(loss_fn(ref, targets)) if m is Metric.LOSS else 0.0  # type: ignore[misc]
-            vals = np.empty((len(mods), len(fmts)))
-            for i, (name, mod) in enumerate(mods.items()):
-                orig = mod.weight.data.clone()
-                try:
-                    for j, f in enumerate(fmts):
-                        mod.weight.data.copy_(fake_quant_weight(orig, f))
-                        out = model(inputs)
-                        vals[i, j] = (float(loss_fn(out, targets)) - ref_loss  # type: ignore[misc]
-                                      if m is Metric.LOSS else _distance(ref, out, m))
-                        bar.update(1)
-                finally:
-                    mod.weight.data.copy_(orig)
-        finally:
-            model.train(was_training)
-            bar.close()
-        return SensitivityTable(tuple(mods), tuple(str(f) for f in fmts), vals, method=f"measured:{m.value}")
+    with torch.no_grad():
+        m = _metric(metric)
+        if m is Metric.LOSS and (targets is None or loss_fn is None):
+            raise InvalidSpecError("sensitivity: metric 'loss' needs targets and loss_fn")
+        fmts = _fmts(formats)
+        mods = weight_layers(model, layers)
+        data = [inputs] + ([targets] if targets is not None else [])
+        key = _cache_key(model, data, ["measured", m.value, list(mods), [str(f) for f in fmts],
+                                       getattr(loss_fn, "__qualname__", repr(loss_fn))])
 
-    return _cached(cache_dir, use_cache, key, compute)
+        def compute() -> SensitivityTable:
+            was_training = model.training
+            model.eval()
+            bar = progress(len(mods) * len(fmts), "sensitivity", unit="run")
+            try:
+                ref = model(inputs)
+                ref_loss = float(loss_fn(ref, targets)) if m is Metric.LOSS else 0.0  # type: ignore[misc]
+                vals = np.empty((len(mods), len(fmts)))
+                for i, (name, mod) in enumerate(mods.items()):
+                    orig = mod.weight.data.clone()
+                    try:
+                        for j, f in enumerate(fmts):
+                            mod.weight.data.copy_(fake_quant_weight(orig, f))
+                            out = model(inputs)
+                            vals[i, j] = (float(loss_fn(out, targets)) - ref_loss  # type: ignore[misc]
+                                          if m is Metric.LOSS else _distance(ref, out, m))
+                            bar.update(1)
+                    finally:
+                        mod.weight.data.copy_(orig)
+            finally:
+                model.train(was_training)
+                bar.close()
+            return SensitivityTable(tuple(mods), tuple(str(f) for f in fmts), vals, method=f"measured:{m.value}")
+
+        return _cached(cache_dir, use_cache, key, compute)
 
 
 def hessian(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
@@ -322,6 +334,8 @@ def hutchinson_traces(model: nn.Module, inputs: torch.Tensor, targets: torch.Ten
                       loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], names: Sequence[str], *,
                       samples: int = 32, seed: int = 0) -> dict[str, float]:
     """Hutchinson estimates of trace(d^2 loss / dW_l^2) for each named layer's weight."""
+    import torch
+
     mods = weight_layers(model, names)
     params = [m.weight for m in mods.values()]
     was_training = model.training
@@ -344,6 +358,8 @@ def hutchinson_traces(model: nn.Module, inputs: torch.Tensor, targets: torch.Ten
 def proxy(model: nn.Module, formats: Sequence[Format | str], *, layers: Sequence[str] | None = None
           ) -> SensitivityTable:
     """Data-free ||Q(W) - W||_F^2 per layer and format (weighting in the module docstring)."""
+    import torch
+
     fmts = _fmts(formats)
     mods = weight_layers(model, layers)
     vals = np.empty((len(mods), len(fmts)))

@@ -1,7 +1,9 @@
 """Importers: real `nn.Module`s and Hugging Face style `config.json` files into Workloads.
 
 - `from_torch(module, example_inputs)`: run the module once and trace its
-  Linear / conv / matmul / attention / embedding ops (`torch_trace`).
+  Linear / conv / matmul / attention / embedding ops (`torch_trace`; torch is
+  imported on the first call, so importing this package or using
+  `from_hf_config` loads no torch).
 - `from_hf_config(path_or_dict, phase=..., seq_len=..., batch=...)`: the zoo's
   transformer builder on any supported config (`models.zoo.transformer`).
 - `minilm_path()` / `load_minilm()`: the all-MiniLM-L6-v2 model shipped by the
@@ -16,11 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from lowbit.kernels_ref.errors import InvalidSpecError
-from lowbit.models.importers.torch_trace import from_torch
 from lowbit.models.ir import Phase, Workload
 from lowbit.models.zoo.transformer import build_transformer, load_config
 
 __all__ = ["from_hf_config", "from_torch", "load_minilm", "minilm_path"]
+
+
+def from_torch(module: Any, example_inputs: Any, name: str | None = None,
+               phase: Phase = Phase.INFERENCE) -> Workload:
+    """Run `module` (an `nn.Module`) once on `example_inputs` (a tensor, a tuple of
+    positional args, or a dict of keyword args) under no_grad and return its Workload.
+    See `lowbit.models.importers.torch_trace.from_torch`."""
+    from lowbit.models.importers.torch_trace import from_torch as trace
+
+    return trace(module, example_inputs, name=name, phase=phase)
 
 
 def from_hf_config(path_or_dict: str | Path | Mapping[str, Any], phase: str | Phase | None = None,

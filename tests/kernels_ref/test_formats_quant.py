@@ -1,4 +1,4 @@
-"""Format quantise / pack / FP / codebook tests (kernels_ref.formats)."""
+"""Format quantise / pack / FP / codebook tests (kernels_ref.formats, kernels_ref.quant)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,13 @@ from lowbit.kernels_ref.formats import (
     FormatKind,
     ScaleFormat,
     code_range,
+    list_formats,
+)
+from lowbit.kernels_ref.quant import (
     dequantize,
     fp_decode,
     fp_encode,
     fp_values,
-    list_formats,
     pack,
     quantize,
     round_scale,

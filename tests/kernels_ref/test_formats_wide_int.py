@@ -10,15 +10,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lowbit.kernels_ref.errors import UnsupportedFormatError
-from lowbit.kernels_ref.formats import (
-    Format,
-    FormatKind,
-    code_range,
-    dequantize,
-    pack,
-    quantize,
-    unpack,
-)
+from lowbit.kernels_ref.formats import Format, FormatKind, code_range
+from lowbit.kernels_ref.quant import dequantize, pack, quantize, unpack
 
 torch.set_num_threads(1)
 
