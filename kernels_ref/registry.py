@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from lowbit.kernels_ref.errors import LowbitError
 from lowbit.kernels_ref.formats import Format
 
 __all__ = ["KERNEL_MODULES", "RefKernel", "all_kernels"]
@@ -45,13 +46,12 @@ class RefKernel:
 
 
 def all_kernels() -> tuple[RefKernel, ...]:
+    """Every kernel of every module in KERNEL_MODULES. A module that fails to import, or
+    that registers no kernel, is an error (never skipped)."""
     out: list[RefKernel] = []
     for name in KERNEL_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        out.extend(mod.kernels())
+        kernels = tuple(importlib.import_module(name).kernels())
+        if not kernels:
+            raise LowbitError(f"kernel module {name} registers no kernel")
+        out.extend(kernels)
     return tuple(out)

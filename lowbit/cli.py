@@ -33,13 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in _COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(f"lowbit.cmd_{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"lowbit.cmd_{name}":
-                continue
-            raise
-        mod.register(sub)
+        # A missing or broken command module is a bug: it raises here, never drops the command.
+        # Command modules import only argparse-level code; heavy imports live in the handlers.
+        importlib.import_module(f"lowbit.cmd_{name}").register(sub)
     return parser
 
 
