@@ -8,6 +8,10 @@ Every op has a GEMM view (M x K) . (K x N), repeated `batch` times:
 - DWCONV2D:  depthwise conv, groups = C: K = R*S, N = channel multiplier, batch = C
 - MATMUL:    activation x activation (attention scores / context); batch = seqs*heads
 - EMBEDDING: a table lookup: no MACs, M = tokens, K = vocab rows, N = width
+- CONV_TRANSPOSE: transposed conv (1-D as 1 x L) in its scatter GEMM view: every input
+             pixel times the (C_in/groups) x (C_out/groups * R * S) weight, M = images*H*W
+             of the input, K = C_in/groups, N = C_out/groups*R*S, batch = groups; the
+             col2im overlap-add is not a MAC. No conv geometry (the GEMM is dense).
 
 `weight_params` counts stored parameters (biases excluded; norms are not layers).
 """
@@ -33,12 +37,14 @@ class OpKind(enum.Enum):
     DWCONV2D = "dwconv2d"
     MATMUL = "matmul"
     EMBEDDING = "embedding"
+    CONV_TRANSPOSE = "conv_transpose"
 
 
 class Phase(enum.Enum):
     PREFILL = "prefill"
     DECODE = "decode"
     INFERENCE = "inference"
+    GENERATE = "generate"  # prefill of P tokens, then G decode steps at growing context
 
 
 def _positive(owner: str, **values: int) -> None:
@@ -145,6 +151,18 @@ class Layer:
         return cls(name, OpKind.MATMUL, m, k, n, batch=batch, kv_share=kv_share)
 
     @classmethod
+    def conv_transpose(cls, name: str, in_pixels: int, in_channels: int, out_channels: int,
+                       kernel_elems: int, groups: int = 1, images: int = 1) -> Layer:
+        """Transposed conv in GEMM view: `in_pixels` input positions of one image."""
+        _positive(f"layer {name}", in_pixels=in_pixels, in_channels=in_channels,
+                  out_channels=out_channels, kernel_elems=kernel_elems, groups=groups, images=images)
+        if in_channels % groups or out_channels % groups:
+            raise InvalidSpecError(f"layer {name}: groups={groups} must divide in_channels="
+                                   f"{in_channels} and out_channels={out_channels}")
+        return cls(name, OpKind.CONV_TRANSPOSE, images * in_pixels, in_channels // groups,
+                   out_channels // groups * kernel_elems, batch=groups, images=images)
+
+    @classmethod
     def embedding(cls, name: str, tokens: int, vocab: int, width: int) -> Layer:
         return cls(name, OpKind.EMBEDDING, tokens, vocab, width)
 
@@ -246,6 +264,29 @@ class Workload:
     @property
     def total_macs(self) -> int:
         return sum(l.macs for l in self.layers)
+
+    @property
+    def mac_coverage(self) -> float:
+        """Fraction of the source model's MACs held by the layers. A traced workload records
+        the source's MACs as counted independently (torch's FLOP counter) in
+        `meta["source_macs"]`; a workload built from a complete description (zoo builders,
+        configs) covers its model by construction: 1.0."""
+        src = dict(self.meta).get("source_macs")
+        if src is None:
+            return 1.0
+        return 1.0 if int(src) == 0 else self.total_macs / int(src)  # type: ignore[call-overload]
+
+    @property
+    def param_coverage(self) -> float:
+        """Fraction of the source model's parameters the workload accounts for: layer
+        weights plus `meta["aux_params"]` over `meta["source_params"]` (traced workloads);
+        1.0 for workloads built from a complete description."""
+        m = dict(self.meta)
+        src = m.get("source_params")
+        if src is None:
+            return 1.0
+        held = self.total_params + int(m.get("aux_params", 0))  # type: ignore[call-overload]
+        return 1.0 if int(src) == 0 else held / int(src)  # type: ignore[call-overload]
 
     def summary(self) -> dict[str, object]:
         return {"name": self.name, "phase": self.phase.value, "total_params": self.total_params,

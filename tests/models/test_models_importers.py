@@ -94,21 +94,46 @@ class _Odd(nn.Module):
         return z @ self.w
 
 
-def test_trace_conv1d_groups_matmul_and_one_warning() -> None:
-    with warnings.catch_warnings(record=True) as rec:
-        warnings.simplefilter("always")
+def test_trace_conv1d_groups_matmul_einsum_conv_transpose() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # everything translated: no warning
         w = from_torch(_Odd(), torch.randn(2, 4, 8))
-    msgs = [str(r.message) for r in rec if "not translated" in str(r.message)]
-    assert len(msgs) == 1
-    assert "einsum" in msgs[0] and "conv_transpose1d" in msgs[0]
     conv = w.by_name["conv"]
     assert conv.op is OpKind.CONV2D and (conv.m, conv.k, conv.n, conv.batch) == (2 * 8, 2 * 3, 4, 2)
     lin = w.by_name["lin"]
     assert (lin.m, lin.k, lin.n) == (16, 8, 6)
     mm = [l for l in w.layers if l.op is OpKind.MATMUL]
-    assert [(l.m, l.k, l.n, l.batch) for l in mm] == [(8, 6, 8, 2)]
+    assert [(l.m, l.k, l.n, l.batch) for l in mm] == [(8, 6, 8, 2), (8, 8, 6, 2)]  # score, einsum
     xw = [l for l in w.layers if l.name.endswith(".matmul") and l.op is OpKind.LINEAR]
     assert [(l.m, l.k, l.n) for l in xw] == [(16, 6, 5)]
+    t = w.by_name["t"]  # ConvTranspose1d(8, 4, 3) on (2, 8, 8): 16 input pixels x 8 -> 4 x 3 taps
+    assert t.op is OpKind.CONV_TRANSPOSE and (t.m, t.k, t.n, t.batch) == (16, 8, 12, 1)
+    assert w.mac_coverage == 1.0 and w.param_coverage == 1.0
+
+
+class _Untranslatable(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(8, 8)
+        self.rnn = nn.GRU(8, 8)
+        self.c3 = nn.Conv3d(2, 2, 1)
+        self.dead = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, _ = self.rnn(self.lin(x))
+        return y.sum() + self.c3(x.view(1, 2, 4, 2, 2)).sum()
+
+
+def test_untranslated_ops_are_one_warning_and_lower_coverage() -> None:
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        w = from_torch(_Untranslatable(), torch.randn(4, 8))
+    msgs = [str(r.message) for r in rec]
+    assert len(msgs) == 1 and "not translated" in msgs[0]
+    assert "gru" in msgs[0] and "conv3d" in msgs[0] and "dead.weight" in msgs[0]
+    assert "FLOP counter" in msgs[0]
+    assert w.mac_coverage < 1.0
+    assert w.param_coverage < 1.0
 
 
 def test_minilm_trace_36_linears_and_attention_matmuls() -> None:
