@@ -18,7 +18,7 @@ the array itself does every multiply, skew, shift and accumulation):
   enable for rate < 1 modes; cycle-stepped twin `hwsim.cyclesim.systolic`.
 - bit-serial (`bit_serial.sv`): `hwsim.cores.bit_serial` Stripes / Loom arrays
   (serial activations, or both operands serial), cycle-stepped twin
-  `hwsim.cyclesim.bit_serial` (`lowbit.hwsim.rtl_bitserial`).
+  `hwsim.cyclesim.bit_serial`.
 
 Verilator is Debian's `verilator` package; `verilator_path()` raises `RtlToolError`
 naming it when it is missing.
@@ -36,9 +36,14 @@ from pathlib import Path
 
 import numpy as np
 from lowbit.hwsim.cores.base import Dataflow
+from lowbit.hwsim.cores.bit_serial import Model as BsModel
+from lowbit.hwsim.cores.bit_serial import SerialOperands
+from lowbit.hwsim.cores.bit_serial import Spec as BsSpec
+from lowbit.hwsim.cores.bit_serial import operand_bits as bs_operand_bits
 from lowbit.hwsim.cores.mac_array import CoreStyle, Model, Spec
 from lowbit.kernels_ref.errors import InvalidSpecError, LowbitError, UnsupportedFormatError
-from lowbit.kernels_ref.formats import Format, FormatKind
+from lowbit.hwsim.cyclesim.bit_serial import split_chunks
+from lowbit.kernels_ref.formats import Format, FormatKind, Granularity
 
 __all__ = [
     "RtlResult",
@@ -47,6 +52,7 @@ __all__ = [
     "default_cache_dir",
     "rtl_source_dir",
     "run_testbench",
+    "simulate_bit_serial",
     "simulate_systolic",
     "verilator_path",
 ]
@@ -270,3 +276,75 @@ def simulate_systolic(x: np.ndarray, w: np.ndarray, wf: Format, af: Format, spec
         raise InvalidSpecError(f"systolic array has no dataflow {getattr(dataflow, 'value', dataflow)!r}")
     busy = cycles_line(lines)
     return RtlResult(out, busy - 1 if spec.scalesim_mode else busy, busy)
+
+
+# ------------------------------------------------------------------ bit-serial (Stripes / Loom)
+def _chunk_plan(fmt: Format, serial: bool, bpc: int, parallel: int) -> tuple[int, int]:
+    """(chunk width, chunks) of one operand, as `hwsim.cyclesim.bit_serial` splits it."""
+    bits = bs_operand_bits(fmt)
+    if serial:
+        return bpc, -(-bits // bpc)
+    if bits <= parallel:
+        return bits, 1
+    return parallel, -(-bits // parallel)
+
+
+def simulate_bit_serial(x: np.ndarray, w: np.ndarray, wf: Format, af: Format, spec: BsSpec,
+                        cache_dir: Path | None = None) -> RtlResult:
+    """x[M,K] @ w[K,N] on the RTL bit-serial array (Stripes / Loom; no Bit Fusion, no
+    dequantisation unit, one GEMM: no batch or k_segment)."""
+    if not isinstance(spec, BsSpec):
+        raise InvalidSpecError("RTL bit-serial check needs a bit_serial Spec")
+    if spec.fusion_brick_bits:
+        raise UnsupportedFormatError("RTL bit-serial array has no Bit Fusion units (fusion_brick_bits > 0)")
+    if spec.serial not in (SerialOperands.ACTIVATIONS, SerialOperands.BOTH, SerialOperands.WEIGHTS):
+        raise UnsupportedFormatError(f"RTL bit-serial array needs a serial operand, not {spec.serial.value}")
+    if wf.granularity is Granularity.GROUP and wf.group_size and spec.dequant_cycles_per_group:
+        raise UnsupportedFormatError("RTL bit-serial array has no dequantisation unit")
+    a, b = _codes(x, af, "activations"), _codes(w, wf, "weights")
+    if a.shape[1] != b.shape[0]:
+        raise InvalidSpecError(f"GEMM shapes do not chain: {a.shape} x {b.shape}")
+    _, per_step = BsModel(spec).pass_cycles(wf, af)
+    pm, pk, pn = spec.parallelism()
+    m, k, n = a.shape[0], a.shape[1], b.shape[1]
+    if m == 0 or k == 0 or n == 0:
+        return RtlResult(np.zeros((m, n), dtype=np.int64), 0, 0)
+    ww, cw = _chunk_plan(wf, spec.serial_w, spec.bits_per_cycle_w, spec.parallel_bits_w)
+    wa, ca = _chunk_plan(af, spec.serial_a, spec.bits_per_cycle_a, spec.parallel_bits_a)
+    if cw * ca != per_step:
+        raise InvalidSpecError(f"internal: {cw * ca} chunk pairs per step, fast model says {per_step}")
+    wcw = spec.bits_per_cycle_w if spec.serial_w else spec.parallel_bits_w
+    acw = spec.bits_per_cycle_a if spec.serial_a else spec.parallel_bits_a
+    w_parts = split_chunks(b, wf, ww, cw)
+    a_parts = split_chunks(a, af, wa, ca)
+    tiles = [(m0, n0) for m0 in range(0, m, pm) for n0 in range(0, n, pn)]
+    ksteps = list(range(0, k, pk))
+    lines = []
+    for m0, n0 in tiles:
+        for s_i, k0 in enumerate(ksteps):
+            for i in range(cw):            # weight chunk outer, activation chunk inner (Loom)
+                for j in range(ca):
+                    sw, wv = w_parts[i]
+                    sa, av = a_parts[j]
+                    a_blk = _pad_to(av, m0, pm, k0, pk) & ((1 << acw) - 1)   # (PM, PK)
+                    w_blk = _pad_to(wv, k0, pk, n0, pn) & ((1 << wcw) - 1)   # (PK, PN)
+                    first = int(s_i == 0 and i == 0 and j == 0)
+                    last = int(s_i == len(ksteps) - 1 and i == cw - 1 and j == ca - 1)
+                    a_sgn = int(af.is_signed and j == ca - 1)
+                    w_sgn = int(wf.is_signed and i == cw - 1)
+                    vals = " ".join(f"{int(v):x}" for v in np.concatenate([a_blk.ravel(), w_blk.ravel()]))
+                    lines.append(f"{first} {last} {a_sgn} {w_sgn} {sw + sa} {vals}")
+    stream = f"{len(tiles)} {len(lines)}\n" + "\n".join(lines) + "\n"
+    params = {"PM": pm, "PK": pk, "PN": pn, "ACW": acw, "WCW": wcw, "SHW": 7,
+              "ACCW": spec.accumulator_bits}
+    binary = build(("bit_serial.sv", "tb_bit_serial.sv"), params, cache_dir)
+    got = run_testbench(binary, stream)
+    vals = np.array([int(v) for v in got if v and not v.startswith("cycles")], dtype=np.int64)
+    if vals.size != len(tiles) * pm * pn:
+        raise RtlToolError(f"RTL bit-serial array returned {vals.size} results, expected {len(tiles) * pm * pn}")
+    out = np.zeros((m, n), dtype=np.int64)
+    for (m0, n0), acc in zip(tiles, vals.reshape(len(tiles), pm, pn)):
+        mm, nn = min(pm, m - m0), min(pn, n - n0)
+        out[m0:m0 + mm, n0:n0 + nn] = acc[:mm, :nn]
+    busy = cycles_line(got)
+    return RtlResult(out, busy, busy)
