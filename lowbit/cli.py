@@ -17,7 +17,7 @@ from lowbit.kernels_ref.errors import LowbitError
 __all__ = ["build_parser", "main"]
 
 # Command modules in the order `lowbit --help` lists them.
-_COMMAND_MODULES = ("models", "formats", "simulate", "verify", "allocate", "sweep", "report", "demo")
+_COMMAND_MODULES = ("models", "formats", "simulate", "verify", "allocate", "sweep", "report", "demo", "rtl")
 
 
 class _Parser(argparse.ArgumentParser):
