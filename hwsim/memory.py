@@ -21,8 +21,8 @@ weights, activation bits for inputs/outputs):
   of the buffer). Input depends on (m, k), weight on
   (k, n), output on (m, n).
 - Output: when K is split over tiles (Tk > 1) the output tile is held on chip
-  as partial sums at the core's accumulator width (`accumulator_bits`, 32 when
-  the core has none) until its last k step; with the whole K in one tile the
+  as partial sums at the core's accumulator width (`MappingHints.accumulator_bits`)
+  until its last k step; with the whole K in one tile the
   core reduces it and the buffer holds final outputs at the activation width.
   Outputs leave once at the activation width. When the k loop
   sits outside the innermost of m/n, partial sums leave and come back:
@@ -100,8 +100,8 @@ class GemmShape:
     weight_per_batch: bool = True    # False when all batch entries share one weight (never in Layer)
     input_scale: float = 1.0         # DRAM input bytes / GEMM-view input bytes (conv im2col reuse)
     weight_scale: float = 1.0        # weight bytes / GEMM-view weight bytes (kv sharing)
-    k_segment: int = 0               # > 0: K is independent runs of this length, passed to cores that
-    #                                  reduce a conv one kernel position at a time (bit_serial k_segment)
+    k_segment: int = 0               # > 0: K is independent runs of this length (the core's
+    #                                  MappingHints.k_segment), passed on to its compute
     conv_window: tuple[int, ...] = ()  # conv layers: (kernel_h, kernel_w, stride_h, stride_w, out_h, out_w)
     input_share: float = 1.0         # fraction of the input this core fetches (N split over cores)
 
@@ -229,7 +229,8 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
     trips = {"m": _ceil(shape.m, tm), "k": _ceil(shape.k, tk), "n": _ceil(shape.n, tn)}
     if rules.padded_tiles:  # edge tiles cost as much as full ones; conv m-tiles are square pixel blocks
         trips["m"] = padded_m_trips(shape, tm)
-        pad = {d: trips[d] * t / float(getattr(shape, d)) for d, t in (("m", tm), ("k", tk), ("n", tn))}
+        pad = {d: trips[d] * t / float(full) for d, t, full in (("m", tm, shape.m), ("k", tk, shape.k),
+                                                               ("n", tn, shape.n))}
     else:
         pad = {d: np.ones(tm.shape) for d in "mkn"}
     steps = shape.batch * trips["m"] * trips["k"] * trips["n"]
@@ -246,18 +247,16 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
         sel = dfi == di
         if not np.any(sel):
             continue
-        tc = (model.compute(shape.m, shape.k, shape.n, w, a, df, shape.batch, k_segment=shape.k_segment)
-              if shape.k_segment else model.compute(shape.m, shape.k, shape.n, w, a, df, shape.batch))
+        tc = model.compute(shape.m, shape.k, shape.n, w, a, df, shape.batch, k_segment=shape.k_segment or None)
         ran_as = ran_as or tc.ran_as
         compute[sel] = float(tc.cycles)
         if rules.padded_tiles:  # every tile computed whole: the core's cycles for one full tile x tiles
-            seg: dict[str, Any] = {}
+            seg: Any = None
             if shape.k_segment:  # a K tile of whole kernel windows reduces tk / window channels per run
                 win = shape.conv_window[0] * shape.conv_window[1] if shape.conv_window else 1
                 tks = tk[sel]
-                seg = {"k_segment": np.where(tks % win == 0, np.minimum(tks // win, shape.k_segment),
-                                             shape.k_segment)}
-            one = model.compute(tm[sel], tk[sel], tn[sel], w, a, df, 1, **seg)
+                seg = np.where(tks % win == 0, np.minimum(tks // win, shape.k_segment), shape.k_segment)
+            one = model.compute(tm[sel], tk[sel], tn[sel], w, a, df, 1, k_segment=seg)
             compute[sel] = np.asarray(one.cycles, dtype=np.float64) * steps[sel]
         for act, v in tc.actions.items():
             full_v = actions_total.setdefault(act, np.zeros(tm.shape, dtype=np.float64))
@@ -277,7 +276,7 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
                   Operand.WEIGHT: (shape.batch if shape.weight_per_batch else 1) * shape.k * shape.n
                   * bits.weight / 8.0 * shape.weight_scale * pad["k"] * pad["n"],
                   Operand.OUTPUT: shape.batch * shape.m * shape.n * bits.output / 8.0 * pad["m"] * pad["n"]}
-    psum_bits = float(getattr(accel.core, "accumulator_bits", 32))
+    psum_bits = float(model.mapping_hints().accumulator_bits)
     multi_k = trips["k"] > 1  # partial sums live in the buffer only when K is split over tiles
     tb = tile_bytes(tm, tk, tn, bits, np.where(multi_k, psum_bits, bits.output))
     tb[Operand.INPUT] = tb[Operand.INPUT] * in_tile_scale

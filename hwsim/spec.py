@@ -35,6 +35,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -288,9 +289,13 @@ class Accelerator:
     def act_format(self) -> Format:
         return Format.parse(self.default_act_format)
 
-    def model(self) -> CoreModel:
-        """The family's core model for this spec (cheap: models do no work in constructors)."""
+    @cached_property
+    def _core_model(self) -> CoreModel:
         return _model_for(self.core_family, self.core)
+
+    def model(self) -> CoreModel:
+        """The family's core model for this spec, built once per (frozen) spec."""
+        return self._core_model
 
     def buffer_for(self, operand: Operand | str) -> BufferSpec | None:
         """The first (innermost listed) buffer holding an operand, or None when it streams from DRAM."""

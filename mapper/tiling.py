@@ -1,9 +1,9 @@
 """Per-layer mapping search: tile sizes x loop orders x dataflows, vectorised with numpy.
 
 Candidates per GEMM dimension are the powers of two up to the dimension, the
-multiples of the core's array sizes that fit (when the core has `rows`/`cols`
-or `tile_*` fields) and the dimension itself, none below the smallest array
-size (a narrower tile would leave the array idle, which the core's whole-GEMM
+multiples of the core's array sizes that fit (`MappingHints.array_dims`, which the core
+family states in `Model.mapping_hints`) and the dimension itself, none below the smallest
+array size (a narrower tile would leave the array idle, which the core's whole-GEMM
 compute model would not charge); `max_per_dim` of them, evenly
 spaced over the sorted list (smallest and largest included), are kept. Every
 (tm, tk, tn) x loop order (`hwsim.memory.LOOP_ORDERS`) x core dataflow is priced
@@ -18,7 +18,7 @@ With `MemoryRules.padded_tiles` (Bit Fusion's optimiser, hsharma35/bitfusion
 blocks of min(2^i, out) output pixels of one image or 2^j whole images
 (`conv_block_sizes`), K-tiles are min(2^i, C) input channels times the whole
 kernel window (`whole_window_k_sizes`), and no N-tile is narrower than the
-core's N extent.
+core's N extent (`MappingHints.min_tile_n`).
 
 A layer is split over `num_cores` cores along its batch (when batch >= cores)
 or else its N dimension; each core runs the same sub-GEMM and the cores share
@@ -30,12 +30,10 @@ charged 1/cores of the input's DRAM bytes.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-from lowbit.hwsim.cores.base import Dataflow
+from lowbit.hwsim.cores.base import Dataflow, MappingHints
 from lowbit.hwsim.energy import EnergyTable
 from lowbit.hwsim.memory import LOOP_ORDERS, GemmShape, Priced, price_candidates
 from lowbit.hwsim.spec import Accelerator, Im2colInput
@@ -64,8 +62,8 @@ class Mapping:
     split_dim: str = "n"
 
     def __post_init__(self) -> None:
-        for key in ("tile_m", "tile_k", "tile_n", "cores"):
-            v = getattr(self, key)
+        for key, v in (("tile_m", self.tile_m), ("tile_k", self.tile_k), ("tile_n", self.tile_n),
+                       ("cores", self.cores)):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise InvalidSpecError(f"mapping: {key} must be a positive integer, got {v!r}")
         if self.loop_order not in LOOP_ORDERS:
@@ -85,19 +83,10 @@ class Mapping:
                 + (f" on {self.cores} cores ({self.split_dim})" if self.cores > 1 else ""))
 
 
-def _k_segment(layer: Layer, core: Any) -> int:
-    """The core family's K segment for this layer (its module's `k_segment_for`), else 0."""
-    if core is None:
-        return 0
-    fn = getattr(sys.modules.get(type(core).__module__), "k_segment_for", None)
-    seg = fn(layer, core) if fn is not None else None
-    return int(seg) if seg else 0
-
-
-def layer_gemm(layer: Layer, num_cores: int = 1, core: Any = None, split: str = "n",
+def layer_gemm(layer: Layer, num_cores: int = 1, hints: MappingHints | None = None, split: str = "n",
                host_im2col: bool = False) -> tuple[GemmShape, int, str]:
-    """(per-core GEMM, active cores, split dim) of a layer (not EMBEDDING); `core` (the
-    accelerator's core Spec) lets a family ask for channel-wise K segments. Below
+    """(per-core GEMM, active cores, split dim) of a layer (not EMBEDDING); `hints` (the
+    core's `mapping_hints(layer)`) carry a family's channel-wise K segment. Below
     `num_cores` batches the layer splits along `split`: "n" (default) or "m" (rows: every
     core needs all the weights, fetched once and shared on chip; LUT cores build their
     tables per row, so this split keeps each table on one core)."""
@@ -105,7 +94,7 @@ def layer_gemm(layer: Layer, num_cores: int = 1, core: Any = None, split: str = 
         raise InvalidSpecError(f"layer {layer.name}: an embedding has no GEMM to map")
     gemm_in = layer.batch * layer.m * layer.k
     in_scale = min(1.0, layer.input_elems / gemm_in) if gemm_in else 1.0
-    k_seg = _k_segment(layer, core)
+    k_seg = hints.k_segment if hints is not None else 0
     c = layer.conv
     window = (c.kernel_h, c.kernel_w, c.stride_h, c.stride_w, c.out_h, c.out_w) if c is not None else ()
     if host_im2col and layer.conv is not None and not k_seg:
@@ -137,15 +126,6 @@ def layer_gemm(layer: Layer, num_cores: int = 1, core: Any = None, split: str = 
 
 def _host_im2col(accel: Accelerator) -> bool:
     return accel.memory.im2col_input is Im2colInput.HOST
-
-
-def _array_dims(core: Any) -> tuple[int, ...]:
-    out = []
-    for f in ("rows", "cols", "tile_m", "tile_n", "tile_k", "lanes"):
-        v = getattr(core, f, None)
-        if isinstance(v, int) and not isinstance(v, bool) and v > 1:
-            out.append(v)
-    return tuple(sorted(set(out)))
 
 
 def candidate_sizes(dim: int, array_dims: tuple[int, ...] = (), max_per_dim: int = 10) -> np.ndarray:
@@ -212,15 +192,15 @@ def search(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: st
     """The best mapping of `layer` at formats (w, a) on `accel` (see module doc)."""
     if objective not in OBJECTIVES:
         raise InvalidSpecError(f"mapper: unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})")
-    row_split = bool(getattr(accel.model(), "row_split", False))  # a family opts in (LUT cores)
-    splits = ("n", "m") if row_split and 1 < accel.num_cores and layer.batch < accel.num_cores and layer.m > 1 \
+    hints = accel.model().mapping_hints(layer)
+    splits = ("n", "m") if hints.row_split and 1 < accel.num_cores and layer.batch < accel.num_cores and layer.m > 1 \
         else ("n",)
     best_map: Mapping | None = None
     best_obj = math.inf
     first_err: MappingInfeasibleError | None = None
     for split in splits:  # an M split only where it prices strictly better (LUT cores: tables per row)
         try:
-            mapping, obj = _search_split(layer, w, a, accel, objective, max_per_dim, table, split)
+            mapping, obj = _search_split(layer, w, a, accel, objective, max_per_dim, table, split, hints)
         except MappingInfeasibleError as exc:
             first_err = first_err or exc
             continue
@@ -233,17 +213,18 @@ def search(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: st
 
 
 def _search_split(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: str, max_per_dim: int,
-                  table: EnergyTable | None, split: str) -> tuple[Mapping, float]:
-    shape, active, dim = layer_gemm(layer, accel.num_cores, accel.core, split, _host_im2col(accel))
-    dims = _array_dims(accel.core)
+                  table: EnergyTable | None, split: str,
+                  hints: MappingHints | None = None) -> tuple[Mapping, float]:
+    hints = hints if hints is not None else accel.model().mapping_hints(layer)
+    shape, active, dim = layer_gemm(layer, accel.num_cores, hints, split, _host_im2col(accel))
+    dims = hints.array_dims
     tms = (conv_block_sizes(shape) if accel.memory.padded_tiles and shape.conv_window
            else candidate_sizes(shape.m, dims, max_per_dim))
     tks = (whole_window_k_sizes(shape) if accel.memory.padded_tiles
            else candidate_sizes(shape.k, dims, max_per_dim))
     tns = candidate_sizes(shape.n, dims, max_per_dim)
-    par = getattr(accel.core, "parallelism", None)
-    if accel.memory.padded_tiles and callable(par):  # a whole tile narrower than the array's N extent
-        tns = tns[tns >= min(int(par()[2]), shape.n)]  # would idle columns on every tile
+    if accel.memory.padded_tiles:  # a whole tile narrower than the array's N extent
+        tns = tns[tns >= min(hints.min_tile_n, shape.n)]  # would idle columns on every tile
     dataflows = accel.model().dataflows
     grid = np.meshgrid(tms, tks, tns, np.arange(len(LOOP_ORDERS)), np.arange(len(dataflows)), indexing="ij")
     tm, tk, tn, order, dfi = (g.ravel() for g in grid)
@@ -266,8 +247,8 @@ def _search_split(layer: Layer, w: Format, a: Format, accel: Accelerator, object
 def price_mapping(layer: Layer, w: Format, a: Format, accel: Accelerator, mapping: Mapping,
                   table: EnergyTable | None = None) -> Priced:
     """Price one given mapping (arrays of length 1); MappingInfeasibleError if it does not fit."""
-    shape, active, _ = layer_gemm(layer, accel.num_cores, accel.core, "m" if mapping.split_dim == "m" else "n",
-                                  _host_im2col(accel))
+    shape, active, _ = layer_gemm(layer, accel.num_cores, accel.model().mapping_hints(layer),
+                                  "m" if mapping.split_dim == "m" else "n", _host_im2col(accel))
     dataflows = accel.model().dataflows
     if mapping.dataflow not in dataflows:
         raise InvalidSpecError(f"layer {layer.name}: mapping dataflow {mapping.dataflow.value!r} is not one of "

@@ -9,12 +9,14 @@ is an error, never a default.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from types import ModuleType
+from typing import Any
 
 from lowbit.hwsim.cores.base import CoreFamily
 from lowbit.kernels_ref.errors import InvalidSpecError
 
-__all__ = ["CoreFamily", "family_module"]
+__all__ = ["CoreFamily", "check_registered", "family_module"]
 
 _MODULES: dict[CoreFamily, str] = {
     CoreFamily.MAC_ARRAY: "lowbit.hwsim.cores.mac_array",
@@ -25,8 +27,21 @@ _MODULES: dict[CoreFamily, str] = {
 }
 
 
+def check_registered(families: Iterable[Any] = CoreFamily) -> None:
+    """ImportError unless every family has a module in the dispatch table (run at import)."""
+    missing = [getattr(f, "value", f) for f in families if f not in _MODULES]
+    if missing:
+        raise ImportError(f"core families without an implementation module: {missing} "
+                          "(add them to lowbit.hwsim.cores._MODULES)")
+
+
+check_registered()
+
+
 def family_module(family: CoreFamily | str) -> ModuleType:
-    """The module implementing a family; raises InvalidSpecError for an unknown one."""
+    """The module implementing a family; InvalidSpecError for an unknown family name.
+
+    A registered family whose module cannot be imported is a packaging bug: ImportError."""
     if isinstance(family, str):
         try:
             family = CoreFamily(family)
@@ -34,10 +49,9 @@ def family_module(family: CoreFamily | str) -> ModuleType:
             known = ", ".join(f.value for f in CoreFamily)
             raise InvalidSpecError(f"unknown core family {family!r} (known: {known})") from None
     if family not in _MODULES:
-        raise InvalidSpecError(f"core family {family.value!r} has no implementation")
+        raise InvalidSpecError(f"core family {getattr(family, 'value', family)!r} has no implementation")
     try:
         return importlib.import_module(_MODULES[family])
     except ModuleNotFoundError as exc:
-        if exc.name == _MODULES[family]:
-            raise InvalidSpecError(f"core family {family.value!r} is not implemented yet") from None
-        raise
+        raise ImportError(f"core family {family.value!r}: its module {_MODULES[family]} cannot be "
+                          f"imported: {exc}") from exc

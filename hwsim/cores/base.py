@@ -10,16 +10,24 @@ A core model answers two questions about a GEMM tile of shape (m, k, n), run
 
 Shapes may be numpy integer arrays (broadcast together) so that the mapper can
 price many candidate tiles in one call; results then are arrays too.
+
+A model also states, in `mapping_hints(layer)`, everything `mapper` and `hwsim.memory`
+need to know about the family (DESIGN.md rule 14): nothing outside a family reads its
+fields by name. `lowbit.hwsim.cores.checks.check_core_family` runs the invariants.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
+from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.kernels_ref.formats import Format
+
+if TYPE_CHECKING:
+    from lowbit.models.ir import Layer
 
 __all__ = [
     "Action",
@@ -27,7 +35,10 @@ __all__ = [
     "CoreFamily",
     "CoreModel",
     "Dataflow",
+    "MappingHints",
     "TileCompute",
+    "array_dims_of",
+    "require_no_k_segment",
 ]
 
 
@@ -84,6 +95,58 @@ class TileCompute:
         return {a: float(np.sum(v)) for a, v in self.actions.items()}
 
 
+@dataclass(frozen=True)
+class MappingHints:
+    """What a core family tells `mapper` and `hwsim.memory` about one layer on it.
+
+    - `array_dims`: the array's extents (each > 1, ascending, unique). The mapper's tile
+      candidates per GEMM dimension include their multiples, and none is narrower than the
+      smallest (a narrower tile would leave the array idle).
+    - `k_segment`: > 0 when this layer's K is reduced as independent runs of this length
+      (Bit Fusion reduces a conv one kernel position at a time over its input channels);
+      `hwsim.memory` passes it to `compute(k_segment=)`. 0: one plain reduction.
+    - `row_split`: whether the mapper may also split a layer over cores by rows (M).
+    - `min_tile_n`: the narrowest whole N tile worth trying under `MemoryRules.padded_tiles`
+      (the array's N extent: a narrower whole tile idles columns on every tile); 1: no floor.
+    - `accumulator_bits`: width of the partial sums a K-split tile holds on chip.
+    """
+
+    array_dims: tuple[int, ...] = ()
+    k_segment: int = 0
+    row_split: bool = False
+    min_tile_n: int = 1
+    accumulator_bits: int = 32
+
+    def __post_init__(self) -> None:
+        dims = self.array_dims
+        if not isinstance(dims, tuple) or not all(_pos_int(d) and d > 1 for d in dims) \
+                or list(dims) != sorted(set(dims)):
+            raise InvalidSpecError(f"mapping hints: array_dims must be ascending unique ints > 1, got {dims!r}")
+        if not (_pos_int(self.k_segment) or self.k_segment == 0) or isinstance(self.k_segment, bool):
+            raise InvalidSpecError(f"mapping hints: k_segment must be an int >= 0, got {self.k_segment!r}")
+        if not isinstance(self.row_split, bool):
+            raise InvalidSpecError(f"mapping hints: row_split must be a bool, got {self.row_split!r}")
+        for key in ("min_tile_n", "accumulator_bits"):
+            if not _pos_int(getattr(self, key)):
+                raise InvalidSpecError(f"mapping hints: {key} must be a positive int, got {getattr(self, key)!r}")
+
+
+def _pos_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+
+def array_dims_of(*extents: int) -> tuple[int, ...]:
+    """Ascending unique extents above 1 (the `MappingHints.array_dims` form)."""
+    return tuple(sorted({int(e) for e in extents if int(e) > 1}))
+
+
+def require_no_k_segment(family: str, k_segment: Any) -> None:
+    """For families that reduce K in one run: a K segment other than None/0 is an error."""
+    if k_segment is not None and np.any(np.asarray(k_segment) != 0):
+        raise InvalidSpecError(f"{family}: this core reduces K in one run; it takes no k_segment "
+                               f"(got {k_segment!r})")
+
+
 @runtime_checkable
 class CoreModel(Protocol):
     """Implemented by `Model` in each `hwsim.cores.<family>` module."""
@@ -96,8 +159,15 @@ class CoreModel(Protocol):
         ...
 
     def compute(self, m: Any, k: Any, n: Any, w: Format, a: Format,
-                dataflow: Dataflow, batch: Any = 1) -> TileCompute:
-        """Stall-free compute cycles and actions of `batch` GEMMs (m x k)(k x n) on one core."""
+                dataflow: Dataflow, batch: Any = 1, k_segment: Any = None) -> TileCompute:
+        """Stall-free compute cycles and actions of `batch` GEMMs (m x k)(k x n) on one core.
+
+        `k_segment` is the `MappingHints.k_segment` of the layer (None or 0: one plain
+        reduction); a family whose hints never set one raises InvalidSpecError for any other."""
+        ...
+
+    def mapping_hints(self, layer: Layer | None = None) -> MappingHints:
+        """What the mapper and the memory model need for `layer` (None: no layer-specific hint)."""
         ...
 
     def peak_macs_per_cycle(self, w: Format, a: Format) -> float:

@@ -28,7 +28,16 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from lowbit.hwsim.cores.base import Action, ActionKind, CoreFamily, Dataflow, TileCompute
+from lowbit.hwsim.cores.base import (
+    Action,
+    ActionKind,
+    CoreFamily,
+    Dataflow,
+    MappingHints,
+    TileCompute,
+    array_dims_of,
+    require_no_k_segment,
+)
 from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from lowbit.kernels_ref.formats import Format, FormatKind
 
@@ -95,11 +104,6 @@ class Model:
     """CoreModel for `Spec` (see module docstring for the cycle equations)."""
 
     family: ClassVar[CoreFamily] = CoreFamily.BINARY_TENSOR_CORE
-    # the mapper may also split a layer over cores by rows (M): activations are bit-transposed
-    # per row, so an N split re-packs every row on every core, while an M split packs each row
-    # once (as ABQ-LLM does: one packing pass before the GEMM); mapper.tiling.search keeps the
-    # M split only where it prices strictly better
-    row_split: ClassVar[bool] = True
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
@@ -108,11 +112,21 @@ class Model:
     def dataflows(self) -> tuple[Dataflow, ...]:
         return (Dataflow.NONE,)
 
+    def mapping_hints(self, layer: Any = None) -> MappingHints:
+        """Array dims tile_m, tile_n, tile_k. Row split: activations are bit-transposed per
+        row, so an N split re-packs every row on every core, while an M split packs each row
+        once (as ABQ-LLM does: one packing pass before the GEMM); mapper.tiling.search keeps
+        the M split only where it prices strictly better."""
+        s = self.spec
+        return MappingHints(array_dims=array_dims_of(s.tile_m, s.tile_n, s.tile_k), row_split=True,
+                            accumulator_bits=s.accumulator_bits)
+
     def plane_counts(self, w: Format, a: Format) -> tuple[int, int]:
         return bit_planes(w), bit_planes(a)
 
     def compute(self, m: Any, k: Any, n: Any, w: Format, a: Format,
-                dataflow: Dataflow = Dataflow.NONE, batch: Any = 1) -> TileCompute:
+                dataflow: Dataflow = Dataflow.NONE, batch: Any = 1, k_segment: Any = None) -> TileCompute:
+        require_no_k_segment("binary_tensor_core", k_segment)
         if dataflow is not Dataflow.NONE:
             raise InvalidSpecError(f"binary_tensor_core has no dataflow choice, got {dataflow.value!r}")
         s = self.spec

@@ -39,8 +39,8 @@ Loom, Bit Fusion and BitMoD cycle models count none):
 
 With `conv_channelwise` (Bit Fusion), a conv layer's K = kh*kw*ic is reduced one
 kernel position at a time: ceil(k / (P_k*F)) becomes kh*kw * ceil(ic / (P_k*F))
-(pass `k_segment = ic`, see `k_segment_for`; `mapper.layer_gemm` asks this module's
-`k_segment_for` and `hwsim.memory` passes it on to `compute`).
+(pass `k_segment = ic`, see `k_segment_for`; `Model.mapping_hints(layer)` states it,
+`mapper.layer_gemm` records it and `hwsim.memory` passes it on to `compute`).
 
 The last term is BitMoD's per-group (g = the weight format's group size)
 bit-serial dequantisation unit when it is not hidden behind the group's own
@@ -72,7 +72,15 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from lowbit.hwsim.cores.base import Action, ActionKind, CoreFamily, Dataflow, TileCompute
+from lowbit.hwsim.cores.base import (
+    Action,
+    ActionKind,
+    CoreFamily,
+    Dataflow,
+    MappingHints,
+    TileCompute,
+    array_dims_of,
+)
 from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from lowbit.kernels_ref.formats import Format, FormatKind, Granularity
 
@@ -247,6 +255,14 @@ class Model:
     def dataflows(self) -> tuple[Dataflow, ...]:
         return (self.spec.dataflow,)
 
+    def mapping_hints(self, layer: Any = None) -> MappingHints:
+        """Array dims rows, cols, lanes; the layer's K segment (`k_segment_for`); the N extent
+        P_n as the narrowest whole N tile (Bit Fusion's optimiser); no row split."""
+        s = self.spec
+        seg = k_segment_for(layer, s) if layer is not None else None
+        return MappingHints(array_dims=array_dims_of(s.rows, s.cols, s.lanes), k_segment=int(seg or 0),
+                            min_tile_n=s.parallelism()[2], accumulator_bits=s.accumulator_bits)
+
     # ------------------------------------------------------------ formats
     def _check(self, w: Format, a: Format) -> None:
         s = self.spec
@@ -313,7 +329,7 @@ class Model:
         if np.any(m < 0) or np.any(k < 0) or np.any(n < 0) or np.any(batch < 0):
             raise InvalidSpecError("bit_serial: tile dimensions must be non-negative")
         tiles_mn = batch * _ceil(m, pm) * _ceil(n, pn)
-        if k_segment is None:
+        if k_segment is None or (np.ndim(k_segment) == 0 and int(k_segment) == 0):  # one plain run
             k_steps = _ceil(k, pk * fuse)
         else:
             seg = np.asarray(k_segment, dtype=np.int64)

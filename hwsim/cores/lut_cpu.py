@@ -29,7 +29,16 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from lowbit.hwsim.cores.base import Action, ActionKind, CoreFamily, Dataflow, TileCompute
+from lowbit.hwsim.cores.base import (
+    Action,
+    ActionKind,
+    CoreFamily,
+    Dataflow,
+    MappingHints,
+    TileCompute,
+    array_dims_of,
+    require_no_k_segment,
+)
 from lowbit.hwsim.cores.lut_tensor_core import weight_planes
 from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from lowbit.kernels_ref.formats import Format, FormatKind
@@ -116,6 +125,11 @@ class Model:
     def dataflows(self) -> tuple[Dataflow, ...]:
         return (Dataflow.NONE,)
 
+    def mapping_hints(self, layer: Any = None) -> MappingHints:
+        """Array dims: the weight columns one lookup serves (`lanes`); no row split."""
+        s = self.spec
+        return MappingHints(array_dims=array_dims_of(s.lanes), accumulator_bits=s.accumulator_bits)
+
     def _lut_ok(self, w: Format, a: Format) -> bool:
         try:
             _planes(w)
@@ -125,9 +139,11 @@ class Model:
         return True
 
     def compute(self, m: Any, k: Any, n: Any, w: Format, a: Format,
-                dataflow: Dataflow = Dataflow.NONE, batch: Any = 1) -> TileCompute:
+                dataflow: Dataflow = Dataflow.NONE, batch: Any = 1,
+                k_segment: Any = None) -> TileCompute:
         """LUT kernel cycles; a GEMM the FMA path (`fp_macs_per_cycle`) finishes sooner, or one
         the LUT kernel cannot take (activation x activation attention in fp), runs there."""
+        require_no_k_segment("lut_cpu", k_segment)
         if dataflow is not Dataflow.NONE:
             raise InvalidSpecError(f"lut_cpu has no dataflow choice, got {dataflow.value!r}")
         s = self.spec

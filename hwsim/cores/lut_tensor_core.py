@@ -40,7 +40,16 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from lowbit.hwsim.cores.base import Action, ActionKind, CoreFamily, Dataflow, TileCompute
+from lowbit.hwsim.cores.base import (
+    Action,
+    ActionKind,
+    CoreFamily,
+    Dataflow,
+    MappingHints,
+    TileCompute,
+    array_dims_of,
+    require_no_k_segment,
+)
 from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from lowbit.kernels_ref.formats import Format, FormatKind, Granularity
 
@@ -154,9 +163,6 @@ class Model:
     """CoreModel for `Spec` (see module docstring for the cycle equations)."""
 
     family: ClassVar[CoreFamily] = CoreFamily.LUT_TENSOR_CORE
-    # the mapper may also split a layer over clusters by rows (M): tables are per row, so an
-    # N split would rebuild every row's tables on every cluster (mapper.tiling.search)
-    row_split: ClassVar[bool] = True
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
@@ -164,6 +170,13 @@ class Model:
     @property
     def dataflows(self) -> tuple[Dataflow, ...]:
         return (Dataflow.NONE,)
+
+    def mapping_hints(self, layer: Any = None) -> MappingHints:
+        """Array dims tile_m, tile_n, tile_k; row split: tables are per row, so an N split
+        would rebuild every row's tables on every cluster (mapper.tiling.search)."""
+        s = self.spec
+        return MappingHints(array_dims=array_dims_of(s.tile_m, s.tile_n, s.tile_k), row_split=True,
+                            accumulator_bits=s.accumulator_bits)
 
     def lookup_ops(self, m: Any, k: Any, n: Any, w: Format, batch: Any = 1) -> Any:
         """Tile operations (one per unit per cycle) of `batch` GEMMs."""
@@ -198,9 +211,11 @@ class Model:
         return True
 
     def compute(self, m: Any, k: Any, n: Any, w: Format, a: Format,
-                dataflow: Dataflow = Dataflow.NONE, batch: Any = 1) -> TileCompute:
+                dataflow: Dataflow = Dataflow.NONE, batch: Any = 1,
+                k_segment: Any = None) -> TileCompute:
         """LUT cycles and actions; a GEMM the side MMA path (if any) finishes sooner runs there
         (e.g. activation x activation attention GEMMs, or fp16 x fp16 ones the LUT cannot take)."""
+        require_no_k_segment("lut_tensor_core", k_segment)
         if dataflow is not Dataflow.NONE:
             raise InvalidSpecError(f"lut_tensor_core has no dataflow choice, got {dataflow.value!r}")
         rate = self.mac_rate(w, a)

@@ -61,7 +61,16 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
-from lowbit.hwsim.cores.base import Action, ActionKind, CoreFamily, Dataflow, TileCompute
+from lowbit.hwsim.cores.base import (
+    Action,
+    ActionKind,
+    CoreFamily,
+    Dataflow,
+    MappingHints,
+    TileCompute,
+    array_dims_of,
+    require_no_k_segment,
+)
 from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from lowbit.kernels_ref.formats import Format, FormatKind, Granularity
 
@@ -253,17 +262,20 @@ class Model:
     def dataflows(self) -> tuple[Dataflow, ...]:
         return self.spec.dataflows
 
-    @property
-    def row_split(self) -> bool:
-        """Whether `mapper.tiling.search` may also split a layer over cores by rows (M).
+    def mapping_hints(self, layer: Any = None) -> MappingHints:
+        """Array dims: rows, cols and the tile_m/n/k fields (every extent > 1 of either style:
+        the mapper's tile candidates have always been built from all five).
 
-        Tensor-core style: yes. GPU kernels spread a GEMM over SMs by output tiles in
-        both M and N (cuBLAS/CUTLASS threadblock tiles), and FlashAttention-2 (Dao, 2023,
+        Row split: tensor-core style only. GPU kernels spread a GEMM over SMs by output tiles
+        in both M and N (cuBLAS/CUTLASS threadblock tiles), and FlashAttention-2 (Dao, 2023,
         section 3.2) parallelises attention over the sequence (query-row) blocks; an N split
         alone left e.g. attention's context GEMM (n = head_dim 100 over 108 SMs) one column
         per SM, padded to the unit's tile_n. The mapper keeps an M split only where it
         prices strictly better. Systolic style: N split only (SCALE-Sim runs one array)."""
-        return self.spec.style is CoreStyle.TENSOR_CORE
+        s = self.spec
+        return MappingHints(array_dims=array_dims_of(s.rows, s.cols, s.tile_m, s.tile_n, s.tile_k),
+                            row_split=s.style is CoreStyle.TENSOR_CORE,
+                            accumulator_bits=s.accumulator_bits)
 
     # ------------------------------------------------------------ precision
     def mode(self, w: Format, a: Format) -> tuple[Format, float]:
@@ -290,7 +302,8 @@ class Model:
 
     # ------------------------------------------------------------ protocol
     def compute(self, m: Any, k: Any, n: Any, w: Format, a: Format,
-                dataflow: Dataflow | None = None, batch: Any = 1) -> TileCompute:
+                dataflow: Dataflow | None = None, batch: Any = 1, k_segment: Any = None) -> TileCompute:
+        require_no_k_segment("mac_array", k_segment)
         s = self.spec
         if dataflow is None:
             dataflow = s.dataflows[0]

@@ -1,130 +1,167 @@
-"""Shared conformance suite for every core family (issue 4).
+"""Conformance suite for every core family.
 
-Parametrised over every preset in hwsim/presets/*.yaml whose family module exists, so a
-new family joins by adding its module and a preset. Each preset's core must be:
-
-- deterministic (same inputs, same cycles and actions);
-- non-negative in cycles and action counts;
-- non-decreasing in cycles as an operand gets wider, over every INT width 1..16 (the
-  family's serial operands strictly: bit-serial cycles grow with bits, and a serial
-  operand is priced at every width 1..16);
-- loadable from YAML through `hwsim.spec`, and that spec round-trips (dump, load, equal);
-- equal, on small layers, to its cycle-stepped simulator (when the family has one
-  registered in STEPPED below): same cycles, and outputs equal to the integer GEMM.
+The invariants live in the library (`lowbit.hwsim.cores.checks.check_core_family`); this file
+runs them on every member of `CoreFamily` (a family without a module or without a
+cycle-stepped simulator fails), shows that each check can fail, and keeps the per-preset
+properties that are not part of the family contract: cycles non-decreasing in bit width
+(strictly growing for serial operands) and a YAML round trip of every preset.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
+import dataclasses
+import enum
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import torch
 import yaml
-from lowbit.hwsim.cores import family_module
-from lowbit.hwsim.cores.base import CoreFamily
-from lowbit.kernels_ref.errors import InvalidSpecError, LowbitError, UnsupportedFormatError
-from lowbit.kernels_ref.formats import Format, FormatKind
+from lowbit.hwsim import cores, cyclesim
+from lowbit.hwsim.cores import check_registered, family_module, lut_cpu
+from lowbit.hwsim.cores.base import Action, ActionKind, CoreFamily, TileCompute
+from lowbit.hwsim.cores.checks import CHECKS, CoreCheckError, check_core_family
+from lowbit.hwsim.spec import dump_accelerator, list_presets, load_accelerator
+from lowbit.kernels_ref.errors import UnsupportedFormatError
+from lowbit.kernels_ref.formats import Format
 
-PRESET_DIR = Path(__file__).resolve().parents[2] / "hwsim" / "presets"
+torch.set_num_threads(1)
 
-
-def _presets() -> list[Any]:
-    out = []
-    for path in sorted(PRESET_DIR.glob("*.yaml")):
-        raw = yaml.safe_load(path.read_text())
-        family = (raw.get("core") or {}).get("family")
-        try:
-            family_module(family)
-        except InvalidSpecError:
-            continue  # family not implemented yet: joins automatically once it is
-        out.append(pytest.param(path, id=path.stem))
-    return out
+PRESETS = [pytest.param(name, id=name) for name in list_presets()]
 
 
-PRESETS = _presets()
+@pytest.mark.parametrize("family", list(CoreFamily), ids=lambda f: f.value)
+def test_core_family_conforms(family):
+    report = check_core_family(family)
+    assert report.family is family
+    assert report.specs == 1 + sum(load_accelerator(n).core_family is family for n in list_presets())
+    assert set(report.cases) == set(CHECKS)
+    assert all(n > 0 for n in report.cases.values()), report.cases
 
 
-def _load_accel(path: Path) -> Any:
-    spec_mod = pytest.importorskip("lowbit.hwsim.spec")
-    for name in ("load_accelerator", "load_preset", "load", "from_yaml"):
-        fn = getattr(spec_mod, name, None)
-        if callable(fn):
-            return fn(path)
-    acc = spec_mod.Accelerator
-    for name in ("from_yaml", "load"):
-        fn = getattr(acc, name, None)
-        if callable(fn):
-            return fn(path)
-    pytest.fail("hwsim.spec exposes no YAML loader")
+# ------------------------------------------------------------------ the checks can fail
+def test_family_without_module_fails(monkeypatch):
+    monkeypatch.delitem(cores._MODULES, CoreFamily.LUT_CPU)
+    with pytest.raises(ImportError, match="lut_cpu"):
+        check_registered()
+    with pytest.raises(CoreCheckError, match="'protocol'.*lut_cpu.*no implementation"):
+        check_core_family(CoreFamily.LUT_CPU)
 
 
-def _core_from_yaml(path: Path) -> tuple[Any, Any]:
-    """(family module, core Spec) of a preset, via hwsim.spec's loader."""
-    accel = _load_accel(path)
-    core_spec = accel.core
-    fam = yaml.safe_load(path.read_text())["core"]["family"]
-    return family_module(fam), core_spec
+def test_fake_enum_member_without_module_fails():
+    extended = enum.Enum("CoreFamily", {**{f.name: f.value for f in CoreFamily}, "FAKE": "fake_core"})
+    with pytest.raises(ImportError, match="fake_core"):
+        check_registered(extended)
+    with pytest.raises(CoreCheckError, match="'protocol'.*fake_core"):
+        check_core_family(extended.FAKE)
 
 
-def _model(path: Path) -> Any:
-    mod, core_spec = _core_from_yaml(path)
-    return mod.Model(core_spec)
+def test_registered_module_that_does_not_import_fails(monkeypatch):
+    monkeypatch.setitem(cores._MODULES, CoreFamily.LUT_CPU, "lowbit.hwsim.cores.no_such_family")
+    with pytest.raises(ImportError, match="no_such_family"):
+        family_module(CoreFamily.LUT_CPU)
+    with pytest.raises(CoreCheckError, match="'protocol'"):
+        check_core_family(CoreFamily.LUT_CPU)
 
 
-def _supported(model: Any, w: str, a: str) -> bool:
-    try:
-        model.compute(4, 16, 4, Format.parse(w), Format.parse(a), model.dataflows[0])
-    except UnsupportedFormatError:
-        return False
-    return True
+def test_family_without_stepped_simulator_fails(monkeypatch):
+    monkeypatch.delitem(cyclesim.STEPPED_MODULES, CoreFamily.LUT_CPU)
+    with pytest.raises(CoreCheckError, match="'stepped'.*no cycle-stepped simulator"):
+        check_core_family(CoreFamily.LUT_CPU)
 
 
-def _format_pairs(model: Any) -> list[tuple[str, str]]:
-    cands = [("int8", "int8"), ("int4", "int8"), ("int4", "int4"), ("int2", "int2"), ("int8", "fp16"),
-             ("int4g128", "fp16"), ("fp16", "fp16"), ("int16", "int16"), ("binary", "binary"),
-             ("int12", "int9")]
-    pairs = [p for p in cands if _supported(model, *p)]
-    assert pairs, "core supports none of the common format pairs"
-    return pairs
+def _patch_compute(monkeypatch: Any, fn: Any) -> None:
+    orig = lut_cpu.Model.compute
+
+    def compute(self, m, k, n, w, a, dataflow=lut_cpu.Dataflow.NONE, batch=1, k_segment=None):
+        return fn(orig(self, m, k, n, w, a, dataflow, batch, k_segment), (m, k, n, w, a))
+
+    monkeypatch.setattr(lut_cpu.Model, "compute", compute)
 
 
-SHAPES = [(1, 64, 64, 1), (17, 300, 33, 1), (256, 4096, 512, 1), (49, 576, 64, 4)]
+def test_cycles_below_peak_fail(monkeypatch):
+    real = lut_cpu.Model.peak_macs_per_cycle
+    monkeypatch.setattr(lut_cpu.Model, "peak_macs_per_cycle", lambda self, w, a: real(self, w, a) / 1000)
+    with pytest.raises(CoreCheckError, match="'cycles_x_peak'.*< MACs"):
+        check_core_family(CoreFamily.LUT_CPU)
 
 
-@pytest.mark.parametrize("path", PRESETS)
-def test_deterministic_and_non_negative(path):
-    model = _model(path)
-    for w, a in _format_pairs(model):
-        for df in model.dataflows:
-            for m, k, n, b in SHAPES:
-                c1 = model.compute(m, k, n, Format.parse(w), Format.parse(a), df, b)
-                c2 = _model(path).compute(m, k, n, Format.parse(w), Format.parse(a), df, b)
-                assert c1.cycles == c2.cycles
-                assert c1.actions == c2.actions
-                assert c1.cycles > 0
-                assert all(np.all(np.asarray(v) >= 0) for v in c1.actions.values())
-        assert model.peak_macs_per_cycle(Format.parse(w), Format.parse(a)) > 0
-    assert model.area_mm2(28) > 0
+def test_array_inputs_differing_from_scalar_fail(monkeypatch):
+    def bump(tc, args):
+        if np.ndim(args[0]):
+            return TileCompute(cycles=np.asarray(tc.cycles) + 1, actions=tc.actions, ran_as=tc.ran_as)
+        return tc
+    _patch_compute(monkeypatch, bump)
+    with pytest.raises(CoreCheckError, match="'array_equals_scalar'"):
+        check_core_family(CoreFamily.LUT_CPU)
 
 
-def _serial_operands(path: Path) -> tuple[bool, bool]:
-    core = yaml.safe_load(path.read_text())["core"]
-    serial = core.get("serial", "none")
+def test_unpriceable_action_fails(monkeypatch):
+    def odd(tc, args):
+        return TileCompute(cycles=tc.cycles, actions={**tc.actions, Action(ActionKind.ADD, (0,)): 1},
+                           ran_as=tc.ran_as)
+    _patch_compute(monkeypatch, odd)
+    with pytest.raises(CoreCheckError, match="'energy'.*positive width"):
+        check_core_family(CoreFamily.LUT_CPU)
+
+
+def test_untyped_format_error_fails(monkeypatch):
+    def untyped(tc, args):
+        if args[4].kind.value == "fp":
+            raise KeyError("fp")
+        return tc
+    _patch_compute(monkeypatch, untyped)
+    with pytest.raises(CoreCheckError, match="'formats'.*untyped KeyError"):
+        check_core_family(CoreFamily.LUT_CPU)
+
+
+def test_fast_model_off_by_one_from_stepped_fails(monkeypatch):
+    _patch_compute(monkeypatch, lambda tc, args: dataclasses.replace(tc, cycles=tc.cycles + 1))
+    with pytest.raises(CoreCheckError, match="'stepped'.*stepped cycles"):
+        check_core_family(CoreFamily.LUT_CPU)
+
+
+def test_stepped_output_wrong_fails(monkeypatch):
+    from lowbit.hwsim.cyclesim import lut_cpu as sim
+
+    orig = sim.simulate
+    monkeypatch.setattr(sim, "simulate", lambda *a, **k: dataclasses.replace(
+        orig(*a, **k), output=orig(*a, **k).output + 1))
+    with pytest.raises(CoreCheckError, match="(?s)'stepped'.*stepped output != kernels_ref"):
+        check_core_family(CoreFamily.LUT_CPU)
+
+
+def test_bad_mapping_hints_fail(monkeypatch):
+    real = lut_cpu.Model.mapping_hints
+    monkeypatch.setattr(lut_cpu.Model, "mapping_hints",
+                        lambda self, layer=None: dataclasses.replace(real(self, layer), k_segment=7))
+    with pytest.raises(CoreCheckError, match="'protocol'.*K segment"):
+        check_core_family(CoreFamily.LUT_CPU)
+
+
+# ------------------------------------------------------------------ per-preset properties
+def _model(name: str) -> Any:
+    accel = load_accelerator(name)
+    return family_module(accel.core_family).Model(accel.core)
+
+
+def _serial_operands(name: str) -> tuple[bool, bool]:
+    accel = load_accelerator(name)
+    serial = accel.to_dict()["core"].get("serial", "none")
     return serial in ("weights", "both"), serial in ("activations", "both")
 
 
-@pytest.mark.parametrize("path", PRESETS)
-def test_cycles_non_decreasing_in_bits(path):
-    model = _model(path)
+@pytest.mark.parametrize("name", PRESETS)
+def test_cycles_non_decreasing_in_bits(name):
+    model = _model(name)
     df = model.dataflows[0]
-    ser_w, ser_a = _serial_operands(path)
+    ser_w, ser_a = _serial_operands(name)
     m, k, n = 64, 512, 256
+    priced = 0
     for operand in ("w", "a"):
         prev = None
-        first = last = None
         seen: dict[int, int] = {}
         for bits in range(1, 17):  # every INT width 1..16 (int9..int15 included)
             fmt = Format.parse(f"int{bits}")
@@ -137,103 +174,21 @@ def test_cycles_non_decreasing_in_bits(path):
             if prev is not None:
                 assert c >= prev, f"{operand} int{bits}: {c} < {prev}"
             prev = c
-            first = c if first is None else first
-            last = c
             seen[bits] = c
-        serial = ser_w if operand == "w" else ser_a
-        if serial and first is not None:
-            assert last > first, f"serial operand {operand}: cycles must grow with bits"
-        if serial:
-            # a bit-serial operand is priced at every width 1..16, growing past 8 bits too
+        priced += len(seen)
+        if ser_w if operand == "w" else ser_a:
+            # a bit-serial operand is priced at every width 1..16, growing with bits, past 8 too
             assert sorted(seen) == list(range(1, 17)), f"serial operand {operand}: widths {sorted(seen)}"
-            assert seen[16] > seen[8], f"serial operand {operand}: int16 not dearer than int8"
+            assert seen[16] > seen[8] > seen[1], f"serial operand {operand}: cycles do not grow with bits"
+    assert priced > 0
 
 
-@pytest.mark.parametrize("path", PRESETS)
-def test_yaml_round_trip(path):
-    spec_mod = pytest.importorskip("lowbit.hwsim.spec")
-    accel = _load_accel(path)
-    dump = next((getattr(accel, n) for n in ("to_yaml", "to_dict", "dump") if callable(getattr(accel, n, None))),
-                None)
-    if dump is None:
-        dump_fn = next((getattr(spec_mod, n) for n in ("dump_accelerator", "to_yaml", "dump", "to_dict")
-                        if callable(getattr(spec_mod, n, None))), None)
-        assert dump_fn is not None, "hwsim.spec has no way to write a spec back out"
-        text = dump_fn(accel)
-    else:
-        text = dump()
-    if not isinstance(text, str):
-        text = yaml.safe_dump(text)
-    tmp = Path(pytest.importorskip("tempfile").mkdtemp()) / path.name
-    tmp.write_text(text)
-    again = _load_accel(tmp)
+@pytest.mark.parametrize("name", PRESETS)
+def test_yaml_round_trip(name):
+    accel = load_accelerator(name)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{name}.yaml"
+        path.write_text(dump_accelerator(accel))
+        again = load_accelerator(path)
     assert again == accel
-
-
-# ------------------------------------------------------------------ fast == stepped
-def _codes(rng: np.random.Generator, fmt: Format, shape: tuple[int, ...]) -> np.ndarray:
-    if fmt.kind is FormatKind.BINARY:
-        return np.where(rng.integers(0, 2, shape) > 0, 1, -1)
-    return rng.integers(fmt.qmin, fmt.qmax + 1, shape)
-
-
-def _run_bit_serial(core_spec: Any, x: np.ndarray, w: np.ndarray, wf: Format, af: Format) -> tuple[Any, int]:
-    sim = importlib.import_module("lowbit.hwsim.cyclesim.bit_serial")
-    r = sim.simulate(x, w, wf, af, core_spec)
-    return r.output, r.cycles
-
-
-def _run_binary(core_spec: Any, x: np.ndarray, w: np.ndarray, wf: Format, af: Format) -> tuple[Any, int]:
-    sim = importlib.import_module("lowbit.hwsim.cyclesim.binary")
-    r = sim.simulate(x, w, wf, af, core_spec)
-    return r.output, r.cycles
-
-
-def _run_lut(core_spec: Any, x: np.ndarray, w: np.ndarray, wf: Format, af: Format) -> tuple[Any, int]:
-    sim = importlib.import_module("lowbit.hwsim.cyclesim.lut")
-    r = sim.simulate(x, w, wf, af, core_spec)
-    return r.output, r.cycles
-
-
-def _run_systolic(core_spec: Any, x: np.ndarray, w: np.ndarray, wf: Format, af: Format) -> tuple[Any, int]:
-    sim = importlib.import_module("lowbit.hwsim.cyclesim.systolic")
-    r = sim.simulate(x, w, wf, af, core_spec)  # the spec's first dataflow, as the fast side uses
-    return r.output, r.cycles
-
-
-# family -> runner(core spec, x codes, w codes, w fmt, a fmt) -> (output, cycles)
-STEPPED: dict[CoreFamily, Callable[..., tuple[Any, int]]] = {
-    CoreFamily.BIT_SERIAL: _run_bit_serial,
-    CoreFamily.BINARY_TENSOR_CORE: _run_binary,
-    CoreFamily.LUT_TENSOR_CORE: _run_lut,
-    CoreFamily.MAC_ARRAY: _run_systolic,
-}
-
-
-@pytest.mark.parametrize("path", PRESETS)
-def test_fast_model_equals_cycle_stepped(path):
-    mod, core_spec = _core_from_yaml(path)
-    runner = STEPPED.get(mod.Model.family)
-    if runner is None:
-        pytest.skip(f"no cycle-stepped simulator registered for {mod.Model.family.value}")
-    model = mod.Model(core_spec)
-    rng = np.random.default_rng(5)
-    ran = 0
-    for wf_s, af_s in (("int4", "int8"), ("int2", "int2"), ("int8", "int4"), ("int3", "int5"),
-                       ("int12", "int9")):
-        wf, af = Format.parse(wf_s), Format.parse(af_s)
-        for m, k, n in ((5, 37, 7), (16, 64, 3)):
-            try:
-                fast = model.compute(m, k, n, wf, af, model.dataflows[0]).cycles
-            except UnsupportedFormatError:
-                continue
-            x, w = _codes(rng, af, (m, k)), _codes(rng, wf, (k, n))
-            try:
-                out, cycles = runner(core_spec, x, w, wf, af)
-            except LowbitError as exc:  # e.g. the stepped array supports fewer formats
-                pytest.fail(f"stepped simulator rejected {wf_s} x {af_s}: {exc}")
-            np.testing.assert_array_equal(np.asarray(out), x @ w)
-            assert cycles == fast
-            ran += 1
-    if not ran:
-        pytest.skip("core takes none of the integer format pairs the stepped check uses")
+    assert yaml.safe_load(dump_accelerator(again)) == accel.to_dict()
