@@ -2,11 +2,15 @@
 
 import numpy as np
 import pytest
+import torch
 from lowbit.hwsim.cores.base import ActionKind
 from lowbit.hwsim.cores.binary_tensor_core import Model, Spec
 from lowbit.hwsim.cyclesim.binary import simulate
+from lowbit.kernels_ref import binary
 from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from lowbit.kernels_ref.formats import Format, FormatKind
+
+torch.set_num_threads(1)
 
 CASES = [
     # (w fmt, a fmt, M, K, N, logic op) -- odd shapes, all plane kinds, both logic ops
@@ -38,14 +42,12 @@ def test_stepped_array_output_and_cycles_match(wf, af, m, k, n, op):
 
 
 def test_stepped_array_equals_reference_kernel():
-    binary = pytest.importorskip("lowbit.kernels_ref.binary")
     rng = np.random.default_rng(7)
     w_fmt, a_fmt = Format.parse("int2"), Format.parse("int8")
     x = _codes(rng, a_fmt, (6, 96))
     w = _codes(rng, w_fmt, (96, 10))
     res = simulate(x, w, w_fmt, a_fmt, Spec())
     ref = next(kn for kn in binary.kernels() if "int2" in kn.weight_formats and "int8" in kn.act_formats)
-    import torch
     out = ref.fn(torch.from_numpy(x), torch.from_numpy(w), w_fmt, a_fmt)
     np.testing.assert_array_equal(res.output, out.numpy())
 

@@ -8,6 +8,7 @@ import torch
 from lowbit.hwsim.cores.base import Action, ActionKind, Dataflow
 from lowbit.hwsim.cores.bit_serial import GemmDim, Model, SerialOperands, Spec, k_segment_for
 from lowbit.hwsim.cyclesim.bit_serial import simulate, split_chunks
+from lowbit.kernels_ref import bitserial
 from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from lowbit.kernels_ref.formats import Format, FormatKind
 from lowbit.models.ir import ConvGeometry, Layer
@@ -69,8 +70,6 @@ def test_split_chunks_sign_plane_is_negative():
 
 
 def test_reference_kernel_agrees():
-    bitserial = pytest.importorskip("lowbit.kernels_ref.bitserial")
-    import torch
     rng = np.random.default_rng(11)
     w_fmt, a_fmt = Format.parse("int4"), Format.parse("int6")
     x, w = _codes(rng, a_fmt, (6, 40)), _codes(rng, w_fmt, (40, 9))

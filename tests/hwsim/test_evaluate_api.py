@@ -8,9 +8,8 @@ import json
 
 import pytest
 from lowbit.hwsim.spec import load_accelerator
-from lowbit.kernels_ref.errors import InvalidSpecError
-from lowbit.kernels_ref.formats import Format
-from lowbit.models.ir import Layer, OpKind, Phase, Workload
+from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
+from lowbit.models.ir import Layer, Phase, Workload
 
 from lowbit import hwsim
 
@@ -122,8 +121,10 @@ def test_bad_arguments_typed():
         hwsim.evaluate(layer, "int8", acc, objective="speed")
     with pytest.raises(InvalidSpecError):
         hwsim.evaluate(layer, 8, acc)  # type: ignore[arg-type]
-    assert OpKind.LINEAR is layer.op
-    assert Format.parse("int8") == Format.parse("int8")
+    with pytest.raises(UnsupportedFormatError, match="int99"):
+        hwsim.evaluate(layer, "int99", acc)  # not a format
+    with pytest.raises(UnsupportedFormatError, match="nf4"):
+        hwsim.evaluate(layer, "nf4", acc)  # a format, but tpu-like's int8/int16 datapath cannot hold it
 
 
 def test_api_compute_cycles_equal_scalesim_golden():

@@ -13,6 +13,7 @@ from lowbit.hwsim.cores.mac_array import (
     pe_area_um2_45nm,
     systolic_fold_cycles,
 )
+from lowbit.hwsim.spec import load_accelerator
 from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from lowbit.kernels_ref.formats import Format
 
@@ -176,7 +177,6 @@ def test_bad_calls():
 
 
 def test_preset_through_hwsim_spec():
-    spec_mod = pytest.importorskip("lowbit.hwsim.spec")
-    accel = spec_mod.load_accelerator("scalesim-32x32")
+    accel = load_accelerator("scalesim-32x32")
     assert accel.core == Spec(rows=32, cols=32, dataflows=(OS, WS, IS), scalesim_mode=True)
     assert accel.freq_hz == 1.0e9 and accel.num_cores == 1

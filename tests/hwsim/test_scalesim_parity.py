@@ -27,6 +27,7 @@ from lowbit.hwsim.scalesim_io import (
     simulate_files,
     to_layer,
 )
+from lowbit.hwsim.spec import load_accelerator
 from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.kernels_ref.formats import Format
 from lowbit.models.ir import OpKind
@@ -101,8 +102,7 @@ def test_hwsim_evaluate_equals_scalesim():
 
 
 def test_preset_equals_scalesim_32x32():
-    spec_mod = pytest.importorskip("lowbit.hwsim.spec")
-    model = spec_mod.load_accelerator("scalesim-32x32").model()
+    model = load_accelerator("scalesim-32x32").model()
     checked = 0
     for e in ENTRIES:
         cfg = read_config(DATA / e["cfg"])
