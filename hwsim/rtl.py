@@ -41,8 +41,8 @@ from lowbit.hwsim.cores.bit_serial import SerialOperands
 from lowbit.hwsim.cores.bit_serial import Spec as BsSpec
 from lowbit.hwsim.cores.bit_serial import operand_bits as bs_operand_bits
 from lowbit.hwsim.cores.mac_array import CoreStyle, Model, Spec
-from lowbit.kernels_ref.errors import InvalidSpecError, LowbitError, UnsupportedFormatError
 from lowbit.hwsim.cyclesim.bit_serial import split_chunks
+from lowbit.kernels_ref.errors import InvalidSpecError, LowbitError, UnsupportedFormatError
 from lowbit.kernels_ref.formats import Format, FormatKind, Granularity
 
 __all__ = [

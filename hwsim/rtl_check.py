@@ -54,8 +54,8 @@ def random_codes(rng: np.random.Generator, fmt: Format, shape: tuple[int, int]) 
 
 
 def _reference(x: np.ndarray, w: np.ndarray, wf: Format, af: Format, bit_serial: bool) -> np.ndarray:
-    import torch  # noqa: PLC0415  (verify path only; hwsim's cost path is torch-free)
-    from lowbit.kernels_ref import bitserial, dense  # noqa: PLC0415
+    import torch
+    from lowbit.kernels_ref import bitserial, dense
 
     xt, wt = torch.from_numpy(x), torch.from_numpy(w)
     if bit_serial:

@@ -43,8 +43,8 @@ def register(subparsers: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from lowbit.hwsim.cores.base import Dataflow  # noqa: PLC0415  (keep `lowbit --help` light)
-    from lowbit.hwsim.rtl_check import agreement, format_table  # noqa: PLC0415
+    from lowbit.hwsim.cores.base import Dataflow
+    from lowbit.hwsim.rtl_check import agreement, format_table
 
     dataflows = None
     if args.dataflow:
