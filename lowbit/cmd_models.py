@@ -40,31 +40,35 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _workload(args: argparse.Namespace) -> Workload:
-    from lowbit.models import zoo
-    from lowbit.models.importers import from_hf_config
+    from lowbit.models.workload_io import resolve_model
 
     for flag, v in (("--seq", args.seq), ("--batch", args.batch), ("--context", args.context)):
         if v is not None and v < 1:
             raise InvalidSpecError(f"{flag} must be a positive integer, got {v}")
     if args.config is not None and args.name is not None:
         raise InvalidSpecError("give either a model NAME or --config, not both")
+    ref = args.config if args.config is not None else args.name
+    if ref is None:
+        from lowbit.models import zoo
+
+        raise InvalidSpecError("models show needs a model (a zoo name, config.json, .onnx, workload "
+                               f"YAML/JSON or file.py:factory; zoo: {', '.join(zoo.list_models())})")
     batch = 1 if args.batch is None else args.batch
-    if args.config is not None:
-        return from_hf_config(args.config, phase=args.phase, seq_len=args.seq, batch=batch, context_len=args.context)
-    if args.name is None:
-        raise InvalidSpecError(f"models show needs a model NAME or --config (models: {', '.join(zoo.list_models())})")
-    return zoo.get(args.name, phase=args.phase, seq_len=args.seq, batch=batch, context_len=args.context)
+    if args.config is not None:  # explicitly a HF config, whatever its file name
+        from lowbit.models.importers import from_hf_config
+
+        return from_hf_config(args.config, phase=args.phase, seq_len=args.seq, batch=batch,
+                              context_len=args.context)
+    return resolve_model(ref, phase=args.phase, seq_len=args.seq, batch=batch,
+                         context_len=args.context)
 
 
 def _show(args: argparse.Namespace) -> int:
     from lowbit.models import zoo
+    from lowbit.models.workload_io import workload_to_dict
 
     wl = _workload(args)
-    summary = wl.summary()
-    keys = ("name", "op", "m", "k", "n", "weight_params", "macs")
-    out = {"name": summary["name"], "phase": summary["phase"], "total_params": summary["total_params"],
-           "total_macs": summary["total_macs"],
-           "layers": [{k: l[k] for k in keys} for l in summary["layers"]]}  # type: ignore[attr-defined]
+    out = workload_to_dict(wl)  # the workload file schema: `--model` reads it back
     if args.json:
         sys.stdout.write(json.dumps(out) + "\n")
         return 0
@@ -89,7 +93,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pl.add_argument("--json", action="store_true", help="print a JSON list")
     pl.set_defaults(func=_list)
     ps = sub.add_parser("show", help="per-layer GEMM view of a model")
-    ps.add_argument("name", nargs="?", help="zoo model name (see `lowbit models list`)")
+    ps.add_argument("name", nargs="?", help="zoo name (`lowbit models list`), HF config.json, .onnx, "
+                    "workload YAML/JSON, or file.py:factory")
     ps.add_argument("--config", help="a Hugging Face style config.json instead of a zoo name")
     ps.add_argument("--phase", choices=("prefill", "decode", "inference"), help="default: the model's own")
     ps.add_argument("--seq", type=int, help="tokens per sequence (prefill) or context length (decode)")

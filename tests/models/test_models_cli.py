@@ -35,9 +35,12 @@ def test_models_show_json_exact_keys(capsys: pytest.CaptureFixture[str]) -> None
     rc, out, _ = _run(capsys, "models", "show", "llama-3-8b", "--phase", "decode", "--seq", "256", "--json")
     assert rc == 0
     d = json.loads(out)
-    assert set(d) == {"name", "phase", "total_params", "total_macs", "layers"}
+    # the workload file schema (models.workload_io), which --model reads back
+    assert set(d) == {"format", "version", "name", "phase", "batch", "seq_len", "total_params",
+                      "total_macs", "layers", "edges", "meta"}
+    assert (d["format"], d["version"], d["meta"]["context_len"]) == ("lowbit-workload", 1, 256)
     assert d["phase"] == "decode" and d["name"] == "llama-3-8b"
-    assert set(d["layers"][0]) == {"name", "op", "m", "k", "n", "weight_params", "macs"}
+    assert set(d["layers"][0]) == {"name", "op", "m", "k", "n", "batch", "weight_params", "macs"}
     k = next(l for l in d["layers"] if l["name"] == "layers.0.k_proj")
     assert (k["m"], k["k"], k["n"]) == (1, 4096, 1024)
     s = next(l for l in d["layers"] if l["name"] == "layers.0.attn_score")
