@@ -85,8 +85,8 @@ def test_zoo_name_is_never_shadowed_by_a_directory(tmp_path: Path, monkeypatch) 
      "layers.0.op: 'lstm' is not one of"),
     ("format: lowbit-workload\nversion: 1\nname: x\nlayers:\n - {name: a, op: linear, m: 1, k: 2, n: -3}\n",
      "layers.0.n: -3 is out of range"),
-    ("format: lowbit-workload\nversion: 1\nname: x\nlayers:\n - {name: a, op: linear, m: 1, k: 2, n: 3, "
-     "macs: 7}\n", "layers.0.macs: 7 disagrees with the shape (6)"),
+    (("format: lowbit-workload\nversion: 1\nname: x\nlayers:\n - {name: a, op: linear, m: 1, k: 2, n: 3, "
+     "macs: 7}\n"), "layers.0.macs: 7 disagrees with the shape (6)"),
     ("format: lowbit-workload\nversion: 1\nname: x\nlayers:\n - {name: a, op: conv2d, m: 1, k: 2, n: 3}\n",
      "needs its conv geometry"),
 ])
