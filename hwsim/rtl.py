@@ -54,6 +54,7 @@ __all__ = [
     "run_testbench",
     "simulate_bit_serial",
     "simulate_systolic",
+    "synth_cells",
     "verilator_path",
 ]
 
@@ -142,6 +143,33 @@ def run_testbench(binary: Path, stream: str) -> list[str]:
         if proc.returncode != 0 or not out.is_file():
             raise RtlToolError(f"RTL simulation {binary} failed: {(proc.stderr or proc.stdout).strip()[-400:]}")
         return out.read_text().split("\n")
+
+
+def synth_cells(top: str, sources: tuple[str, ...], params: dict[str, int],
+                timeout_s: int = 1800) -> dict[str, int]:
+    """Synthesise `top` with Yosys (`synth -flatten`, Yosys's generic gate library) and
+    return its cell counts by type plus "total" (Debian package `yosys`)."""
+    exe = shutil.which("yosys")
+    if exe is None:
+        raise RtlToolError("yosys not found: install the Debian package `yosys`")
+    src = " ".join(str(rtl_source_dir() / s) for s in sources)
+    chparam = "".join(f"chparam -set {k} {int(v)} {top}; " for k, v in sorted(params.items()))
+    script = f"read_verilog -sv {src}; {chparam}synth -flatten -top {top}; stat"
+    proc = subprocess.run([exe, "-p", script], capture_output=True, text=True, timeout=timeout_s,
+                          check=False)
+    if proc.returncode != 0:
+        raise RtlToolError(f"yosys synthesis of {top} {params} failed: {proc.stderr.strip()[-400:]}")
+    cells: dict[str, int] = {}
+    text = proc.stdout[proc.stdout.rfind("Printing statistics"):]
+    for line in text.splitlines():
+        parts = line.split()
+        if line.strip().startswith("Number of cells:"):
+            cells["total"] = int(parts[-1])
+        elif len(parts) == 2 and parts[0].startswith("$_") and parts[1].isdigit():
+            cells[parts[0]] = cells.get(parts[0], 0) + int(parts[1])
+    if "total" not in cells:
+        raise RtlToolError(f"yosys printed no cell count for {top}")
+    return cells
 
 
 def hex_lines(rows: np.ndarray, width: int) -> str:

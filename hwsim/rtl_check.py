@@ -54,7 +54,7 @@ def random_codes(rng: np.random.Generator, fmt: Format, shape: tuple[int, int]) 
 
 
 def _reference(x: np.ndarray, w: np.ndarray, wf: Format, af: Format, bit_serial: bool) -> np.ndarray:
-    import torch
+    import torch  # verify path only: hwsim's cost path stays torch-free
     from lowbit.kernels_ref import bitserial, dense
 
     xt, wt = torch.from_numpy(x), torch.from_numpy(w)
