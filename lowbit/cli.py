@@ -18,6 +18,11 @@ __all__ = ["build_parser", "main"]
 
 # Command modules in the order `lowbit --help` lists them.
 _COMMAND_MODULES = ("models", "formats", "simulate", "verify", "allocate", "sweep", "report", "demo", "rtl")
+# Command -> the module that registers it (tests hold this equal to what the modules register),
+# so that `lowbit simulate ...` imports and builds only cmd_simulate.
+_COMMANDS = {"models": "models", "formats": "formats", "simulate": "simulate", "verify": "verify",
+             "allocate": "allocate", "pareto": "allocate", "sweep": "sweep", "report": "report",
+             "demo": "demo", "rtl": "rtl"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,19 +33,27 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or only of `command`'s module when it names one."""
     parser = _Parser(prog="lowbit", description="Co-design low-bit accelerators and number formats.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in _COMMAND_MODULES:
+    modules = (_COMMANDS[command],) if command in _COMMANDS else _COMMAND_MODULES
+    for name in modules:
         # A missing or broken command module is a bug: it raises here, never drops the command.
         # Command modules import only argparse-level code; heavy imports live in the handlers.
         importlib.import_module(f"lowbit.cmd_{name}").register(sub)
     return parser
 
 
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command word: the first argument that is not an option (`-v` takes no value)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
