@@ -28,9 +28,9 @@ the file (or "<kwargs>").
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import enum
 import math
-import re
 import types
 import typing
 from collections.abc import Mapping
@@ -44,6 +44,7 @@ from lowbit.hwsim.cores import family_module
 from lowbit.hwsim.cores.base import CoreFamily, CoreModel
 from lowbit.kernels_ref.errors import InvalidSpecError, LowbitError
 from lowbit.kernels_ref.formats import Format
+from lowbit.kernels_ref.loaders import check_tree, load_yaml, read_text, short
 
 __all__ = [
     "PRESET_DIR",
@@ -61,6 +62,7 @@ __all__ = [
     "load_accelerator",
     "load_preset",
     "load_yaml",
+    "looks_like_path",
 ]
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
@@ -85,25 +87,6 @@ def _is_int(v: Any) -> bool:
 
 def _is_num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads `1.0e9` / `1e9` as floats (YAML 1.2; PyYAML's 1.1 wants `1.0e+9`)."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-    |[-+]?\.(?:inf|Inf|INF)
-    |\.(?:nan|NaN|NAN))$""", re.VERBOSE),
-    list("-+0123456789."))
-
-
-def load_yaml(text: str) -> Any:
-    """yaml.safe_load with YAML 1.2 floats (`1.0e9`)."""
-    return yaml.load(text, Loader=_Loader)
 
 
 def _positive_int(where: str, key: str, v: Any) -> None:
@@ -547,32 +530,39 @@ def list_presets() -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))
 
 
+def looks_like_path(ref: str | Path) -> bool:
+    """A `--hw` value is a file when it looks like one (a path separator, or a .yaml/.yml
+    name); anything else is a preset name, so a local directory never shadows a preset."""
+    s = str(ref)
+    return isinstance(ref, Path) or "/" in s or s.lower().endswith((".yaml", ".yml"))
+
+
 def _resolve(name_or_path: str | Path) -> Path:
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
+    if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
+        raise InvalidSpecError(f"accelerator: expected a preset name or a YAML path, got "
+                               f"{short(name_or_path)}")
+    if looks_like_path(name_or_path):
+        p = Path(name_or_path)
         if not p.is_file():
             raise InvalidSpecError(f"{p}: no such accelerator spec file")
         return p
     cand = PRESET_DIR / f"{name_or_path}.yaml"
     if cand.is_file():
         return cand
+    close = difflib.get_close_matches(str(name_or_path), list_presets(), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise InvalidSpecError(
-        f"unknown accelerator {str(name_or_path)!r}: not a file and not a preset "
-        f"(presets: {', '.join(list_presets())})")
+        f"unknown accelerator {short(str(name_or_path))}: not a file and not a preset{hint} "
+        f"(presets: {', '.join(list_presets())}; a file path needs a '/' or a .yaml name)")
 
 
-def load_accelerator(name_or_path: str | Path) -> Accelerator:
-    """Load a preset by name (`tpu-like`) or a YAML file by path; InvalidSpecError on any problem."""
+def load_accelerator(name_or_path: str | Path | Mapping[str, Any]) -> Accelerator:
+    """Load a preset by name (`tpu-like`), a YAML file by path, or a mapping in the YAML
+    layout; InvalidSpecError on any problem."""
+    if isinstance(name_or_path, Mapping):
+        return _from_dict(check_tree(dict(name_or_path), "<mapping>"), "<mapping>")
     path = _resolve(name_or_path)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidSpecError(f"{path}: cannot read: {exc}") from None
-    try:
-        data = load_yaml(text)
-    except yaml.YAMLError as exc:
-        first = " ".join(str(exc).split())
-        raise InvalidSpecError(f"{path}: YAML syntax error: {first}") from None
+    data = load_yaml(read_text(path, "accelerator spec"), str(path))
     return _from_dict(data, str(path))
 
 
