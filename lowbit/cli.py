@@ -17,10 +17,10 @@ from lowbit.kernels_ref.errors import LowbitError
 __all__ = ["build_parser", "main"]
 
 # Command modules in the order `lowbit --help` lists them.
-_COMMAND_MODULES = ("models", "formats", "simulate", "verify", "allocate", "sweep", "report", "demo", "rtl")
+_COMMAND_MODULES = ("models", "presets", "formats", "simulate", "verify", "allocate", "sweep", "report", "demo", "rtl")
 # Command -> the module that registers it (tests hold this equal to what the modules register),
 # so that `lowbit simulate ...` imports and builds only cmd_simulate.
-_COMMANDS = {"models": "models", "formats": "formats", "simulate": "simulate", "verify": "verify",
+_COMMANDS = {"models": "models", "presets": "presets", "formats": "formats", "simulate": "simulate", "verify": "verify",
              "allocate": "allocate", "pareto": "allocate", "sweep": "sweep", "report": "report",
              "demo": "demo", "rtl": "rtl"}
 
@@ -33,10 +33,20 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lowbit")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser of every command, or only of `command`'s module when it names one."""
     parser = _Parser(prog="lowbit", description="Co-design low-bit accelerators and number formats.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("--version", action="version", version=f"lowbit {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     modules = (_COMMANDS[command],) if command in _COMMANDS else _COMMAND_MODULES
     for name in modules:

@@ -11,7 +11,8 @@ from lowbit import cli
 
 LOWBIT = Path(cli.__file__).resolve().parent
 # The commands `lowbit --help` must offer (cmd_allocate registers `allocate` and `pareto`).
-EXPECTED = {"models", "formats", "simulate", "verify", "allocate", "pareto", "sweep", "report", "demo", "rtl"}
+EXPECTED = {"models", "presets", "formats", "simulate", "verify", "allocate", "pareto", "sweep", "report",
+            "demo", "rtl"}
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> set[str]:
