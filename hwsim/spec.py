@@ -107,12 +107,12 @@ def _positive_num(where: str, key: str, v: Any) -> None:
 class BufferSpec:
     """One on-chip buffer level holding the listed operands."""
 
-    name: str
-    operands: tuple[Operand, ...]
-    size_bytes: int
-    bandwidth_bytes_per_cycle: float
-    banks: int = 1
-    double_buffered: bool = True
+    name: str                         # unique buffer name (`buffers.<name>.size_bytes` in sweeps)
+    operands: tuple[Operand, ...]     # operands it holds: input, weight, output
+    size_bytes: int                   # capacity
+    bandwidth_bytes_per_cycle: float  # read + write bandwidth to the core
+    banks: int = 1                    # SRAM banks (area and energy per access)
+    double_buffered: bool = True      # half holds the resident tile, half loads the next
 
     def __post_init__(self) -> None:
         where = f"buffer {self.name!r}"
@@ -141,8 +141,8 @@ class BufferSpec:
 class DramSpec:
     """Off-chip memory: bandwidth and (optionally) energy per byte (None -> energy table)."""
 
-    bandwidth_bytes_per_cycle: float
-    energy_j_per_byte: float | None = None
+    bandwidth_bytes_per_cycle: float  # off-chip bandwidth at the accelerator clock
+    energy_j_per_byte: float | None = None  # None: the node's energy table
 
     def __post_init__(self) -> None:
         _positive_num("dram", "bandwidth_bytes_per_cycle", self.bandwidth_bytes_per_cycle)
@@ -154,10 +154,10 @@ class DramSpec:
 class EnergyOverrides:
     """Optional overrides of `hwsim.energy.EnergyTable` values (None -> the node's default)."""
 
-    mac_int8_j: float | None = None
-    mac_fp16_j: float | None = None
-    sram_j_per_byte: float | None = None
-    leakage_w_per_mm2: float | None = None
+    mac_int8_j: float | None = None         # one int8 x int8 MAC (other widths scale from it)
+    mac_fp16_j: float | None = None         # one fp16 x fp16 MAC
+    sram_j_per_byte: float | None = None    # one on-chip buffer byte read or written
+    leakage_w_per_mm2: float | None = None  # static power per mm2 of chip area
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -223,17 +223,17 @@ _REQUIRED_TOP = ("name", "freq_hz", "node_nm", "core", "buffers", "dram")
 class Accelerator:
     """A whole accelerator: build it with `load_accelerator`, `accelerator(**kw)` or `from_dict`."""
 
-    name: str
-    freq_hz: float
-    node_nm: float
-    core_family: CoreFamily
-    core: Any  # the family module's Spec
-    buffers: tuple[BufferSpec, ...]
-    dram: DramSpec
-    num_cores: int = 1
-    default_act_format: str = "int8"
-    energy: EnergyOverrides = field(default_factory=EnergyOverrides)
-    memory: MemoryRules = field(default_factory=MemoryRules)
+    name: str                         # the design's name (reports, tables)
+    freq_hz: float                    # clock; converts cycles to seconds
+    node_nm: float                    # technology node: picks the energy and area tables
+    core_family: CoreFamily           # `core.family`: which core model runs the layers
+    core: Any                         # the family module's Spec (the other `core:` keys)
+    buffers: tuple[BufferSpec, ...]   # on-chip buffer levels, innermost first
+    dram: DramSpec                    # off-chip memory
+    num_cores: int = 1                # identical cores sharing buffers and DRAM
+    default_act_format: str = "int8"  # activation format when a run names none
+    energy: EnergyOverrides = field(default_factory=EnergyOverrides)  # energy table overrides
+    memory: MemoryRules = field(default_factory=MemoryRules)  # DRAM traffic rules (peers')
 
     def __post_init__(self) -> None:
         where = f"accelerator {self.name!r}"

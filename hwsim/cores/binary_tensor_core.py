@@ -72,15 +72,15 @@ class Spec:
     the 4 tensor cores finishes one m8n8k128 (8192 MACs) every 2 cycles.
     """
 
-    tile_m: int = 8
-    tile_n: int = 8
-    tile_k: int = 128
-    tile_cycles: int = 2
-    units: int = 4
-    logic_op: str = "and"
+    tile_m: int = 8                    # M of one binary MMA tile
+    tile_n: int = 8                    # N of one binary MMA tile
+    tile_k: int = 128                  # K (bits) of one binary MMA tile
+    tile_cycles: int = 2               # cycles one unit takes per tile MMA
+    units: int = 4                     # binary MMA units per core (SM)
+    logic_op: str = "and"              # and (AND-popcount) or xor (XNOR-popcount)
     epilogue_ops_per_cycle: int = 64   # int32 ALU lanes per SM (A100: 64 INT32 units/SM)
     pack_words_per_cycle: int = 32     # 32-bit ballot words packed per cycle per SM
-    accumulator_bits: int = 32
+    accumulator_bits: int = 32         # popcount / shift-add epilogue width
     unit_area_mm2: float = 0.0         # 0 -> estimated from XOR/popcount gate counts
 
     def __post_init__(self) -> None:

@@ -121,25 +121,26 @@ class Spec:
     16 windows x 16 filters x 16 lanes, activations 1 bit per cycle, 16-bit weights;
     Judd et al., MICRO 2016, Sec. 4)."""
 
-    serial: SerialOperands = SerialOperands.ACTIVATIONS
-    bits_per_cycle_w: int = 1
-    bits_per_cycle_a: int = 1
-    parallel_bits_w: int = 16
-    parallel_bits_a: int = 16
-    rows: int = 256
-    cols: int = 16
-    lanes: int = 16
-    rows_dim: GemmDim = GemmDim.N
-    cols_dim: GemmDim = GemmDim.M
-    fusion_brick_bits: int = 0
-    fusion_bricks: int = 16
-    fusion_max_bits: int = 8
-    dequant_cycles_per_group: int = 0
-    conv_channelwise: bool = False
-    im2col_max_in_channels: int = 0
-    accumulator_bits: int = 32
-    float_datapath: bool = False
-    dataflow: Dataflow = Dataflow.OUTPUT_STATIONARY
+    serial: SerialOperands = SerialOperands.ACTIVATIONS  # which operands stream bit-serially
+    bits_per_cycle_w: int = 1    # weight bits a serial PE consumes per cycle
+    bits_per_cycle_a: int = 1    # activation bits a serial PE consumes per cycle
+    parallel_bits_w: int = 16    # width of the bit-parallel weight datapath
+    parallel_bits_a: int = 16    # width of the bit-parallel activation datapath
+    rows: int = 256              # PE array rows (spread `rows_dim`)
+    cols: int = 16               # PE array columns (spread `cols_dim`)
+    lanes: int = 16              # K elements each PE reduces per step
+    rows_dim: GemmDim = GemmDim.N  # GEMM dimension the rows spread (m, k or n)
+    cols_dim: GemmDim = GemmDim.M  # GEMM dimension the columns spread (m, k or n)
+    fusion_brick_bits: int = 0   # Bit Fusion BitBrick width (0: no fusion)
+    fusion_bricks: int = 16      # BitBricks per Fusion Unit (a power of two)
+    fusion_max_bits: int = 8     # widest operand one Fusion Unit fuses in a cycle
+    dequant_cycles_per_group: int = 0  # BitMoD dequantisation cycles per weight group not hidden
+    conv_channelwise: bool = False  # reduce a conv one kernel position at a time (Bit Fusion)
+    im2col_max_in_channels: int = 0  # channel-wise: convs with <= this many input channels per
+                                     # group are host-im2col'd instead
+    accumulator_bits: int = 32   # shift-add accumulator width
+    float_datapath: bool = False  # the bit-parallel datapath multiplies float activations
+    dataflow: Dataflow = Dataflow.OUTPUT_STATIONARY  # the one dataflow this array runs
     pe_area_um2: float = 0.0   # 0 -> estimated from gate counts (see area_mm2)
 
     def __post_init__(self) -> None:

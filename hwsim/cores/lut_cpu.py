@@ -50,17 +50,17 @@ __all__ = ["Model", "Spec"]
 class Spec:
     """One or more SIMD CPU cores running T-MAC kernels. Defaults: an ARM NEON core."""
 
-    isa: str = "neon"
-    vector_bits: int = 128
+    isa: str = "neon"                    # neon, avx2 or avx512 (names the lookup instruction)
+    vector_bits: int = 128               # SIMD register width: vector_bits / 8 lookups at once
     lookups_per_cycle: int = 2           # tbl / pshufb issue per cycle per core
     simd_ops_per_cycle: int = 4          # SIMD pipes per core
     unpack_ops: float = 1.0              # ops per lookup to unpack the 4-bit indices
     add_ops: float = 1.0                 # ops per lookup to accumulate the result
     build_ops_per_entry: float = 2.0     # table build: an add and a quantise step
-    g: int = 4
-    cores: int = 1
-    table_bits: int = 8
-    accumulator_bits: int = 16
+    g: int = 4                           # activations per table (2^(g-1) entries), <= 8
+    cores: int = 1                       # CPU cores running the kernel
+    table_bits: int = 8                  # table entry width (T-MAC quantises tables to INT8)
+    accumulator_bits: int = 16           # lookup accumulator width
     call_overhead_cycles: int = 0        # per kernel call (dispatch, thread sync)
     fp_macs_per_cycle: int = 0           # per core: FMA lanes for GEMMs off the LUT path (0: none)
     core_area_mm2: float = 2.5           # one core incl. L1 at 5 nm (die-shot order of magnitude)

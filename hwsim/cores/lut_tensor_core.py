@@ -99,17 +99,17 @@ class Spec:
     """LUT Tensor Core cluster. Defaults: the chosen M2 N64 K4 unit (array M*N*K = 512
     like an A100 INT8 tensor core's 8x4x16), INT8 tables, 4 units per cluster."""
 
-    tile_m: int = 2
-    tile_n: int = 64
-    tile_k: int = 4
-    units: int = 4
-    table_bits: int = 8
-    fp_table_bits: int = 16
-    fused_precompute: bool = True
+    tile_m: int = 2                      # activation rows (tables) per unit
+    tile_n: int = 64                     # weight columns sharing one table row
+    tile_k: int = 4                      # activations per table (2^(K-1) entries)
+    units: int = 4                       # LUT units per cluster (core)
+    table_bits: int = 8                  # table entry width for integer activations
+    fp_table_bits: int = 16              # table entry width for fp16/bf16 activations
+    fused_precompute: bool = True        # tables built in the previous operator's epilogue
     precompute_adders: int = 64          # table-build adders (the cluster's int/fp ALU lanes)
     precompute_bytes_per_cycle: float = 16.0  # the cluster's share of DRAM bw for an unfused pass
     launch_cycles: int = 0               # fixed cost of launching an unfused precompute kernel
-    accumulator_bits: int = 32
+    accumulator_bits: int = 32           # shift-add accumulator width
     mac_int8_macs_per_cycle: int = 0     # side MMA path for int <= 8 x int <= 8 (0: none)
     mac_fp16_macs_per_cycle: int = 0     # side MMA path for fp16 operands (0: none)
     unit_area_mm2: float = 0.0           # one unit at 45 nm; 0 -> gate-count estimate (area_mm2)

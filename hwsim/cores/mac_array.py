@@ -107,18 +107,19 @@ class CoreStyle(enum.Enum):
 class Spec:
     """A bit-parallel MAC array. Defaults: SCALE-Sim 3.0's default 32 x 32 int8 array."""
 
-    style: CoreStyle = CoreStyle.SYSTOLIC
-    rows: int = 32
-    cols: int = 32
-    tile_m: int = 8
-    tile_n: int = 4
-    tile_k: int = 16
-    units: int = 1
-    dataflows: tuple[Dataflow, ...] = _SYSTOLIC_DATAFLOWS
-    precisions: tuple[str, ...] = ("int8",)
-    rates: tuple[float, ...] = (1.0,)
-    accumulator_bits: int = 32
-    scalesim_mode: bool = False
+    style: CoreStyle = CoreStyle.SYSTOLIC  # systolic R x C array, or tensor-core MMA units
+    rows: int = 32  # systolic: PE rows R (os: M, ws/is: K spreads over them)
+    cols: int = 32  # systolic: PE columns C (os/ws: N, is: M spreads over them)
+    tile_m: int = 8  # tensor_core: M of one unit's MMA per cycle
+    tile_n: int = 4  # tensor_core: N of one unit's MMA per cycle
+    tile_k: int = 16  # tensor_core: K of one unit's MMA per cycle (x rate for faster modes)
+    units: int = 1  # tensor_core: MMA units per core, each a tile_m x tile_n x tile_k MMA/cycle
+    dataflows: tuple[Dataflow, ...] = _SYSTOLIC_DATAFLOWS  # the mapper may pick any (systolic); [none]
+                                                          # for a tensor_core
+    precisions: tuple[str, ...] = ("int8",)  # datapath modes (int8, int4, fp16, bf16, ...)
+    rates: tuple[float, ...] = (1.0,)  # MACs per PE per cycle of each precision, relative
+    accumulator_bits: int = 32  # partial-sum width (forwarded, added, spilled)
+    scalesim_mode: bool = False  # report SCALE-Sim's last-busy-cycle index (cycles - 1)
     pe_area_um2: float = 0.0  # 0 -> estimated from Horowitz's 45 nm areas (pe_area_um2_45nm)
 
     def __post_init__(self) -> None:
