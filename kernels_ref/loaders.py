@@ -291,7 +291,7 @@ def load_json(text: str, where: str = "<json>", limits: Limits = DEFAULT) -> Any
         data = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant,
                           parse_int=_int)
     except json.JSONDecodeError as exc:
-        raise InvalidSpecError(f"{where}: JSON syntax error: line {exc.lineno} column "
+        raise InvalidSpecError(f"{where}: not valid JSON: line {exc.lineno} column "
                                f"{exc.colno}: {exc.msg}") from None
     except ValueError as exc:
         raise InvalidSpecError(f"{where}: {exc}") from None

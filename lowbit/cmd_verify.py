@@ -16,7 +16,6 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lowbit.kernels_ref.errors import InvalidSpecError
@@ -51,18 +50,15 @@ def register(subparsers: Any) -> None:
 
 def load_allocation(path: str) -> dict[str, str]:
     """Read an allocation file (YAML or JSON mapping of str -> str)."""
-    import yaml
+    from lowbit.kernels_ref.loaders import load_yaml, read_text, short
 
-    text = Path(path).read_text()
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidSpecError(f"allocation file {path}: not valid YAML/JSON: {exc}".splitlines()[0]) from None
+    data = load_yaml(read_text(path, "allocation file"), f"allocation file {path}")  # JSON is YAML
     if not isinstance(data, dict) or not data:
         raise InvalidSpecError(f"allocation file {path}: expected a non-empty mapping of layer name -> format")
     for k, v in data.items():
         if not isinstance(k, str) or not isinstance(v, str):
-            raise InvalidSpecError(f"allocation file {path}: entry {k!r}: {v!r} must map a layer name to a format string")
+            raise InvalidSpecError(f"allocation file {path}: entry {short(k)}: {short(v)} must map a "
+                                   "layer name to a format string")
     return dict(data)
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import csv
 import enum
 import hashlib
+import io
 import json
 import logging
 import os
@@ -129,12 +130,25 @@ class SensitivityTable:
 
 def load(path: str | Path) -> SensitivityTable:
     """Read a table from CSV (header layer,format,value) or JSON (layers, formats, values)."""
+    from lowbit.kernels_ref.loaders import load_json, read_text, short
+
     p = Path(path)
+    text = read_text(p, "sensitivity file")  # UTF-8 only: UTF-16 / Latin-1 / NUL bytes named
     if p.suffix.lower() == ".csv":
-        with open(p, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-        if not rows or not {"layer", "format", "value"} <= set(rows[0]):
-            raise InvalidSpecError(f"{p}: CSV needs a header with columns layer,format,value")
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        if not rows or set(rows[0]) - {None} != {"layer", "format", "value"}:
+            raise InvalidSpecError(f"{p}: CSV needs a header with exactly the columns "
+                                   "layer,format,value")
+        seen: set[tuple[str, str]] = set()
+        for n, r in enumerate(rows, start=2):
+            if None in r or None in r.values():
+                raise InvalidSpecError(f"{p}:{n}: expected 3 fields (layer,format,value)")
+            if not r["layer"].strip() or not r["format"].strip():
+                raise InvalidSpecError(f"{p}:{n}: empty layer or format name")
+            if (r["layer"], r["format"]) in seen:
+                raise InvalidSpecError(f"{p}:{n}: duplicate row for layer {short(r['layer'])}, "
+                                       f"format {short(r['format'])}")
+            seen.add((r["layer"], r["format"]))
         layers = tuple(dict.fromkeys(r["layer"] for r in rows))
         fmts = tuple(dict.fromkeys(r["format"] for r in rows))
         vals = np.full((len(layers), len(fmts)), np.nan)
@@ -142,17 +156,17 @@ def load(path: str | Path) -> SensitivityTable:
         fi = {n: i for i, n in enumerate(fmts)}
         for n, r in enumerate(rows, start=2):
             try:
-                vals[li[r["layer"]], fi[r["format"]]] = float(r["value"])
+                v = float(r["value"])
             except ValueError:
-                raise InvalidSpecError(f"{p}:{n}: value {r['value']!r} is not a number") from None
+                raise InvalidSpecError(f"{p}:{n}: value {short(r['value'])} is not a number") from None
+            if not np.isfinite(v):
+                raise InvalidSpecError(f"{p}:{n}: value {short(r['value'])} is not finite")
+            vals[li[r["layer"]], fi[r["format"]]] = v
         if np.isnan(vals).any():
             i, j = np.argwhere(np.isnan(vals))[0]
             raise InvalidSpecError(f"{p}: no value for layer {layers[i]!r}, format {fmts[j]!r}")
         return SensitivityTable(layers, fmts, vals, method=f"file:{p.name}")
-    try:
-        d = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InvalidSpecError(f"{p}: not valid JSON: {exc}") from None
+    d = load_json(text, str(p))
     for k in ("layers", "formats", "values"):
         if not isinstance(d, dict) or k not in d:
             raise InvalidSpecError(f"{p}: missing key {k!r} (need layers, formats, values)")

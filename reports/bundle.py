@@ -22,13 +22,10 @@ def safe_name(text: str) -> str:
 
 def read_json(path: str | Path) -> Any:
     """A result file's JSON; one-line InvalidSpecError naming the file when it is not JSON."""
-    from lowbit.kernels_ref.errors import InvalidSpecError
+    from lowbit.kernels_ref.loaders import load_json, read_text
 
     p = Path(path)
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidSpecError(f"report: {p}: not valid JSON ({exc})") from None
+    return load_json(read_text(p, "report input"), f"report: {p}")
 
 
 @dataclass
