@@ -231,6 +231,10 @@ def evaluate_workload(workload: Workload, formats: Format | str | TMapping[str, 
     left out). Totals: layers split over all cores run in sequence (sum); with
     `split_layers=False` each layer runs on one core and `mapper.schedule` overlaps
     independent branches (critical path) when the accelerator has several cores."""
+    if not isinstance(workload, Workload):
+        raise InvalidSpecError(f"evaluate_workload: expected a models.Workload, got {type(workload).__name__}")
+    if not isinstance(accel, Accelerator):
+        raise InvalidSpecError(f"evaluate_workload: expected an hwsim Accelerator, got {type(accel).__name__}")
     run_accel = accel if split_layers or accel.num_cores == 1 else accel.with_changes(num_cores=1)
     costs: list[LayerCost] = []
     used: list[tuple[str, str, str]] = []

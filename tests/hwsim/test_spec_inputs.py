@@ -68,3 +68,14 @@ def test_undecodable_spec_files(tmp_path: Path, raw: bytes, what: str) -> None:
     p.write_bytes(raw)
     with pytest.raises(InvalidSpecError, match=what):
         load_accelerator(p)
+
+
+@pytest.mark.parametrize("wl,acc", [(None, "tpu-like"), ("resnet18", "tpu-like"), ("resnet18", None)])
+def test_evaluate_workload_wrong_types_are_typed(wl, acc) -> None:  # type: ignore[no-untyped-def]
+    from lowbit.hwsim import evaluate_workload
+    from lowbit.models import zoo
+
+    workload = zoo.get("resnet18") if wl == "resnet18" and acc is None else wl
+    accel = load_accelerator(acc) if acc else acc
+    with pytest.raises(InvalidSpecError, match="evaluate_workload: expected an? "):
+        evaluate_workload(workload, "int8", accel)
