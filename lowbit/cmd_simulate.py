@@ -20,7 +20,12 @@ def register(subparsers: Any) -> None:
                     "on a hardware preset or YAML spec; or SCALE-Sim cfg + topology files.")
     p.add_argument("--hw", help="hardware preset name or YAML file (see hwsim/presets)")
     p.add_argument("--model", help="zoo model name (lowbit models)")
-    p.add_argument("--phase", choices=("prefill", "decode", "inference"), help="phase (default: the model's)")
+    p.add_argument("--phase", choices=("prefill", "decode", "inference", "generate"),
+                   help="phase (default: the model's); generate = prefill of --prompt tokens, then "
+                        "--generate decode steps")
+    p.add_argument("--prompt", type=int, default=None, help="prompt tokens of --phase generate (default 256)")
+    p.add_argument("--generate", type=int, default=None,
+                   help="generated tokens of --phase generate (default 20)")
     p.add_argument("--seq", type=int, default=None, help="sequence length (prefill) / context (decode)")
     p.add_argument("--batch", type=int, default=1, help="batch size")
     p.add_argument("--weights", default="int8", help="weight format for every layer (default int8)")
@@ -80,7 +85,15 @@ def run(args: argparse.Namespace) -> int:
     accel = load_accelerator(args.hw)
     w = Format.parse(args.weights)
     a = Format.parse(args.acts) if args.acts else None
-    wl = zoo.get(args.model, phase=args.phase, seq_len=args.seq, batch=args.batch)
+    if (args.prompt is not None or args.generate is not None) and args.phase != "generate":
+        raise InvalidSpecError("simulate: --prompt/--generate go with --phase generate")
+    if args.prompt is not None and args.seq is not None:
+        raise InvalidSpecError("simulate: give --prompt or --seq for the prompt length, not both")
+    _positive("prompt", args.prompt)
+    _positive("generate", args.generate)
+    seq = args.prompt if args.prompt is not None else args.seq
+    extra = {"generate": args.generate} if args.phase == "generate" else {}
+    wl = zoo.get(args.model, phase=args.phase, seq_len=seq, batch=args.batch, **extra)
     res = hwsim.evaluate_workload(wl, w, accel, act_fmt=a, objective=args.objective)
     if args.json:
         d = res.to_dict()

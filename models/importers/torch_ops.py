@@ -157,6 +157,9 @@ class Translator:
         if func in _MATVEC:
             a, v = args[0], args[1]
             return self._matmul(a, v, deps)
+        if func is torch.cdist:  # pairwise distances: a GEMM of x1 against x2 (a VQ codebook search)
+            x1, x2 = args[0], args[1]
+            return self._matmul(x1, x2.transpose(-1, -2), deps, weight=x2)
         if func in _EINSUM:
             return self._einsum(args, deps)
         if func is F.scaled_dot_product_attention:
@@ -213,7 +216,12 @@ class Translator:
         return self._weighted(layer, w, deps)
 
     # ------------------------------------------------------------ GEMMs
-    def _matmul(self, a: torch.Tensor, b: torch.Tensor, deps: frozenset[str]) -> frozenset[str]:
+    def _matmul(self, a: torch.Tensor, b: torch.Tensor, deps: frozenset[str],
+                weight: torch.Tensor | None = None) -> frozenset[str]:
+        if weight is not None and self._is_param(weight) and weight.dim() == 2:  # x against rows of W
+            layer = Layer.linear(self._wname(weight, "cdist"), max(1, a.numel() // a.shape[-1]),
+                                 int(weight.shape[1]), int(weight.shape[0]))
+            return self._weighted(layer, weight, deps)
         if self._is_param(b) and a.dim() >= 1:  # x @ W : a linear layer without nn.Linear
             if b.dim() == 1:
                 layer = Layer.linear(self._wname(b, "matmul"), max(1, a.numel() // a.shape[-1]),

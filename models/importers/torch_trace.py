@@ -58,10 +58,17 @@ def _sdpa_flops(q: Any, k: Any, v: Any, *_args: Any, out_shape: Any = None, **_k
     return 2 * math.prod(q[:-1]) * k[-2] * (q[-1] + v[-1])
 
 
+def _cdist_flops(x1: Any, x2: Any, *_args: Any, out_shape: Any = None, **_kw: Any) -> int:
+    """FLOPs of pairwise distances counted as the GEMM x1 . x2^T."""
+    return 2 * math.prod(x1[:-1]) * x2[-2] * x1[-1]
+
+
 def _counter() -> FlopCounterMode:
     aten = torch.ops.aten
-    extra = {op: _sdpa_flops for name in ("_scaled_dot_product_flash_attention_for_cpu",)
-             if (op := getattr(aten, name, None)) is not None}
+    extra: dict[Any, Any] = {op: f for name, f in (("_scaled_dot_product_flash_attention_for_cpu", _sdpa_flops),
+                                                    ("_cdist_forward", _cdist_flops),
+                                                    ("_euclidean_dist", _cdist_flops))
+                             if (op := getattr(aten, name, None)) is not None}
     return FlopCounterMode(display=False, custom_mapping=extra)
 
 

@@ -8,7 +8,17 @@ One builder serves the zoo (configs shipped in `models/zoo/configs/`) and
   out = kv_heads * head_dim), attention score and context MATMULs with
   batch * query-heads as batch (K/V shared by `heads // kv_heads` query heads:
   `Layer.kv_share`), gate/up/down. RMSNorm gains (and BitNet's sub-norms) are
-  auxiliary parameters; no biases.
+  auxiliary parameters; Qwen2's q/k/v biases too.
+- mixtral, qwen2_moe (mixture of experts, `models.zoo.moe`): the same attention;
+  the MLP is a router (`block_sparse_moe.gate` / `mlp.gate`, hidden x experts) and
+  one gated MLP per expert that receives tokens (`...experts.j.w1/w3/w2` or
+  `gate_proj/up_proj/down_proj`) with M = its routed tokens (top-k routing,
+  balanced or a given histogram: `routing=`); Qwen-MoE adds a shared expert and
+  its sigmoid gate (hidden x 1) on every token, and keeps a dense MLP in
+  `mlp_only_layers`.
+- Sliding-window attention (Mistral's `sliding_window`; Qwen2's when
+  `use_sliding_window`, from layer `max_window_layers` on): each query sees at most
+  the window's keys, so score N and context K are min(keys, window).
 - opt: q/k/v/o, fc1/fc2 (ffn_dim), learned positions (max_position_embeddings + 2
   rows, OPT's offset), biases and LayerNorms auxiliary; tied lm_head.
 - phi: q/k/v/o (called `dense` in HF), fc1/fc2, parallel attention and MLP off
@@ -42,13 +52,14 @@ consumers also depend on the residual-stream producers it skips over.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.models.ir import ConvGeometry, Layer, Phase, Workload
+from lowbit.models.zoo.moe import expert_tokens
 
 __all__ = [
     "DEFAULT_ENCODER_SEQ",
@@ -62,7 +73,8 @@ __all__ = [
 DEFAULT_LLM_SEQ = 2048
 DEFAULT_ENCODER_SEQ = 128
 
-_GATED = ("llama", "mistral", "qwen2", "yi", "bitnet")
+_MOE = ("mixtral", "qwen2_moe")
+_GATED = ("llama", "mistral", "qwen2", "yi", "bitnet", *_MOE)
 SUPPORTED_MODEL_TYPES: tuple[str, ...] = (*_GATED, "opt", "phi", "bert", "vit")
 _DECODERS = (*_GATED, "opt", "phi")
 
@@ -89,6 +101,23 @@ class TransformerConfig:
     channels: int = 0
     num_labels: int = 0
     embed_proj: int = 0  # OPT word_embed_proj_dim
+    experts: int = 0  # MoE: routed experts (0: dense MLP)
+    top_k: int = 0
+    expert_inter: int = 0  # MoE: one expert's intermediate size
+    shared_inter: int = 0  # Qwen-MoE shared expert's intermediate size (0: none)
+    sparse_step: int = 1
+    mlp_only: tuple[int, ...] = ()
+    sliding_window: int = 0  # 0: full attention
+    window_from_layer: int = 0
+    qkv_bias: bool = False
+
+    def sparse(self, i: int) -> bool:
+        """Layer `i` has a mixture-of-experts MLP."""
+        return self.experts > 0 and i not in self.mlp_only and (i + 1) % self.sparse_step == 0
+
+    def window(self, i: int) -> int:
+        """Sliding-window size of layer `i` (0: full attention)."""
+        return self.sliding_window if self.sliding_window and i >= self.window_from_layer else 0
 
     @property
     def is_decoder(self) -> bool:
@@ -173,11 +202,40 @@ def load_config(path_or_dict: str | Path | Mapping[str, Any], name: str | None =
                                    f"patch_size={kw['patch_size']}")
     if mt == "opt":
         kw["embed_proj"] = _get(raw, "word_embed_proj_dim", where, default=hidden, required=False)
+    kw.update(_moe_and_window(raw, mt, where, layers))
     max_pos_required = mt in ("opt", "bert")
     max_pos = _get(raw, "max_position_embeddings", where, default=0, required=max_pos_required)
     return TransformerConfig(name=name or mt, source=where, model_type=mt, hidden=hidden, intermediate=inter,
                              heads=heads, kv_heads=kv, head_dim=head_dim, layers=layers, vocab=vocab,
                              max_positions=max_pos, tie_embeddings=tie, **kw)
+
+
+def _moe_and_window(raw: Mapping[str, Any], mt: str, where: str, layers: int) -> dict[str, Any]:
+    kw: dict[str, Any] = {"qkv_bias": mt in ("qwen2", "qwen2_moe")}
+    if mt == "mixtral":
+        kw["experts"] = _get(raw, "num_local_experts", where)
+        kw["top_k"] = _get(raw, "num_experts_per_tok", where)
+        kw["expert_inter"] = _get(raw, "intermediate_size", where)
+    elif mt == "qwen2_moe":
+        kw["experts"] = _get(raw, "num_experts", where)
+        kw["top_k"] = _get(raw, "num_experts_per_tok", where)
+        kw["expert_inter"] = _get(raw, "moe_intermediate_size", where)
+        kw["shared_inter"] = _get(raw, "shared_expert_intermediate_size", where, default=0, required=False)
+        kw["sparse_step"] = _get(raw, "decoder_sparse_step", where, default=1, required=False)
+        only = raw.get("mlp_only_layers") or []
+        if not isinstance(only, list) or any(isinstance(i, bool) or not isinstance(i, int) for i in only):
+            raise InvalidSpecError(f"{where}: key 'mlp_only_layers' must be a list of layer indices")
+        kw["mlp_only"] = tuple(only)
+    if kw.get("top_k", 0) > kw.get("experts", 0):
+        raise InvalidSpecError(f"{where}: num_experts_per_tok={kw['top_k']} exceeds the "
+                               f"{kw['experts']} experts")
+    if mt in ("mistral", "mixtral"):
+        kw["sliding_window"] = _get(raw, "sliding_window", where, default=0, required=False)
+    elif mt in ("qwen2", "qwen2_moe") and _get(raw, "use_sliding_window", where, default=False,
+                                                required=False, kind=bool):
+        kw["sliding_window"] = _get(raw, "sliding_window", where)
+        kw["window_from_layer"] = _get(raw, "max_window_layers", where, default=0, required=False)
+    return kw
 
 
 def _aux_params(c: TransformerConfig) -> int:
@@ -186,6 +244,7 @@ def _aux_params(c: TransformerConfig) -> int:
     q, kv = c.heads * c.head_dim, c.kv_heads * c.head_dim
     if c.model_type in _GATED:
         per = 2 * h + (h + f if c.model_type == "bitnet" else 0)  # BitNet: attn/ffn sub-norms
+        per += (q + 2 * kv) if c.qkv_bias else 0
         return L * per + h
     if c.model_type == "opt":
         per = (q + 2 * kv + h) + (f + h) + 2 * 2 * h  # biases + two LayerNorms
@@ -203,11 +262,23 @@ def _aux_params(c: TransformerConfig) -> int:
 
 
 def build_transformer(c: TransformerConfig, phase: str | Phase | None = None, seq_len: int | None = None,
-                      batch: int = 1, context_len: int | None = None, name: str | None = None) -> Workload:
-    """Workload of one transformer config in a phase (see the module docstring)."""
+                      batch: int = 1, context_len: int | None = None, name: str | None = None,
+                      routing: Sequence[float] | None = None, generate: int | None = None) -> Workload:
+    """Workload of one transformer config in a phase (see the module docstring). `routing`:
+    a MoE model's tokens-per-expert histogram (default balanced). Phase `generate`: prefill of
+    `seq_len` tokens then `generate` decode steps (`models.zoo.generate`)."""
     wname = name or c.name
     ph = _phase(c, phase, wname)
     _check_pos(wname, batch=batch)
+    if routing is not None and not c.experts:
+        raise InvalidSpecError(f"model {wname}: routing applies to mixture-of-experts models only")
+    if ph is Phase.GENERATE:
+        from lowbit.models.zoo.generate import build_generation
+
+        return build_generation(lambda **kw: build_transformer(c, name=wname, routing=routing, batch=batch, **kw),
+                                wname, seq_len, context_len, generate, batch)
+    if generate is not None:
+        raise InvalidSpecError(f"model {wname}: generate applies to the generate phase only")
     if ph is Phase.DECODE:
         ctx = context_len if context_len is not None else (seq_len if seq_len is not None else DEFAULT_LLM_SEQ)
         _check_pos(wname, context_len=ctx)
@@ -227,9 +298,9 @@ def build_transformer(c: TransformerConfig, phase: str | Phase | None = None, se
     if c.model_type in ("opt", "bert") and kv_len > c.max_positions:
         raise InvalidSpecError(f"model {wname}: {kv_len} positions exceed max_position_embeddings="
                                f"{c.max_positions} of its learned position table")
-    b = _Blocks(c, batch, q_len, kv_len)
+    b = _Blocks(c, batch, q_len, kv_len, routing, wname)
     layers, edges = b.build()
-    meta = (("aux_params", _aux_params(c)),
+    meta = (("aux_params", _aux_params(c)), ("idle_params", b.idle),
             ("config", c.source), ("model_type", c.model_type),
             ("context_len", kv_len if ph is Phase.DECODE else 0))
     return Workload(wname, ph, tuple(layers), tuple(edges), batch=batch,
@@ -252,6 +323,8 @@ def _phase(c: TransformerConfig, phase: str | Phase | None, model: str) -> Phase
     except ValueError:
         raise InvalidSpecError(f"model {model}: unknown phase {phase!r} "
                                f"(one of {', '.join(p.value for p in Phase)})") from None
+    if ph is Phase.GENERATE and not c.is_decoder:
+        raise InvalidSpecError(f"model {model}: phase 'generate' needs a decoder LLM, not {c.model_type}")
     if c.is_decoder:
         if ph is Phase.INFERENCE:
             raise InvalidSpecError(f"model {model}: phase 'inference' is not valid for a decoder LLM "
@@ -266,9 +339,12 @@ def _phase(c: TransformerConfig, phase: str | Phase | None, model: str) -> Phase
 class _Blocks:
     """Accumulates layers and edges; `stream` is the residual stream's producers."""
 
-    def __init__(self, c: TransformerConfig, batch: int, q_len: int, kv_len: int) -> None:
+    def __init__(self, c: TransformerConfig, batch: int, q_len: int, kv_len: int,
+                 routing: Sequence[float] | None = None, where: str = "") -> None:
         self.c, self.batch, self.q_len, self.kv_len = c, batch, q_len, kv_len
         self.tokens = batch * q_len
+        self.routing, self.where = routing, where or c.name
+        self.idle = 0  # weights of experts no token reached
         self.layers: list[Layer] = []
         self.edges: list[tuple[str, str]] = []
 
@@ -278,8 +354,9 @@ class _Blocks:
             self.edges.append((d, layer.name))
         return layer.name
 
-    def attention(self, p: str, stream: list[str]) -> str:
+    def attention(self, p: str, stream: list[str], i: int) -> str:
         c, T = self.c, self.tokens
+        keys = min(self.kv_len, c.window(i)) if c.window(i) else self.kv_len
         qd, kvd = c.heads * c.head_dim, c.kv_heads * c.head_dim
         out_name = "dense" if c.model_type == "phi" else "o_proj"  # HF's module names
         q = self.add(Layer.linear(f"{p}.q_proj", T, c.hidden, qd), stream)
@@ -287,18 +364,44 @@ class _Blocks:
         v = self.add(Layer.linear(f"{p}.v_proj", T, c.hidden, kvd), stream)
         share = c.heads // c.kv_heads
         bh = self.batch * c.heads
-        s = self.add(Layer.matmul(f"{p}.attn_score", self.q_len, c.head_dim, self.kv_len, bh, share), [q, k])
-        ctx = self.add(Layer.matmul(f"{p}.attn_context", self.q_len, self.kv_len, c.head_dim, bh, share), [s, v])
+        s = self.add(Layer.matmul(f"{p}.attn_score", self.q_len, c.head_dim, keys, bh, share), [q, k])
+        ctx = self.add(Layer.matmul(f"{p}.attn_context", self.q_len, keys, c.head_dim, bh, share), [s, v])
         return self.add(Layer.linear(f"{p}.{out_name}", T, qd, c.hidden), [ctx])
 
-    def mlp(self, p: str, stream: list[str]) -> str:
+    def gated(self, p: str, names: tuple[str, str, str], tokens: int, inter: int,
+              stream: list[str]) -> str:
+        h = self.c.hidden
+        g = self.add(Layer.linear(f"{p}.{names[0]}", tokens, h, inter), stream)
+        u = self.add(Layer.linear(f"{p}.{names[1]}", tokens, h, inter), stream)
+        return self.add(Layer.linear(f"{p}.{names[2]}", tokens, inter, h), [g, u])
+
+    def moe(self, p: str, stream: list[str]) -> list[str]:
         c, T = self.c, self.tokens
+        mix = c.model_type == "mixtral"
+        blk = f"{p}.block_sparse_moe" if mix else f"{p}.mlp"
+        names = ("w1", "w3", "w2") if mix else ("gate_proj", "up_proj", "down_proj")
+        router = self.add(Layer.linear(f"{blk}.gate", T, c.hidden, c.experts), stream)
+        outs = []
+        for j, t in enumerate(expert_tokens(c.experts, c.top_k, T, self.routing, f"model {self.where}")):
+            if t:
+                outs.append(self.gated(f"{blk}.experts.{j}", names, t, c.expert_inter, [*stream, router]))
+            else:
+                self.idle += 3 * c.hidden * c.expert_inter
+        if c.shared_inter:
+            outs.append(self.gated(f"{blk}.shared_expert", ("gate_proj", "up_proj", "down_proj"), T,
+                                   c.shared_inter, stream))
+            outs.append(self.add(Layer.linear(f"{blk}.shared_expert_gate", T, c.hidden, 1), stream))
+        return outs
+
+    def mlp(self, p: str, stream: list[str], i: int) -> list[str]:
+        c, T = self.c, self.tokens
+        if c.sparse(i):
+            return self.moe(p, stream)
         if c.model_type in _GATED:
-            g = self.add(Layer.linear(f"{p}.gate_proj", T, c.hidden, c.intermediate), stream)
-            u = self.add(Layer.linear(f"{p}.up_proj", T, c.hidden, c.intermediate), stream)
-            return self.add(Layer.linear(f"{p}.down_proj", T, c.intermediate, c.hidden), [g, u])
+            return [self.gated(p if c.model_type not in _MOE else f"{p}.mlp",
+                               ("gate_proj", "up_proj", "down_proj"), T, c.intermediate, stream)]
         f1 = self.add(Layer.linear(f"{p}.fc1", T, c.hidden, c.intermediate), stream)
-        return self.add(Layer.linear(f"{p}.fc2", T, c.intermediate, c.hidden), [f1])
+        return [self.add(Layer.linear(f"{p}.fc2", T, c.intermediate, c.hidden), [f1])]
 
     def build(self) -> tuple[list[Layer], list[tuple[str, str]]]:
         c, T = self.c, self.tokens
@@ -328,14 +431,14 @@ class _Blocks:
         for i in range(c.layers):
             p = f"layers.{i}"
             if mt == "phi":  # parallel attention and MLP on one normed input
-                o = self.attention(p, stream)
-                f2 = self.mlp(p, stream)
-                stream = [f2, o, stream[0]]
+                o = self.attention(p, stream, i)
+                f2 = self.mlp(p, stream, i)
+                stream = [*f2, o, stream[0]]
             else:
-                o = self.attention(p, stream)
+                o = self.attention(p, stream, i)
                 stream = [o, stream[0]]
-                d = self.mlp(p, stream)
-                stream = [d, o]
+                d = self.mlp(p, stream, i)
+                stream = [*d, o]
         # ---------------------------------------------------------------- heads
         if mt == "bert":
             self.add(Layer.linear("pooler", self.batch, c.hidden, c.hidden), stream)
