@@ -114,8 +114,7 @@ class Spec:
     tile_n: int = 4  # tensor_core: N of one unit's MMA per cycle
     tile_k: int = 16  # tensor_core: K of one unit's MMA per cycle (x rate for faster modes)
     units: int = 1  # tensor_core: MMA units per core, each a tile_m x tile_n x tile_k MMA/cycle
-    dataflows: tuple[Dataflow, ...] = _SYSTOLIC_DATAFLOWS  # the mapper may pick any (systolic); [none]
-                                                          # for a tensor_core
+    dataflows: tuple[Dataflow, ...] = _SYSTOLIC_DATAFLOWS  # the mapper picks one; [none]: tensor_core
     precisions: tuple[str, ...] = ("int8",)  # datapath modes (int8, int4, fp16, bf16, ...)
     rates: tuple[float, ...] = (1.0,)  # MACs per PE per cycle of each precision, relative
     accumulator_bits: int = 32  # partial-sum width (forwarded, added, spilled)
