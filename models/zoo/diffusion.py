@@ -96,7 +96,6 @@ def trace_component(name: str, resolution: int, batch: int, latent_factor: int =
     import torch
     from lowbit.models.importers.torch_trace import from_torch
 
-    torch.set_grad_enabled(False)
     net = _module(name)
     cfg = _config(name)
     cls_name = cfg["_class"]
