@@ -18,7 +18,9 @@ quality loss of running that layer in that format. lowbit ships real data for:
   sentences (`models.sensitivity.measured`, cached on disk). Embedding tables stay
   and the pooler (not on the mean-pooled
   embedding path) stay at the widest format; q/k/v of a block are tied.
-- ``digits-cnn``: measured KL on the digits CNN trained from seed 0.
+- ``digits-cnn``: measured KL on the digits CNN trained from seed 0 — built in for every
+  model the zoo holds real weights for (`zoo.trained`); for those ``method="measured"``
+  gives the same and ``method="proxy"`` the data-free ||Q(W) - W||^2.
 
 Anything else needs a file (`models.sensitivity.load`): there is no honest
 weight-free guess of a model's quality.
@@ -87,7 +89,9 @@ class Quality:
 
 
 def builtin_models() -> tuple[str, ...]:
-    return ("resnet-18", "minilm-l6", "digits-cnn")
+    from lowbit.models import zoo
+
+    return ("resnet-18", "minilm-l6", *zoo.runnable_models())
 
 
 def _canon(model: str) -> str:
@@ -174,23 +178,36 @@ def _minilm(formats: Sequence[str], cache_dir: str | Path | None) -> Quality:
                                      "12 calibration sentences")
 
 
-def _digits(formats: Sequence[str], cache_dir: str | Path | None) -> Quality:
+def _trained(model: str, formats: Sequence[str], method: str, cache_dir: str | Path | None) -> Quality:
+    """Measured (or proxy) sensitivity of a model lowbit holds real weights for (`zoo.trained`)."""
     from lowbit.models import sensitivity as S
-    from lowbit.models.zoo.digits import load_digits_tensors, train_digits_cnn
+    from lowbit.models import zoo
 
-    net, _ = train_digits_cnn(seed=0)
-    x_tr, _, _, _ = load_digits_tensors(seed=0)
-    st = S.measured(net, x_tr[:256], list(formats), metric="kl", cache_dir=cache_dir)
-    return Quality("digits-cnn", st.layers, tuple(map(str, formats)), np.asarray(st.values),
-                   source="measured KL on the digits CNN (seed 0)")
+    key = zoo.canonical(model)
+    net, calib, metric = zoo.trained(key, seed=0)
+    if method == "proxy":
+        st = S.proxy(net, list(formats))
+        source = f"proxy ||Q(W)-W||^2 on the {key} weights (seed 0)"
+    else:
+        st = S.measured(net, calib, list(formats), metric=metric, cache_dir=cache_dir)
+        source = f"measured {metric.upper()} on the {key} trained from seed 0"
+    return Quality(key, st.layers, tuple(map(str, formats)), np.asarray(st.values), source=source)
 
 
 def for_model(model: str, formats: Sequence[str], *, file: str | Path | None = None,
-              cache_dir: str | Path | None = None) -> Quality:
-    """Per-(layer, format) quality loss of a zoo model; `file` overrides the built-in source."""
+              cache_dir: str | Path | None = None, method: str = "builtin") -> Quality:
+    """Per-(layer, format) quality loss of a zoo model; `file` overrides the built-in source.
+
+    `method`: ``builtin`` (the sources in the module docstring), or ``measured`` / ``proxy``
+    on the real weights of a model lowbit holds them for (`zoo.runnable_models`; any other
+    model is an InvalidSpecError asking for a file)."""
     formats = [str(f) for f in formats]
     if not formats:
         raise InvalidSpecError(f"quality of {model}: no formats given")
+    if method not in ("builtin", "measured", "proxy"):
+        raise InvalidSpecError(f"quality of {model}: unknown method {method!r} (builtin, measured, proxy)")
+    if method != "builtin" and file is None:
+        return _trained(model, formats, method, cache_dir)
     if file is not None:
         from lowbit.models import sensitivity as S
 
@@ -202,7 +219,13 @@ def for_model(model: str, formats: Sequence[str], *, file: str | Path | None = N
         return _resnet18(formats)
     if key in ("minilml6", "minilm", "allminilml6v2"):
         return _minilm(formats, cache_dir)
-    if key in ("digits", "digitscnn"):
-        return _digits(formats, cache_dir)
+    from lowbit.models import zoo
+
+    try:
+        runnable = zoo.canonical(model) in zoo.runnable_models()
+    except InvalidSpecError:  # not a zoo name: only a file can say its quality
+        runnable = False
+    if runnable:
+        return _trained(model, formats, "measured", cache_dir)
     raise InvalidSpecError(f"quality of {model}: no built-in sensitivity (built in: {', '.join(builtin_models())}); "
                            f"give a per-(layer, format) sensitivity file")

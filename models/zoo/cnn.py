@@ -15,6 +15,8 @@ including the downsample 1x1 conv) and MobileNetV2 inverted-residual skips.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.models.ir import ConvGeometry, Layer, Phase, Workload
 
@@ -163,8 +165,10 @@ CNN_BUILDERS = {"alexnet": alexnet, "vgg16": vgg16, "resnet18": resnet18, "resne
 
 
 def build_cnn(name: str, phase: str | Phase | None = None, seq_len: int | None = None, batch: int = 1,
-              context_len: int | None = None) -> Workload:
-    """A CNN workload; only the `inference` phase exists, `batch` is the image count."""
+              context_len: int | None = None, *, builder: Callable[[int], Workload] | None = None
+              ) -> Workload:
+    """A CNN workload; only the `inference` phase exists, `batch` is the image count.
+    `builder(batch)` builds a CNN that is not in `CNN_BUILDERS` (the digits CNN)."""
     if phase is not None:
         try:
             ph = phase if isinstance(phase, Phase) else Phase(str(phase).lower())
@@ -178,8 +182,9 @@ def build_cnn(name: str, phase: str | Phase | None = None, seq_len: int | None =
         raise InvalidSpecError(f"model {name}: a CNN takes no sequence or context length")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise InvalidSpecError(f"model {name}: batch must be a positive integer, got {batch!r}")
-    try:
-        builder = CNN_BUILDERS[name]
-    except KeyError:
-        raise InvalidSpecError(f"unknown CNN {name!r} (known: {', '.join(CNN_BUILDERS)})") from None
+    if builder is None:
+        try:
+            builder = CNN_BUILDERS[name]
+        except KeyError:
+            raise InvalidSpecError(f"unknown CNN {name!r} (known: {', '.join(CNN_BUILDERS)})") from None
     return builder(batch)

@@ -56,9 +56,24 @@ def test_list_models_has_every_zoo_entry() -> None:
     names = zoo.list_models()
     for n in ("alexnet", "vgg16", "resnet18", "resnet50", "mobilenetv2", "bert-base", "vit-b16", "minilm-l6",
               "opt-1.3b", "phi-2", "yi-6b", "llama-2-7b", "llama-2-13b", "llama-3-8b", "bitnet-b1.58-2b",
-              "bitnet-3b"):
+              "bitnet-3b", "digits-cnn"):
         assert n in names
-    assert len(names) == len(set(names)) == 16
+    assert len(names) == len(set(names)) == 39
+
+
+def test_digits_cnn_is_served_like_any_zoo_model() -> None:
+    # the GEMM view of models/zoo/digits.py's DigitsCNN, built without torch
+    w = zoo.get("digits")
+    assert w.name == "digits-cnn" and w.phase is Phase.INFERENCE
+    assert [(ly.name, ly.m, ly.k, ly.n) for ly in w.layers] == [
+        ("conv1", 64, 9, 16), ("conv2", 64, 144, 32), ("fc1", 1, 512, 64), ("fc2", 1, 64, 10)]
+    assert w.total_params == 144 + 4608 + 32768 + 640
+    assert [ly.m for ly in zoo.get("digits-cnn", batch=3).layers] == [192, 192, 3, 3]
+    assert zoo.default_phase("digits") is Phase.INFERENCE and zoo.runnable_models() == ("digits-cnn",)
+    with pytest.raises(InvalidSpecError, match="only 'inference'"):
+        zoo.get("digits", phase="decode")
+    with pytest.raises(InvalidSpecError, match="no weights in lowbit"):
+        zoo.trained("resnet18")
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
