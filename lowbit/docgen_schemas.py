@@ -109,8 +109,8 @@ WORKLOAD_CONV_KEYS: dict[str, str] = {
 COSTS_KEYS: dict[str, str] = {
     "layers": "layer names, one per row (required)",
     "choices": "choice labels, one per column: a weight format, or `weight/act` pairs (required)",
-    "sensitivity": "[layer][choice] quality loss, lower is better (required)",
-    "costs": "name -> [layer][choice] array of any cost (latency_s, energy_j, memory_bytes, "
+    "sensitivity": "`[layer][choice]` quality loss, lower is better (required)",
+    "costs": "name -> `[layer][choice]` array of any cost (latency_s, energy_j, memory_bytes, "
              "or a peer's own such as HAWQ's size in MiB)",
     "budgets": "name -> budget: a number in the cost's unit, a quantity, `0.6x` or `0.5r`",
     "ties": "groups of layers (index or name) that must take the same choice",
