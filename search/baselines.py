@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 from lowbit.kernels_ref.errors import InfeasibleBudgetError
 from lowbit.search.costs import SENSITIVITY, CostTable
-from lowbit.search.ilp import Allocation, _grouped, format_budget_error, minimum_totals
+from lowbit.search.ilp import Allocation, format_budget_error
 
 __all__ = ["best_uniform", "greedy", "lagrangian", "uniform"]
 
@@ -46,7 +46,7 @@ def _resolve(table: CostTable, budgets: Mapping[str, float | str] | None) -> dic
 
 
 def _fail(table: CostTable, bud: Mapping[str, float], method: str) -> InfeasibleBudgetError:
-    mins = minimum_totals(table, list(bud))
+    mins = table.min_totals(list(bud))
     msg = f"{method}: found no allocation within budgets; " + format_budget_error(bud, mins, jointly=False)
     return InfeasibleBudgetError(msg, minimums=mins)
 
@@ -74,7 +74,7 @@ def greedy(table: CostTable, budgets: Mapping[str, float | str] | None = None,
     t0 = time.perf_counter()
     bud = _resolve(table, budgets)
     names = list(bud)
-    gid, grouped, allowed = _grouped(table, list(dict.fromkeys([objective, *names])))
+    gid, grouped, allowed = table.grouped(list(dict.fromkeys([objective, *names])))
     obj = np.where(allowed, grouped[objective], np.inf)
     cur = np.argmin(obj, axis=1)
     G = cur.size
@@ -112,7 +112,7 @@ def lagrangian(table: CostTable, budgets: Mapping[str, float | str] | None = Non
     t0 = time.perf_counter()
     bud = _resolve(table, budgets)
     names = list(bud)
-    gid, grouped, allowed = _grouped(table, list(dict.fromkeys([objective, *names])))
+    gid, grouped, allowed = table.grouped(list(dict.fromkeys([objective, *names])))
     obj = np.where(allowed, grouped[objective], np.inf)
     G = obj.shape[0]
     rows = np.arange(G)

@@ -41,6 +41,7 @@ from lowbit.kernels_ref.errors import InvalidSpecError
 __all__ = [
     "SENSITIVITY",
     "CostTable",
+    "PricedGrid",
     "choice_label",
     "choice_pairs",
     "parse_quantity",
@@ -263,6 +264,27 @@ class CostTable:
             out[i] = remap[key]
         return out
 
+    def grouped(self, names: Sequence[str]) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+        """Group id per layer, each named metric summed per tie group [G, C], and the allowed
+        mask per group [G, C] (members of a group share their mask)."""
+        gid = self.group_of()
+        G = int(gid.max()) + 1
+        out = {}
+        for n in names:
+            a = np.zeros((G, self.num_choices))
+            np.add.at(a, gid, self.metric(n))
+            out[n] = a
+        allowed = np.zeros((G, self.num_choices), dtype=bool)
+        allowed[gid] = self.allowed
+        return gid, out, allowed
+
+    def min_totals(self, names: Sequence[str] | None = None) -> dict[str, float]:
+        """Smallest achievable total of each metric alone, respecting ties and allowed sets
+        (exact: the sum over tie groups of the cheapest allowed choice)."""
+        names = list(self.metric_names) if names is None else list(names)
+        _, grouped, allowed = self.grouped(names)
+        return {n: float(np.where(allowed, grouped[n], np.inf).min(axis=1).sum()) for n in names}
+
     def totals(self, assignment: Sequence[int] | np.ndarray) -> dict[str, float]:
         """Sum of every metric for a per-layer choice index assignment."""
         idx = np.asarray(assignment, dtype=np.int64)
@@ -309,11 +331,7 @@ class CostTable:
             base = float(arr[np.arange(self.num_layers), self.uniform(base_label)].sum())
             if kind == "x":
                 return frac * base
-            from lowbit.search.ilp import (
-                minimum_totals,  # "r": along the achievable range [min, base]
-            )
-
-            lo = minimum_totals(self, [name])[name]
+            lo = self.min_totals([name])[name]  # "r": along the achievable range [min, base]
             return lo + frac * (base - lo)
         if base_label is not None:
             raise InvalidSpecError(f"{where}: {name}={value!r}: ':choice' only goes with a fraction like 0.6x or 0.5r")
@@ -442,7 +460,8 @@ class CostTable:
                    ties: Sequence[Sequence[int | str]] = (),
                    fixed: Mapping[str, str] | None = None,
                    weight_layers_only: bool = True) -> CostTable:
-        """Price every (layer, choice) once with `hwsim.evaluate`.
+        """Price every (layer, choice) once with `hwsim.evaluate` (`PricedGrid.price`) and build
+        the table from those prices (`from_priced`).
 
         `formats` are weight formats (Format or text); with `act_formats` every (w, a) pair is
         a choice, otherwise activations use the accelerator's default. Layers without weights
@@ -450,18 +469,26 @@ class CostTable:
         is an array [layer][choice] over the kept layers or a mapping (layer, label) -> loss;
         missing -> zeros (then only costs matter).
         """
+        priced = PricedGrid.price(workload, formats, accel, act_formats=act_formats,
+                                  weight_layers_only=weight_layers_only)
+        return cls.from_priced(priced, sensitivity=sensitivity, ties=ties, fixed=fixed)
+
+    @classmethod
+    def from_priced(cls, priced: PricedGrid, *,
+                    sensitivity: np.ndarray | Mapping[tuple[str, str], float] | None = None,
+                    ties: Sequence[Sequence[int | str]] = (),
+                    fixed: Mapping[str, str] | None = None) -> CostTable:
+        """The table of an already priced grid: ``latency`` (cycles), ``energy`` (joules, every
+        component), ``memory`` (weight bytes), ``bops``. `fixed` holds a layer at one choice
+        label, or at a weight format (every choice with that weight format)."""
         from lowbit.kernels_ref.formats import Format
 
-        pairs, labels = choice_pairs(formats, act_formats)
-        layers = [ly for ly in workload.layers if not weight_layers_only or ly.weight_params > 0]
-        if not layers:
-            raise InvalidSpecError(f"workload {workload.name!r}: no layers with weights to allocate")
+        pairs, labels, layers, grid, accel = priced.pairs, priced.labels, priced.layers, priced.grid, priced.accel
         L, C = len(layers), len(pairs)
-        grid = price_grid(layers, pairs, accel)
         lat = np.array([[float(c.cycles) for c in row] for row in grid]).reshape(L, C)
         en = np.array([[c.total_energy_j for c in row] for row in grid]).reshape(L, C)
         mem = np.array([[weight_bytes(ly, w) for w, _a in pairs] for ly in layers]).reshape(L, C)
-        default_act = Format.parse(str(getattr(accel, "default_act_format", "int8")))
+        default_act = Format.parse(str(accel.default_act_format))
         bops = np.array([[float(ly.macs) * w.bits * (a if a is not None else default_act).bits for w, a in pairs]
                          for ly in layers]).reshape(L, C)
         names = tuple(ly.name for ly in layers)
@@ -481,30 +508,42 @@ class CostTable:
         for lay, ch in (fixed or {}).items():
             if lay not in names:
                 raise InvalidSpecError(f"fixed: unknown layer {lay!r}")
-            if ch not in labels:
+            if ch in labels:
+                row = [lab == ch for lab in labels]
+            elif any(str(w) == ch for w, _a in pairs):
+                row = [str(w) == ch for w, _a in pairs]
+            else:
                 raise InvalidSpecError(f"fixed: unknown choice {ch!r} (have {', '.join(labels)})")
-            allowed[names.index(lay)] = np.array([lab == ch for lab in labels])
+            allowed[names.index(lay)] = np.array(row)
         tie_idx = tuple(tuple(names.index(x) if isinstance(x, str) else int(x) for x in g) for g in ties)
         return cls(layers=names, choices=labels, sensitivity=sens,
                    costs={"latency": lat, "energy": en, "memory": mem, "bops": bops},
-                   ties=tie_idx, allowed=allowed, model=str(workload.name),
-                   hardware=str(getattr(accel, "name", "")), source=f"hwsim:{getattr(accel, 'name', '')}")
+                   ties=tie_idx, allowed=allowed, model=str(priced.workload.name),
+                   hardware=str(accel.name), source=f"hwsim:{accel.name}")
 
 
-#: Models lowbit can run itself (real weights, calibration data): name -> builder of
-#: (model, calibration inputs, workload). Measured/proxy sensitivity only works for these.
-_RUNNABLE = ("digits", "digits-cnn")
+@dataclass(frozen=True, eq=False)
+class PricedGrid:
+    """`hwsim.evaluate` of every (layer, choice) of a workload on one accelerator: the
+    LayerCosts a `CostTable` is built from (`CostTable.from_priced`), kept for callers that
+    also need the per-layer detail (cycles, energy by component, bytes)."""
 
+    workload: Any
+    accel: Any
+    layers: tuple[Any, ...]                   # the priced layers (weight layers by default)
+    pairs: tuple[tuple[Any, Any], ...]        # (weight Format, activation Format or None) per choice
+    labels: tuple[str, ...]                   # choice labels
+    grid: tuple[tuple[Any, ...], ...]         # LayerCost [layer][choice]
 
-def digits_workload() -> Any:
-    """Workload of models.zoo.digits.DigitsCNN (8x8 input; layer names = module names)."""
-    from lowbit.models.ir import ConvGeometry, Layer, Phase, Workload
-
-    return Workload(name="digits-cnn", phase=Phase.INFERENCE, layers=(
-        Layer.conv2d("conv1", ConvGeometry(1, 16, 8, 8, 3, 3, pad_h=1, pad_w=1)),
-        Layer.conv2d("conv2", ConvGeometry(16, 32, 8, 8, 3, 3, pad_h=1, pad_w=1)),
-        Layer.linear("fc1", 1, 512, 64),
-        Layer.linear("fc2", 1, 64, 10)))
+    @classmethod
+    def price(cls, workload: Any, formats: Sequence[Any], accel: Any, *,
+              act_formats: Sequence[Any] | None = None, weight_layers_only: bool = True) -> PricedGrid:
+        pairs, labels = choice_pairs(formats, act_formats)
+        layers = tuple(ly for ly in workload.layers if not weight_layers_only or ly.weight_params > 0)
+        if not layers:
+            raise InvalidSpecError(f"workload {workload.name!r}: no layers with weights to allocate")
+        grid = tuple(tuple(row) for row in price_grid(layers, pairs, accel))
+        return cls(workload, accel, layers, tuple(pairs), labels, grid)
 
 
 def _held_label(weight_fmt: str, act_formats: Sequence[str] | None) -> str:
@@ -523,59 +562,38 @@ def table_for_model(model: str, hw: str, formats: Sequence[str], *, act_formats:
     """CostTable for a zoo model on an accelerator preset (the `lowbit allocate --hw` path).
 
     Sensitivity: a FILE (CSV/JSON, `models.sensitivity.load`; activation-joint choices use the
-    weight format's value), or ``measured`` / ``proxy`` for models lowbit can run with real
-    weights (the digits CNN, trained from a fixed seed). Zoo models have shapes but no weights
-    here, so for them measured/proxy is an error asking for a FILE rather than a guess.
+    weight format's value), ``builtin`` (`models.quality`), or ``measured`` / ``proxy`` for
+    models lowbit holds real weights for (`models.zoo.runnable_models`: the digits CNN,
+    trained from a fixed seed). Other zoo models have shapes but no weights here, so for them
+    measured/proxy is an error asking for a FILE rather than a guess.
     """
     from lowbit.hwsim.spec import load_accelerator
+    from lowbit.models import quality as Q
     from lowbit.models import sensitivity as S
+    from lowbit.models import zoo
 
     if sensitivity is None:
         raise InvalidSpecError("--sensitivity is required with --hw: a FILE (CSV/JSON), 'measured', 'proxy' "
                                "or 'builtin'")
     accel = load_accelerator(hw)
-    runnable = model.lower() in _RUNNABLE
-    if runnable:
-        workload = digits_workload()
-    else:
-        from lowbit.models import zoo
-
-        workload = zoo.get(model, phase=phase, seq_len=seq_len, batch=batch)
+    workload = zoo.get(model, phase=phase, seq_len=seq_len, batch=batch)
     weight_fmts = list(formats)
-    if sensitivity == "builtin":  # models.quality: HAWQ-V3 ResNet-18, measured MiniLM / digits
-        from lowbit.models import quality as Q
-
-        q = Q.for_model(model, weight_fmts, cache_dir=cache_dir)
-        names = [ly.name for ly in workload.layers if ly.weight_params > 0]
-        sens_w, held, ties = q.for_layers(names, where="--sensitivity builtin")
-        reps = len(act_formats) if act_formats else 1
+    names = [ly.name for ly in workload.layers if ly.weight_params > 0]
+    reps = len(act_formats) if act_formats else 1  # choices are (w, a) pairs in w-major order
+    if sensitivity in ("measured", "proxy") and zoo.canonical(model) not in zoo.runnable_models():
+        raise InvalidSpecError(f"--sensitivity {sensitivity}: model {model!r} has no weights in lowbit "
+                               f"(runnable: {', '.join(zoo.runnable_models())}); pass --sensitivity FILE "
+                               f"with per-(layer, format) values")
+    if sensitivity in ("builtin", "measured", "proxy"):
+        q = Q.for_model(model, weight_fmts, cache_dir=cache_dir, method=sensitivity)
+        sens_w, held, ties = q.for_layers(names, where=f"--sensitivity {sensitivity}")
         return CostTable.from_hwsim(workload, weight_fmts, accel, sensitivity=np.repeat(sens_w, reps, axis=1),
                                     act_formats=act_formats, ties=ties,
                                     fixed={n: _held_label(f, act_formats) for n, f in held.items()})
-    if sensitivity in ("measured", "proxy"):
-        if not runnable:
-            raise InvalidSpecError(f"--sensitivity {sensitivity}: model {model!r} has no weights in lowbit "
-                                   f"(runnable: {', '.join(_RUNNABLE)}); pass --sensitivity FILE with "
-                                   f"per-(layer, format) values")
-        from lowbit.models.zoo.digits import load_digits_tensors, train_digits_cnn
-
-        net, _ = train_digits_cnn(seed=0)
-        if sensitivity == "measured":
-            x_tr, _, _, _ = load_digits_tensors(seed=0)
-            st = S.measured(net, x_tr[:256], weight_fmts, metric="kl", cache_dir=cache_dir)
-        else:
-            st = S.proxy(net, weight_fmts)
-    else:
-        st = S.load(sensitivity)
-    names = [ly.name for ly in workload.layers if ly.weight_params > 0]
+    st = S.load(sensitivity)
     sens_w = st.array_for(names, weight_fmts, where=f"sensitivity {sensitivity}")
-    reps = len(act_formats) if act_formats else 1
-    sens = np.repeat(sens_w, reps, axis=1)  # choices are (w, a) pairs in w-major order
-    ties = []
-    by_name = {ly.name: i for i, ly in enumerate(l for l in workload.layers if l.weight_params > 0)}
-    for ly in workload.layers:
-        tied = getattr(ly, "tied_to", None)
-        if tied and ly.name in by_name and tied in by_name:
-            ties.append((by_name[tied], by_name[ly.name]))
-    return CostTable.from_hwsim(workload, weight_fmts, accel, sensitivity=sens, act_formats=act_formats,
-                                ties=ties)
+    by_name = {n: i for i, n in enumerate(names)}
+    tie_pairs = [(by_name[ly.tied_to], by_name[ly.name]) for ly in workload.layers
+                 if ly.tied_to and ly.name in by_name and ly.tied_to in by_name]
+    return CostTable.from_hwsim(workload, weight_fmts, accel, sensitivity=np.repeat(sens_w, reps, axis=1),
+                                act_formats=act_formats, ties=tie_pairs)

@@ -35,7 +35,7 @@ import pulp
 from lowbit.kernels_ref.errors import InfeasibleBudgetError, InvalidSpecError, LowbitError
 from lowbit.search.costs import SENSITIVITY, CostTable
 
-__all__ = ["Allocation", "format_budget_error", "minimum_totals", "solve", "solver_name"]
+__all__ = ["Allocation", "format_budget_error", "solve", "solver_name"]
 
 log = logging.getLogger(__name__)
 
@@ -97,27 +97,6 @@ def _make_solver(name: str, time_limit_s: float | None) -> pulp.LpSolver:
     raise InvalidSpecError(f"solver: unknown solver {name!r} (HiGHS or CBC)")
 
 
-def _grouped(table: CostTable, names: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
-    """Group id per layer, metrics summed per group [G, C], allowed mask per group [G, C]."""
-    gid = table.group_of()
-    G = int(gid.max()) + 1
-    out = {}
-    for n in names:
-        a = np.zeros((G, table.num_choices))
-        np.add.at(a, gid, table.metric(n))
-        out[n] = a
-    allowed = np.zeros((G, table.num_choices), dtype=bool)
-    allowed[gid] = table.allowed  # members of a group share their mask
-    return gid, out, allowed
-
-
-def minimum_totals(table: CostTable, names: list[str] | None = None) -> dict[str, float]:
-    """Smallest achievable total of each metric alone, respecting ties and allowed sets (exact)."""
-    names = list(table.metric_names) if names is None else names
-    _, grouped, allowed = _grouped(table, names)
-    return {n: float(np.where(allowed, grouped[n], np.inf).min(axis=1).sum()) for n in names}
-
-
 def format_budget_error(budgets: Mapping[str, float], minimums: Mapping[str, float], jointly: bool) -> str:
     parts = [f"{n} <= {budgets[n]:.6g} (smallest achievable {minimums[n]:.6g})" for n in budgets]
     head = ("budgets cannot all be met together although each alone can: " if jointly
@@ -141,7 +120,7 @@ def solve(table: CostTable, budgets: Mapping[str, float | str] | None = None, *,
     obj_arr_check = table.metric(objective)  # validates the name
     del obj_arr_check
     names = list(dict.fromkeys([objective, *bud]))
-    gid, grouped, allowed = _grouped(table, names)
+    gid, grouped, allowed = table.grouped(names)
     G, C = allowed.shape
     mins = {n: float(np.where(allowed, grouped[n], np.inf).min(axis=1).sum()) for n in bud}
     tol = {n: 1e-9 * max(abs(bud[n]), abs(mins[n]), 1e-300) for n in bud}

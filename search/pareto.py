@@ -28,7 +28,7 @@ import numpy as np
 from lowbit.kernels_ref.errors import InfeasibleBudgetError, InvalidSpecError
 from lowbit.kernels_ref.progress import progress
 from lowbit.search.costs import SENSITIVITY, CostTable
-from lowbit.search.ilp import minimum_totals, solve
+from lowbit.search.ilp import solve
 
 __all__ = ["ParetoPoint", "non_dominated", "nondominated_ranks", "sweep"]
 
@@ -102,7 +102,7 @@ def sweep(table: CostTable, swept: str, *, points: int = 30,
     table.metric(swept)
     other = {n: table.resolve_budget(n, v) for n, v in (budgets or {}).items() if n != swept}
     names = table.metric_names
-    lo = minimum_totals(table, [swept])[swept]
+    lo = table.min_totals([swept])[swept]
     free = solve(table, other, objective=objective, time_limit_s=time_limit_s)
     hi = free.totals[swept]
     grid = np.linspace(lo, hi, points) if hi > lo else np.array([lo])

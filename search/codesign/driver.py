@@ -1,0 +1,129 @@
+"""The sweep driver: quality tables once, points grouped by structure, run on an executor,
+every result committed to the store as it completes; the strategy picks the designs."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from lowbit.search.codesign.space import Design, DesignSpace, Point, points_for
+from lowbit.search.codesign.strategies import STRATEGIES
+from lowbit.search.codesign.worker import ModelCtx, SweepCaches, evaluate_group
+
+__all__ = ["SweepSummary", "model_contexts", "run_points", "run_sweep"]
+
+
+@dataclass
+class SweepSummary:
+    total: int = 0
+    skipped: int = 0
+    evaluated: int = 0
+    ok: int = 0
+    infeasible: int = 0
+    invalid: int = 0
+    seconds: float = 0.0
+
+    @property
+    def points_per_s(self) -> float:
+        return self.evaluated / self.seconds if self.seconds > 0 else float("inf")
+
+
+def model_contexts(space: DesignSpace, cache_dir: str | Path | None = None) -> dict[str, ModelCtx]:
+    """Quality tables (built once, in the calling process) and workload arguments per model."""
+    from lowbit.models import quality as Q
+
+    out = {}
+    for m in space.models:
+        q = Q.for_model(m.name, list(m.formats), file=m.sensitivity, cache_dir=cache_dir)
+        out[m.name] = ModelCtx(m.name, m.formats, m.workload, q.layers,
+                               tuple(tuple(float(x) for x in r) for r in np.asarray(q.values)), q.fixed, q.ties)
+    return out
+
+
+def _structure(p: Point) -> tuple[Any, ...]:
+    return (p.base, tuple((k, v) for k, v in p.params if k != "freq_hz"), p.model)
+
+
+def _groups(points: Sequence[Point], max_group: int = 64) -> list[list[Point]]:
+    by: dict[tuple[Any, ...], list[Point]] = {}
+    for p in points:
+        by.setdefault(_structure(p), []).append(p)
+    out = []
+    for g in by.values():
+        for i in range(0, len(g), max_group):
+            out.append(g[i:i + max_group])
+    return out
+
+
+def _space_ctx(space: DesignSpace) -> dict[str, Any]:
+    return {"budgets": dict(space.budgets), "objective": space.objective, "act_formats": list(space.act_formats)}
+
+
+def run_points(points: Sequence[Point], ctxs: Mapping[str, ModelCtx], space: DesignSpace, store: Any, *,
+               executor: str = "local", workers: int | None = None, scheduler: str | None = None,
+               quiet: bool = False, summary: SweepSummary | None = None,
+               caches: SweepCaches | None = None) -> dict[str, dict[str, Any]]:
+    """Evaluate the points not yet in `store`, committing each as it completes; return all results.
+
+    `caches` go with every task (in-process executors share them; a process pool gets a
+    copy per chunk of tasks), fresh ones when not given."""
+    from lowbit.search.executors import run
+
+    s = summary if summary is not None else SweepSummary()
+    done = store.done_keys(space.name)
+    todo = [p for p in points if p.key not in done]
+    s.total += len(points)
+    s.skipped += len(points) - len(todo)
+    sctx = _space_ctx(space)
+    tasks = [(g, {p.model: ctxs[p.model] for p in g}, sctx) for g in _groups(todo)]
+
+    out: dict[str, dict[str, Any]] = {}
+
+    def sink(task: Any, results: list[dict[str, Any]]) -> None:
+        for p, r in zip(task[0], results):
+            if store.put(p.key, space.name, p.as_dict(), r):  # a racing sweep's row wins otherwise
+                out[p.key] = r
+            s.evaluated += 1
+            st = r.get("status")
+            s.ok += st == "ok"
+            s.infeasible += st == "infeasible"
+            s.invalid += st == "invalid"
+
+    fn = functools.partial(evaluate_group, caches=caches if caches is not None else SweepCaches())
+    t0 = time.perf_counter()
+    run(fn, tasks, executor=executor, workers=workers, scheduler=scheduler, on_result=sink,
+        quiet=quiet, desc=f"sweep {space.name}", chunksize=4, unit_weight=lambda t: len(t[0]))
+    s.seconds += time.perf_counter() - t0
+    out.update(store.results([p.key for p in points if p.key not in out]))  # finished before this run
+    return out
+
+
+def run_sweep(space: DesignSpace, store: Any, *, executor: str = "local", workers: int | None = None,
+              scheduler: str | None = None, quiet: bool = False, cache_dir: str | Path | None = None,
+              progress: Callable[[str], None] | None = None,
+              contexts: Mapping[str, ModelCtx] | None = None,
+              caches: SweepCaches | None = None) -> SweepSummary:
+    """Run the space's strategy, committing every point to `store` as it completes."""
+    s = SweepSummary()
+    ctxs = contexts if contexts is not None else model_contexts(space, cache_dir)
+    store.set_meta([("space", space.raw), ("space_name", space.name),
+                    ("models", [m.name for m in space.models]),
+                    ("formats", sorted({f for m in space.models for f in m.formats})),
+                    ("budgets", dict(space.budgets)), ("objective", space.objective),
+                    ("objectives", list(space.objectives)), ("strategy", space.strategy)])
+    shared = caches if caches is not None else SweepCaches()
+    nmodels = len(space.models)
+
+    def evaluate(designs: Sequence[Design]) -> list[list[dict[str, Any]]]:
+        pts = points_for(space, designs)
+        res = run_points(pts, ctxs, space, store, executor=executor, workers=workers, scheduler=scheduler,
+                         quiet=quiet, summary=s, caches=shared)
+        return [[res[p.key] for p in pts[i * nmodels:(i + 1) * nmodels]] for i in range(len(designs))]
+
+    STRATEGIES[space.strategy](space, evaluate, np.random.default_rng(space.seed), progress)
+    return s

@@ -1,0 +1,162 @@
+"""Search strategies over a design space, as a registry: name -> strategy.
+
+A strategy decides which designs to evaluate; it never evaluates one itself. It is called
+as ``strategy(space, evaluate, rng, progress)``, where ``evaluate(designs)`` runs every
+(design, model) point of `designs` (committing each to the store) and returns, per design,
+its results in the space's model order. So a strategy does not know about executors,
+stores or resuming, and the same points give the same results whichever strategy asked.
+
+- ``grid``: every design of every hardware block.
+- ``random``: `samples` distinct designs, blocks drawn in proportion to their size.
+- ``evolutionary``: NSGA-II style: the parents are the best `population` designs seen so
+  far by (non-domination rank, crowding distance) over the space's objectives, binary
+  tournaments among them, uniform crossover within a hardware block, one-gene mutation
+  (mostly a step to a neighbouring value); `samples` designs in all.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+from lowbit.search.codesign.space import Design, DesignSpace
+from lowbit.search.pareto import nondominated_ranks
+
+__all__ = ["STRATEGIES", "Evaluate", "Strategy", "all_designs", "random_designs"]
+
+#: Runs the points of some designs; returns each design's results, one per model.
+Evaluate = Callable[[Sequence[Design]], list[list[dict[str, Any]]]]
+Strategy = Callable[[DesignSpace, Evaluate, np.random.Generator, Callable[[str], None] | None], None]
+
+_METRIC_KEY = {"latency": "latency_s", "energy": "energy_j", "quality": "quality", "memory": "memory_bytes"}
+
+
+def all_designs(space: DesignSpace) -> list[Design]:
+    out = []
+    for bi, b in enumerate(space.hardware):
+        for idx in itertools.product(*[range(len(v)) for _, v in b.params]):
+            out.append((bi, tuple(idx)))
+    return out
+
+
+def random_designs(space: DesignSpace, n: int, rng: np.random.Generator,
+                   exclude: set[Design] | frozenset[Design] = frozenset()) -> list[Design]:
+    total = space.num_designs
+    want = min(n, total - len(exclude))
+    picked: dict[Design, None] = {}
+    sizes = np.array([b.size for b in space.hardware], dtype=np.float64)
+    tries = 0
+    while len(picked) < want and tries < 50 * want + 100:
+        tries += 1
+        bi = int(rng.choice(len(sizes), p=sizes / sizes.sum()))
+        idx = tuple(int(rng.integers(len(v))) for _, v in space.hardware[bi].params)
+        d = (bi, idx)
+        if d not in exclude:
+            picked.setdefault(d, None)
+    return list(picked)
+
+
+def _grid(space: DesignSpace, evaluate: Evaluate, rng: np.random.Generator,
+          progress: Callable[[str], None] | None) -> None:
+    evaluate(all_designs(space))
+
+
+def _random(space: DesignSpace, evaluate: Evaluate, rng: np.random.Generator,
+            progress: Callable[[str], None] | None) -> None:
+    evaluate(random_designs(space, space.samples, rng))
+
+
+def _objective_vector(space: DesignSpace, results: Sequence[dict[str, Any]]) -> np.ndarray | None:
+    """Per design: sum over models of log(metric) for latency/energy/quality, area once."""
+    if any(r.get("status") != "ok" for r in results):
+        return None
+    vec = []
+    for o in space.objectives:
+        if o == "area":
+            vec.append(math.log(max(results[0]["area_mm2"], 1e-30)))
+        else:
+            vec.append(sum(math.log(max(r[_METRIC_KEY[o]], 1e-30)) for r in results))
+    return np.array(vec)
+
+
+def _crowding(objs: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """NSGA-II crowding distance within each rank (boundary points infinite)."""
+    out = np.zeros(len(objs))
+    for r in np.unique(ranks):
+        idx = np.flatnonzero(ranks == r)
+        if idx.size <= 2:
+            out[idx] = np.inf
+            continue
+        for m in range(objs.shape[1]):
+            o = idx[np.argsort(objs[idx, m], kind="stable")]
+            span = objs[o[-1], m] - objs[o[0], m]
+            out[o[0]] = out[o[-1]] = np.inf
+            if span > 0:
+                out[o[1:-1]] += (objs[o[2:], m] - objs[o[:-2], m]) / span
+    return out
+
+
+def _evolutionary(space: DesignSpace, evaluate: Evaluate, rng: np.random.Generator,
+                  progress: Callable[[str], None] | None) -> None:
+    """NSGA-II style: rank by non-domination over the space's objectives, binary tournaments,
+    uniform crossover within a hardware block, one-gene mutation; `samples` designs in all."""
+    seen: dict[Design, np.ndarray | None] = {}
+    pop = random_designs(space, min(space.population, space.samples), rng)
+    gen = 0
+    while True:
+        new = [d for d in pop if d not in seen]
+        for d, rs in zip(new, evaluate(new)):
+            seen[d] = _objective_vector(space, rs)
+        if progress:
+            progress(f"generation {gen}: {len(seen)} designs evaluated")
+        if len(seen) >= min(space.samples, space.num_designs):
+            return
+        ok = [d for d in seen if seen[d] is not None]
+        if not ok:
+            pop = random_designs(space, space.population, rng, exclude=set(seen))
+            gen += 1
+            continue
+        objs = np.stack([seen[d] for d in ok])  # type: ignore[misc]
+        ranks = nondominated_ranks(objs)
+        crowd = _crowding(objs, ranks)
+        # NSGA-II survival: the parents are the best `population` designs seen so far by
+        # (non-domination rank, crowding distance), then binary tournaments among them.
+        order = sorted(range(len(ok)), key=lambda i: (ranks[i], -crowd[i], i))[:space.population]
+        pool = [ok[i] for i in order]
+        better = {d: (int(ranks[i]), -float(crowd[i]), k) for k, (i, d) in enumerate(zip(order, pool))}
+        children: dict[Design, None] = {}
+        want = min(space.population, space.samples - len(seen), space.num_designs - len(seen))
+        tries = 0
+        while len(children) < want and tries < 200 * want:
+            tries += 1
+            a, b = (min((pool[int(i)] for i in rng.integers(len(pool), size=2)), key=better.__getitem__)
+                    for _ in range(2))
+            child_block = a[0]
+            ga = list(a[1])
+            gb = list(b[1]) if b[0] == a[0] else list(a[1])
+            genes = [ga[i] if rng.random() < 0.5 else gb[i] for i in range(len(ga))]
+            params = space.hardware[child_block].params
+            if params:  # mutate one gene: mostly a step to a neighbouring value (ranges are ordered)
+                j = int(rng.integers(len(params)))
+                n = len(params[j][1])
+                if n > 1 and rng.random() < 0.7:
+                    genes[j] = min(max(genes[j] + (1 if rng.random() < 0.5 else -1), 0), n - 1)
+                else:
+                    genes[j] = int(rng.integers(n))
+            child = (child_block, tuple(genes))
+            if child not in seen:
+                children.setdefault(child, None)
+        if len(children) < want:  # the neighbourhood is exhausted: fill at random
+            children.update(dict.fromkeys(random_designs(space, want - len(children), rng,
+                                                         exclude=set(seen) | set(children))))
+        pop = list(children)
+        gen += 1
+
+
+#: name -> strategy; `parse_space` accepts exactly these names.
+STRATEGIES: MappingProxyType[str, Strategy] = MappingProxyType(
+    {"grid": _grid, "random": _random, "evolutionary": _evolutionary})
