@@ -29,8 +29,10 @@ charged 1/cores of the input's DRAM bytes.
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 from lowbit.hwsim.cores.base import Dataflow, MappingHints
@@ -41,8 +43,12 @@ from lowbit.kernels_ref.errors import InvalidSpecError, MappingInfeasibleError
 from lowbit.kernels_ref.formats import Format
 from lowbit.models.ir import Layer, OpKind
 
-__all__ = ["OBJECTIVES", "Mapping", "Objective", "candidate_sizes", "conv_block_sizes", "layer_gemm", "price_mapping",
-           "search", "whole_window_k_sizes"]
+from . import fast
+
+__all__ = ["CACHE_SIZE", "OBJECTIVES", "Mapping", "Objective", "candidate_sizes", "clear_cache", "conv_block_sizes",
+           "layer_gemm", "price_mapping", "search", "search_grid", "whole_window_k_sizes"]
+
+CACHE_SIZE = fast.CACHE_SIZE
 
 Objective = str
 OBJECTIVES: tuple[str, ...] = ("latency", "energy", "edp")
@@ -130,6 +136,13 @@ def _host_im2col(accel: Accelerator) -> bool:
 
 def candidate_sizes(dim: int, array_dims: tuple[int, ...] = (), max_per_dim: int = 10) -> np.ndarray:
     """Tile-size candidates for one dimension (ascending, unique, <= dim, dim included)."""
+    return np.array(_candidate_sizes(int(dim), tuple(int(d) for d in array_dims), int(max_per_dim)),
+                    dtype=np.int64)
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _candidate_sizes(dim: int, array_dims: tuple[int, ...], max_per_dim: int) -> tuple[int, ...]:
+    """`candidate_sizes` as a tuple, cached by (dim, array dims, thinning): frozen values."""
     vals = {dim}
     floor = min(dim, min(array_dims)) if array_dims else 1  # no tile narrower than the array
     p = 1
@@ -142,11 +155,19 @@ def candidate_sizes(dim: int, array_dims: tuple[int, ...] = (), max_per_dim: int
         while mult < dim:
             vals.add(mult)
             mult *= 2
-    arr = np.array(sorted(vals), dtype=np.int64)
-    if arr.size <= max_per_dim:
-        return arr
-    pick = np.unique(np.rint(np.linspace(0, arr.size - 1, max_per_dim)).astype(np.int64))
-    return arr[pick]
+    arr = sorted(vals)
+    if len(arr) > max_per_dim:
+        arr = [arr[i] for i in sorted(set(_spread(len(arr) - 1, max_per_dim)))]
+    return tuple(arr)
+
+
+def _spread(stop: int, num: int) -> list[int]:
+    """`np.rint(np.linspace(0, stop, num))` as ints, with numpy's arithmetic (step = stop / (num - 1),
+    i * step, the last point exactly `stop`; round half to even, as np.rint)."""
+    if num <= 1:
+        return [0] * num
+    step = stop / (num - 1)
+    return [round(i * step) for i in range(num - 1)] + [stop]
 
 
 def conv_block_sizes(shape: GemmShape) -> np.ndarray:
@@ -189,9 +210,87 @@ def _objective(p: Priced, objective: str) -> np.ndarray:
 
 def search(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: str = "latency", *,
            max_per_dim: int = 10, table: EnergyTable | None = None) -> Mapping:
-    """The best mapping of `layer` at formats (w, a) on `accel` (see module doc)."""
+    """The best mapping of `layer` at formats (w, a) on `accel` (see module doc).
+
+    Exact and fast (`mapper.fast`): the same winner as `search_grid` over the same candidates.
+    Results are shared (bounded cache) between designs that differ only in what cannot change
+    the winner: name and clock always; energy (node, overrides, DRAM energy) for the latency
+    objective; DRAM bandwidth for the energy objective."""
     if objective not in OBJECTIVES:
         raise InvalidSpecError(f"mapper: unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})")
+    _check_per_dim(max_per_dim)
+    try:
+        return _search_shared(_LayerKey(layer), w, a, _MappingKey(accel, objective, table), objective,
+                              int(max_per_dim))
+    except MappingInfeasibleError as exc:  # the cached call saw a nameless layer: name it
+        raise MappingInfeasibleError(f"layer {layer.name}: " + str(exc).split(": ", 1)[-1]) from None
+
+
+def search_grid(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: str = "latency", *,
+                max_per_dim: int = 10, table: EnergyTable | None = None) -> Mapping:
+    """The reference search: every candidate of the grid priced by `hwsim.memory.price_candidates`
+    in one call, the winner by lexicographic (objective, DRAM bytes, -tile volume, index)."""
+    if objective not in OBJECTIVES:
+        raise InvalidSpecError(f"mapper: unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})")
+    _check_per_dim(max_per_dim)
+    return _search(layer, w, a, accel, objective, max_per_dim, table, _search_split_grid)
+
+
+def _check_per_dim(max_per_dim: int) -> None:
+    if not isinstance(max_per_dim, (int, np.integer)) or isinstance(max_per_dim, bool) or max_per_dim < 1:
+        raise InvalidSpecError(f"mapper: max_per_dim must be a positive integer, got {max_per_dim!r}")
+
+
+class _LayerKey:
+    """A layer seen only through its shape: hash / equality by every field but its name."""
+
+    __slots__ = ("key", "layer")
+
+    def __init__(self, layer: Layer) -> None:
+        self.layer = layer
+        self.key = tuple(getattr(layer, f.name) for f in fields(layer) if f.name not in ("name", "tied_to"))
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _LayerKey) and self.key == other.key
+
+
+class _MappingKey:
+    """An accelerator seen only through what decides its mappings (hash / equality by that)."""
+
+    __slots__ = ("accel", "key", "table")
+
+    def __init__(self, accel: Accelerator, objective: str, table: EnergyTable | None) -> None:
+        self.accel, self.table = accel, table
+        energy = (table if table is not None else (accel.node_nm, accel.energy, accel.dram.energy_j_per_byte)) \
+            if objective != "latency" else None
+        dram_bw = accel.dram.bandwidth_bytes_per_cycle if objective != "energy" else None
+        self.key = (accel.core_family, accel.core, accel.buffers, accel.memory, accel.num_cores, dram_bw, energy)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _MappingKey) and self.key == other.key
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _search_shared(lk: _LayerKey, w: Format, a: Format, mk: _MappingKey, objective: str,
+                   max_per_dim: int) -> Mapping:
+    return _search(lk.layer, w, a, mk.accel, objective, max_per_dim, mk.table, _search_split)
+
+
+def clear_cache() -> None:
+    """Drop the mapper's caches (shared results, candidate sizes, per-dataflow compute)."""
+    _search_shared.cache_clear()
+    _candidate_sizes.cache_clear()
+    fast.clear_cache()
+
+
+def _search(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: str, max_per_dim: int,
+            table: EnergyTable | None, split_fn: Any) -> Mapping:
     hints = accel.model().mapping_hints(layer)
     splits = ("n", "m") if hints.row_split and 1 < accel.num_cores and layer.batch < accel.num_cores and layer.m > 1 \
         else ("n",)
@@ -200,7 +299,7 @@ def search(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: st
     first_err: MappingInfeasibleError | None = None
     for split in splits:  # an M split only where it prices strictly better (LUT cores: tables per row)
         try:
-            mapping, obj = _search_split(layer, w, a, accel, objective, max_per_dim, table, split, hints)
+            mapping, obj = split_fn(layer, w, a, accel, objective, max_per_dim, table, split, hints)
         except MappingInfeasibleError as exc:
             first_err = first_err or exc
             continue
@@ -212,10 +311,9 @@ def search(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: st
     return best_map
 
 
-def _search_split(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: str, max_per_dim: int,
-                  table: EnergyTable | None, split: str,
-                  hints: MappingHints | None = None) -> tuple[Mapping, float]:
-    hints = hints if hints is not None else accel.model().mapping_hints(layer)
+def _grid(layer: Layer, accel: Accelerator, max_per_dim: int, split: str, hints: MappingHints
+          ) -> tuple[GemmShape, int, str, np.ndarray, np.ndarray, np.ndarray]:
+    """(per-core GEMM, active cores, split dim, tm / tk / tn candidates) of one split."""
     shape, active, dim = layer_gemm(layer, accel.num_cores, hints, split, _host_im2col(accel))
     dims = hints.array_dims
     tms = (conv_block_sizes(shape) if accel.memory.padded_tiles and shape.conv_window
@@ -225,6 +323,33 @@ def _search_split(layer: Layer, w: Format, a: Format, accel: Accelerator, object
     tns = candidate_sizes(shape.n, dims, max_per_dim)
     if accel.memory.padded_tiles:  # a whole tile narrower than the array's N extent
         tns = tns[tns >= min(hints.min_tile_n, shape.n)]  # would idle columns on every tile
+    return shape, active, dim, tms, tks, tns
+
+
+def _search_split(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: str, max_per_dim: int,
+                  table: EnergyTable | None, split: str,
+                  hints: MappingHints | None = None) -> tuple[Mapping, float]:
+    """The fast exact search of one split (`mapper.fast`); (mapping, objective value)."""
+    hints = hints if hints is not None else accel.model().mapping_hints(layer)
+    shape, active, dim, tms, tks, tns = _grid(layer, accel, max_per_dim, split, hints)
+    if not shape.weight_per_batch:  # never from a Layer; the fast path assumes it
+        return _search_split_grid(layer, w, a, accel, objective, max_per_dim, table, split, hints)
+    table = table or EnergyTable.for_node(accel.node_nm, accel.energy, accel.dram.energy_j_per_byte)
+    dataflows = accel.model().dataflows
+    found = fast.fast_search_split(shape, w, a, accel, objective, table, active, tms, tks, tns, dataflows)
+    if found is None:  # nothing fits: the reference names the buffers and the bytes they lack
+        return _search_split_grid(layer, w, a, accel, objective, max_per_dim, table, split, hints)
+    idx, obj = found
+    i_m, i_k, i_n, o, d = np.unravel_index(idx, (tms.size, tks.size, tns.size, len(LOOP_ORDERS), len(dataflows)))
+    return Mapping(tile_m=int(tms[i_m]), tile_k=int(tks[i_k]), tile_n=int(tns[i_n]),
+                   loop_order=LOOP_ORDERS[int(o)], dataflow=dataflows[int(d)], cores=active, split_dim=dim), obj
+
+
+def _search_split_grid(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: str, max_per_dim: int,
+                       table: EnergyTable | None, split: str,
+                       hints: MappingHints | None = None) -> tuple[Mapping, float]:
+    hints = hints if hints is not None else accel.model().mapping_hints(layer)
+    shape, active, dim, tms, tks, tns = _grid(layer, accel, max_per_dim, split, hints)
     dataflows = accel.model().dataflows
     grid = np.meshgrid(tms, tks, tns, np.arange(len(LOOP_ORDERS)), np.arange(len(dataflows)), indexing="ij")
     tm, tk, tn, order, dfi = (g.ravel() for g in grid)

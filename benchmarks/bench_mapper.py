@@ -1,0 +1,137 @@
+"""Time `mapper.search` per layer, cold, on every preset x the layers of a few zoo models.
+
+Target (issue 19 item 1): <= 200 us median per layer, cold (no evaluate cache, no mapper
+candidate cache carried over from another design). Cases: every preset in hwsim/presets x
+the distinct layer shapes of resnet18, resnet50, llama-2-7b decode and prefill (seq 2048)
+and minilm-l6 (embeddings have no mapping: left out), at one weight format per preset
+(the first of int4, int8, binary that the core runs; activations at the preset's default).
+
+The machine is shared, so the times are CPU seconds of this process (time.process_time),
+per call: each layer is searched `--repeat` times and its fastest CPU time kept; the report
+gives the median and p90 over layers, per preset and overall, and the load average.
+
+    .venv/bin/python benchmarks/bench_mapper.py [--repeat 3] [--presets tpu-like,loom]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from lowbit.hwsim.spec import load_accelerator
+from lowbit.kernels_ref.errors import LowbitError
+from lowbit.kernels_ref.formats import Format
+from lowbit.mapper.tiling import clear_cache, price_mapping, search, search_grid
+from lowbit.models import zoo
+from lowbit.models.ir import OpKind
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = [("resnet18", {}), ("resnet50", {}), ("llama-2-7b", {"phase": "decode", "seq_len": 2048}),
+          ("llama-2-7b", {"phase": "prefill", "seq_len": 2048}), ("minilm-l6", {})]
+WEIGHTS = ("int4", "int8", "binary")
+
+
+def _layers() -> list:
+    seen, out = set(), []
+    for name, kw in MODELS:
+        for layer in zoo.get(name, **kw).layers:
+            if layer.op is OpKind.EMBEDDING:
+                continue
+            key = replace(layer, name="_", tied_to=None)
+            if key not in seen:
+                seen.add(key)
+                out.append(layer)
+    return out
+
+
+def _cpu_us(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        clear_cache()  # cold: no shared result, candidate set or per-dataflow compute from before
+        t0 = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t0)
+    return best * 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--presets", default="")
+    ap.add_argument("--grid", action="store_true", help="time the reference search_grid (today's search)")
+    ap.add_argument("--thinning", action="store_true",
+                    help="instead: how often every candidate (no max_per_dim thinning) beats max_per_dim=10")
+    args = ap.parse_args()
+    presets = args.presets.split(",") if args.presets else sorted(
+        p.stem for p in (ROOT / "hwsim" / "presets").glob("*.yaml"))
+    layers = _layers()
+    if args.thinning:
+        return _thinning(presets, layers)
+    fn = search_grid if args.grid else search
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+          f"{len(layers)} distinct layer shapes; CPU time (time.process_time), best of {args.repeat}")
+    print("| preset | weights | layers | median us | p90 us | max us |")
+    print("|---|---|---:|---:|---:|---:|")
+    allt: list[float] = []
+    t_start = time.process_time()
+    for hw in presets:
+        accel = load_accelerator(hw)
+        a = accel.act_format
+        times: list[float] = []
+        used = ""
+        for wname in WEIGHTS:
+            w = Format.parse(wname)
+            try:
+                fn(layers[0], w, a, accel)
+            except LowbitError:
+                continue
+            used = wname
+            break
+        if not used:
+            print(f"| {hw} | (no format runs) | 0 | | | |")
+            continue
+        w = Format.parse(used)
+        for layer in layers:
+            aw = a if layer.op is OpKind.MATMUL else w
+            try:
+                times.append(_cpu_us(lambda layer=layer, aw=aw, a=a, accel=accel: fn(layer, aw, a, accel), args.repeat))
+            except LowbitError:
+                continue
+        t = np.array(times)
+        allt.extend(times)
+        print(f"| {hw} | {used} | {t.size} | {np.median(t):.0f} | {np.percentile(t, 90):.0f} | {t.max():.0f} |")
+    t = np.array(allt)
+    print(f"| **all** | | {t.size} | **{np.median(t):.0f}** | {np.percentile(t, 90):.0f} | {t.max():.0f} |")
+    print(f"total CPU {time.process_time() - t_start:.1f} s; load average at end: "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def _thinning(presets: list[str], layers: list) -> None:
+    """Latency of today's thinned candidates (max_per_dim=10) vs all candidates (the exhaustive
+    set, searched by the exact fast search, which tests/mapper holds equal to an exhaustive loop)."""
+    n = better = 0
+    worst = (0.0, "")
+    for hw in presets:
+        accel = load_accelerator(hw)
+        a = accel.act_format
+        for layer in layers:
+            w = a if layer.op is OpKind.MATMUL else Format.parse("int8")
+            try:
+                thin = price_mapping(layer, w, a, accel, search(layer, w, a, accel))
+                full = price_mapping(layer, w, a, accel, search(layer, w, a, accel, max_per_dim=10 ** 6))
+            except LowbitError:
+                continue
+            n += 1
+            gain = 1.0 - float(full.cycles.ravel()[0]) / float(thin.cycles.ravel()[0])
+            better += gain > 0
+            worst = max(worst, (gain, f"{hw} {layer.name} {layer.m}x{layer.k}x{layer.n}"))
+    print(f"{n} preset x layer cases at int8: all candidates beat max_per_dim=10 in {better}; "
+          f"largest latency gain {worst[0]:.2%} ({worst[1]})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""mapper.fast: the fast search finds exactly the winner of the grid search (today's search) and
+of an exhaustive search over every candidate; shared results across clock / energy / DRAM."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from lowbit.hwsim.memory import LOOP_ORDERS, price_candidates
+from lowbit.hwsim.spec import accelerator, list_presets, load_accelerator
+from lowbit.kernels_ref.errors import InvalidSpecError, LowbitError, MappingInfeasibleError
+from lowbit.kernels_ref.formats import Format
+from lowbit.mapper import tiling
+from lowbit.mapper.tiling import (
+    Mapping,
+    candidate_sizes,
+    clear_cache,
+    layer_gemm,
+    search,
+    search_grid,
+)
+from lowbit.models.ir import ConvGeometry, Layer, OpKind
+
+F = Format.parse
+LAYERS = [
+    Layer.linear("fc_decode", 1, 4096, 11008),
+    Layer.linear("fc_prefill", 2048, 4096, 4096),
+    Layer.linear("fc_small", 100, 300, 200),
+    Layer.matmul("att", 128, 64, 128, batch=32),
+    Layer.conv2d("conv3", ConvGeometry(64, 64, 56, 56, 3, 3, pad_h=1, pad_w=1)),
+    Layer.conv2d("conv1", ConvGeometry(3, 64, 224, 224, 7, 7, 2, 2, 3, 3), images=2),
+    Layer.conv2d("dw", ConvGeometry(96, 96, 28, 28, 3, 3, pad_h=1, pad_w=1, groups=96)),
+]
+
+
+def _outcome(fn, layer, w, a, accel, objective, **kw):
+    try:
+        return fn(layer, w, a, accel, objective, **kw)
+    except LowbitError as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+@pytest.mark.parametrize("preset", list_presets())
+def test_fast_equals_grid_on_presets(preset):
+    accel = load_accelerator(preset)
+    a = accel.act_format
+    n = 0
+    for w_name, layer in itertools.product(("int4", "int8", "binary"), LAYERS):
+        w = a if layer.op is OpKind.MATMUL else F(w_name)
+        for objective in ("latency", "energy", "edp"):
+            clear_cache()
+            ref = _outcome(search_grid, layer, w, a, accel, objective)
+            assert _outcome(search, layer, w, a, accel, objective) == ref, (preset, w_name, layer.name, objective)
+            n += isinstance(ref, Mapping)
+    assert n > 0  # every preset maps at least one of these layers
+
+
+def _random_accel(rng: np.random.Generator, i: int):
+    family = rng.choice(["systolic", "bitserial"]) if i % 3 else "systolic"
+    if family == "systolic":
+        rows, cols = (int(rng.choice([4, 8, 16, 32])) for _ in range(2))
+        core = {"family": "mac_array", "style": "systolic", "rows": rows, "cols": cols,
+                "dataflows": ["os", "ws", "is"], "precisions": ["int8"], "rates": [1.0]}
+    else:
+        core = {"family": "mac_array", "style": "systolic", "rows": 8, "cols": 16, "dataflows": ["ws"],
+                "precisions": ["int8"], "rates": [1.0]}
+    db = bool(rng.integers(0, 2))
+    sizes = [int(2 ** rng.integers(9, 20)) for _ in range(3)]
+    layout = int(rng.integers(0, 3))
+    if layout == 0:
+        buffers = [{"name": "wbuf", "operands": ["weight"], "size_bytes": sizes[0],
+                    "bandwidth_bytes_per_cycle": float(rng.choice([8, 64, 256])), "double_buffered": db},
+                   {"name": "iobuf", "operands": ["input", "output"], "size_bytes": sizes[1],
+                    "bandwidth_bytes_per_cycle": float(rng.choice([8, 64, 256])), "double_buffered": db}]
+    elif layout == 1:
+        buffers = [{"name": "ibuf", "operands": ["input"], "size_bytes": sizes[0], "bandwidth_bytes_per_cycle": 32.0},
+                   {"name": "wbuf", "operands": ["weight"], "size_bytes": sizes[1], "bandwidth_bytes_per_cycle": 32.0,
+                    "banks": 4},
+                   {"name": "obuf", "operands": ["output"], "size_bytes": sizes[2], "bandwidth_bytes_per_cycle": 16.0,
+                    "double_buffered": db}]
+    else:  # one shared buffer; the output streams from DRAM
+        buffers = [{"name": "gbuf", "operands": ["input", "weight"], "size_bytes": sizes[0] * 4,
+                    "bandwidth_bytes_per_cycle": 128.0, "double_buffered": db}]
+    memory = {}
+    if rng.integers(0, 2):
+        memory["output_bits"] = 32
+    if rng.integers(0, 2):
+        memory["output_read_before_write"] = True
+    return accelerator(name=f"rand{i}", freq_hz=1e9, node_nm=float(rng.choice([7, 28, 45])), core=core,
+                       buffers=buffers, dram={"bandwidth_bytes_per_cycle": float(rng.choice([1, 4, 16, 64]))},
+                       num_cores=int(rng.choice([1, 1, 4])), memory=memory)
+
+
+def _random_layer(rng: np.random.Generator, i: int) -> Layer:
+    kind = i % 3
+    if kind == 0:
+        return Layer.linear(f"l{i}", int(rng.integers(1, 3000)), int(rng.integers(1, 5000)), int(rng.integers(1, 5000)))
+    if kind == 1:
+        return Layer.matmul(f"mm{i}", int(rng.integers(1, 600)), int(rng.integers(1, 256)), int(rng.integers(1, 600)),
+                            batch=int(rng.integers(1, 40)))
+    return Layer.linear(f"l{i}", int(rng.integers(1, 200)), int(rng.integers(100, 20000)), int(rng.integers(1, 300)))
+
+
+def test_fast_equals_grid_on_random_layers_and_designs():
+    rng = np.random.default_rng(19)
+    mapped = 0
+    for i in range(60):
+        accel = _random_accel(rng, i)
+        layer = _random_layer(rng, i)
+        w = F(str(rng.choice(["int8", "int4", "int2"])))
+        for objective in ("latency", "energy", "edp"):
+            ref = _outcome(search_grid, layer, w, F("int8"), accel, objective)
+            assert _outcome(search, layer, w, F("int8"), accel, objective) == ref, (i, layer, objective)
+            mapped += isinstance(ref, Mapping)
+    assert mapped > 100
+
+
+def _exhaustive(layer, w, a, accel, objective):
+    """Every tile triple from the unthinned candidate lists, every order and dataflow, priced one by
+    one (a slow loop over tile triples): the lexicographic first by (objective, DRAM bytes,
+    -volume, enumeration order)."""
+    hints = accel.model().mapping_hints(layer)
+    shape, active, dim = layer_gemm(layer, accel.num_cores, hints)
+    dims = hints.array_dims
+    dfs = accel.model().dataflows
+    best = None
+    for tm, tk, tn in itertools.product(*(candidate_sizes(d, dims, 10 ** 6) for d in (shape.m, shape.k, shape.n))):
+        p = price_candidates(shape, w, a, accel, tm, tk, tn, np.arange(len(LOOP_ORDERS))[:, None],
+                             np.arange(len(dfs))[None, :], n_cores_active=active)
+        obj = {"latency": p.cycles.astype(float), "energy": p.total_energy_j,
+               "edp": p.cycles * p.total_energy_j}[objective]
+        for o, d in zip(*np.nonzero(p.fits)):
+            key = (float(obj[o, d]), float(p.dram_bytes[o, d]), -float(tm * tk * tn))
+            if best is None or key < best[0]:  # strict: the first in enumeration order wins ties
+                best = (key, Mapping(int(tm), int(tk), int(tn), LOOP_ORDERS[o], dfs[d], active, dim))
+    return best
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_fast_equals_exhaustive_reference(case):
+    rng = np.random.default_rng(100 + case)
+    accel = _random_accel(rng, 3 * case + 1).with_changes(num_cores=1)
+    layer = _random_layer(rng, case)
+    w, a = F("int8"), F("int8")
+    objective = ("latency", "energy", "edp")[case % 3]
+    ref = _exhaustive(layer, w, a, accel, objective)
+    if ref is None:
+        with pytest.raises(MappingInfeasibleError):
+            search(layer, w, a, accel, objective, max_per_dim=10 ** 6)
+        return
+    assert search(layer, w, a, accel, objective, max_per_dim=10 ** 6) == ref[1]
+    # today's thinned candidates (max_per_dim=10) are a subset: never better than the reference
+    thin = tiling.price_mapping(layer, w, a, accel, search(layer, w, a, accel, objective))
+    obj = {"latency": float(thin.cycles.ravel()[0]), "energy": float(thin.total_energy_j.ravel()[0]),
+           "edp": float((thin.cycles * thin.total_energy_j).ravel()[0])}[objective]
+    assert obj >= ref[0][0]
+
+
+def test_results_shared_across_clock_and_energy_not_dram():
+    clear_cache()
+    base = load_accelerator("tpu-like")
+    layer = LAYERS[1]
+    w = F("int8")
+    m0 = search(layer, w, w, base)
+    info = tiling._search_shared.cache_info()
+    faster = base.with_changes(freq_hz=base.freq_hz * 2, name="tpu-2x")
+    assert search(layer, w, w, faster) == m0
+    assert tiling._search_shared.cache_info().hits == info.hits + 1
+    # a renamed layer of the same shape is the same search
+    assert search(Layer.linear("other", 2048, 4096, 4096), w, w, base) == m0
+    assert tiling._search_shared.cache_info().hits == info.hits + 2
+    slow_dram = base.with_changes(**{"dram.bandwidth_bytes_per_cycle": 1.0})
+    m1 = search(layer, w, w, slow_dram)
+    assert tiling._search_shared.cache_info().misses == info.misses + 1
+    assert m1 == search_grid(layer, w, w, slow_dram)
+    # energy objective: the DRAM bandwidth cannot change the winner, the DRAM energy can
+    e0 = search(layer, w, w, base, "energy")
+    misses = tiling._search_shared.cache_info().misses
+    assert search(layer, w, w, slow_dram, "energy") == e0
+    assert tiling._search_shared.cache_info().misses == misses
+    pricier = base.with_changes(**{"dram.energy_j_per_byte": 1e-9})
+    assert search(layer, w, w, pricier, "energy") == search_grid(layer, w, w, pricier, "energy")
+    assert tiling._search_shared.cache_info().misses == misses + 1
+    clear_cache()
+    assert tiling._search_shared.cache_info().currsize == 0
+
+
+def test_infeasible_error_names_the_layer_through_the_shared_cache():
+    tiny = accelerator(
+        name="tiny", freq_hz=1e9, node_nm=45,
+        core={"family": "mac_array", "style": "systolic", "rows": 8, "cols": 8, "dataflows": ["os"],
+              "precisions": ["int8"], "rates": [1.0]},
+        buffers=[{"name": "wbuf", "operands": ["weight"], "size_bytes": 8, "bandwidth_bytes_per_cycle": 64},
+                 {"name": "iobuf", "operands": ["input", "output"], "size_bytes": 2,
+                  "bandwidth_bytes_per_cycle": 64}],
+        dram={"bandwidth_bytes_per_cycle": 16.0})
+    for name in ("first", "second"):
+        with pytest.raises(MappingInfeasibleError, match=rf"layer {name}: .*wbuf needs >= 32 bytes"):
+            search(Layer.linear(name, 4, 4, 4), F("int8"), F("int8"), tiny)
+
+
+def test_candidate_thinning_matches_numpy_linspace():
+    def numpy_version(dim, dims, k):
+        vals = set(candidate_sizes(dim, dims, 10 ** 6).tolist())
+        arr = np.array(sorted(vals))
+        if arr.size <= k:
+            return arr.tolist()
+        return arr[np.unique(np.rint(np.linspace(0, arr.size - 1, k)).astype(np.int64))].tolist()
+
+    for dim, dims, k in itertools.product((1, 7, 100, 4096, 11008, 50257), ((), (8,), (12, 14), (16, 128)),
+                                          (1, 2, 3, 5, 10, 17)):
+        assert candidate_sizes(dim, dims, k).tolist() == numpy_version(dim, dims, k)
+    with pytest.raises(InvalidSpecError, match="max_per_dim"):
+        search(LAYERS[0], F("int8"), F("int8"), load_accelerator("tpu-like"), max_per_dim=0)
+
+
+def test_conv_layers_on_padded_presets_equal_grid():
+    # Bit Fusion presets: padded tiles, conv block m-tiles, whole-window K tiles, K segments
+    for preset in ("bitfusion-eyeriss-budget", "bitfusion-stripes-budget"):
+        accel = load_accelerator(preset)
+        for c_in, c_out, kern, hw_, stride in ((3, 64, 7, 224, 2), (64, 128, 3, 56, 1), (256, 512, 1, 28, 2)):
+            layer = Layer.conv2d("c", ConvGeometry(c_in, c_out, hw_, hw_, kern, kern, stride, stride,
+                                                   kern // 2, kern // 2))
+            for w in ("int2", "int4", "int8"):
+                for objective in ("latency", "energy"):
+                    assert _outcome(search, layer, F(w), F("int8"), accel, objective) == \
+                        _outcome(search_grid, layer, F(w), F("int8"), accel, objective)
