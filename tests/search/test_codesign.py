@@ -283,3 +283,49 @@ def test_malformed_spaces_only_ever_raise_typed_errors() -> None:
             assert "\n" not in str(exc) and str(exc).startswith("fuzz.yaml")
 
     check()
+
+
+def test_worker_caches_are_bounded_and_never_change_a_result(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from lowbit.search.codesign import SweepCaches, evaluate_group, model_contexts, points_for
+    from lowbit.search.codesign.worker import LRU
+
+    lru: LRU[str, int] = LRU(2)
+    lru.put("a", 1)
+    lru.put("b", 2)
+    assert lru.get("a") == 1  # "a" is now the most recent: "b" goes first
+    lru.put("c", 3)
+    assert (lru.get("b"), lru.get("a"), lru.get("c"), len(lru)) == (None, 1, 3, 2)
+    with pytest.raises(ValueError):
+        LRU(0)
+
+    space = load_space(_space(tmp_path))
+    ctxs = model_contexts(space)
+    pts = points_for(space, [(0, (i, j)) for i in range(2) for j in range(2)])
+    sctx = space.context()
+    fresh = evaluate_group((pts, ctxs, sctx))
+    tight = SweepCaches(priced=LRU(1), ilp=LRU(1), accels=LRU(1), workloads=LRU(1))
+    shared = evaluate_group((pts, ctxs, sctx), caches=tight)
+    alone = [evaluate_group(([p], ctxs, sctx))[0] for p in pts]
+    assert [r["status"] for r in fresh] == ["ok"] * 4
+    assert fresh == shared == alone
+    assert (len(tight.priced), len(tight.ilp), len(tight.accels), len(tight.workloads)) == (1, 1, 1, 1)
+
+
+def test_strategies_are_a_registry_that_the_parser_follows() -> None:
+    from lowbit.search.codesign import STRATEGIES
+
+    assert set(STRATEGIES) == {"grid", "random", "evolutionary"}
+    with pytest.raises(TypeError):
+        STRATEGIES["annealing"] = STRATEGIES["grid"]  # type: ignore[index]
+    base = {"name": "s", "formats": ["int4", "int8"], "models": ["digits"], "hardware": ["stripes"]}
+    for name in STRATEGIES:
+        assert parse_space({**base, "strategy": name}).strategy == name
+
+
+def test_codesign_and_the_digits_workload_import_no_torch() -> None:
+    code = ("import sys; import lowbit.search.codesign; from lowbit.models import zoo; "
+            "w = zoo.get('digits'); assert w.total_macs == 337536, w.total_macs; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
+                       cwd=ROOT)
+    assert r.returncode == 0, r.stderr
