@@ -121,3 +121,25 @@ def test_a_field_without_a_comment_fails(tmp_path: Path) -> None:
 ])
 def test_unit_from_name(name: str, unit: str) -> None:
     assert unit_of(name) == unit
+
+
+def test_readme_cli_table_shows_every_command_and_required_argument() -> None:
+    import argparse
+
+    from lowbit.cli import build_parser
+
+    readme = (REF.parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = [ln for ln in readme.splitlines() if ln.startswith("| `lowbit ")]
+    for path, p in docgen._subcommands(build_parser(), ("lowbit",)):
+        if len(path) == 1 or any(isinstance(a, argparse._SubParsersAction) for a in p._actions):
+            continue  # command groups: their leaves are checked
+        cmd = " ".join(path)
+        mine = [r for r in rows if r.startswith(f"| `{cmd} ") or r.startswith(f"| `{cmd}`")]
+        assert mine, f"README's command table has no row for {cmd}"
+        for a in p._actions:
+            if not a.option_strings:
+                word = (a.metavar or a.dest).upper()
+                assert any(word in r for r in mine), f"README: {cmd} lacks its argument {word}"
+            elif a.required:
+                assert any(any(f"{o} " in r for o in a.option_strings) for r in mine), (
+                    f"README: {cmd} lacks its required {a.option_strings[-1]}")
