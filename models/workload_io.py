@@ -261,25 +261,33 @@ def resolve_model(ref: Any, phase: str | Phase | None = None, **shape: Any) -> W
         from lowbit.models import zoo
 
         return zoo.get(ref, phase=phase, **shape)
-    if _PY_REF.match(ref):
-        return _from_factory(ref, Phase(phase) if isinstance(phase, str) else phase)
     path = Path(ref)
     low = ref.lower()
+    data: Any = None
+    if low.endswith((".json", ".yaml", ".yml")):
+        text = read_text(path, "model file")
+        data = load_json(text, str(path)) if low.endswith(".json") else load_yaml(text, str(path))
+    # a JSON file with `model_type` and no `format` key is a Hugging Face config
+    if isinstance(data, Mapping) and low.endswith(".json") and "model_type" in data \
+            and "format" not in data:
+        from lowbit.models.importers import from_hf_config
+
+        name = path.parent.name if path.name == "config.json" and path.parent.name else path.stem
+        return from_hf_config(path, phase=phase, name=name, **shape)
+    # a fixed graph: shape options would be silently ignored, so refuse them
+    given = sorted(k for k, v in shape.items() if v is not None and not (k == "batch" and v == 1))
+    if given:
+        raise InvalidSpecError(f"{ref}: {', '.join(given)} apply to zoo models and HF configs, "
+                               "not to a fixed graph (set the shapes in the file or factory)")
+    if _PY_REF.match(ref):
+        return _from_factory(ref, Phase(phase) if isinstance(phase, str) else phase)
+    if phase is not None:
+        raise InvalidSpecError(f"{ref}: phase is fixed by the file (set `phase:` in a workload file)")
     if low.endswith(".onnx"):
         from lowbit.models.importers import from_onnx
 
         return from_onnx(path)
-    text = read_text(path, "model file")
-    if low.endswith(".json"):
-        data = load_json(text, str(path))
-        if isinstance(data, Mapping) and "model_type" in data and "format" not in data:
-            from lowbit.models.importers import from_hf_config
-
-            name = path.parent.name if path.name == "config.json" and path.parent.name else path.stem
-            return from_hf_config(path, phase=phase, name=name, **shape)
-    elif low.endswith((".yaml", ".yml")):
-        data = load_yaml(text, str(path))
-    else:
+    if data is None:
         raise InvalidSpecError(f"{path}: not a model file (expected .json, .yaml, .onnx or "
                                "file.py:factory)")
     return workload_from_dict(data, str(path))

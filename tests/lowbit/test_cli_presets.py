@@ -38,3 +38,29 @@ def test_version(capsys) -> None:  # type: ignore[no-untyped-def]
         main(["--version"])
     assert ei.value.code == 0
     assert capsys.readouterr().out.strip() == "lowbit 0.1.0"
+
+
+def test_simulate_compares_several_designs_in_one_table(capsys) -> None:  # type: ignore[no-untyped-def]
+    from lowbit.hwsim import evaluate_workload
+    from lowbit.models import zoo
+
+    argv = ["simulate", "--hw", "bitmod", "--hw", "lut-tc-a100-like", "--hw", "a100-like",
+            "--model", "resnet18", "--weights", "int4"]
+    assert main([*argv, "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    rows = d["designs"]
+    assert [r["hardware"] for r in rows] == ["bitmod", "lut-tc-a100-like", "a100-like"]
+    wl = zoo.get("resnet18")
+    for r in rows:  # every figure is the library's own, in SI units
+        ref = evaluate_workload(wl, "int4", load_accelerator(r["hardware"]))
+        assert r["latency_s"] == pytest.approx(ref.latency_s) and r["energy_j"] == pytest.approx(ref.total_energy_j)
+        assert r["speedup"] == pytest.approx(rows[0]["latency_s"] / ref.latency_s)
+        assert 0.0 <= r["stall_share"] <= 1.0 and 0.0 < r["utilization"] <= 1.0
+    assert rows[0]["speedup"] == 1.0 and rows[1]["speedup"] > 10  # LUT TC vs a bit-serial ASIC
+    assert main([*argv, "--csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split(",")[:3] == ["hardware", "latency_s", "cycles"] and len(lines) == 4
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "speed-up vs bitmod" in text and " ms" in text or " µs" in text
+    assert "seq 0" not in text  # a CNN header has no sequence length
