@@ -13,6 +13,13 @@ COMPUTE_REPORT row ("Total Cycles", stall cycles, ...) and its own GEMM view
 M (output pixels), N (filters), K (window) from `topologies.calc_spatio_temporal_params`
 (the OS triple S_r, S_c, T). Not `get_transformed_mnk_dimensions`: in 3.0.0 its "M" is
 ofmap pixels times filters.
+
+    benchmarks/.venv-scalesim/bin/python benchmarks/scalesim_golden.py --stall
+
+writes tests/data/scalesim_stall_golden.json instead: every cfg in tests/data/scalesim_stall/
+(small SRAMs, USER and CALC bandwidth, os/ws/is, non-square arrays) on its conv and GEMM
+topologies, keeping SCALE-Sim's COMPUTE_REPORT, BANDWIDTH_REPORT and DETAILED_ACCESS_REPORT
+rows verbatim (strings, as SCALE-Sim printed them) and its in-process seconds per run.
 """
 
 from __future__ import annotations
@@ -51,10 +58,65 @@ def run_scalesim(cfg: Path, topo: Path, gemm: bool, work: Path) -> tuple[list[di
     return rows, mnk, seconds
 
 
+STALL_DATA = ROOT / "tests" / "data" / "scalesim_stall"
+STALL_OUT = ROOT / "tests" / "data" / "scalesim_stall_golden.json"
+REPORTS = ("COMPUTE_REPORT", "BANDWIDTH_REPORT", "DETAILED_ACCESS_REPORT")
+
+
+def _report_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    head = [h.strip() for h in lines[0].split(",") if h.strip()]
+    return head, [[v.strip() for v in ln.split(",")[:-1]] for ln in lines[1:]]
+
+
+def stall_main() -> int:
+    """Run SCALE-Sim on tests/data/scalesim_stall/*.cfg and store its three reports verbatim."""
+    from importlib.metadata import version
+
+    from scalesim.scale_sim import scalesim
+
+    ver = version("scalesim")
+    runs = []
+    headers: dict[str, list[str]] = {}
+    for cfg in sorted(STALL_DATA.glob("*.cfg")):
+        for topo_name, gemm in TOPOLOGIES:
+            work = WORK / "stall" / f"{cfg.stem}_{Path(topo_name).stem}"
+            work.mkdir(parents=True, exist_ok=True)
+            t0 = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):
+                sim = scalesim(save_disk_space=True, verbose=False, config=str(cfg),
+                               topology=str(STALL_DATA / topo_name),
+                               layout=str(STALL_DATA / "layout_none.csv"), input_type_gemm=gemm)
+                sim.run_scale(top_path=str(work))
+            secs = time.perf_counter() - t0
+            reports = {}
+            for rep in REPORTS:
+                headers[rep], reports[rep] = _report_rows(work / sim.config.get_run_name() / f"{rep}.csv")
+            runs.append({"cfg": f"scalesim_stall/{cfg.name}", "topology": f"scalesim_stall/{topo_name}",
+                         "gemm": gemm, "scalesim_seconds": round(secs, 3), "layers": sim.topo.get_num_layers(),
+                         **{rep.lower(): reports[rep] for rep in REPORTS}})
+            print(f"{cfg.name:16s} {topo_name:16s} {secs:7.2f} s", file=sys.stderr)
+    doc = {
+        "source": (f"scalesim {ver} (PyPI), run by 'benchmarks/.venv-scalesim/bin/python "
+                   f"benchmarks/scalesim_golden.py --stall' on {datetime.date.today().isoformat()}; "
+                   "inputs: tests/data/scalesim_stall/*.cfg x {conv_layers.csv, gemm_layers.csv (-i gemm)}; "
+                   "rows of its COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv, DETAILED_ACCESS_REPORT.csv verbatim "
+                   "(LayerID first)"),
+        "headers": {rep.lower(): headers[rep] for rep in REPORTS},
+        "runs": runs,
+    }
+    STALL_OUT.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {STALL_OUT} ({sum(r['layers'] for r in runs)} layer runs)", file=sys.stderr)
+    return 0
+
+
 def main() -> int:
     from importlib.metadata import version
 
     import scalesim  # noqa: F401  (fail early outside the SCALE-Sim venv)
+
+    if "--stall" in sys.argv[1:]:
+        return stall_main()
 
     ver = version("scalesim")
     entries = []

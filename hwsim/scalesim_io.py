@@ -38,6 +38,7 @@ Bad files raise InvalidSpecError naming the file, the line and the key/column.
 from __future__ import annotations
 
 import configparser
+import logging
 import math
 import re
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ __all__ = [
     "to_layer",
 ]
 
+_LOG = logging.getLogger(__name__)
 _CONV_COLUMNS = ("layer name", "ifmap height", "ifmap width", "filter height", "filter width",
                  "channels", "num filter", "strides")
 _GEMM_COLUMNS = ("layer name", "M", "N", "K")
@@ -88,6 +90,12 @@ class ScaleSimConfig:
     read_request_buffer: int
     write_request_buffer: int
     path: str = ""
+    ifmap_bank_bandwidth: int = 10  # [layout] IfmapSRAMBankBandwidth: ifmap DRAM fill, words/cycle (USER)
+    ifmap_bank_num: int = 10
+    ifmap_bank_port: int = 2
+    filter_bank_bandwidth: int = 10  # [layout] FilterSRAMBankBandwidth: filter DRAM fill (USER)
+    filter_bank_num: int = 10
+    filter_bank_port: int = 2
 
 
 @dataclass(frozen=True)
@@ -145,20 +153,21 @@ def _section_line(text: str, section: str) -> int:
 
 
 def read_config(path: str | Path) -> ScaleSimConfig:
-    """Parse a SCALE-Sim 3.0 `scale.cfg` (see the module docstring for the keys)."""
+    """Parse a SCALE-Sim 3.0 `scale.cfg` key by key as scalesim 3.0.0's `read_conf_file` does
+    (see the module docstring for the keys and where lowbit differs on purpose)."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as exc:
         raise InvalidSpecError(f"{path}: cannot read SCALE-Sim config: {exc.strerror or exc}") from None
-    parser = configparser.ConfigParser(interpolation=None)  # a "%" in a value is text, not a crash
+    parser = configparser.ConfigParser()  # SCALE-Sim's: BasicInterpolation, so '%' is special
     try:
         parser.read_string(text, source=str(path))
     except configparser.Error as exc:
         line = getattr(exc, "lineno", None)
-        where = f", line {line}" if line else ""
+        where_ = f", line {line}" if line else ""
         msg = str(exc).splitlines()[0]
-        raise InvalidSpecError(f"{path}{where}: not a valid SCALE-Sim config: {msg}") from None
+        raise InvalidSpecError(f"{path}{where_}: not a valid SCALE-Sim config: {msg}") from None
 
     def where(section: str, key: str) -> str:
         line = _line_of(text, section, key) or _section_line(text, section)
@@ -173,7 +182,12 @@ def read_config(path: str | Path) -> ScaleSimConfig:
             if required:
                 raise InvalidSpecError(f"{where(section, key)}: missing key {key} in [{section}]")
             return None
-        return parser.get(section, key).strip()
+        try:
+            return parser.get(section, key).strip()
+        except configparser.InterpolationError:
+            raise InvalidSpecError(
+                f"{where(section, key)}: {key} has a '%' that is not '%%' or '%(name)s' (SCALE-Sim 3.0.0's "
+                "configparser rejects it too; write %% for a literal %)") from None
 
     def get_int(section: str, key: str, default: int | None = None, positive: bool = True) -> int:
         raw = get(section, key, required=default is None)
@@ -185,10 +199,21 @@ def read_config(path: str | Path) -> ScaleSimConfig:
         except ValueError:
             raise InvalidSpecError(f"{where(section, key)}: {key} must be an integer, got {raw!r}") from None
         if positive and value < 1:
-            raise InvalidSpecError(f"{where(section, key)}: {key} must be positive, got {value}")
+            raise InvalidSpecError(f"{where(section, key)}: {key} must be positive, got {value} (SCALE-Sim "
+                                   "3.0.0 reads it but cannot simulate it)")
         if not positive and value < 0:
-            raise InvalidSpecError(f"{where(section, key)}: {key} must be >= 0, got {value}")
+            raise InvalidSpecError(f"{where(section, key)}: {key} must be >= 0, got {value} (SCALE-Sim "
+                                   "3.0.0 reads it; a negative address offset is refused here)")
         return value
+
+    def get_bool(section: str, key: str) -> bool:
+        raw = get(section, key, required=False)
+        if raw is None:
+            return False
+        if raw.lower() not in parser.BOOLEAN_STATES:
+            raise InvalidSpecError(f"{where(section, key)}: {key} must be a boolean (true/false, yes/no, on/off, "
+                                   f"1/0), got {raw!r}; SCALE-Sim 3.0.0 rejects it too")
+        return parser.BOOLEAN_STATES[raw.lower()]
 
     run_name = get("general", "run_name")
     assert run_name is not None
@@ -198,37 +223,63 @@ def read_config(path: str | Path) -> ScaleSimConfig:
             f"{where('run_presets', 'InterfaceBandwidth')}: InterfaceBandwidth must be USER or CALC, "
             f"got {bw_mode!r}")
     ramulator = get("run_presets", "UseRamulatorTrace", required=False)
-    if ramulator is not None and ramulator == "True":
+    if ramulator is not None and ramulator == "True":  # SCALE-Sim: exactly 'True' turns it on
         raise InvalidSpecError(
             f"{where('run_presets', 'UseRamulatorTrace')}: UseRamulatorTrace True is not modelled "
-            "(lowbit reports compute cycles only)")
+            "(SCALE-Sim 3.0.0 would replay Ramulator latency traces; lowbit has none)")
     sec = "architecture_presets"
     df_raw = get(sec, "Dataflow")
     assert df_raw is not None
     if df_raw not in ("os", "ws", "is"):
-        raise InvalidSpecError(f"{where(sec, 'Dataflow')}: Dataflow must be os, ws or is, got {df_raw!r}")
+        if df_raw.lower() != "os":
+            raise InvalidSpecError(
+                f"{where(sec, 'Dataflow')}: Dataflow must be os, ws or is, got {df_raw!r} (SCALE-Sim 3.0.0 "
+                "prints 'WARNING: Invalid dataflow' and runs any other value as os; lowbit refuses it "
+                "because 'WS', 'IS' or a typo would silently simulate os)")
+        _LOG.warning("%s: Dataflow %r is not os, ws or is; running os, as SCALE-Sim 3.0.0 does",
+                     where(sec, "Dataflow"), df_raw)
+        df_raw = "os"
     bandwidths: tuple[int, ...] = ()
     bw_raw = get(sec, "Bandwidth", required=bw_mode == "USER")
-    if bw_raw is not None and bw_raw != "":
+    if bw_mode == "USER":  # SCALE-Sim reads Bandwidth only in USER mode
+        assert bw_raw is not None
         try:
             bandwidths = tuple(int(x.strip()) for x in bw_raw.split(","))
         except ValueError:
-            if bw_mode == "USER":
-                raise InvalidSpecError(
-                    f"{where(sec, 'Bandwidth')}: Bandwidth must be comma-separated integers, got {bw_raw!r}") from None
-            bandwidths = ()
-        if bw_mode == "USER" and any(b < 1 for b in bandwidths):
+            raise InvalidSpecError(
+                f"{where(sec, 'Bandwidth')}: Bandwidth must be comma-separated integers, got {bw_raw!r}") from None
+        if any(b < 1 for b in bandwidths):
             raise InvalidSpecError(f"{where(sec, 'Bandwidth')}: Bandwidth must be positive, got {bw_raw!r}")
+    elif bw_raw:
+        try:
+            bandwidths = tuple(int(x.strip()) for x in bw_raw.split(","))
+        except ValueError:
+            bandwidths = ()
     sparse = get("sparsity", "SparsitySupport", required=False)
     if sparse is not None and sparse.lower() == "true":
         raise InvalidSpecError(
             f"{where('sparsity', 'SparsitySupport')}: SparsitySupport true is not supported "
-            "(lowbit does not model SCALE-Sim's sparse mode)")
+            "(SCALE-Sim 3.0.0 runs its sparse mode; lowbit does not model it)")
     for key in ("IfmapCustomLayout", "FilterCustomLayout"):
-        raw = get("layout", key, required=False)
-        if raw is not None and raw.lower() == "true":
-            raise InvalidSpecError(f"{where('layout', key)}: {key} true is not supported (compute cycles "
-                                   "do not depend on it; remove it to simulate)")
+        if get_bool("layout", key):
+            raise InvalidSpecError(
+                f"{where('layout', key)}: {key} true is not supported (SCALE-Sim 3.0.0 reads it as true and runs "
+                "its custom-layout bank model from the layout file; lowbit does not model custom layouts)")
+    banks_raw = parser.get(sec, "MemoryBanks", raw=True, fallback="1") if parser.has_section(sec) else "1"
+    try:  # SCALE-Sim 3.0.0 never reads MemoryBanks; lowbit's own model uses it when it is a count
+        memory_banks = max(int(banks_raw), 1)
+    except ValueError:
+        memory_banks = 1
+    lay = {key: get_int("layout", key, default=10 if "Bandwidth" in key or "Num" in key else 2)
+           for key in ("IfmapSRAMBankBandwidth", "IfmapSRAMBankNum", "IfmapSRAMBankPort",
+                       "FilterSRAMBankBandwidth", "FilterSRAMBankNum", "FilterSRAMBankPort")}
+    if bw_mode == "USER":
+        for op in ("Ifmap", "Filter"):
+            bw, num = lay[f"{op}SRAMBankBandwidth"], lay[f"{op}SRAMBankNum"]
+            if bw % num:
+                raise InvalidSpecError(
+                    f"{where('layout', op + 'SRAMBankBandwidth')}: {op}SRAMBankBandwidth {bw} is not a multiple of "
+                    f"{op}SRAMBankNum {num} (SCALE-Sim 3.0.0 stops on this assertion in USER mode)")
     return ScaleSimConfig(
         run_name=run_name,
         array_rows=get_int(sec, "ArrayHeight"),
@@ -242,18 +293,24 @@ def read_config(path: str | Path) -> ScaleSimConfig:
         dataflow=Dataflow(df_raw),
         use_user_bandwidth=bw_mode == "USER",
         bandwidths=bandwidths,
-        memory_banks=get_int(sec, "MemoryBanks", default=1),
+        memory_banks=memory_banks,
         read_request_buffer=get_int(sec, "ReadRequestBuffer", default=60),
         write_request_buffer=get_int(sec, "WriteRequestBuffer", default=60),
         path=str(path),
+        ifmap_bank_bandwidth=lay["IfmapSRAMBankBandwidth"], ifmap_bank_num=lay["IfmapSRAMBankNum"],
+        ifmap_bank_port=lay["IfmapSRAMBankPort"], filter_bank_bandwidth=lay["FilterSRAMBankBandwidth"],
+        filter_bank_num=lay["FilterSRAMBankNum"], filter_bank_port=lay["FilterSRAMBankPort"],
     )
 
 
 # ------------------------------------------------------------------ topology
-def _fields(row: str) -> list[str]:
+def _fields(row: str, needed: int) -> list[str]:
+    """SCALE-Sim's `row.split(',')[:-1]`: the field after the last comma is dropped. A row that
+    lacks the trailing comma and would then be short keeps its last field (SCALE-Sim 3.0.0
+    stops on such a row; lowbit reads it, on purpose, since the values are all there)."""
     parts = row.split(",")
-    if parts and parts[-1].strip() == "":
-        parts = parts[:-1]  # the trailing comma SCALE-Sim's files end rows with
+    if parts[-1].strip() == "" or len(parts) - 1 >= needed:
+        parts = parts[:-1]
     return [p.strip() for p in parts]
 
 
@@ -284,26 +341,32 @@ def read_topology(path: str | Path, gemm: bool = False) -> list[ScaleSimLayer]:
         row = raw.strip()
         if line_no == 1 or row == "":
             continue  # SCALE-Sim skips the first line (header) and blank lines
-        f = _fields(row)
-        if not f or not f[0]:
-            raise InvalidSpecError(f"{path}, line {line_no}: layer name is empty")
-        name = f[0]
+        f = _fields(row, 4 if gemm else 8)
+        if not f:
+            raise InvalidSpecError(f"{path}, line {line_no}: no fields")
+        name = f[0]  # may be empty: SCALE-Sim 3.0.0 runs a layer with no name
         if gemm:
-            if len(f) not in (4, 5):
+            if len(f) < 4:
                 raise InvalidSpecError(
                     f"{path}, line {line_no}: a GEMM row needs name, M, N, K[, N:M] (got {len(f)} fields)")
             m, n, k = (_int_field(path, line_no, col, v) for col, v in zip(_GEMM_COLUMNS[1:], f[1:4]))
-            if len(f) == 5:
+            if len(f) >= 5:  # SCALE-Sim reads the fifth field as N:M and ignores any after it
                 _check_sparsity(path, line_no, f[4])
             layers.append(ScaleSimLayer(name, m, k, 1, k, 1, n, 1, 1, gemm=True, line=line_no))
             continue
-        if len(f) not in (8, 9):
+        if len(f) < 8:
             raise InvalidSpecError(
                 f"{path}, line {line_no}: a conv row needs {', '.join(_CONV_COLUMNS)}[, N:M] "
                 f"(got {len(f)} fields)")
         ih, iw, fh, fw, ch, nf, st = (_int_field(path, line_no, col, v) for col, v in zip(_CONV_COLUMNS[1:], f[1:8]))
-        if len(f) == 9:
-            _check_sparsity(path, line_no, f[8])
+        if len(f) >= 9:  # SCALE-Sim takes the last field as N:M; the ones between must be integers
+            for extra in f[8:-1]:
+                try:
+                    int(extra)
+                except ValueError:
+                    raise InvalidSpecError(f"{path}, line {line_no}: extra field {extra!r} must be an integer "
+                                           "(SCALE-Sim 3.0.0 converts every field but the last)") from None
+            _check_sparsity(path, line_no, f[-1])
         if fh > ih:
             raise InvalidSpecError(f"{path}, line {line_no}: filter height {fh} > ifmap height {ih}")
         if fw > iw:
@@ -346,12 +409,18 @@ def core_spec(cfg: ScaleSimConfig) -> Spec:
 
 
 def accelerator_dict(cfg: ScaleSimConfig) -> dict[str, Any]:
-    """The cfg as an accelerator mapping in the `hwsim/presets/*.yaml` schema.
+    """The cfg as an accelerator mapping in the `hwsim/presets/*.yaml` schema, for lowbit's own
+    cost model (`hwsim.evaluate`; not SCALE-Sim's memory model, which is `hwsim.scalesim_mem`).
 
-    One-byte words; SRAMs feed one word per array edge port per cycle; DRAM bandwidth is
-    the cfg's Bandwidth (its first value; 10 words/cycle, SCALE-Sim's default, when CALC
-    leaves it to SCALE-Sim to compute)."""
-    dram_bw = cfg.bandwidths[0] if cfg.bandwidths else 10
+    One-byte words; SRAMs feed one word per array edge port per cycle. DRAM bandwidth: SCALE-Sim
+    3.0.0 (single_layer_sim.py) fills ifmap and filter over their own channels,
+    `[layout] IfmapSRAMBankBandwidth` and `FilterSRAMBankBandwidth` in USER mode (10 words/cycle
+    each in CALC), and drains the ofmap at `Bandwidth[0]` (USER) or ArrayWidth (CALC). lowbit's
+    model has one DRAM channel, so it gets the sum of the three."""
+    if cfg.use_user_bandwidth:
+        dram_bw = cfg.ifmap_bank_bandwidth + cfg.filter_bank_bandwidth + cfg.bandwidths[0]
+    else:
+        dram_bw = 10 + 10 + cfg.array_cols
     edge = max(cfg.array_rows, cfg.array_cols)
     return {
         "name": cfg.run_name,

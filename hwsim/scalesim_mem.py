@@ -1,0 +1,448 @@
+"""SCALE-Sim 3.0.0's memory system, exactly: double-buffered ifmap/filter read buffers, the
+ofmap write buffer, USER and CALC bandwidth modes, prefetch and stall accounting.
+
+This is a SCALE-Sim-compatible memory mode, not lowbit's own memory model (`hwsim.memory`,
+used by `hwsim.evaluate`, prices tiles against buffers and DRAM bandwidth in its own way).
+It follows `single_layer_sim.run`, `memory/double_buffered_scratchpad_mem.py`
+(`service_memory_requests`), `memory/read_buffer.py` (USER), `memory/read_buffer_estimate_bw.py`
+(CALC) and `memory/write_buffer.py` rule by rule, including their quirks, but runs event by
+event instead of address by address:
+
+- Bandwidths (single_layer_sim.py): USER takes the ifmap/filter fill bandwidth from
+  `[layout] IfmapSRAMBankBandwidth` / `FilterSRAMBankBandwidth` and only the ofmap drain from
+  `Bandwidth[0]`; CALC uses 10 words/cycle for ifmap/filter and ArrayWidth for the ofmap.
+- USER read buffer: the prefetch matrix is cut into sets of ceil(size/100) requests; the
+  active window holds ceil(active/set) sets and moves by the prefetch-buffer's sets on each
+  miss. Every new prefetch completes ceil(prefetch/bw) + 1 cycles after the last one, so its
+  completion cycle depends only on how many came before; a row's stall follows SCALE-Sim's
+  offset update (`offset += psc; if psc > 0: offset += psc`).
+- CALC read buffer never stalls; it records each address not seen in the current "generation"
+  of 50 sets and times prefetches between generation ends.
+- The write buffer drains ceil(drain/bw) trace lines when free space drops below the active
+  half and the last drain has ended, and stalls the row when it is full during a drain;
+  a drained line counts as full except the last of a drain (its -1 entries are subtracted).
+- A row's stall is the max of the three operands'; the array's cycle is row + stalls so far.
+
+`simulate_layer(row, cfg)` returns a `LayerReport` with every column of SCALE-Sim's
+COMPUTE_REPORT, BANDWIDTH_REPORT and DETAILED_ACCESS_REPORT.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from lowbit.hwsim.scalesim_streams import Streams, operand_matrices, streams
+from lowbit.kernels_ref.errors import InvalidSpecError
+
+if TYPE_CHECKING:
+    from lowbit.hwsim.scalesim_io import ScaleSimConfig, ScaleSimLayer
+
+__all__ = ["LayerReport", "simulate_layer"]
+
+_INF = 1 << 62
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """One layer's row of each SCALE-Sim report (names follow its column headers)."""
+
+    total_cycles_incl_prefetch: int
+    total_cycles: int
+    stall_cycles: int
+    overall_util_pct: float
+    mapping_efficiency_pct: float
+    compute_util_pct: float
+    avg_ifmap_sram_bw: float
+    avg_filter_sram_bw: float
+    avg_ofmap_sram_bw: float
+    avg_ifmap_dram_bw: float
+    avg_filter_dram_bw: float
+    avg_ofmap_dram_bw: float
+    ifmap_sram_start: float
+    ifmap_sram_stop: float
+    ifmap_sram_reads: int
+    filter_sram_start: float
+    filter_sram_stop: float
+    filter_sram_reads: int
+    ofmap_sram_start: float
+    ofmap_sram_stop: float
+    ofmap_sram_writes: int
+    ifmap_dram_start: float
+    ifmap_dram_stop: float
+    ifmap_dram_reads: int
+    filter_dram_start: float
+    filter_dram_stop: float
+    filter_dram_reads: int
+    ofmap_dram_start: float
+    ofmap_dram_stop: float
+    ofmap_dram_writes: int
+
+    def compute_row(self) -> list[object]:
+        return [self.total_cycles_incl_prefetch, self.total_cycles, self.stall_cycles,
+                self.overall_util_pct, self.mapping_efficiency_pct, self.compute_util_pct]
+
+    def bandwidth_row(self) -> list[object]:
+        return [self.avg_ifmap_sram_bw, self.avg_filter_sram_bw, self.avg_ofmap_sram_bw,
+                self.avg_ifmap_dram_bw, self.avg_filter_dram_bw, self.avg_ofmap_dram_bw]
+
+    def detail_row(self) -> list[object]:
+        return [self.ifmap_sram_start, self.ifmap_sram_stop, self.ifmap_sram_reads,
+                self.filter_sram_start, self.filter_sram_stop, self.filter_sram_reads,
+                self.ofmap_sram_start, self.ofmap_sram_stop, self.ofmap_sram_writes,
+                self.ifmap_dram_start, self.ifmap_dram_stop, self.ifmap_dram_reads,
+                self.filter_dram_start, self.filter_dram_stop, self.filter_dram_reads,
+                self.ofmap_dram_start, self.ofmap_dram_stop, self.ofmap_dram_writes]
+
+
+def _valid_stream(demand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(addresses, row of each) of the non-null requests, in SCALE-Sim's service order."""
+    flat = demand.reshape(-1)
+    idx = np.flatnonzero(flat != -1)
+    return flat[idx], idx // demand.shape[1]
+
+
+# ------------------------------------------------------------------ USER read buffer
+def _user_read_events(prefetch: np.ndarray, demand: np.ndarray, size_bytes: int, bw: int,
+                      what: str) -> tuple[dict[int, list[int]], int, int, int]:
+    """read_buffer.py: ({row: [completion cycle of each new prefetch in it]}, K, N0, lines/prefetch)."""
+    active = math.ceil(size_bytes * 0.5)
+    pre = size_bytes - active
+    eps = math.ceil(size_bytes / 100)
+    fetch_rows = math.ceil(prefetch.size / bw)
+    pf = prefetch[prefetch != -1]
+    n_sets = pf.size // eps + 1
+    a_sets = min(math.ceil(active / eps), n_sets)
+    p_sets = min(math.ceil(pre / eps), n_sets - a_sets)
+    n0 = min(math.ceil(active / bw), fetch_rows)
+    nlp = math.ceil(pre / bw)
+    addr, rows = _valid_stream(demand)
+    events: dict[int, list[int]] = {}
+    if addr.size == 0:
+        return events, 0, n0, nlp
+    lo = int(min(pf.min(), addr.min())) if pf.size else int(addr.min())
+    hi = int(max(pf.max() if pf.size else addr.max(), addr.max()))
+    ids = pf - lo
+    dem = addr - lo
+    present = np.zeros(hi - lo + 1, dtype=bool)
+    present[ids] = True
+    if not present[dem].all():
+        raise InvalidSpecError(f"scalesim: a {what} demand is not in its prefetch stream "
+                               "(SCALE-Sim 3.0.0 would loop forever)")
+    cnt = np.zeros(hi - lo + 1, dtype=np.int32)
+
+    def move(first_set: int, count: int, delta: int) -> None:
+        s = first_set % n_sets
+        while count > 0:
+            take = min(count, n_sets - s)
+            a, b = s * eps, min((s + take) * eps, pf.size)
+            if a < b:
+                np.add.at(cnt, ids[a:b], delta)
+            count -= take
+            s = 0
+
+    move(0, a_sets, 1)
+    k = 0
+    pos = 0
+    chunk = 2048
+    step = nlp + 1
+    n = dem.size
+    while pos < n:
+        seg = dem[pos:pos + chunk]
+        miss = cnt[seg] == 0
+        j = int(np.argmax(miss))
+        if not miss[j]:
+            pos += seg.size
+            chunk = min(chunk * 2, 1 << 20)
+            continue
+        e = pos + j
+        a = dem[e]
+        tries = 0
+        while cnt[a] == 0:
+            if p_sets == 0 or tries > n_sets:
+                raise InvalidSpecError(f"scalesim: the {what} buffer cannot reach a demanded address "
+                                       "(SCALE-Sim 3.0.0 would loop forever)")
+            start = k * p_sets
+            move(start, p_sets, -1)
+            move(start + a_sets, p_sets, 1)
+            k += 1
+            tries += 1
+            events.setdefault(int(rows[e]), []).append(-1 + k * step)
+        pos = e + 1
+        chunk = max(256, min(chunk, 1 << 20))
+    if k and nlp > fetch_rows:
+        raise InvalidSpecError(f"scalesim: the {what} prefetch is longer than its whole fetch matrix "
+                               "(SCALE-Sim 3.0.0 fails here in numpy.column_stack)")
+    return events, k, n0, nlp
+
+
+# ------------------------------------------------------------------ the rows and the write buffer
+class _Writer:
+    """write_buffer.py with the trace lines held as run lengths."""
+
+    def __init__(self, size_bytes: int, bw: int) -> None:
+        self.total = size_bytes
+        self.active = math.ceil(size_bytes * 0.5)
+        self.drain_size = size_bytes - self.active
+        self.bw = bw
+        self.free = size_bytes
+        self.drain_end = 0
+        self.line_idx = 0
+        self.runs: deque[list[int]] = deque()  # [line length, count] not yet drained
+        self.undrained = 0
+        self.rows_total = 0
+        self.access = 0
+        self.dram_lo = _INF
+        self.dram_hi = -_INF
+
+    def store(self, j: int) -> None:
+        self.free -= j
+        tot = self.line_idx + j
+        full, self.line_idx = divmod(tot, self.bw)
+        if full:
+            self.runs.append([self.bw, full])
+            self.undrained += full
+            self.rows_total += full
+
+    def flush(self) -> None:
+        if self.line_idx:
+            self.runs.append([self.line_idx, 1])
+            self.undrained += 1
+            self.rows_total += 1
+            self.line_idx = 0
+
+    def drain(self, start: int) -> int:
+        want = math.ceil(self.drain_size / self.bw)
+        nl = min(want, self.undrained)
+        if nl == 0:
+            raise InvalidSpecError("scalesim: ofmap drain with no lines (SCALE-Sim 3.0.0 fails here)")
+        got, last = 0, 0
+        while got < nl:
+            run = self.runs[0]
+            take = min(run[1], nl - got)
+            got += take
+            last = run[0]
+            run[1] -= take
+            if run[1] == 0:
+                self.runs.popleft()
+        self.undrained -= nl
+        data = nl * self.bw - (self.bw - last)
+        self.access += data
+        self.free += data
+        self.dram_lo = min(self.dram_lo, start)
+        self.dram_hi = max(self.dram_hi, start + nl - 1)
+        return start + nl - 1
+
+    def row(self, cycle: int, count: int) -> int:
+        """One demand row of `count` writes at `cycle`; returns its serviced cycle."""
+        cur = cycle
+        for _ in range(count):
+            self.store(1)
+            if cur < self.drain_end:
+                if not self.free > 0:
+                    cur = self.drain_end
+            elif self.free < self.active:
+                self.flush()
+                self.drain_end = self.drain(cur)
+        return cur
+
+    def next_event(self, e_ptr: int, n_elems: int, first_row: int, stall: int,
+                   row_start: np.ndarray, n_rows: int) -> int:
+        """First row at or after `first_row` (starting at element `e_ptr`) where a write drains
+        or stalls, when every row r runs at cycle r + stall; _INF when none."""
+        e_a = e_ptr + max(self.free - self.active + 1, 1) - 1
+        d_row = max(self.drain_end - stall, first_row)
+        e_d = int(row_start[d_row]) if d_row < n_rows else _INF
+        e_z = e_ptr + max(self.free, 1) - 1
+        e = e_z if e_z < e_d else max(e_a, e_d)
+        if e >= n_elems:
+            return _INF
+        return int(np.searchsorted(row_start, e, side="right")) - 1
+
+
+@dataclass
+class _RowsResult:
+    stall: int
+    change_rows: list[int]
+    change_stall: list[int]  # stall count from change_rows[i] + 1 on
+    if_out: dict[int, int]
+    f_out: dict[int, int]
+    of_out: dict[int, int]
+    last_of_out: int
+
+
+def _offset(events: list[int], cycle: int) -> int:
+    o = 1
+    for p in events:
+        psc = p - (cycle + o)
+        o += psc
+        if psc > 0:
+            o += psc
+    return o
+
+
+def _run_rows(n_rows: int, if_ev: dict[int, list[int]], f_ev: dict[int, list[int]],
+              of_counts: np.ndarray, writer: _Writer) -> _RowsResult:
+    row_start = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(of_counts, out=row_start[1:])
+    n_elems = int(row_start[-1])
+    if_rows = sorted(if_ev)
+    f_rows = sorted(f_ev)
+    ii = fi = 0
+    stall = 0
+    nxt = 0
+    e_ptr = 0
+    res = _RowsResult(0, [], [], {}, {}, {}, 0)
+    while True:
+        r_if = if_rows[ii] if ii < len(if_rows) else _INF
+        r_f = f_rows[fi] if fi < len(f_rows) else _INF
+        r_of = writer.next_event(e_ptr, n_elems, nxt, stall, row_start, n_rows) if e_ptr < n_elems else _INF
+        r = min(r_if, r_f, r_of)
+        if r >= n_rows:
+            break
+        writer.store(int(row_start[r]) - e_ptr)
+        cyc = r + stall
+        o_if = _offset(if_ev[r], cyc) if r == r_if else 1
+        o_f = _offset(f_ev[r], cyc) if r == r_f else 1
+        ii += r == r_if
+        fi += r == r_f
+        out = writer.row(cyc, int(of_counts[r]))
+        res.if_out[r], res.f_out[r], res.of_out[r] = cyc + o_if, cyc + o_f, out
+        s = int(max(o_if - 1, o_f - 1, out - cyc))
+        if s:
+            stall += s
+            res.change_rows.append(r)
+            res.change_stall.append(stall)
+        nxt = r + 1
+        e_ptr = int(row_start[r + 1])
+    writer.store(n_elems - e_ptr)
+    last = n_rows - 1
+    res.last_of_out = res.of_out.get(last, last + stall)  # a row without events: cycle, no stall
+    res.stall = stall
+    return res
+
+
+def _cycle_of(rows: _RowsResult, r: int) -> int:
+    """Row r's cycle: r + the stalls of the rows before it."""
+    i = int(np.searchsorted(np.asarray(rows.change_rows, dtype=np.int64), r, side="left"))
+    return r + (rows.change_stall[i - 1] if i else 0)
+
+
+# ------------------------------------------------------------------ CALC read buffer
+def _calc_read(demand: np.ndarray, size_bytes: int, rows: _RowsResult, what: str) -> tuple[float, float, int]:
+    """read_buffer_estimate_bw.py: (DRAM start cycle, stop cycle, reads)."""
+    npis = size_bytes // 100
+    g = 50 * npis
+    addr, arow = _valid_stream(demand)
+    ends: list[int] = []
+    pos, n, guess = 0, addr.size, max(4 * g, 4096)
+    rem = 0
+    while pos < n:
+        seg = addr[pos:pos + guess]
+        _, first = np.unique(seg, return_index=True)
+        if first.size >= g > 0:
+            first.sort()
+            e = pos + int(first[g - 1])
+            ends.append(int(arow[e]))
+            guess = max(2 * (e + 1 - pos), 4096)
+            pos = e + 1
+        elif pos + seg.size >= n:
+            rem = first.size
+            break
+        else:
+            guess *= 2
+    reads = len(ends) * g + rem
+    if not ends:  # complete_all_prefetches with no active-buffer prefetch done yet
+        num_sets = -(-rem // npis) if npis else 0
+        cycles = math.ceil(num_sets * npis / 10)
+        return float(-cycles), -1.0, reads
+    frc = _cycle_of(rows, int(arow[0]))
+    cyc = [_cycle_of(rows, r) for r in ends]
+    c1 = math.ceil(g / 10)
+    dram_start = (frc - 2 - c1 + 1) + 1
+    win_start = frc - 1
+    for j in range(1, len(ends)):
+        if cyc[j - 1] - win_start + 1 <= 0:
+            raise InvalidSpecError(f"scalesim: two {what} prefetch windows end on one cycle "
+                                   "(SCALE-Sim 3.0.0 fails here)")
+        win_start = cyc[j - 1] + 1
+    if cyc[-1] - win_start + 1 <= 0:
+        raise InvalidSpecError(f"scalesim: two {what} prefetch windows end on one cycle "
+                               "(SCALE-Sim 3.0.0 fails here)")
+    return float(dram_start), float(cyc[-1] + 1), reads
+
+
+# ------------------------------------------------------------------ one layer
+def _first_last_rows(demand: np.ndarray) -> tuple[int, int] | None:
+    any_valid = (demand != -1).any(axis=1)
+    nz = np.flatnonzero(any_valid)
+    return (int(nz[0]), int(nz[-1])) if nz.size else None
+
+
+def simulate_layer(layer: ScaleSimLayer, cfg: ScaleSimConfig) -> LayerReport:
+    """SCALE-Sim 3.0.0's three report rows for one topology row under one cfg."""
+    ops = operand_matrices(layer.ifmap_h, layer.ifmap_w, layer.filter_h, layer.filter_w, layer.channels,
+                           layer.num_filters, layer.stride_h, layer.stride_w,
+                           (cfg.ifmap_offset, cfg.filter_offset, cfg.ofmap_offset))
+    user = cfg.use_user_bandwidth
+    st: Streams = streams(*ops, cfg.array_rows, cfg.array_cols, cfg.dataflow, with_prefetch=user)
+    isz, fsz, osz = cfg.ifmap_sram_kb * 1024, cfg.filter_sram_kb * 1024, cfg.ofmap_sram_kb * 1024
+    n_rows = st.ofmap_demand.shape[0]
+    if user:
+        if_bw, f_bw, of_bw = cfg.ifmap_bank_bandwidth, cfg.filter_bank_bandwidth, cfg.bandwidths[0]
+        if_ev, k_if, n0_if, nl_if = _user_read_events(st.ifmap_prefetch, st.ifmap_demand, isz, if_bw, "ifmap")
+        f_ev, k_f, n0_f, nl_f = _user_read_events(st.filter_prefetch, st.filter_demand, fsz, f_bw, "filter")
+    else:
+        of_bw = cfg.array_cols
+        if_ev, f_ev = {}, {}
+    writer = _Writer(osz, of_bw)
+    of_counts = (st.ofmap_demand != -1).sum(axis=1)
+    rows = _run_rows(n_rows, if_ev, f_ev, of_counts, writer)
+    # empty_all_buffers from the last row's serviced cycle
+    writer.flush()
+    cycle = rows.last_of_out
+    while writer.undrained > 0:
+        writer.drain_end = writer.drain(cycle)
+        cycle = writer.drain_end + 1
+    total = int(rows.last_of_out)
+    if user:
+        if_dram = (float(-n0_if), float(-1 + k_if * (nl_if + 1)), (n0_if + k_if * nl_if) * if_bw)
+        f_dram = (float(-n0_f), float(-1 + k_f * (nl_f + 1)), (n0_f + k_f * nl_f) * f_bw)
+    else:
+        if_dram = _calc_read(st.ifmap_demand, isz, rows, "ifmap")
+        f_dram = _calc_read(st.filter_demand, fsz, rows, "filter")
+    of_dram = (float(writer.dram_lo), float(writer.dram_hi), writer.access)
+
+    def sram(demand: np.ndarray, out: dict[int, int], lat: int) -> tuple[float, float]:
+        fl = _first_last_rows(demand)
+        if fl is None:
+            return 0.0, 0.0
+        return tuple(float(out[r]) if r in out else float(_cycle_of(rows, r) + lat) for r in fl)  # type: ignore[return-value]
+
+    if_s = sram(st.ifmap_demand, rows.if_out, 1)
+    f_s = sram(st.filter_demand, rows.f_out, 1)
+    of_s = sram(st.ofmap_demand, rows.of_out, 0)
+    macs = layer.ofmap_h * layer.ofmap_w * layer.num_filters * layer.filter_h * layer.filter_w * layer.channels
+    overall = int(of_dram[1] - min(if_dram[0], f_dram[0]))
+
+    def bw(d: tuple[float, float, int]) -> float:
+        return d[2] / (d[1] - d[0] + 1)
+
+    return LayerReport(
+        total_cycles_incl_prefetch=overall, total_cycles=total, stall_cycles=rows.stall,
+        overall_util_pct=(macs * 100) / (total * cfg.array_rows * cfg.array_cols),
+        mapping_efficiency_pct=sum(st.mapping_eff_per_fold) / len(st.mapping_eff_per_fold) * 100,
+        compute_util_pct=sum(st.compute_util_per_fold) / len(st.compute_util_per_fold) * 100,
+        avg_ifmap_sram_bw=st.ifmap_reads / total, avg_filter_sram_bw=st.filter_reads / total,
+        avg_ofmap_sram_bw=st.ofmap_writes / total,
+        avg_ifmap_dram_bw=bw(if_dram), avg_filter_dram_bw=bw(f_dram), avg_ofmap_dram_bw=bw(of_dram),
+        ifmap_sram_start=if_s[0], ifmap_sram_stop=if_s[1], ifmap_sram_reads=st.ifmap_reads,
+        filter_sram_start=f_s[0], filter_sram_stop=f_s[1], filter_sram_reads=st.filter_reads,
+        ofmap_sram_start=of_s[0], ofmap_sram_stop=of_s[1], ofmap_sram_writes=st.ofmap_writes,
+        ifmap_dram_start=if_dram[0], ifmap_dram_stop=if_dram[1], ifmap_dram_reads=if_dram[2],
+        filter_dram_start=f_dram[0], filter_dram_stop=f_dram[1], filter_dram_reads=f_dram[2],
+        ofmap_dram_start=of_dram[0], ofmap_dram_stop=of_dram[1], ofmap_dram_writes=of_dram[2],
+    )
