@@ -110,9 +110,8 @@ class WorkloadCost:
 
     def to_dict(self) -> dict[str, Any]:
         return {"hardware": self.hardware, "model": self.workload,
-                "layers": [{"name": c.name, "cycles": c.cycles, "compute_cycles": c.compute_cycles,
-                            "stall_cycles": c.stall_cycles, "utilization": c.utilization,
-                            "energy_j": dict(c.energy_j)} for c in self.layers],
+                "freq_hz": self.freq_hz,
+                "layers": [c.to_dict() for c in self.layers],  # the same fields as to_csv
                 "total": {"cycles": self.total_cycles, "energy_j": self.total_energy_j,
                           "latency_s": self.latency_s}}
 

@@ -95,8 +95,9 @@ def test_workload_totals_csv_json_and_formats_dict():
     assert res.total_cycles == sum(c.cycles for c in res.layers)
     assert res.total_energy_j == pytest.approx(sum(res.energy_breakdown_j.values()))
     d = json.loads(res.to_json())
-    assert set(d) == {"hardware", "model", "layers", "total"}
-    assert set(d["layers"][0]) == {"name", "cycles", "compute_cycles", "stall_cycles", "utilization", "energy_j"}
+    assert set(d) == {"hardware", "model", "freq_hz", "layers", "total"}
+    assert set(d["layers"][0]) == {"name", "cycles", "compute_cycles", "stall_cycles", "utilization", "energy_j",
+                                   "dram_bytes", "sram_bytes", "mapping", "ran_as"}  # as in --csv
     assert set(d["total"]) == {"cycles", "energy_j", "latency_s"}
     rows = list(csv.DictReader(io.StringIO(res.to_csv())))
     assert [r["name"] for r in rows] == ["in", "left", "right", "out"]

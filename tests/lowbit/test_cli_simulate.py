@@ -28,10 +28,11 @@ def test_json_exact_keys(capsys):
                         "--seq", "64", "--json")
     assert rc == 0, err
     d = json.loads(out)
-    assert set(d) == {"hardware", "model", "layers", "total"}
+    assert set(d) == {"hardware", "model", "freq_hz", "layers", "total"}
     assert d["hardware"] == "tpu-like" and d["model"] == "llama-2-7b"
     for row in d["layers"]:
-        assert set(row) == {"name", "cycles", "compute_cycles", "stall_cycles", "utilization", "energy_j"}
+        assert set(row) == {"name", "cycles", "compute_cycles", "stall_cycles", "utilization", "energy_j",
+                                   "dram_bytes", "sram_bytes", "mapping", "ran_as"}  # as in --csv
         assert row["cycles"] == row["compute_cycles"] + row["stall_cycles"]
     assert set(d["total"]) == {"cycles", "energy_j", "latency_s"}
     assert d["total"]["cycles"] == sum(r["cycles"] for r in d["layers"])
