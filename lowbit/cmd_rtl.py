@@ -4,6 +4,9 @@ against kernels_ref, its cycle-stepped simulator and its fast model; print the t
     lowbit rtl check systolic [--rows R --cols C --dataflow os,ws,is --cases N --seed S]
     lowbit rtl check bit_serial [--rows R --cols C --lanes L --serial activations,both
                                  --bits-per-cycle B --weights int4 --activations int8]
+    lowbit rtl check binary [--rows TM --cols TN --lanes UNITS --tile-k 32|64 --weights int2 ...]
+    lowbit rtl check lut [--rows TM --cols TN --lanes UNITS --tile-k K --weights int2 ...]
+    lowbit rtl check bitfusion [--rows K-units --cols N-units --weights int4 --activations int8]
 
 Exit 0 when every case agrees, 1 on any mismatch, 2 on bad arguments or a missing
 `verilator` (Debian package `verilator`).
@@ -25,10 +28,13 @@ def register(subparsers: Any) -> None:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="rtl_command", metavar="SUBCOMMAND", parser_class=type(p))
     c = sub.add_parser("check", help="RTL vs kernels_ref, stepped simulator and fast model")
-    c.add_argument("family", help="systolic or bit_serial")
+    c.add_argument("family", help="systolic, bit_serial, binary, lut or bitfusion")
     c.add_argument("--rows", type=int, default=4, help="array rows (1..16, default 4)")
     c.add_argument("--cols", type=int, default=4, help="array columns (1..16, default 4)")
-    c.add_argument("--lanes", type=int, default=4, help="bit_serial: lanes per PE (default 4)")
+    c.add_argument("--lanes", type=int, default=4,
+                   help="bit_serial: lanes per PE; binary / lut: units (default 4)")
+    c.add_argument("--tile-k", type=int, default=None,
+                   help="binary: tile K bits (32 or 64, default 32); lut: table group K (2..8, default 4)")
     c.add_argument("--cases", type=int, default=8, help="random GEMMs per configuration (default 8)")
     c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     c.add_argument("--weights", default="int8", help="weight format (default int8)")
@@ -62,6 +68,7 @@ def run_check(args: argparse.Namespace) -> int:
     rows = agreement(args.family, args.rows, args.cols, lanes=args.lanes, cases=args.cases, seed=args.seed,
                      weights=args.weights, activations=args.activations, dataflows=dataflows,
                      serial=serial, bits_per_cycle=args.bits_per_cycle, scalesim_mode=args.scalesim,
+                     tile_k=args.tile_k,
                      cache_dir=Path(args.cache_dir) if args.cache_dir else None)
     print(format_table(rows))
     bad = sum(r.output_mismatches + r.cycle_mismatches + r.model_mismatches for r in rows)

@@ -19,6 +19,8 @@ GEMM (m x k)(k x n), P weight planes (1 binary, 2 ternary, b for INT/UINT b):
     fused     = build            (adds run in the previous operator's epilogue, whose
                 output is the tables instead of the activations: no launch, no extra pass)
     lookups   = ceil(P * ceil(m/M) * ceil(n/N) * ceil(k/K) / units)   tile operations
+                + pipeline_depth    (lookup-to-accumulate fill, once per GEMM with lookups;
+                                     0 by default, 1 for our RTL tile `rtl_src/lut_tc.sv`)
     cycles    = lookups                 fused: the build is the previous operator's time
                                         (`precompute_cycles` / `Model.split_cycles` give it,
                                         for overhead accounting); the tables arrive as input
@@ -110,6 +112,7 @@ class Spec:
     precompute_bytes_per_cycle: float = 16.0  # the cluster's share of DRAM bw for an unfused pass
     launch_cycles: int = 0               # fixed cost of launching an unfused precompute kernel
     accumulator_bits: int = 32           # shift-add accumulator width
+    pipeline_depth: int = 0              # cycles from a unit's last lookup to its last accumulate
     mac_int8_macs_per_cycle: int = 0     # side MMA path for int <= 8 x int <= 8 (0: none)
     mac_fp16_macs_per_cycle: int = 0     # side MMA path for fp16 operands (0: none)
     unit_area_mm2: float = 0.0           # one unit at 45 nm; 0 -> gate-count estimate (area_mm2)
@@ -126,6 +129,10 @@ class Spec:
             v = getattr(self, key)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise InvalidSpecError(f"lut_tensor_core: {key} must be an integer >= 0, got {v!r}")
+        if not isinstance(self.pipeline_depth, int) or isinstance(self.pipeline_depth, bool) \
+                or self.pipeline_depth < 0:
+            raise InvalidSpecError(f"lut_tensor_core: pipeline_depth must be an integer >= 0, "
+                                   f"got {self.pipeline_depth!r}")
         if not isinstance(self.launch_cycles, int) or isinstance(self.launch_cycles, bool) or self.launch_cycles < 0:
             raise InvalidSpecError(f"lut_tensor_core: launch_cycles must be an integer >= 0, got {self.launch_cycles!r}")
         if not isinstance(self.fused_precompute, bool):
@@ -190,7 +197,10 @@ class Model:
         s = self.spec
         b = np.asarray(batch, dtype=np.int64)
         pre = b * precompute_cycles(s, m, k, a, fused)
-        look = _ceil(self.lookup_ops(m, k, n, w, batch), s.units)
+        ops = self.lookup_ops(m, k, n, w, batch)
+        look = _ceil(ops, s.units)
+        if s.pipeline_depth:
+            look = look + np.where(ops > 0, s.pipeline_depth, 0)
         return pre, look
 
     def mac_rate(self, w: Format, a: Format) -> int:

@@ -11,7 +11,8 @@ in the previous operator (reported as `precompute_cycles`, not in `cycles`). Pha
 `units` LUT units each take one tile operation (weight plane i, M-tile, N-tile,
 K-tile) per cycle and, for each of its M x N lanes, read the table entry indexed
 by the K plane bits of the lane's column (the mirrored half negated) and shift-add
-it (coefficient of plane i) into the lane's accumulator. Finally each output gets
+it (coefficient of plane i) into the lane's accumulator; `pipeline_depth` cycles of fill
+follow the last lookup (0 by default; 1 for the RTL tile, `rtl_src/lut_tc.sv`). Finally each output gets
 its offset correction from the row sum (the all-ones entries):
 out = (acc + sum_i coef_i * rowsum) / 2 + offset * rowsum.
 
@@ -188,6 +189,8 @@ def simulate(x: np.ndarray, w: np.ndarray, w_fmt: Format, a_fmt: Format, spec: S
             vals = tables[rows, g][:, stored]                 # [rows, cols] lookups
             vals = np.where(top[None, :], vals, -vals)
             acc[rows, cols] += planes[i][0] * vals           # shift-add into the lane
+    if look_cycles:
+        look_cycles += s.pipeline_depth                   # the last lookups' way to the accumulators
     rowsum = tables[:, :, half - 1].sum(axis=1, keepdims=True)  # all-ones entries
     coef_sum = sum(c for c, _ in planes)
     total = (acc + coef_sum * rowsum)

@@ -9,17 +9,25 @@ Verilator build per array configuration."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from lowbit.hwsim.cores import binary_tensor_core as btc
 from lowbit.hwsim.cores import bit_serial as bs
+from lowbit.hwsim.cores import lut_tensor_core as ltc
 from lowbit.hwsim.cores.base import Dataflow
 from lowbit.hwsim.cores.mac_array import Model, Spec
+from lowbit.hwsim.cyclesim import binary as bin_sim
 from lowbit.hwsim.cyclesim import bit_serial as bs_sim
+from lowbit.hwsim.cyclesim import lut as lut_sim
 from lowbit.hwsim.cyclesim.systolic import simulate
 from lowbit.hwsim.rtl import default_cache_dir, simulate_bit_serial, simulate_systolic
+from lowbit.hwsim.rtl_binary import simulate_binary
+from lowbit.hwsim.rtl_bitfusion import simulate_bitfusion
 from lowbit.hwsim.rtl_check import agreement, random_codes
+from lowbit.hwsim.rtl_lut import rtl_spec, simulate_lut
 from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.kernels_ref.formats import Format
 
@@ -136,3 +144,99 @@ def test_cli_rtl_check(rtl_cache, capsys):
     assert main(["rtl", "check", "nosuch"]) == 2
     assert "unknown family" in capsys.readouterr().err
     assert main(["rtl", "check", "systolic", "--dataflow", "diagonal"]) == 2
+
+
+# ------------------------------------------------------------------ binary tensor core
+def test_binary_agrees(rtl_cache):
+    # one build: AND and XOR popcount are a run-time input of the same RTL
+    rows = agreement("binary", 2, 2, lanes=2, cases=4, seed=21, weights="int2", activations="int3",
+                     cache_dir=rtl_cache)
+    rows += agreement("binary", 2, 2, lanes=2, cases=3, seed=22, weights="binary", activations="binary",
+                      cache_dir=rtl_cache)
+    assert [r.config.split()[0] for r in rows] == ["and-popcount", "xor-popcount"] * 2
+    assert _clean(rows) == [(r.config, 0, 0, 0) for r in rows]
+
+
+def test_binary_formats_and_phases(rtl_cache):
+    spec = btc.Spec(tile_m=2, tile_n=2, tile_k=32, tile_cycles=2, units=2, epilogue_ops_per_cycle=4,
+                    pack_words_per_cycle=2)
+    model = btc.Model(spec)
+    rng = np.random.default_rng(23)
+    for wn, an in (("ternary", "uint2"), ("binary", "int2"), ("uint1", "binary")):
+        wf, af = Format.parse(wn), Format.parse(an)
+        x, w = random_codes(rng, af, (3, 45)), random_codes(rng, wf, (45, 5))
+        r = simulate_binary(x, w, wf, af, spec, rtl_cache)
+        np.testing.assert_array_equal(r.output, x @ w)
+        s = bin_sim.simulate(x, w, wf, af, spec)
+        assert r.cycles == s.cycles == model.compute(3, 45, 5, wf, af).cycles, (wn, an)
+        assert r.cycles == s.pack_cycles + s.mma_cycles + s.epilogue_cycles
+
+
+# ------------------------------------------------------------------ LUT tensor core tile
+def test_lut_agrees_with_pipeline_depth(rtl_cache):
+    rows = agreement("lut", 2, 4, lanes=2, cases=5, seed=31, weights="int2", activations="int8",
+                     cache_dir=rtl_cache)
+    assert rows[0].config.startswith("unfused pipeline_depth=1")
+    assert _clean(rows) == [(r.config, 0, 0, 0) for r in rows]
+
+
+def test_lut_fill_is_the_models_pipeline_depth(rtl_cache):
+    # The RTL registers each lookup before the shift-add: one cycle more than a model without
+    # the pipeline stage; Spec.pipeline_depth = 1 closes exactly that gap (and 0 does not).
+    spec = rtl_spec(ltc.Spec(tile_m=2, tile_n=4, tile_k=4, units=2, precompute_adders=4))
+    flat = replace(spec, pipeline_depth=0)
+    rng = np.random.default_rng(33)
+    for wn in ("binary", "ternary", "int1", "uint3"):
+        wf, af = Format.parse(wn), Format.parse("int8")
+        x, w = random_codes(rng, af, (3, 10)), random_codes(rng, wf, (10, 7))
+        r = simulate_lut(x, w, wf, af, spec, rtl_cache)
+        np.testing.assert_array_equal(r.output, x @ w)
+        s = lut_sim.simulate(x, w, wf, af, spec)
+        assert r.cycles == s.cycles == ltc.Model(spec).compute(3, 10, 7, wf, af).cycles, wn
+        assert r.cycles == lut_sim.simulate(x, w, wf, af, flat).cycles + 1
+        assert r.cycles == ltc.Model(flat).compute(3, 10, 7, wf, af).cycles + 1
+
+
+# ------------------------------------------------------------------ Bit Fusion
+def test_bitfusion_agrees(rtl_cache):
+    rows = agreement("bitfusion", 2, 3, cases=4, seed=41, weights="int4", activations="int8",
+                     cache_dir=rtl_cache)
+    rows += agreement("bitfusion", 2, 3, cases=3, seed=42, weights="int2", activations="int2",
+                      cache_dir=rtl_cache)
+    assert [r.config.split()[0] for r in rows] == ["F=2", "F=16"]
+    assert _clean(rows) == [(r.config, 0, 0, 0) for r in rows]
+
+
+def test_bitfusion_modes_one_build(rtl_cache):
+    # one RTL, the BitBrick routing set at run time: F = 16, 4, 1 and 1/2 (int16: 2 cycles/MAC)
+    spec = bs.Spec(serial=bs.SerialOperands.NONE, fusion_brick_bits=2, fusion_bricks=16, fusion_max_bits=8,
+                   parallel_bits_w=8, parallel_bits_a=8, rows=2, cols=3, lanes=1, rows_dim=bs.GemmDim.K,
+                   cols_dim=bs.GemmDim.N)
+    model = bs.Model(spec)
+    rng = np.random.default_rng(43)
+    for wn, an in (("binary", "uint2"), ("ternary", "uint4"), ("uint8", "int8"), ("int16", "int3")):
+        wf, af = Format.parse(wn), Format.parse(an)
+        x, w = random_codes(rng, af, (2, 37)), random_codes(rng, wf, (37, 4))
+        r = simulate_bitfusion(x, w, wf, af, spec, rtl_cache)
+        np.testing.assert_array_equal(r.output, x @ w)
+        assert r.cycles == bs_sim.simulate(x, w, wf, af, spec).cycles == \
+            model.compute(2, 37, 4, wf, af).cycles, (wn, an)
+
+
+def test_new_families_typed_errors(rtl_cache):
+    with pytest.raises(InvalidSpecError, match="rows"):
+        agreement("lut", 9, 4)
+    with pytest.raises(InvalidSpecError, match="tile_k"):
+        agreement("binary", 2, 2, tile_k=48)
+    with pytest.raises(InvalidSpecError, match="fused_precompute"):
+        simulate_lut(np.ones((1, 1), dtype=np.int64), np.ones((1, 1), dtype=np.int64), Format.parse("int2"),
+                     Format.parse("int8"), ltc.Spec(), rtl_cache)
+    assert main(["rtl", "check", "lut", "--rows", "9"]) == 2
+
+
+def test_cli_rtl_check_new_family(rtl_cache, capsys):
+    rc = main(["rtl", "check", "bitfusion", "--rows", "2", "--cols", "3", "--cases", "2", "--weights", "int4",
+               "--cache-dir", str(rtl_cache)])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert rc == 0 and len(lines) == 2
+    assert lines[1].split()[:2] == ["bitfusion", "F=2"]
