@@ -132,7 +132,7 @@ def _user_read_events(prefetch: np.ndarray, demand: np.ndarray, size_bytes: int,
     if not present[dem].all():
         raise InvalidSpecError(f"scalesim: a {what} demand is not in its prefetch stream "
                                "(SCALE-Sim 3.0.0 would loop forever)")
-    cnt = np.zeros(hi - lo + 1, dtype=np.int32)
+    cnt = np.zeros(hi - lo + 1, dtype=np.int64)  # int64: np.add.at is ~100x faster than on int32
 
     def move(first_set: int, count: int, delta: int) -> None:
         s = first_set % n_sets

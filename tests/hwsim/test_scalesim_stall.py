@@ -16,9 +16,14 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
-
 from lowbit.hwsim.scalesim_io import read_config, read_topology
-from lowbit.hwsim.scalesim_reports import BANDWIDTH_HEADER, COMPUTE_HEADER, DETAIL_HEADER, run_files, write_reports
+from lowbit.hwsim.scalesim_reports import (
+    BANDWIDTH_HEADER,
+    COMPUTE_HEADER,
+    DETAIL_HEADER,
+    run_files,
+    write_reports,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 GOLDEN = json.loads((DATA / "scalesim_stall_golden.json").read_text())
@@ -118,7 +123,7 @@ def test_cli_writes_scalesim_reports(tmp_path):
     total = sum(int(row[2]) for row in run["compute_report"])
     stall = sum(int(row[3]) for row in run["compute_report"])
     incl = sum(int(row[1]) for row in run["compute_report"])
-    last = [ln for ln in out.splitlines() if ln.startswith("total ")][0].split()
+    last = next(ln for ln in out.splitlines() if ln.startswith("total ")).split()
     assert [int(x) for x in last[1:]] == [total - stall, stall, total, incl] and stall > 0
     assert "incl.prefetch" in out and "util%" in out and "map.eff%" in out
 
