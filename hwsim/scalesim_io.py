@@ -24,9 +24,18 @@ readers (`scale_config.read_conf_file`, `topology_utils.load_arrays_{conv,gemm}`
 - GEMM topology (`--gemm`): header, then `name, M, N, K,` (optional `N:M`):
   M rows of the output, N output columns, K the reduction; SCALE-Sim runs it as
   a conv with ifmap M x K, filter 1 x K, 1 channel, N filters, stride 1.
-- Trailing commas: SCALE-Sim drops the field after the last comma; rows written
-  without the trailing comma are accepted too (SCALE-Sim would drop their last
-  value; here an empty last field is dropped, a non-empty one is kept).
+- Trailing commas: SCALE-Sim drops the field after the last comma; so does lowbit, except that
+  a row without the trailing comma that would then be short keeps its last value (SCALE-Sim
+  stops on it). An empty layer name runs, as in SCALE-Sim; GEMM fields after N:M are ignored.
+
+Key-by-key parity with scalesim 3.0.0 (checked by running it: tests/data/scalesim_stall/
+parse_probe.txt): `%` interpolation as its configparser does; `Dataflow: OS` (any case of os)
+runs as os with a warning, other unknown values are refused although SCALE-Sim runs them as os;
+MemoryBanks is never read by SCALE-Sim (any value runs); IfmapCustomLayout/FilterCustomLayout are
+booleans as `getboolean` reads them (a true value is refused: custom layouts are not modelled);
+in USER mode a bank bandwidth that is not a multiple of its bank count is refused, as SCALE-Sim's
+assertion does. ReadRequestBuffer/WriteRequestBuffer and [layout] keys, required by SCALE-Sim,
+are optional here (its defaults) so that its repository's default cfg reads.
 
 Output size is SCALE-Sim's rule ceil((H - R + S) / S) (no padding; a last partial
 window counts). `ConvGeometry` uses PyTorch's floor rule, so the geometry built
