@@ -39,7 +39,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
 from lowbit.hwsim.cores import family_module
 from lowbit.hwsim.cores.base import CoreFamily, CoreModel
 from lowbit.kernels_ref.errors import InvalidSpecError, LowbitError
@@ -332,6 +331,8 @@ class Accelerator:
         return out
 
     def to_yaml(self) -> str:
+        import yaml
+
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def with_changes(self, **changes: Any) -> Accelerator:

@@ -23,6 +23,7 @@ use it without importing upwards.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -30,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from lowbit.kernels_ref.errors import InvalidSpecError
 
 __all__ = ["Limits", "check_tree", "load_json", "load_yaml", "read_text", "short"]
@@ -178,71 +178,74 @@ _FLOAT_12 = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)
     |\.(?:nan|NaN|NAN))$""", re.VERBOSE)
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 floats, duplicate-key errors, and bounded nesting and aliases."""
+@functools.lru_cache(maxsize=8)  # one class per Limits value (frozen, hashable); yaml loads here
+def _loader_class(limits: Limits) -> type:
+    """SafeLoader with YAML 1.2 floats, duplicate-key errors, and bounded nesting and aliases.
+    Built on first use, so that importing this module does not import PyYAML."""
+    import yaml
 
-    limits: Limits = DEFAULT
+    class _Loader(yaml.SafeLoader):
+        """SafeLoader with YAML 1.2 floats, duplicate-key errors, and bounded nesting and aliases."""
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-        self._aliases = 0
+        limits: Limits = DEFAULT
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            self._aliases += 1
-            if self._aliases > self.limits.max_aliases:
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            self._depth = 0
+            self._aliases = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                self._aliases += 1
+                if self._aliases > self.limits.max_aliases:
+                    mark = self.peek_event().start_mark
+                    raise InvalidSpecError(f"line {mark.line + 1} column {mark.column + 1}: more than "
+                                           f"{self.limits.max_aliases} aliases")
+                return super().compose_node(parent, index)
+            self._depth += 1
+            if self._depth > self.limits.max_depth:
                 mark = self.peek_event().start_mark
-                raise InvalidSpecError(f"line {mark.line + 1} column {mark.column + 1}: more than "
-                                       f"{self.limits.max_aliases} aliases")
-            return super().compose_node(parent, index)
-        self._depth += 1
-        if self._depth > self.limits.max_depth:
-            mark = self.peek_event().start_mark
-            raise InvalidSpecError(f"line {mark.line + 1} column {mark.column + 1}: nested deeper "
-                                   f"than {self.limits.max_depth} levels")
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
+                raise InvalidSpecError(f"line {mark.line + 1} column {mark.column + 1}: nested deeper "
+                                       f"than {self.limits.max_depth} levels")
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
 
-    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        if isinstance(node, yaml.MappingNode):
-            seen: dict[Any, int] = {}
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` may be overridden
-                    continue
-                key = self.construct_object(key_node, deep=True)
-                try:
-                    hash(key)
-                except TypeError:
-                    m = key_node.start_mark
-                    raise InvalidSpecError(f"line {m.line + 1} column {m.column + 1}: a mapping "
-                                           "key must be a scalar") from None
-                line = key_node.start_mark.line + 1
-                if key in seen:
-                    raise InvalidSpecError(f"line {line}: duplicate key {short(key, 40)} (first "
-                                           f"at line {seen[key]})")
-                seen[key] = line
-        return super().construct_mapping(node, deep=deep)
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            if isinstance(node, yaml.MappingNode):
+                seen: dict[Any, int] = {}
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` may be overridden
+                        continue
+                    key = self.construct_object(key_node, deep=True)
+                    try:
+                        hash(key)
+                    except TypeError:
+                        m = key_node.start_mark
+                        raise InvalidSpecError(f"line {m.line + 1} column {m.column + 1}: a mapping "
+                                               "key must be a scalar") from None
+                    line = key_node.start_mark.line + 1
+                    if key in seen:
+                        raise InvalidSpecError(f"line {line}: duplicate key {short(key, 40)} (first "
+                                               f"at line {seen[key]})")
+                    seen[key] = line
+            return super().construct_mapping(node, deep=deep)
 
-
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_12, list("-+0123456789."))
-
-
-def _limited_loader(limits: Limits) -> type[_Loader]:
-    if limits == DEFAULT:
-        return _Loader
-    return type("_LimitedLoader", (_Loader,), {"limits": limits})
+    _Loader.limits = limits
+    _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_12, list("-+0123456789."))
+    return _Loader
 
 
 def load_yaml(text: str, where: str = "<yaml>", limits: Limits = DEFAULT) -> Any:
     """Safe, bounded YAML: InvalidSpecError naming `where` (and the line) on any problem."""
     if len(text) > limits.max_bytes:
         raise InvalidSpecError(f"{where}: {len(text)} characters, over the {limits.max_bytes} limit")
+    import yaml
+
     loader = None
     try:
-        loader = _limited_loader(limits)(text)  # the reader checks characters here already
+        loader = _loader_class(limits)(text)  # the reader checks characters here already
         data = loader.get_single_data()
     except InvalidSpecError as exc:
         raise InvalidSpecError(f"{where}: {exc}") from None
