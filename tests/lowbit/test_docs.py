@@ -134,7 +134,7 @@ def test_readme_cli_table_shows_every_command_and_required_argument() -> None:
         if len(path) == 1 or any(isinstance(a, argparse._SubParsersAction) for a in p._actions):
             continue  # command groups: their leaves are checked
         cmd = " ".join(path)
-        mine = [r for r in rows if r.startswith(f"| `{cmd} ") or r.startswith(f"| `{cmd}`")]
+        mine = [r for r in rows if r.startswith((f"| `{cmd} ", f"| `{cmd}`"))]
         assert mine, f"README's command table has no row for {cmd}"
         for a in p._actions:
             if not a.option_strings:
@@ -143,3 +143,27 @@ def test_readme_cli_table_shows_every_command_and_required_argument() -> None:
             elif a.required:
                 assert any(any(f"{o} " in r for o in a.option_strings) for r in mine), (
                     f"README: {cmd} lacks its required {a.option_strings[-1]}")
+
+
+@pytest.mark.slow
+def test_site_builds_strict(tmp_path: Path) -> None:
+    """`mkdocs build --strict` (make docs) succeeds: every page, link and API entry resolves."""
+    import subprocess
+
+    root = REF.parents[1]
+    mkdocs = Path(sys.executable).with_name("mkdocs")
+    proc = subprocess.run([str(mkdocs), "build", "--strict", "-q", "-d", str(tmp_path / "site")],
+                          check=False, cwd=root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    api = (tmp_path / "site" / "api" / "index.html").read_text(encoding="utf-8")
+    for name in ("from_torch", "from_hf_config", "from_onnx", "resolve_model", "evaluate_workload",
+                 "from_hwsim", "solve", "sweep"):
+        assert name in api
+    import inspect
+
+    from lowbit.hwsim import evaluate_workload
+    from lowbit.search.costs import CostTable
+
+    for fn in (evaluate_workload, CostTable.from_hwsim):  # docstrings rendered, not just names
+        first = inspect.getdoc(fn).split("`")[0].splitlines()[0].strip()
+        assert len(first) > 10 and first in api, first
