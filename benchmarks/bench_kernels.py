@@ -10,7 +10,7 @@ the kernel takes it), and each activation row count M (default 16 and 512):
 - ratio: kernel_s / torch_s.
 
     .venv/bin/python benchmarks/bench_kernels.py [--rows 16,512] [--device cpu] [--threads N]
-        [--kernels dense-int,lut-tmac-g4] [--formats int4,ternary] [--markdown FILE]
+        [--kernels dense-int,lut-tmac-g4] [--formats int4,ternary] [--all-acts] [--markdown FILE]
 
 The target (issue 7): every format verifies a 4096x4096 weight in < 1 s on this CPU (M = 16).
 """
@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-est-s", type=float, default=60.0,
                     help="skip a (kernel, format, M) whose time, extrapolated linearly in M from a "
                          "16-row probe, exceeds this many seconds")
+    ap.add_argument("--all-acts", action="store_true",
+                    help="every registered activation format (every check `lowbit verify` runs), not the first")
     ap.add_argument("--markdown", default=None, help="also write the table as markdown to this file")
     args = ap.parse_args(argv)
     if args.threads:
@@ -101,9 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     for kern in all_kernels():
         if kn is not None and kern.name not in kn:
             continue
-        act = "int8" if "int8" in kern.act_formats else kern.act_formats[0]
-        a_fmt = Format.parse(act)
-        for wf in kern.weight_formats:
+        acts = kern.act_formats if args.all_acts else ("int8" if "int8" in kern.act_formats else kern.act_formats[0],)
+        for wf, act in ((wf, act) for wf in kern.weight_formats for act in acts):
+            a_fmt = Format.parse(act)
             w_fmt = Format.parse(wf)
             if fm is not None and str(w_fmt) not in fm:
                 continue

@@ -197,9 +197,13 @@ def _plane_matmuls(x: torch.Tensor, w: torch.Tensor, *, a_bits: int, a_signed: b
     else:  # a digit would straddle the byte boundary: cut from one wide copy
         w_bytes = [w.to(torch.int16 if w_bits <= 15 else torch.int32)]
     per = 8 if len(w_bytes) == 2 else 64  # bits held by each copy (one copy holds them all)
-    int8 = _fits_int8(a_bits, a_signed, a_step) and _fits_int8(w_bits, w_signed, w_step)
-    if int8 and not x.is_cuda:
-        a_stack = a_stack.to(torch.int8)
+    # CPU: int8 x int8 -> int32 matmuls when every digit fits int8; 8-bit unsigned activations
+    # enter as x - 128 (int8) and get 128 * (column sums of the plane) back: exact integers
+    a_shift = 128 if (a_step is None and not a_signed and a_bits == 8) else 0
+    int8 = (a_shift > 0 or _fits_int8(a_bits, a_signed, a_step)) and _fits_int8(w_bits, w_signed, w_step) \
+        and not x.is_cuda and bound < 2 ** 31
+    if int8:
+        a_stack = (a_stack - a_shift).to(torch.int8)
 
     def gen() -> Iterator[tuple[int, torch.Tensor]]:
         for j in range(len(wc)):
@@ -209,7 +213,10 @@ def _plane_matmuls(x: torch.Tensor, w: torch.Tensor, *, a_bits: int, a_signed: b
                 src, shift = w_bytes[(j * w_step) // per], (j * w_step) % per
                 top = src >> shift if shift else src
                 plane = top if w_signed and j == len(wc) - 1 else top & ((1 << w_step) - 1)
-            yield j, _exact_matmul(a_stack, plane, bound, int8).reshape(sa, m, n)
+            p = _exact_matmul(a_stack, plane, bound, int8)
+            if int8 and a_shift:
+                p = p + a_shift * plane.sum(dim=0, dtype=torch.int64)
+            yield j, p.reshape(sa, m, n)
 
     return gen(), ac, wc, (sa, m, n), x.device
 
