@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lowbit.argtypes import BATCH_MAX, POINTS_MAX, SEQ_MAX, bounded_float, bounded_int
 from lowbit.kernels_ref.errors import InvalidSpecError
 
 __all__ = ["alloc_document", "load_table", "register"]
@@ -39,9 +40,9 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
                      help="sensitivity cache directory (default ~/.cache/lowbit/sensitivity)")
     src.add_argument("--phase", default=None,
                      help="workload phase for zoo transformers (prefill/decode; default: the model's own)")
-    src.add_argument("--seq-len", type=int, default=None,
+    src.add_argument("--seq-len", type=bounded_int(1, SEQ_MAX, "--seq-len"), default=None,
                      help="sequence length for zoo transformers (default: the zoo's)")
-    src.add_argument("--batch", type=int, default=1, help="batch size")
+    src.add_argument("--batch", type=bounded_int(1, BATCH_MAX, "--batch"), default=1, help="batch size")
     b = p.add_argument_group("budgets (absolute, with unit, or '0.6x' of all-int8)")
     b.add_argument("--budget", action="append", default=[], metavar="NAME=VALUE",
                    help="budget on any cost of the table (repeatable), e.g. size=7.5 or latency=0.6x")
@@ -50,7 +51,7 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
     b.add_argument("--quality", metavar="VALUE", default=None,
                    help="budget on total sensitivity (use with --objective latency/energy/...)")
     p.add_argument("--objective", default="sensitivity", help="metric to minimise (default: sensitivity)")
-    p.add_argument("--time-limit", type=float, default=None, metavar="S",
+    p.add_argument("--time-limit", type=bounded_float(0, 604800, "--time-limit", lo_open=True), default=None, metavar="S",
                    help="solver time limit; the incumbent is then reported as 'feasible'")
 
 
@@ -66,7 +67,8 @@ def register(subparsers: Any) -> None:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_source_args(q)
     q.add_argument("--sweep", required=True, metavar="NAME", help="cost to sweep (latency, energy, memory, ...)")
-    q.add_argument("--points", type=int, default=30, help="number of budget points (default 30)")
+    q.add_argument("--points", type=bounded_int(2, POINTS_MAX, "--points"), default=30,
+                   help=f"number of budget points (default 30, at most {POINTS_MAX})")
     q.add_argument("-o", "--output", required=True, metavar="DIR",
                    help="directory for pareto.csv / pareto.json and the figure pareto_<NAME>.png")
     q.set_defaults(func=_cmd_pareto)
@@ -140,6 +142,23 @@ def alloc_document(table: Any, alloc: Any) -> dict[str, Any]:
             "budgets": {k: float(v) for k, v in alloc.budgets.items()}}
 
 
+def _add_energy_components(args: argparse.Namespace, doc: dict[str, Any]) -> None:
+    """Each layer's `energy_components_j`: hwsim's LayerCost.energy_j of that layer in its
+    chosen format (the same `hwsim.evaluate` call the table was priced with, so the components
+    add up to the layer's energy_j), for `lowbit report`'s breakdown by component."""
+    from lowbit import hwsim
+    from lowbit.hwsim.spec import load_accelerator
+    from lowbit.models import zoo
+
+    accel = load_accelerator(args.hw)
+    layers = {ly.name: ly for ly in zoo.get(args.model, phase=args.phase, seq_len=args.seq_len,
+                                            batch=args.batch).layers}
+    for ly in doc["layers"]:
+        w, _, a = str(ly["format"]).partition("/")
+        cost = hwsim.evaluate(layers[ly["name"]], w, accel, act_fmt=a or None)
+        ly["energy_components_j"] = {k: float(v) for k, v in sorted(cost.energy_j.items())}
+
+
 def _print_table(doc: dict[str, Any]) -> None:
     costs = list(doc["layers"][0]["costs"]) if doc["layers"] else []
     head = ["layer", "format", "sensitivity", *costs]
@@ -175,6 +194,8 @@ def _cmd_allocate(args: argparse.Namespace) -> int:
     else:
         raise InvalidSpecError(f"--method {m!r}: expected ilp, greedy, lagrangian or uniform:CHOICE")
     doc = alloc_document(table, alloc)
+    if args.hw and args.model:
+        _add_energy_components(args, doc)
     if args.output:
         Path(args.output).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     else:

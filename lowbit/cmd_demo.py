@@ -7,7 +7,8 @@
 2. Sweep a small Loom design space (rows x cols x clock) for both models with the
    local executor; every point is committed to DIR/sweep.sqlite as it completes.
 3. Quality-vs-latency Pareto fronts of each model on the three presets.
-4. Write the HTML report (figures embedded, CSV/JSON beside it) and print its path.
+4. Write the HTML report (interactive explorer and figures embedded, CSV/JSON beside it) and
+   print its path.
 """
 
 from __future__ import annotations
@@ -39,9 +40,7 @@ def _say(msg: str) -> None:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from lowbit.kernels_ref.errors import InvalidSpecError
-    from lowbit.reports.bundle import write_report
-    from lowbit.reports.pareto_report import pareto_sections
-    from lowbit.reports.sweep_report import sweep_sections
+    from lowbit.reports.report import build_report
     from lowbit.search import pareto
     from lowbit.search.codesign import design_table, load_space, model_contexts, run_sweep
     from lowbit.search.store import ResultStore
@@ -102,14 +101,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     _say("[4/4] report")
     rep = out / "report"
-    sections, data = sweep_sections(db, rep)
-    for i, (model, dirs) in enumerate(pareto_dirs.items()):
-        sec, dat = pareto_sections(dirs, rep, prefix=f"{model}_")
-        for x in sec:
-            x.title = f"{x.title} — {model}"
-        sections += sec
-        data.update({f"{i}_{k}": v for k, v in dat.items()})
-    index = write_report(rep, "lowbit demo: allocation and co-design", sections, data)
+    index = build_report([db, *(d for dirs in pareto_dirs.values() for d in dirs)], rep,
+                         title="lowbit demo: allocation and co-design")
     _say(f"done in {time.perf_counter() - t0:.1f} s")
     print(f"report: {index.resolve()}")
     sys.stdout.flush()

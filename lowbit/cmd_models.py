@@ -12,6 +12,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from lowbit.argtypes import BATCH_MAX, SEQ_MAX, bounded_int
 from lowbit.kernels_ref.errors import InvalidSpecError
 
 if TYPE_CHECKING:  # the zoo is imported by the handlers, not by `lowbit --help`
@@ -97,9 +98,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "workload YAML/JSON, or file.py:factory")
     ps.add_argument("--config", help="a Hugging Face style config.json instead of a zoo name")
     ps.add_argument("--phase", choices=("prefill", "decode", "inference"), help="default: the model's own")
-    ps.add_argument("--seq", type=int, help="tokens per sequence (prefill) or context length (decode)")
-    ps.add_argument("--context", type=int, help="decode context length (default: --seq, else 2048)")
-    ps.add_argument("--batch", type=int, help="sequences or images (default 1)")
+    ps.add_argument("--seq", type=bounded_int(1, SEQ_MAX, "--seq"), help="tokens per sequence (prefill) or context length (decode)")
+    ps.add_argument("--context", type=bounded_int(1, SEQ_MAX, "--context"), help="decode context length (default: --seq, else 2048)")
+    ps.add_argument("--batch", type=bounded_int(1, BATCH_MAX, "--batch"), help="sequences or images (default 1)")
     ps.add_argument("--json", action="store_true", help="print one JSON object")
     ps.set_defaults(func=_show)
 

@@ -1,16 +1,20 @@
 """`lowbit report`: one self-contained HTML report from lowbit results.
 
-    lowbit report RESULTS... -o DIR [--title TEXT]
+    lowbit report RESULTS... -o DIR [--title TEXT] [--format png,svg,pdf] [--open | --serve]
 
 Each RESULTS is a sweep store (`lowbit sweep --db FILE`, SQLite), a `lowbit pareto -o DIR`
-directory (or its pareto.json; several are overlaid), or an alloc.json from
-`lowbit allocate -o FILE`. DIR receives index.html (figures embedded), the figures as
-PNG and every table as CSV and JSON; the path of index.html is printed.
+directory (or its pareto.json; grouped per model and overlaid), or an alloc.json from
+`lowbit allocate -o FILE`. DIR receives index.html (the interactive explorer, with plotly.js
+embedded so it works offline, then the static figures and sortable tables), the figures as
+PNG (and SVG/PDF with --format) and every table as CSV and JSON; the path of index.html is
+printed. --open prints its file:// URL (and opens it when a desktop session is there);
+--serve serves DIR on 127.0.0.1 until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -24,12 +28,45 @@ def register(subparsers: Any) -> None:
                    help="sweep store (.sqlite), pareto output DIR or pareto.json, or alloc.json")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="directory for index.html and its files")
     p.add_argument("--title", default="", help="page title (default: names the inputs)")
+    p.add_argument("--format", default="png", metavar="LIST",
+                   help="static figure formats, comma-separated from png,svg,pdf (default png; "
+                        "the page embeds the PNG)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--open", action="store_true",
+                   help="print the report's file:// URL and open it in a browser when a desktop session is there")
+    g.add_argument("--serve", action="store_true", help="serve DIR on http://127.0.0.1:PORT/ until Ctrl-C")
+    p.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000; 0 = any free port)")
     p.set_defaults(func=_cmd_report)
+
+
+def _has_desktop() -> bool:
+    return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from lowbit.reports.report import build_report
 
-    index = build_report(args.results, args.output, title=args.title)
+    formats = ["png", *(f for f in args.format.split(",") if f.strip())]
+    index = build_report(args.results, args.output, title=args.title, formats=formats)
     sys.stdout.write(f"{index}\n")
+    if args.open:
+        url = index.resolve().as_uri()
+        sys.stdout.write(f"{url}\n")
+        sys.stdout.flush()
+        if _has_desktop():
+            import webbrowser
+
+            webbrowser.open(url)
+    if args.serve:
+        from lowbit.reports.serve import report_server
+
+        server = report_server(index.parent, args.port)
+        sys.stdout.write(f"serving http://127.0.0.1:{server.server_address[1]}/index.html (Ctrl-C stops)\n")
+        sys.stdout.flush()
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
     return 0

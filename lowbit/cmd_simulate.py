@@ -8,6 +8,7 @@ import json
 import sys
 from typing import Any
 
+from lowbit.argtypes import BATCH_MAX, SEQ_MAX, bounded_int
 from lowbit.kernels_ref.errors import InvalidSpecError
 
 __all__ = ["register", "run"]
@@ -26,11 +27,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--phase", choices=("prefill", "decode", "inference", "generate"),
                    help="phase (default: the model's); generate = prefill of --prompt tokens, then "
                         "--generate decode steps")
-    p.add_argument("--prompt", type=int, default=None, help="prompt tokens of --phase generate (default 256)")
-    p.add_argument("--generate", type=int, default=None,
+    p.add_argument("--prompt", type=bounded_int(1, SEQ_MAX, "--prompt"), default=None, help="prompt tokens of --phase generate (default 256)")
+    p.add_argument("--generate", type=bounded_int(0, SEQ_MAX, "--generate"), default=None,
                    help="generated tokens of --phase generate (default 20)")
-    p.add_argument("--seq", type=int, default=None, help="sequence length (prefill) / context (decode)")
-    p.add_argument("--batch", type=int, default=1, help="batch size")
+    p.add_argument("--seq", type=bounded_int(1, SEQ_MAX, "--seq"), default=None, help="sequence length (prefill) / context (decode)")
+    p.add_argument("--batch", type=bounded_int(1, BATCH_MAX, "--batch"), default=1, help="batch size")
     p.add_argument("--weights", default="int8", help="weight format for every layer (default int8)")
     p.add_argument("--acts", default=None, help="activation format (default: the spec's)")
     p.add_argument("--objective", choices=("latency", "energy", "edp"), default="latency",

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lowbit.argtypes import bounded_int
 from lowbit.kernels_ref.errors import InvalidSpecError
 
 
@@ -23,7 +24,7 @@ def register(subparsers: Any) -> None:
                    help="local process pool (default), dask.distributed, or serial in this process")
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                    help="dask scheduler address (default: a LocalCluster)")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (local/LocalCluster)")
+    p.add_argument("--workers", type=bounded_int(1, 1024, "--workers"), default=None, help="worker processes (local/LocalCluster)")
     p.add_argument("--db", default="sweep.sqlite", metavar="FILE", help="result store (default sweep.sqlite)")
     p.add_argument("--resume", action="store_true", help="keep the store's finished points and run the rest")
     p.add_argument("--cache-dir", default=None, metavar="DIR", help="sensitivity cache directory")

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from lowbit.argtypes import SEED_MAX, bounded_int
 from lowbit.kernels_ref.errors import InvalidSpecError
 
 if TYPE_CHECKING:  # torch loads only when a check runs, not for `lowbit --help`
@@ -43,7 +44,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--formats", default=None, help="comma-separated weight formats to check (default: all)")
     p.add_argument("--model", default=None, help=f"whole-model check on one of: {', '.join(MODEL_NAMES)}")
     p.add_argument("--allocation", default=None, help="YAML/JSON file: layer name or pattern -> format")
-    p.add_argument("--seed", type=int, default=None, help="base seed (default: fresh, printed)")
+    p.add_argument("--seed", type=bounded_int(0, SEED_MAX, "--seed"), default=None,
+                   help=f"base seed, 0..{SEED_MAX} (default: fresh, printed)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=run)
 

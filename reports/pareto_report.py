@@ -20,6 +20,7 @@ from typing import Any
 from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.reports import plots
 from lowbit.reports.bundle import Section, read_json, safe_name, write_report
+from lowbit.reports.explorer import format_mix
 
 __all__ = ["load_pareto", "pareto_figures", "pareto_report", "pareto_sections"]
 
@@ -97,7 +98,7 @@ def _finite(v: Any) -> bool:
 
 
 def pareto_figures(paths: Sequence[str | Path | dict[str, Any]], out_dir: str | Path,
-                   prefix: str = "") -> tuple[list[Path], list[str]]:
+                   prefix: str = "", formats: Sequence[str] = ()) -> tuple[list[Path], list[str]]:
     """Draw ``<prefix>pareto_<swept>.png`` in `out_dir` for the given inputs (dirs, files or
     loaded docs), one figure per (swept cost, objective); returns (paths, captions)."""
     docs = [d if isinstance(d, dict) else load_pareto(d) for d in paths]
@@ -140,7 +141,8 @@ def pareto_figures(paths: Sequence[str | Path | dict[str, Any]], out_dir: str | 
                      f"{'' if objective == 'sensitivity' else '_' + safe_name(objective)}.png"
         figs.append(plots.pareto_plot(fronts, path, xlabel=xlabel, ylabel=ylabel,
                                       uniform=uniform or None, front_suffix="ILP front",
-                                      title=f"{ylabel.split(' (')[0]} vs {shown}"))
+                                      title=f"{ylabel.split(' (')[0]} vs {shown}",
+                                      file_formats=formats))
         cap = (f"{ylabel} against {shown}: the non-dominated exact-ILP allocations of "
                f"{', '.join(names)} as a staircase; squares: every layer in one format.")
         if "cycles" in unit and len({d.get('hardware') for d in ds}) > 1:
@@ -149,11 +151,31 @@ def pareto_figures(paths: Sequence[str | Path | dict[str, Any]], out_dir: str | 
     return figs, caps
 
 
-def pareto_sections(paths: Sequence[str | Path], out_dir: str | Path, prefix: str = ""
+#: what a hwsim-built table's cost names mean, as SI-suffixed names (units.column reads them).
+_HW_KEYS = {"latency": "latency_cycles", "energy": "energy_j", "memory": "memory_bytes"}
+
+
+def _si_key(doc: dict[str, Any], name: str) -> str:
+    """A cost's name with its unit: hwsim-built tables' 'latency' is cycles, 'energy' joules,
+    'memory' bytes; names from a cost file are kept (their unit is unknown)."""
+    return _HW_KEYS.get(name, name) if _from_hwsim(doc) else name
+
+
+def _budget_key(doc: dict[str, Any]) -> str:
+    """'budget_s' for a swept 'latency_s' (so the column reads 'budget (s)'), else 'budget'."""
+    swept = _si_key(doc, str(doc["swept"]))
+    for suffix in ("_s", "_j", "_bytes", "_cycles"):
+        if swept.endswith(suffix) and len(swept) > len(suffix):
+            return f"budget{suffix}"
+    return "budget"
+
+
+def pareto_sections(paths: Sequence[str | Path | dict[str, Any]], out_dir: str | Path,
+                    prefix: str = "", formats: Sequence[str] = ()
                     ) -> tuple[list[Section], dict[str, list[dict[str, Any]]]]:
     """Sections (figures + the non-dominated points) and the ``<prefix>pareto_points`` table."""
-    docs = [load_pareto(p) for p in paths]
-    figs, caps = pareto_figures(docs, out_dir, prefix)
+    docs = [d if isinstance(d, dict) else load_pareto(d) for d in paths]
+    figs, caps = pareto_figures(docs, out_dir, prefix, formats)
     rows: list[dict[str, Any]] = []
     front_rows: list[dict[str, Any]] = []
     for d in docs:
@@ -166,12 +188,26 @@ def pareto_sections(paths: Sequence[str | Path], out_dir: str | Path, prefix: st
             r["choices"] = ";".join(pt.get("choices") or [])
             rows.append(r)
             if pt["kind"] == "ilp" and pt["status"] in _OK and not pt.get("dominated"):
-                front_rows.append({k: v for k, v in r.items() if k not in ("source", "choices", "dominated")})
+                fr = {"model": r["model"], "hardware": r["hardware"],
+                      _budget_key(d): pt.get("budget"), "status": pt["status"],
+                      "quality loss" if r["objective"] is not None and
+                      (d.get("objective") or "sensitivity") == "sensitivity" else "objective":
+                      pt.get("objective")}
+                fr.update({_si_key(d, k): v for k, v in pt["totals"].items() if k != "sensitivity"})
+                fr["formats"] = format_mix(pt.get("choices") or [])
+                front_rows.append(fr)
     text = (f"{len(docs)} Pareto sweep(s): " + "; ".join(
         f"{_name(d)}, {d.get('objective') or 'sensitivity'} vs {d['swept']}, {len(d['points'])} points "
         f"({d['_source']})" for d in docs) + ".")
-    sections = [Section("Pareto fronts", text=text, figures=figs, captions=caps),
-                Section("Non-dominated allocations", table=front_rows)]
+    models = sorted({str(d.get("model") or "") for d in docs} - {""}) or ["results"]
+    hws = ", ".join(dict.fromkeys(str(d.get("hardware") or Path(d["_source"]).parent.name)
+                                  for d in docs))
+    swept = ", ".join(dict.fromkeys(_display_name(str(d["swept"])) for d in docs))
+    what = ", ".join(models)
+    sections = [Section(f"{what}: quality loss vs {swept} — exact-ILP fronts over {swept} budgets "
+                        f"on {hws}", text=text, figures=figs, captions=caps),
+                Section(f"{what}: the non-dominated ILP allocations, one per budget, on {hws}",
+                        table=front_rows)]
     return sections, {f"{prefix}pareto_points": rows}
 
 

@@ -22,7 +22,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 __all__ = [
+    "FORMATS",
     "allocation_chart",
+    "check_formats",
     "design_space_scatter",
     "energy_breakdown_chart",
     "pareto_plot",
@@ -39,11 +41,36 @@ def _color(i: int, n: int = 10) -> tuple[float, float, float, float]:
     return cmap(i % cmap.N)
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
+#: formats a figure may also be written in (`formats=`), for papers.
+FORMATS = ("png", "svg", "pdf")
+
+
+def check_formats(formats: Sequence[str]) -> tuple[str, ...]:
+    """The figure formats asked for ('png', 'svg', 'pdf'), in order, without repeats;
+    InvalidSpecError naming an unknown one."""
+    from lowbit.kernels_ref.errors import InvalidSpecError
+
+    out: list[str] = []
+    for f in formats:
+        f = str(f).strip().lower().lstrip(".")
+        if f not in FORMATS:
+            raise InvalidSpecError(f"figure format {f!r}: expected one of {', '.join(FORMATS)}")
+        if f not in out:
+            out.append(f)
+    return tuple(out)
+
+
+def _save(fig: Figure, path: str | Path, formats: Sequence[str] = ()) -> Path:
+    """Save as PNG at `path` (what the HTML embeds) and beside it in every other of `formats`
+    (same stem: figure.svg, figure.pdf)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(p, dpi=_DPI, bbox_inches="tight", pad_inches=0.1)
+    for f in check_formats(formats):
+        if f != "png":
+            fig.savefig(p.with_suffix(f".{f}"), bbox_inches="tight", pad_inches=0.1,
+                        metadata={"Date": None} if f == "svg" else None)
     return p
 
 
@@ -85,7 +112,8 @@ def _quality_scale(ax: Axes, ys: np.ndarray) -> None:
 def pareto_plot(fronts: Mapping[str, Sequence[tuple[float, float]]], path: str | Path, *,
                 xlabel: str, ylabel: str = "quality loss (sum of sensitivity)",
                 uniform: Mapping[str, Mapping[str, tuple[float, float]]] | None = None,
-                title: str = "", front_suffix: str = "ILP front") -> Path:
+                title: str = "", front_suffix: str = "ILP front",
+                file_formats: Sequence[str] = ()) -> Path:
     """Quality against a cost, one staircase front per hardware design, uniform points marked.
 
     `fronts[design] = [(cost, quality_loss), ...]`; `uniform[design][label] = (cost, loss)`
@@ -111,7 +139,7 @@ def pareto_plot(fronts: Mapping[str, Sequence[tuple[float, float]]], path: str |
             arr = np.array(sorted(pts), dtype=float)
             # Earlier fronts drawn wider, so a front lying under a later one still shows.
             ax.step(arr[:, 0], arr[:, 1], where="post", color=col, lw=1.6 + 1.4 * (n - 1 - i),
-                    alpha=0.9, label=f"{name} ({front_suffix})")
+                    alpha=0.9, label=f"{name} ({front_suffix})" if front_suffix else name)
             ax.plot(arr[:, 0], arr[:, 1], "o", color=col, ms=3.5)
             ys += list(arr[:, 1])
             xs += list(arr[:, 0])
@@ -140,7 +168,7 @@ def pareto_plot(fronts: Mapping[str, Sequence[tuple[float, float]]], path: str |
     ax.grid(alpha=0.3, which="both")
     _legend_below(ax)
     ax.set_title(title or f"Pareto front: quality vs {xlabel}", fontsize=11)
-    return _save(fig, path)
+    return _save(fig, path, file_formats)
 
 
 def _layer_axis(ax: Axes, layers: Sequence[str]) -> None:
@@ -152,7 +180,8 @@ def _layer_axis(ax: Axes, layers: Sequence[str]) -> None:
 
 def allocation_chart(layers: Sequence[str], bits: Sequence[float], path: str | Path, *,
                      formats: Sequence[str] | None = None,
-                     title: str = "Per-layer allocation") -> Path:
+                     title: str = "Per-layer allocation",
+                file_formats: Sequence[str] = ()) -> Path:
     """Bits per weight chosen for each layer, bars coloured by format."""
     fig = Figure(figsize=(max(6.4, 0.2 * len(layers) + 2), 4.4))
     ax = fig.subplots()
@@ -171,12 +200,13 @@ def allocation_chart(layers: Sequence[str], bits: Sequence[float], path: str | P
               title_fontsize=8)
     ax.set_title(title, fontsize=11)
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, path)
+    return _save(fig, path, file_formats)
 
 
 def energy_breakdown_chart(layers: Sequence[str], components: Mapping[str, Sequence[float]],
                            path: str | Path, *,
-                           title: str = "Energy per layer and component") -> Path:
+                           title: str = "Energy per layer and component",
+                file_formats: Sequence[str] = ()) -> Path:
     """Stacked bars: energy of each layer split by component (joules in, µJ or mJ shown)."""
     fig = Figure(figsize=(max(6.4, 0.2 * len(layers) + 2), 4.4))
     ax = fig.subplots()
@@ -198,13 +228,14 @@ def energy_breakdown_chart(layers: Sequence[str], components: Mapping[str, Seque
               title_fontsize=8)
     ax.set_title(title, fontsize=11)
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, path)
+    return _save(fig, path, file_formats)
 
 
 def roofline_chart(intensity: Sequence[float], perf: Sequence[float], path: str | Path, *,
                    peak_ops_per_s: float | Mapping[str, float], bandwidth_bytes_per_s: float,
                    labels: Sequence[str] | None = None, groups: Sequence[str] | None = None,
-                   title: str = "Roofline") -> Path:
+                   title: str = "Roofline",
+                file_formats: Sequence[str] = ()) -> Path:
     """Per-layer achieved ops/s against arithmetic intensity (ops/byte), under the roof.
 
     `peak_ops_per_s` is one peak, or one per group (e.g. per weight format on a bit-serial
@@ -260,7 +291,7 @@ def roofline_chart(intensity: Sequence[float], perf: Sequence[float], path: str 
     ax.grid(alpha=0.3, which="both")
     _legend_below(ax)
     ax.set_title(title, fontsize=11)
-    return _save(fig, path)
+    return _save(fig, path, file_formats)
 
 
 def design_space_scatter(x: Sequence[float], y: Sequence[float], path: str | Path, *,
@@ -268,7 +299,8 @@ def design_space_scatter(x: Sequence[float], y: Sequence[float], path: str | Pat
                          clabel: str = "", front: Sequence[int] | None = None,
                          front_label: str = "non-dominated",
                          groups: Sequence[str] | None = None,
-                         title: str = "Design space") -> Path:
+                         title: str = "Design space",
+                file_formats: Sequence[str] = ()) -> Path:
     """Every design point of a sweep, optional colour dimension, front points ringed;
     `groups` (one name per point, e.g. the base design) picks each point's marker."""
     fig = Figure(figsize=(7.4, 4.6))
@@ -307,4 +339,4 @@ def design_space_scatter(x: Sequence[float], y: Sequence[float], path: str | Pat
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, which="both")
     ax.set_title(title, fontsize=11)
-    return _save(fig, path)
+    return _save(fig, path, file_formats)

@@ -6,8 +6,11 @@ Each input is one of:
   (all Pareto inputs are overlaid together);
 - an alloc.json from `lowbit allocate -o FILE`  -> per-layer allocation and costs.
 
-Everything goes into one directory: index.html (figures embedded), the PNGs, and a
-CSV + JSON per data table (file names prefixed per input when there are several).
+Everything goes into one directory: index.html (the interactive explorer first, when there is
+a sweep store or a Pareto input; then the static figures, embedded, and the tables), the PNGs
+(and SVG/PDF copies with `formats`), and a CSV + JSON per data table (file names prefixed per
+input when there are several). Pareto inputs are grouped per model; a sweep's single-design
+base (a preset) takes the exact-ILP front of the Pareto input for the same model and hardware.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from typing import Any
 
 from lowbit.kernels_ref.errors import InvalidSpecError, LowbitError
 from lowbit.reports import plots
-from lowbit.reports.bundle import Section, read_json, write_report
+from lowbit.reports.bundle import Section, read_json, safe_name, write_report
+from lowbit.reports.explorer import format_mix
+from lowbit.reports.units import cell, column, component_label
 
 __all__ = ["alloc_sections", "build_report", "classify", "load_alloc", "weight_bits"]
 
@@ -80,9 +85,12 @@ def load_alloc(path: str | Path) -> dict[str, Any]:
     return doc
 
 
-def alloc_sections(path: str | Path, out_dir: str | Path, prefix: str = ""
+def alloc_sections(path: str | Path, out_dir: str | Path, prefix: str = "",
+                   formats: Sequence[str] = ()
                    ) -> tuple[list[Section], dict[str, list[dict[str, Any]]]]:
-    """Allocation chart, per-layer energy (when priced by hwsim) and the layer table."""
+    """Allocation chart, per-layer energy by component (hwsim's LayerCost.energy_j of each
+    layer in its chosen format, `energy_components_j`; the total alone for cost-file
+    allocations) and the layer table."""
     p = Path(path)
     doc = load_alloc(p)
     layers = doc["layers"]
@@ -92,62 +100,94 @@ def alloc_sections(path: str | Path, out_dir: str | Path, prefix: str = ""
     what = " on ".join(x for x in (doc.get("model"), doc.get("hardware")) if x) or p.stem
     stem = f"{prefix}{p.stem}"
     figs = [plots.allocation_chart(names, [weight_bits(f) for f in fmts], out / f"{stem}_allocation.png",
-                                   formats=fmts, title=f"{what}: per-layer formats")]
+                                   formats=fmts, title=f"{what}: per-layer formats",
+                                   file_formats=formats)]
     caps = ["Weight bits chosen for each layer (bar colour = format)."]
     en = [ly.get("energy_j") for ly in layers]
-    if all(isinstance(v, (int, float)) for v in en):
+    comps = [ly.get("energy_components_j") for ly in layers]
+    if all(isinstance(c, dict) and c for c in comps):
+        keys = sorted({k for c in comps for k in c})
+        split = {component_label(k): [float(c.get(k, 0.0)) for c in comps] for k in keys}
+        figs.append(plots.energy_breakdown_chart(names, split, out / f"{stem}_energy.png",
+                                                 title=f"{what}: energy per layer by component",
+                                                 file_formats=formats))
+        caps.append("Energy of each layer in its chosen format, stacked by component "
+                    f"({', '.join(split)}): hwsim's own costs of each layer of this allocation.")
+    elif all(isinstance(v, (int, float)) for v in en):
         figs.append(plots.energy_breakdown_chart(names, {"total": en}, out / f"{stem}_energy.png",
-                                                 title=f"{what}: energy per layer"))
-        caps.append("Energy of each layer in its chosen format (alloc.json holds totals, "
-                    "not components).")
+                                                 title=f"{what}: energy per layer",
+                                                 file_formats=formats))
+        caps.append("Energy of each layer in its chosen format: this alloc.json comes from a "
+                    "cost file, which holds totals, not components.")
     totals = doc.get("totals") or {}
     budgets = doc.get("budgets") or {}
+    hw = bool(doc.get("hardware")) and all(isinstance(c, dict) for c in comps)
+
+    def key(k: str) -> str:  # a hwsim-priced table's costs in their units
+        return {"latency": "latency_cycles", "energy": "energy_j", "memory": "memory_bytes"}.get(k, k) \
+            if hw else k
+
     text = (f"{p}: status {doc.get('status', '?')}, {doc.get('objective_name', 'objective')} "
             f"{doc.get('objective', float('nan')):.6g} ({doc.get('method', '?')}). Totals: "
-            + ", ".join(f"{k} {v:.6g}" for k, v in totals.items() if isinstance(v, (int, float)))
-            + (". Budgets: " + ", ".join(f"{k} <= {v:.6g}" for k, v in budgets.items()) if budgets else "")
-            + ".")
+            + ", ".join(f"{column(key(k)).label.split(' (')[0]} {cell(key(k), v)}"
+                        for k, v in totals.items() if isinstance(v, (int, float)))
+            + (". Budgets: " + ", ".join(f"{k} <= {cell(key(k), v)}" for k, v in budgets.items())
+               if budgets else "") + ".")
     rows = []
     for ly in layers:
         r = {"layer": ly["name"], "format": ly["format"], "sensitivity": ly.get("sensitivity")}
-        r.update({k: v for k, v in (ly.get("costs") or {}).items()})
+        r.update({key(k): v for k, v in (ly.get("costs") or {}).items()})
         rows.append(r)
-    return ([Section(f"Allocation: {what}", text=text, figures=figs, captions=caps, table=rows)],
+    mix = format_mix(fmts)
+    return ([Section(f"Allocation of {what}: {mix} — {doc.get('method', '?')} minimising "
+                     f"{doc.get('objective_name', 'the objective')}"
+                     + (" under " + ", ".join(budgets) + " budget" if budgets else ""),
+                     text=text, figures=figs, captions=caps, table=rows)],
             {f"{stem}_layers": rows})
 
 
-def build_report(inputs: Sequence[str | Path], out_dir: str | Path, title: str = "") -> Path:
-    """Classify every input, draw its figures into `out_dir`, write index.html; return its path."""
+def build_report(inputs: Sequence[str | Path], out_dir: str | Path, title: str = "",
+                 formats: Sequence[str] = ("png",)) -> Path:
+    """Classify every input, draw its figures into `out_dir` (PNG, plus SVG/PDF copies when
+    `formats` names them), write index.html with the explorer first; return its path."""
     if not inputs:
         raise InvalidSpecError("report: give at least one result (sweep store, pareto dir, alloc.json)")
-    from lowbit.reports.pareto_report import load_pareto
-    from lowbit.reports.sweep_report import load_store, sweep_sections
+    from lowbit.reports.explorer import explorer_section
+    from lowbit.reports.pareto_report import load_pareto, pareto_sections
+    from lowbit.reports.sweep_report import chosen_points, load_store, sweep_sections
 
+    formats = plots.check_formats(formats)
     kinds = [(Path(i), classify(i)) for i in inputs]
-    for p, kind in kinds:  # every input read and checked before anything is written
-        {"sweep": load_store, "pareto": load_pareto, "alloc": load_alloc}[kind](p)
+    loaded = [{"sweep": load_store, "pareto": load_pareto, "alloc": load_alloc}[kind](p)
+              for p, kind in kinds]  # every input read and checked before anything is written
+    docs = [d for d, (_p, k) in zip(loaded, kinds) if k == "pareto"]
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sections: list[Section] = []
     data: dict[str, list[dict[str, Any]]] = {}
     many = len(kinds) > 1
-    for n, (p, kind) in enumerate(kinds):
+    rows: list[Any] = []
+    for n, ((p, kind), doc) in enumerate(zip(kinds, loaded)):
         prefix = f"{n + 1}_" if many else ""
         if kind == "sweep":
-            s, d = sweep_sections(p, out, prefix)
+            s, d = sweep_sections(p, out, prefix, docs, formats)
+            rows += doc[1]
         elif kind == "alloc":
-            s, d = alloc_sections(p, out, prefix)
+            s, d = alloc_sections(p, out, prefix, formats)
         else:
             continue
         sections += s
         data.update(d)
-    pareto = [p for p, k in kinds if k == "pareto"]
-    if pareto:
-        from lowbit.reports.pareto_report import pareto_sections
-
-        s, d = pareto_sections(pareto, out)
+    by_model: dict[str, list[dict[str, Any]]] = {}
+    for d in docs:
+        by_model.setdefault(str(d.get("model") or ""), []).append(d)
+    for model, ds in by_model.items():
+        pre = f"{safe_name(model)}_" if len(by_model) > 1 else ""
+        s, d = pareto_sections(ds, out, pre, formats)
         sections += s
         data.update(d)
+    if rows or docs:
+        sections.insert(0, explorer_section(rows, docs, chosen_points(rows)))
     return write_report(out, title or "lowbit report: " + ", ".join(p.name for p, _ in kinds),
                         sections, data)

@@ -28,9 +28,13 @@ import numpy as np
 from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.reports import plots
 from lowbit.reports.bundle import Section, safe_name, write_report
+from lowbit.reports.explorer import explorer_section, format_mix, preset_summary
+from lowbit.reports.units import design_label, eng, param_text
 from lowbit.search.pareto import non_dominated
 
 __all__ = [
+    "CHOSEN_WHY",
+    "chosen_points",
     "flatten_row",
     "load_store",
     "non_dominated_mask",
@@ -46,6 +50,10 @@ _COSTS = (("latency_s", "latency (ms)", 1e3), ("energy_j", "energy (mJ)", 1e3),
           ("memory_bytes", "weight memory (MB)", 1e-6))
 _TOP = 15          # rows of the top-designs table per model
 _LISTED = 50       # infeasible / invalid rows listed in the page (all are in the CSV)
+_OK = ("optimal", "feasible")
+#: why `pick_point` chose its point, in the words a heading uses.
+CHOSEN_WHY = ("the balanced choice: of the designs no other beats in latency, energy, area and "
+              "quality at once, the one nearest the ideal corner")
 
 
 # ----------------------------------------------------------------------------- loading
@@ -148,15 +156,60 @@ def flatten_row(key: str, point: Mapping[str, Any], result: Mapping[str, Any]) -
     return out
 
 
-def _design_row(point: Mapping[str, Any], r: Mapping[str, Any]) -> dict[str, Any]:
+def chosen_points(rows: Sequence[Row]) -> dict[str, tuple[str, str]]:
+    """model -> (store key of its chosen point, why): `pick_point` over its ok rows."""
+    by_model: dict[str, list[Row]] = {}
+    for row in rows:
+        if row[2].get("status") == "ok":
+            by_model.setdefault(str(row[1].get("model", "")) or "model", []).append(row)
+    return {m: (rs[pick_point([r for _, _, r in rs])][0], CHOSEN_WHY) for m, rs in by_model.items()}
+
+
+def _params_text(point: Mapping[str, Any], r: Mapping[str, Any]) -> str:
+    """The swept parameter values, or a preset's resolved ones (family, array, clock...)."""
     params = point.get("params") or {}
-    return {"design": point.get("design", ""), "base": point.get("base", ""),
+    if params:
+        return param_text(params)
+    items = preset_summary(str(point.get("base", "")))
+    if not items:
+        return f"{r.get('family', '')}, clock {eng(r.get('freq_hz'), 'Hz')}" if r.get("freq_hz") else ""
+    return ", ".join(f"clock {eng(v, 'Hz')}" if k == "freq_hz" else f"{v:g} nm" if k == "node_nm"
+                     else f"{k} {v}" for k, v in items)
+
+
+def _design_row(point: Mapping[str, Any], r: Mapping[str, Any], key: str = "") -> dict[str, Any]:
+    """One design for the page: readable id, SI-named costs (the page adds the units), the
+    format mix, the parameters (a preset's resolved ones) and the store key (the hash)."""
+    return {"design": design_label(str(point.get("base", "")), point.get("params") or {}),
             "family": r.get("family", ""),
-            "latency (ms)": r["latency_s"] * 1e3, "energy (mJ)": r["energy_j"] * 1e3,
-            "area (mm2)": r.get("area_mm2"), "quality loss": r["quality"],
-            "memory (MB)": None if r.get("memory_bytes") is None else r["memory_bytes"] * 1e-6,
-            "params": ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                                for k, v in params.items())}
+            "latency_s": r["latency_s"], "energy_j": r["energy_j"], "area_mm2": r.get("area_mm2"),
+            "quality loss": r["quality"], "memory_bytes": r.get("memory_bytes"),
+            "formats": format_mix(r.get("choices") or [], r.get("has_weights")),
+            "parameters": _params_text(point, r), "design id": point.get("design", ""),
+            "store key": key}
+
+
+def _doc_front(docs: Sequence[Mapping[str, Any]], model: str, hardware: str, key: str,
+               scale: float) -> tuple[list[tuple[float, float]], dict[str, tuple[float, float]]]:
+    """The exact-ILP allocations of the Pareto input for (model, hardware), non-dominated in
+    (cost `key`, quality), and its uniform points; ([], {}) when there is no such input."""
+    for d in docs:
+        if str(d.get("model") or "") != model or str(d.get("hardware") or "") != hardware:
+            continue
+        pts, uni = [], {}
+        for pt in d["points"]:
+            c, q = (pt.get("totals") or {}).get(key), pt.get("objective")
+            if not (isinstance(c, (int, float)) and isinstance(q, (int, float))):
+                continue
+            if pt["kind"] == "ilp" and pt["status"] in _OK:
+                pts.append((float(c) * scale, float(q)))
+            elif str(pt["kind"]).startswith("uniform:") and pt["status"] in _OK:
+                uni[str(pt["kind"]).split(":", 1)[1]] = (float(c) * scale, float(q))
+        if pts:
+            a = np.array(pts)
+            front = sorted({tuple(map(float, x)) for x in a[non_dominated_mask(a)]})
+            return front, uni  # type: ignore[return-value]
+    return [], {}
 
 
 # ----------------------------------------------------------------------------- figures
@@ -164,8 +217,9 @@ def _group_label(point: Mapping[str, Any], r: Mapping[str, Any]) -> str:
     return str(point.get("base") or r.get("family") or r.get("hardware") or "design")
 
 
-def _model_sections(model: str, ok: list[Row], bad: list[Row], out: Path,
-                    prefix: str) -> list[Section]:
+def _model_sections(model: str, ok: list[Row], bad: list[Row], out: Path, prefix: str,
+                    docs: Sequence[Mapping[str, Any]] = (),
+                    formats: Sequence[str] = ()) -> list[Section]:
     stem = f"{prefix}{safe_name(model)}"
     sections: list[Section] = []
     if not ok:
@@ -188,7 +242,7 @@ def _model_sections(model: str, ok: list[Row], bad: list[Row], out: Path,
         ylabel="energy (mJ)", front=[int(i) for i in np.flatnonzero(nd4)],
         front_label="non-dominated (latency, energy, area, quality)",
         groups=[_group_label(p, r) for p, r in zip(pts, res)],
-        title=f"{model}: {len(res)} feasible designs"))
+        title=f"{model}: {len(res)} feasible designs", file_formats=formats))
     caps.append(f"{model}: every feasible design point, latency against energy, marker = base "
                 f"design, colour = "
                 f"{'area' if has_area else 'quality loss'}; ringed: the {int(nd4.sum())} points "
@@ -202,10 +256,21 @@ def _model_sections(model: str, ok: list[Row], bad: list[Row], out: Path,
         cost = np.array([float(r[key]) for r in res]) * scale
         fronts: dict[str, list[tuple[float, float]]] = {}
         uniform: dict[str, dict[str, tuple[float, float]]] = {}
+        ilp: list[str] = []
         for g, idx in groups.items():
             ii = np.array(idx)
+            if len(idx) == 1:  # one design: its exact-ILP front over budgets, when given
+                hw = str(res[idx[0]].get("hardware", ""))
+                f, u = _doc_front(docs, model, hw, key, scale)
+                if f:
+                    name = f"{g}: ILP front over budgets"
+                    fronts[name], ilp = f, [*ilp, g]
+                    if u:
+                        uniform[name] = u
+                    continue
             m = non_dominated_mask(np.column_stack([cost[ii], qual[ii]]))
-            fronts[g] = sorted({(float(cost[i]), float(qual[i])) for i in ii[m]})
+            name = f"{g}: front of its {len(idx)} designs" if len(idx) > 1 else f"{g}: one design"
+            fronts[name] = sorted({(float(cost[i]), float(qual[i])) for i in ii[m]})
             best: dict[str, tuple[float, float]] = {}
             for i in idx:
                 for fmt, tot in (res[i].get("uniform") or {}).items():
@@ -214,21 +279,32 @@ def _model_sections(model: str, ok: list[Row], bad: list[Row], out: Path,
                         if fmt not in best or c < best[fmt][0]:
                             best[fmt] = (c, float(tot["quality"]))
             if best:
-                uniform[g] = best
+                uniform[name] = best
         short = label.split(" (")[0]
         figs.append(plots.pareto_plot(fronts, out / f"{stem}_pareto_{key.split('_')[0]}.png",
-                                      xlabel=label, uniform=uniform or None,
-                                      front_suffix="designs' front",
-                                      title=f"{model}: quality loss vs {short}"))
-        caps.append(f"{model}: quality loss against {short}, one front per base design (each "
-                    f"non-dominated over that base's swept designs); squares: uniform precision "
-                    f"on the design of that base where it costs least.")
-    sections.append(Section(f"{model}: design space and Pareto fronts", figures=figs, captions=caps,
+                                      xlabel=label, uniform=uniform or None, front_suffix="",
+                                      title=f"{model}: quality loss vs {short}",
+                                      file_formats=formats))
+        cap = (f"{model}: quality loss against {short}, one front per base design (each "
+               f"non-dominated over that base's swept designs); squares: uniform precision "
+               f"on the design of that base where it costs least.")
+        if ilp:
+            cap += (f" {', '.join(ilp)}: a single design each, so the line is the exact-ILP "
+                    "allocations of its Pareto input, one per budget, and its squares that "
+                    "input's uniform points.")
+        singles = [g for g, idx in groups.items() if len(idx) == 1 and g not in ilp]
+        if singles:
+            cap += (f" {', '.join(singles)}: a single design each and no Pareto input, so one "
+                    "point; `lowbit pareto --hw NAME -o DIR` and DIR given to `lowbit report` "
+                    "draw its front over budgets.")
+        caps.append(cap)
+    sections.append(Section(f"{model}: the {len(res)} feasible designs — latency, energy, area and "
+                            "quality traded off", figures=figs, captions=caps,
                             text=f"{len(res)} feasible, {len(bad)} infeasible or invalid design points."))
     # Chosen point.
     k = pick_point(res)
     p, r = pts[k], res[k]
-    name = f"{p.get('design', '')} ({_group_label(p, r)})"
+    name = design_label(str(p.get("base") or _group_label(p, r)), p.get("params") or {})
     figs, caps = [], []
     layers = list(r.get("layers") or [])
     if layers and r.get("bits") and r.get("choices"):
@@ -237,13 +313,16 @@ def _model_sections(model: str, ok: list[Row], bad: list[Row], out: Path,
         figs.append(plots.allocation_chart([layers[i] for i in keep], [r["bits"][i] for i in keep],
                                            out / f"{stem}_allocation.png",
                                            formats=[r["choices"][i] for i in keep],
-                                           title=f"{model} on {name}: per-layer formats"))
+                                           title=f"{model} on {name}: per-layer formats",
+                                           file_formats=formats))
         caps.append("Weight bits chosen for each weight layer (bar colour = format) at the chosen point.")
     if layers and r.get("layer_energy_j"):
         figs.append(plots.energy_breakdown_chart(layers, r["layer_energy_j"],
                                                  out / f"{stem}_energy.png",
-                                                 title=f"{model} on {name}: energy per layer"))
-        caps.append("Energy of each layer at the chosen point, stacked by component.")
+                                                 title=f"{model} on {name}: energy per layer",
+                                                 file_formats=formats))
+        caps.append("Energy of each layer at the chosen point, stacked by component (hwsim's "
+                    "per-layer energy of the allocation, as the sweep stored it).")
     macs = np.asarray(r.get("layer_macs") or [], dtype=float)
     dram = np.asarray(r.get("layer_dram_bytes") or [], dtype=float)
     llat = np.asarray(r.get("layer_latency_s") or [], dtype=float)
@@ -268,37 +347,41 @@ def _model_sections(model: str, ok: list[Row], bad: list[Row], out: Path,
                 ops / dram[keep], ops / llat[keep], out / f"{stem}_roofline.png",
                 peak_ops_per_s=peak, bandwidth_bytes_per_s=float(r["dram_bytes_per_s"]),
                 labels=[lay for lay, kk in zip(layers, keep) if kk] if layers else None,
-                groups=fmts, title=f"{model} on {name}: roofline per layer"))
+                groups=fmts, title=f"{model} on {name}: roofline per layer", file_formats=formats))
             caps.append("Each layer's achieved ops/s (ops = 2 x MACs, over its latency) against "
                         "its ops per DRAM byte, coloured by format; the slanted roof is the DRAM "
                         f"bandwidth, the flat one {roof_txt}"
                         + ("" if keep.all() else f"; {int((~keep).sum())} layers without DRAM "
                            "traffic or MACs left out") + ".")
-    tot = (f"latency {r['latency_s'] * 1e3:.4g} ms, energy {r['energy_j'] * 1e3:.4g} mJ, "
+    tot = (f"latency {eng(r['latency_s'], 's')}, energy {eng(r['energy_j'], 'J')}, "
            f"quality loss {r['quality']:.4g}")
     if r.get("area_mm2") is not None:
         tot += f", area {r['area_mm2']:.4g} mm²"
     sections.append(Section(
-        f"{model}: chosen point {name}", figures=figs, captions=caps,
-        text=("Chosen point: among the designs non-dominated in latency, energy, area and quality, "
-              "the one nearest the ideal corner with latency, energy and quality each scaled to "
+        f"{model}: chosen design {name} — balanced: non-dominated, nearest the ideal corner",
+        figures=figs, captions=caps,
+        text=(f"Why this design: {CHOSEN_WHY}, with latency, energy and quality each scaled to "
               f"[0, 1] over the feasible designs. {tot}."),
-        table=[_design_row(p, r)]))
+        table=[_design_row(p, r, ok[k][0])]))
     # Top designs: the non-dominated ones, nearest the ideal corner first.
     a = np.column_stack([lat, en, qual])
     lo, span = a.min(0), np.where(np.ptp(a, 0) > 0, np.ptp(a, 0), 1.0)
     dist = np.sqrt((((a - lo) / span) ** 2).sum(1))
     order = [int(i) for i in np.lexsort((lat, dist)) if nd4[i]][:_TOP]
-    sections.append(Section(f"{model}: top designs",
+    sections.append(Section(f"{model}: the {len(order)} non-dominated designs nearest the ideal "
+                            "corner",
                             text=(f"The {len(order)} of {int(nd4.sum())} non-dominated designs "
                                   "nearest the ideal corner (same scaling as the chosen point)."),
-                            table=[_design_row(pts[i], res[i]) for i in order]))
+                            table=[_design_row(pts[i], res[i], ok[i][0]) for i in order]))
     return sections
 
 
-def sweep_sections(db_path: str | Path, out_dir: str | Path,
-                   prefix: str = "") -> tuple[list[Section], dict[str, list[dict[str, Any]]]]:
-    """Sections and data tables (``<prefix>rows``) for one sweep store; PNGs go in `out_dir`."""
+def sweep_sections(db_path: str | Path, out_dir: str | Path, prefix: str = "",
+                   pareto_docs: Sequence[Mapping[str, Any]] = (), formats: Sequence[str] = ()
+                   ) -> tuple[list[Section], dict[str, list[dict[str, Any]]]]:
+    """Sections and data tables (``<prefix>rows``) for one sweep store; PNGs (and `formats`
+    copies) go in `out_dir`. `pareto_docs` (loaded pareto.json) give a single-design base its
+    exact-ILP front over budgets in the Pareto panels."""
     meta, rows = load_store(db_path)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -322,14 +405,16 @@ def sweep_sections(db_path: str | Path, out_dir: str | Path,
         info.append("budgets " + ", ".join(f"{k} <= {v}" for k, v in meta["budgets"].items()))
     if meta.get("objective"):
         info.append(f"objective: minimise {meta['objective']}")
-    sections = [Section(f"Sweep {Path(db_path).name}", text="; ".join(info) + ".")]
+    sections = [Section(f"Sweep {Path(db_path).name}: {len(rows)} design points over "
+                        f"{len(models)} model(s)", text="; ".join(info) + ".")]
     for m in models:
         mo = [r for r in ok if (str(r[1].get("model", "")) or "model") == m]
         mb = [r for r in bad if (str(r[1].get("model", "")) or "model") == m]
-        sections += _model_sections(m, mo, mb, out, prefix)
+        sections += _model_sections(m, mo, mb, out, prefix, pareto_docs, formats)
     if bad:
-        listed = [{"model": p.get("model", ""), "design": p.get("design", ""),
-                   "base": p.get("base", ""), "status": r.get("status"),
+        listed = [{"model": p.get("model", ""),
+                   "design": design_label(str(p.get("base", "")), p.get("params") or {}),
+                   "design id": p.get("design", ""), "status": r.get("status"),
                    "message": r.get("message", "")} for _, p, r in bad[:_LISTED]]
         more = f" (first {_LISTED} listed; all in {prefix}rows.csv)" if len(bad) > _LISTED else ""
         sections.append(Section(f"Infeasible or invalid points: {len(bad)}", table=listed,
@@ -338,7 +423,11 @@ def sweep_sections(db_path: str | Path, out_dir: str | Path,
     return sections, data
 
 
-def report_from_store(db_path: str | Path, out_dir: str | Path) -> Path:
-    """Write ``out_dir/index.html`` (figures embedded), the PNGs and rows.csv/json; return the page."""
-    sections, data = sweep_sections(db_path, out_dir)
-    return write_report(out_dir, f"lowbit sweep report: {Path(db_path).name}", sections, data)
+def report_from_store(db_path: str | Path, out_dir: str | Path,
+                      formats: Sequence[str] = ()) -> Path:
+    """Write ``out_dir/index.html`` (explorer and figures embedded), the PNGs and
+    rows.csv/json; return the page."""
+    _meta, rows = load_store(db_path)
+    sections, data = sweep_sections(db_path, out_dir, formats=formats)
+    return write_report(out_dir, f"lowbit sweep report: {Path(db_path).name}",
+                        [explorer_section(rows, (), chosen_points(rows)), *sections], data)

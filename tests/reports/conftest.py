@@ -10,6 +10,7 @@ core's: the peak grows as the width shrinks); "bitser" rows only the one peak_ma
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,46 @@ def drawn_stats(png: Path) -> dict[str, float]:
 @pytest.fixture
 def png_stats() -> Callable[[Path], dict[str, float]]:
     return drawn_stats
+
+
+def preset_store(db: Path, sweep_store: Callable[..., Any]) -> list[Any]:
+    """The toy store plus one single-design base (a preset: no params) for net-a."""
+    db_path, rows = sweep_store(db.name, models=("net-a",))
+    _k, _p, r = next(x for x in rows if x[1]["base"] == "bitser" and x[2]["status"] == "ok")
+    r = {**r, "hardware": "bitmod"}
+    with ResultStore(db_path) as st:
+        st.put("net-a|p0", "toy", {"design": "b9:", "base": "bitmod", "params": {}, "model": "net-a"}, r)
+    return [*rows, ("net-a|p0", {"design": "b9:", "base": "bitmod", "params": {}, "model": "net-a"}, r)]
+
+
+def pareto_doc(path: Path) -> Path:
+    """A pareto.json for net-a on bitmod: 4 ILP points over latency budgets + 2 uniform."""
+    layers = ["conv1", "conv2", "conv3", "conv4", "fc1", "fc2"]
+    pts = []
+    for i, (lat, q) in enumerate([(1e-4, 9.0), (1.5e-4, 4.0), (2e-4, 1.5), (3e-4, 0.2)]):
+        pts.append({"kind": "ilp", "budget": lat, "status": "optimal", "objective": q, "dominated": False,
+                    "totals": {"sensitivity": q, "latency_s": lat, "energy_j": 1e-3 * (1 + i),
+                               "memory_bytes": 4e6 + i * 1e6},
+                    "choices": ["int8"] + ["int4"] * (4 - i) + ["int8"] * i + ["int8"]})
+    for fmt, lat, q in (("int4", 1.2e-4, 5.0), ("int8", 3.1e-4, 0.01)):
+        pts.append({"kind": f"uniform:{fmt}", "budget": None, "status": "feasible", "objective": q,
+                    "totals": {"sensitivity": q, "latency_s": lat, "energy_j": 2e-3, "memory_bytes": 5e6}})
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "pareto.json").write_text(json.dumps({"model": "net-a", "hardware": "bitmod", "swept": "latency_s",
+                                                  "objective": "sensitivity", "layers": layers,
+                                                  "points": pts}))
+    return path
+
+
+@pytest.fixture
+def report_inputs(tmp_path: Path, sweep_store) -> Callable[[], tuple[Path, Path]]:
+    """(sweep store with a preset row for net-a, pareto dir for net-a on bitmod)."""
+    def make() -> tuple[Path, Path]:
+        preset_store(tmp_path / "s.sqlite", sweep_store)
+        return tmp_path / "s.sqlite", pareto_doc(tmp_path / "p")
+    return make
+
+
+@pytest.fixture
+def pareto_input(tmp_path: Path) -> Path:
+    return pareto_doc(tmp_path / "p")

@@ -1,15 +1,23 @@
-"""The HTML report renders in headless Chromium (Debian's `chromium` package) and the
-screenshot is not blank; a blank page fails the same check (so the check can fail)."""
+"""The HTML report in a real browser (headless Chromium, Debian's `chromium` package, driven
+over the DevTools protocol): JavaScript on, no console errors, plotly's plots drawn, hovering a
+point shows a tooltip naming that design, clicking it shows its allocation, and a screenshot
+of every section is not blank (a blank area fails the same check, so the check can fail)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
-from lowbit.reports.sweep_report import report_from_store
+from lowbit.reports.report import build_report
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the folder's CDP client, browser.py
+from browser import Browser
 
 _NAMES = ("chromium", "chromium-browser")
 
@@ -42,56 +50,91 @@ def _chromium() -> str:
                 "(`make test` installs it: apt-get install chromium)")
 
 
-def _screenshot(exe: str, page: Path, png: Path, profile: Path) -> None:
-    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--hide-scrollbars", f"--user-data-dir={profile}", f"--screenshot={png}",
-           "--window-size=1200,1600", page.resolve().as_uri()]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-    assert png.exists(), f"chromium wrote no screenshot (rc {r.returncode}): {r.stderr[-2000:]}"
+
+_SECTIONS = """Array.from(document.querySelectorAll('section.lb-model, section.lb-section'))
+  .filter(function (s) { return !s.querySelector('section.lb-model'); })
+  .map(function (s) { var r = s.getBoundingClientRect();
+    return [s.id, r.left + scrollX, r.top + scrollY, r.width, r.height,
+            s.querySelector('h2, h3') ? s.querySelector('h2, h3').textContent : '']; })"""
+_POINT = """(function () {
+  var p = document.querySelector('#lb-m0-pareto .scatterlayer .trace .point');
+  p.scrollIntoView({block: 'center'});
+  var r = p.getBoundingClientRect();
+  return [r.x + r.width / 2, r.y + r.height / 2];
+})()"""
 
 
-def _figure_rows(nonwhite_per_row, min_run: int = 150) -> int:
-    """Longest run (>= min_run) of consecutive pixel rows that each have ink in > 2% of their
-    width, else 0: text lines are ~20 px tall with blank rows between them, while an
-    embedded figure (frame, axes, grid, marks) is an unbroken block of several hundred rows
-    (354 rows seen for the first figure here; 15 for a blank page with a heading)."""
-    best = run = 0
-    for v in nonwhite_per_row:
-        run = run + 1 if v > 0.02 else 0
-        best = max(best, run)
-    return best if best >= min_run else 0
+def _blank(stats: dict[str, float]) -> bool:
+    """A section with nothing drawn: almost no ink and few colours (a heading alone has
+    ~0.5% ink and ~100 antialiasing colours; a drawn plot or table several % and hundreds)."""
+    return stats["nonwhite"] < 0.02 or stats["colours"] < 150
 
 
 @pytest.mark.slow
-def test_report_renders_in_headless_chromium(tmp_path: Path, sweep_store, png_stats) -> None:
+def test_report_in_headless_chromium(tmp_path: Path, report_inputs, png_stats) -> None:
     exe = _chromium()
-    import matplotlib.image as mpimg
-    import numpy as np
-
-    db, _ = sweep_store(models=("net-a",))
-    index = report_from_store(db, tmp_path / "report")
-    shot = tmp_path / "shot.png"
-    _screenshot(exe, index, shot, tmp_path / "profile")
-    s = png_stats(shot)
-    assert (s["height"], s["width"]) == (1600, 1200)
-    # Not blank: text and figures cover a good share, many colours (antialiased plots, the
-    # viridis colour bar), coloured marks present, and a tall block of ink = an embedded figure.
-    # Seen here: report 6.3% non-white, 2253 colours, 0.84% saturated; a blank page with one
-    # heading 0.05%, 176 colours (antialiased text), 0% saturated.
-    assert s["nonwhite"] > 0.03, s
-    assert s["colours"] > 500, s
-    assert s["saturated"] > 0.002, s
-    a = mpimg.imread(shot)[..., :3]
-    rows = (a.min(axis=2) < 245 / 255).mean(axis=1)
-    assert _figure_rows(rows) > 0, "no figure-sized block in the screenshot"
-
-    # The same checks on a blank page fail: the test can tell an empty render from a report.
-    blank = tmp_path / "blank.html"
-    blank.write_text("<!doctype html><html><body><h1>lowbit</h1></body></html>")
-    shot2 = tmp_path / "blank.png"
-    _screenshot(exe, blank, shot2, tmp_path / "profile2")
-    b = png_stats(shot2)
-    assert not (b["nonwhite"] > 0.03 or b["colours"] > 500 or b["saturated"] > 0.002), b
-    rows2 = (mpimg.imread(shot2)[..., :3].min(axis=2) < 245 / 255).mean(axis=1)
-    assert _figure_rows(np.asarray(rows2)) == 0
+    index = build_report(list(report_inputs()), tmp_path / "rep")
+    shots = Path(os.environ.get("LOWBIT_SHOTS") or tmp_path / "shots")
+    shots.mkdir(parents=True, exist_ok=True)
+    b = Browser(exe, tmp_path / "profile", 1200, 1000)
+    try:
+        b.goto(index.resolve().as_uri())
+        assert b.wait_for("document.body && document.body.getAttribute('data-lb-ready')") == "1", \
+            b.eval("document.getElementById('lb-status').textContent")
+        assert b.eval("typeof Plotly") == "object"
+        # plotly's DOM: per model the Pareto, allocation, energy and design-space plots
+        assert b.eval("document.querySelectorAll('#lb-explorer .js-plotly-plot .main-svg').length") >= 4
+        assert b.eval("document.querySelectorAll('#lb-m0-pareto .scatterlayer .point').length") > 10
+        assert b.eval("document.querySelectorAll('#lb-m0-energy .barlayer .point').length") > 0
+        # Hover a point with the mouse: the tooltip names a design the data holds.
+        ids = json.loads(b.eval("document.getElementById('lb-data').textContent"))["models"][0]["designs"]
+        names = {d["id"] for d in ids}
+        x, y = b.eval(_POINT)
+        b.mouse("mouseMoved", x - 4, y - 4)
+        b.mouse("mouseMoved", x, y)
+        tip = b.wait_for("(document.querySelector('#lb-m0-pareto .hoverlayer .hovertext') || {}).textContent",
+                         timeout_s=10)
+        named = [n for n in names if tip.startswith(n)]
+        assert named and "latency" in tip and "quality loss" in tip and "formats: int" in tip, tip
+        # Click it: the selection shows that design's allocation and energy.
+        b.mouse("mousePressed", x, y)
+        b.mouse("mouseReleased", x, y)
+        deadline = time.monotonic() + 10
+        while "clicked" not in (b.eval("document.getElementById('lb-m0-sel-title').textContent") or ""):
+            assert time.monotonic() < deadline, "click selected nothing"
+            time.sleep(0.2)
+        sel = b.eval("document.getElementById('lb-m0-sel-title').textContent")
+        assert max(named, key=len) in sel
+        # Design-space view: a filter narrows the designs shown.
+        before = b.eval("document.querySelector('#lb-m0-space .gtitle').textContent")
+        b.eval("""(function () { var s = document.querySelector('#lb-m0-filters select');
+                   s.selectedIndex = s.options.length - 1;
+                   s.dispatchEvent(new Event('change', {bubbles: true})); })()""")
+        time.sleep(0.5)
+        after = b.eval("document.querySelector('#lb-m0-space .gtitle').textContent")
+        assert before.startswith("net-a: 37 of 37") and after != before and after.endswith("of 37 designs shown")
+        # Tables sort by a click on a header (numbers by value).
+        order = b.eval("""(function () { var t = document.querySelector('table.lb-table');
+            var ths = Array.from(t.tHead.rows[0].cells);
+            var i = ths.findIndex(function (h) { return h.textContent === 'latency (s)'; });
+            if (i < 0) { return null; }
+            ths[i].click();
+            return Array.from(t.tBodies[0].rows).map(function (r) { return Number(r.cells[i].dataset.v); }); })()""")
+        assert order is None or order == sorted(order)
+        # Every section on screen, none blank.
+        secs = b.eval(_SECTIONS)
+        assert len(secs) >= 8
+        for sid, sx, sy, w, h, title in secs:
+            png = b.screenshot(shots / f"{sid}.png", sx, sy, w, min(h, 2400))
+            st = png_stats(png)
+            assert not _blank(st), (sid, title, st)
+        # The same check on an empty area fails: the test tells a blank section from a drawn one.
+        b.eval("document.body.insertAdjacentHTML('beforeend', '<section id=\\'lb-empty\\' "
+               "style=\\'height:400px\\'><h2>empty</h2></section>')")
+        ex, ey, ew, eh = b.eval("(function () { var r = document.getElementById('lb-empty')"
+                                ".getBoundingClientRect(); return [r.left + scrollX, r.top + scrollY, "
+                                "r.width, r.height]; })()")
+        assert _blank(png_stats(b.screenshot(shots / "empty.png", ex, ey, ew, eh)))
+        assert b.errors == [], b.errors
+    finally:
+        b.close()

@@ -17,6 +17,7 @@ from lowbit.reports.sweep_report import (
     pick_point,
     report_from_store,
 )
+from lowbit.reports.units import design_label
 from lowbit.search.store import ResultStore
 
 
@@ -95,7 +96,8 @@ def test_report_from_store(tmp_path: Path, sweep_store, png_stats) -> None:
         ok = [(p, r) for _, p, r in rows if p["model"] == model and r["status"] == "ok"]
         ok.sort(key=lambda pr: f"{model}|{pr[0]['design']}")  # the store's key order
         p, _ = ok[pick_point([r for _, r in ok])]
-        assert f"{model}: chosen point {p['design']} ({p['base']})" in page
+        label = design_label(p["base"], p["params"])  # the design named by its parameter values
+        assert f"{model}: chosen design {label} — balanced: non-dominated, nearest the ideal corner" in page
         seen_bases.add(p["base"])
     # Roofline: the chosen points are lutc rows, which carry a peak per format.
     assert seen_bases == {"lutc"} and "one compute roof per format in use" in page
@@ -114,5 +116,5 @@ def test_model_without_feasible_point_is_reported_not_plotted(tmp_path: Path, sw
     assert "net-z: no feasible design" in page and "nothing fits" in page
     assert not list((tmp_path / "r").glob("net-z*.png"))
     # bitser rows have one peak only: the roofline says its roof is that reported peak.
-    assert "net-a: chosen point" in page and "(bitser)" in page
+    assert re.search(r"net-a: chosen design bitser rows=\d+ freq=[0-9.]+GHz — balanced", page)
     assert "one compute roof, the design&#x27;s reported peak_macs_per_s" in page
