@@ -204,6 +204,8 @@ def _plane_matmuls(x: torch.Tensor, w: torch.Tensor, *, a_bits: int, a_signed: b
         and not x.is_cuda and bound < 2 ** 31
     if int8:
         a_stack = (a_stack - a_shift).to(torch.int8)
+        if a_shift:  # one extra row of ones: the same matmul yields the plane's column sums
+            a_stack = torch.cat([a_stack, torch.ones(1, k, dtype=torch.int8, device=x.device)])
 
     def gen() -> Iterator[tuple[int, torch.Tensor]]:
         for j in range(len(wc)):
@@ -215,7 +217,7 @@ def _plane_matmuls(x: torch.Tensor, w: torch.Tensor, *, a_bits: int, a_signed: b
                 plane = top if w_signed and j == len(wc) - 1 else top & ((1 << w_step) - 1)
             p = _exact_matmul(a_stack, plane, bound, int8)
             if int8 and a_shift:
-                p = p + a_shift * plane.sum(dim=0, dtype=torch.int64)
+                p = p[:-1] + a_shift * p[-1]
             yield j, p.reshape(sa, m, n)
 
     return gen(), ac, wc, (sa, m, n), x.device
