@@ -45,6 +45,7 @@ __all__ = [
     "Format",
     "FormatInfo",
     "FormatKind",
+    "GROUP_SIZE_MAX",
     "Granularity",
     "ScaleFormat",
     "code_range",
@@ -85,6 +86,7 @@ class ScaleFormat(enum.Enum):
 # per-layer precision 1..16; Judd et al., MICRO 2016). Packing handles widths that
 # divide neither 8 nor 16 (a code may straddle bytes).
 _INT_BITS = frozenset(range(1, 17))
+GROUP_SIZE_MAX = 2**20  # elements per scale group
 # Named float formats -> (exponent bits, mantissa bits).
 _FP_NAMES: dict[str, tuple[int, int]] = {
     "fp4": (2, 1),
@@ -192,6 +194,10 @@ class Format:
         if self.granularity is Granularity.GROUP:
             if self.group_size is None or self.group_size < 1:
                 raise UnsupportedFormatError(f"group granularity needs a positive group_size, got {self.group_size}")
+            if self.group_size > GROUP_SIZE_MAX:
+                raise UnsupportedFormatError(
+                    f"group size {str(self.group_size)[:30]} is over the limit {GROUP_SIZE_MAX} "
+                    "(2**20: larger than any layer's reduction dimension)")
         elif self.group_size is not None:
             raise UnsupportedFormatError("group_size is only meaningful with group granularity")
         if self.scale is None and self.granularity is not Granularity.TENSOR:

@@ -282,7 +282,7 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _int(digits: str) -> int:
     if len(digits.lstrip("-")) > 20:
-        raise ValueError(f"integer of {len(digits.lstrip('-'))} digits")
+        raise ValueError(f"integer of {len(digits.lstrip('-'))} digits (at most 20)")
     return int(digits)
 
 
@@ -297,7 +297,12 @@ def load_json(text: str, where: str = "<json>", limits: Limits = DEFAULT) -> Any
         raise InvalidSpecError(f"{where}: not valid JSON: line {exc.lineno} column "
                                f"{exc.colno}: {exc.msg}") from None
     except ValueError as exc:
-        raise InvalidSpecError(f"{where}: {exc}") from None
+        m = re.search(r"(?<![\w.])-?[0-9]{21,}", text) if "digits" in str(exc) else None
+        at = ""
+        if m is not None:
+            line = text.count("\n", 0, m.start()) + 1
+            at = f"line {line} column {m.start() - text.rfind(chr(10), 0, m.start())}: "
+        raise InvalidSpecError(f"{where}: {at}{exc}") from None
     except RecursionError:
         raise InvalidSpecError(f"{where}: nested deeper than Python's JSON reader allows") from None
     return check_tree(data, where, limits)

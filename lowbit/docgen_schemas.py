@@ -20,6 +20,8 @@ SPACE_KEYS: dict[str, tuple[str, str]] = {
     "strategy": ("string", "how designs are drawn: one of the strategies below"),
     "samples": ("int >= 1", "random / evolutionary: designs to evaluate"),
     "population": ("int >= 1", "evolutionary: population size"),
+    "max_points": ("int >= 1", ("grid: most (design, model) points the space may hold (default "
+                   "1000000); a larger grid is refused before it runs, with its size")),
     "objectives": ("list", "what a design is judged by across its models (Pareto ranking)"),
     "formats": ("list of format names", ("weight formats each model's layers choose from "
                 "(a model entry may give its own)")),

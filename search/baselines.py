@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 from lowbit.kernels_ref.errors import InfeasibleBudgetError
@@ -53,9 +54,12 @@ def _fail(table: CostTable, bud: Mapping[str, float], method: str) -> Infeasible
 
 def uniform(table: CostTable, label: str, budgets: Mapping[str, float | str] | None = None,
             objective: str = SENSITIVITY) -> Allocation:
-    """Every layer at `label` (no budget check: the totals say whether it fits)."""
+    """Every layer at `label`. Not refused over budget (a baseline is worth seeing), but its
+    status says so: "feasible" when the totals meet every budget, else "over-budget"."""
     t0 = time.perf_counter()
-    return _result(table, table.uniform(label), _resolve(table, budgets), objective, f"uniform:{label}", t0)
+    bud = _resolve(table, budgets)
+    alloc = _result(table, table.uniform(label), bud, objective, f"uniform:{label}", t0)
+    return alloc if _fits(alloc.totals, bud) else replace(alloc, status="over-budget")
 
 
 def best_uniform(table: CostTable, budgets: Mapping[str, float | str] | None = None,

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.kernels_ref.loaders import short
 
 __all__ = [
     "SENSITIVITY",
@@ -63,6 +64,39 @@ _UNITS: dict[str, float] = {
     "j": 1.0, "mj": 1e-3, "uj": 1e-6, "nj": 1e-9, "pj": 1e-12,
     "cycles": 1.0,
 }
+
+
+_UNIT_KIND = {**{u: "bytes" for u in ("b", "kb", "mb", "gb", "tb", "kib", "mib", "gib", "tib")},
+              **{u: "joules" for u in ("j", "mj", "uj", "nj", "pj")}, "cycles": "cycles"}
+
+
+def metric_unit_kind(name: str) -> str | None:
+    """What a metric is counted in, by its name: bytes (memory, size, *_bytes), joules
+    (energy, *_j), cycles (latency, cycles); None for a plain count (bops, sensitivity, ...)."""
+    n = name.lower()
+    if n in ("memory", "size", "weight_bytes") or n.endswith("_bytes"):
+        return "bytes"
+    if n == "energy" or n.endswith("_j"):
+        return "joules"
+    if n in ("latency", "cycles") or n.endswith("_cycles"):
+        return "cycles"
+    return None
+
+
+def check_unit(text: str, metric: str, where: str) -> None:
+    """A budget's unit must be one its metric is counted in: `latency=5KiB` is an error."""
+    s = str(text).strip()
+    i = len(s)
+    while i > 0 and s[i - 1].isalpha():
+        i -= 1
+    unit_kind = _UNIT_KIND.get(s[i:].strip().lower())
+    if unit_kind is None:  # a plain number or a k/M/G multiplier fits any metric
+        return
+    want = metric_unit_kind(metric)
+    if unit_kind != want:
+        raise InvalidSpecError(f"{where}: {metric}={short(text, 30)[1:-1]}: {s[i:]!r} is a unit of "
+                               f"{unit_kind}, but {metric} is "
+                               f"{'counted in ' + want if want else 'a plain number'}")
 
 
 def parse_quantity(text: str, where: str) -> float:
@@ -144,6 +178,10 @@ class CostTable:
         L, C = len(self.layers), len(self.choices)
         if L == 0 or C == 0:
             raise InvalidSpecError(f"{src}: 'layers' and 'choices' must be non-empty")
+        bad = next((i for i, n in enumerate(self.layers) if not isinstance(n, str) or not n.strip()), None)
+        if bad is not None:
+            raise InvalidSpecError(f"{src}: layers[{bad}]: a layer name must be a non-empty string, "
+                                   f"got {short(self.layers[bad], 40)}")
         if len(set(self.layers)) != L:
             raise InvalidSpecError(f"{src}: 'layers' has duplicate names")
         if len(set(self.choices)) != C:
@@ -153,7 +191,14 @@ class CostTable:
         for name, arr in self.costs.items():
             if name == SENSITIVITY:
                 raise InvalidSpecError(f"{src}: costs: {SENSITIVITY!r} is reserved for the quality metric")
-            costs[str(name)] = _ro(self._check(arr, f"costs.{name}"))
+            a = self._check(arr, f"costs.{name}")
+            neg = np.argwhere(a < 0)
+            if neg.size:  # costs are amounts; only sensitivity (a loss delta) may be negative
+                i, c = (int(x) for x in neg[0])
+                raise InvalidSpecError(f"{src}: costs.{name}[{i}][{c}] (layer {short(self.layers[i], 40)}, "
+                                       f"choice {self.choices[c]}): {float(a[i, c])!r} is negative; costs "
+                                       f"cannot be negative ({len(neg)} negative entries)")
+            costs[str(name)] = _ro(a)
         object.__setattr__(self, "costs", costs)
         allowed = np.ones((L, C), dtype=bool) if self.allowed is None else np.array(self.allowed, dtype=bool)
         if allowed.shape != (L, C):
@@ -206,7 +251,8 @@ class CostTable:
             raise InvalidSpecError(f"{self.source}: {key!r} must be [{shape[0]}][{shape[1]}] "
                                    f"(layers x choices), got shape {list(a.shape)}")
         if not np.isfinite(a).all():
-            raise InvalidSpecError(f"{self.source}: {key!r} has non-finite values")
+            i, c = (int(x) for x in np.argwhere(~np.isfinite(a))[0])
+            raise InvalidSpecError(f"{self.source}: {key}[{i}][{c}]: {a[i, c]} is not a finite number")
         return a
 
     # ----------------------------------------------------------------- access
@@ -335,6 +381,7 @@ class CostTable:
             return lo + frac * (base - lo)
         if base_label is not None:
             raise InvalidSpecError(f"{where}: {name}={value!r}: ':choice' only goes with a fraction like 0.6x or 0.5r")
+        check_unit(s, name, where)
         return parse_quantity(s, f"{where} {name}")
 
     # -------------------------------------------------------------- builders
@@ -344,12 +391,10 @@ class CostTable:
         if isinstance(src, Mapping):
             where, d = "<dict>", src
         else:
+            from lowbit.kernels_ref.loaders import load_json, read_text
+
             where = str(src)
-            try:
-                with open(src, encoding="utf-8") as fh:
-                    d = json.load(fh)
-            except json.JSONDecodeError as exc:
-                raise InvalidSpecError(f"{where}: not valid JSON: {exc}") from None
+            d = load_json(read_text(src, "cost table"), where)
         if not isinstance(d, Mapping):
             raise InvalidSpecError(f"{where}: top level must be an object")
         known = {"layers", "choices", "sensitivity", "costs", "budgets", "ties", "fixed", "allowed",

@@ -5,10 +5,17 @@ loses nothing that finished; `--resume` asks `done_keys()` and skips them.
 Several processes may write the same store at once: WAL journaling plus a busy
 timeout serialise the writers, and `INSERT OR IGNORE` on the point key makes a
 point written twice (two sweeps racing) keep its first, identical, result.
+
+The file says what it is: `PRAGMA user_version` holds `SCHEMA_VERSION`. A store written by
+an older lowbit (other point keys), or a SQLite file of something else, is refused with one
+clear error instead of being mixed into. A write that fails (a full disk, a file-size limit)
+is an error naming the store; every point committed before it stays (each put is its own
+transaction).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -16,9 +23,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
-from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.kernels_ref.errors import InvalidSpecError, LowbitError
 
-__all__ = ["ResultStore"]
+__all__ = ["SCHEMA_VERSION", "ResultStore"]
+
+#: 2: point keys include the space name (stores may be shared between spaces).
+#: 1 (user_version 0): the first lowbit stores, keys without the space name.
+SCHEMA_VERSION = 2
+_COLUMNS = {"points": ["key", "sweep", "point", "result"], "meta": ["name", "value"]}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
@@ -55,7 +67,7 @@ class ResultStore:
                     conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
                     conn.execute("PRAGMA journal_mode=WAL")
                     conn.execute("PRAGMA synchronous=NORMAL")
-                    conn.executescript(_SCHEMA)
+                    self._check_or_create(conn)
                     break
                 except sqlite3.OperationalError as exc:
                     if conn is not None:
@@ -64,12 +76,44 @@ class ResultStore:
                         time.sleep(0.05)
                         continue
                     raise InvalidSpecError(f"{self.path}: not a usable lowbit result store ({exc})") from None
-                except sqlite3.DatabaseError as exc:
+                except (sqlite3.DatabaseError, InvalidSpecError) as exc:
                     if conn is not None:
                         conn.close()
+                    if isinstance(exc, InvalidSpecError):
+                        raise
                     raise InvalidSpecError(f"{self.path}: not a usable lowbit result store ({exc})") from None
             self._conn = conn
         return self
+
+    def _check_or_create(self, conn: sqlite3.Connection) -> None:
+        """Create the schema in an empty file; refuse an older schema or a foreign database."""
+        conn.execute("BEGIN IMMEDIATE")  # one creator at a time; the others then see the schema
+        try:
+            tables = {r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if not tables:
+                for stmt in _SCHEMA.split(";"):
+                    if stmt.strip():
+                        conn.execute(stmt)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            else:
+                cols = {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")]
+                        for t in _COLUMNS if t in tables}
+                if cols != _COLUMNS or tables - set(_COLUMNS):
+                    raise InvalidSpecError(
+                        f"{self.path}: a SQLite database but not a lowbit result store (tables: "
+                        f"{', '.join(sorted(tables))[:200]}); give --db a new file")
+                if version != SCHEMA_VERSION:
+                    age = "an older" if version < SCHEMA_VERSION else "a newer"
+                    raise InvalidSpecError(
+                        f"{self.path}: a result store of {age} lowbit (schema {max(version, 1)}, this "
+                        f"one reads schema {SCHEMA_VERSION}: point keys now include the space name); "
+                        "give --db a new file and rerun the sweep")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         if self._conn is not None:
@@ -88,11 +132,27 @@ class ResultStore:
 
     # ------------------------------------------------------------------- rows
     def put(self, key: str, sweep: str, point: dict[str, Any], result: dict[str, Any]) -> bool:
-        """Commit one finished point; False if the key was already there."""
-        cur = self.conn.execute(
-            "INSERT OR IGNORE INTO points(key, sweep, point, result) VALUES (?, ?, ?, ?)",
-            (key, sweep, json.dumps(point, sort_keys=True), json.dumps(result, sort_keys=True)))
+        """Commit one finished point; False if the key was already there. A failed write (disk
+        full, file-size limit, read-only file) is a LowbitError naming the store; the points
+        committed before it stay."""
+        row = (key, sweep, json.dumps(point, sort_keys=True), json.dumps(result, sort_keys=True))
+        with self._writing():
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO points(key, sweep, point, result) VALUES (?, ?, ?, ?)", row)
         return cur.rowcount == 1
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc):  # past the busy timeout: another writer held it that long
+                raise LowbitError(f"{self.path}: store stayed locked by another writer for over "
+                                  f"{self.timeout_s:g} s") from None
+            raise LowbitError(f"{self.path}: cannot write the result store ({exc}); the points "
+                              f"committed before this one are kept, --resume continues") from None
+        except sqlite3.DatabaseError as exc:
+            raise LowbitError(f"{self.path}: cannot write the result store ({exc})") from None
 
     def done_keys(self, sweep: str | None = None) -> set[str]:
         if sweep is None:
@@ -124,8 +184,9 @@ class ResultStore:
         return int(self.conn.execute("SELECT COUNT(*) FROM points").fetchone()[0])
 
     def set_meta(self, items: Iterable[tuple[str, Any]]) -> None:
-        self.conn.executemany("INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)",
-                              [(k, json.dumps(v, sort_keys=True)) for k, v in items])
+        with self._writing():
+            self.conn.executemany("INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)",
+                                  [(k, json.dumps(v, sort_keys=True)) for k, v in items])
 
     def meta(self) -> dict[str, Any]:
         return {k: json.loads(v) for k, v in self.conn.execute("SELECT name, value FROM meta")}

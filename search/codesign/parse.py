@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 from lowbit.kernels_ref.errors import InvalidSpecError, LowbitError
+from lowbit.kernels_ref.loaders import short
 from lowbit.search.codesign.space import (
     OBJECTIVES,
     DesignSpace,
@@ -29,7 +30,17 @@ from lowbit.search.costs import parse_quantity
 __all__ = ["load_space", "parse_space"]
 
 _TOP_KEYS = ("name", "seed", "strategy", "samples", "population", "objectives", "formats", "act_formats",
-             "budgets", "objective", "workload", "models", "hardware")
+             "budgets", "objective", "workload", "models", "hardware", "max_points")
+
+#: Bounds on a space, checked before any candidate is built (each candidate value is validated
+#: by building an Accelerator, ~2 ms here, so the total number of values bounds that work):
+#: values of one parameter; candidate values over all parameters; (design, model) points of an
+#: exhaustive strategy (`max_points` in the file raises or lowers it); designs of a sampling one.
+PARAM_VALUES_MAX = 1000
+CANDIDATES_MAX = 5000
+POINTS_MAX_DEFAULT = 1_000_000
+DESIGNS_MAX_SAMPLED = 2**62
+SEED_MAX = 2**63 - 1
 _WORKLOAD_KEYS = ("phase", "seq_len", "batch", "context_len")
 _MODEL_KEYS = ("name", "formats", "sensitivity", *_WORKLOAD_KEYS)
 _PARAM_KEYS = ("values", "range", "step", "num", "log")
@@ -69,14 +80,18 @@ def _param_values(where: str, key: str, spec: Any) -> tuple[Any, ...]:
                 if spec.get("log"):
                     raise _err(where, f"{key}.log", "goes with 'num', not 'step'")
                 n = math.floor((hi - lo) / st + 1e-9) + 1
-                if n > 100000:
-                    raise _err(where, key, f"range gives {n} values; at most 100000")
+                if n > PARAM_VALUES_MAX:
+                    raise _err(where, key, f"range gives {n} values; at most {PARAM_VALUES_MAX} per "
+                                           "parameter")
                 vals = [lo + i * st for i in range(n)]
                 integral = integral and isinstance(st, int)
             else:
                 n = spec["num"]
                 if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-                    raise _err(where, f"{key}.num", f"must be a positive integer, got {n!r}")
+                    raise _err(where, f"{key}.num", f"must be a positive integer, got {short(n, 30)}")
+                if n > PARAM_VALUES_MAX:
+                    raise _err(where, f"{key}.num", f"{short(n, 30)} values; at most {PARAM_VALUES_MAX} "
+                                                    "per parameter")
                 if spec.get("log"):
                     if lo <= 0:
                         raise _err(where, f"{key}.range", "a log range needs low > 0")
@@ -94,6 +109,8 @@ def _param_values(where: str, key: str, spec: Any) -> tuple[Any, ...]:
         raise _err(where, key, f"must be a list of values or a mapping with values/range, got {type(spec).__name__}")
     if not vals:
         raise _err(where, key, "has no values")
+    if len(vals) > PARAM_VALUES_MAX:
+        raise _err(where, key, f"{len(vals)} values; at most {PARAM_VALUES_MAX} per parameter")
     for v in vals:
         if isinstance(v, (dict, list)) or v is None:
             raise _err(where, key, f"values must be scalars, got {v!r}")
@@ -167,8 +184,9 @@ def parse_space(d: Any, where: str = "<dict>") -> DesignSpace:
         return v
 
     seed = d.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise _err(where, "seed", f"must be a non-negative integer, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= SEED_MAX:
+        raise _err(where, "seed", f"must be an integer in [0, 2**63 - 1], got {short(seed, 30)}")
+    max_points = pos_int("max_points", POINTS_MAX_DEFAULT)
     strategy = d.get("strategy", "grid")
     if not isinstance(strategy, str) or strategy not in STRATEGIES:
         raise _err(where, "strategy", f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
@@ -228,6 +246,7 @@ def parse_space(d: Any, where: str = "<dict>") -> DesignSpace:
     if not isinstance(hw_raw, list) or not hw_raw:
         raise _err(where, "hardware", "must be a non-empty list of {base, params} blocks")
     blocks = []
+    entries = []  # (key, base accelerator, [(param key, values)]): sized before any is validated
     for i, raw in enumerate(hw_raw):
         key = f"hardware[{i}]"
         b = _entry(where, key, raw, "base", ("base", "params"), "a preset name")
@@ -247,8 +266,13 @@ def parse_space(d: Any, where: str = "<dict>") -> DesignSpace:
         params = []
         for pk, pv in params_raw.items():
             if not isinstance(pk, str):
-                raise _err(where, f"{key}.params", f"keys must be strings, got {pk!r}")
-            vals = _param_values(where, f"{key}.params.{pk}", pv)
+                raise _err(where, f"{key}.params", f"keys must be strings, got {short(pk, 40)}")
+            params.append((pk, _param_values(where, f"{key}.params.{pk}", pv)))
+        entries.append((key, base, accel, params))
+    _check_size(where, entries, len(models), strategy, max_points)
+    for key, base, accel, raw_params in entries:
+        params = []
+        for pk, vals in raw_params:
             for v in vals:  # every candidate must make a valid spec on its own
                 try:
                     accel.with_changes(**{pk: v})
@@ -261,24 +285,27 @@ def parse_space(d: Any, where: str = "<dict>") -> DesignSpace:
                         budgets=tuple(budgets.items()), objective=objective, objectives=tuple(objectives),
                         act_formats=act_formats, strategy=strategy, samples=pos_int("samples", 64),
                         population=pos_int("population", 16), seed=seed, source=where, raw=dict(d))
-    if space.num_designs > 10**9:
-        raise _err(where, "hardware", f"{space.num_designs} designs; at most 1e9")
     return space
 
 
+def _check_size(where: str, entries: Sequence[Any], n_models: int, strategy: str, max_points: int) -> None:
+    """Refuse a space whose size is over its bound, before building any candidate."""
+    n_cand = sum(len(v) for *_, params in entries for _, v in params)
+    if n_cand > CANDIDATES_MAX:
+        raise _err(where, "hardware", f"{n_cand} candidate parameter values in all; at most "
+                                      f"{CANDIDATES_MAX} (each is validated as an accelerator)")
+    designs = sum(math.prod(len(v) for _, v in params) for *_, params in entries)
+    if strategy == "grid":
+        if designs * n_models > max_points:
+            raise _err(where, "hardware", f"grid of {designs} designs x {n_models} models = "
+                                          f"{designs * n_models} points, over the limit max_points = "
+                                          f"{max_points} (raise max_points, or use a sampling strategy)")
+    elif designs > DESIGNS_MAX_SAMPLED:
+        raise _err(where, "hardware", f"{designs} designs; a sampled space holds at most 2**62")
+
+
 def load_space(path: str | Path) -> DesignSpace:
-    from lowbit.hwsim.spec import load_yaml
+    from lowbit.kernels_ref.loaders import load_yaml, read_text
 
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidSpecError(f"{p}: design space file not found") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise InvalidSpecError(f"{p}: cannot read design space ({exc})") from None
-    try:
-        d = load_yaml(text)
-    except LowbitError as exc:
-        raise InvalidSpecError(f"{p}: {exc}") from None
-    return parse_space(d, str(p))
-
+    return parse_space(load_yaml(read_text(p, "design space"), str(p)), str(p))

@@ -98,7 +98,8 @@ class Point:
 
 
 def _key(space: DesignSpace, base: str, params: Mapping[str, Any], model: ModelSpec) -> str:
-    doc = {"base": base, "params": dict(params), "model": model.name, "formats": list(model.formats),
+    doc = {"space": space.name, "base": base, "params": dict(params), "model": model.name,
+           "formats": list(model.formats),
            "sensitivity": model.sensitivity, "workload": dict(model.workload), **space.context()}
     return hashlib.sha1(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
