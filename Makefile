@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast clean debs
+.PHONY: install demo test test-fast docs clean debs
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -39,6 +39,12 @@ test: $(STAMP) debs
 # wheel build, RTL builds).
 test-fast: $(STAMP) debs
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow"
+
+# The reference under docs/reference is generated from the code (a test fails when it is stale);
+# the site goes to site/ (mkdocs --strict: a broken link or reference is an error).
+docs: $(STAMP)
+	$(BIN)/python -m lowbit.docgen
+	$(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
