@@ -82,10 +82,10 @@ def simulate_binary(x: np.ndarray, w: np.ndarray, wf: Format, af: Format, spec: 
                 chunk = np.zeros(32, dtype=np.int64)
                 part = u[r, c * 32:(c + 1) * 32]
                 chunk[:part.size] = part
-                fields.append(f"1 {pi} {r} {sh} {neg} {(pi * m_pad + r) * kw + c} "
+                fields.append(f"1 {pi} {r} {sh} {neg} {(pi * m_pad + r) * kw + c} {int(pi == 0 and c == 0)} "
                               + " ".join(f"{int(v):x}" for v in chunk))
             else:
-                fields.append("0 0 0 0 0 0 " + " ".join(["0"] * 32))
+                fields.append("0 0 0 0 0 0 0 " + " ".join(["0"] * 32))
         lines.append("1 " + " ".join(fields))
     # ---- MMA: rounds of `units` tiles, each held tile_cycles cycles
     work = [(i, j, bm, bn, bk) for i in range(pa) for j in range(pw)

@@ -53,6 +53,7 @@ module binary_tc #(
     input  logic [PW-1:0][7:0]        pk_row,
     input  logic [PW-1:0][3:0]        pk_sh,
     input  logic [PW-1:0]             pk_neg,
+    input  logic [PW-1:0]             pk_first,  // first word of this row: xs starts at 0
     input  logic [PW-1:0][ADW-1:0]    pk_dst,
     input  logic [PW-1:0][31:0][AB-1:0] pk_codes,
     input  logic [U-1:0]              mm_v,
@@ -179,20 +180,20 @@ module binary_tc #(
     if (rst) begin
       busy <= '0;
       cnt_q <= '0;
-      for (int r = 0; r < MAXM; r++) xs[r] <= '0;
     end else begin
       if (ld_w) wmem[ld_addr] <= ld_data;
       if (ld_ws) ws[ld_col] <= ld_wsum;
       for (int l = 0; l < PW; l++) if (pk_v[l]) begin
         logic signed [ACCW-1:0] tot;
-        logic last;
+        logic last, fresh;
         amem[pk_dst[l]] <= pk_word[l];
-        tot = '0; last = 1'b1;
+        tot = '0; last = 1'b1; fresh = 1'b0;
         for (int q = 0; q < PW; q++) if (pk_v[q] && pk_row[q] == pk_row[l]) begin
           tot = tot + pk_inc[q];
+          fresh = fresh | pk_first[q];
           if (q > l) last = 1'b0;
         end
-        if (last) xs[pk_row[l]] <= xs[pk_row[l]] + tot;
+        if (last) xs[pk_row[l]] <= (fresh ? '0 : xs[pk_row[l]]) + tot;
       end
       for (int u = 0; u < U; u++) begin
         if (mm_v[u]) begin

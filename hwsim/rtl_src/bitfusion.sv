@@ -28,14 +28,14 @@ module fusion_unit #(
     output logic signed [SW-1:0] sum
 );
   localparam DW = FB * BB;
+  integer b, p, f, pp, i, j, wo, ao;
+  logic [BB-1:0] wb, ab;
+  logic signed [BB:0] ws, as_;
+  logic signed [SW-1:0] prod;
   always_comb begin
     sum = '0;
-    for (int b = 0; b < FB; b++) begin
-      int p, f, pp, i, j, wo, ao;
-      logic [BB-1:0] wb, ab;
-      logic signed [BB:0] ws, as_;
-      logic signed [SW-1:0] prod;
-      p = int'(cyc) * FB + b;
+    for (b = 0; b < FB; b = b + 1) begin
+      p = cyc * FB + b;
       f = p >> (lnw + lna);
       pp = p & ((1 << (lnw + lna)) - 1);
       i = pp >> lna;
@@ -46,7 +46,7 @@ module fusion_unit #(
       ab = a[ao % DW +: BB];
       ws = $signed({w_sgn & (i == (1 << lnw) - 1) & wb[BB-1], wb});
       as_ = $signed({a_sgn & (j == (1 << lna) - 1) & ab[BB-1], ab});
-      prod = SW'(ws * as_);
+      prod = ws * as_;
       sum = sum + (prod <<< ((i + j) * BB));
     end
   end
@@ -81,16 +81,17 @@ module bitfusion #(
   generate
     for (i = 0; i < PM; i = i + 1) begin : g_m
       for (j = 0; j < PN; j = j + 1) begin : g_n
-        logic signed [PK-1:0][ACCW-1:0] part;
+        logic [PK*ACCW-1:0] part;
+        integer k;
         for (q = 0; q < PK; q = q + 1) begin : g_k
           fusion_unit #(.FB(FB), .BB(BB), .SW(ACCW)) fu (
               .a(a_in[(i*PK+q)*DW +: DW]), .w(w_in[(q*PN+j)*DW +: DW]), .lnw(lnw), .lna(lna),
-              .w_sgn(w_sgn), .a_sgn(a_sgn), .cyc(cyc), .sum(part[q]));
+              .w_sgn(w_sgn), .a_sgn(a_sgn), .cyc(cyc), .sum(part[q*ACCW +: ACCW]));
         end
         logic signed [ACCW-1:0] dot, acc, nxt;
         always_comb begin
           dot = '0;
-          for (int k = 0; k < PK; k++) dot = dot + $signed(part[k]);
+          for (k = 0; k < PK; k = k + 1) dot = dot + $signed(part[k*ACCW +: ACCW]);
           nxt = (first ? '0 : acc) + dot;
         end
         always_ff @(posedge clk) begin

@@ -1,32 +1,39 @@
 // One binary MMA unit: TM x TN popcount lanes over a TS-bit slice, accumulating over the
-// TC slices of a tile. `pc` is the lane's popcount including this slice.
+// TC slices of a tile (`clr` on the first). `pc` is each lane's popcount including this
+// slice. lop 0: AND-popcount; 1: XOR-popcount, a.w = (popc(a) + popc(w) - popc(a ^ w)) / 2.
+// Flat vectors: a[r * TS +: TS], w[c * TS +: TS], pc[(r * TN + c) * PCW +: PCW].
 module bmma_unit #(
     parameter TM = 2,
     parameter TN = 2,
     parameter TS = 32,
     parameter PCW = 16
 ) (
-    input  logic                          clk,
-    input  logic                          lop,   // 0: AND-popcount, 1: XOR (XNOR) popcount
-    input  logic                          en,
-    input  logic                          clr,   // first slice of a tile
-    input  logic [TM-1:0][TS-1:0]         a,
-    input  logic [TN-1:0][TS-1:0]         w,
-    output logic [TM-1:0][TN-1:0][PCW-1:0] pc
+    input  logic                  clk,
+    input  logic                  lop,
+    input  logic                  en,
+    input  logic                  clr,
+    input  logic [TM*TS-1:0]      a,
+    input  logic [TN*TS-1:0]      w,
+    output logic [TM*TN*PCW-1:0]  pc
 );
-  function automatic logic [PCW-1:0] popc(input logic [TS-1:0] v);
-    logic [PCW-1:0] s;
-    s = '0;
-    for (int b = 0; b < TS; b++) s = s + {{(PCW-1){1'b0}}, v[b]};
-    return s;
+  function automatic [PCW-1:0] popc(input [TS-1:0] v);
+    integer b;
+    begin
+      popc = '0;
+      for (b = 0; b < TS; b = b + 1) popc = popc + {{(PCW-1){1'b0}}, v[b]};
+    end
   endfunction
-  logic [TM-1:0][TN-1:0][PCW-1:0] acc;
-  always_comb begin
-    for (int r = 0; r < TM; r++)
-      for (int c = 0; c < TN; c++) begin
-        if (!lop) pc[r][c] = (clr ? '0 : acc[r][c]) + popc(a[r] & w[c]);
-        else pc[r][c] = (clr ? '0 : acc[r][c]) + ((popc(a[r]) + popc(w[c]) - popc(a[r] ^ w[c])) >> 1);
+  genvar r, c;
+  generate
+    for (r = 0; r < TM; r = r + 1) begin : g_r
+      for (c = 0; c < TN; c = c + 1) begin : g_c
+        wire [TS-1:0] ar = a[r*TS +: TS];
+        wire [TS-1:0] wc = w[c*TS +: TS];
+        logic [PCW-1:0] acc;
+        wire [PCW-1:0] cnt = lop ? ((popc(ar) + popc(wc) - popc(ar ^ wc)) >> 1) : popc(ar & wc);
+        assign pc[(r*TN + c)*PCW +: PCW] = (clr ? '0 : acc) + cnt;
+        always_ff @(posedge clk) if (en) acc <= pc[(r*TN + c)*PCW +: PCW];
       end
-  end
-  always_ff @(posedge clk) if (en) acc <= pc;
+    end
+  endgenerate
 endmodule

@@ -1,23 +1,27 @@
 // One LUT unit's lookup stage: TM x TN lanes, index from TK plane bits per column, table
-// entry select, mirror negation, output register (the pipeline stage).
+// entry select, mirror negation, output register (the pipeline stage). Flat vectors:
+// tables[(r * 2^(K-1) + e) * TB +: TB], idx[c * TK +: TK], val_q[(r * TN + c) * TB +: TB].
 module lut_unit #(
     parameter TM = 2,
     parameter TN = 4,
     parameter TK = 4,
     parameter TB = 8
 ) (
-    input  logic                                  clk,
-    input  logic [TM-1:0][(1<<(TK-1))-1:0][TB-1:0] tables,
-    input  logic [TN-1:0][TK-1:0]                  idx,
-    output logic signed [TM-1:0][TN-1:0][TB-1:0]   val_q
+    input  logic                          clk,
+    input  logic [TM*(1<<(TK-1))*TB-1:0]  tables,
+    input  logic [TN*TK-1:0]              idx,
+    output logic [TM*TN*TB-1:0]           val_q
 );
   localparam H = 1 << (TK - 1);
-  always_ff @(posedge clk) begin
-    for (int r = 0; r < TM; r++)
-      for (int c = 0; c < TN; c++) begin
-        logic [TK-2:0] s;
-        s = idx[c][TK-1] ? idx[c][TK-2:0] : ~idx[c][TK-2:0];
-        val_q[r][c] <= idx[c][TK-1] ? $signed(tables[r][s]) : -$signed(tables[r][s]);
+  genvar r, c;
+  generate
+    for (r = 0; r < TM; r = r + 1) begin : g_r
+      for (c = 0; c < TN; c = c + 1) begin : g_c
+        wire top = idx[c*TK + TK - 1];
+        wire [TK-2:0] s = top ? idx[c*TK +: TK-1] : ~idx[c*TK +: TK-1];
+        wire [TB-1:0] e = tables[(r*H + s)*TB +: TB];
+        always_ff @(posedge clk) val_q[(r*TN + c)*TB +: TB] <= top ? e : -e;
       end
-  end
+    end
+  endgenerate
 endmodule

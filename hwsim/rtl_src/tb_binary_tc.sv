@@ -2,7 +2,7 @@
 // +in=FILE into binary_tc, plays the command stream (one line per cycle), counts the cycles
 // in which the core is active, then writes the outputs and "cycles N" to +out=FILE.
 // Input: "ncyc nwl nws kw npad aoff woff koff nout lop"; nwl lines "addr word(hex)"; nws lines
-// "col wsum"; ncyc lines "kind ...": 0 idle; 1 pack: PW x (v plane row sh neg dst, 32 codes
+// "col wsum"; ncyc lines "kind ...": 0 idle; 1 pack: PW x (v plane row sh neg dst first, 32 codes
 // hex); 2 mma: U x (v first a w p); 3 epilogue: E x (v first off r c p o sh neg).
 module tb;
   parameter TM = 2, TN = 2, TK = 32, TC = 1, U = 2, PW = 2, E = 4, AB = 8;
@@ -20,7 +20,7 @@ module tb;
   logic [31:0] ld_data = '0;
   logic [7:0] ld_col = '0;
   logic signed [ACCW-1:0] ld_wsum = '0;
-  logic [PW-1:0] pk_v = '0, pk_neg = '0;
+  logic [PW-1:0] pk_v = '0, pk_neg = '0, pk_first = '0;
   logic [PW-1:0][2:0] pk_plane = '0;
   logic [PW-1:0][7:0] pk_row = '0;
   logic [PW-1:0][3:0] pk_sh = '0;
@@ -49,7 +49,8 @@ module tb;
     rc = $fscanf(fi, "%d", kind);
     if (kind == 1) begin
       for (i = 0; i < PW; i++) begin
-        rc = $fscanf(fi, "%d %d %d %d %d %d", f0, f1, f2, f3, f4, f5);
+        rc = $fscanf(fi, "%d %d %d %d %d %d %d", f0, f1, f2, f3, f4, f5, f6);
+        pk_first[i] <= f6[0];
         pk_v[i] <= f0[0]; pk_plane[i] <= f1[2:0]; pk_row[i] <= f2[7:0]; pk_sh[i] <= f3[3:0];
         pk_neg[i] <= f4[0]; pk_dst[i] <= f5[ADW-1:0];
         for (j = 0; j < 32; j++) begin
