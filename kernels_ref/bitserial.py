@@ -197,15 +197,29 @@ def _plane_matmuls(x: torch.Tensor, w: torch.Tensor, *, a_bits: int, a_signed: b
     else:  # a digit would straddle the byte boundary: cut from one wide copy
         w_bytes = [w.to(torch.int16 if w_bits <= 15 else torch.int32)]
     per = 8 if len(w_bytes) == 2 else 64  # bits held by each copy (one copy holds them all)
-    # CPU: int8 x int8 -> int32 matmuls when every digit fits int8; 8-bit unsigned activations
-    # enter as x - 128 (int8) and get 128 * (column sums of the plane) back: exact integers
-    a_shift = 128 if (a_step is None and not a_signed and a_bits == 8) else 0
-    int8 = (a_shift > 0 or _fits_int8(a_bits, a_signed, a_step)) and _fits_int8(w_bits, w_signed, w_step) \
-        and not x.is_cuda and bound < 2 ** 31
-    if int8:
-        a_stack = (a_stack - a_shift).to(torch.int8)
-        if a_shift:  # one extra row of ones: the same matmul yields the plane's column sums
-            a_stack = torch.cat([a_stack, torch.ones(1, k, dtype=torch.int8, device=x.device)])
+    # CPU: one int8 x int8 -> int32 matmul per weight plane when every weight digit fits int8.
+    # A whole (non-serial) activation enters as int8 parts: x = sum_r c_r (part_r - s_r) + C,
+    # C = sum_r c_r s_r (an 8-bit unsigned x as x - 128; a 9..16-bit x as its high byte and its
+    # low byte - 128), with a row of ones giving C x the plane's column sums: exact integers.
+    parts: list[tuple[torch.Tensor, int]] = []  # (part - shift as int8 rows, coefficient)
+    const = 0
+    int8 = not x.is_cuda and _fits_int8(w_bits, w_signed, w_step) and m * k > 0 \
+        and k * 128 * _digit_range(w_bits, w_signed, w_step) < 2 ** 31
+    if int8 and (a_step is not None or _fits_int8(a_bits, a_signed, None)):
+        if not _fits_int8(a_bits, a_signed, a_step):
+            int8 = False
+    elif int8:
+        if a_bits <= 8:  # 8-bit unsigned
+            pieces = [(a_stack, 1, 128)]
+        else:
+            hi_shift = 128 if (not a_signed and a_bits == 16) else 0
+            pieces = [(a_stack & 0xFF, 1, 128), (a_stack >> 8, 256, hi_shift)]
+        for t, c, sh in pieces:
+            parts.append(((t - sh).to(torch.int8), c))
+            const += c * sh
+        a_stack = torch.cat([pt for pt, _ in parts] + [torch.ones(1, k, dtype=torch.int8, device=x.device)])
+    if int8 and not parts:
+        a_stack = a_stack.to(torch.int8)
 
     def gen() -> Iterator[tuple[int, torch.Tensor]]:
         for j in range(len(wc)):
@@ -215,9 +229,11 @@ def _plane_matmuls(x: torch.Tensor, w: torch.Tensor, *, a_bits: int, a_signed: b
                 src, shift = w_bytes[(j * w_step) // per], (j * w_step) % per
                 top = src >> shift if shift else src
                 plane = top if w_signed and j == len(wc) - 1 else top & ((1 << w_step) - 1)
-            p = _exact_matmul(a_stack, plane, bound, int8)
-            if int8 and a_shift:
-                p = p[:-1] + a_shift * p[-1]
+            p = _exact_matmul(a_stack, plane, 0 if int8 else bound, int8)
+            if parts:
+                rows = sa * m
+                p = sum((c * p[r * rows:(r + 1) * rows] for r, (_, c) in enumerate(parts)),
+                        const * p[-1])  # type: ignore[assignment]
             yield j, p.reshape(sa, m, n)
 
     return gen(), ac, wc, (sa, m, n), x.device
