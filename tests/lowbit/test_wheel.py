@@ -39,6 +39,8 @@ def test_wheel_top_level_is_lowbit_only(wheel: Path) -> None:
     assert "lowbit/hwsim/presets/bitmod.yaml" in names
     assert any(n.startswith("lowbit/models/zoo/configs/") and n.endswith(".json") for n in names)
     assert "lowbit/search/spaces/demo.yaml" in names
+    assert any(n.startswith("lowbit/hwsim/rtl_src/") and n.endswith(".sv") for n in names)
+    assert "lowbit/search/codesign/__init__.py" in names
 
 
 @pytest.mark.slow
