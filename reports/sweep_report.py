@@ -29,7 +29,7 @@ from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.reports import plots
 from lowbit.reports.bundle import Section, safe_name, write_report
 from lowbit.reports.explorer import explorer_section, format_mix, preset_summary
-from lowbit.reports.units import design_label, eng, param_text
+from lowbit.reports.units import component_label, design_label, eng, param_text
 from lowbit.search.pareto import non_dominated
 
 __all__ = [
@@ -317,7 +317,8 @@ def _model_sections(model: str, ok: list[Row], bad: list[Row], out: Path, prefix
                                            file_formats=formats))
         caps.append("Weight bits chosen for each weight layer (bar colour = format) at the chosen point.")
     if layers and r.get("layer_energy_j"):
-        figs.append(plots.energy_breakdown_chart(layers, r["layer_energy_j"],
+        split = {component_label(c): v for c, v in r["layer_energy_j"].items()}
+        figs.append(plots.energy_breakdown_chart(layers, split,
                                                  out / f"{stem}_energy.png",
                                                  title=f"{model} on {name}: energy per layer",
                                                  file_formats=formats))
