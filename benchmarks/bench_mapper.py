@@ -63,6 +63,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--presets", default="")
     ap.add_argument("--grid", action="store_true", help="time the reference search_grid (today's search)")
+    ap.add_argument("--shared", action="store_true",
+                    help="instead: per layer on a design that differs from one already searched only in clock")
     ap.add_argument("--thinning", action="store_true",
                     help="instead: how often every candidate (no max_per_dim thinning) beats max_per_dim=10")
     args = ap.parse_args()
@@ -71,6 +73,8 @@ def main() -> None:
     layers = _layers()
     if args.thinning:
         return _thinning(presets, layers)
+    if args.shared:
+        return _shared(presets, layers)
     fn = search_grid if args.grid else search
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"{len(layers)} distinct layer shapes; CPU time (time.process_time), best of {args.repeat}")
@@ -108,6 +112,28 @@ def main() -> None:
     print(f"| **all** | | {t.size} | **{np.median(t):.0f}** | {np.percentile(t, 90):.0f} | {t.max():.0f} |")
     print(f"total CPU {time.process_time() - t_start:.1f} s; load average at end: "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def _shared(presets: list[str], layers: list) -> None:
+    """CPU us per layer on a design that differs from a searched one only in its clock."""
+    times: list[float] = []
+    for hw in presets:
+        accel = load_accelerator(hw)
+        other = accel.with_changes(freq_hz=accel.freq_hz * 1.5)
+        a = accel.act_format
+        for layer in layers:
+            w = a if layer.op is OpKind.MATMUL else Format.parse("int8")
+            clear_cache()
+            try:
+                search(layer, w, a, accel)
+            except LowbitError:
+                continue
+            t0 = time.process_time()
+            search(layer, w, a, other)
+            times.append((time.process_time() - t0) * 1e6)
+    t = np.array(times)
+    print(f"shared (clock x1.5 after the base design): {t.size} layers, median {np.median(t):.1f} us, "
+          f"p90 {np.percentile(t, 90):.1f} us")
 
 
 def _thinning(presets: list[str], layers: list) -> None:
