@@ -9,6 +9,7 @@ buffers and DRAM. YAML layout (`hwsim/presets/<name>.yaml`)::
     node_nm: 45
     num_cores: 1
     default_act_format: int8
+    default_kv_format: int8      # optional: K and V of attention MATMULs (default: activations)
     core:
       family: mac_array          # CoreFamily value; other keys are the family Spec's fields
       rows: 32
@@ -102,6 +103,36 @@ def _positive_num(where: str, key: str, v: Any) -> None:
         raise _err(where, key, f"must be a positive finite number, got {v}")
 
 
+#: Upper bounds on spec numbers, far above any real design (the largest preset value of each
+#: kind is 1e3-1e4 times smaller) and low enough that cycles x sizes stay inside int64/float64:
+#: core integers (array dims, lanes, bits, per-cycle counts) <= 2**20; buffer sizes <= 2**44
+#: bytes (16 TiB); bandwidths <= 2**40 bytes/cycle; clocks <= 1e12 Hz; cores <= 2**20.
+CORE_VALUE_MAX = 2**20
+SIZE_BYTES_MAX = 2**44
+BANDWIDTH_MAX = 2.0**40
+FREQ_HZ_MAX = 1e12
+
+
+def _at_most(where: str, key: str, v: Any, hi: float) -> None:
+    if v > hi:
+        raise _err(where, key, f"{str(v)[:30]} is over the limit {hi:.4g}")
+
+
+def check_core_values(spec: Any, where: str = "core") -> None:
+    """Every number of a core spec: finite, an integer where the field is an int, at most
+    CORE_VALUE_MAX (array dims, bits, per-cycle counts; no family needs more)."""
+    for f in dataclasses.fields(spec):
+        v = getattr(spec, f.name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        if str(f.type) == "int" and not isinstance(v, int):
+            raise _err(where, f.name, f"must be an integer, got {str(v)[:30]}")
+        if not math.isfinite(v):
+            raise _err(where, f.name, f"must be a finite number, got {v}")
+        if abs(v) > CORE_VALUE_MAX:
+            raise _err(where, f.name, f"{str(v)[:30]} is over the limit {CORE_VALUE_MAX} (2**20)")
+
+
 @dataclass(frozen=True)
 class BufferSpec:
     """One on-chip buffer level holding the listed operands."""
@@ -125,8 +156,11 @@ class BufferSpec:
         if len(set(self.operands)) != len(self.operands):
             raise _err(where, "operands", "repeats an operand")
         _positive_int(where, "size_bytes", self.size_bytes)
+        _at_most(where, "size_bytes", self.size_bytes, SIZE_BYTES_MAX)
         _positive_num(where, "bandwidth_bytes_per_cycle", self.bandwidth_bytes_per_cycle)
+        _at_most(where, "bandwidth_bytes_per_cycle", self.bandwidth_bytes_per_cycle, BANDWIDTH_MAX)
         _positive_int(where, "banks", self.banks)
+        _at_most(where, "banks", self.banks, CORE_VALUE_MAX)
         if not isinstance(self.double_buffered, bool):
             raise _err(where, "double_buffered", f"must be true or false, got {self.double_buffered!r}")
 
@@ -145,6 +179,7 @@ class DramSpec:
 
     def __post_init__(self) -> None:
         _positive_num("dram", "bandwidth_bytes_per_cycle", self.bandwidth_bytes_per_cycle)
+        _at_most("dram", "bandwidth_bytes_per_cycle", self.bandwidth_bytes_per_cycle, BANDWIDTH_MAX)
         if self.energy_j_per_byte is not None:
             _positive_num("dram", "energy_j_per_byte", self.energy_j_per_byte)
 
@@ -194,6 +229,12 @@ class MemoryRules:
       and traffic scale by trips x tile / dimension); a convolution's m-tiles are square
       blocks of output pixels of one image (or whole images), and the mapper offers
       power-of-two block sides.
+    - `whole_layer_refetch`: bitmod_sim's coarse rule (accelerator.py `_calc_num_mem_refetch`,
+      `_calc_dram_cycle`, `calc_cycle`): every operand crosses DRAM once, unless both the
+      whole weight and the whole input exceed their buffers (full size); then either all
+      weights are re-read once per input-buffer load (ceil(input / input buffer) times) or
+      all inputs once per weight-buffer load, whichever moves fewer bytes. The layer takes
+      max(compute, DRAM bytes / bandwidth) cycles (no tile timeline, fill or drain).
     """
 
     output_bits: int | None = None
@@ -201,11 +242,12 @@ class MemoryRules:
     im2col_input: Im2colInput = Im2colInput.FEATURE_MAP
     conv_input_halo: bool = False
     padded_tiles: bool = False
+    whole_layer_refetch: bool = False
 
     def __post_init__(self) -> None:
         if self.output_bits is not None:
             _positive_int("memory", "output_bits", self.output_bits)
-        for key in ("output_read_before_write", "conv_input_halo", "padded_tiles"):
+        for key in ("output_read_before_write", "conv_input_halo", "padded_tiles", "whole_layer_refetch"):
             if not isinstance(getattr(self, key), bool):
                 raise _err("memory", key, f"must be true or false, got {getattr(self, key)!r}")
         if not isinstance(self.im2col_input, Im2colInput):
@@ -213,8 +255,8 @@ class MemoryRules:
                        f"unknown value {self.im2col_input!r} (known: {', '.join(v.value for v in Im2colInput)})")
 
 
-_TOP_KEYS = ("name", "freq_hz", "node_nm", "num_cores", "default_act_format", "core", "buffers", "dram",
-             "energy", "memory")
+_TOP_KEYS = ("name", "freq_hz", "node_nm", "num_cores", "default_act_format", "default_kv_format", "core",
+             "buffers", "dram", "energy", "memory")
 _REQUIRED_TOP = ("name", "freq_hz", "node_nm", "core", "buffers", "dram")
 
 
@@ -233,21 +275,25 @@ class Accelerator:
     default_act_format: str = "int8"  # activation format when a run names none
     energy: EnergyOverrides = field(default_factory=EnergyOverrides)  # energy table overrides
     memory: MemoryRules = field(default_factory=MemoryRules)  # DRAM traffic rules (peers')
+    default_kv_format: str | None = None  # KV-cache format (MATMUL second operand); None: activations
 
     def __post_init__(self) -> None:
         where = f"accelerator {self.name!r}"
         if not isinstance(self.name, str) or not self.name:
             raise _err("accelerator", "name", f"must be a non-empty string, got {self.name!r}")
         _positive_num(where, "freq_hz", self.freq_hz)
+        _at_most(where, "freq_hz", self.freq_hz, FREQ_HZ_MAX)
         _positive_num(where, "node_nm", self.node_nm)
         if not 1 <= self.node_nm <= 1000:
             raise _err(where, "node_nm", f"must be a technology node between 1 and 1000 nm, got {self.node_nm}")
         _positive_int(where, "num_cores", self.num_cores)
+        _at_most(where, "num_cores", self.num_cores, CORE_VALUE_MAX)
         if not isinstance(self.core_family, CoreFamily):
             raise _err(where, "core.family", f"unknown core family {self.core_family!r}")
         spec_cls = family_module(self.core_family).Spec
         if not isinstance(self.core, spec_cls):
             raise _err(where, "core", f"must be a {self.core_family.value} Spec, got {type(self.core).__name__}")
+        check_core_values(self.core)
         if not isinstance(self.buffers, tuple) or not all(isinstance(b, BufferSpec) for b in self.buffers):
             raise _err(where, "buffers", "must be a tuple of BufferSpec")
         names = [b.name for b in self.buffers]
@@ -265,11 +311,23 @@ class Accelerator:
             Format.parse(self.default_act_format)
         except LowbitError as exc:
             raise _err(where, "default_act_format", str(exc)) from None
+        if self.default_kv_format is not None:
+            if not isinstance(self.default_kv_format, str):
+                raise _err(where, "default_kv_format", f"must be a format name, got {self.default_kv_format!r}")
+            try:
+                Format.parse(self.default_kv_format)
+            except LowbitError as exc:
+                raise _err(where, "default_kv_format", str(exc)) from None
 
     # ------------------------------------------------------------------ derived
     @property
     def act_format(self) -> Format:
         return Format.parse(self.default_act_format)
+
+    @property
+    def kv_format(self) -> Format:
+        """Format of the KV cache (K and V, the second operand of attention MATMULs)."""
+        return Format.parse(self.default_kv_format) if self.default_kv_format else self.act_format
 
     @cached_property
     def _core_model(self) -> CoreModel:
@@ -317,6 +375,7 @@ class Accelerator:
             "node_nm": self.node_nm,
             "num_cores": self.num_cores,
             "default_act_format": self.default_act_format,
+            **({"default_kv_format": self.default_kv_format} if self.default_kv_format else {}),
             "core": core,
             "buffers": [{f.name: _plain(getattr(b, f.name)) for f in dataclasses.fields(b)} for b in self.buffers],
             "dram": {f.name: _plain(getattr(self.dram, f.name)) for f in dataclasses.fields(self.dram)},
@@ -489,6 +548,8 @@ def _from_dict(d: Any, where: str) -> Accelerator:
     node = _convert(d["node_nm"], float, where, "node_nm")
     num_cores = _convert(d.get("num_cores", 1), int, where, "num_cores")
     act = _convert(d.get("default_act_format", "int8"), str, where, "default_act_format")
+    kv = d.get("default_kv_format")
+    kv = None if kv is None else _convert(kv, str, where, "default_kv_format")
     core_d = d["core"]
     if not isinstance(core_d, Mapping):
         raise _err(where, "core", f"must be a mapping, got {type(core_d).__name__}")
@@ -516,7 +577,7 @@ def _from_dict(d: Any, where: str) -> Accelerator:
     try:
         return Accelerator(name=name, freq_hz=freq, node_nm=node, core_family=family, core=core,
                            buffers=buffers, dram=dram, num_cores=num_cores, default_act_format=act,
-                           energy=energy, memory=memory)
+                           energy=energy, memory=memory, default_kv_format=kv)
     except InvalidSpecError as exc:
         raise InvalidSpecError(f"{where}: {exc}") from None
 
