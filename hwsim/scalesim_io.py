@@ -59,6 +59,7 @@ from lowbit.hwsim.cores.mac_array import CoreStyle, Model, Spec, systolic_fold_c
 from lowbit.hwsim.spec import Accelerator
 from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.kernels_ref.formats import Format
+from lowbit.kernels_ref.loaders import read_text
 from lowbit.models.ir import ConvGeometry, Layer, OpKind
 
 __all__ = [
@@ -165,10 +166,7 @@ def read_config(path: str | Path) -> ScaleSimConfig:
     """Parse a SCALE-Sim 3.0 `scale.cfg` key by key as scalesim 3.0.0's `read_conf_file` does
     (see the module docstring for the keys and where lowbit differs on purpose)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InvalidSpecError(f"{path}: cannot read SCALE-Sim config: {exc.strerror or exc}") from None
+    text = read_text(path, "SCALE-Sim config")  # size-limited, UTF-8 only (names UTF-16/Latin-1/NUL)
     parser = configparser.ConfigParser()  # SCALE-Sim's: BasicInterpolation, so '%' is special
     try:
         parser.read_string(text, source=str(path))
@@ -213,6 +211,10 @@ def read_config(path: str | Path) -> ScaleSimConfig:
         if not positive and value < 0:
             raise InvalidSpecError(f"{where(section, key)}: {key} must be >= 0, got {value} (SCALE-Sim "
                                    "3.0.0 reads it; a negative address offset is refused here)")
+        hi = ARRAY_DIM_MAX if key in ("ArrayHeight", "ArrayWidth") else CFG_INT_MAX
+        if value > hi:
+            raise InvalidSpecError(f"{where(section, key)}: {key} {raw[:30]} is over the limit {hi} "
+                                   "(lowbit's bound; the operand matrices grow with it)")
         return value
 
     def get_bool(section: str, key: str) -> bool:
@@ -259,6 +261,9 @@ def read_config(path: str | Path) -> ScaleSimConfig:
                 f"{where(sec, 'Bandwidth')}: Bandwidth must be comma-separated integers, got {bw_raw!r}") from None
         if any(b < 1 for b in bandwidths):
             raise InvalidSpecError(f"{where(sec, 'Bandwidth')}: Bandwidth must be positive, got {bw_raw!r}")
+        if any(b > CFG_INT_MAX for b in bandwidths):
+            raise InvalidSpecError(f"{where(sec, 'Bandwidth')}: Bandwidth {bw_raw[:30]} is over the limit "
+                                   f"{CFG_INT_MAX} words/cycle")
     elif bw_raw:
         try:
             bandwidths = tuple(int(x.strip()) for x in bw_raw.split(","))
@@ -330,7 +335,30 @@ def _int_field(path: Path, line: int, column: str, raw: str) -> int:
         raise InvalidSpecError(f"{path}, line {line}: {column} must be an integer, got {raw!r}") from None
     if value < 1:
         raise InvalidSpecError(f"{path}, line {line}: {column} must be positive, got {value}")
+    if value > TOPOLOGY_INT_MAX:
+        raise InvalidSpecError(f"{path}, line {line}: {column} {raw[:30]} is over the limit "
+                               f"{TOPOLOGY_INT_MAX} (2**24)")
     return value
+
+
+#: lowbit's bounds (SCALE-Sim has none; past them it runs out of memory): array dims, other cfg
+#: integers, topology fields, and the elements of one layer's operand matrices (ifmap windows
+#: M x K + filters K x N + ofmap M x N), which the SCALE-Sim-exact model materialises.
+ARRAY_DIM_MAX = 2**14
+CFG_INT_MAX = 2**40
+TOPOLOGY_INT_MAX = 2**24
+OPERAND_ELEMENTS_MAX = 2**26
+DP_CHANNELS_MAX = 4096
+
+
+def check_layer_size(path: Path | str, row: ScaleSimLayer) -> None:
+    """Refuse a layer whose operand matrices hold more than OPERAND_ELEMENTS_MAX elements."""
+    m, k, n = row.mnk
+    total = m * k + k * n + m * n
+    if total > OPERAND_ELEMENTS_MAX:
+        raise InvalidSpecError(f"{path}, line {row.line}: layer {row.name[:40]!r} has operand matrices of "
+                               f"{total} elements (M={m}, K={k}, N={n}), over the limit "
+                               f"{OPERAND_ELEMENTS_MAX} (2**26) of the SCALE-Sim-exact model")
 
 
 def _check_sparsity(path: Path, line: int, raw: str) -> None:
@@ -341,10 +369,7 @@ def _check_sparsity(path: Path, line: int, raw: str) -> None:
 def read_topology(path: str | Path, gemm: bool = False) -> list[ScaleSimLayer]:
     """Parse a SCALE-Sim conv (default) or GEMM (`gemm=True`) topology CSV."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InvalidSpecError(f"{path}: cannot read SCALE-Sim topology: {exc.strerror or exc}") from None
+    text = read_text(path, "SCALE-Sim topology")
     layers: list[ScaleSimLayer] = []
     for line_no, raw in enumerate(text.splitlines(), 1):
         row = raw.strip()
@@ -380,6 +405,9 @@ def read_topology(path: str | Path, gemm: bool = False) -> list[ScaleSimLayer]:
             raise InvalidSpecError(f"{path}, line {line_no}: filter height {fh} > ifmap height {ih}")
         if fw > iw:
             raise InvalidSpecError(f"{path}, line {line_no}: filter width {fw} > ifmap width {iw}")
+        if "DP" in name and ch > DP_CHANNELS_MAX:
+            raise InvalidSpecError(f"{path}, line {line_no}: depthwise ('DP') row of {ch} channels, over the "
+                                   f"limit {DP_CHANNELS_MAX} (SCALE-Sim runs one layer per channel)")
         if "DP" in name:  # SCALE-Sim's depthwise convention: one layer per channel
             for c in range(ch):
                 layers.append(ScaleSimLayer(f"{name}Channel_{c}", ih, iw, fh, fw, 1, nf, st, st, line=line_no))

@@ -16,6 +16,7 @@ from typing import Any
 from lowbit.hwsim.scalesim_io import (
     ScaleSimConfig,
     ScaleSimLayer,
+    check_layer_size,
     read_config,
     read_topology,
     simulate_files,
@@ -64,6 +65,8 @@ def run_files(cfg_path: str | Path, topology_path: str | Path, gemm: bool = Fals
     """Every layer of a SCALE-Sim topology under a cfg, SCALE-Sim-exact (memory stalls included)."""
     cfg = read_config(cfg_path)
     layers = tuple(read_topology(topology_path, gemm=gemm))
+    for layer in layers:
+        check_layer_size(topology_path, layer)
     return ScaleSimRun(cfg, layers, tuple(simulate_layer(layer, cfg) for layer in layers))
 
 

@@ -193,9 +193,9 @@ def test_bad_topology(tmp_path, row, gemm, needle):
 
 
 def test_missing_and_empty_files(tmp_path):
-    with pytest.raises(InvalidSpecError, match="cannot read"):
+    with pytest.raises(InvalidSpecError, match="not found"):
         read_config(tmp_path / "nope.cfg")
-    with pytest.raises(InvalidSpecError, match="cannot read"):
+    with pytest.raises(InvalidSpecError, match="not found"):
         read_topology(tmp_path / "nope.csv")
     p = tmp_path / "only_header.csv"
     p.write_text("Layer, M, N, K,\n\n")
