@@ -32,6 +32,7 @@ random layers, and compares both with an exhaustive search (every candidate, no
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -39,14 +40,24 @@ import numpy as np
 from lowbit.hwsim.cores.base import Action, Dataflow
 from lowbit.hwsim.energy import EnergyTable
 from lowbit.hwsim.memory import LOOP_ORDERS, GemmShape, halo_scale, operand_bits, padded_m_trips
-from lowbit.hwsim.spec import Accelerator, Operand
+from lowbit.hwsim.spec import Accelerator, MemoryRules, Operand
 from lowbit.kernels_ref.formats import Format
 
-__all__ = ["CACHE_SIZE", "clear_cache", "df_compute", "fast_search_split"]
+__all__ = ["CACHE_SIZE", "HANDLED_RULES", "clear_cache", "df_compute", "fast_search_split", "handles"]
 
 CACHE_SIZE = 4096
 
 _O = len(LOOP_ORDERS)
+
+# the `MemoryRules` fields this module prices like `hwsim.memory.price_candidates`; a spec that
+# sets any other rule away from its default is searched by `mapper.tiling.search_grid` instead
+HANDLED_RULES = frozenset({"output_bits", "output_read_before_write", "im2col_input", "conv_input_halo",
+                           "padded_tiles"})
+
+
+def handles(rules: MemoryRules) -> bool:
+    """Whether every memory rule `rules` sets is one this module prices."""
+    return all(f.name in HANDLED_RULES or getattr(rules, f.name) == f.default for f in dataclasses.fields(rules))
 
 
 def _variant_table(a: str, b: str, c: str) -> tuple[int, ...]:

@@ -226,3 +226,14 @@ def test_conv_layers_on_padded_presets_equal_grid():
                 for objective in ("latency", "energy"):
                     assert _outcome(search, layer, F(w), F("int8"), accel, objective) == \
                         _outcome(search_grid, layer, F(w), F("int8"), accel, objective)
+
+
+def test_unknown_memory_rule_falls_back_to_the_grid():
+    import dataclasses
+
+    from lowbit.hwsim.spec import MemoryRules
+    from lowbit.mapper import fast
+
+    assert fast.handles(MemoryRules()) and fast.handles(MemoryRules(padded_tiles=True, output_bits=32))
+    extra = dataclasses.make_dataclass("Extra", [("new_rule", bool, False)], bases=(MemoryRules,), frozen=True)
+    assert fast.handles(extra()) and not fast.handles(extra(new_rule=True))
