@@ -5,8 +5,10 @@ given, `mapper.tiling.search` picks one for the objective; the chosen mapping is
 then priced by `hwsim.memory.price_candidates` (core model + memory + energy
 table). Leakage is charged for the whole chip area over the layer's latency.
 
-MATMUL layers (activation x activation) use the activation format for both
-operands; EMBEDDING layers cost only the bytes of the rows they read (at the
+MATMUL layers (activation x activation: attention scores Q.K^T and context P.V) take
+the activation format for their first operand (queries, scores) and the KV-cache format
+for their second (K for scores, V for context): `kv_fmt`, else the spec's
+`default_kv_format`, else the activation format. EMBEDDING layers cost only the bytes of the rows they read (at the
 weight format) and write (at the activation format), at DRAM bandwidth.
 
 Results are cached by (layer shape, formats, accelerator, mapping, objective)
@@ -38,7 +40,8 @@ if TYPE_CHECKING:
 # module level): `import hwsim` then never needs a half-initialised `mapper`.
 OBJECTIVES: tuple[str, ...] = ("latency", "energy", "edp")
 
-__all__ = ["LayerCost", "WorkloadCost", "clear_cache", "energy_table", "evaluate", "evaluate_workload"]
+__all__ = ["LayerCost", "WorkloadCost", "clear_cache", "energy_table", "evaluate", "evaluate_workload",
+           "kv_format"]
 
 
 @dataclass(frozen=True)
@@ -196,9 +199,20 @@ def _evaluate_shape(shape: Layer, w: Format, a: Format, accel: Accelerator, mapp
                      mapping=mapping, ran_as=p.ran_as, freq_hz=accel.freq_hz, macs=shape.macs)
 
 
+def kv_format(accel: Accelerator, act: Format, kv_fmt: Format | str | None = None) -> Format:
+    """The KV-cache format a MATMUL's second operand is priced at: `kv_fmt`, else the spec's
+    `default_kv_format`, else the activation format `act`."""
+    kv = _fmt(kv_fmt, "kv_fmt")
+    if kv is not None:
+        return kv
+    return accel.kv_format if accel.default_kv_format else act
+
+
 def evaluate(layer: Layer, fmt: Format | str, accel: Accelerator, mapping: Mapping | None = None, *,
-             act_fmt: Format | str | None = None, objective: str = "latency") -> LayerCost:
-    """Cost of `layer` with weight format `fmt` (activations: `act_fmt` or the spec's default)."""
+             act_fmt: Format | str | None = None, objective: str = "latency",
+             kv_fmt: Format | str | None = None) -> LayerCost:
+    """Cost of `layer` with weight format `fmt` (activations: `act_fmt` or the spec's default).
+    A MATMUL ignores `fmt`: its second operand (K or V) is at `kv_format(accel, act, kv_fmt)`."""
     if not isinstance(layer, Layer):
         raise InvalidSpecError(f"evaluate: expected a models.Layer, got {type(layer).__name__}")
     if not isinstance(accel, Accelerator):
@@ -210,7 +224,7 @@ def evaluate(layer: Layer, fmt: Format | str, accel: Accelerator, mapping: Mappi
     if w is None:
         raise InvalidSpecError(f"layer {layer.name}: a weight format is required")
     if layer.op is OpKind.MATMUL:
-        w = a
+        w = kv_format(accel, a, kv_fmt)
     try:
         cost = _evaluate_shape(_shape_key(layer), w, a, accel, mapping, objective)
     except MappingInfeasibleError as exc:  # the cached call saw a nameless shape: name the layer
@@ -224,12 +238,15 @@ def evaluate(layer: Layer, fmt: Format | str, accel: Accelerator, mapping: Mappi
 
 def evaluate_workload(workload: Workload, formats: Format | str | TMapping[str, Format | str], accel: Accelerator,
                       act_fmt: Format | str | TMapping[str, Format | str] | None = None, *,
-                      objective: str = "latency", split_layers: bool = True) -> WorkloadCost:
+                      objective: str = "latency", split_layers: bool = True,
+                      kv_fmt: Format | str | None = None) -> WorkloadCost:
     """Every layer of a workload. `formats`: one weight format for all layers or a dict
     layer name -> format (every layer with weights must be listed; MATMUL layers may be
     left out). Totals: layers split over all cores run in sequence (sum); with
     `split_layers=False` each layer runs on one core and `mapper.schedule` overlaps
-    independent branches (critical path) when the accelerator has several cores."""
+    independent branches (critical path) when the accelerator has several cores. `kv_fmt`:
+    the KV cache's format (K and V of the attention MATMULs; default: the spec's
+    `default_kv_format`, else each layer's activation format)."""
     if not isinstance(workload, Workload):
         raise InvalidSpecError(f"evaluate_workload: expected a models.Workload, got {type(workload).__name__}")
     if not isinstance(accel, Accelerator):
@@ -248,9 +265,11 @@ def evaluate_workload(workload: Workload, formats: Format | str | TMapping[str, 
         else:
             f = formats
         a = act_fmt.get(layer.name) if isinstance(act_fmt, TMapping) else act_fmt
-        c = evaluate(layer, f, run_accel, act_fmt=a, objective=objective)
+        c = evaluate(layer, f, run_accel, act_fmt=a, objective=objective, kv_fmt=kv_fmt)
         costs.append(c)
-        used.append((layer.name, str(_fmt(f, layer.name)), str(_fmt(a, layer.name) or accel.act_format)))
+        a_used = _fmt(a, layer.name) or accel.act_format
+        w_used = kv_format(accel, a_used, kv_fmt) if layer.op is OpKind.MATMUL else _fmt(f, layer.name)
+        used.append((layer.name, str(w_used), str(a_used)))
     from lowbit.mapper import workload_cycles
 
     cyc = {c.name: float(c.cycles) for c in costs}
@@ -260,7 +279,10 @@ def evaluate_workload(workload: Workload, formats: Format | str | TMapping[str, 
 
 
 def clear_cache() -> None:
-    """Drop cached layer costs (e.g. between timing runs)."""
+    """Drop cached layer costs and the mapper's search caches (e.g. between timing runs)."""
+    from lowbit.mapper.tiling import clear_cache as clear_mapper_cache
+
+    clear_mapper_cache()
     _evaluate_shape.cache_clear()
     energy_table.cache_clear()
     _chip_area_mm2.cache_clear()
