@@ -43,6 +43,10 @@ presets that reproduce a peer simulator, e.g. Bit Fusion's):
 - `padded_tiles`: every tile whole: conv m-tiles are square pixel blocks covering each
   image with ceil(out/side)^2 blocks (`padded_m_trips`); traffic scales by trips x tile /
   dimension per operand, and compute is the core's cycles for one whole tile x tiles.
+- `whole_layer_refetch` (bitmod_sim): each operand crosses DRAM once unless the whole weight
+  and the whole input both exceed their buffers (full size); then the cheaper of re-reading
+  all weights ceil(input / input buffer) times or all inputs ceil(weight / weight buffer)
+  times. Latency = max(compute, floor(DRAM bytes / bandwidth)) (`_whole_layer_refetch`).
 
 Compute cycles and actions come from the core model on the whole (per-core)
 GEMM, for the mapping's dataflow: the core's own convention (SCALE-Sim's folds,
@@ -207,6 +211,25 @@ def _refetch(order: np.ndarray, trips: dict[str, np.ndarray], deps: str) -> np.n
     return f[0] * f[1] * f[2]
 
 
+def _whole_layer_refetch(accel: Accelerator, inp: Any, wgt: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(DRAM input bytes, DRAM weight bytes) under `MemoryRules.whole_layer_refetch`, after
+    bitmod_sim's `Accelerator._calc_num_mem_refetch` (accelerator.py): with both tensors
+    larger than their whole buffers, refetch all weights once per input-buffer load or all
+    inputs once per weight-buffer load, whichever total is smaller (a tie re-reads inputs)."""
+    bi, bw = accel.buffer_for(Operand.INPUT), accel.buffer_for(Operand.WEIGHT)
+    if bi is None or bw is None:
+        raise InvalidSpecError(f"accelerator {accel.name!r}: memory.whole_layer_refetch needs a buffer "
+                               "holding the input and one holding the weights")
+    inp, wgt = np.asarray(inp, dtype=np.float64), np.asarray(wgt, dtype=np.float64)
+    both = (wgt > bw.size_bytes) & (inp > bi.size_bytes)
+    n_w = np.ceil(inp / bi.size_bytes)   # weight passes: one per input-buffer load
+    n_i = np.ceil(wgt / bw.size_bytes)   # input passes: one per weight-buffer load
+    refetch_w = n_w * wgt + inp < n_i * inp + wgt
+    f_w = np.where(both & refetch_w, n_w, 1.0)
+    f_i = np.where(both & ~refetch_w, n_i, 1.0)
+    return inp * f_i, wgt * f_w
+
+
 def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
                      tm: Any, tk: Any, tn: Any, order: Any, dataflow: Any,
                      table: EnergyTable | None = None, *, n_cores_active: int = 1,
@@ -309,6 +332,9 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
     dram_out_r = psum_bytes * (r_out - 1)
     if rules.output_read_before_write:  # every output tile written back was read first
         dram_out_r = dram_out_w
+    if rules.whole_layer_refetch:
+        dram_in, dram_w = _whole_layer_refetch(accel, gemm_bytes[Operand.INPUT], gemm_bytes[Operand.WEIGHT])
+        dram_out_w, dram_out_r = gemm_bytes[Operand.OUTPUT], np.zeros(tm.shape)
     dram_read = dram_in + dram_w + dram_out_r
     dram_total = dram_read + dram_out_w
 
@@ -345,7 +371,9 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
     drain = tm * tn * bits.output / 8.0 / bw
     used_bufs = [b for b in accel.buffers if any(accel.buffer_for(op) is b for op in b.operands)]
     double = bool(used_bufs) and all(b.double_buffered for b in used_bufs)
-    if double:
+    if rules.whole_layer_refetch:  # bitmod_sim: per layer max(compute, int(DRAM cycles))
+        latency = np.maximum(compute, np.floor(dram_total / bw))
+    elif double:
         latency = l_step + (steps - 1) * np.maximum(c_step, l_step) + c_step + drain
     else:
         latency = steps * (c_step + l_step) + drain

@@ -34,6 +34,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--batch", type=bounded_int(1, BATCH_MAX, "--batch"), default=1, help="batch size")
     p.add_argument("--weights", default="int8", help="weight format for every layer (default int8)")
     p.add_argument("--acts", default=None, help="activation format (default: the spec's)")
+    p.add_argument("--kv", default=None, metavar="FORMAT",
+                   help="KV-cache format: K and V of the attention matmuls, e.g. int8, int4 "
+                        "(default: the spec's default_kv_format, else the activation format)")
     p.add_argument("--objective", choices=("latency", "energy", "edp"), default="latency",
                    help="what the mapper minimises per layer")
     out = p.add_mutually_exclusive_group()
@@ -122,12 +125,12 @@ def _summary(res: Any, accel: Any) -> dict[str, Any]:
             "area_mm2": accel.area_mm2()}
 
 
-def _compare(args: argparse.Namespace, wl: Any, accels: list[Any], w: Any, a: Any) -> int:
+def _compare(args: argparse.Namespace, wl: Any, accels: list[Any], w: Any, a: Any, kv: Any = None) -> int:
     """One row per design: latency, energy, stall share, utilisation, area, speed-up."""
     from lowbit import hwsim
     from lowbit.tables import eng, table
 
-    rows = [_summary(hwsim.evaluate_workload(wl, w, acc, act_fmt=a, objective=args.objective), acc)
+    rows = [_summary(hwsim.evaluate_workload(wl, w, acc, act_fmt=a, objective=args.objective, kv_fmt=kv), acc)
             for acc in accels]
     for r in rows:
         r["speedup"] = rows[0]["latency_s"] / r["latency_s"] if r["latency_s"] else float("inf")
@@ -166,11 +169,12 @@ def run(args: argparse.Namespace) -> int:
     accels = [load_accelerator(h) for h in args.hw]
     w = Format.parse(args.weights)
     a = Format.parse(args.acts) if args.acts else None
+    kv = Format.parse(args.kv) if args.kv else None
     wl = _workload(args)
     if len(accels) > 1:
-        return _compare(args, wl, accels, w, a)
+        return _compare(args, wl, accels, w, a, kv)
     accel = accels[0]
-    res = hwsim.evaluate_workload(wl, w, accel, act_fmt=a, objective=args.objective)
+    res = hwsim.evaluate_workload(wl, w, accel, act_fmt=a, objective=args.objective, kv_fmt=kv)
     if args.json:
         d = res.to_dict()
         d["hardware"], d["model"] = accel.name, wl.name
@@ -182,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     comps = sorted({k for c in res.layers for k in c.energy_j})
     print(f"{wl.name} ({_shape(wl)}) on {accel.name}: "
-          f"weights {w}, activations {a or accel.default_act_format}")
+          f"weights {w}, activations {a or accel.default_act_format}"
+          + (f", KV cache {kv or accel.default_kv_format}" if kv or accel.default_kv_format else ""))
     head = f"{'layer':<28} {'cycles':>13} {'compute':>13} {'stall':>13} {'util':>6} {'energy_uJ':>11}  " + \
         " ".join(f"{c:>9}" for c in comps) + "  mapping"
     print(head)

@@ -288,6 +288,18 @@ class Workload:
         held = self.total_params + int(m.get("aux_params", 0))  # type: ignore[call-overload]
         return 1.0 if int(src) == 0 else held / int(src)  # type: ignore[call-overload]
 
+    def kv_cache_bytes(self, bits_per_elem: float, batch: int | None = None) -> float:
+        """Bytes of the KV cache at the workload's context (decoder LLMs; 0 for a model
+        without one) with K and V stored at `bits_per_elem` (e.g. a format's
+        `bits_per_weight`), for `batch` sequences (default: the workload's batch).
+        `meta` carries `kv_elems_per_token_layer` and `kv_cached_tokens` (summed over layers)."""
+        m = dict(self.meta)
+        per, tokens = m.get("kv_elems_per_token_layer"), m.get("kv_cached_tokens")
+        if per is None or tokens is None:
+            return 0.0
+        b = self.batch if batch is None else batch
+        return float(per) * float(tokens) * b * float(bits_per_elem) / 8.0  # type: ignore[arg-type]
+
     def summary(self) -> dict[str, object]:
         return {"name": self.name, "phase": self.phase.value, "total_params": self.total_params,
                 "total_macs": self.total_macs, "layers": [l.to_dict() for l in self.layers]}

@@ -29,6 +29,10 @@ One builder serves the zoo (configs shipped in `models/zoo/configs/`) and
   224x224), learned positions as an EMBEDDING table, fc1/fc2, classifier head on
   the [CLS] token.
 
+KV cache (decoders): `meta` holds `kv_elems_per_token_layer` (2 x kv_heads x head_dim),
+`kv_layers` and `kv_cached_tokens` (cached tokens summed over layers at this context:
+sliding-window layers hold at most the window); `Workload.kv_cache_bytes(fmt)` prices it.
+
 What `Workload.total_params` includes: every weight matrix and embedding table
 (position tables too). Biases, norm gains, ViT's class token and BitNet's
 sub-norm gains are counted separately as `aux_params` in the workload's `meta`
@@ -300,9 +304,14 @@ def build_transformer(c: TransformerConfig, phase: str | Phase | None = None, se
                                f"{c.max_positions} of its learned position table")
     b = _Blocks(c, batch, q_len, kv_len, routing, wname)
     layers, edges = b.build()
+    kv_meta: tuple[tuple[str, object], ...] = ()
+    if c.is_decoder:  # the KV cache: K and V of every kv head, per token and layer (GQA: kv_heads)
+        cached = sum(min(kv_len, c.window(i)) if c.window(i) else kv_len for i in range(c.layers))
+        kv_meta = (("kv_elems_per_token_layer", 2 * c.kv_heads * c.head_dim), ("kv_layers", c.layers),
+                   ("kv_cached_tokens", cached))
     meta = (("aux_params", _aux_params(c)), ("idle_params", b.idle),
             ("config", c.source), ("model_type", c.model_type),
-            ("context_len", kv_len if ph is Phase.DECODE else 0))
+            ("context_len", kv_len if ph is Phase.DECODE else 0), *kv_meta)
     return Workload(wname, ph, tuple(layers), tuple(edges), batch=batch,
                     seq_len=kv_len if ph is Phase.DECODE else q_len, meta=meta)
 

@@ -46,7 +46,9 @@ def test_defaults_off_and_other_presets_unchanged():
     assert _acc().memory == MemoryRules()
     for name in list_presets():
         acc = load_accelerator(name)
-        if not name.startswith("bitfusion-"):
+        if name.startswith("bitmod"):  # bitmod_sim's whole-layer re-fetch (tests/hwsim/test_bitmod_sim.py)
+            assert acc.memory == MemoryRules(whole_layer_refetch=True), name
+        elif not name.startswith("bitfusion-"):
             assert acc.memory == MemoryRules(), name
             assert "memory" not in acc.to_dict(), name
 
