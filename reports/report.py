@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lowbit.kernels_ref.errors import InvalidSpecError, LowbitError
+from lowbit.kernels_ref.loaders import short
 from lowbit.reports import plots
 from lowbit.reports.bundle import Section, read_json, safe_name, write_report
 from lowbit.reports.explorer import format_mix
@@ -78,11 +79,44 @@ def load_alloc(path: str | Path) -> dict[str, Any]:
     layers = doc.get("layers") if isinstance(doc, dict) else None
     if not isinstance(layers, list) or not layers:
         raise InvalidSpecError(f"report: {p}: alloc.json holds no layers")
+    for k in ("model", "hardware", "status", "method"):
+        if doc.get(k) is not None and not isinstance(doc[k], str):
+            raise InvalidSpecError(f"report: {p}: {k}: must be a string, got {short(doc[k], 30)}")
+    for k in ("totals", "budgets"):
+        _numbers(p, k, doc.get(k) or {}, signed=True)
     for i, ly in enumerate(layers):
         if not isinstance(ly, dict) or "name" not in ly or "format" not in ly:
             raise InvalidSpecError(f"report: {p}: layer {i} lacks name/format")
-        weight_bits(str(ly["format"]))
+        if not isinstance(ly["name"], str) or not ly["name"].strip():
+            raise InvalidSpecError(f"report: {p}: layers[{i}].name: must be a non-empty string, got "
+                                   f"{short(ly['name'], 30)}")
+        if not isinstance(ly["format"], str):
+            raise InvalidSpecError(f"report: {p}: layers[{i}].format: must be a format name, got "
+                                   f"{short(ly['format'], 30)}")
+        weight_bits(ly["format"])
+        where = f"layers[{i}]"
+        _numbers(p, where, {k: v for k, v in ly.items() if k in ("latency_cycles", "energy_j",
+                                                                 "weight_bytes")})
+        _numbers(p, f"{where}.sensitivity", {"": ly.get("sensitivity", 0.0)}, signed=True)
+        for k in ("costs", "energy_components_j"):
+            if k in ly:
+                _numbers(p, f"{where}.{k}", ly[k])
     return doc
+
+
+def _numbers(p: Path, where: str, d: Any, signed: bool = False) -> None:
+    """Every value of `d` a number (not a boolean); non-negative unless `signed` (a cost or an
+    energy is never negative; a sensitivity, a loss delta, may be)."""
+    if not isinstance(d, dict):
+        raise InvalidSpecError(f"report: {p}: {where}: must be a mapping of numbers")
+    for k, v in d.items():
+        at = f"{where}.{k}" if k else where
+        if v is None:  # a cost the table did not have (energy of a cost-file allocation)
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise InvalidSpecError(f"report: {p}: {at}: must be a number, got {short(v, 30)}")
+        if not signed and v < 0:
+            raise InvalidSpecError(f"report: {p}: {at}: {v!r} is negative; costs cannot be")
 
 
 def alloc_sections(path: str | Path, out_dir: str | Path, prefix: str = "",
