@@ -117,8 +117,10 @@ def build(sources: tuple[str, ...], params: dict[str, int], cache_dir: Path | No
         return binary
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="build-", dir=root))
-    cmd = [exe, "--binary", "-j", "2", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", "tb",
-           "--Mdir", str(tmp), "-o", "sim"]
+    # unroll limits raised: the binary / LUT cores merge same-address lane writes in
+    # lane x lane loops that Verilator 5.006 must unroll (BLKLOOPINIT otherwise)
+    cmd = [exe, "--binary", "-j", "2", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--unroll-count", "4096",
+           "--unroll-stmts", "1000000", "--top-module", "tb", "--Mdir", str(tmp), "-o", "sim"]
     cmd += [f"-G{k}={int(v)}" for k, v in sorted(params.items())]
     cmd += [str(p) for p in paths]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=_BUILD_TIMEOUT_S, check=False)
