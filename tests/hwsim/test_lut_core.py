@@ -3,15 +3,19 @@ scaling, precompute overhead and BitNet-3B end to end against the paper (FIDELIT
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+from lowbit.hwsim import evaluate_workload
 from lowbit.hwsim.cores.base import Action, ActionKind, Dataflow
 from lowbit.hwsim.cores.lut_tensor_core import Model, Spec, adds_per_table, precompute_cycles
+from lowbit.hwsim.spec import load_accelerator
 from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from lowbit.kernels_ref.formats import Format
+from lowbit.models import zoo
 
 ROOT = Path(__file__).resolve().parents[2]
 F = Format.parse
@@ -72,27 +76,56 @@ def test_unfused_precompute_is_launch_plus_memory_pass():
     assert precompute_cycles(s, 19, 3200, F("int8"), fused=True) == build
 
 
-def test_precompute_overhead_matches_paper_within_5_points(bench):
-    raw, lut = bench.load_preset("lut-tc-a100-like")
-    for key, rows in bench.SETTINGS.items():
-        for fused in (False, True):
-            got = bench.precompute_fraction(lut, raw["num_cores"], rows, fused)
-            assert abs(got - bench.PAPER_PRECOMPUTE[(key, fused)]) <= 5.0, (key, fused, got)
-        assert bench.precompute_fraction(lut, raw["num_cores"], rows, True) < \
-            bench.precompute_fraction(lut, raw["num_cores"], rows, False) / 4
+PAPER = json.loads((ROOT / "tests" / "data" / "lut_tmac" / "paper_figures.json").read_text())["lut_tensor_core"]
+PRE = PAPER["precompute_overhead_percent"]
+SETTINGS = {"b1s2048": ("prefill", 2048, 1), "b1024": ("decode", 1, 1024)}
+LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
-def test_bitnet_3b_end_to_end_ratio_within_15_percent(bench):
-    mraw, mac = bench.load_preset("mac-tc-equal-area")
-    lraw, lut = bench.load_preset("lut-tc-a100-like")
-    for key, (rows, ctx) in {"b1s2048": (2048, 2048), "b1024": (1024, 1)}.items():
-        ratio = bench.e2e_ms(mraw, mac, mac, rows, ctx, False)["ms"] / bench.e2e_ms(lraw, lut, mac, rows, ctx, True)["ms"]
-        base, new = bench.PAPER_E2E[key]
-        assert abs(ratio / (base / new) - 1) <= 0.15, (key, ratio, base / new)
+def _linear_compute(accel, key: str) -> int:
+    wl = zoo.get("bitnet-3b", phase=SETTINGS[key][0], seq_len=SETTINGS[key][1], batch=SETTINGS[key][2])
+    cost = evaluate_workload(wl, "ternary", accel, act_fmt="int8")
+    return sum(c.compute_cycles for c in cost.layers if c.name.rsplit(".", 1)[-1] in LINEARS)
 
 
-def test_equal_area_presets(bench):
-    (_, lut), (_mraw, mac) = bench.load_preset("lut-tc-a100-like"), bench.load_preset("mac-tc-equal-area")
+def test_unfused_precompute_overhead_fitted_and_held_out():
+    """Unfused table precompute share of BitNet-3B's ternary linears through
+    hwsim.evaluate_workload: 1 - (fused compute) / (unfused compute), the fused run charging the
+    lookups only. `launch_cycles` is fitted on b1s2048 alone (lut-tc-a100-like.yaml `# fitted:`:
+    the fit sits at the bound 0); b1024 is held out. Target (issue 5): within 5 points.
+    Measured: b1s2048 18.4% vs 16.5% (+1.9, met at the fit's bound); b1024 19.1% vs 24.4% (-5.3):
+    NOT met on the held-out setting (benchmarks/RESULTS.md)."""
+    accel = load_accelerator("lut-tc-a100-like")
+    unfused = accel.with_changes(**{"core.fused_precompute": False})
+    got = {k: 100.0 * (1 - _linear_compute(accel, k) / _linear_compute(unfused, k)) for k in SETTINGS}
+    assert abs(got["b1s2048"] - PRE["b1s2048_unfused"]) <= 5.0                 # the fit setting
+    assert got["b1s2048"] == pytest.approx(18.37, abs=0.05)                     # measured
+    assert got["b1024"] == pytest.approx(19.15, abs=0.05)                       # held out, measured
+    assert abs(got["b1024"] - PRE["b1024_unfused"]) > 5.0                       # target missed: 5.3
+    # a launch cost only adds: the fit cannot go below 18.4% at b1s2048
+    later = unfused.with_changes(**{"core.launch_cycles": 2820})
+    assert 100.0 * (1 - _linear_compute(accel, "b1s2048") / _linear_compute(later, "b1s2048")) > got["b1s2048"]
+
+
+def test_fused_precompute_share_within_5_points():
+    """Fused: the adds the previous operator does, from the core model's split_cycles on the rows
+    one cluster owns (evaluate does not charge a fused precompute to the GEMM), against the
+    lookups of the same rows. No fitted value enters. Measured 2.9% / 3.1% vs 2.6% / 2.5%."""
+    accel = load_accelerator("lut-tc-a100-like")
+    md = accel.model()
+    for key, (phase, seq, batch) in SETTINGS.items():
+        m = math.ceil(seq * batch / accel.num_cores)
+        pre = look = 0
+        for la in zoo.get("bitnet-3b", phase=phase, seq_len=seq, batch=batch).layers:
+            if la.name.startswith("layers.0.") and la.name.rsplit(".", 1)[-1] in LINEARS:
+                p, lk = md.split_cycles(m, la.k, la.n, F("ternary"), F("int8"), fused=True)
+                pre, look = pre + int(p), look + int(lk)
+        share = 100.0 * pre / (pre + look)
+        assert abs(share - PRE[f"{key}_fused"]) <= 5.0, (key, share)
+
+
+def test_equal_area_presets():
+    lut, mac = load_accelerator("lut-tc-a100-like").model(), load_accelerator("mac-tc-equal-area").model()
     for node in (7, 28, 45):
         assert lut.area_mm2(node) == pytest.approx(mac.area_mm2(node), rel=1e-9)
     # 14 units x 512 one-bit MACs vs 4 x 512 INT8 MACs: ternary (2 planes) peak 3584 vs 2048

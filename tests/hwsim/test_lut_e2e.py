@@ -1,10 +1,14 @@
 """BitNet-3B end to end through the library's real path (`hwsim.evaluate_workload`, what
-`lowbit simulate` runs), INT8 tensor core against LUT Tensor Core (issue 5 acceptance).
+`lowbit simulate` runs), INT8 tensor core against LUT Tensor Core (issue 5 acceptance, issue 17
+item 4: no function from benchmarks/ is held here).
 
-Target (FIDELITY.md, LUT Tensor Core, Mo et al. ISCA 2025): latency ratio INT8 TC / LUT within
-15% of 67.06/42.49 (batch 1, sequence 2048) and 21.70/11.41 (batch 1024). The assumptions
-behind the comparison are written next to the table in benchmarks/RESULTS.md (LUT section,
-table 2)."""
+Paper figures: tests/data/lut_tmac/paper_figures.json (Mo et al. ISCA 2025, NOT confirmed
+against the original text: tests/data/lut_tmac/NOTES.md). Target: latency ratio within 15%.
+- batch 1, sequence 2048 (prefill): the setting is fully stated; held to the target.
+- batch 1024: the paper's KV context is unknown to us. Earlier a context of 1 was held because
+  it met the target (context 128 gives 1.23); that choice is gone: the ratio is held to its
+  measured value at several contexts and none of them is claimed as the paper's setting
+  (benchmarks/RESULTS.md, LUT section, reports the error at each)."""
 
 from __future__ import annotations
 
@@ -13,36 +17,60 @@ from pathlib import Path
 
 import pytest
 import torch
+from lowbit.hwsim.spec import load_accelerator
+from lowbit.models import zoo
 
+from lowbit import hwsim
 from lowbit.cli import main
 
 torch.set_num_threads(1)
 
-ROOT = Path(__file__).resolve().parents[2]
-PAPER = {"b1s2048": 67.06 / 42.49, "b1024": 21.70 / 11.41}  # FIDELITY.md (LUT Tensor Core)
+DATA = Path(__file__).resolve().parents[1] / "data" / "lut_tmac" / "paper_figures.json"
+LAT = json.loads(DATA.read_text())["lut_tensor_core"]["bitnet_3b_latency_ms"]
+PAPER = {k: v["int8_tc"] / v["lut_tc"] for k, v in LAT.items()}
+
+
+def _pair(phase: str, seq: int, batch: int, base_hw: str) -> tuple[hwsim.WorkloadCost, hwsim.WorkloadCost]:
+    wl = zoo.get("bitnet-3b", phase=phase, seq_len=seq, batch=batch)
+    base = hwsim.evaluate_workload(wl, "int8", load_accelerator(base_hw), act_fmt="int8")
+    lut = hwsim.evaluate_workload(wl, "ternary", load_accelerator("lut-tc-a100-like"), act_fmt="int8")
+    return base, lut
 
 
 @pytest.fixture(scope="module")
-def costs(bench):
-    return {(key, hw): bench.pipeline_costs(*bench.E2E_SETTINGS[key], hw)
-            for key in PAPER for hw in bench.E2E_BASELINES}
+def prefill():
+    return {hw: _pair("prefill", 2048, 1, hw) for hw in ("mac-tc-equal-area", "a100-like")}
 
 
 @pytest.mark.parametrize("base_hw", ["mac-tc-equal-area", "a100-like"])
-@pytest.mark.parametrize("key", ["b1s2048", "b1024"])
-def test_bitnet_3b_pipeline_ratio_within_15_percent(costs, key, base_hw):
-    base, lut = costs[(key, base_hw)]
+def test_bitnet_3b_prefill_ratio_within_15_percent(prefill, base_hw):
+    base, lut = prefill[base_hw]
     assert base.hardware == base_hw and lut.hardware == "lut-tc-a100-like"
     ratio = base.latency_s / lut.latency_s
-    assert abs(ratio / PAPER[key] - 1) <= 0.15, (key, base_hw, ratio, PAPER[key])
+    assert abs(ratio / PAPER["b1s2048"] - 1) <= 0.15, (base_hw, ratio, PAPER["b1s2048"])
+    assert ratio == pytest.approx(1.5334, abs=0.002)   # measured (-2.8%); moves only if the model does
+
+
+# measured ratios at batch 1024 against the context (KV positions); paper 21.70 / 11.41 = 1.902
+DECODE_MEASURED = {1: 1.7093, 8: 1.6367, 128: 1.2313, 512: 1.0762}
+
+
+@pytest.mark.parametrize("ctx", sorted(DECODE_MEASURED))
+def test_bitnet_3b_batch_1024_ratio_by_context(ctx):
+    base, lut = _pair("decode", ctx, 1024, "mac-tc-equal-area")
+    ratio = base.latency_s / lut.latency_s
+    assert ratio == pytest.approx(DECODE_MEASURED[ctx], abs=0.002), (ctx, ratio)
+    # the ratio is bounded by the linears' peak ratio 3584 / 2048 = 1.75 (units: 14, an input
+    # from the paper's compute densities) and falls with context (KV reads cost both designs alike)
+    assert ratio < 1.75
 
 
 def _layer(cost, name):
     return next(c for c in cost.layers if c.name == name)
 
 
-def test_per_layer_compute_cycles_by_hand(costs):
-    base, lut = costs[("b1s2048", "mac-tc-equal-area")]
+def test_per_layer_compute_cycles_by_hand(prefill):
+    base, lut = prefill["mac-tc-equal-area"]
     # INT8 TC q_proj (2048 x 3200 x 3200), N split: n = ceil(3200/108) = 30 on 107 SMs;
     # ceil(2048/8) * ceil(30/4) = 2048 MMA tiles / 4 units = 512, x ceil(3200/16) = 200 k steps
     q = _layer(base, "layers.0.q_proj")
@@ -56,14 +84,18 @@ def test_per_layer_compute_cycles_by_hand(costs):
     assert ctx.compute_cycles == 76800 and ctx.mapping.split_dim == "m"
 
 
-@pytest.mark.parametrize("key", ["b1s2048", "b1024"])
-def test_linears_compare_cores_not_memory_artifacts(bench, costs, key):
+LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@pytest.mark.parametrize("setting", [("prefill", 2048, 1), ("decode", 1, 1024)])
+def test_linears_compare_cores_not_memory_artifacts(setting):
     """Both designs' linear layers are compute-bound (stall under 5% of their cycles), so the
     ratio compares the cores: with partial sums in SMEM and an N-only split (before the fix)
     the INT8 side stalled 30-45% on its own (q_proj 102400 compute + 29881 stall)."""
-    for cost in costs[(key, "mac-tc-equal-area")]:
-        cyc, _comp, stall = bench.breakdown(cost)["linear"]
-        assert stall < 0.05 * cyc, (key, cost.hardware, stall, cyc)
+    for cost in _pair(*setting, "mac-tc-equal-area"):
+        lin = [c for c in cost.layers if c.name.rsplit(".", 1)[-1] in LINEARS]
+        cyc, stall = sum(c.cycles for c in lin), sum(c.stall_cycles for c in lin)
+        assert len(lin) == 7 * 26 and stall < 0.05 * cyc, (setting, cost.hardware, stall, cyc)
 
 
 def test_cli_simulate_bitnet_2b_on_lut(capsys):
