@@ -55,6 +55,7 @@ __all__ = [
     "parse_choice",
     "residual_act_ties",
     "solve_joint",
+    "with_quality_terms",
 ]
 
 #: Layer-name suffixes that read a transformer block's (normalised) residual stream.
@@ -228,6 +229,24 @@ def compose_sensitivity(jt: JointTable, *, weight: Any = None, act: Any = None, 
             sens[i, c] = first + _value(act, key, str(ch.act), "activation")
         src[n] = "additive"
     return replace(jt, table=t.with_sensitivity(sens), quality_source=src)
+
+
+def with_quality_terms(jt: JointTable, terms: Mapping[str, np.ndarray]) -> tuple[JointTable, dict[str, float]]:
+    """Add quality metrics (MixDQ's content / quality terms, KL and task loss, ...) as named
+    costs [layer, choice], so one can be minimised under budgets on the others. Costs may not
+    be negative and a loss delta can be; a row with a negative entry is shifted up by its
+    least allowed value, which changes no argmin: a bound B on the raw total is the bound
+    ``B - offset[name]`` on the stored one (the offsets are returned)."""
+    t = jt.table
+    out: dict[str, np.ndarray] = {}
+    offsets: dict[str, float] = {}
+    for name, arr in terms.items():
+        a = np.where(t.allowed, np.asarray(arr, dtype=np.float64), 0.0)
+        lo = np.where(t.allowed, a, np.inf).min(axis=1)
+        shift = np.where(lo < 0, -lo, 0.0)
+        out[name] = np.where(t.allowed, a + shift[:, None], 0.0)
+        offsets[name] = -float(shift.sum())
+    return replace(jt, table=t.with_costs(**out)), offsets
 
 
 def _link_rows(jt: JointTable, gid: np.ndarray) -> list[tuple[int, int]]:
