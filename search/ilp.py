@@ -34,6 +34,7 @@ import numpy as np
 import pulp
 from lowbit.kernels_ref.errors import InfeasibleBudgetError, InvalidSpecError, LowbitError
 from lowbit.search.costs import SENSITIVITY, CostTable
+from lowbit.search.ilp_core import solve_core
 
 __all__ = ["Allocation", "format_budget_error", "solve", "solver_name"]
 
@@ -139,8 +140,6 @@ def solve(table: CostTable, budgets: Mapping[str, float | str] | None = None, *,
     keep = allowed & ~dominated
     gi, ci = np.nonzero(keep)  # variables, in group order
     nvar = gi.size
-    prob = pulp.LpProblem("alloc", pulp.LpMinimize)
-    xs = [prob.add_variable(f"x{k}", 0, 1, pulp.LpBinary) for k in range(nvar)]
 
     def shifted(n: str) -> tuple[np.ndarray, float]:
         a = np.where(allowed, grouped[n], np.inf)
@@ -150,49 +149,25 @@ def solve(table: CostTable, budgets: Mapping[str, float | str] | None = None, *,
         return coef, (scale if scale > 0 else 1.0)
 
     ocoef, oscale = shifted(objective)
-    prob.setObjective(pulp.LpAffineExpression(
-        [(xs[k], float(v)) for k, v in enumerate(ocoef / oscale) if v != 0.0]))
-    # One-hot rows: variables are contiguous per group.
-    starts = np.searchsorted(gi, np.arange(G))
-    ends = np.append(starts[1:], nvar)
-    for g in range(G):
-        prob.addConstraint(pulp.LpConstraint(
-            pulp.LpAffineExpression([(xs[k], 1.0) for k in range(starts[g], ends[g])]),
-            sense=pulp.LpConstraintEQ, rhs=1.0), name=f"g{g}")
+    rows, rhs = [], []
     for n, b in bud.items():
         coef, scale = shifted(n)
-        slack = (b - mins[n]) / scale
-        nz = np.flatnonzero(coef)
-        if nz.size == 0:
+        if not coef.any():
             continue
-        prob.addConstraint(pulp.LpConstraint(
-            pulp.LpAffineExpression([(xs[k], float(coef[k] / scale)) for k in nz]),
-            sense=pulp.LpConstraintLE, rhs=max(slack, 0.0)), name=f"b_{n}")
+        rows.append(coef / scale)
+        rhs.append(max((b - mins[n]) / scale, 0.0))
     t_build = time.perf_counter() - t0
     with _quiet_stdout():
-        prob.solve(_make_solver(sname, time_limit_s))
+        core = solve_core(ocoef / oscale, np.array(rows).reshape(len(rows), nvar), np.array(rhs),
+                          gi, G, lambda left: _make_solver(sname, left), time_limit_s)
     t_solve = time.perf_counter() - t0 - t_build
-    log.debug("ilp %d groups x %d choices, %d budgets: build %.3fs, solve %.3fs (%s)",
-              G, C, len(bud), t_build, t_solve, sname)
-
-    if prob.status == pulp.LpStatusInfeasible or prob.sol_status == pulp.LpSolutionInfeasible:
+    log.debug("ilp %d groups x %d choices, %d budgets: build %.3fs, solve %.3fs (%s; %d restricted "
+              "MIPs, last %d variables)", G, C, len(bud), t_build, t_solve, sname, core.rounds,
+              core.mip_vars)
+    if core.status == "infeasible":
         raise InfeasibleBudgetError(format_budget_error(bud, mins, jointly=True), minimums=mins)
-    if prob.sol_status == pulp.LpSolutionOptimal:
-        status = "optimal"
-    elif prob.sol_status == pulp.LpSolutionIntegerFeasible:
-        status = "feasible"
-    elif prob.status == pulp.LpStatusUnbounded:
-        raise LowbitError("allocation problem reported unbounded; this is a bug in the model")
-    else:
-        raise LowbitError(f"solver {sname} found no allocation (status "
-                          f"{pulp.LpStatus.get(prob.status, prob.status)}"
-                          f"{', time limit ' + str(time_limit_s) + ' s' if time_limit_s else ''})")
-    vals = np.fromiter((v.varValue or 0.0 for v in xs), dtype=np.float64, count=nvar)
-    chosen_g = np.full(G, -1, dtype=np.int64)
-    pick = vals > 0.5
-    chosen_g[gi[pick]] = ci[pick]
-    if (chosen_g < 0).any() or np.bincount(gi[pick], minlength=G).max() != 1:
-        raise LowbitError(f"solver {sname} returned a solution that is not one-hot")
+    status = core.status
+    chosen_g = ci[core.pick]
     assignment = chosen_g[gid]
     totals = table.totals(assignment)
     for n, b in bud.items():
