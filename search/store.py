@@ -87,33 +87,40 @@ class ResultStore:
 
     def _check_or_create(self, conn: sqlite3.Connection) -> None:
         """Create the schema in an empty file; refuse an older schema or a foreign database."""
+        def tables() -> set[str]:
+            return {r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+
+        if tables():  # an existing store is only read here (a read-only file opens too)
+            self._check_schema(conn, tables())
+            return
         conn.execute("BEGIN IMMEDIATE")  # one creator at a time; the others then see the schema
         try:
-            tables = {r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
-            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            if not tables:
+            if tables():
+                self._check_schema(conn, tables())
+            else:
                 for stmt in _SCHEMA.split(";"):
                     if stmt.strip():
                         conn.execute(stmt)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            else:
-                cols = {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")]
-                        for t in _COLUMNS if t in tables}
-                if cols != _COLUMNS or tables - set(_COLUMNS):
-                    raise InvalidSpecError(
-                        f"{self.path}: a SQLite database but not a lowbit result store (tables: "
-                        f"{', '.join(sorted(tables))[:200]}); give --db a new file")
-                if version != SCHEMA_VERSION:
-                    age = "an older" if version < SCHEMA_VERSION else "a newer"
-                    raise InvalidSpecError(
-                        f"{self.path}: a result store of {age} lowbit (schema {max(version, 1)}, this "
-                        f"one reads schema {SCHEMA_VERSION}: point keys now include the space name); "
-                        "give --db a new file and rerun the sweep")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def _check_schema(self, conn: sqlite3.Connection, tables: set[str]) -> None:
+        cols = {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in _COLUMNS if t in tables}
+        if cols != _COLUMNS or tables - set(_COLUMNS):
+            raise InvalidSpecError(
+                f"{self.path}: a SQLite database but not a lowbit result store (tables: "
+                f"{', '.join(sorted(tables))[:200]}); give --db a new file")
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version != SCHEMA_VERSION:
+            age = "an older" if version < SCHEMA_VERSION else "a newer"
+            raise InvalidSpecError(
+                f"{self.path}: a result store of {age} lowbit (schema {max(version, 1)}, this "
+                f"one reads schema {SCHEMA_VERSION}: point keys now include the space name); "
+                "give --db a new file and rerun the sweep")
 
     def close(self) -> None:
         if self._conn is not None:
