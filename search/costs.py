@@ -632,7 +632,14 @@ def table_for_model(model: str, hw: str, formats: Sequence[str], *, act_formats:
     if sensitivity in ("builtin", "measured", "proxy"):
         q = Q.for_model(model, weight_fmts, cache_dir=cache_dir, method=sensitivity)
         sens_w, held, ties = q.for_layers(names, where=f"--sensitivity {sensitivity}")
-        return CostTable.from_hwsim(workload, weight_fmts, accel, sensitivity=np.repeat(sens_w, reps, axis=1),
+        if act_formats:  # measured activation terms, not the weight value repeated (search.joint)
+            from lowbit.search.joint import measured_pair_sensitivity
+
+            sens = measured_pair_sensitivity(model, names, sens_w, weight_fmts, act_formats, sensitivity,
+                                             cache_dir)
+        else:
+            sens = sens_w
+        return CostTable.from_hwsim(workload, weight_fmts, accel, sensitivity=sens,
                                     act_formats=act_formats, ties=ties,
                                     fixed={n: _held_label(f, act_formats) for n, f in held.items()})
     st = S.load(sensitivity)

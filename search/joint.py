@@ -52,6 +52,7 @@ __all__ = [
     "build_joint",
     "compose_sensitivity",
     "matmul_label",
+    "measured_pair_sensitivity",
     "parse_choice",
     "residual_act_ties",
     "solve_joint",
@@ -247,6 +248,36 @@ def with_quality_terms(jt: JointTable, terms: Mapping[str, np.ndarray]) -> tuple
         out[name] = np.where(t.allowed, a + shift[:, None], 0.0)
         offsets[name] = -float(shift.sum())
     return replace(jt, table=t.with_costs(**out)), offsets
+
+
+def measured_pair_sensitivity(model: str, names: Sequence[str], sens_w: np.ndarray,
+                              weight_formats: Sequence[str], act_formats: Sequence[str], method: str,
+                              cache_dir: Any = None) -> np.ndarray:
+    """[layer, (W, A) weight-major] sensitivity of a zoo model lowbit holds weights for
+    (`zoo.trained`): ``sens_w[l, W] + act[l, A]`` with act measured on the calibration data
+    (`models.act_sensitivity.activation`, the model's own metric; additivity assumed). Any
+    other model (or the data-free ``proxy`` method) has no measured activation terms here:
+    an InvalidSpecError asking for a file, never the weight value reused."""
+    from lowbit.models import zoo
+
+    key = zoo.canonical(model)
+    if key not in zoo.runnable_models() or method == "proxy":
+        raise InvalidSpecError(
+            f"--act-formats with --sensitivity {method}: no measured activation sensitivity for {model!r} "
+            f"({'proxy is data-free' if method == 'proxy' else 'lowbit holds no runnable weights for it'}); "
+            f"use --sensitivity measured on {', '.join(zoo.runnable_models())}, or a FILE")
+    import torch
+    from lowbit.models import act_sensitivity as A
+
+    net, calib, metric = zoo.trained(key, seed=0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        st = A.activation(net, calib, list(act_formats), metric=metric, layers=list(names), cache_dir=cache_dir)
+    finally:
+        torch.set_num_threads(threads)
+    act = st.array_for(names, [str(a) for a in act_formats], where="activation sensitivity")
+    return (np.asarray(sens_w)[:, :, None] + act[:, None, :]).reshape(len(names), -1)
 
 
 def _link_rows(jt: JointTable, gid: np.ndarray) -> list[tuple[int, int]]:

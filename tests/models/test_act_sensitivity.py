@@ -128,3 +128,26 @@ def test_two_quality_metrics_kl_under_loss_budget_exact(digits: tuple, tmp_path)
                default=np.inf)
     assert a.status == "optimal" and a.objective == pytest.approx(best, rel=1e-9)
     assert raw_loss[rows, list(a.assignment)].sum() <= loss_b + 1e-12
+
+
+def test_table_for_model_uses_measured_activation_terms_and_hubara_cli(tmp_path, capsys) -> None:
+    import json
+
+    from lowbit.kernels_ref.errors import InvalidSpecError
+    from lowbit.search.costs import table_for_model
+
+    from lowbit.cli import main
+
+    t = table_for_model("digits", "loom", ["int4", "int8"], act_formats=["int2", "int8"],
+                        sensitivity="measured", cache_dir=tmp_path)
+    c22, c28 = t.choices.index("int4/int2"), t.choices.index("int4/int8")
+    assert (t.sensitivity[1:, c22] > t.sensitivity[1:, c28]).all()  # narrow activations now cost quality
+    with pytest.raises(InvalidSpecError, match="no measured activation"):
+        table_for_model("resnet-18", "loom", ["int4", "int8"], act_formats=["int4", "int8"], sensitivity="builtin")
+    out = tmp_path / "alloc.json"
+    assert main(["allocate", "--hw", "loom", "--model", "digits", "--formats", "int8", "--act-formats",
+                 "int2,int3,int4,int8", "--sensitivity", "measured", "--cache-dir", str(tmp_path),
+                 "--objective", "latency", "--quality", "0.05", "-o", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["objective_name"] == "latency" and doc["totals"]["sensitivity"] <= 0.05
+    assert {ly["format"].split("/")[1] for ly in doc["layers"]} - {"int8"}  # some narrow activations
