@@ -17,11 +17,11 @@ from lowbit.kernels_ref.errors import LowbitError
 __all__ = ["build_parser", "main"]
 
 # Command modules in the order `lowbit --help` lists them.
-_COMMAND_MODULES = ("models", "presets", "formats", "simulate", "verify", "allocate", "sweep", "report", "demo", "rtl")
+_COMMAND_MODULES = ("models", "presets", "formats", "simulate", "verify", "allocate", "export", "sweep", "report", "demo", "rtl")
 # Command -> the module that registers it (tests hold this equal to what the modules register),
 # so that `lowbit simulate ...` imports and builds only cmd_simulate.
 _COMMANDS = {"models": "models", "presets": "presets", "formats": "formats", "simulate": "simulate", "verify": "verify",
-             "allocate": "allocate", "pareto": "allocate", "sweep": "sweep", "report": "report",
+             "allocate": "allocate", "pareto": "allocate", "export": "export", "sweep": "sweep", "report": "report",
              "demo": "demo", "rtl": "rtl"}
 
 
@@ -29,6 +29,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error as one line and exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        if len(message) > 300:  # argparse quotes a bad value whole; keep the line short
+            message = f"{message[:300]}... ({len(message)} chars)"
         sys.stderr.write(f"lowbit: error: {self.prog}: {message}\n")
         raise SystemExit(2)
 
@@ -73,13 +75,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except LowbitError as exc:
-        sys.stderr.write(f"lowbit: error: {exc}\n")
+        msg = " ".join(str(exc).split("\n"))
+        if len(msg) > 1000:  # a message quoting a long value whole: one readable line still
+            msg = f"{msg[:1000]}... ({len(msg)} chars)"
+        sys.stderr.write(f"lowbit: error: {msg}\n")
         return 2
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         sys.stderr.write(f"lowbit: error: cannot read {exc.filename}: {exc.strerror}\n")
         return 2
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a name too long, a full disk, ...: what the OS said, on one line
+        name = str(exc.filename or "")
+        name = name if len(name) <= 80 else f"{name[:80]}... ({len(name)} chars)"
+        sys.stderr.write(f"lowbit: error: {name + ': ' if name else ''}{exc.strerror or exc}\n")
+        return 2
     except KeyboardInterrupt:
         sys.stderr.write("lowbit: interrupted\n")
         return 130

@@ -10,6 +10,7 @@ and does not disturb an interactive session.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -65,12 +66,16 @@ def _save(fig: Figure, path: str | Path, formats: Sequence[str] = ()) -> Path:
     (same stem: figure.svg, figure.pdf)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(p, dpi=_DPI, bbox_inches="tight", pad_inches=0.1)
-    for f in check_formats(formats):
-        if f != "png":
-            fig.savefig(p.with_suffix(f".{f}"), bbox_inches="tight", pad_inches=0.1,
-                        metadata={"Date": None} if f == "svg" else None)
+    with warnings.catch_warnings():
+        # a user's layer/model name may hold a character the font lacks: drawn as a box (the
+        # HTML tables carry the real name), not a warning printed beside the report
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
+        fig.tight_layout()
+        fig.savefig(p, dpi=_DPI, bbox_inches="tight", pad_inches=0.1)
+        for f in check_formats(formats):
+            if f != "png":
+                fig.savefig(p.with_suffix(f".{f}"), bbox_inches="tight", pad_inches=0.1,
+                            metadata={"Date": None} if f == "svg" else None)
     return p
 
 

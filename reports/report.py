@@ -100,18 +100,18 @@ def load_alloc(path: str | Path) -> dict[str, Any]:
         _numbers(p, f"{where}.sensitivity", {"": ly.get("sensitivity", 0.0)}, signed=True)
         for k in ("costs", "energy_components_j"):
             if k in ly:
-                _numbers(p, f"{where}.{k}", ly[k])
+                _numbers(p, f"{where}.{k}", ly[k], allow_none=False)
     return doc
 
 
-def _numbers(p: Path, where: str, d: Any, signed: bool = False) -> None:
+def _numbers(p: Path, where: str, d: Any, signed: bool = False, allow_none: bool = True) -> None:
     """Every value of `d` a number (not a boolean); non-negative unless `signed` (a cost or an
     energy is never negative; a sensitivity, a loss delta, may be)."""
     if not isinstance(d, dict):
         raise InvalidSpecError(f"report: {p}: {where}: must be a mapping of numbers")
     for k, v in d.items():
         at = f"{where}.{k}" if k else where
-        if v is None:  # a cost the table did not have (energy of a cost-file allocation)
+        if v is None and allow_none:  # a cost the table did not have (energy of a cost-file allocation)
             continue
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise InvalidSpecError(f"report: {p}: {at}: must be a number, got {short(v, 30)}")
