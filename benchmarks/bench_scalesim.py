@@ -101,15 +101,95 @@ def time_lowbit(cfg_path: Path, topo_path: Path, gemm: bool) -> tuple[int, float
     return int(cycles), statistics.median(samples), statistics.median(files)
 
 
+GOLDEN_DRIVER = r"""
+import contextlib, csv, io, json, sys, time
+from scalesim.scale_sim import scalesim
+out = []
+for cfg, topo, layout, top, gemm in json.load(open(sys.argv[1])):
+    with contextlib.redirect_stdout(io.StringIO()):
+        sim = scalesim(save_disk_space=True, verbose=False, config=cfg, topology=topo, layout=layout,
+                       input_type_gemm=gemm)
+        t0, c0 = time.perf_counter(), time.process_time()
+        sim.run_scale(top_path=top)
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+    rep = top + "/" + sim.config.get_run_name() + "/COMPUTE_REPORT.csv"
+    row = next(csv.DictReader(open(rep)))
+    row = {k.strip(): v.strip() for k, v in row.items() if k and k.strip()}
+    out.append({"seconds": secs, "cpu_s": cpu, "total_cycles": int(row["Total Cycles"])})
+print(json.dumps(out))
+"""
+
+
+def golden(reps: int) -> int:
+    """Every layer of the 72-case golden set (tests/data/scalesim_golden.json) as its own
+    one-layer cfg + topology; SCALE-Sim runs them all in one process (CPU time around each
+    `run_scale`), lowbit's `simulate_files` parses and simulates each (CPU time, median of 5
+    batches of `reps` calls). A depthwise channel layer is written as the 1-channel conv row
+    SCALE-Sim splits it into."""
+    gold = json.loads((ROOT / "tests" / "data" / "scalesim_golden.json").read_text())["layers"]
+    data = ROOT / "tests" / "data"
+    work = WORK / "golden"
+    work.mkdir(parents=True, exist_ok=True)
+    layout = str(data / "scalesim" / "layout_none.csv")
+    jobs, files = [], []
+    for i, g in enumerate(gold):
+        lines = (data / g["topology"]).read_text().splitlines()
+        name = g["layer"]
+        base = name.split("Channel_")[0]
+        row = next(ln for ln in lines[1:] if ln.split(",")[0].strip() == base)
+        if "Channel_" in name:  # SCALE-Sim's split of a 'DP' row: one 1-channel conv per channel
+            f = [x.strip() for x in row.split(",")]
+            row = ", ".join([f"dw{i}", *f[1:5], "1", *f[6:8]]) + ","
+        cfg_text = (data / g["cfg"]).read_text().replace(
+            "run_name = ", f"run_name = g{i}_", 1)
+        cfg_path, topo_path = work / f"g{i}.cfg", work / f"g{i}.csv"
+        cfg_path.write_text(cfg_text)
+        topo_path.write_text(lines[0] + "\n" + row + "\n")
+        jobs.append([str(cfg_path), str(topo_path), layout, str(work / f"out{i}"), g["gemm"]])
+        files.append((cfg_path, topo_path, g))
+    (work / "jobs.json").write_text(json.dumps(jobs))
+    proc = subprocess.run([str(SCALESIM_PY), "-c", GOLDEN_DRIVER, str(work / "jobs.json")],
+                          capture_output=True, text=True, check=True)
+    ss = json.loads(proc.stdout.strip().splitlines()[-1])
+    ratios, same = [], 0
+    print("| # | cfg | layer | cycles (SCALE-Sim = lowbit) | SCALE-Sim CPU s | lowbit files CPU us | ratio |")
+    print("|---:|---|---|---:|---:|---:|---:|")
+    for i, ((cfg_path, topo_path, g), s) in enumerate(zip(files, ss, strict=True)):
+        res = simulate_files(cfg_path, topo_path, gemm=g["gemm"])
+        assert len(res) == 1
+        ok = res[0]["compute_cycles"] == s["total_cycles"] == g["total_cycles"]
+        same += ok
+        batches = []
+        for _ in range(5):
+            c0 = time.process_time()
+            for _ in range(reps):
+                simulate_files(cfg_path, topo_path, gemm=g["gemm"])
+            batches.append((time.process_time() - c0) / reps)
+        t = statistics.median(batches)
+        ratios.append(s["cpu_s"] / t)
+        print(f"| {i} | {Path(g['cfg']).stem} | {g['layer']} | {s['total_cycles']}{'' if ok else ' (DIFFERS)'} | "
+              f"{s['cpu_s']:.4f} | {t * 1e6:.1f} | {ratios[-1]:.0f}x |", flush=True)
+    below = sum(r < 1000 for r in ratios)
+    print(f"\ncycles identical on {same}/{len(files)}; ratio SCALE-Sim CPU / lowbit CPU: median "
+          f"{statistics.median(ratios):.0f}x, min {min(ratios):.0f}x; below 1000x on {below} of "
+          f"{len(ratios)} layers (target >= 1000x on every layer)")
+    return 0 if same == len(files) else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="only the three smallest layers")
+    ap.add_argument("--golden", action="store_true",
+                    help="every layer of the 72-case golden set, one-layer files each (issue 19 item 5)")
+    ap.add_argument("--reps", type=int, default=200, help="--golden: lowbit calls per timing batch")
     ap.add_argument("--json", type=Path, help="also write the per-layer figures here")
     args = ap.parse_args()
     if not SCALESIM_PY.exists():
         print(f"missing {SCALESIM_PY}: create the SCALE-Sim venv first (see benchmarks/scalesim_golden.py)",
               file=sys.stderr)
         return 2
+    if args.golden:
+        return golden(args.reps)
     layout = ROOT / "tests" / "data" / "scalesim" / "layout_none.csv"
     results = []
     print(f"{'layer':24s} {'array':>6s} {'df':>3s} {'scalesim cyc':>12s} {'lowbit cyc':>11s} {'same':>5s} "

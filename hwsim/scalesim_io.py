@@ -162,19 +162,84 @@ def _section_line(text: str, section: str) -> int:
     return 0
 
 
+class _PlainIni:
+    """The sections of a cfg made only of plain lines, read as configparser reads them.
+
+    `parse` accepts a text only when every line is blank, a full-line comment (`#` or `;` after
+    stripping), a `[section]` header, or `key <:|=> value` starting in column 0, with no `%`
+    anywhere, no `[DEFAULT]`, no key before the first header and no duplicate section or key.
+    For such a text configparser (SCALE-Sim's: default options, BasicInterpolation) gives
+    exactly `{section: {key.rstrip().lower(): value.strip()}}` (the key ends at the first `:` or
+    `=`; a section name is what lies between `[` and the last `]`): no continuation lines, no
+    interpolation, no error. Any other text returns None and goes to configparser itself, so
+    the semantics stay configparser's; tests hold both paths equal on every cfg here.
+    """
+
+    BOOLEAN_STATES = configparser.ConfigParser.BOOLEAN_STATES
+
+    def __init__(self, sections: dict[str, dict[str, str]]) -> None:
+        self._s = sections
+
+    @classmethod
+    def parse(cls, text: str) -> _PlainIni | None:
+        if "%" in text:
+            return None
+        sections: dict[str, dict[str, str]] = {}
+        cur: dict[str, str] | None = None
+        for line in text.split("\n"):  # configparser iterates a StringIO: lines end at \n only
+            s = line.strip()
+            if not s or s[0] in "#;":
+                continue
+            if line[0] != s[0]:  # indented: a continuation line or worse
+                return None
+            if s[0] == "[":
+                end = s.rfind("]")
+                name = s[1:end]
+                if end < 2 or name in sections or name == "DEFAULT":
+                    return None
+                cur = sections[name] = {}
+                continue
+            i, j = s.find(":"), s.find("=")
+            cut = min(i, j) if i >= 0 and j >= 0 else max(i, j)
+            if cur is None or cut < 1:
+                return None
+            key = s[:cut].rstrip().lower()
+            if not key or key in cur:
+                return None
+            cur[key] = s[cut + 1:].strip()
+        return cls(sections)
+
+    def has_section(self, section: str) -> bool:
+        return section in self._s
+
+    def has_option(self, section: str, key: str) -> bool:
+        return section in self._s and key.lower() in self._s[section]
+
+    def get(self, section: str, key: str, *, raw: bool = False, fallback: str | None = None) -> str:
+        del raw  # no '%' in the text: raw and interpolated values are the same
+        value = self._s[section].get(key.lower())
+        if value is None:
+            if fallback is None:
+                raise KeyError(key)
+            return fallback
+        return value
+
+
 def read_config(path: str | Path) -> ScaleSimConfig:
     """Parse a SCALE-Sim 3.0 `scale.cfg` key by key as scalesim 3.0.0's `read_conf_file` does
     (see the module docstring for the keys and where lowbit differs on purpose)."""
     path = Path(path)
     text = read_text(path, "SCALE-Sim config")  # size-limited, UTF-8 only (names UTF-16/Latin-1/NUL)
-    parser = configparser.ConfigParser()  # SCALE-Sim's: BasicInterpolation, so '%' is special
-    try:
-        parser.read_string(text, source=str(path))
-    except configparser.Error as exc:
-        line = getattr(exc, "lineno", None)
-        where_ = f", line {line}" if line else ""
-        msg = str(exc).splitlines()[0]
-        raise InvalidSpecError(f"{path}{where_}: not a valid SCALE-Sim config: {msg}") from None
+    parser: configparser.ConfigParser | _PlainIni | None = _PlainIni.parse(text)
+    if parser is None:  # anything beyond plain `key: value` lines: configparser itself decides
+        parser = configparser.ConfigParser()  # SCALE-Sim's: BasicInterpolation, so '%' is special
+        try:
+            parser.read_string(text, source=str(path))
+        except configparser.Error as exc:
+            line = getattr(exc, "lineno", None)
+            where_ = f", line {line}" if line else ""
+            msg = str(exc).splitlines()[0]
+            raise InvalidSpecError(f"{path}{where_}: not a valid SCALE-Sim config: {msg}") from None
 
     def where(section: str, key: str) -> str:
         line = _line_of(text, section, key) or _section_line(text, section)
