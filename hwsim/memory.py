@@ -47,6 +47,8 @@ presets that reproduce a peer simulator, e.g. Bit Fusion's):
   and the whole input both exceed their buffers (full size); then the cheaper of re-reading
   all weights ceil(input / input buffer) times or all inputs ceil(weight / weight buffer)
   times. Latency = max(compute, floor(DRAM bytes / bandwidth)) (`_whole_layer_refetch`).
+- `array_padding` (Bit Fusion): output tiles stored with N padded to the array columns and
+  weight tiles with K padded to rows x MACs per PE per cycle (`MappingHints.pad_n`, `pad_k_rows`).
 
 Compute cycles and actions come from the core model on the whole (per-core)
 GEMM, for the mapping's dataflow: the core's own convention (SCALE-Sim's folds,
@@ -299,10 +301,20 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
                   Operand.WEIGHT: (shape.batch if shape.weight_per_batch else 1) * shape.k * shape.n
                   * bits.weight / 8.0 * shape.weight_scale * pad["k"] * pad["n"],
                   Operand.OUTPUT: shape.batch * shape.m * shape.n * bits.output / 8.0 * pad["m"] * pad["n"]}
-    psum_bits = float(model.mapping_hints().accumulator_bits)
+    hints = model.mapping_hints()
+    psum_bits = float(hints.accumulator_bits)
     multi_k = trips["k"] > 1  # partial sums live in the buffer only when K is split over tiles
     tb = tile_bytes(tm, tk, tn, bits, np.where(multi_k, psum_bits, bits.output))
     tb[Operand.INPUT] = tb[Operand.INPUT] * in_tile_scale
+    if rules.array_padding:  # Bit Fusion: out tiles padded to the columns, weight tiles to N x perf rows
+        per_pe = model.peak_macs_per_cycle(w, a) / float(hints.pad_k_rows * hints.pad_n)
+        kq = hints.pad_k_rows * max(1, round(per_pe))
+        pad_out = _ceil(tn, hints.pad_n) * hints.pad_n / tn
+        pad_w = _ceil(tk, kq) * kq / tk
+        gemm_bytes[Operand.OUTPUT] = gemm_bytes[Operand.OUTPUT] * pad_out
+        gemm_bytes[Operand.WEIGHT] = gemm_bytes[Operand.WEIGHT] * pad_w
+        tb[Operand.OUTPUT] = tb[Operand.OUTPUT] * pad_out
+        tb[Operand.WEIGHT] = tb[Operand.WEIGHT] * pad_w
     # an operand whose whole (per-core) tensor fits in its buffer beside the other operands'
     # tiles stays resident: fetched once whatever the loop order
     whole = {Operand.INPUT: gemm_in * in_whole_scale,

@@ -235,6 +235,12 @@ class MemoryRules:
       weights are re-read once per input-buffer load (ceil(input / input buffer) times) or
       all inputs once per weight-buffer load, whichever moves fewer bytes. The layer takes
       max(compute, DRAM bytes / bandwidth) cycles (no tile timeline, fill or drain).
+    - `array_padding`: Bit Fusion's tile padding to the array (hsharma35/bitfusion
+      `optimizer.py` get_stats_fast: out tile = ow*oh*ceil(oc, M)*M*b*oprec, weight tile =
+      ceil(K*K*ic, N*perf_factor)*N*perf_factor*oc*wprec): an output tile's N is stored padded to
+      the array's N extent and a weight tile's K to the array's K rows x the MACs per PE per
+      cycle, on chip and across DRAM (the core says which extents: `MappingHints.pad_n`,
+      `pad_k_rows`). Compute is unchanged (the core model already charges whole array passes).
     """
 
     output_bits: int | None = None
@@ -243,11 +249,13 @@ class MemoryRules:
     conv_input_halo: bool = False
     padded_tiles: bool = False
     whole_layer_refetch: bool = False
+    array_padding: bool = False
 
     def __post_init__(self) -> None:
         if self.output_bits is not None:
             _positive_int("memory", "output_bits", self.output_bits)
-        for key in ("output_read_before_write", "conv_input_halo", "padded_tiles", "whole_layer_refetch"):
+        for key in ("output_read_before_write", "conv_input_halo", "padded_tiles", "whole_layer_refetch",
+                    "array_padding"):
             if not isinstance(getattr(self, key), bool):
                 raise _err("memory", key, f"must be true or false, got {getattr(self, key)!r}")
         if not isinstance(self.im2col_input, Im2colInput):

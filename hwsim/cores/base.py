@@ -109,6 +109,10 @@ class MappingHints:
     - `min_tile_n`: the narrowest whole N tile worth trying under `MemoryRules.padded_tiles`
       (the array's N extent: a narrower whole tile idles columns on every tile); 1: no floor.
     - `accumulator_bits`: width of the partial sums a K-split tile holds on chip.
+    - `pad_n`, `pad_k_rows`: under `MemoryRules.array_padding`, an output tile's N is stored
+      padded to a multiple of `pad_n` (the array columns spreading N) and a weight tile's K to
+      a multiple of `pad_k_rows` x the MACs one row does per cycle at the layer's precisions
+      (Bit Fusion: N rows x perf factor); 1: no padding.
     """
 
     array_dims: tuple[int, ...] = ()
@@ -116,6 +120,8 @@ class MappingHints:
     row_split: bool = False
     min_tile_n: int = 1
     accumulator_bits: int = 32
+    pad_n: int = 1
+    pad_k_rows: int = 1
 
     def __post_init__(self) -> None:
         dims = self.array_dims
@@ -126,7 +132,7 @@ class MappingHints:
             raise InvalidSpecError(f"mapping hints: k_segment must be an int >= 0, got {self.k_segment!r}")
         if not isinstance(self.row_split, bool):
             raise InvalidSpecError(f"mapping hints: row_split must be a bool, got {self.row_split!r}")
-        for key in ("min_tile_n", "accumulator_bits"):
+        for key in ("min_tile_n", "accumulator_bits", "pad_n", "pad_k_rows"):
             if not _pos_int(getattr(self, key)):
                 raise InvalidSpecError(f"mapping hints: {key} must be a positive int, got {getattr(self, key)!r}")
 

@@ -261,8 +261,10 @@ class Model:
         P_n as the narrowest whole N tile (Bit Fusion's optimiser); no row split."""
         s = self.spec
         seg = k_segment_for(layer, s) if layer is not None else None
+        pads = {s.rows_dim: s.rows, s.cols_dim: s.cols}
         return MappingHints(array_dims=array_dims_of(s.rows, s.cols, s.lanes), k_segment=int(seg or 0),
-                            min_tile_n=s.parallelism()[2], accumulator_bits=s.accumulator_bits)
+                            min_tile_n=s.parallelism()[2], accumulator_bits=s.accumulator_bits,
+                            pad_n=int(pads.get(GemmDim.N, 1)), pad_k_rows=int(pads.get(GemmDim.K, 1)))
 
     # ------------------------------------------------------------ formats
     def _check(self, w: Format, a: Format) -> None:
