@@ -77,6 +77,7 @@ __all__ = [
     "kernel_for",
     "quantize_model",
     "resolve_allocation",
+    "supported_modules",
 ]
 
 log = logging.getLogger(__name__)
@@ -127,8 +128,12 @@ class WholeModelResult:
         return self.rel_vs_fake <= self.tol_vs_fake and self.max_layer_rel_vs_fake <= self.layer_tol
 
 
-def _gemm_modules(model: nn.Module) -> dict[str, nn.Module]:
+def supported_modules(model: nn.Module) -> dict[str, nn.Module]:
+    """Name -> module of every layer the whole-model check can run (Linear, Conv1d, Conv2d)."""
     return {name: m for name, m in model.named_modules() if isinstance(m, _SUPPORTED)}
+
+
+_gemm_modules = supported_modules
 
 
 def resolve_allocation(model: nn.Module, allocation: Mapping[str, str], source: str = "allocation"

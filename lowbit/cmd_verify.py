@@ -5,8 +5,15 @@ optionally a whole model under an allocation.
     lowbit verify --model digits|minilm --allocation FILE [--seed N] [--json]
 
 Exit 0 when every check passes, 1 when any fails, 2 on bad arguments.
-The allocation file is YAML or JSON: a mapping of layer name (or fnmatch
-pattern) -> format string, e.g. `{"encoder.layer.*.intermediate.dense": int4g128}`.
+The allocation file is the document `lowbit allocate -o alloc.json` writes (zoo layer
+names, translated to module names by the rule in `lowbit.models.naming`), or YAML/JSON: a
+mapping of module name (or fnmatch pattern) -> format string, e.g.
+`{"encoder.layer.*.intermediate.dense": int4g128}`. Layers the check cannot run
+(embedding tables) are listed as not run; joint "w/a" choices run their weight format
+with the check's own activations (int8 per token, or fp16).
+
+    lowbit allocate --hw loom --model digits --formats int4,int8 --sensitivity builtin --memory 0.7x -o alloc.json
+    lowbit verify --model digits --allocation alloc.json
 """
 
 from __future__ import annotations
@@ -50,18 +57,49 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def load_allocation(path: str) -> dict[str, str]:
-    """Read an allocation file (YAML or JSON mapping of str -> str)."""
+def load_allocation(path: str, model: str | None = None) -> dict[str, str]:
+    """Read an allocation file: layer name (or pattern) -> weight format.
+
+    Two shapes: the document `lowbit allocate -o` writes (a `layers` list of
+    {name, format}: zoo layer names, translated to module names by `models.naming`
+    for `model`, and "w/a" joint choices reduced to the weight format; the document's
+    own `model` must be `model`), or a plain YAML/JSON mapping of module name or fnmatch
+    pattern -> format. Zoo layers without a module (attention matmuls) are left out."""
     from lowbit.kernels_ref.loaders import load_yaml, read_text, short
 
     data = load_yaml(read_text(path, "allocation file"), f"allocation file {path}")  # JSON is YAML
+    if isinstance(data, dict) and isinstance(data.get("layers"), list):
+        return _from_document(data, path, model)
     if not isinstance(data, dict) or not data:
-        raise InvalidSpecError(f"allocation file {path}: expected a non-empty mapping of layer name -> format")
+        raise InvalidSpecError(f"allocation file {path}: expected a non-empty mapping of layer name -> format, "
+                               "or the document `lowbit allocate -o` writes")
     for k, v in data.items():
         if not isinstance(k, str) or not isinstance(v, str):
             raise InvalidSpecError(f"allocation file {path}: entry {short(k)}: {short(v)} must map a "
                                    "layer name to a format string")
     return dict(data)
+
+
+def _from_document(doc: dict[str, Any], path: str, model: str | None) -> dict[str, str]:
+    from lowbit.kernels_ref.loaders import short
+    from lowbit.models import naming, zoo
+
+    doc_model = doc.get("model")
+    if not isinstance(doc_model, str) or not doc_model:
+        raise InvalidSpecError(f"allocation file {path}: the document names no model (key 'model')")
+    if model is not None and zoo.canonical(doc_model) != zoo.canonical(model):
+        raise InvalidSpecError(f"allocation file {path} allocates {doc_model!r}, not --model {model!r}")
+    out: dict[str, str] = {}
+    for i, ly in enumerate(doc["layers"]):
+        if not isinstance(ly, dict) or not isinstance(ly.get("name"), str) or not isinstance(ly.get("format"), str):
+            raise InvalidSpecError(f"allocation file {path}: layers[{i}] = {short(ly)} needs string 'name' "
+                                   "and 'format'")
+        mod = naming.zoo_to_module(doc_model, ly["name"])
+        if mod is not None:
+            out[mod] = ly["format"].partition("/")[0]
+    if not out:
+        raise InvalidSpecError(f"allocation file {path}: no layer of the document has a module")
+    return out
 
 
 def load_named_model(name: str, seed: int = 0) -> tuple[torch.nn.Module, Any, Callable[[torch.nn.Module], dict[str, float]]]:
@@ -100,6 +138,18 @@ def load_named_model(name: str, seed: int = 0) -> tuple[torch.nn.Module, Any, Ca
     raise InvalidSpecError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
 
 
+def _gemm_only(model: torch.nn.Module, alloc: dict[str, str]
+               ) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+    """Split exact module names that are not Linear/Conv (embedding tables an allocation
+    holds) from the allocation: (runnable allocation, {name: (module type, format)})."""
+    from lowbit.kernels_ref.wholemodel import supported_modules
+
+    mods = dict(model.named_modules())
+    gemm = supported_modules(model)
+    skipped = {k: (type(mods[k]).__name__, v) for k, v in alloc.items() if k in mods and k not in gemm}
+    return {k: v for k, v in alloc.items() if k not in skipped}, skipped
+
+
 def _run_model(args: argparse.Namespace, seed: int) -> int:
     from lowbit.kernels_ref.wholemodel import check_model
 
@@ -107,8 +157,9 @@ def _run_model(args: argparse.Namespace, seed: int) -> int:
         raise InvalidSpecError("--model needs --allocation FILE (layer name or pattern -> format)")
     if args.model not in MODEL_NAMES:
         raise InvalidSpecError(f"unknown model {args.model!r}; known: {', '.join(MODEL_NAMES)}")
-    alloc = load_allocation(args.allocation)
+    alloc = load_allocation(args.allocation, args.model)
     model, inputs, metric = load_named_model(args.model, seed)
+    alloc, skipped = _gemm_only(model, alloc)
     res = check_model(model, alloc, inputs, metric_fn=metric, source=f"allocation file {args.allocation}")
     if args.json:
         print(json.dumps({"model": args.model, "seed": seed, "passed": res.passed,
@@ -117,9 +168,13 @@ def _run_model(args: argparse.Namespace, seed: int) -> int:
                           "max_abs_vs_fake": res.max_abs_vs_fake, "rel_l2_vs_fp32": res.rel_l2_vs_fp32,
                           "cosine_vs_fp32": res.cosine_vs_fp32, "metrics": res.metrics,
                           "time_kernel_s": res.time_kernel_s, "time_fake_s": res.time_fake_s,
-                          "layers": [vars(l) for l in res.layers]}, indent=1))
+                          "layers": [vars(l) for l in res.layers],
+                          "not_run": {n: {"module": k, "format": f} for n, (k, f) in skipped.items()}},
+                         indent=1))
     else:
         print(f"whole-model check: {args.model}, {len(res.layers)} layers quantised, seed {seed}")
+        for name, (kind, fmt) in skipped.items():
+            print(f"  not run: {name} ({kind}, allocated {fmt}): the check runs Linear/Conv layers only")
         w = max(len(l.name) for l in res.layers)
         for l in res.layers:
             print(f"  {l.name.ljust(w)}  {l.module:<7} K={l.k:<5} N={l.n:<5} {l.fmt:<10} {l.kernel:<20} "

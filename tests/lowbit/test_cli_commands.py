@@ -11,7 +11,7 @@ from lowbit import cli
 
 LOWBIT = Path(cli.__file__).resolve().parent
 # The commands `lowbit --help` must offer (cmd_allocate registers `allocate` and `pareto`).
-EXPECTED = {"models", "presets", "formats", "simulate", "verify", "allocate", "pareto", "sweep", "report",
+EXPECTED = {"models", "presets", "formats", "simulate", "verify", "allocate", "pareto", "export", "sweep", "report",
             "demo", "rtl"}
 
 
