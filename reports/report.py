@@ -84,6 +84,7 @@ def load_alloc(path: str | Path) -> dict[str, Any]:
             raise InvalidSpecError(f"report: {p}: {k}: must be a string, got {short(doc[k], 30)}")
     for k in ("totals", "budgets"):
         _numbers(p, k, doc.get(k) or {}, signed=True)
+    _numbers(p, "objective", {"": doc.get("objective")}, signed=True)
     for i, ly in enumerate(layers):
         if not isinstance(ly, dict) or "name" not in ly or "format" not in ly:
             raise InvalidSpecError(f"report: {p}: layer {i} lacks name/format")
