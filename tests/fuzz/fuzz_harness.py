@@ -42,7 +42,8 @@ KINDS = ("clean_error", "valid", "traceback", "hang", "blowup", "silent_accept",
 FAILURE_KINDS = KINDS[2:]
 
 # A printed number that is really an overflow: nan, inf, or int64's minimum.
-_SUSPICIOUS = re.compile(r"(?<![\w.])(?:-?nan|-?inf|-9223372036854775808)(?![\w.])", re.IGNORECASE)
+# (a word in prose such as "no inf/NaN" is not a number: '/' on either side excludes it)
+_SUSPICIOUS = re.compile(r"(?<![\w./])(?:-?nan|-?inf|-9223372036854775808)(?![\w./])", re.IGNORECASE)
 
 
 class _Hang(BaseException):
