@@ -154,26 +154,44 @@ def test_two_spaces_share_one_store(tmp_path):
 
 BIG = SPACE.replace("core.cols: [8, 16, 32]", "core.cols: [8, 16, 32, 64, 128]\n"
                     "      dram.bandwidth_bytes_per_cycle: [16, 32, 64]")  # 60 points
+HUGE = BIG.replace("core.rows: [32, 64, 128, 256]", "core.rows: [32, 64, 128, 256]\n"
+                   "      core.lanes: [8, 16, 32]")  # 180 points
+
+
+def _count(db: Path) -> int:
+    try:
+        with ResultStore(db) as st:
+            return st.count()
+    except InvalidSpecError:  # the first process has not made the schema yet
+        return 0
 
 
 @pytest.mark.slow
 def test_twenty_sigkills_then_resume_equal_an_uninterrupted_run(tmp_path):
     space = tmp_path / "k.yaml"
-    space.write_text(BIG.format(name="k"))
+    space.write_text(HUGE.format(name="k"))
     db = tmp_path / "killed.sqlite"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     rng = random.Random(20)
-    kills = 0
+    kills, progress = 0, []
     for _ in range(20):
+        before = _count(db)
         cmd = [sys.executable, "-m", "lowbit", "sweep", "--space", str(space), "--db", str(db),
                "--executor", "serial", "--quiet", "--resume"]
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.5, 3.0))  # at a random point: start-up, pricing, mid-commit
+        if rng.random() < 0.25:  # during start-up / store opening
+            time.sleep(rng.uniform(0.05, 0.8))
+        else:  # mid-sweep, after a random number of new commits
+            target, deadline = before + rng.randint(1, 6), time.monotonic() + 60
+            while proc.poll() is None and _count(db) < target and time.monotonic() < deadline:
+                time.sleep(0.01)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.wait(60)
-    assert kills >= 15
+        progress.append(_count(db))
+    assert kills == 20, progress
+    assert progress == sorted(progress) and progress[-1] < 180  # nothing lost; not yet finished
     assert main(["sweep", "--space", str(space), "--db", str(db), "--executor", "serial", "--quiet",
                  "--resume"]) == 0
     with ResultStore(db) as st:
@@ -182,7 +200,7 @@ def test_twenty_sigkills_then_resume_equal_an_uninterrupted_run(tmp_path):
     with ResultStore(tmp_path / "clean.sqlite") as st:
         run_sweep(load_space(space), st, executor="serial", quiet=True)
         clean = st.snapshot()
-    assert len(clean) == 60 and resumed == clean
+    assert len(clean) == 180 and resumed == clean
 
 
 @pytest.mark.slow
