@@ -18,8 +18,8 @@ import json
 from pathlib import Path
 
 from lowbit.search import baselines
-from lowbit.search.costs import table_for_model
 from lowbit.search.ilp import solve
+from lowbit.search.model_tables import table_for_model
 
 from lowbit.cmd_allocate import alloc_document
 
@@ -34,15 +34,13 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     table = table_for_model("resnet-18", args.hw, ["int2", "int4", "int8"], sensitivity="builtin")
-    lat = next(n for n in ("latency_s", "latency") if n in table.metric_names)
-    unit = "s" if lat.endswith("_s") else "cycles"
-    alloc = solve(table, {lat: args.latency})
+    alloc = solve(table, {"latency_s": args.latency})  # "2ms" or "0.6x"
     print(f"ILP ({alloc.status}): quality loss {alloc.totals['sensitivity']:.4g}, "
-          f"latency {alloc.totals[lat]:.6g} {unit} (budget {alloc.budgets[lat]:.6g})")
+          f"latency {alloc.totals['latency_s'] * 1e3:.6g} ms (budget {alloc.budgets['latency_s'] * 1e3:.6g} ms)")
     for u in ("int8", "int4"):
         ua = baselines.uniform(table, u, None)
         print(f"uniform {u}: quality loss {ua.totals['sensitivity']:.4g}, "
-              f"latency {ua.totals[lat]:.6g} {unit}")
+              f"latency {ua.totals['latency_s'] * 1e3:.6g} ms")
     doc = alloc_document(table, alloc)
     (out / "alloc.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     with open(out / "layers.csv", "w", newline="", encoding="utf-8") as fh:

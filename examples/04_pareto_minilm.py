@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lowbit.reports.pareto_report import pareto_figures
 from lowbit.search import pareto
-from lowbit.search.costs import table_for_model
+from lowbit.search.model_tables import table_for_model
 
 
 def main() -> None:
@@ -32,8 +32,7 @@ def main() -> None:
 
     formats = ["int4", "int6", "int8"] if args.model.startswith("minilm") else ["int2", "int4", "int8"]
     table = table_for_model(args.model, args.hw, formats, sensitivity="builtin")
-    lat = next(n for n in ("latency_s", "latency") if n in table.metric_names)
-    points = pareto.sweep(table, lat, points=args.points, out_dir=out, quiet=True)
+    points = pareto.sweep(table, "latency_s", points=args.points, out_dir=out, quiet=True)
     front = [p for p in points if p.status in ("optimal", "feasible") and not p.dominated]
     print(f"{len(points)} points, {len(front)} on the front")
     figs, _ = pareto_figures([out], out)

@@ -48,6 +48,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser of every command, or only of `command`'s module when it names one."""
     parser = _Parser(prog="lowbit", description="Co-design low-bit accelerators and number formats.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("-q", "--quiet", dest="quiet_all", action="store_true",
+                        help="no progress bars and no third-party output (transformers, dask); "
+                             "errors still print")
     parser.add_argument("--version", action="version", version=f"lowbit {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     modules = (_COMMANDS[command],) if command in _COMMANDS else _COMMAND_MODULES
@@ -59,7 +62,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _command_of(argv: Sequence[str]) -> str | None:
-    """The command word: the first argument that is not an option (`-v` takes no value)."""
+    """The command word: the first argument that is not an option (`-v`, `-q` take no value)."""
     return next((a for a in argv if not a.startswith("-")), None)
 
 
@@ -69,6 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if args.quiet_all or getattr(args, "quiet", False):  # `lowbit -q CMD` or `CMD --quiet`
+        from lowbit.quiet import silence
+
+        silence()
+        args.quiet = True
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -1,11 +1,21 @@
 """`lowbit allocate` and `lowbit pareto`: per-layer format allocation from a cost file or hwsim.
 
 Two sources of a CostTable:
-- ``--costs FILE``: the JSON shape of `search.costs` (costs measured elsewhere);
-- ``--hw PRESET --model NAME --formats int2,int4,int8``: every (layer, format) priced once by
-  hwsim; sensitivity from ``--sensitivity FILE`` (CSV/JSON, `models.sensitivity.load`),
-  ``measured`` or ``proxy`` (both need real weights: only models lowbit can run, e.g. the
-  digits CNN; zoo LLMs have no weights here, so they need a FILE - that is an error, not a guess).
+- ``--costs FILE``: the JSON shape of `search.costs` (costs measured elsewhere, in that file's
+  own units);
+- ``--hw PRESET --model MODEL --formats int2,int4,int8``: every (layer, format) priced once by
+  hwsim, in SI units: latency_s (seconds at the design's clock; cycles beside it), energy_j,
+  memory_bytes, bops. MODEL is a zoo name, a HF config.json, an .onnx, a workload file or
+  file.py:factory. Sensitivity from ``--sensitivity FILE`` (CSV/JSON,
+  `models.sensitivity.load`), ``builtin``, or ``measured`` / ``hessian`` / ``proxy``, which need
+  real weights: a torch module file (calibration inputs from its factory) or a zoo model
+  lowbit trains (digits); zoo LLMs have no weights here, so they need a FILE - that is an
+  error, not a guess.
+
+Budgets: a plain number in the metric's unit, a quantity with a unit that matches the metric
+(--latency 2ms, --energy 5mJ, --memory 4MB), "0.6x" (of the all-int8 total; "0.6x:int4" of
+another uniform one) or "0.5r" (half way from the smallest achievable total to all-int8).
+On an hwsim table --latency/--energy/--memory budget latency_s/energy_j/memory_bytes.
 """
 
 from __future__ import annotations
@@ -29,25 +39,32 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
     src = p.add_argument_group("cost source (one of)")
     src.add_argument("--costs", metavar="FILE", help="cost table JSON (layers, choices, sensitivity, costs, ...)")
     src.add_argument("--hw", metavar="PRESET", help="accelerator preset name or YAML path")
-    src.add_argument("--model", metavar="NAME", help="model zoo name (with --hw)")
+    src.add_argument("--model", metavar="MODEL",
+                     help="zoo name, HF config.json, .onnx, workload YAML/JSON or file.py:factory (with --hw)")
     src.add_argument("--formats", metavar="LIST", default="int2,int3,int4,int8",
                      help="comma-separated weight formats to choose from (with --hw)")
     src.add_argument("--act-formats", metavar="LIST", default=None,
                      help="choose activation formats jointly from this list (with --hw)")
-    src.add_argument("--sensitivity", metavar="FILE|measured|proxy|builtin", default=None,
-                     help="per-(layer, format) quality loss (with --hw)")
+    src.add_argument("--sensitivity", metavar="FILE|builtin|measured|hessian|proxy", default=None,
+                     help="per-(layer, format) quality loss (with --hw); measured/hessian/proxy need "
+                          "real weights (file.py:factory or digits)")
     src.add_argument("--cache-dir", default=None, metavar="DIR",
                      help="sensitivity cache directory (default ~/.cache/lowbit/sensitivity)")
     src.add_argument("--phase", default=None,
-                     help="workload phase for zoo transformers (prefill/decode; default: the model's own)")
-    src.add_argument("--seq-len", type=bounded_int(1, SEQ_MAX, "--seq-len"), default=None,
-                     help="sequence length for zoo transformers (default: the zoo's)")
+                     help="workload phase for zoo transformers (prefill/decode/generate; default: the model's own)")
+    src.add_argument("--seq-len", "--prompt", dest="seq_len", type=bounded_int(1, SEQ_MAX, "--seq-len"),
+                     default=None, metavar="N",
+                     help="sequence length for zoo transformers; with --phase generate, the prompt length "
+                          "(default: the zoo's)")
+    src.add_argument("--generate", type=bounded_int(1, SEQ_MAX, "--generate"), default=None, metavar="G",
+                     help="decode steps of --phase generate (default 20)")
     src.add_argument("--batch", type=bounded_int(1, BATCH_MAX, "--batch"), default=1, help="batch size")
-    b = p.add_argument_group("budgets (absolute, with unit, or '0.6x' of all-int8)")
+    b = p.add_argument_group("budgets (a number, a quantity with unit: 2ms 5mJ 4MB, or '0.6x' of all-int8)")
     b.add_argument("--budget", action="append", default=[], metavar="NAME=VALUE",
-                   help="budget on any cost of the table (repeatable), e.g. size=7.5 or latency=0.6x")
-    for n in _SHORTCUTS:
-        b.add_argument(f"--{n}", metavar="VALUE", default=None, help=f"same as --budget {n}=VALUE")
+                   help="budget on any cost of the table (repeatable), e.g. size=7.5, latency=2ms or latency=0.6x")
+    for n, eg in zip(_SHORTCUTS, ("2ms", "5mJ", "4MB", "1e9")):
+        b.add_argument(f"--{n}", metavar="VALUE", default=None,
+                       help=f"same as --budget {n}=VALUE (e.g. {eg} or 0.6x)")
     b.add_argument("--quality", metavar="VALUE", default=None,
                    help="budget on total sensitivity (use with --objective latency/energy/...)")
     p.add_argument("--objective", default="sensitivity", help="metric to minimise (default: sensitivity)")
@@ -104,11 +121,11 @@ def load_table(args: argparse.Namespace) -> Any:
         return CostTable.from_json(args.costs)
     if not (args.hw and args.model):
         raise InvalidSpecError("need --costs FILE, or --hw PRESET with --model NAME")
-    from lowbit.search.costs import table_for_model
+    from lowbit.search.model_tables import table_for_model
 
     return table_for_model(args.model, args.hw, _split(args.formats), act_formats=_split(args.act_formats) or None,
                            sensitivity=args.sensitivity, phase=args.phase, seq_len=args.seq_len,
-                           batch=args.batch, cache_dir=args.cache_dir)
+                           batch=args.batch, generate=args.generate, cache_dir=args.cache_dir)
 
 
 def _num(v: float) -> float | None:
@@ -116,24 +133,25 @@ def _num(v: float) -> float | None:
 
 
 def alloc_document(table: Any, alloc: Any) -> dict[str, Any]:
-    """alloc.json: model, hardware, status, objective, layers[...], totals, budgets."""
+    """alloc.json: model, hardware, status, objective, layers[...], totals, budgets. Per layer
+    the SI keys latency_s, cycles, energy_j, memory_bytes (null when the table has no such
+    cost: a costs file keeps its own names and units, under `costs`)."""
     import numpy as np
 
     rows = np.arange(table.num_layers)
     asg = np.asarray(alloc.assignment)
 
-    def col(*names: str) -> list[float | None]:
-        for n in names:
-            if n in table.costs:
-                return [float(v) for v in table.costs[n][rows, asg]]
+    def col(name: str) -> list[float | None]:
+        if name in table.costs:
+            return [float(v) for v in table.costs[name][rows, asg]]
         return [None] * table.num_layers
 
-    lat, en, wb = col("latency"), col("energy"), col("memory", "weight_bytes")
+    lat, cyc, en, wb = col("latency_s"), col("cycles"), col("energy_j"), col("memory_bytes")
     sens = table.sensitivity[rows, asg]
     layers = []
     for i, name in enumerate(table.layers):
-        layers.append({"name": name, "format": alloc.choices[i], "latency_cycles": lat[i], "energy_j": en[i],
-                       "weight_bytes": wb[i], "sensitivity": float(sens[i]),
+        layers.append({"name": name, "format": alloc.choices[i], "latency_s": lat[i], "cycles": cyc[i],
+                       "energy_j": en[i], "memory_bytes": wb[i], "sensitivity": float(sens[i]),
                        "costs": {n: float(a[i, asg[i]]) for n, a in table.costs.items()}})
     return {"model": table.model, "hardware": table.hardware, "status": alloc.status,
             "objective": float(alloc.objective), "objective_name": alloc.objective_name,
@@ -148,32 +166,59 @@ def _add_energy_components(args: argparse.Namespace, doc: dict[str, Any]) -> Non
     add up to the layer's energy_j), for `lowbit report`'s breakdown by component."""
     from lowbit import hwsim
     from lowbit.hwsim.spec import load_accelerator
-    from lowbit.models import zoo
+    from lowbit.search.model_tables import workload_for
 
     accel = load_accelerator(args.hw)
-    layers = {ly.name: ly for ly in zoo.get(args.model, phase=args.phase, seq_len=args.seq_len,
-                                            batch=args.batch).layers}
+    wl = workload_for(args.model, phase=args.phase, seq_len=args.seq_len, batch=args.batch,
+                      generate=args.generate)
+    layers = {ly.name: ly for ly in wl.layers}
+    shares: dict[str, list[Any]] = {}  # layers reusing a layer's weights run in its format
+    for ly in wl.layers:
+        if ly.weight_params == 0 and ly.has_weights and ly.tied_to:
+            shares.setdefault(ly.tied_to, []).append(ly)
     for ly in doc["layers"]:
         w, _, a = str(ly["format"]).partition("/")
-        cost = hwsim.evaluate(layers[ly["name"]], w, accel, act_fmt=a or None)
-        ly["energy_components_j"] = {k: float(v) for k, v in sorted(cost.energy_j.items())}
+        comps: dict[str, float] = {}
+        for layer in (layers[ly["name"]], *shares.get(ly["name"], ())):
+            for k, v in hwsim.evaluate(layer, w, accel, act_fmt=a or None).energy_j.items():
+                comps[k] = comps.get(k, 0.0) + float(v)
+        ly["energy_components_j"] = dict(sorted(comps.items()))
 
 
 def _print_table(doc: dict[str, Any]) -> None:
+    """One row per layer, TOTAL and BUDGET rows; SI costs in engineering units with the unit in
+    the header (latency (s) 1.43 ms), a costs file's own names as plain numbers."""
+    from lowbit.reports.units import cell, column
+    from lowbit.tables import table
+
     costs = list(doc["layers"][0]["costs"]) if doc["layers"] else []
-    head = ["layer", "format", "sensitivity", *costs]
-    rows = [[ly["name"], ly["format"], f"{ly['sensitivity']:.6g}", *(f"{ly['costs'][c]:.6g}" for c in costs)]
+    head = ["layer", "format", "sensitivity", *(column(c).label for c in costs)]
+
+    def fmt(c: str, v: Any) -> str:
+        return "" if v is None else cell(c, v) if column(c).unit else f"{v:.6g}"
+
+    rows = [[ly["name"], ly["format"], f"{ly['sensitivity']:.6g}", *(fmt(c, ly["costs"][c]) for c in costs)]
             for ly in doc["layers"]]
-    rows.append(["TOTAL", "", f"{doc['totals']['sensitivity']:.6g}", *(f"{doc['totals'][c]:.6g}" for c in costs)])
+    rows.append(["TOTAL", "", f"{doc['totals']['sensitivity']:.6g}", *(fmt(c, doc["totals"][c]) for c in costs)])
     if doc["budgets"]:
-        rows.append(["BUDGET", "", *(f"{doc['budgets'][c]:.6g}" if c in doc["budgets"] else ""
+        rows.append(["BUDGET", "", *(fmt(c, doc["budgets"][c]) if c in doc["budgets"] else ""
                                      for c in ["sensitivity", *costs])])
-    w = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     out = sys.stdout
+    obj = doc["objective_name"]
     out.write(f"model {doc['model'] or '-'}  hardware {doc['hardware'] or '-'}  status {doc['status']}  "
-              f"{doc['objective_name']} {doc['objective']:.6g}  ({doc['method']})\n")
-    for r in [head, *rows]:
-        out.write("  ".join(str(c).ljust(w[i]) if i < 2 else str(c).rjust(w[i]) for i, c in enumerate(r)) + "\n")
+              f"{obj} {fmt(obj, doc['objective'])}  ({doc['method']})\n")
+    out.write(table(rows, head, right=range(2, len(head))) + "\n")
+
+
+def _summary(doc: dict[str, Any]) -> str:
+    """One line of totals for `allocate -o`: what the file holds."""
+    from lowbit.reports.units import cell
+
+    t = doc["totals"]
+    parts = [f"{k.removesuffix('_s').removesuffix('_j').removesuffix('_bytes')} {cell(k, t[k])}"
+             for k in ("latency_s", "energy_j", "memory_bytes") if t.get(k) is not None]
+    parts.append(f"sensitivity {t['sensitivity']:.6g}")
+    return ", ".join(parts)
 
 
 def _cmd_allocate(args: argparse.Namespace) -> int:
@@ -198,6 +243,8 @@ def _cmd_allocate(args: argparse.Namespace) -> int:
         _add_energy_components(args, doc)
     if args.output:
         Path(args.output).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        sys.stdout.write(f"wrote {args.output}: {len(doc['layers'])} layers, status {doc['status']} "
+                         f"({doc['method']}); {_summary(doc)}\n")
     else:
         _print_table(doc)
     return 0

@@ -30,7 +30,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--space", default=str(SPACE), metavar="YAML", help="design space (default: the embedded one)")
     p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
     p.add_argument("--points", type=int, default=10, help="points per Pareto front (default 10)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars and no third-party output (dask's INFO lines, transformers)")
     p.set_defaults(func=_cmd_demo)
 
 

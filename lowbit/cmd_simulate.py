@@ -67,9 +67,13 @@ def _scalesim(args: argparse.Namespace) -> int:
         for path in write_reports(ss_run, args.out_dir):
             print(f"wrote {path}", file=sys.stderr)
     keys = ("compute_cycles", "stall_cycles", "total_cycles", "total_cycles_incl_prefetch")
+    busy = sum(r["compute_cycles"] for r in rows)
+    # whole-run utilisation and mapping efficiency: the layers' values weighted by compute cycles
+    whole = {k: (sum(r[k] * r["compute_cycles"] for r in rows) / busy if busy else 0.0)
+             for k in ("compute_util_pct", "mapping_efficiency_pct")}
     if args.json:
         print(json.dumps({"scalesim_cfg": args.scalesim_cfg, "topology": args.topology, "layers": rows,
-                          "total": {k: sum(r[k] for r in rows) for k in keys}}, indent=2))
+                          "total": {**{k: sum(r[k] for r in rows) for k in keys}, **whole}}, indent=2))
         return 0
     if args.csv:
         print("name,m,k,n,compute_cycles,stall_cycles,total_cycles,total_cycles_incl_prefetch,"
@@ -87,9 +91,11 @@ def _scalesim(args: argparse.Namespace) -> int:
               f"{r['compute_util_pct']:>6.2f} {r['mapping_efficiency_pct']:>8.2f}")
     tot = {k: sum(r[k] for r in rows) for k in keys}
     print(f"{'total':<24} {'':>9} {'':>7} {'':>7} {tot['compute_cycles']:>11} {tot['stall_cycles']:>11} "
-          f"{tot['total_cycles']:>11} {tot['total_cycles_incl_prefetch']:>13}")
+          f"{tot['total_cycles']:>11} {tot['total_cycles_incl_prefetch']:>13} "
+          f"{whole['compute_util_pct']:>6.2f} {whole['mapping_efficiency_pct']:>8.2f}")
     print("total = SCALE-Sim's Total Cycles (compute + memory stalls, its double-buffered SRAM model); "
-          "util% = its Compute Util %")
+          "util% = its Compute Util %; map.eff% = its Mapping Efficiency % (total row: weighted by "
+          "compute cycles)")
     return 0
 
 

@@ -28,7 +28,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--db", default="sweep.sqlite", metavar="FILE", help="result store (default sweep.sqlite)")
     p.add_argument("--resume", action="store_true", help="keep the store's finished points and run the rest")
     p.add_argument("--cache-dir", default=None, metavar="DIR", help="sensitivity cache directory")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar and no third-party output (dask's INFO lines, transformers)")
     p.set_defaults(func=_cmd_sweep)
 
 
@@ -59,8 +60,37 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         s = run_sweep(space, store, executor=args.executor, workers=args.workers, scheduler=args.scheduler,
                       quiet=args.quiet, cache_dir=args.cache_dir,
                       progress=None if args.quiet else (lambda m: sys.stderr.write(m + "\n")))
+        from lowbit.search.codesign.summary import summarize
+
+        found = summarize(store.rows(space.name), space.objectives)
     print(f"sweep {space.name}: {s.total} points ({s.skipped} already done, {s.evaluated} evaluated: "
           f"{s.ok} ok, {s.infeasible} infeasible, {s.invalid} invalid) in {s.seconds:.2f} s"
           + (f" ({s.points_per_s:.1f} points/s)" if s.evaluated else ""))
+    for line in findings_lines(found):
+        print(line)
     print(f"results: {db}   report: lowbit report {db} -o report/")
     return 0
+
+
+def findings_lines(found: Any) -> list[str]:
+    """The end-of-sweep summary: counts over the whole store, the most frequent infeasibility
+    reason with the smallest value any design achieves, the best design per objective."""
+    from lowbit.reports.units import cell, column
+
+    c = found.counts
+    out = [f"  in the store: {c['ok']} ok, {c['infeasible']} infeasible, {c['invalid']} invalid"]
+    if found.unmet:
+        u = found.unmet[0]
+        label = column(u.metric).label.split(" (")[0]
+        out.append(f"  most frequent reason: the {label} budget cannot be met on {u.points} of "
+                   f"{c['infeasible']} infeasible points; smallest achievable {cell(u.metric, u.smallest)} "
+                   f"({u.design}, {u.model}) against a budget of {cell(u.metric, u.budget)}")
+        out.extend(f"  also: {column(v.metric).label.split(' (')[0]} on {v.points} points (smallest "
+                   f"{cell(v.metric, v.smallest)})" for v in found.unmet[1:3])
+    if found.invalid:
+        msg, n = found.invalid[0]
+        out.append(f"  most frequent invalid ({n} points): {msg}")
+    for b in found.best:
+        out.append(f"  best {column(b.objective).label.split(' (')[0]} for {b.model}: "
+                   f"{cell(b.objective, b.value)}  {b.design}")
+    return out

@@ -306,10 +306,11 @@ def _sample_alloc() -> dict[str, Any]:
 
     table = CostTable(layers=("a", "b"), choices=("int4", "int8"),
                       sensitivity=np.array([[1.0, 0.0], [2.0, 0.0]]),
-                      costs={"latency": np.array([[1.0, 2.0], [1.0, 2.0]]),
-                             "energy": np.array([[1.0, 2.0], [1.0, 2.0]]),
-                             "memory": np.array([[1.0, 2.0], [1.0, 2.0]])})
-    return alloc_document(table, solve(table, {"latency": 3.0}))
+                      costs={"latency_s": np.array([[1e-6, 2e-6], [1e-6, 2e-6]]),
+                             "cycles": np.array([[1e3, 2e3], [1e3, 2e3]]),
+                             "energy_j": np.array([[1e-6, 2e-6], [1e-6, 2e-6]]),
+                             "memory_bytes": np.array([[1.0, 2.0], [1.0, 2.0]])})
+    return alloc_document(table, solve(table, {"latency_s": "3us"}))
 
 
 def allocation_page() -> str:

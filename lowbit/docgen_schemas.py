@@ -140,7 +140,8 @@ ALLOC_KEYS: dict[str, str] = {
 ALLOC_LAYER_KEYS: dict[str, str] = {
     "name": "layer name",
     "format": "the chosen choice label",
-    "latency_s": "this layer's latency in seconds",
+    "latency_s": "this layer's latency in seconds, at the accelerator's clock (null for a costs file)",
+    "cycles": "this layer's latency in cycles (null for a costs file)",
     "latency_cycles": "this layer's latency in cycles",
     "energy_j": "this layer's energy in joules",
     "weight_bytes": "this layer's weight bytes at the chosen format (scales included)",

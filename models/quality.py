@@ -22,6 +22,11 @@ quality loss of running that layer in that format. lowbit ships real data for:
   model the zoo holds real weights for (`zoo.trained`); for those ``method="measured"``
   gives the same and ``method="proxy"`` the data-free ||Q(W) - W||^2.
 
+A user's torch module (`file.py:factory`, the contract in `models.workload_io`) has its
+weights, so ``measured`` (the output MSE on the factory's calibration inputs, or the task
+loss when it gives targets), ``hessian`` (HAWQ: Hutchinson trace x ||Q(W) - W||^2) and
+``proxy`` work on it too (`for_torch`).
+
 Anything else needs a file (`models.sensitivity.load`): there is no honest
 weight-free guess of a model's quality.
 """
@@ -38,7 +43,10 @@ import numpy as np
 from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.kernels_ref.formats import Format, FormatKind
 
-__all__ = ["Quality", "builtin_models", "for_model"]
+__all__ = ["METHODS", "Quality", "builtin_models", "for_model", "for_torch", "usable_sensitivities"]
+
+#: The sensitivity methods that need real weights (`for_model` / `for_torch`).
+METHODS = ("measured", "hessian", "proxy")
 
 _DATA = Path(__file__).parent / "data"
 
@@ -188,6 +196,9 @@ def _trained(model: str, formats: Sequence[str], method: str, cache_dir: str | P
     if method == "proxy":
         st = S.proxy(net, list(formats))
         source = f"proxy ||Q(W)-W||^2 on the {key} weights (seed 0)"
+    elif method == "hessian":
+        st = _hessian(net, calib, None, None, formats, cache_dir)
+        source = f"hessian (Hutchinson, Gauss-Newton on the fp outputs) on the {key} trained from seed 0"
     else:
         st = S.measured(net, calib, list(formats), metric=metric, cache_dir=cache_dir)
         source = f"measured {metric.upper()} on the {key} trained from seed 0"
@@ -198,14 +209,15 @@ def for_model(model: str, formats: Sequence[str], *, file: str | Path | None = N
               cache_dir: str | Path | None = None, method: str = "builtin") -> Quality:
     """Per-(layer, format) quality loss of a zoo model; `file` overrides the built-in source.
 
-    `method`: ``builtin`` (the sources in the module docstring), or ``measured`` / ``proxy``
-    on the real weights of a model lowbit holds them for (`zoo.runnable_models`; any other
+    `method`: ``builtin`` (the sources in the module docstring), or ``measured`` / ``hessian``
+    / ``proxy`` on the real weights of a model lowbit holds them for (`zoo.runnable_models`; any other
     model is an InvalidSpecError asking for a file)."""
     formats = [str(f) for f in formats]
     if not formats:
         raise InvalidSpecError(f"quality of {model}: no formats given")
-    if method not in ("builtin", "measured", "proxy"):
-        raise InvalidSpecError(f"quality of {model}: unknown method {method!r} (builtin, measured, proxy)")
+    if method not in ("builtin", *METHODS):
+        raise InvalidSpecError(f"quality of {model}: unknown method {method!r} "
+                               f"(builtin, {', '.join(METHODS)})")
     if method != "builtin" and file is None:
         return _trained(model, formats, method, cache_dir)
     if file is not None:
@@ -229,3 +241,70 @@ def for_model(model: str, formats: Sequence[str], *, file: str | Path | None = N
         return _trained(model, formats, "measured", cache_dir)
     raise InvalidSpecError(f"quality of {model}: no built-in sensitivity (built in: {', '.join(builtin_models())}); "
                            f"give a per-(layer, format) sensitivity file")
+
+
+def usable_sensitivities(model: str) -> str:
+    """For an error message: the --sensitivity values a model without weights here can use."""
+    builtin = _canon(model) in {_canon(m) for m in builtin_models()}
+    return ("a per-(layer, format) FILE (CSV/JSON)" + (" or builtin" if builtin else "")
+            + f"; {'/'.join(METHODS)} need real weights: a torch module file (file.py:factory) "
+            f"or a zoo model lowbit trains ({', '.join(_zoo_runnable())})")
+
+
+def _zoo_runnable() -> tuple[str, ...]:
+    from lowbit.models import zoo
+
+    return zoo.runnable_models()
+
+
+def _hessian(net: object, inputs: object, targets: object, loss_fn: object, formats: Sequence[str],
+             cache_dir: str | Path | None) -> object:
+    """HAWQ sensitivity; without targets, the fp outputs are the targets under MSE (the
+    Gauss-Newton Hessian; its trace is positive where the loss of the real task is unknown)."""
+    import torch
+    from lowbit.models import sensitivity as S
+
+    if targets is None:
+        with torch.no_grad():
+            targets = net(inputs).detach()  # type: ignore[operator]
+        loss_fn = torch.nn.functional.mse_loss
+    elif loss_fn is None:
+        loss_fn = (torch.nn.functional.cross_entropy if not targets.is_floating_point()  # type: ignore[attr-defined]
+                   else torch.nn.functional.mse_loss)
+    return S.hessian(net, inputs, targets, loss_fn, list(formats), cache_dir=cache_dir)  # type: ignore[arg-type]
+
+
+def for_torch(ref: str, formats: Sequence[str], method: str, *, cache_dir: str | Path | None = None) -> Quality:
+    """Sensitivity of a user's torch module (`file.py:factory`, the contract in
+    `models.workload_io`): ``measured`` (output MSE on the calibration inputs, or the task
+    loss with targets), ``hessian`` or ``proxy``; layer names as the tracer names them."""
+    from lowbit.models import sensitivity as S
+    from lowbit.models.workload_io import load_torch_factory
+
+    formats = [str(f) for f in formats]
+    if method not in METHODS:
+        raise InvalidSpecError(f"--sensitivity {method}: for a torch module use {', '.join(METHODS)} or a FILE")
+    f = load_torch_factory(ref)
+    if method == "proxy":
+        st = S.proxy(f.module, formats)
+        return Quality(f.name, st.layers, tuple(formats), np.asarray(st.values),
+                       source=f"proxy ||Q(W)-W||^2 on {ref}")
+    if f.inputs is None:
+        raise InvalidSpecError(f"--sensitivity {method}: {ref} gives an input shape only, no calibration "
+                               f"data; return (module, example, calibration) from the factory, or use "
+                               f"--sensitivity proxy (data-free)")
+    if method == "hessian":
+        st = _hessian(f.module, f.inputs, f.targets, f.loss_fn, formats, cache_dir)
+        src = f"hessian (Hutchinson) on {ref}" + ("" if f.targets is not None else ", fp outputs as targets")
+    elif f.targets is not None:
+        import torch
+
+        loss = f.loss_fn or (torch.nn.functional.cross_entropy if not f.targets.is_floating_point()
+                             else torch.nn.functional.mse_loss)
+        st = S.measured(f.module, f.inputs, formats, metric="loss", targets=f.targets, loss_fn=loss,
+                        cache_dir=cache_dir)
+        src = f"measured task loss on {ref}'s calibration data"
+    else:
+        st = S.measured(f.module, f.inputs, formats, metric="mse", cache_dir=cache_dir)
+        src = f"measured output MSE on {ref}'s calibration inputs"
+    return Quality(f.name, st.layers, tuple(formats), np.asarray(st.values), source=src)  # type: ignore[attr-defined]

@@ -7,10 +7,7 @@
 - an ONNX file (`*.onnx`, parsed with `onnx` and its shape inference);
 - a workload file, YAML or JSON, in the schema below (what `lowbit models show --json`
   writes, so it round-trips);
-- a torch module as `path/to/file.py:factory`: the factory returns `(module, example)` where
-  `example` is an input tensor, a tuple of positional inputs, a dict of keyword inputs, or an
-  input shape (a list/tuple of ints: a random float tensor of that shape), and the module is
-  traced.
+- a torch module as `path/to/file.py:factory` (see "The factory contract" below), traced.
 
 A reference that looks like a path (has a `/`, or ends in `.json`, `.yaml`, `.yml`, `.onnx`
 or `.py:NAME`) is read as a file; anything else is a zoo name, so a local directory never
@@ -38,13 +35,30 @@ either `m`, `k`, `n` (with optional `batch`, `images`, `kv_share`, `tied_to`) or
 conv2d/dwconv2d, `conv` geometry (then m, k, n, batch follow from it and, when given too, must
 agree). `weight_params` and `macs` may be present (they are written for reading) and must
 agree with the shape. Unknown keys are errors naming the file and the key.
+
+The factory contract (`file.py:factory`, called with no arguments) returns one of
+
+- `(module, example)`;
+- `(module, example, calibration)`;
+
+where `module` is an `nn.Module` with its trained weights, `example` is what the module is
+traced on (an input tensor, a tuple of positional inputs, a dict of keyword inputs, or an
+input shape: a list/tuple of ints, a random float tensor of that shape), and `calibration`
+is what measured sensitivity runs: a tensor of inputs (a batch), or a dict with `inputs`
+(required), `targets` (optional) and `loss_fn` (optional `loss_fn(outputs, targets)`; the
+default is cross-entropy for integer targets, mean squared error otherwise). Without
+`calibration`, a tensor `example` is the calibration batch; a shape-only example gives no
+calibration data, so `--sensitivity measured/hessian` then is an error (proxy, which is
+data-free, still works). `--sensitivity hessian` without targets uses the full-precision
+outputs as targets under mean squared error (its Hessian there is the Gauss-Newton matrix).
+`load_torch_factory` returns the parts as a `TorchFactory`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +66,8 @@ from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.kernels_ref.loaders import load_json, load_yaml, read_text, short
 from lowbit.models.ir import ConvGeometry, Layer, OpKind, Phase, Workload
 
-__all__ = ["SCHEMA", "looks_like_path", "resolve_model", "workload_from_dict", "workload_to_dict"]
+__all__ = ["SCHEMA", "TorchFactory", "is_torch_factory", "load_torch_factory", "looks_like_path",
+           "resolve_model", "workload_from_dict", "workload_to_dict"]
 
 SCHEMA = "lowbit-workload"
 _TOP = {"format", "version", "name", "phase", "batch", "seq_len", "edges", "layers", "meta",
@@ -210,11 +225,30 @@ def looks_like_path(ref: str) -> bool:
         _PY_REF.match(ref) is not None
 
 
-def _from_factory(ref: str, phase: Phase | None) -> Workload:
+def is_torch_factory(ref: Any) -> bool:
+    """Whether a `--model` reference is a torch module file (`path/to/file.py:factory`)."""
+    return isinstance(ref, str) and _PY_REF.match(ref.strip()) is not None
+
+
+@dataclass(frozen=True, eq=False)
+class TorchFactory:
+    """What a `file.py:factory` gave (see "The factory contract" in the module docstring)."""
+
+    name: str
+    module: Any                       # nn.Module, in eval mode
+    example: Any                      # traced on: a tensor, a tuple, or a dict of inputs
+    inputs: Any = None                # calibration batch (None: none given)
+    targets: Any = None
+    loss_fn: Callable[[Any, Any], Any] | None = None
+
+
+def load_torch_factory(ref: str) -> TorchFactory:
+    """Import `file.py`, call `factory()` and check what it returned (the contract above)."""
     import importlib.util
 
-    m = _PY_REF.match(ref)
-    assert m is not None
+    m = _PY_REF.match(ref.strip())
+    if m is None:
+        raise InvalidSpecError(f"{short(ref)}: not a torch module reference (expected path/to/file.py:factory)")
     path = Path(m["file"])
     if not path.is_file():
         raise InvalidSpecError(f"{path}: torch module file not found")
@@ -237,18 +271,43 @@ def _from_factory(ref: str, phase: Phase | None) -> Workload:
                                f"{short(str(exc), 120)}") from None
     import torch
 
-    if not (isinstance(made, tuple) and len(made) == 2 and isinstance(made[0], torch.nn.Module)):
-        raise InvalidSpecError(f"{ref}: the factory must return (nn.Module, example input or "
-                               f"input shape), got {type(made).__name__}")
-    module, example = made
+    if not (isinstance(made, tuple) and len(made) in (2, 3) and isinstance(made[0], torch.nn.Module)):
+        raise InvalidSpecError(f"{ref}: the factory must return (nn.Module, example input or input shape) "
+                               f"or (nn.Module, example, calibration), got {type(made).__name__}")
+    module, example = made[0], made[1]
+    calib = made[2] if len(made) == 3 else None
+    shape_only = False
     if isinstance(example, (list, tuple)) and example and all(
             isinstance(v, int) and not isinstance(v, bool) for v in example):
         if any(v < 1 or v > 2**31 for v in example):
             raise InvalidSpecError(f"{ref}: input shape {list(example)} must be positive")
-        example = torch.randn(*example)
+        example, shape_only = torch.randn(*example), True
+    inputs = targets = loss_fn = None
+    if calib is None:
+        inputs = None if shape_only or not isinstance(example, torch.Tensor) else example
+    elif isinstance(calib, torch.Tensor):
+        inputs = calib
+    elif isinstance(calib, Mapping):
+        extra = sorted(set(calib) - {"inputs", "targets", "loss_fn"})
+        if extra or "inputs" not in calib:
+            raise InvalidSpecError(f"{ref}: calibration dict needs 'inputs' and may have 'targets', 'loss_fn'"
+                                   f"{' (unknown: ' + ', '.join(map(str, extra)) + ')' if extra else ''}")
+        inputs, targets, loss_fn = calib["inputs"], calib.get("targets"), calib.get("loss_fn")
+        if not isinstance(inputs, torch.Tensor) or (targets is not None and not isinstance(targets, torch.Tensor)):
+            raise InvalidSpecError(f"{ref}: calibration 'inputs' and 'targets' must be tensors")
+        if loss_fn is not None and not callable(loss_fn):
+            raise InvalidSpecError(f"{ref}: calibration 'loss_fn' must be callable(outputs, targets)")
+    else:
+        raise InvalidSpecError(f"{ref}: calibration must be a tensor of inputs or a dict with 'inputs', "
+                               f"got {type(calib).__name__}")
+    return TorchFactory(path.stem, module.eval(), example, inputs, targets, loss_fn)
+
+
+def _from_factory(ref: str, phase: Phase | None) -> Workload:
     from lowbit.models.importers import from_torch
 
-    return from_torch(module.eval(), example, name=path.stem, phase=phase or Phase.INFERENCE)
+    f = load_torch_factory(ref)
+    return from_torch(f.module, f.example, name=f.name, phase=phase or Phase.INFERENCE)
 
 
 def resolve_model(ref: Any, phase: str | Phase | None = None, **shape: Any) -> Workload:

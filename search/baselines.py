@@ -31,6 +31,7 @@ __all__ = ["best_uniform", "greedy", "lagrangian", "uniform"]
 def _result(table: CostTable, assignment: np.ndarray, bud: Mapping[str, float], objective: str,
             method: str, t0: float) -> Allocation:
     totals = table.totals(assignment)
+    objective = table.key(objective)
     return Allocation(layers=table.layers, choices=tuple(table.choices[c] for c in assignment),
                       assignment=tuple(int(c) for c in assignment), totals=totals, budgets=dict(bud),
                       objective_name=objective, objective=totals[objective], status="feasible",
@@ -43,7 +44,7 @@ def _fits(totals: Mapping[str, float], bud: Mapping[str, float]) -> bool:
 
 def _resolve(table: CostTable, budgets: Mapping[str, float | str] | None) -> dict[str, float]:
     raw = dict(table.budgets) if budgets is None else dict(budgets)
-    return {n: table.resolve_budget(n, v) for n, v in raw.items()}
+    return {table.key(n): table.resolve_budget(n, v) for n, v in raw.items()}
 
 
 def _fail(table: CostTable, bud: Mapping[str, float], method: str) -> InfeasibleBudgetError:
@@ -58,6 +59,7 @@ def uniform(table: CostTable, label: str, budgets: Mapping[str, float | str] | N
     status says so: "feasible" when the totals meet every budget, else "over-budget"."""
     t0 = time.perf_counter()
     bud = _resolve(table, budgets)
+    objective = table.key(objective)
     alloc = _result(table, table.uniform(label), bud, objective, f"uniform:{label}", t0)
     return alloc if _fits(alloc.totals, bud) else replace(alloc, status="over-budget")
 

@@ -6,10 +6,15 @@ array of shape [num_layers, num_choices]:
 
 - ``sensitivity``: the quality loss of running that layer as that choice
   (lower is better; from `models.sensitivity` or a file);
-- ``costs[name]``: any number of named costs. `from_hwsim` fills
-  ``latency`` (cycles), ``energy`` (joules), ``memory`` (weight bytes) and
-  ``bops`` (MACs x weight bits x activation bits); a JSON file may bring any
-  names (HAWQ's ``size`` in MiB, measured GPU ``latency`` in ms, ...).
+- ``costs[name]``: any number of named costs. `from_hwsim` fills SI metrics with
+  the unit in the name: ``latency_s`` (seconds at the design's clock), ``cycles``,
+  ``energy_j`` (joules), ``memory_bytes`` (weight bytes) and ``bops`` (MACs x
+  weight bits x activation bits), so tables of designs at different clocks compare
+  in seconds. A JSON file may bring any names, in that file's own unit (HAWQ's
+  ``size`` in MiB, measured GPU ``latency`` in ms, ...); a budget with a unit must
+  match its metric (`search.quantities`), and the plain names ``latency``,
+  ``energy``, ``memory`` mean ``latency_s``, ``energy_j``, ``memory_bytes`` on a
+  table that has those (`CostTable.key`).
 
 Structure: ``ties`` are groups of layer indices that must take the same choice
 (q/k/v projections, a residual conv and its main-path conv); ``allowed`` is a
@@ -38,16 +43,18 @@ from typing import Any
 import numpy as np
 from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.kernels_ref.loaders import short
+from lowbit.search.quantities import METRIC_ALIASES, check_unit, metric_unit_kind, parse_quantity
 
 __all__ = [
     "SENSITIVITY",
     "CostTable",
     "PricedGrid",
+    "check_unit",
     "choice_label",
     "choice_pairs",
+    "metric_unit_kind",
     "parse_quantity",
     "price_grid",
-    "table_for_model",
     "weight_bytes",
 ]
 
@@ -55,71 +62,6 @@ log = logging.getLogger(__name__)
 
 #: The metric name under which sensitivity may be budgeted or minimised.
 SENSITIVITY = "sensitivity"
-
-_UNITS: dict[str, float] = {
-    "": 1.0, "b": 1.0,
-    "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
-    "kib": 2.0**10, "mib": 2.0**20, "gib": 2.0**30, "tib": 2.0**40,
-    "k": 1e3, "m": 1e6, "g": 1e9,
-    "j": 1.0, "mj": 1e-3, "uj": 1e-6, "nj": 1e-9, "pj": 1e-12,
-    "cycles": 1.0,
-}
-
-
-_UNIT_KIND = {**{u: "bytes" for u in ("b", "kb", "mb", "gb", "tb", "kib", "mib", "gib", "tib")},
-              **{u: "joules" for u in ("j", "mj", "uj", "nj", "pj")}, "cycles": "cycles"}
-
-
-def metric_unit_kind(name: str) -> str | None:
-    """What a metric is counted in, by its name: bytes (memory, size, *_bytes), joules
-    (energy, *_j), cycles (latency, cycles); None for a plain count (bops, sensitivity, ...)."""
-    n = name.lower()
-    if n in ("memory", "size", "weight_bytes") or n.endswith("_bytes"):
-        return "bytes"
-    if n == "energy" or n.endswith("_j"):
-        return "joules"
-    if n in ("latency", "cycles") or n.endswith("_cycles"):
-        return "cycles"
-    return None
-
-
-def check_unit(text: str, metric: str, where: str) -> None:
-    """A budget's unit must be one its metric is counted in: `latency=5KiB` is an error."""
-    s = str(text).strip()
-    i = len(s)
-    while i > 0 and s[i - 1].isalpha():
-        i -= 1
-    unit_kind = _UNIT_KIND.get(s[i:].strip().lower())
-    if unit_kind is None:  # a plain number or a k/M/G multiplier fits any metric
-        return
-    want = metric_unit_kind(metric)
-    if unit_kind != want:
-        raise InvalidSpecError(f"{where}: {metric}={short(text, 30)[1:-1]}: {s[i:]!r} is a unit of "
-                               f"{unit_kind}, but {metric} is "
-                               f"{'counted in ' + want if want else 'a plain number'}")
-
-
-def parse_quantity(text: str, where: str) -> float:
-    """Parse "3.5GB", "200mJ", "1.2e9", "4GiB" into a plain SI number.
-
-    Decimal prefixes for B/J; binary for KiB/MiB/GiB. Raises InvalidSpecError naming `where`.
-    """
-    s = str(text).strip()
-    i = len(s)
-    while i > 0 and s[i - 1].isalpha():
-        i -= 1
-    num, unit = s[:i].strip(), s[i:].strip().lower()
-    if unit not in _UNITS:
-        raise InvalidSpecError(f"{where}: unknown unit {s[i:]!r} in {text!r} "
-                               f"(use B, KB, MB, GB, KiB, MiB, GiB, J, mJ, uJ, nJ, pJ)")
-    try:
-        value = float(num)
-    except ValueError:
-        raise InvalidSpecError(f"{where}: {text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise InvalidSpecError(f"{where}: {text!r} must be a finite non-negative number")
-    return value * _UNITS[unit]
-
 
 def choice_label(weight_fmt: str, act_fmt: str | None = None) -> str:
     """Label of a choice: "int4" for a weight format alone, "int4/int8" for a (w, a) pair."""
@@ -268,8 +210,19 @@ class CostTable:
     def metric_names(self) -> tuple[str, ...]:
         return (SENSITIVITY, *self.costs)
 
+    def key(self, name: str) -> str:
+        """The metric a name means in this table: itself, or for a plain name (`latency`,
+        `energy`, `memory`) the SI metric it stands for (`latency_s`, ...) when the table has
+        that one and not the plain one; unknown names are returned as given."""
+        if name == SENSITIVITY or name in self.costs:
+            return name
+        alias = METRIC_ALIASES.get(name)
+        return alias if alias in self.costs else name
+
     def metric(self, name: str) -> np.ndarray:
-        """The [layer, choice] array of a cost or of sensitivity; InvalidSpecError if unknown."""
+        """The [layer, choice] array of a cost or of sensitivity (plain names resolve through
+        `key`); InvalidSpecError if unknown."""
+        name = self.key(name)
         if name == SENSITIVITY:
             return self.sensitivity
         try:
@@ -372,7 +325,7 @@ class CostTable:
                 if "int8" in self.choices:
                     base_label = "int8"
                 else:
-                    per = [self.totals(self.uniform(c))[name] for c in self.choices]
+                    per = [self.totals(self.uniform(c))[self.key(name)] for c in self.choices]
                     base_label = self.choices[int(np.argmax(per))]
             base = float(arr[np.arange(self.num_layers), self.uniform(base_label)].sum())
             if kind == "x":
@@ -381,8 +334,8 @@ class CostTable:
             return lo + frac * (base - lo)
         if base_label is not None:
             raise InvalidSpecError(f"{where}: {name}={value!r}: ':choice' only goes with a fraction like 0.6x or 0.5r")
-        check_unit(s, name, where)
-        return parse_quantity(s, f"{where} {name}")
+        check_unit(s, self.key(name), where)
+        return parse_quantity(s, f"{where} {self.key(name)}")
 
     # -------------------------------------------------------------- builders
     @classmethod
@@ -523,19 +476,26 @@ class CostTable:
                     sensitivity: np.ndarray | Mapping[tuple[str, str], float] | None = None,
                     ties: Sequence[Sequence[int | str]] = (),
                     fixed: Mapping[str, str] | None = None) -> CostTable:
-        """The table of an already priced grid: ``latency`` (cycles), ``energy`` (joules, every
-        component), ``memory`` (weight bytes), ``bops``. `fixed` holds a layer at one choice
+        """The table of an already priced grid, SI with the unit in the name: ``latency_s``
+        (seconds at the accelerator's clock), ``cycles``, ``energy_j`` (joules, every
+        component), ``memory_bytes`` (weight bytes), ``bops``. Layers reusing another layer's
+        weights (`PricedGrid.tied`) add their cycles, energy and MACs to that layer's row. `fixed` holds a layer at one choice
         label, or at a weight format (every choice with that weight format)."""
         from lowbit.kernels_ref.formats import Format
 
         pairs, labels, layers, grid, accel = priced.pairs, priced.labels, priced.layers, priced.grid, priced.accel
         L, C = len(layers), len(pairs)
-        lat = np.array([[float(c.cycles) for c in row] for row in grid]).reshape(L, C)
+        cyc = np.array([[float(c.cycles) for c in row] for row in grid]).reshape(L, C)
         en = np.array([[c.total_energy_j for c in row] for row in grid]).reshape(L, C)
         mem = np.array([[weight_bytes(ly, w) for w, _a in pairs] for ly in layers]).reshape(L, C)
         default_act = Format.parse(str(accel.default_act_format))
-        bops = np.array([[float(ly.macs) * w.bits * (a if a is not None else default_act).bits for w, a in pairs]
-                         for ly in layers]).reshape(L, C)
+        macs = np.array([float(ly.macs) for ly in layers])
+        for owner, ly, row in priced.tied:  # layers reusing `owner`'s weights take its format
+            cyc[owner] += [float(c.cycles) for c in row]
+            en[owner] += [c.total_energy_j for c in row]
+            macs[owner] += float(ly.macs)
+        bits = np.array([float(w.bits) * (a if a is not None else default_act).bits for w, a in pairs])
+        bops = macs[:, None] * bits[None, :]
         names = tuple(ly.name for ly in layers)
         if sensitivity is None:
             sens = np.zeros((L, C))
@@ -562,7 +522,8 @@ class CostTable:
             allowed[names.index(lay)] = np.array(row)
         tie_idx = tuple(tuple(names.index(x) if isinstance(x, str) else int(x) for x in g) for g in ties)
         return cls(layers=names, choices=labels, sensitivity=sens,
-                   costs={"latency": lat, "energy": en, "memory": mem, "bops": bops},
+                   costs={"latency_s": cyc / float(accel.freq_hz), "cycles": cyc, "energy_j": en,
+                          "memory_bytes": mem, "bops": bops},
                    ties=tie_idx, allowed=allowed, model=str(priced.workload.name),
                    hardware=str(accel.name), source=f"hwsim:{accel.name}")
 
@@ -579,6 +540,9 @@ class PricedGrid:
     pairs: tuple[tuple[Any, Any], ...]        # (weight Format, activation Format or None) per choice
     labels: tuple[str, ...]                   # choice labels
     grid: tuple[tuple[Any, ...], ...]         # LayerCost [layer][choice]
+    # layers without weights of their own that reuse a priced layer's (`Layer.tied_to`: a tied
+    # lm_head, the decode steps of phase generate): (owner row, layer, LayerCost per choice)
+    tied: tuple[tuple[int, Any, tuple[Any, ...]], ...] = ()
 
     @classmethod
     def price(cls, workload: Any, formats: Sequence[Any], accel: Any, *,
@@ -588,64 +552,11 @@ class PricedGrid:
         if not layers:
             raise InvalidSpecError(f"workload {workload.name!r}: no layers with weights to allocate")
         grid = tuple(tuple(row) for row in price_grid(layers, pairs, accel))
-        return cls(workload, accel, layers, tuple(pairs), labels, grid)
-
-
-def _held_label(weight_fmt: str, act_formats: Sequence[str] | None) -> str:
-    """Choice label of a layer held at `weight_fmt` (with the widest activation format when
-    activations are chosen too)."""
-    if not act_formats:
-        return weight_fmt
-    from lowbit.kernels_ref.formats import Format
-
-    return choice_label(weight_fmt, max(act_formats, key=lambda a: (Format.parse(str(a)).bits_per_weight, str(a))))
-
-
-def table_for_model(model: str, hw: str, formats: Sequence[str], *, act_formats: Sequence[str] | None = None,
-                    sensitivity: str | None = None, phase: str | None = None, seq_len: int | None = None,
-                    batch: int = 1, cache_dir: str | Path | None = None) -> CostTable:
-    """CostTable for a zoo model on an accelerator preset (the `lowbit allocate --hw` path).
-
-    Sensitivity: a FILE (CSV/JSON, `models.sensitivity.load`; activation-joint choices use the
-    weight format's value), ``builtin`` (`models.quality`), or ``measured`` / ``proxy`` for
-    models lowbit holds real weights for (`models.zoo.runnable_models`: the digits CNN,
-    trained from a fixed seed). Other zoo models have shapes but no weights here, so for them
-    measured/proxy is an error asking for a FILE rather than a guess.
-    """
-    from lowbit.hwsim.spec import load_accelerator
-    from lowbit.models import quality as Q
-    from lowbit.models import sensitivity as S
-    from lowbit.models import zoo
-
-    if sensitivity is None:
-        raise InvalidSpecError("--sensitivity is required with --hw: a FILE (CSV/JSON), 'measured', 'proxy' "
-                               "or 'builtin'")
-    accel = load_accelerator(hw)
-    workload = zoo.get(model, phase=phase, seq_len=seq_len, batch=batch)
-    weight_fmts = list(formats)
-    names = [ly.name for ly in workload.layers if ly.weight_params > 0]
-    reps = len(act_formats) if act_formats else 1  # choices are (w, a) pairs in w-major order
-    if sensitivity in ("measured", "proxy") and zoo.canonical(model) not in zoo.runnable_models():
-        raise InvalidSpecError(f"--sensitivity {sensitivity}: model {model!r} has no weights in lowbit "
-                               f"(runnable: {', '.join(zoo.runnable_models())}); pass --sensitivity FILE "
-                               f"with per-(layer, format) values")
-    if sensitivity in ("builtin", "measured", "proxy"):
-        q = Q.for_model(model, weight_fmts, cache_dir=cache_dir, method=sensitivity)
-        sens_w, held, ties = q.for_layers(names, where=f"--sensitivity {sensitivity}")
-        if act_formats:  # measured activation terms, not the weight value repeated (search.joint)
-            from lowbit.search.joint import measured_pair_sensitivity
-
-            sens = measured_pair_sensitivity(model, names, sens_w, weight_fmts, act_formats, sensitivity,
-                                             cache_dir)
-        else:
-            sens = sens_w
-        return CostTable.from_hwsim(workload, weight_fmts, accel, sensitivity=sens,
-                                    act_formats=act_formats, ties=ties,
-                                    fixed={n: _held_label(f, act_formats) for n, f in held.items()})
-    st = S.load(sensitivity)
-    sens_w = st.array_for(names, weight_fmts, where=f"sensitivity {sensitivity}")
-    by_name = {n: i for i, n in enumerate(names)}
-    tie_pairs = [(by_name[ly.tied_to], by_name[ly.name]) for ly in workload.layers
-                 if ly.tied_to and ly.name in by_name and ly.tied_to in by_name]
-    return CostTable.from_hwsim(workload, weight_fmts, accel, sensitivity=np.repeat(sens_w, reps, axis=1),
-                                act_formats=act_formats, ties=tie_pairs)
+        tied: tuple[tuple[int, Any, tuple[Any, ...]], ...] = ()
+        if weight_layers_only:
+            row = {ly.name: i for i, ly in enumerate(layers)}
+            shared = [ly for ly in workload.layers if ly.weight_params == 0 and ly.has_weights
+                      and ly.tied_to in row]
+            tied = tuple((row[ly.tied_to], ly, tuple(r))
+                         for ly, r in zip(shared, price_grid(shared, pairs, accel)))
+        return cls(workload, accel, layers, tuple(pairs), labels, grid, tied)

@@ -117,7 +117,8 @@ def solve(table: CostTable, budgets: Mapping[str, float | str] | None = None, *,
     """
     t0 = time.perf_counter()
     raw = dict(table.budgets) if budgets is None else dict(budgets)
-    bud = {n: table.resolve_budget(n, v) for n, v in raw.items()}
+    bud = {table.key(n): table.resolve_budget(n, v) for n, v in raw.items()}
+    objective = table.key(objective)  # a plain `latency` means `latency_s` on an SI table
     obj_arr_check = table.metric(objective)  # validates the name
     del obj_arr_check
     names = list(dict.fromkeys([objective, *bud]))

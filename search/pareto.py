@@ -95,12 +95,14 @@ def sweep(table: CostTable, swept: str, *, points: int = 30,
           quiet: bool = False) -> list[ParetoPoint]:
     """Solve `points` ILPs with the `swept` budget from its minimum up to its value at the
     unconstrained optimum; returns every point (ILP then uniform) with `dominated` marked."""
+    swept, objective = table.key(swept), table.key(objective)
     if swept == objective:
         raise InvalidSpecError(f"pareto: the swept budget {swept!r} cannot also be the objective")
     if points < 2:
         raise InvalidSpecError(f"pareto: need at least 2 points, got {points}")
     table.metric(swept)
-    other = {n: table.resolve_budget(n, v) for n, v in (budgets or {}).items() if n != swept}
+    other = {table.key(n): table.resolve_budget(n, v) for n, v in (budgets or {}).items()
+             if table.key(n) != swept}
     names = table.metric_names
     lo = table.min_totals([swept])[swept]
     free = solve(table, other, objective=objective, time_limit_s=time_limit_s)

@@ -103,6 +103,8 @@ class _Priced:
     leak: np.ndarray                # [L, C] leakage energy at F0
     grid: tuple[tuple[Any, ...], ...]  # LayerCost per weight layer and choice
     other: dict[str, Any]           # LayerCost of layers without weights (run at the act format)
+    tied: dict[str, tuple[int, tuple[Any, ...]]]  # layer reusing a weight layer's weights ->
+    #                                   (that layer's row, LayerCost per choice); in `table`'s rows
     area_mm2: float
     peak_macs_per_cycle: float
     peak_by_format: dict[str, float]   # peak MACs/cycle of each choice (and of the act format)
@@ -168,7 +170,12 @@ def _priced(p: Point, ctx: ModelCtx, act_formats: tuple[str, ...], caches: Sweep
     table = CostTable.from_priced(pg, sensitivity=sens, ties=ties, fixed=held)
     leak = np.array([[lc.energy_j.get("leakage", 0.0) for lc in row] for row in pg.grid])
     dyn = np.array([[sum(v for k, v in lc.energy_j.items() if k != "leakage") for lc in row] for row in pg.grid])
-    other = {ly.name: hwsim.evaluate(ly, canon.act_format, canon) for ly in wl.layers if ly.weight_params == 0}
+    for owner, _ly, row in pg.tied:  # folded into the owner's row, as in the table
+        leak[owner] += [lc.energy_j.get("leakage", 0.0) for lc in row]
+        dyn[owner] += [sum(v for k, v in lc.energy_j.items() if k != "leakage") for lc in row]
+    tied = {ly.name: (owner, row) for owner, ly, row in pg.tied}
+    other = {ly.name: hwsim.evaluate(ly, canon.act_format, canon) for ly in wl.layers
+             if ly.weight_params == 0 and ly.name not in tied}
     core = canon.model()
     by_fmt = {lab: float(core.peak_macs_per_cycle(w, a or canon.act_format) * canon.num_cores)
               for lab, (w, a) in zip(pg.labels, pg.pairs)}
@@ -176,7 +183,7 @@ def _priced(p: Point, ctx: ModelCtx, act_formats: tuple[str, ...], caches: Sweep
                                           * canon.num_cores)
     peak_fmt = max((w for w, _a in pg.pairs), key=lambda f: f.bits_per_weight)
     return caches.priced.put(key, _Priced(
-        canon, wl, pg.labels, names, table, dyn, leak, pg.grid, other, float(canon.area_mm2()),
+        canon, wl, pg.labels, names, table, dyn, leak, pg.grid, other, tied, float(canon.area_mm2()),
         float(core.peak_macs_per_cycle(peak_fmt, canon.act_format) * canon.num_cores), by_fmt))
 
 
@@ -191,9 +198,9 @@ def design_table(base: str, params: Mapping[str, Any], ctx: ModelCtx, act_format
     freq = float(params.get("freq_hz", _accel(base, (), caches).freq_hz))
     t = pr.table
     return CostTable(layers=t.layers, choices=t.choices, sensitivity=t.sensitivity,
-                     costs={"latency_s": t.metric("latency") / freq,
+                     costs={"latency_s": t.metric("cycles") / freq,
                             "energy_j": pr.dyn + pr.leak * (F0_HZ / freq),
-                            "memory_bytes": t.metric("memory")},
+                            "memory_bytes": t.metric("memory_bytes")},
                      ties=t.ties, allowed=t.allowed, model=ctx.name,
                      hardware=_accel(base, tuple(params.items()), caches).name)
 
@@ -210,20 +217,24 @@ def _price_point(p: Point, ctx: ModelCtx, space_ctx: Mapping[str, Any], caches: 
     freq = float(dict(p.params).get("freq_hz", _accel(p.base, (), caches).freq_hz))
     pr = _priced(p, ctx, tuple(space_ctx["act_formats"]), caches)
     scale = F0_HZ / freq
-    table = pr.table if scale == 1.0 else pr.table.with_costs(energy=pr.dyn + pr.leak * scale)
+    table = pr.table if scale == 1.0 else pr.table.with_costs(
+        latency_s=pr.table.metric("cycles") / freq, energy_j=pr.dyn + pr.leak * scale)
+    # The inner ILP budgets latency in cycles (clock-free, so one table serves every clock).
     budgets: dict[str, float] = {}
     for n, v in space_ctx["budgets"].items():
         if n == "latency" and not is_relative(v):
-            budgets[n] = (float(v) if is_number(v) else seconds(str(v))) * freq  # seconds -> cycles
+            budgets["cycles"] = (float(v) if is_number(v) else seconds(str(v))) * freq  # seconds -> cycles
         else:
-            budgets[n] = table.resolve_budget(n, v, "budgets")
+            key = "cycles" if n == "latency" else table.key(n)
+            budgets[key] = table.resolve_budget(key, v, "budgets")
+    objective = "cycles" if space_ctx["objective"] == "latency" else table.key(space_ctx["objective"])
     base = {"hardware": pr.accel.name, "family": pr.accel.core_family.value, "freq_hz": freq,
             "area_mm2": pr.area_mm2, "choices_available": list(pr.labels)}
     try:
-        alloc = _solve_cached(table, budgets, space_ctx["objective"], caches)
+        alloc = _solve_cached(table, budgets, objective, caches)
     except InfeasibleBudgetError as exc:
         def sec(k: str, v: float) -> tuple[str, float]:
-            return ("latency_s", v / freq) if k == "latency" else (k, v)
+            return ("latency_s", v / freq) if k == "cycles" else (k, v)
 
         mins = dict(sec(k, v) for k, v in (exc.minimums or {}).items())
         asked = dict(sec(k, v) for k, v in budgets.items())
@@ -236,23 +247,28 @@ def _price_point(p: Point, ctx: ModelCtx, space_ctx: Mapping[str, Any], caches: 
         if ly.name in chosen:
             i, c = chosen[ly.name]
             rows.append((ly.name, pr.labels[c], pr.grid[i][c]))
+        elif ly.name in pr.tied:  # runs in the format of the layer whose weights it reuses
+            owner, costs = pr.tied[ly.name]
+            c = alloc.assignment[owner]
+            rows.append((ly.name, pr.labels[c], costs[c]))
         else:
             rows.append((ly.name, str(pr.accel.act_format), pr.other[ly.name]))
     energies = [_energy(lc.energy_j, scale) for _, _, lc in rows]
     total_cycles = float(workload_cycles(pr.wl, {n: float(lc.cycles) for n, _, lc in rows}, 1))
-    other_cyc = float(sum(lc.cycles for n, _, lc in rows if n not in chosen))
-    other_en = float(sum(sum(e.values()) for (n, _, _), e in zip(rows, energies) if n not in chosen))
+    other_cyc = float(sum(lc.cycles for n, _, lc in rows if n not in chosen and n not in pr.tied))
+    other_en = float(sum(sum(e.values()) for (n, _, _), e in zip(rows, energies)
+                         if n not in chosen and n not in pr.tied))
     uniform = {}
     for lab in pr.labels:
         t = table.totals(table.uniform(lab))
-        uniform[lab] = {"latency_s": (t["latency"] + other_cyc) / freq, "energy_j": t["energy"] + other_en,
-                        "quality": t["sensitivity"], "memory_bytes": t["memory"]}
+        uniform[lab] = {"latency_s": (t["cycles"] + other_cyc) / freq, "energy_j": t["energy_j"] + other_en,
+                        "quality": t["sensitivity"], "memory_bytes": t["memory_bytes"]}
     comps = sorted({k for e in energies for k in e})
     return {
         "status": "ok", **base,
         "cycles": total_cycles, "latency_s": total_cycles / freq,
         "energy_j": float(sum(sum(e.values()) for e in energies)),
-        "quality": float(alloc.totals["sensitivity"]), "memory_bytes": float(alloc.totals["memory"]),
+        "quality": float(alloc.totals["sensitivity"]), "memory_bytes": float(alloc.totals["memory_bytes"]),
         "ilp_status": alloc.status,
         "layers": [n for n, _, _ in rows], "choices": [c for _, c, _ in rows],
         "bits": [Format.parse(c.split("/")[0]).bits_per_weight for _, c, _ in rows],

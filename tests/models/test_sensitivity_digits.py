@@ -137,21 +137,21 @@ def test_digits_allocation_no_worse_than_uniform_of_equal_or_higher_cost(digits)
     st = S.measured(model, cx, FORMATS, metric="kl", use_cache=False)
     table, src = _latency_table(st.layers, st.values)
     assert src == "hwsim:loom"  # hwsim has landed: the preset prices every (layer, format)
-    assert np.ptp(table.costs["latency"], axis=1).min() > 0  # Loom: latency depends on weight bits
+    assert np.ptp(table.metric("latency"), axis=1).min() > 0  # Loom: latency depends on weight bits
     layers = list(table.layers)
     mixed = 0
     for u in FORMATS[1:-1]:  # int2 admits only itself; int8 is the unconstrained optimum
         uni = table.uniform(u)
-        budget = table.totals(uni)["latency"]
+        budget = table.totals(uni)[table.key("latency")]
         alloc = solve(table, {"latency": budget})
-        assert alloc.status == "optimal" and alloc.totals["latency"] <= budget * (1 + 1e-12)
+        assert alloc.status == "optimal" and alloc.totals[table.key("latency")] <= budget * (1 + 1e-12)
         acc_alloc = _accuracy(model, layers, list(alloc.choices), x_te, y_te)
         acc_uni = _accuracy(model, layers, [u] * len(layers), x_te, y_te)
         assert acc_alloc >= acc_uni, (u, alloc.choices, acc_alloc, acc_uni)
         mixed += len(set(alloc.choices)) > 1
     assert mixed >= 2  # the allocations really mix formats
     # At the int3 budget the gap is large enough for the output KL to agree too.
-    a3 = solve(table, {"latency": table.totals(table.uniform("int3"))["latency"]})
+    a3 = solve(table, {"latency": table.totals(table.uniform("int3"))[table.key("latency")]})
     assert _whole_model_kl(model, x_te, layers, list(a3.choices)) < _whole_model_kl(model, x_te, layers, ["int3"] * 4)
 
 
@@ -168,9 +168,10 @@ def test_cli_allocate_hw_digits_measured(tmp_path: Path) -> None:
     assert [ly["name"] for ly in doc["layers"]] == ["conv1", "conv2", "fc1", "fc2"]
     for ly in doc["layers"]:
         assert ly["format"] in ("int2", "int3", "int4", "int8")
-        assert ly["latency_cycles"] > 0 and ly["energy_j"] > 0 and ly["weight_bytes"] > 0
-    assert doc["totals"]["latency"] <= doc["budgets"]["latency"]
-    assert sum(ly["latency_cycles"] for ly in doc["layers"]) == pytest.approx(doc["totals"]["latency"])
+        assert ly["latency_s"] > 0 and ly["cycles"] > 0 and ly["energy_j"] > 0 and ly["memory_bytes"] > 0
+    assert doc["totals"]["latency_s"] <= doc["budgets"]["latency_s"]
+    assert sum(ly["latency_s"] for ly in doc["layers"]) == pytest.approx(doc["totals"]["latency_s"])
+    assert sum(ly["cycles"] for ly in doc["layers"]) == pytest.approx(doc["totals"]["cycles"])
 
 
 def test_cli_allocate_llm_without_weights_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -179,4 +180,5 @@ def test_cli_allocate_llm_without_weights_is_an_error(capsys: pytest.CaptureFixt
     assert main(["allocate", "--hw", "bitmod", "--model", "llama-2-7b", "--sensitivity", "proxy",
                  "--latency", "0.6x"]) == 2
     err = capsys.readouterr().err
-    assert "no weights" in err and "--sensitivity FILE" in err and err.count("\n") == 1
+    # The error says which sensitivities the model can use.
+    assert "no weights" in err and "FILE" in err and "file.py:factory" in err and err.count("\n") == 1

@@ -124,7 +124,7 @@ def test_allocation_energy_split_by_component(tmp_path: Path, capsys: pytest.Cap
     assert cap and {"DRAM", "SRAM", "leakage"} <= set(cap.group(1).split(", ")), cap
     assert "holds totals, not components" not in page
     th, td = _tables(page)
-    assert "latency (cycles)" in th and "energy (J)" in th and not [c for c in td if _RAW_EXP.search(c)]
+    assert "latency (s)" in th and "cycles" in th and "energy (J)" in th and not [c for c in td if _RAW_EXP.search(c)]
 
 
 def test_open_prints_file_url_without_a_desktop(tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -240,7 +240,7 @@ def test_allocate_builtin_sensitivity_agrees_with_the_sweep_point(tmp_path) -> N
     chosen = {n: c for n, c, w in zip(r["layers"], r["choices"], r["has_weights"]) if w}
     assert {ly["name"]: ly["format"] for ly in doc["layers"]} == chosen
     assert r["quality"] == pytest.approx(doc["totals"]["sensitivity"], rel=1e-12)
-    assert r["cycles"] == doc["totals"]["latency"]  # no weightless layers in ResNet-18
+    assert r["cycles"] == doc["totals"]["cycles"]  # no weightless layers in ResNet-18
 
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from lowbit.models.sensitivity import SensitivityTable
-from lowbit.search.costs import table_for_model
 from lowbit.search.ilp import solve
+from lowbit.search.model_tables import table_for_model
 
 from lowbit.cli import main
 
@@ -31,7 +31,7 @@ def test_joint_weight_activation_choices(tmp_path: Path) -> None:
     t = table_for_model("digits", "bitfusion-eyeriss-budget", fm, act_formats=["int4", "int8"],
                         sensitivity=str(_sens_file(tmp_path, fm)))
     assert t.choices == ("int2/int4", "int2/int8", "int4/int4", "int4/int8", "int8/int4", "int8/int8")
-    lat = t.costs["latency"]
+    lat = t.costs["cycles"]
     # Bit Fusion: an FU does 16/(ceil(w/2)*ceil(a/2)) MACs per cycle, so narrower activations never
     # cost more cycles at a fixed weight width (FIDELITY.md, Bit Fusion).
     assert (lat[:, 0] <= lat[:, 1]).all() and (lat[:, 4] <= lat[:, 5]).all()
@@ -40,8 +40,9 @@ def test_joint_weight_activation_choices(tmp_path: Path) -> None:
     assert np.array_equal(t.sensitivity[:, 2], t.sensitivity[:, 3])
     # The preset moves Bit Fusion's 32-bit outputs (read and written) whatever the formats, so the
     # fastest mix is 1601 of int8/int8's 2895 cycles (0.553x, measured): a 0.6x budget binds.
-    a = solve(t, {"latency": "0.6x:int8/int8"})
-    assert a.status == "optimal" and a.totals["latency"] <= 0.6 * lat[:, 5].sum() + 1e-9
+    a = solve(t, {"latency": "0.6x:int8/int8"})  # plain `latency` means latency_s here
+    assert a.budgets.keys() == {"latency_s"}
+    assert a.status == "optimal" and a.totals["cycles"] <= 0.6 * lat[:, 5].sum() * (1 + 1e-9)
 
 
 def test_pareto_cli_hw_path_and_memory_units(tmp_path: Path) -> None:
@@ -59,5 +60,101 @@ def test_pareto_cli_hw_path_and_memory_units(tmp_path: Path) -> None:
     assert main(["allocate", "--hw", "loom", "--model", "digits", "--formats", ",".join(fm),
                  "--sensitivity", str(sens), "--memory", "20KB", "-o", str(out)]) == 0
     alloc = json.loads(out.read_text())
-    assert alloc["budgets"]["memory"] == 20000.0 and alloc["totals"]["memory"] <= 20000.0
-    assert sum(ly["weight_bytes"] for ly in alloc["layers"]) == pytest.approx(alloc["totals"]["memory"])
+    assert alloc["budgets"]["memory_bytes"] == 20000.0 and alloc["totals"]["memory_bytes"] <= 20000.0
+    assert sum(ly["memory_bytes"] for ly in alloc["layers"]) == pytest.approx(alloc["totals"]["memory_bytes"])
+
+
+def test_from_hwsim_is_si_and_budgets_take_seconds_and_joules(tmp_path: Path) -> None:
+    """latency_s = cycles / clock; --latency 2ms / --energy 5mJ are SI; a wrong unit names the metric."""
+    from lowbit.hwsim.spec import load_accelerator
+    from lowbit.kernels_ref.errors import InvalidSpecError
+
+    fm = ["int2", "int4", "int8"]
+    t = table_for_model("digits", "loom", fm, sensitivity=str(_sens_file(tmp_path, fm)))
+    assert set(t.costs) == {"latency_s", "cycles", "energy_j", "memory_bytes", "bops"}
+    f = load_accelerator("loom").freq_hz
+    assert np.allclose(t.costs["latency_s"] * f, t.costs["cycles"], rtol=1e-12)
+    int8 = t.totals(t.uniform("int8"))
+    a = solve(t, {"latency": f"{int8['latency_s'] * 0.7 * 1e3!r}ms"})
+    assert a.budgets["latency_s"] == pytest.approx(0.7 * int8["latency_s"], rel=1e-12)
+    assert a.totals["latency_s"] <= a.budgets["latency_s"] * (1 + 1e-12)
+    b = solve(t, {"energy_j": f"{int8['energy_j'] * 1e6 * 0.8!r}uJ"})
+    assert b.budgets["energy_j"] == pytest.approx(0.8 * int8["energy_j"], rel=1e-12)
+    with pytest.raises(InvalidSpecError, match="latency_s.*'KiB' is a unit of bytes.*seconds"):
+        solve(t, {"latency": "5KiB"})
+    with pytest.raises(InvalidSpecError, match="energy_j.*'ms' is a unit of seconds.*joules"):
+        solve(t, {"energy": "2ms"})
+    # Two clocks, one front: the same design at half the clock takes twice the seconds, same cycles.
+    slow = load_accelerator("loom").with_changes(freq_hz=f / 2)
+    from lowbit.models import zoo
+    from lowbit.search.costs import CostTable
+
+    t2 = CostTable.from_hwsim(zoo.get("digits"), fm, slow)
+    assert np.allclose(t2.costs["latency_s"], 2 * t.costs["latency_s"], rtol=1e-12)
+    assert np.array_equal(t2.costs["cycles"], t.costs["cycles"])
+
+
+def test_allocate_cli_says_what_it_wrote_and_prints_units(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    fm = ["int2", "int4", "int8"]
+    sens = str(_sens_file(tmp_path, fm))
+    out = tmp_path / "alloc.json"
+    assert main(["allocate", "--hw", "loom", "--model", "digits", "--formats", ",".join(fm),
+                 "--sensitivity", sens, "--latency", "0.8x", "-o", str(out)]) == 0
+    said = capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    assert said.startswith(f"wrote {out}: 4 layers, status optimal") and "latency " in said and "s," in said
+    assert {"latency_s", "cycles", "energy_j", "memory_bytes"} <= set(doc["layers"][0])
+    assert doc["budgets"].keys() == {"latency_s"}
+    assert main(["allocate", "--hw", "loom", "--model", "digits", "--formats", ",".join(fm),
+                 "--sensitivity", sens, "--latency", "1ns"]) == 2
+    err = capsys.readouterr().err
+    assert "latency_s" in err and "smallest achievable" in err
+    assert main(["allocate", "--hw", "loom", "--model", "digits", "--formats", ",".join(fm),
+                 "--sensitivity", sens, "--memory", "30KB"]) == 0
+    table_out = capsys.readouterr().out
+    assert "latency (s)" in table_out and "energy (J)" in table_out and "memory (B)" in table_out
+    assert " µs" in table_out and " kB" in table_out  # displays convert
+
+
+def test_generate_phase_table_folds_decode_layers_into_their_weights() -> None:
+    """Phase generate: decode steps reuse the prefill weights; their costs fold into the owning
+    row, so the table's total at a uniform format equals evaluate_workload's."""
+    from lowbit.hwsim import evaluate_workload
+    from lowbit.hwsim.spec import load_accelerator
+    from lowbit.search.costs import CostTable
+    from lowbit.search.model_tables import workload_for
+
+    wl = workload_for("opt-1.3b", phase="generate", seq_len=16, generate=3)
+    acc = load_accelerator("bitmod")
+    t = CostTable.from_hwsim(wl, ["int4", "int8"], acc)
+    assert all(n.startswith("prefill.") for n in t.layers)
+    tot = t.totals(t.uniform("int4"))
+    ref = evaluate_workload(wl, "int4", acc)
+    weightless = [c for c, ly in zip(ref.layers, wl.layers) if not ly.has_weights]
+    own = sum(float(c.cycles) for c in ref.layers) - sum(float(c.cycles) for c in weightless)
+    assert tot["cycles"] == pytest.approx(own, rel=1e-12)
+    assert tot["latency_s"] == pytest.approx(own / acc.freq_hz, rel=1e-12)
+    en = sum(c.total_energy_j for c in ref.layers) - sum(c.total_energy_j for c in weightless)
+    assert tot["energy_j"] == pytest.approx(en, rel=1e-12)
+    # opt-1.3b ties lm_head to the embedding: the tied head's cycles are in the embedding's row
+    dec = [ly for ly in wl.layers if ly.name.startswith("decode")]
+    assert dec and all(ly.tied_to in t.layers for ly in dec if ly.has_weights)
+    assert main(["allocate", "--hw", "bitmod", "--model", "opt-1.3b", "--phase", "generate", "--prompt", "16",
+                 "--generate", "3", "--formats", "int4,int8", "--sensitivity", "builtin"]) == 2  # no builtin
+
+
+def test_generate_allocate_cli(tmp_path: Path) -> None:
+    from lowbit.search.model_tables import workload_for
+
+    wl = workload_for("opt-1.3b", phase="generate", seq_len=8, generate=2)
+    names = [ly.name for ly in wl.layers if ly.weight_params > 0]
+    SensitivityTable(tuple(names), ("int4", "int8"), np.outer(np.ones(len(names)), [1.0, 0.0])).save(
+        tmp_path / "s.csv")
+    out = tmp_path / "a.json"
+    assert main(["allocate", "--hw", "bitmod", "--model", "opt-1.3b", "--phase", "generate", "--prompt", "8",
+                 "--generate", "2", "--formats", "int4,int8", "--sensitivity", str(tmp_path / "s.csv"),
+                 "--latency", "0.8x", "-o", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert len(doc["layers"]) == len(names) and doc["totals"]["latency_s"] <= doc["budgets"]["latency_s"]
+    comp = sum(sum(ly["energy_components_j"].values()) for ly in doc["layers"])
+    assert comp == pytest.approx(doc["totals"]["energy_j"], rel=1e-9)  # components include decode steps
