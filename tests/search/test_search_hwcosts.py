@@ -33,16 +33,24 @@ def test_joint_weight_activation_choices(tmp_path: Path) -> None:
     assert t.choices == ("int2/int4", "int2/int8", "int4/int4", "int4/int8", "int8/int4", "int8/int8")
     lat = t.costs["cycles"]
     # Bit Fusion: an FU does 16/(ceil(w/2)*ceil(a/2)) MACs per cycle, so narrower activations never
-    # cost more cycles at a fixed weight width (FIDELITY.md, Bit Fusion).
-    assert (lat[:, 0] <= lat[:, 1]).all() and (lat[:, 4] <= lat[:, 5]).all()
+    # cost more compute at a fixed weight width (FIDELITY.md, Bit Fusion) ...
+    big = slice(0, 3)
+    assert (lat[big, 0] <= lat[big, 1]).all() and (lat[big, 4] <= lat[big, 5]).all()
+    # ... but the simulator pads each weight tile to N x perf-factor rows (memory rule
+    # array_padding), and int4 activations double the perf factor: fc2 (N = 10 outputs) then moves
+    # more padded weight bytes than it saves in compute (28 vs 23 cycles at int2 weights, measured).
+    assert lat[3, 0] > lat[3, 1]
     assert (t.costs["bops"][:, 0] * 2 == t.costs["bops"][:, 1]).all()  # MACs x w x a
     # Weight sensitivity is shared by both activation choices of a weight format.
     assert np.array_equal(t.sensitivity[:, 2], t.sensitivity[:, 3])
-    # The preset moves Bit Fusion's 32-bit outputs (read and written) whatever the formats, so the
-    # fastest mix is 1601 of int8/int8's 2895 cycles (0.553x, measured): a 0.6x budget binds.
-    a = solve(t, {"latency": "0.6x:int8/int8"})  # plain `latency` means latency_s here
+    # The preset moves Bit Fusion's 32-bit outputs (read and written) whatever the formats, and pads
+    # tiles to the array, so the fastest mix is 2034 of int8/int8's 3281 cycles (0.620x, measured;
+    # 0.553x before the array_padding rule): a 0.7x budget binds.
+    assert lat.min(axis=1).sum() / lat[:, 5].sum() == pytest.approx(2034 / 3281)
+    a = solve(t, {"latency": "0.7x:int8/int8"})  # plain `latency` means latency_s here
     assert a.budgets.keys() == {"latency_s"}
-    assert a.status == "optimal" and a.totals["cycles"] <= 0.6 * lat[:, 5].sum() * (1 + 1e-9)
+    assert a.status == "optimal" and a.totals["cycles"] <= 0.7 * lat[:, 5].sum() * (1 + 1e-9)
+    assert a.totals["cycles"] < lat[:, 5].sum()
 
 
 def test_pareto_cli_hw_path_and_memory_units(tmp_path: Path) -> None:
