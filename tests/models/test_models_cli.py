@@ -63,8 +63,8 @@ def test_models_show_config(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
 @pytest.mark.parametrize("argv, needle", [
     (("models", "show", "resnet51"), "unknown model 'resnet51'"),
     (("models", "show", "resnet50", "--phase", "decode"), "not valid for a CNN"),
-    (("models", "show", "llama-2-7b", "--seq", "-1"), "--seq must be a positive integer"),
-    (("models", "show", "llama-2-7b", "--batch", "0"), "--batch must be a positive integer"),
+    (("models", "show", "llama-2-7b", "--seq", "-1"), "--seq -1 is out of range [1, "),
+    (("models", "show", "llama-2-7b", "--batch", "0"), "--batch 0 is out of range [1, "),
 ])
 def test_models_show_errors(capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], needle: str) -> None:
     rc, out, err = _run(capsys, *argv)
