@@ -6,8 +6,9 @@ arithmetic they feed (cycles x batch, energies, seeds for numpy and torch) stays
 or float64 without wrapping or overflowing:
 
 - seeds: 0 .. 2**32 - 1, the range numpy's legacy seeding and torch.manual_seed share;
-- batch: 1 .. 2**20, sequence lengths and token counts: 1 .. 2**24 (a 1e6-token context and
-  a 1e6 batch at once is still below 2**63 cycles on every preset);
+- batch: 1 .. 2**20, sequence lengths and token counts: 1 .. 2**24 (what a number of this size
+  can mean; the two together can still exceed int64 cycles on a large model, which the cost
+  path refuses as a numeric overflow rather than wrapping);
 - Pareto points: 2 .. 1000 (each point is one integer program);
 - worker processes: 1 .. 1024; ports 0 .. 65535; time limits: finite, > 0, at most a week.
 """
