@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast docs clean debs
+.PHONY: install demo test test-fast docs fuzz clean debs
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -45,6 +45,11 @@ test-fast: $(STAMP) debs
 docs: $(STAMP)
 	$(BIN)/python -m lowbit.docgen
 	$(BIN)/mkdocs build --strict
+
+# Thousands of malformed inputs through the CLI under a time budget; counts into benchmarks/RESULTS.md.
+FUZZ_BUDGET ?= 300
+fuzz: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/fuzz_run.py --budget $(FUZZ_BUDGET)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -27,6 +27,7 @@ import re
 import resource
 import signal
 import sys
+import tempfile
 import time
 import traceback
 import warnings
@@ -142,7 +143,9 @@ def run_case(case: Case) -> Outcome:
     detail = ""
     t0 = time.perf_counter()
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+        # a mutated relative `-o %` must not write into the caller's directory (the repo)
+        with tempfile.TemporaryDirectory(prefix="lowbit-fuzz-") as scratch, contextlib.chdir(scratch), \
+                contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
                 warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise"):
             warnings.simplefilter("error")
             with _time_bound(case.time_s), _memory_bound(case.mem_bytes):

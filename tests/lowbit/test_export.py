@@ -10,6 +10,9 @@ import torch
 
 from lowbit.cli import main
 
+# Slow lane (`make test` runs it, `make test-fast` does not): allocate -> verify -> export chains on MiniLM and the digits CNN.
+pytestmark = pytest.mark.slow
+
 torch.set_num_threads(1)
 
 

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+# Slow lane (`make test` runs it, `make test-fast` does not): each check is a fresh Python process (~0.7 s).
+pytestmark = pytest.mark.slow
+
 DATA = Path(__file__).resolve().parents[1] / "data"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 

@@ -22,6 +22,9 @@ from lowbit.search.joint import (
     with_quality_terms,
 )
 
+# Slow lane (`make test` runs it, `make test-fast` does not): trains the digits CNN and measures activation terms.
+pytestmark = pytest.mark.slow
+
 AFS = ["int2", "int3", "int4", "int5", "int6", "int8"]
 
 

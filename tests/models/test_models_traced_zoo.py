@@ -15,6 +15,9 @@ from lowbit.models.ir import OpKind, Workload
 from lowbit.models.zoo.diffusion import trace_component
 from lowbit.models.zoo.vision import vision_module
 
+# Slow lane (`make test` runs it, `make test-fast` does not): traces diffusion/SR/segmentation networks on meta.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("diffusers")  # third-party extra 'real'
 
 PUBLISHED = json.loads((Path(__file__).parents[1] / "data" / "published_params.json").read_text())["models"]
