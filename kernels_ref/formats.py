@@ -41,11 +41,11 @@ if TYPE_CHECKING:  # numpy is imported by the value-table functions only: parsin
 __all__ = [
     "BITMOD_MIXES",
     "BITMOD_TABLES",
+    "GROUP_SIZE_MAX",
     "NF4_VALUES",
     "Format",
     "FormatInfo",
     "FormatKind",
-    "GROUP_SIZE_MAX",
     "Granularity",
     "ScaleFormat",
     "code_range",
