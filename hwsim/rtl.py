@@ -55,6 +55,7 @@ __all__ = [
     "simulate_bit_serial",
     "simulate_systolic",
     "synth_cells",
+    "tiled_result",
     "verilator_path",
 ]
 
@@ -369,9 +370,16 @@ def simulate_bit_serial(x: np.ndarray, w: np.ndarray, wf: Format, af: Format, sp
               "ACCW": spec.accumulator_bits}
     binary = build(("bit_serial.sv", "tb_bit_serial.sv"), params, cache_dir)
     got = run_testbench(binary, stream)
+    return tiled_result(got, tiles, m, n, pm, pn, "bit-serial array")
+
+
+def tiled_result(got: list[str], tiles: list[tuple[int, int]], m: int, n: int, pm: int, pn: int,
+                 what: str) -> RtlResult:
+    """The (m, n) output of a testbench that printed one pm x pn accumulator block per tile (at
+    the tiles' (m0, n0) origins) and a `cycles` line; its busy cycles as the cycle count."""
     vals = np.array([int(v) for v in got if v and not v.startswith("cycles")], dtype=np.int64)
     if vals.size != len(tiles) * pm * pn:
-        raise RtlToolError(f"RTL bit-serial array returned {vals.size} results, expected {len(tiles) * pm * pn}")
+        raise RtlToolError(f"RTL {what} returned {vals.size} results, expected {len(tiles) * pm * pn}")
     out = np.zeros((m, n), dtype=np.int64)
     for (m0, n0), acc in zip(tiles, vals.reshape(len(tiles), pm, pn)):
         mm, nn = min(pm, m - m0), min(pn, n - n0)

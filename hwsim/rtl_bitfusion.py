@@ -16,12 +16,11 @@ import numpy as np
 from lowbit.hwsim.cores.bit_serial import Model, Spec, fusion_bricks_per_operand, operand_bits
 from lowbit.hwsim.rtl import (
     RtlResult,
-    RtlToolError,
     _codes,
     _pad_to,
     build,
-    cycles_line,
     run_testbench,
+    tiled_result,
 )
 from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from lowbit.kernels_ref.formats import Format
@@ -81,12 +80,4 @@ def simulate_bitfusion(x: np.ndarray, w: np.ndarray, wf: Format, af: Format, spe
     params = {"PM": pm, "PK": pk, "PN": pn, "FB": fb, "BB": bb, "ACCW": spec.accumulator_bits}
     binary = build(("bitfusion.sv", "tb_bitfusion.sv"), params, cache_dir)
     got = run_testbench(binary, stream)
-    vals = np.array([int(v) for v in got if v and not v.startswith("cycles")], dtype=np.int64)
-    if vals.size != len(tiles) * pm * pn:
-        raise RtlToolError(f"RTL Bit Fusion array returned {vals.size} results, expected {len(tiles) * pm * pn}")
-    out = np.zeros((m, n), dtype=np.int64)
-    for (m0, n0), acc in zip(tiles, vals.reshape(len(tiles), pm, pn)):
-        mm, nn = min(pm, m - m0), min(pn, n - n0)
-        out[m0:m0 + mm, n0:n0 + nn] = acc[:mm, :nn]
-    busy = cycles_line(got)
-    return RtlResult(out, busy, busy)
+    return tiled_result(got, tiles, m, n, pm, pn, "Bit Fusion array")

@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.tables import table
 
 if TYPE_CHECKING:
     from lowbit.kernels_ref.formats import Format
@@ -17,12 +18,6 @@ __all__ = ["register"]
 
 def _row(name: str, fmt: Format, notes: str) -> tuple[str, ...]:
     return (name, fmt.kind.value, str(fmt.bits), f"{fmt.bits_per_weight:g}", fmt.granularity.value, notes)
-
-
-def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
-    return "\n".join(lines)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -36,7 +31,7 @@ def _list(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(out, indent=1) + "\n")
         return 0
     rows = [_row(i.name, i.fmt, i.notes) for i in infos]
-    sys.stdout.write(_table(rows, ("name", "kind", "bits", "bits/weight", "granularity", "notes")) + "\n")
+    sys.stdout.write(table(rows, ("name", "kind", "bits", "bits/weight", "granularity", "notes")) + "\n")
     sys.stdout.write("Every INT/UINT width 1-16 parses too: int1 .. int16, uint1 .. uint16 "
                      "(e.g. `lowbit formats show int9`).\n"
                      "Suffixes: g<N> group of N along K, t per-tensor, _sfp32/_spow2 scale format.\n")
@@ -60,7 +55,7 @@ def _show(args: argparse.Namespace) -> int:
             raise InvalidSpecError(f"group size {fmt.group_size} of {fmt} does not divide K={args.k}")
         bits = fmt.storage_bits(args.k, args.n)
         rows.append((f"storage of {args.k}x{args.n}", f"{bits / 8:.0f} bytes ({bits / (args.k * args.n):.4f} bits/weight)"))
-    sys.stdout.write(_table(rows, ("field", "value")) + "\n")
+    sys.stdout.write(table(rows, ("field", "value")) + "\n")
     return 0
 
 

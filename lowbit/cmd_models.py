@@ -14,18 +14,12 @@ from typing import TYPE_CHECKING
 
 from lowbit.argtypes import BATCH_MAX, SEQ_MAX, bounded_int
 from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.tables import table
 
 if TYPE_CHECKING:  # the zoo is imported by the handlers, not by `lowbit --help`
     from lowbit.models.ir import Workload
 
 __all__ = ["register"]
-
-
-def _table(rows: list[tuple[str, ...]], header: tuple[str, ...], right: set[int]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-             for r in [header, *rows]]
-    return "\n".join(lines)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -36,7 +30,7 @@ def _list(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(names) + "\n")
         return 0
     rows = [(n, zoo.default_phase(n).value) for n in names]
-    sys.stdout.write(_table(rows, ("model", "default phase"), set()) + "\n")
+    sys.stdout.write(table(rows, ("model", "default phase"), set()) + "\n")
     return 0
 
 
@@ -75,7 +69,7 @@ def _show(args: argparse.Namespace) -> int:
         return 0
     rows = [(l.name, l.op.value, f"{l.m:,}", f"{l.k:,}", f"{l.n:,}", f"{l.batch:,}", f"{l.weight_params:,}",
              f"{l.macs:,}") for l in wl.layers]
-    sys.stdout.write(_table(rows, ("layer", "op", "M", "K", "N", "batch", "weight params", "MACs"),
+    sys.stdout.write(table(rows, ("layer", "op", "M", "K", "N", "batch", "weight params", "MACs"),
                             {2, 3, 4, 5, 6, 7}) + "\n")
     extra = zoo.aux_params(wl)
     ctx = dict(wl.meta).get("context_len", 0)
