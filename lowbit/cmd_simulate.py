@@ -17,8 +17,11 @@ __all__ = ["register", "run"]
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "simulate", help="cycles and energy of a model on an accelerator (or SCALE-Sim files)",
-        description="Per-layer cycles (compute, stall), utilisation and energy breakdown of a zoo model "
-                    "on a hardware preset or YAML spec; or SCALE-Sim cfg + topology files.")
+        description="Per-layer cycles (compute, stall), utilisation, energy breakdown and mapping of a "
+                    "model on a hardware preset or YAML spec; or SCALE-Sim cfg + topology files. "
+                    "A mapping such as '32x32x16 mnk ws' reads: tile_m x tile_k x tile_n, the loop "
+                    "order from outer to inner, and the dataflow (ws/os/is, or none); 'on 4 cores "
+                    "(n)' when a layer is split over cores along that dimension.")
     p.add_argument("--hw", action="append", default=[], metavar="PRESET|FILE",
                    help="hardware preset (`lowbit presets list`) or spec YAML path; repeat it to "
                         "compare designs in one table (speed-up over the first)")
