@@ -50,6 +50,7 @@ __all__ = [
     "RtlToolError",
     "build",
     "default_cache_dir",
+    "result_values",
     "rtl_source_dir",
     "run_testbench",
     "simulate_bit_serial",
@@ -183,6 +184,14 @@ def hex_lines(rows: np.ndarray, width: int) -> str:
     return "\n".join(" ".join(f"{int(v):x}" for v in r) for r in arr) + "\n"
 
 
+def result_values(lines: list[str], expected: int, what: str) -> np.ndarray:
+    """The integer results a testbench printed (every line but `cycles N`), checked in number."""
+    vals = np.array([int(v) for v in lines if v and not v.startswith("cycles")], dtype=np.int64)
+    if vals.size != expected:
+        raise RtlToolError(f"RTL {what} returned {vals.size} results, expected {expected}")
+    return vals
+
+
 def cycles_line(lines: list[str]) -> int:
     for line in reversed(lines):
         if line.startswith("cycles "):
@@ -263,9 +272,7 @@ def simulate_systolic(x: np.ndarray, w: np.ndarray, wf: Format, af: Format, spec
         binary = build(("skew_line.sv", "systolic_os.sv", "tb_systolic_os.sv"),
                        {**common, "AW": width, "WW": width}, cache_dir)
         lines = run_testbench(binary, "".join(parts))
-        vals = np.array([int(v) for v in lines if v and not v.startswith("cycles")], dtype=np.int64)
-        if vals.size != len(folds) * rows * cols:
-            raise RtlToolError(f"RTL OS array returned {vals.size} results, expected {len(folds) * rows * cols}")
+        vals = result_values(lines, len(folds) * rows * cols, "OS array")
         for (m0, n0), acc in zip(folds, vals.reshape(len(folds), rows, cols)):
             mm, nn = min(rows, m - m0), min(cols, n - n0)
             out[m0:m0 + mm, n0:n0 + nn] += acc[:mm, :nn]
@@ -377,9 +384,7 @@ def tiled_result(got: list[str], tiles: list[tuple[int, int]], m: int, n: int, p
                  what: str) -> RtlResult:
     """The (m, n) output of a testbench that printed one pm x pn accumulator block per tile (at
     the tiles' (m0, n0) origins) and a `cycles` line; its busy cycles as the cycle count."""
-    vals = np.array([int(v) for v in got if v and not v.startswith("cycles")], dtype=np.int64)
-    if vals.size != len(tiles) * pm * pn:
-        raise RtlToolError(f"RTL {what} returned {vals.size} results, expected {len(tiles) * pm * pn}")
+    vals = result_values(got, len(tiles) * pm * pn, what)
     out = np.zeros((m, n), dtype=np.int64)
     for (m0, n0), acc in zip(tiles, vals.reshape(len(tiles), pm, pn)):
         mm, nn = min(pm, m - m0), min(pn, n - n0)

@@ -15,7 +15,13 @@ from pathlib import Path
 import numpy as np
 from lowbit.hwsim.cores.binary_tensor_core import Spec, bit_planes
 from lowbit.hwsim.cyclesim.binary import decompose
-from lowbit.hwsim.rtl import RtlResult, RtlToolError, build, cycles_line, run_testbench
+from lowbit.hwsim.rtl import (
+    RtlResult,
+    build,
+    cycles_line,
+    result_values,
+    run_testbench,
+)
 from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.kernels_ref.formats import Format
 
@@ -145,8 +151,6 @@ def simulate_binary(x: np.ndarray, w: np.ndarray, wf: Format, af: Format, spec: 
               **lim}
     binary = build(("bmma_unit.sv", "binary_tc.sv", "tb_binary_tc.sv"), params, cache_dir)
     got = run_testbench(binary, stream)
-    vals = np.array([int(v) for v in got if v and not v.startswith("cycles")], dtype=np.int64)
-    if vals.size != m_pad * n_pad:
-        raise RtlToolError(f"RTL binary core returned {vals.size} results, expected {m_pad * n_pad}")
+    vals = result_values(got, m_pad * n_pad, "binary core")
     busy = cycles_line(got)
     return RtlResult(vals.reshape(m_pad, n_pad)[:m, :n].copy(), busy, busy)

@@ -21,7 +21,13 @@ from pathlib import Path
 import numpy as np
 from lowbit.hwsim.cores.lut_tensor_core import Spec, table_bits_for, weight_planes
 from lowbit.hwsim.cyclesim.lut import plane_split
-from lowbit.hwsim.rtl import RtlResult, RtlToolError, build, cycles_line, run_testbench
+from lowbit.hwsim.rtl import (
+    RtlResult,
+    build,
+    cycles_line,
+    result_values,
+    run_testbench,
+)
 from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from lowbit.kernels_ref.formats import Format, FormatKind
 
@@ -127,9 +133,7 @@ def simulate_lut(x: np.ndarray, w: np.ndarray, wf: Format, af: Format, spec: Spe
               "XB": 9, "TB": exact_table_bits(s, af), "WB": 8, "ACCW": s.accumulator_bits, **lim}
     binary = build(("lut_unit.sv", "lut_tc.sv", "tb_lut_tc.sv"), params, cache_dir)
     got = run_testbench(binary, stream)
-    vals = np.array([int(v) for v in got if v and not v.startswith("cycles")], dtype=np.int64)
-    if vals.size != m * n:
-        raise RtlToolError(f"RTL LUT tile returned {vals.size} results, expected {m * n}")
+    vals = result_values(got, m * n, "LUT tile")
     busy = cycles_line(got)
     return RtlResult(vals.reshape(m, n), busy, busy)
 
