@@ -22,14 +22,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "bitmod_sim"
-MODELS = ("opt-1.3b", "phi-2", "yi-6b", "llama-2-7b", "llama-2-13b", "llama-3-8b")
-PHASES = ("prefill", "decode")
-PRESETS = {"bitmod": "bitmod", "ant": "bitmod-ant", "olive": "bitmod-olive"}
-FORMATS = {
-    "bitmod": {"prefill": "int4g128_spow2", "decode": "int3g128_spow2"},
-    "ant": dict(zip(MODELS, ("int5", "int5", "int5g64", "int5", "int4", "int5"))),
-    "olive": dict(zip(MODELS, ("int4", "int4", "int4", "int4", "int4", "int4g32"))),
-}
+SETUP = json.loads((DATA / "setup.json").read_text())  # models, phases, presets, format mapping
+MODELS = tuple(SETUP["models"])
+PHASES = tuple(SETUP["phases"])
+PRESETS = SETUP["presets"]
+FORMATS = SETUP["formats"]
 
 
 def peer(arch: str, phase: str) -> dict:

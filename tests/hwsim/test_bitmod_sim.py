@@ -19,16 +19,11 @@ from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.models import Layer, zoo
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "bitmod_sim"
-MODELS = ("opt-1.3b", "phi-2", "yi-6b", "llama-2-7b", "llama-2-13b", "llama-3-8b")
-PHASES = ("prefill", "decode")
-PRESETS = {"bitmod": "bitmod", "ant": "bitmod-ant", "olive": "bitmod-olive"}
-# bits per weight as bitmod_sim's test scripts set them: BitMoD 4.0625 / 3.0625 (an 8-bit scale
-# per 128), ANT 5,5,5.25,5,4,5, OliVe 4,4,4,4,4,4.5 (group-scale formats give the fractions)
-FORMATS = {
-    "bitmod": {"prefill": "int4g128_spow2", "decode": "int3g128_spow2"},
-    "ant": dict(zip(MODELS, ("int5", "int5", "int5g64", "int5", "int4", "int5"))),
-    "olive": dict(zip(MODELS, ("int4", "int4", "int4", "int4", "int4", "int4g32"))),
-}
+SETUP = json.loads((DATA / "setup.json").read_text())  # models, phases, presets, format mapping
+MODELS = tuple(SETUP["models"])
+PHASES = tuple(SETUP["phases"])
+PRESETS = SETUP["presets"]
+FORMATS = SETUP["formats"]
 GQA = ("yi-6b", "llama-3-8b")
 _RENAME = {"attn_qk": "attn_score", "attn_v": "attn_context", "out_proj": "o_proj"}
 
