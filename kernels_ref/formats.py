@@ -16,6 +16,8 @@
     bitmod3, bitmod4                    BitMoD mixture: per group the best of the
                                         four er/ea pos/neg variants (2-bit selector)
     flint4          ANT's flint4 codebook (as in the BitMoD repository)
+    i2_s, dbllmg64, pbllm10g128, salient20g128   BitNet I2_S, DB-LLM, PB-LLM and
+                    PTQ1.61-style salient-channel formats (see `Format.bits_per_weight`)
 
 This module is the format *descriptor*: parsing, widths, `bits_per_weight`,
 code ranges, the NF/BitMoD codebooks (`codebook_values`) and FP value tables as
@@ -42,6 +44,7 @@ __all__ = [
     "BITMOD_MIXES",
     "BITMOD_TABLES",
     "GROUP_SIZE_MAX",
+    "I2S_TAIL_BYTES",
     "NF4_VALUES",
     "Format",
     "FormatInfo",
@@ -64,6 +67,9 @@ class FormatKind(enum.Enum):
     FP = "fp"
     NF = "nf"
     BITMOD = "bitmod"  # a BitMoD codebook datatype; `Format.variant` names it
+    DUAL_BINARY = "dbllm"        # DB-LLM: two {0,1} planes with their own scales + offset
+    PARTIAL_BINARY = "pbllm"     # PB-LLM: salient weights int8, the rest binary, bitmap
+    SALIENT_CHANNEL = "salient"  # PTQ1.61-style: salient input channels int4, the rest binary
 
 
 class Granularity(enum.Enum):
@@ -139,6 +145,17 @@ _RE_BITMOD = re.compile(
     r"(?:_s(?P<scale>fp16|fp32|pow2))?$"
 )
 
+# Kinds with two codes per group (quantisers in `kernels_ref.quant_binary`) -> widest code;
+# BitNet I2_S (bitnet.cpp) keeps its one fp32 scale in a 32-byte tail after the 2-bit codes.
+_COMPOSITE_BITS = {"dbllm": 2, "pbllm": 8, "salient": 4}
+I2S_TAIL_BYTES = 32
+
+_RE_COMPOSITE = re.compile(
+    r"^(?P<base>dbllm|pbllm|salient)(?P<pct>\d{1,2})?"
+    r"(?:g(?P<group>\d+))?"
+    r"(?:_s(?P<scale>fp16|fp32|pow2))?$"
+)
+
 _RE = re.compile(
     r"^(?P<base>[a-z0-9]+?)"
     r"(?:(?P<tensor>t)|g(?P<group>\d+))?"
@@ -162,11 +179,16 @@ class Format:
     scale: ScaleFormat | None = ScaleFormat.FP16
     exp_bits: int = 0
     man_bits: int = 0
-    variant: str | None = None  # BITMOD only: a BITMOD_TABLES or BITMOD_MIXES name
+    variant: str | None = None  # BITMOD: a BITMOD_TABLES or BITMOD_MIXES name; TERNARY: "i2_s"
+    salient: int | None = None  # PARTIAL_BINARY / SALIENT_CHANNEL: salient percent (1-99)
 
     def __post_init__(self) -> None:
         k = self.kind
-        if k is FormatKind.BITMOD:
+        self._check_composite()
+        if k is FormatKind.TERNARY and self.variant == "i2_s":
+            if self.granularity is not Granularity.TENSOR or self.scale is not ScaleFormat.FP32:
+                raise UnsupportedFormatError("i2_s has one fp32 scale per tensor")
+        elif k is FormatKind.BITMOD:
             if self.variant not in _BITMOD_BITS:
                 raise UnsupportedFormatError(
                     f"unknown BitMoD datatype {self.variant!r}; known: {', '.join(sorted(_BITMOD_BITS))}")
@@ -176,7 +198,8 @@ class Format:
             if self.scale is None:
                 raise UnsupportedFormatError(f"BitMoD {self.variant} needs a scale")
         elif self.variant is not None:
-            raise UnsupportedFormatError(f"variant is only meaningful for BitMoD formats, got {self.variant!r}")
+            raise UnsupportedFormatError(
+                f"variant is only meaningful for BitMoD formats and i2_s, got {self.variant!r}")
         if k in (FormatKind.INT, FormatKind.UINT) and self.bits not in _INT_BITS:
             raise UnsupportedFormatError(f"{k.value} format needs 1-16 bits, got {self.bits}")
         if k is FormatKind.BINARY and self.bits != 1:
@@ -203,6 +226,46 @@ class Format:
         if self.scale is None and self.granularity is not Granularity.TENSOR:
             raise UnsupportedFormatError("an unscaled format must have tensor granularity")
 
+    def _check_composite(self) -> None:
+        k = self.kind
+        if k.value not in _COMPOSITE_BITS and self.salient is not None:
+            raise UnsupportedFormatError("a salient percent is only meaningful for pbllm and salient")
+        if k.value not in _COMPOSITE_BITS:
+            return
+        if self.bits != _COMPOSITE_BITS[k.value] or self.scale is None:
+            raise UnsupportedFormatError(f"{k.value} stores {_COMPOSITE_BITS[k.value]}-bit codes with scales")
+        if k is FormatKind.DUAL_BINARY:
+            if self.salient is not None or self.granularity is Granularity.TENSOR:
+                raise UnsupportedFormatError("dbllm fits its scales per group or channel, no salient %")
+            return
+        if self.granularity is not Granularity.GROUP:
+            raise UnsupportedFormatError(f"{k.value} selects its salient part per group: give g<N>")
+        if self.salient is None or not 1 <= self.salient <= 99:
+            raise UnsupportedFormatError(f"{k.value} needs a salient percent 1-99, got {self.salient}")
+        assert self.group_size is not None
+        if self.group_size <= GROUP_SIZE_MAX and not 1 <= self.salient_count < self.group_size:
+            raise UnsupportedFormatError(
+                f"{k.value}{self.salient}g{self.group_size}: round({self.salient}% of {self.group_size}) = "
+                f"{self.salient_count} salient per group; need 1 .. {self.group_size - 1}")
+
+    @property
+    def salient_count(self) -> int:
+        """Salient weights (pbllm) / input channels (salient) per group: round-half-up(% x g)."""
+        if self.salient is None or self.group_size is None:
+            raise UnsupportedFormatError(f"{self} has no salient part")
+        return (self.salient * self.group_size * 2 + 100) // 200
+
+    @property
+    def is_composite(self) -> bool:
+        """DB-LLM, PB-LLM and salient-channel formats (two codes per group)."""
+        return self.kind.value in _COMPOSITE_BITS
+
+    @property
+    def fixed_layout(self) -> bool:
+        """Granularity and scales are part of the format's definition (i2_s and the composite
+        formats): a kernel sees them, so verify keeps them."""
+        return self.is_composite or self.variant == "i2_s"
+
     # ------------------------------------------------------------------ parsing
     @classmethod
     def parse(cls, text: str) -> Format:
@@ -210,6 +273,22 @@ class Format:
         if not isinstance(text, str):
             raise UnsupportedFormatError(f"format must be a string, got {type(text).__name__}")
         s = text.strip().lower()
+        if s == "i2_s":
+            return cls(FormatKind.TERNARY, 2, Granularity.TENSOR, None, ScaleFormat.FP32, variant="i2_s")
+        cm = _RE_COMPOSITE.match(s)
+        if cm:
+            base, pct, group, scale = cm.group("base", "pct", "group", "scale")
+            if (base == "dbllm") != (pct is None):
+                raise UnsupportedFormatError(
+                    f"unknown format {text!r}: pbllm and salient take a percent (pbllm10g128), dbllm none")
+            try:
+                return cls(FormatKind(base), _COMPOSITE_BITS[base],
+                           Granularity.GROUP if group is not None else Granularity.CHANNEL,
+                           int(group) if group is not None else None,
+                           ScaleFormat(scale) if scale else ScaleFormat.FP16,
+                           salient=int(pct) if pct is not None else None)
+            except UnsupportedFormatError as exc:
+                raise UnsupportedFormatError(f"unknown format {text!r}: {exc}") from None
         bm = _RE_BITMOD.match(s)
         if bm:
             variant = bm.group("base")
@@ -278,6 +357,10 @@ class Format:
         elif k is FormatKind.BITMOD:
             assert self.variant is not None
             base = self.variant
+        elif self.variant == "i2_s":
+            return "i2_s"
+        elif self.salient is not None:
+            base = f"{k.value}{self.salient}"
         else:
             base = k.value
         if self.granularity is Granularity.GROUP:
@@ -296,7 +379,14 @@ class Format:
         Per-channel and per-tensor scales are amortised over a whole row or
         tensor, which this property cannot see; use `storage_bits(k)` for the
         exact figure. int4g128 with fp16 scales: 4 + 16/128 = 4.125.
+
+        Per group of g (k = `salient_count`, s = scale bits): dbllm 2 + 3s/g (alpha1, alpha2,
+        beta); pbllm (g bitmap + (g-k) signs + 8k + 2s)/g; salient (4k + (g-k) signs + 2s)/g,
+        whose K-bit channel mask is per matrix (1/N per weight: `storage_bits` counts it);
+        i2_s 2 (and a 32-byte tail per tensor).
         """
+        if self.is_composite and self.granularity is Granularity.GROUP:
+            return self._group_bits() / self.group_size  # type: ignore[operator]
         if self.granularity is Granularity.GROUP and self.scale is not None:
             assert self.group_size is not None
             return self.bits + (self.scale.bits + self.meta_bits_per_group) / self.group_size
@@ -310,8 +400,27 @@ class Format:
             return math.ceil(math.log2(len(BITMOD_MIXES[self.variant])))
         return 0
 
+    def _group_bits(self) -> int:
+        """Bits of one group of one column of a composite format (codes, bitmap, scales)."""
+        g, s = self.group_size or 0, self.scale.bits  # type: ignore[union-attr]
+        if self.kind is FormatKind.DUAL_BINARY:
+            return 2 * g + 3 * s
+        kc = self.salient_count  # pbllm: bitmap + signs + int8; salient: int4 + signs
+        return g + (g - kc) + 8 * kc + 2 * s if self.kind is FormatKind.PARTIAL_BINARY else 4 * kc + (g - kc) + 2 * s
+
     def storage_bits(self, k: int, n: int = 1) -> float:
-        """Exact bits to store an n x k matrix (k = reduction dim) including scales."""
+        """Exact bits to store an n x k matrix (k = reduction dim) including scales
+        (and i2_s's tail, the salient-channel mask)."""
+        if self.variant == "i2_s":
+            return float(2 * k * n + 8 * I2S_TAIL_BYTES)
+        if self.is_composite and self.granularity is Granularity.CHANNEL:  # dbllm: 3 scales/column
+            return float((2 * k + 3 * self.scale.bits) * n)  # type: ignore[union-attr]
+        if self.is_composite:
+            assert self.group_size is not None
+            if k % self.group_size:
+                raise UnsupportedFormatError(f"group size {self.group_size} of {self} does not divide K={k}")
+            mask = k if self.kind is FormatKind.SALIENT_CHANNEL else 0
+            return float(self._group_bits() * (k // self.group_size) * n + mask)
         codes = self.bits * k * n
         if self.scale is None:
             return float(codes)
@@ -478,6 +587,10 @@ _CATALOG: tuple[tuple[str, str], ...] = (
     ("bitmod3g128", "BitMoD 3-bit mixture (2-bit selector per group)"),
     ("bitmod4g128", "BitMoD 4-bit mixture (2-bit selector per group)"),
     ("flint4g128", "ANT flint4 codebook"),
+    ("i2_s", "BitNet b1.58 ternary, bitnet.cpp I2_S bytes, fp32 scale per tensor"),
+    ("dbllmg64", "DB-LLM dual binary a1*b1 + a2*b2 + beta, fitted per group of 64"),
+    ("pbllm10g128", "PB-LLM: top 10% |w| per group int8 (bitmap), rest binary"),
+    ("salient20g128", "PTQ1.61-style: 20% input channels int4 (mask), rest binary"),
 )
 
 
