@@ -28,8 +28,8 @@ for each tied pair (i, j) and each activation format a,
 `ilp.solve` itself (same model, same presolve).
 
 Quality: `compose_sensitivity` fills the table's sensitivity from measured parts
-(`models.act_sensitivity`): the jointly measured (W, A) value of a layer where present,
-else the additive model ``s(W) + s(A)`` (weights alone + input activations alone), and
+(`search.pair_terms`): the jointly measured value of a layer's choices where present, else
+the additive model ``s(W) + s(A)`` (weights alone + input activations alone), and
 ``s_act(A) + s_kv(KV)`` for a MATMUL. Which form each layer got is recorded.
 """
 
@@ -52,7 +52,6 @@ __all__ = [
     "build_joint",
     "compose_sensitivity",
     "matmul_label",
-    "measured_pair_sensitivity",
     "parse_choice",
     "residual_act_ties",
     "solve_joint",
@@ -207,9 +206,10 @@ def _value(tab: Any, layer: str, fmt: str, what: str) -> float:
 def compose_sensitivity(jt: JointTable, *, weight: Any = None, act: Any = None, kv: Any = None,
                         pairs: Mapping[tuple[str, str], float] | None = None,
                         layer_names: Mapping[str, str] | None = None) -> JointTable:
-    """Fill the sensitivity: per layer with weights, the jointly measured value ``pairs[(layer,
-    "W/A")]`` when every choice of the layer has one, else ``weight[layer, W] + act[layer, A]``
-    (additivity assumed); per MATMUL ``act[layer, A] + kv[layer, KV]``. `layer_names` maps the
+    """Fill the sensitivity: per layer, the jointly measured value ``pairs[(layer, label)]``
+    (``"W/A"``, or ``"kv:KV/A"`` for a MATMUL) when every choice of the layer has one, else
+    ``weight[layer, W] + act[layer, A]`` (additivity assumed), per MATMUL
+    ``act[layer, A] + kv[layer, KV]``. `layer_names` maps the
     table's layer names to the names the tables use (zoo -> module names). A missing value is
     an InvalidSpecError, never a zero; layers not allowed a choice get 0 there (unused)."""
     t = jt.table
@@ -219,7 +219,7 @@ def compose_sensitivity(jt: JointTable, *, weight: Any = None, act: Any = None, 
         key = (layer_names or {}).get(n, n)
         cols = np.flatnonzero(t.allowed[i])
         labs = [t.choices[c] for c in cols]
-        if jt.kinds[i] == "weight" and pairs is not None and all((key, lab) in pairs for lab in labs):
+        if pairs is not None and all((key, lab) in pairs for lab in labs):
             sens[i, cols] = [pairs[(key, lab)] for lab in labs]
             src[n] = "joint"
             continue
@@ -248,36 +248,6 @@ def with_quality_terms(jt: JointTable, terms: Mapping[str, np.ndarray]) -> tuple
         out[name] = np.where(t.allowed, a + shift[:, None], 0.0)
         offsets[name] = -float(shift.sum())
     return replace(jt, table=t.with_costs(**out)), offsets
-
-
-def measured_pair_sensitivity(model: str, names: Sequence[str], sens_w: np.ndarray,
-                              weight_formats: Sequence[str], act_formats: Sequence[str], method: str,
-                              cache_dir: Any = None) -> np.ndarray:
-    """[layer, (W, A) weight-major] sensitivity of a zoo model lowbit holds weights for
-    (`zoo.trained`): ``sens_w[l, W] + act[l, A]`` with act measured on the calibration data
-    (`models.act_sensitivity.activation`, the model's own metric; additivity assumed). Any
-    other model (or the data-free ``proxy`` method) has no measured activation terms here:
-    an InvalidSpecError asking for a file, never the weight value reused."""
-    from lowbit.models import zoo
-
-    key = zoo.canonical(model)
-    if key not in zoo.runnable_models() or method == "proxy":
-        raise InvalidSpecError(
-            f"--act-formats with --sensitivity {method}: no measured activation sensitivity for {model!r} "
-            f"({'proxy is data-free' if method == 'proxy' else 'lowbit holds no runnable weights for it'}); "
-            f"use --sensitivity measured on {', '.join(zoo.runnable_models())}, or a FILE")
-    import torch
-    from lowbit.models import act_sensitivity as A
-
-    net, calib, metric = zoo.trained(key, seed=0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        st = A.activation(net, calib, list(act_formats), metric=metric, layers=list(names), cache_dir=cache_dir)
-    finally:
-        torch.set_num_threads(threads)
-    act = st.array_for(names, [str(a) for a in act_formats], where="activation sensitivity")
-    return (np.asarray(sens_w)[:, :, None] + act[:, None, :]).reshape(len(names), -1)
 
 
 def _link_rows(jt: JointTable, gid: np.ndarray) -> list[tuple[int, int]]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.search.costs import CostTable, choice_label
 
@@ -81,7 +80,6 @@ def table_for_model(model: str, hw: str, formats: Sequence[str], *, act_formats:
     workload = workload_for(model, phase=phase, seq_len=seq_len, batch=batch, generate=generate)
     weight_fmts = list(formats)
     names = [ly.name for ly in workload.layers if ly.weight_params > 0]
-    reps = len(act_formats) if act_formats else 1  # choices are (w, a) pairs in w-major order
     if sensitivity in Q.METHODS and not _has_weights_here(model):
         raise InvalidSpecError(f"--sensitivity {sensitivity}: model {model!r} has no weights in lowbit; "
                                f"it can use {Q.usable_sensitivities(model)}")
@@ -95,19 +93,23 @@ def table_for_model(model: str, hw: str, formats: Sequence[str], *, act_formats:
             q = Q.for_model(model, weight_fmts, cache_dir=cache_dir, method=sensitivity)
         sens_w, held, ties = q.for_layers(names, where=f"--sensitivity {sensitivity}")
         if act_formats:  # measured activation terms, not the weight value repeated (search.joint)
-            from lowbit.search.joint import measured_pair_sensitivity
+            from lowbit.search.pair_terms import measured_pair_sensitivity
 
-            sens = measured_pair_sensitivity(model, names, sens_w, weight_fmts, act_formats, sensitivity,
-                                             cache_dir)
+            sens = measured_pair_sensitivity(model, names, sens_w, act_formats, sensitivity, cache_dir)
         else:
             sens = sens_w
         return CostTable.from_hwsim(workload, weight_fmts, accel, sensitivity=sens,
                                     act_formats=act_formats, ties=ties,
                                     fixed={n: _held_label(f, act_formats) for n, f in held.items()})
     st = S.load(sensitivity)
-    sens_w = st.array_for(names, weight_fmts, where=f"sensitivity {sensitivity}")
+    if act_formats:  # per-pair 'W/A' columns, or 'W' + 'act:A' (search.pair_terms); never repeated
+        from lowbit.search.pair_terms import pair_array
+
+        sens, _form = pair_array(st, names, weight_fmts, list(act_formats), f"sensitivity {sensitivity}")
+    else:
+        sens = st.array_for(names, weight_fmts, where=f"sensitivity {sensitivity}")
     by_name = {n: i for i, n in enumerate(names)}
     tie_pairs = [(by_name[ly.tied_to], by_name[ly.name]) for ly in workload.layers
                  if ly.tied_to and ly.name in by_name and ly.tied_to in by_name]
-    return CostTable.from_hwsim(workload, weight_fmts, accel, sensitivity=np.repeat(sens_w, reps, axis=1),
+    return CostTable.from_hwsim(workload, weight_fmts, accel, sensitivity=sens,
                                 act_formats=act_formats, ties=tie_pairs)

@@ -145,10 +145,15 @@ def test_ran_as_kept_and_residual_ties() -> None:
     rng = np.random.default_rng(0)
     sens = rng.uniform(0, 1, (t.num_layers, t.num_choices))
     j2 = compose_sensitivity(jt, pairs={(n, lab): float(sens[r, cc]) for r, n in enumerate(t.layers)
-                                        for cc, lab in enumerate(t.choices)},
+                                        for cc, lab in enumerate(t.choices) if "attn_context" not in n},
                              act={(n, a): 0.0 for n in t.layers for a in jt.act_formats},
                              kv={(n, f): 0.0 for n in t.layers for f in ("int4", "int8")})
-    assert j2.quality_source["layers.0.fc1"] == "joint" and j2.quality_source["layers.0.attn_score"] == "additive"
+    # pairs given for a MATMUL's (act, KV) labels are used too; where absent, act + KV add up
+    assert j2.quality_source["layers.0.fc1"] == "joint" and j2.quality_source["layers.0.attn_score"] == "joint"
+    assert j2.quality_source["layers.0.attn_context"] == "additive"
+    sc = t.layers.index("layers.0.attn_score")
+    kv4 = t.choices.index("kv:int4/int8")
+    assert j2.table.sensitivity[sc, kv4] == sens[sc, kv4]
     a = solve_joint(j2, {"latency": "0.7x:int8/int8"})
     acts = {parse_choice(a.choices[x]).act for x in g}
     assert a.status == "optimal" and len(acts) == 1

@@ -26,10 +26,25 @@ def _sens_file(tmp_path: Path, formats: list[str]) -> Path:
     return p
 
 
+def _act_file(tmp_path: Path, formats: list[str], acts: list[str]) -> Path:
+    """Weight terms 'W' (as `_sens_file`) plus activation terms 'act:A' (search.pair_terms)."""
+    bits = np.array([int(f.removeprefix("int")) for f in formats])
+    abits = np.array([int(a.removeprefix("int")) for a in acts])
+    vals = np.hstack([np.outer([1.0, 4.0, 2.0, 0.5], np.exp2(-bits)), np.outer([3.0, 1.0, 1.0, 2.0], np.exp2(-abits))])
+    p = tmp_path / "sens_wa.csv"
+    SensitivityTable(LAYERS, (*formats, *(f"act:{a}" for a in acts)), vals).save(p)
+    return p
+
+
 def test_joint_weight_activation_choices(tmp_path: Path) -> None:
     fm = ["int2", "int4", "int8"]
-    t = table_for_model("digits", "bitfusion-eyeriss-budget", fm, act_formats=["int4", "int8"],
+    from lowbit.kernels_ref.errors import InvalidSpecError
+
+    with pytest.raises(InvalidSpecError, match="never repeated"):  # weight terms only: no silent repeat
+        table_for_model("digits", "bitfusion-eyeriss-budget", fm, act_formats=["int4", "int8"],
                         sensitivity=str(_sens_file(tmp_path, fm)))
+    t = table_for_model("digits", "bitfusion-eyeriss-budget", fm, act_formats=["int4", "int8"],
+                        sensitivity=str(_act_file(tmp_path, fm, ["int4", "int8"])))
     assert t.choices == ("int2/int4", "int2/int8", "int4/int4", "int4/int8", "int8/int4", "int8/int8")
     lat = t.costs["cycles"]
     # Bit Fusion: an FU does 16/(ceil(w/2)*ceil(a/2)) MACs per cycle, so narrower activations never
@@ -41,8 +56,19 @@ def test_joint_weight_activation_choices(tmp_path: Path) -> None:
     # more padded weight bytes than it saves in compute (28 vs 23 cycles at int2 weights, measured).
     assert lat[3, 0] > lat[3, 1]
     assert (t.costs["bops"][:, 0] * 2 == t.costs["bops"][:, 1]).all()  # MACs x w x a
-    # Weight sensitivity is shared by both activation choices of a weight format.
-    assert np.array_equal(t.sensitivity[:, 2], t.sensitivity[:, 3])
+    # Each (W, A) pair carries its own value: s(W) + s_act(A), read back from the file's columns.
+    w4 = np.array([1.0, 4.0, 2.0, 0.5]) * 2.0**-4
+    np.testing.assert_allclose(t.sensitivity[:, 2], w4 + np.array([3.0, 1.0, 1.0, 2.0]) * 2.0**-4)
+    np.testing.assert_allclose(t.sensitivity[:, 3], w4 + np.array([3.0, 1.0, 1.0, 2.0]) * 2.0**-8)
+    # A jointly measured 'W/A' column wins over the sum for that pair.
+    from lowbit.models.sensitivity import load
+
+    st = load(_act_file(tmp_path, fm, ["int4", "int8"]))
+    j = SensitivityTable(st.layers, (*st.formats, "int4/int4"), np.hstack([st.values, np.full((4, 1), 9.0)]))
+    j.save(tmp_path / "joint.csv")
+    t2 = table_for_model("digits", "bitfusion-eyeriss-budget", fm, act_formats=["int4", "int8"],
+                         sensitivity=str(tmp_path / "joint.csv"))
+    assert (t2.sensitivity[:, 2] == 9.0).all() and np.array_equal(t2.sensitivity[:, 3], t.sensitivity[:, 3])
     # The preset moves Bit Fusion's 32-bit outputs (read and written) whatever the formats, and pads
     # tiles to the array, so the fastest mix is 2034 of int8/int8's 3281 cycles (0.620x, measured;
     # 0.553x before the array_padding rule): a 0.7x budget binds.
