@@ -59,6 +59,13 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
     src.add_argument("--generate", type=bounded_int(1, SEQ_MAX, "--generate"), default=None, metavar="G",
                      help="decode steps of --phase generate (default 20)")
     src.add_argument("--batch", type=bounded_int(1, BATCH_MAX, "--batch"), default=1, help="batch size")
+    src.add_argument("--memory-scope", choices=("weights", "weights+kv"), default="weights",
+                     help="what memory_bytes counts: the weights (default), or the weights plus the KV "
+                          "cache at the model's final context x --batch (decoder LLMs; charged to the "
+                          "k_proj/v_proj rows)")
+    src.add_argument("--kv", metavar="FORMAT", default=None,
+                     help="KV-cache format of --memory-scope weights+kv (default: the design's "
+                          "default_kv_format, else its activation format)")
     b = p.add_argument_group("budgets (a number, a quantity with unit: 2ms 5mJ 4MB, or '0.6x' of all-int8)")
     b.add_argument("--budget", action="append", default=[], metavar="NAME=VALUE",
                    help="budget on any cost of the table (repeatable), e.g. size=7.5, latency=2ms or latency=0.6x")
@@ -118,14 +125,23 @@ def load_table(args: argparse.Namespace) -> Any:
     if args.costs:
         if args.hw or args.model:
             raise InvalidSpecError("give either --costs or --hw/--model, not both")
+        if args.memory_scope != "weights" or args.kv:
+            raise InvalidSpecError("--memory-scope weights+kv / --kv need --hw and --model (the KV "
+                                   "cache comes from the model), not --costs")
         return CostTable.from_json(args.costs)
     if not (args.hw and args.model):
         raise InvalidSpecError("need --costs FILE, or --hw PRESET with --model NAME")
     from lowbit.search.model_tables import table_for_model
 
-    return table_for_model(args.model, args.hw, _split(args.formats), act_formats=_split(args.act_formats) or None,
-                           sensitivity=args.sensitivity, phase=args.phase, seq_len=args.seq_len,
-                           batch=args.batch, generate=args.generate, cache_dir=args.cache_dir)
+    table = table_for_model(args.model, args.hw, _split(args.formats), act_formats=_split(args.act_formats) or None,
+                            sensitivity=args.sensitivity, phase=args.phase, seq_len=args.seq_len,
+                            batch=args.batch, generate=args.generate, cache_dir=args.cache_dir)
+    from lowbit.search.memory_scope import scope_model_table
+
+    table, args.kv_cache = scope_model_table(table, args.memory_scope, args.model, args.hw, kv_fmt=args.kv,
+                                             phase=args.phase, seq_len=args.seq_len, batch=args.batch,
+                                             generate=args.generate)
+    return table
 
 
 def _num(v: float) -> float | None:
@@ -239,6 +255,8 @@ def _cmd_allocate(args: argparse.Namespace) -> int:
     else:
         raise InvalidSpecError(f"--method {m!r}: expected ilp, greedy, lagrangian or uniform:CHOICE")
     doc = alloc_document(table, alloc)
+    if getattr(args, "kv_cache", None) is not None:  # memory_bytes includes the KV cache
+        doc.update(memory_scope=args.memory_scope, kv_cache=args.kv_cache.to_dict())
     if args.hw and args.model:
         _add_energy_components(args, doc)
     if args.output:
@@ -247,6 +265,10 @@ def _cmd_allocate(args: argparse.Namespace) -> int:
                          f"({doc['method']}); {_summary(doc)}\n")
     else:
         _print_table(doc)
+    if "kv_cache" in doc:
+        from lowbit.search.memory_scope import describe
+
+        sys.stdout.write(describe(args.kv_cache) + "\n")
     return 0
 
 
@@ -254,6 +276,10 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
     from lowbit.search.pareto import sweep
 
     table = load_table(args)
+    if getattr(args, "kv_cache", None) is not None:
+        from lowbit.search.memory_scope import describe
+
+        sys.stdout.write(describe(args.kv_cache) + "\n")
     pts = sweep(table, args.sweep, points=args.points, budgets=_budgets(args), objective=args.objective,
                 out_dir=args.output, time_limit_s=args.time_limit)
     front = [p for p in pts if p.status in ("optimal", "feasible") and not p.dominated]

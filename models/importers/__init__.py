@@ -52,10 +52,11 @@ def from_onnx(path: str | Path, name: str | None = None,
 
 def from_hf_config(path_or_dict: str | Path | Mapping[str, Any], phase: str | Phase | None = None,
                    seq_len: int | None = None, batch: int = 1, context_len: int | None = None,
-                   name: str | None = None) -> Workload:
-    """Workload from a HF `config.json` (path or dict); errors name the key and the file."""
+                   name: str | None = None, generate: int | None = None) -> Workload:
+    """Workload from a HF `config.json` (path or dict); errors name the key and the file.
+    Phase ``generate``: prefill of `seq_len` tokens, then `generate` decode steps."""
     cfg = load_config(path_or_dict, name=name)
-    return build_transformer(cfg, phase, seq_len, batch, context_len, name=name)
+    return build_transformer(cfg, phase, seq_len, batch, context_len, name=name, generate=generate)
 
 
 def minilm_path() -> Path:

@@ -4,7 +4,9 @@ One workload (phase `generate`) holds the prefill's layers (named `prefill.<laye
 followed by G decode steps (`decode<g>.<layer>`, g = 1..G), step g running one new
 token per sequence against P + g keys (its own key included, as the decode phase
 counts). Its totals are therefore the prefill plus the sum of the decode steps at
-growing context. Decode layers reuse the prefill's weights (`Layer.tied_to`), so the
+growing context. The KV cache it reports (`meta` `kv_cached_tokens`, hence
+`Workload.kv_cache_bytes`) is the one at the end: P + G tokens per layer (capped at a
+sliding window), the largest the scenario holds. Decode layers reuse the prefill's weights (`Layer.tied_to`), so the
 parameters count once while every step's weight reads and MACs count. Each step
 depends on the previous one (its lm_head feeds the next step's embedding).
 
@@ -45,6 +47,7 @@ def build_generation(build: Callable[..., Workload], name: str, prompt: int | No
                            for l in pre.layers]
     edges = [(f"prefill.{a}", f"prefill.{b}") for a, b in pre.edges or ()]
     last = layers[-1].name
+    dec = pre
     for step in range(1, g + 1):
         dec = build(phase=Phase.DECODE, context_len=p + step)
         tag = f"decode{step}."
@@ -56,6 +59,7 @@ def build_generation(build: Callable[..., Workload], name: str, prompt: int | No
         edges.append((last, tag + dec.layers[0].name))
         last = tag + dec.layers[-1].name
     meta = dict(pre.meta)
-    meta.update(prompt=p, generate=g, context_len=p + g)
+    kv = {k: v for k, v in dec.meta if k.startswith("kv_")}  # the cache after the last step
+    meta.update(kv, prompt=p, generate=g, context_len=p + g)
     return Workload(name, Phase.GENERATE, tuple(layers), tuple(edges), batch=batch, seq_len=p,
                     meta=tuple(meta.items()))
