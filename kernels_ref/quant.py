@@ -184,7 +184,8 @@ def quantize(tensor: torch.Tensor, fmt: Format | str, axis: int = 0) -> QTensor:
       point round(-min/scale); |x - dequant| <= scale/2.
     - BINARY: codes sign(x) (0 -> +1), scale = mean |x| (XNOR-Net).
     - TERNARY: scale = mean |x| (BitNet b1.58 absmean), codes round(x/scale)
-      clipped to [-1, 1]; |x - dequant| <= max(scale/2, |x| - scale).
+      clipped to [-1, 1]; |x - dequant| <= max(scale/2, |x| - scale). i2_s follows
+      bitnet.cpp exactly instead (float32: codes round(x * (1/mean)), scale max|code / inv|).
     - FP ExMy: scale = absmax / largest finite value, codes = bit patterns of
       x/scale rounded to nearest even: |x - dequant| <= scale * half an ULP at
       |x/scale| (relative 2^-(m+1), absolute 2^(-bias-m) in the subnormal range).
@@ -203,6 +204,9 @@ def quantize(tensor: torch.Tensor, fmt: Format | str, axis: int = 0) -> QTensor:
     if not bool(torch.isfinite(x).all()):
         raise InvalidSpecError("cannot quantise a tensor holding NaN or inf")
     x = x.double()
+    if fmt.is_composite:
+        raise UnsupportedFormatError(f"{fmt} stores two codes per group: quantise it with "
+                                     "lowbit.kernels_ref.quant_binary.quantize_composite")
     if fmt.kind is FormatKind.FP and fmt.scale is None:
         return QTensor(fp_encode(x, fmt), None, None, fmt, axis)
     t, rest = _grouped(x, fmt, axis)
@@ -224,6 +228,11 @@ def quantize(tensor: torch.Tensor, fmt: Format | str, axis: int = 0) -> QTensor:
         s = round_scale(((hi - lo) / fmt.qmax).clamp(min=tiny), fmt.scale)
         zero = torch.round(-lo / s).clamp(0, fmt.qmax)
         codes = (torch.round(t / s.unsqueeze(1)) + zero.unsqueeze(1)).clamp(0, fmt.qmax)
+    elif fmt.variant == "i2_s":  # BitNet's weight_quant + quantize_i2_s, float32 (kernels_ref.i2s)
+        t32 = t.float()
+        inv = 1 / t32.abs().mean().clamp(min=1e-5)
+        codes = (t32 * inv).round().clamp(-1, 1)
+        s = (codes / inv).abs().amax().double().reshape([1] * (t.ndim - 1))
     elif kind in (FormatKind.BINARY, FormatKind.TERNARY):
         mean_abs = t.abs().mean(dim=1)
         if fmt.granularity is Granularity.TENSOR:

@@ -22,6 +22,7 @@ KERNEL_MODULES: tuple[str, ...] = (
     "lowbit.kernels_ref.bitserial",
     "lowbit.kernels_ref.lut",
     "lowbit.kernels_ref.binary",
+    "lowbit.kernels_ref.i2s",
 )
 
 

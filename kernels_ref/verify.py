@@ -188,7 +188,7 @@ def default_shapes(device: str) -> tuple[tuple[int, int, int], ...]:
 def base_format(text: str | Format) -> Format:
     """`text` without granularity and scale: the code format a kernel sees."""
     fmt = Format.parse(text) if isinstance(text, str) else text
-    if fmt.scale is None:
+    if fmt.scale is None or fmt.fixed_layout:  # i2_s, dbllm/pbllm/salient: the layout is the format
         return fmt
     return replace(fmt, granularity=Granularity.CHANNEL, group_size=None, scale=ScaleFormat.FP16)
 
