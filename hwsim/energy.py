@@ -37,6 +37,11 @@ a popcount of w bits is an adder tree of ~w full adders (w * add per bit);
 DEQUANT(b) is one b x 16 multiply (scale) plus a b-bit add; BIT_TRANSPOSE(w)
 moves a word through two registers. Leakage: 0.01 W/mm^2 at every node unless
 the spec overrides it (`energy: {leakage_w_per_mm2: ...}`).
+
+A peer that prices its PE from synthesis per cycle (bitmod_sim: `pe_energy x PEs x compute
+cycles`; Bit Fusion: the array's dynamic energy per cycle) sets `energy: {pe_cycle_j: ...}`:
+`hwsim.memory` then books the core's compute energy as `pe` = pe_cycle_j x the core's
+`MappingHints.pe_count` x compute cycles, and prices none of its actions.
 """
 
 from __future__ import annotations
@@ -152,6 +157,7 @@ class EnergyTable:
     leakage_w_per_mm2: float = 0.01
     mac_scale_int: float = 1.0
     mac_scale_fp: float = 1.0
+    pe_cycle_j: float | None = None    # override: joules per PE per compute cycle (replaces actions)
 
     @classmethod
     def for_node(cls, node_nm: float, overrides: Any = None, dram_j_per_byte: float | None = None) -> EnergyTable:
@@ -168,6 +174,8 @@ class EnergyTable:
                 kw["mac_scale_fp"] = overrides.mac_fp16_j / max(base._mac_fp_raw(16, 16), 1e-30)
             if overrides.sram_j_per_byte is not None:
                 kw["sram_flat_j_per_byte"] = overrides.sram_j_per_byte
+            if overrides.pe_cycle_j is not None:
+                kw["pe_cycle_j"] = float(overrides.pe_cycle_j)
             if overrides.leakage_w_per_mm2 is not None:
                 kw["leakage_w_per_mm2"] = overrides.leakage_w_per_mm2
         return cls(node_nm=float(node_nm), factor=f, **kw)

@@ -49,6 +49,17 @@ presets that reproduce a peer simulator, e.g. Bit Fusion's):
   times. Latency = max(compute, floor(DRAM bytes / bandwidth)) (`_whole_layer_refetch`).
 - `array_padding` (Bit Fusion): output tiles stored with N padded to the array columns and
   weight tiles with K padded to rows x MACs per PE per cycle (`MappingHints.pad_n`, `pad_k_rows`).
+- `sram_counts` (energy only): `array_steps` (bitmod_sim) prices one port access of the input
+  and of the weight buffer per array step (`TileCompute.steps`), and buffer writes of the DRAM
+  fills and final outputs; `stationary_inner` (Bit Fusion) prices per tile the element reads
+  of the inner loop order (input-, output- or weight-stationary) of fewest weighted bit
+  accesses (`_stationary_inner`). Cycles, stalls and `sram_bytes` keep the tile traffic.
+
+Energy: the core's actions priced by the energy table, or with `energy: {pe_cycle_j}` one
+`pe` term = pe_cycle_j x `MappingHints.pe_count` x compute cycles; buffer bytes at the
+buffer's own per-access energies (`BufferSpec.read_j_per_access` / `write_j_per_access` over
+their access widths) where it states them, else the table's per-byte SRAM price; DRAM bytes
+at the DRAM price.
 
 Compute cycles and actions come from the core model on the whole (per-core)
 GEMM, for the mapping's dataflow: the core's own convention (SCALE-Sim's folds,
@@ -76,7 +87,7 @@ from typing import Any
 
 import numpy as np
 from lowbit.hwsim.energy import EnergyTable
-from lowbit.hwsim.spec import Accelerator, Operand
+from lowbit.hwsim.spec import Accelerator, Operand, SramCounts
 from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.kernels_ref.formats import Format
 
@@ -232,6 +243,40 @@ def _whole_layer_refetch(accel: Accelerator, inp: Any, wgt: Any) -> tuple[np.nda
     return inp * f_i, wgt * f_w
 
 
+def _stationary_inner(shape: GemmShape, accel: Accelerator, w: Format, a: Format, bits: OperandBits,
+                      tm: Any, tk: Any, tn: Any) -> dict[Operand, tuple[np.ndarray, np.ndarray]]:
+    """Per tile (bytes read, bytes written) of each operand's buffer by the array under
+    `MemoryRules.sram_counts: stationary_inner`, after Bit Fusion's `get_stats_fast`
+    (hsharma35/bitfusion optimizer.py, inner loop): loops is = N padded to the array columns,
+    os = K padded to rows x MACs per row per cycle (per kernel position for a channel-wise
+    conv), ws = M; the order of least (os*ws)(ip + is(wp + op)) [input stationary],
+    (is*ws)(op + os(ip + wp)) [output stationary], (os*is)(wp + ws(ip + op)) [weight
+    stationary], first on a tie; its counts over the unpadded tile."""
+    model = accel.model()
+    hints = model.mapping_hints()
+    per_pe = model.peak_macs_per_cycle(w, a) / float(hints.pad_k_rows * hints.pad_n)
+    kq = hints.pad_k_rows * max(1, round(per_pe))
+    tm, tk, tn = (np.asarray(v, dtype=np.float64) for v in (tm, tk, tn))
+    ip, wp, op = bits.input, bits.weight, bits.output
+    is_loop = np.ceil(tn / hints.pad_n) * hints.pad_n
+    win = shape.conv_window[0] * shape.conv_window[1] if (shape.k_segment and shape.conv_window) else 1
+    whole_win = np.mod(tk, win) == 0
+    os_loop = np.where(whole_win, np.ceil(tk / win / kq) * kq * win, np.ceil(tk / kq) * kq)
+    ws_loop = tm
+    e_is = (os_loop * ws_loop) * (ip + is_loop * (wp + op))
+    e_os = (is_loop * ws_loop) * (op + os_loop * (ip + wp))
+    e_ws = (os_loop * is_loop) * (wp + ws_loop * (ip + op))
+    low = np.minimum(np.minimum(e_is, e_os), e_ws)
+    pick_is = e_is == low
+    pick_os = ~pick_is & (e_os == low)
+    mkn = tm * tk * tn
+    act = np.where(pick_is, tk * tm, mkn) * ip / 8.0
+    wgt = np.where(pick_is | pick_os, mkn, tk * tn) * wp / 8.0
+    out = np.where(pick_os, tm * tn, mkn) * op / 8.0
+    zero = np.zeros(np.shape(act))
+    return {Operand.INPUT: (act, zero), Operand.WEIGHT: (wgt, zero), Operand.OUTPUT: (out, out)}
+
+
 def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
                      tm: Any, tk: Any, tn: Any, order: Any, dataflow: Any,
                      table: EnergyTable | None = None, *, n_cores_active: int = 1,
@@ -266,6 +311,7 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
     if np.any(dfi >= len(dataflows)) or np.any(dfi < 0):
         raise InvalidSpecError(f"memory: dataflow index out of range for {[d.value for d in dataflows]}")
     compute = np.zeros(tm.shape, dtype=np.float64)
+    array_steps = np.zeros(tm.shape, dtype=np.float64)  # TileCompute.steps (nan: not counted)
     actions_total: dict[Any, np.ndarray] = {}
     ran_as = ""
     for di, df in enumerate(dataflows):
@@ -275,6 +321,7 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
         tc = model.compute(shape.m, shape.k, shape.n, w, a, df, shape.batch, k_segment=shape.k_segment or None)
         ran_as = ran_as or tc.ran_as
         compute[sel] = float(tc.cycles)
+        array_steps[sel] = np.nan if tc.steps is None else float(np.sum(tc.steps))
         if rules.padded_tiles:  # every tile computed whole: the core's cycles for one full tile x tiles
             seg: Any = None
             if shape.k_segment:  # a K tile of whole kernel windows reduces tk / window channels per run
@@ -283,6 +330,7 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
                 seg = np.where(tks % win == 0, np.minimum(tks // win, shape.k_segment), shape.k_segment)
             one = model.compute(tm[sel], tk[sel], tn[sel], w, a, df, 1, k_segment=seg)
             compute[sel] = np.asarray(one.cycles, dtype=np.float64) * steps[sel]
+            array_steps[sel] = np.nan if one.steps is None else np.asarray(one.steps, dtype=np.float64) * steps[sel]
         for act, v in tc.actions.items():
             full_v = actions_total.setdefault(act, np.zeros(tm.shape, dtype=np.float64))
             full_v[sel] = float(np.sum(v))
@@ -358,6 +406,26 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
     sram_writes = {Operand.INPUT: dram_in, Operand.WEIGHT: dram_w,
                    Operand.OUTPUT: np.where(multi_k, psum_bytes * trips["k"], gemm_bytes[Operand.OUTPUT])}
 
+    # what the energy prices (MemoryRules.sram_counts); the tile traffic above sets stalls
+    e_reads, e_writes = sram_reads, sram_writes
+    if rules.sram_counts is SramCounts.ARRAY_STEPS:
+        if np.any(np.isnan(array_steps)):
+            raise InvalidSpecError(f"accelerator {accel.name!r}: memory.sram_counts array_steps needs a core "
+                                   f"that counts its array steps ({accel.core_family.value} does not)")
+        e_reads = {op: np.zeros(tm.shape) for op in Operand}
+        for op in (Operand.INPUT, Operand.WEIGHT):
+            buf = accel.buffer_for(op)
+            if buf is not None:
+                port = buf.read_bytes_per_access or buf.bandwidth_bytes_per_cycle
+                e_reads[op] = array_steps * float(port)
+        e_writes = {Operand.INPUT: dram_in, Operand.WEIGHT: dram_w, Operand.OUTPUT: gemm_bytes[Operand.OUTPUT]}
+    elif rules.sram_counts is SramCounts.STATIONARY_INNER:
+        inner = _stationary_inner(shape, accel, w, a, bits, tm, tk, tn)
+        e_reads = {Operand.INPUT: inner[Operand.INPUT][0] * steps, Operand.WEIGHT: inner[Operand.WEIGHT][0] * steps,
+                   Operand.OUTPUT: inner[Operand.OUTPUT][0] * steps + dram_out_w}
+        e_writes = {Operand.INPUT: dram_in, Operand.WEIGHT: dram_w,
+                    Operand.OUTPUT: inner[Operand.OUTPUT][1] * steps + dram_out_r}
+
     fits = np.ones(tm.shape, dtype=bool)
     need: dict[str, np.ndarray] = {}
     sram_energy = np.zeros(tm.shape, dtype=np.float64)
@@ -373,7 +441,11 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
         bank = buf.size_bytes / buf.banks
         rd = sum((sram_reads[op] for op in ops), np.zeros(tm.shape))
         wr = sum((sram_writes[op] for op in ops), np.zeros(tm.shape))
-        sram_energy += rd * table.sram_j_per_byte(bank) + wr * table.sram_j_per_byte(bank, write=True)
+        e_rd = sum((e_reads[op] for op in ops), np.zeros(tm.shape))
+        e_wr = sum((e_writes[op] for op in ops), np.zeros(tm.shape))
+        j_rd, j_wr = buf.sram_j_per_byte(), buf.sram_j_per_byte(write=True)
+        sram_energy += (e_rd * (table.sram_j_per_byte(bank) if j_rd is None else j_rd)
+                        + e_wr * (table.sram_j_per_byte(bank, write=True) if j_wr is None else j_wr))
         sram_bytes += rd + wr
         c_step = np.maximum(c_step, rd / np.maximum(steps, 1) / buf.bandwidth_bytes_per_cycle)
 
@@ -393,7 +465,13 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
     stall = np.maximum(np.rint(latency - compute_cycles), 0.0)
     cycles = compute_cycles + stall
 
-    energy = {k: np.asarray(v, dtype=np.float64) for k, v in table.breakdown(actions_total).items()}
+    if table.pe_cycle_j is not None:  # a peer's PE energy per cycle stands for the core's actions
+        if hints.pe_count < 1:
+            raise InvalidSpecError(f"accelerator {accel.name!r}: energy.pe_cycle_j needs a core that states its "
+                                   f"PE count ({accel.core_family.value} does not)")
+        energy = {"pe": table.pe_cycle_j * hints.pe_count * compute_cycles}
+    else:
+        energy = {k: np.asarray(v, dtype=np.float64) for k, v in table.breakdown(actions_total).items()}
     energy["sram"] = sram_energy
     energy["dram"] = dram_total * table.dram_j_per_byte
     return Priced(cycles=cycles, compute_cycles=compute_cycles, stall_cycles=stall, energy_j=energy,

@@ -67,6 +67,7 @@ __all__ = [
     "Im2colInput",
     "MemoryRules",
     "Operand",
+    "SramCounts",
     "accelerator",
     "build_dataclass",
     "dump_accelerator",
@@ -96,6 +97,13 @@ class BufferSpec:
     bandwidth_bytes_per_cycle: float  # read + write bandwidth to the core
     banks: int = 1                    # SRAM banks (area and energy per access)
     double_buffered: bool = True      # half holds the resident tile, half loads the next
+    # a peer's per-access energies (CACTI's "dynamic read/write energy per access" of its port),
+    # overriding the energy table's per-byte SRAM price for this buffer: bytes / access width x
+    # energy per access. Each energy needs its access width; None: the energy table's price
+    read_j_per_access: float | None = None
+    read_bytes_per_access: float | None = None
+    write_j_per_access: float | None = None
+    write_bytes_per_access: float | None = None
 
     def __post_init__(self) -> None:
         where = f"buffer {self.name!r}"
@@ -116,6 +124,21 @@ class BufferSpec:
         _at_most(where, "banks", self.banks, CORE_VALUE_MAX)
         if not isinstance(self.double_buffered, bool):
             raise _err(where, "double_buffered", f"must be true or false, got {self.double_buffered!r}")
+        for op in ("read", "write"):
+            j, nb = getattr(self, f"{op}_j_per_access"), getattr(self, f"{op}_bytes_per_access")
+            if (j is None) != (nb is None):
+                raise _err(where, f"{op}_j_per_access",
+                           f"needs {op}_bytes_per_access beside it (an energy per access needs its width)")
+            if j is not None:
+                if not _is_num(j) or j < 0:
+                    raise _err(where, f"{op}_j_per_access", f"must be a non-negative number, got {j!r}")
+                _positive_num(where, f"{op}_bytes_per_access", nb)
+
+    def sram_j_per_byte(self, write: bool = False) -> float | None:
+        """This buffer's own read (write) energy per byte, or None (the energy table prices it)."""
+        j = self.write_j_per_access if write else self.read_j_per_access
+        nb = self.write_bytes_per_access if write else self.read_bytes_per_access
+        return None if j is None or nb is None else float(j) / float(nb)
 
     @property
     def usable_bytes(self) -> int:
@@ -144,6 +167,9 @@ class EnergyOverrides:
     mac_int8_j: float | None = None         # one int8 x int8 MAC (other widths scale from it)
     mac_fp16_j: float | None = None         # one fp16 x fp16 MAC
     sram_j_per_byte: float | None = None    # one on-chip buffer byte read or written
+    pe_cycle_j: float | None = None         # one PE busy one compute cycle (a peer's synthesised PE
+    #                                         energy): the core's compute energy is this x PEs x
+    #                                         compute cycles, in place of its priced actions
     leakage_w_per_mm2: float | None = None  # static power per mm2 of chip area
 
     def __post_init__(self) -> None:
@@ -151,6 +177,14 @@ class EnergyOverrides:
             v = getattr(self, f.name)
             if v is not None and (not _is_num(v) or v < 0):
                 raise _err("energy", f.name, f"must be a non-negative number or null, got {v!r}")
+
+
+class SramCounts(enum.Enum):
+    """How the buffer reads and writes priced for energy are counted (`MemoryRules.sram_counts`)."""
+
+    TILES = "tiles"                  # lowbit's tile traffic (hwsim.memory docstring)
+    ARRAY_STEPS = "array_steps"      # bitmod_sim: one port access per array step per operand buffer
+    STATIONARY_INNER = "stationary_inner"  # Bit Fusion: element reads of the cheapest inner loop
 
 
 class Im2colInput(enum.Enum):
@@ -188,6 +222,17 @@ class MemoryRules:
       weights are re-read once per input-buffer load (ceil(input / input buffer) times) or
       all inputs once per weight-buffer load, whichever moves fewer bytes. The layer takes
       max(compute, DRAM bytes / bandwidth) cycles (no tile timeline, fill or drain).
+    - `sram_counts`: how the on-chip buffer accesses that energy prices are counted (cycles and
+      bandwidth stalls keep lowbit's tile traffic, and so does `LayerCost.sram_bytes`):
+      `tiles` (lowbit's); `array_steps` (bitmod_sim accelerator.py `calc_sram_rd_energy` /
+      `_calc_sram_wr_energy_fc`: every array step reads one port word (the buffer's
+      `read_bytes_per_access`, else its bandwidth per cycle) from the buffer of the inputs and
+      from that of the weights; buffers are written with the DRAM fills and the final
+      outputs); `stationary_inner` (Bit Fusion optimizer.py `get_stats_fast`: per tile the
+      inner loop order of fewest weighted bit accesses among input-, output- and
+      weight-stationary, over the tile padded to the array (`MappingHints.pad_n`,
+      `pad_k_rows` x MACs per row), its element reads and output writes counted unpadded;
+      plus the DRAM fills written and the output tiles read out to DRAM).
     - `array_padding`: Bit Fusion's tile padding to the array (hsharma35/bitfusion
       `optimizer.py` get_stats_fast: out tile = ow*oh*ceil(oc, M)*M*b*oprec, weight tile =
       ceil(K*K*ic, N*perf_factor)*N*perf_factor*oc*wprec): an output tile's N is stored padded to
@@ -203,6 +248,7 @@ class MemoryRules:
     padded_tiles: bool = False
     whole_layer_refetch: bool = False
     array_padding: bool = False
+    sram_counts: SramCounts = SramCounts.TILES
 
     def __post_init__(self) -> None:
         if self.output_bits is not None:
@@ -211,6 +257,9 @@ class MemoryRules:
                     "array_padding"):
             if not isinstance(getattr(self, key), bool):
                 raise _err("memory", key, f"must be true or false, got {getattr(self, key)!r}")
+        if not isinstance(self.sram_counts, SramCounts):
+            raise _err("memory", "sram_counts",
+                       f"unknown value {self.sram_counts!r} (known: {', '.join(v.value for v in SramCounts)})")
         if not isinstance(self.im2col_input, Im2colInput):
             raise _err("memory", "im2col_input",
                        f"unknown value {self.im2col_input!r} (known: {', '.join(v.value for v in Im2colInput)})")
@@ -338,7 +387,8 @@ class Accelerator:
             "default_act_format": self.default_act_format,
             **({"default_kv_format": self.default_kv_format} if self.default_kv_format else {}),
             "core": core,
-            "buffers": [{f.name: _plain(getattr(b, f.name)) for f in dataclasses.fields(b)} for b in self.buffers],
+            "buffers": [{f.name: _plain(getattr(b, f.name)) for f in dataclasses.fields(b)
+                         if not (f.default is None and getattr(b, f.name) is None)} for b in self.buffers],
             "dram": {f.name: _plain(getattr(self.dram, f.name)) for f in dataclasses.fields(self.dram)},
         }
         energy = {f.name: getattr(self.energy, f.name) for f in dataclasses.fields(self.energy)
@@ -372,7 +422,7 @@ def _set_path(d: dict[str, Any], path: list[str], value: Any, key: str) -> None:
     if path[0] == "buffers" and len(path) == 3:
         for b in d["buffers"]:
             if b["name"] == path[1]:
-                if path[2] not in b:
+                if path[2] not in {f.name for f in dataclasses.fields(BufferSpec)}:
                     raise _err(where, key, f"unknown buffer key {path[2]!r}")
                 b[path[2]] = value
                 return

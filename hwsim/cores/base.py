@@ -90,6 +90,8 @@ class TileCompute:
     cycles: Any  # int or np.ndarray[int64]
     actions: dict[Action, Any] = field(default_factory=dict)
     ran_as: str = ""  # e.g. "int8x8 (int4 widened: core lacks int4)"; empty when native
+    steps: Any = None  # array steps (each a pass of the whole array), for `sram_counts: array_steps`;
+    #                    None: the family does not count them
 
     def total_actions(self) -> dict[Action, float]:
         return {a: float(np.sum(v)) for a, v in self.actions.items()}
@@ -113,6 +115,8 @@ class MappingHints:
       padded to a multiple of `pad_n` (the array columns spreading N) and a weight tile's K to
       a multiple of `pad_k_rows` x the MACs one row does per cycle at the layer's precisions
       (Bit Fusion: N rows x perf factor); 1: no padding.
+    - `pe_count`: processing elements of one core's array, for an energy per PE-cycle
+      (`energy: {pe_cycle_j: ...}`); 0: the family does not state it.
     """
 
     array_dims: tuple[int, ...] = ()
@@ -122,6 +126,7 @@ class MappingHints:
     accumulator_bits: int = 32
     pad_n: int = 1
     pad_k_rows: int = 1
+    pe_count: int = 0
 
     def __post_init__(self) -> None:
         dims = self.array_dims
@@ -135,6 +140,8 @@ class MappingHints:
         for key in ("min_tile_n", "accumulator_bits", "pad_n", "pad_k_rows"):
             if not _pos_int(getattr(self, key)):
                 raise InvalidSpecError(f"mapping hints: {key} must be a positive int, got {getattr(self, key)!r}")
+        if not (_pos_int(self.pe_count) or self.pe_count == 0) or isinstance(self.pe_count, bool):
+            raise InvalidSpecError(f"mapping hints: pe_count must be an int >= 0, got {self.pe_count!r}")
 
 
 def _pos_int(v: Any) -> bool:

@@ -258,13 +258,15 @@ class Model:
 
     def mapping_hints(self, layer: Any = None) -> MappingHints:
         """Array dims rows, cols, lanes; the layer's K segment (`k_segment_for`); the N extent
-        P_n as the narrowest whole N tile (Bit Fusion's optimiser); no row split."""
+        P_n as the narrowest whole N tile (Bit Fusion's optimiser); no row split; rows x cols
+        PEs (a BitMoD dot-product PE, a Bit Fusion Fusion Unit)."""
         s = self.spec
         seg = k_segment_for(layer, s) if layer is not None else None
         pads = {s.rows_dim: s.rows, s.cols_dim: s.cols}
         return MappingHints(array_dims=array_dims_of(s.rows, s.cols, s.lanes), k_segment=int(seg or 0),
                             min_tile_n=s.parallelism()[2], accumulator_bits=s.accumulator_bits,
-                            pad_n=int(pads.get(GemmDim.N, 1)), pad_k_rows=int(pads.get(GemmDim.K, 1)))
+                            pad_n=int(pads.get(GemmDim.N, 1)), pad_k_rows=int(pads.get(GemmDim.K, 1)),
+                            pe_count=s.rows * s.cols)
 
     # ------------------------------------------------------------ formats
     def _check(self, w: Format, a: Format) -> None:
@@ -367,7 +369,8 @@ class Model:
             actions[Action(ActionKind.DEQUANT, (s.accumulator_bits,))] = batch * m * n * groups
         ran = self._ran_as(w, a, fuse, per_step)
         return TileCompute(cycles=_scalar(cycles),
-                           actions={key: _scalar(v) for key, v in actions.items()}, ran_as=ran)
+                           actions={key: _scalar(v) for key, v in actions.items()}, ran_as=ran,
+                           steps=_scalar(steps))
 
     def _groups(self, k: Any, w: Format) -> Any:
         if w.granularity is Granularity.GROUP and w.group_size:
