@@ -9,6 +9,11 @@ embedded so it works offline, then the static figures and sortable tables), the 
 PNG (and SVG/PDF with --format) and every table as CSV and JSON; the path of index.html is
 printed. --open prints its file:// URL (and opens it when a desktop session is there);
 --serve serves DIR on 127.0.0.1 until Ctrl-C.
+
+An allocation of more than --max-layers layers (default 500) is reported in aggregate: its
+figures show at most 100 runs of consecutive layers, the page's table one row per format, and
+every layer is in the CSV/JSON beside index.html; a warning on stderr says so. A 10,000-layer
+alloc.json then renders in seconds.
 """
 
 from __future__ import annotations
@@ -18,7 +23,13 @@ import os
 import sys
 from typing import Any
 
+from lowbit.argtypes import bounded_int
+
 __all__ = ["register"]
+
+
+PER_LAYER_LIMIT = 500  # = lowbit.reports.report.PER_LAYER_LIMIT (matplotlib loads only to run)
+LAYERS_MAX = 10**6
 
 
 def register(subparsers: Any) -> None:
@@ -31,6 +42,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--format", default="png", metavar="LIST",
                    help="static figure formats, comma-separated from png,svg,pdf (default png; "
                         "the page embeds the PNG)")
+    p.add_argument("--max-layers", type=bounded_int(1, LAYERS_MAX, "--max-layers"),
+                   default=PER_LAYER_LIMIT, metavar="N",
+                   help=f"per-layer figures and table up to N layers (default {PER_LAYER_LIMIT}); "
+                        "a longer allocation is drawn in runs of layers, every layer in its CSV")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--open", action="store_true",
                    help="print the report's file:// URL and open it in a browser when a desktop session is there")
@@ -47,7 +62,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from lowbit.reports.report import build_report
 
     formats = ["png", *(f for f in args.format.split(",") if f.strip())]
-    index = build_report(args.results, args.output, title=args.title, formats=formats)
+    index = build_report(args.results, args.output, title=args.title, formats=formats,
+                         max_layers=args.max_layers)
     sys.stdout.write(f"{index}\n")
     if args.open:
         url = index.resolve().as_uri()

@@ -28,6 +28,7 @@ __all__ = [
     "check_formats",
     "design_space_scatter",
     "energy_breakdown_chart",
+    "format_mix_chart",
     "pareto_plot",
     "roofline_chart",
 ]
@@ -202,6 +203,32 @@ def allocation_chart(layers: Sequence[str], bits: Sequence[float], path: str | P
     ax.set_ylabel("weight bits")
     ax.set_ylim(0, max(float(np.max(bits, initial=1.0)) * 1.25, 1.0))
     ax.legend(fontsize=8, ncol=min(len(uniq), 6), loc="upper right", title="format",
+              title_fontsize=8)
+    ax.set_title(title, fontsize=11)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path, file_formats)
+
+
+def format_mix_chart(groups: Sequence[str], counts: Mapping[str, Sequence[float]],
+                     path: str | Path, *, title: str = "Formats along the network",
+                     xlabel: str = "layers (network order)",
+                     file_formats: Sequence[str] = ()) -> Path:
+    """Stacked bars: how many layers of each group (a run of consecutive layers) run in each
+    format; `counts[format]` has one count per group, formats stacked in the given order.
+    The aggregate view of an allocation too long for one bar per layer."""
+    fig = Figure(figsize=(max(6.4, 0.2 * len(groups) + 2), 4.4))
+    ax = fig.subplots()
+    x = np.arange(len(groups))
+    bottom = np.zeros(len(groups))
+    for i, (fmt, v) in enumerate(counts.items()):
+        a = np.asarray(v, dtype=float)
+        ax.bar(x, a, bottom=bottom, color=_color(i, len(counts)), label=fmt, width=0.85)
+        bottom += a
+    _layer_axis(ax, groups)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("layers")
+    ax.set_ylim(0, max(float(bottom.max(initial=1.0)) * 1.25, 1.0))
+    ax.legend(fontsize=8, ncol=min(len(counts), 6), loc="upper right", title="format",
               title_fontsize=8)
     ax.set_title(title, fontsize=11)
     ax.grid(axis="y", alpha=0.3)
