@@ -55,14 +55,27 @@ from pathlib import Path
 from typing import Any
 
 from lowbit.hwsim.cores.base import Dataflow
-from lowbit.hwsim.cores.mac_array import CoreStyle, Model, Spec, systolic_fold_cycles
+from lowbit.hwsim.cores.mac_array import CoreStyle, Spec, systolic_folds
+from lowbit.hwsim.scalesim_quick import (
+    ARRAY_DIM_MAX,
+    CFG_INT_MAX,
+    DP_CHANNELS_MAX,
+    TOPOLOGY_INT_MAX,
+    config_fields,
+    plain_sections,
+    read_small_text,
+    topology_rows,
+)
 from lowbit.hwsim.spec import Accelerator
 from lowbit.kernels_ref.errors import InvalidSpecError
-from lowbit.kernels_ref.formats import Format
-from lowbit.kernels_ref.loaders import read_text
 from lowbit.models.ir import ConvGeometry, Layer, OpKind
 
 __all__ = [
+    "ARRAY_DIM_MAX",
+    "CFG_INT_MAX",
+    "DP_CHANNELS_MAX",
+    "OPERAND_ELEMENTS_MAX",
+    "TOPOLOGY_INT_MAX",
     "ScaleSimConfig",
     "ScaleSimLayer",
     "accelerator",
@@ -227,9 +240,21 @@ class _PlainIni:
 
 def read_config(path: str | Path) -> ScaleSimConfig:
     """Parse a SCALE-Sim 3.0 `scale.cfg` key by key as scalesim 3.0.0's `read_conf_file` does
-    (see the module docstring for the keys and where lowbit differs on purpose)."""
+    (see the module docstring for the keys and where lowbit differs on purpose).
+
+    A plainly valid cfg takes `hwsim.scalesim_quick`'s fast lane (same result, tested); any
+    other text, and every error or warning, comes from `read_config_text`."""
+    text = read_small_text(path, "SCALE-Sim config")  # size-limited, UTF-8 only (names UTF-16/Latin-1/NUL)
+    fields = config_fields(plain_sections(text))
+    if fields is None:
+        return read_config_text(path, text)
+    fields["dataflow"] = Dataflow(fields["dataflow"])
+    return ScaleSimConfig(**fields, path=str(path) if isinstance(path, Path) else str(Path(path)))
+
+
+def read_config_text(path: str | Path, text: str) -> ScaleSimConfig:
+    """`read_config` on a text already read, with every check and message (no fast lane)."""
     path = Path(path)
-    text = read_text(path, "SCALE-Sim config")  # size-limited, UTF-8 only (names UTF-16/Latin-1/NUL)
     parser: configparser.ConfigParser | _PlainIni | None = _PlainIni.parse(text)
     if parser is None:  # anything beyond plain `key: value` lines: configparser itself decides
         parser = configparser.ConfigParser()  # SCALE-Sim's: BasicInterpolation, so '%' is special
@@ -406,14 +431,10 @@ def _int_field(path: Path, line: int, column: str, raw: str) -> int:
     return value
 
 
-#: lowbit's bounds (SCALE-Sim has none; past them it runs out of memory): array dims, other cfg
-#: integers, topology fields, and the elements of one layer's operand matrices (ifmap windows
-#: M x K + filters K x N + ofmap M x N), which the SCALE-Sim-exact model materialises.
-ARRAY_DIM_MAX = 2**14
-CFG_INT_MAX = 2**40
-TOPOLOGY_INT_MAX = 2**24
+#: lowbit's bound on the elements of one layer's operand matrices (ifmap windows M x K + filters
+#: K x N + ofmap M x N), which the SCALE-Sim-exact model materialises (SCALE-Sim has none; past it
+#: it runs out of memory). The cfg/topology bounds live in `hwsim.scalesim_quick`.
 OPERAND_ELEMENTS_MAX = 2**26
-DP_CHANNELS_MAX = 4096
 
 
 def check_layer_size(path: Path | str, row: ScaleSimLayer) -> None:
@@ -433,9 +454,26 @@ def _check_sparsity(path: Path, line: int, raw: str) -> None:
 
 def read_topology(path: str | Path, gemm: bool = False) -> list[ScaleSimLayer]:
     """Parse a SCALE-Sim conv (default) or GEMM (`gemm=True`) topology CSV."""
+    text = read_small_text(path, "SCALE-Sim topology")
+    quick = topology_rows(text, gemm)  # every row plain: no checks left to make
+    if quick is not None:
+        layers: list[ScaleSimLayer] = []
+        for name, ih, iw, fh, fw, ch, nf, st, line_no in quick:
+            if gemm:
+                layers.append(ScaleSimLayer(name, ih, iw, fh, fw, ch, nf, 1, 1, gemm=True, line=line_no))
+            elif "DP" in name:
+                layers.extend(ScaleSimLayer(f"{name}Channel_{c}", ih, iw, fh, fw, 1, nf, st, st, line=line_no)
+                              for c in range(ch))
+            else:
+                layers.append(ScaleSimLayer(name, ih, iw, fh, fw, ch, nf, st, st, line=line_no))
+        return layers
+    return read_topology_text(path, text, gemm)
+
+
+def read_topology_text(path: str | Path, text: str, gemm: bool = False) -> list[ScaleSimLayer]:
+    """`read_topology` on a text already read, with every check and message (no fast lane)."""
     path = Path(path)
-    text = read_text(path, "SCALE-Sim topology")
-    layers: list[ScaleSimLayer] = []
+    layers = []
     for line_no, raw in enumerate(text.splitlines(), 1):
         row = raw.strip()
         if line_no == 1 or row == "":
@@ -551,32 +589,36 @@ def accelerator(cfg: ScaleSimConfig) -> Accelerator:
 
 
 # ------------------------------------------------------------------ the CLI entry
+_EDGES = {Dataflow.OUTPUT_STATIONARY: (0, 2), Dataflow.WEIGHT_STATIONARY: (1, 2),
+          Dataflow.INPUT_STATIONARY: (1, 0)}  # (S_r, S_c) of SCALE-Sim's mapping, as indices of (m, k, n)
+
+
 def simulate_files(cfg_path: str | Path, topology_path: str | Path, gemm: bool = False) -> list[dict[str, Any]]:
     """Per layer: name, compute_cycles (SCALE-Sim's "Total Cycles" convention),
     mapping_efficiency_pct (its "Mapping Efficiency %"), m, k, n, dataflow, array
-    rows/cols, ofmap size, macs."""
+    rows/cols, ofmap size, macs.
+
+    compute_cycles is `mac_array.Model(core_spec(cfg)).compute(m, k, n, int8, int8)` (folds x
+    per-fold cycles - 1, SCALE-Sim mode; tests hold the two equal), evaluated directly."""
     cfg = read_config(cfg_path)
     rows = read_topology(topology_path, gemm=gemm)
-    spec = core_spec(cfg)
-    model = Model(spec)
-    int8 = Format.parse("int8")
+    r, c, df = cfg.array_rows, cfg.array_cols, cfg.dataflow
+    ir, ic = _EDGES[df]
     out = []
     for row in rows:
-        m, k, n = row.mnk
-        tc = model.compute(m, k, n, int8, int8, cfg.dataflow)
-        folds, _ = systolic_fold_cycles(m, k, n, cfg.array_rows, cfg.array_cols, cfg.dataflow)
+        mnk = row.mnk
+        m, k, n = mnk
+        folds, per_fold = systolic_folds(m, k, n, r, c, df)
         # SCALE-Sim's "Mapping Efficiency %": mean over folds of the used fraction of the array,
         # = (S_r * S_c) / (folds * R * C) since the used rows and columns factorise per fold
-        sr, sc = {Dataflow.OUTPUT_STATIONARY: (m, n), Dataflow.WEIGHT_STATIONARY: (k, n),
-                  Dataflow.INPUT_STATIONARY: (k, m)}[cfg.dataflow]
         out.append({
             "name": row.name,
-            "compute_cycles": int(tc.cycles),
-            "mapping_efficiency_pct": 100.0 * sr * sc / (int(folds) * cfg.array_rows * cfg.array_cols),
+            "compute_cycles": max(folds * per_fold - 1, 0),
+            "mapping_efficiency_pct": 100.0 * mnk[ir] * mnk[ic] / (folds * r * c),
             "m": m, "k": k, "n": n,
             "ofmap_h": row.ofmap_h, "ofmap_w": row.ofmap_w,
             "macs": m * k * n,
-            "dataflow": cfg.dataflow.value,
-            "array_rows": cfg.array_rows, "array_cols": cfg.array_cols,
+            "dataflow": df.value,
+            "array_rows": r, "array_cols": c,
         })
     return out

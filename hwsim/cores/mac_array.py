@@ -81,6 +81,7 @@ __all__ = [
     "holds",
     "pe_area_um2_45nm",
     "systolic_fold_cycles",
+    "systolic_folds",
 ]
 
 _SYSTOLIC_DATAFLOWS = (Dataflow.WEIGHT_STATIONARY, Dataflow.OUTPUT_STATIONARY, Dataflow.INPUT_STATIONARY)
@@ -213,6 +214,11 @@ def systolic_fold_cycles(m: Any, k: Any, n: Any, rows: int, cols: int,
                          dataflow: Dataflow) -> tuple[Any, Any]:
     """(folds, per-fold cycles) of one GEMM on an R x C systolic array (SCALE-Sim 3.0)."""
     m, k, n = (np.asarray(v, dtype=np.int64) for v in (m, k, n))
+    return _fold_formula(m, k, n, rows, cols, dataflow)
+
+
+def systolic_folds(m: int, k: int, n: int, rows: int, cols: int, dataflow: Dataflow) -> tuple[int, int]:
+    """`systolic_fold_cycles` on plain ints, without numpy (the SCALE-Sim file path)."""
     return _fold_formula(m, k, n, rows, cols, dataflow)
 
 
