@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lowbit.argtypes import bounded_int
+from lowbit.argtypes import BATCH_MAX, SEQ_MAX, bounded_int
 from lowbit.kernels_ref.errors import InvalidSpecError
 
 
@@ -28,6 +28,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--db", default="sweep.sqlite", metavar="FILE", help="result store (default sweep.sqlite)")
     p.add_argument("--resume", action="store_true", help="keep the store's finished points and run the rest")
     p.add_argument("--cache-dir", default=None, metavar="DIR", help="sensitivity cache directory")
+    w = p.add_argument_group("workload (overrides the space's, for every model)")
+    w.add_argument("--phase", choices=("prefill", "decode", "inference", "generate"), default=None,
+                   help="phase; generate = prefill of --prompt tokens, then --generate decode steps")
+    w.add_argument("--prompt", "--seq-len", dest="seq_len", type=bounded_int(1, SEQ_MAX, "--prompt"),
+                   default=None, metavar="P", help="prompt tokens (generate) / sequence length (prefill)")
+    w.add_argument("--generate", type=bounded_int(1, SEQ_MAX, "--generate"), default=None, metavar="G",
+                   help="decode steps of --phase generate (default 20)")
+    w.add_argument("--batch", type=bounded_int(1, BATCH_MAX, "--batch"), default=None, help="batch size")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar and no third-party output (dask's INFO lines, transformers)")
     p.set_defaults(func=_cmd_sweep)
@@ -37,9 +45,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from lowbit.search.codesign import load_space, run_sweep
+    from lowbit.search.codesign.parse import with_workload
     from lowbit.search.store import ResultStore
 
-    space = load_space(args.space)
+    space = with_workload(load_space(args.space), phase=args.phase, seq_len=args.seq_len,
+                          generate=args.generate, batch=args.batch)
     if args.model:
         names = {m.name.lower(): m for m in space.models}
         missing = [m for m in args.model if m.lower() not in names]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from lowbit.search.codesign.space import (
 from lowbit.search.codesign.strategies import STRATEGIES
 from lowbit.search.costs import parse_quantity
 
-__all__ = ["load_space", "parse_space"]
+__all__ = ["load_space", "parse_space", "with_workload"]
 
 _TOP_KEYS = ("name", "seed", "strategy", "samples", "population", "objectives", "formats", "act_formats",
              "budgets", "objective", "workload", "models", "hardware", "max_points")
@@ -41,7 +42,7 @@ CANDIDATES_MAX = 5000
 POINTS_MAX_DEFAULT = 1_000_000
 DESIGNS_MAX_SAMPLED = 2**62
 SEED_MAX = 2**63 - 1
-_WORKLOAD_KEYS = ("phase", "seq_len", "batch", "context_len")
+_WORKLOAD_KEYS = ("phase", "seq_len", "batch", "context_len", "generate")
 _MODEL_KEYS = ("name", "formats", "sensitivity", *_WORKLOAD_KEYS)
 _PARAM_KEYS = ("values", "range", "step", "num", "log")
 
@@ -142,12 +143,42 @@ def _workload(where: str, key: str, v: Any) -> tuple[tuple[str, Any], ...]:
         if k not in _WORKLOAD_KEYS:
             raise _err(where, f"{key}.{k}", f"unknown key (known: {', '.join(_WORKLOAD_KEYS)})")
         if k == "phase":
-            if x not in ("prefill", "decode", "inference"):
-                raise _err(where, f"{key}.{k}", f"must be prefill or decode, got {x!r}")
+            if x not in ("prefill", "decode", "inference", "generate"):
+                raise _err(where, f"{key}.{k}", f"must be prefill, decode, inference or generate, got {x!r}")
         elif not isinstance(x, int) or isinstance(x, bool) or x < 1:
             raise _err(where, f"{key}.{k}", f"must be a positive integer, got {x!r}")
         out.append((k, x))
     return tuple(out)
+
+
+def _check_generate(where: str, key: str, wl: Mapping[str, Any]) -> None:
+    """`generate` (decode steps) goes with phase generate, whose prompt is `seq_len`."""
+    if "generate" in wl and wl.get("phase") != "generate":
+        raise _err(where, f"{key}.generate", "goes with phase: generate (prefill of seq_len tokens, "
+                                              "then `generate` decode steps)")
+    if wl.get("phase") == "generate" and "context_len" in wl:
+        raise _err(where, f"{key}.context_len", "phase generate takes seq_len (the prompt) and generate")
+
+
+def with_workload(space: DesignSpace, **workload: Any) -> DesignSpace:
+    """`space` with these workload keys (phase, seq_len, batch, generate; None = keep) set for
+    every model, as the command line overrides them; checked like the file's."""
+    given = {k: v for k, v in workload.items() if v is not None}
+    if not given:
+        return space
+    where = f"{space.source} (command line)"
+    new = dict(_workload(where, "workload", given))
+    models = []
+    for m in space.models:
+        wl = dict(m.workload)
+        if new.get("phase") not in (None, "generate"):
+            wl.pop("generate", None)
+        if new.get("phase") == "generate":
+            wl.pop("context_len", None)
+        wl.update(new)
+        _check_generate(where, m.name, wl)
+        models.append(replace(m, workload=tuple(sorted(wl.items()))))
+    return replace(space, models=tuple(models))
 
 
 def _entry(where: str, key: str, raw: Any, main: str, allowed: Sequence[str], what: str) -> Mapping[str, Any]:
@@ -238,6 +269,7 @@ def parse_space(d: Any, where: str = "<dict>") -> DesignSpace:
             raise _err(where, f"{key}.sensitivity", f"must be a file path, got {sens!r}")
         wl = dict(wl_default)
         wl.update(dict(_workload(where, key, {k: v for k, v in m.items() if k in _WORKLOAD_KEYS})))
+        _check_generate(where, key, wl)
         models.append(ModelSpec(mname, fm, sens, tuple(sorted(wl.items()))))
     if len({m.name for m in models}) != len(models):
         raise _err(where, "models", "a model is listed twice")
