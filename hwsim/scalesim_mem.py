@@ -41,7 +41,7 @@ from lowbit.kernels_ref.errors import InvalidSpecError
 if TYPE_CHECKING:
     from lowbit.hwsim.scalesim_io import ScaleSimConfig, ScaleSimLayer
 
-__all__ = ["LayerReport", "simulate_layer"]
+__all__ = ["LayerReport", "generation_ends", "simulate_layer"]
 
 _INF = 1 << 62
 
@@ -332,28 +332,45 @@ def _cycle_of(rows: _RowsResult, r: int) -> int:
 
 
 # ------------------------------------------------------------------ CALC read buffer
+def generation_ends(addr: np.ndarray, g: int) -> tuple[list[int], int]:
+    """read_buffer_estimate_bw.py's generations over a request stream: a generation starts at
+    `pos` and ends at the request that brings its count of distinct addresses to `g` (the next
+    starts after it). Returns (index of each generation's last request, distinct addresses of
+    the unfinished last generation). A request is new to the generation starting at `pos` iff
+    its previous occurrence in the stream is before `pos`: one stable sort gives every previous
+    occurrence, then each generation is one vectorised scan."""
+    n = addr.size
+    if n == 0:
+        return [], 0
+    order = np.argsort(addr, kind="stable")
+    same = addr[order[1:]] == addr[order[:-1]]
+    prev = np.full(n, -1, dtype=np.int64)
+    prev[order[1:][same]] = order[:-1][same]
+    if g <= 0:
+        return [], int(n - np.count_nonzero(same))
+    ends: list[int] = []
+    pos, w = 0, max(4 * g, 4096)
+    while pos < n:
+        new = np.flatnonzero(prev[pos:pos + w] < pos)
+        if new.size >= g:
+            e = pos + int(new[g - 1])
+            ends.append(e)
+            w = max(2 * (e + 1 - pos), 4096)
+            pos = e + 1
+        elif pos + w >= n:
+            return ends, int(new.size)
+        else:
+            w *= 2
+    return ends, 0
+
+
 def _calc_read(demand: np.ndarray, size_bytes: int, rows: _RowsResult, what: str) -> tuple[float, float, int]:
     """read_buffer_estimate_bw.py: (DRAM start cycle, stop cycle, reads)."""
     npis = size_bytes // 100
     g = 50 * npis
     addr, arow = _valid_stream(demand)
-    ends: list[int] = []
-    pos, n, guess = 0, addr.size, max(4 * g, 4096)
-    rem = 0
-    while pos < n:
-        seg = addr[pos:pos + guess]
-        _, first = np.unique(seg, return_index=True)
-        if first.size >= g > 0:
-            first.sort()
-            e = pos + int(first[g - 1])
-            ends.append(int(arow[e]))
-            guess = max(2 * (e + 1 - pos), 4096)
-            pos = e + 1
-        elif pos + seg.size >= n:
-            rem = first.size
-            break
-        else:
-            guess *= 2
+    end_idx, rem = generation_ends(addr, g)
+    ends = [int(arow[e]) for e in end_idx]
     reads = len(ends) * g + rem
     if not ends:  # complete_all_prefetches with no active-buffer prefetch done yet
         num_sets = -(-rem // npis) if npis else 0

@@ -82,8 +82,10 @@ def _skew(a: np.ndarray) -> np.ndarray:
     """SCALE-Sim's skew_matrix: column c delayed by c rows."""
     rows, cols = a.shape
     out = np.full((rows + cols - 1, cols), -1, dtype=np.int64)
-    r = np.arange(rows)[:, None] + np.arange(cols)[None, :]
-    out[r, np.broadcast_to(np.arange(cols), (rows, cols))] = a
+    # element (i, c) goes to (i + c, c): flat i * cols + c * (cols + 1), a strided view of `out`
+    view = np.lib.stride_tricks.as_strided(out, shape=(rows, cols),
+                                           strides=(cols * out.itemsize, (cols + 1) * out.itemsize))
+    view[...] = a
     return out
 
 
