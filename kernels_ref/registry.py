@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from lowbit.kernels_ref.errors import LowbitError
@@ -23,6 +24,7 @@ KERNEL_MODULES: tuple[str, ...] = (
     "lowbit.kernels_ref.lut",
     "lowbit.kernels_ref.binary",
     "lowbit.kernels_ref.i2s",
+    "lowbit.kernels_ref.composite",
 )
 
 
@@ -35,6 +37,10 @@ class RefKernel:
     and `w_codes` is [K, N] integer weight codes of `w_fmt`. It returns the
     unscaled product: int64 for integer paths (`exact=True`, compared for
     equality), float for float-activation paths (compared within `rel_tol`).
+
+    `draw(w_fmt, k, n, gen, extreme)`, when set, makes the weights instead of integer codes:
+    it returns (the object passed to `fn` as `w_codes`, its float64 values [K, N]); the
+    oracle is then a float64 matmul of those values (composite formats, `kernels_ref.composite`).
     """
 
     name: str
@@ -44,6 +50,7 @@ class RefKernel:
     fn: Callable[[torch.Tensor, torch.Tensor, Format, Format], torch.Tensor]
     exact: bool = True
     rel_tol: float = 0.0
+    draw: Callable[[Format, int, int, torch.Generator, bool], tuple[Any, torch.Tensor]] | None = None
 
 
 def all_kernels() -> tuple[RefKernel, ...]:

@@ -364,9 +364,14 @@ def verify_one(kern: RefKernel, w_fmt: Format, a_fmt: Format, shape: tuple[int, 
     def fail(detail: str, oracle: str = "-") -> list[CheckResult]:
         return [CheckResult(*label, oracle, float("inf"), float("inf"), kern.rel_tol, False, 0.0, seed, detail)]
 
+    drawn = None
     try:
         x = draw_activations(a_fmt, m, k, gen, extreme).to(device)
-        w = draw_weight_codes(w_fmt, k, n, gen, extreme).to(device)
+        if kern.draw is not None:  # structured weights (composite formats) and their values
+            w_obj, drawn = kern.draw(w_fmt, k, n, gen, extreme)
+            w, drawn = w_obj.to(device), drawn.to(device)
+        else:
+            w = draw_weight_codes(w_fmt, k, n, gen, extreme).to(device)
     except UnsupportedFormatError as exc:
         return fail(f"cannot draw inputs: {exc}")
     try:
@@ -374,7 +379,7 @@ def verify_one(kern: RefKernel, w_fmt: Format, a_fmt: Format, shape: tuple[int, 
     except Exception as exc:  # a crashing kernel is a failed check, reported, not a harness crash
         log.debug("kernel %s crashed", kern.name, exc_info=True)
         return fail(f"kernel raised {type(exc).__name__}: {exc}")
-    wv = None if kern.exact else _weight_values(w, w_fmt)
+    wv = drawn if drawn is not None else (None if kern.exact else _weight_values(w, w_fmt))
     cache: list[torch.Tensor] = []
 
     def denom() -> torch.Tensor:
@@ -385,7 +390,11 @@ def verify_one(kern: RefKernel, w_fmt: Format, a_fmt: Format, shape: tuple[int, 
         return cache[0]
 
     rows = []
-    for oname, ref, otol in _oracles(x, w, w_fmt, a_fmt, kern.exact, device, wv):
+    if drawn is not None:  # dyadic values: a float64 matmul is exact in any summation order
+        oracles = [("torch float64 matmul (dequantised)", torch.matmul(x.double(), drawn.double()), 0.0)]
+    else:
+        oracles = _oracles(x, w, w_fmt, a_fmt, kern.exact, device, wv)
+    for oname, ref, otol in oracles:
         tol = 0.0 if kern.exact else kern.rel_tol + otol
         ab, rl, ok, detail = _compare(res, ref, denom, kern.exact, tol)
         rows.append(CheckResult(*label, oname, ab, rl, tol, ok, dt, seed, detail))
@@ -441,7 +450,7 @@ def verify_kernels(formats: Iterable[str] | None = None, device: str = "cpu", se
     rows: list[CheckResult] = []
     for kern, w_fmt, a_fmt in _selected(kerns, formats):
         runs = [(s, False) for s in shapes]
-        if extreme and kern.exact:
+        if extreme and (kern.exact or kern.draw is not None):
             runs.append(((2 if device == "cpu" else 32, EXTREME_K, 8), True))
         for shape, ext in runs:
             s = check_seed(base, kern.name, w_fmt, a_fmt, shape, device)
