@@ -39,10 +39,11 @@ SPACE_KEYS: dict[str, tuple[str, str]] = {
                  "`{base, params}` (keys below)")),
 }
 SPACE_WORKLOAD_KEYS: dict[str, tuple[str, str]] = {
-    "phase": ("string", "prefill, decode or inference (default: the model's own)"),
-    "seq_len": ("int >= 1", "tokens per sequence (transformers)"),
+    "phase": ("string", "prefill, decode, inference or generate (default: the model's own)"),
+    "seq_len": ("int >= 1", "tokens per sequence (transformers); generate: the prompt"),
     "batch": ("int >= 1", "batch size"),
     "context_len": ("int >= 1", "decode: tokens already in the KV cache"),
+    "generate": ("int >= 1", "generate: decode steps after the prompt (default 20)"),
 }
 SPACE_MODEL_KEYS: dict[str, tuple[str, str]] = {
     "name": ("string", "a zoo name (`lowbit models list`)"),
