@@ -72,8 +72,9 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
     for n, eg in zip(_SHORTCUTS, ("2ms", "5mJ", "4MB", "1e9")):
         b.add_argument(f"--{n}", metavar="VALUE", default=None,
                        help=f"same as --budget {n}=VALUE (e.g. {eg} or 0.6x)")
-    b.add_argument("--quality", metavar="VALUE", default=None,
-                   help="budget on total sensitivity (use with --objective latency/energy/...)")
+    b.add_argument("--quality", metavar="[NAME=]VALUE", action="append", default=[],
+                   help="budget on total sensitivity (use with --objective latency/energy/...); "
+                        "NAME=VALUE bounds a --quality-terms metric's raw total (repeatable)")
     p.add_argument("--objective", default="sensitivity", help="metric to minimise (default: sensitivity)")
     p.add_argument("--time-limit", type=bounded_float(0, 604800, "--time-limit", lo_open=True), default=None, metavar="S",
                    help="solver time limit; the incumbent is then reported as 'feasible'")
@@ -83,6 +84,16 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("allocate", help="choose a format per layer under budgets (exact ILP)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_source_args(p)
+    j = p.add_argument_group("joint choices (search.joint_model; exact ILP, with --hw and --model)")
+    j.add_argument("--kv-formats", metavar="LIST", default=None,
+                   help="attention MATMULs choose (activation, KV) from --act-formats x this list")
+    j.add_argument("--tie-residual-acts", action="store_true",
+                   help="every layer reading the residual stream (q/k/v, fc1/gate/up) shares one "
+                        "activation format")
+    j.add_argument("--quality-terms", metavar="FILE", default=None,
+                   help='JSON {"metrics": {NAME: {layers, formats, values}}}: more quality metrics '
+                        "per layer (e.g. MixDQ content vs quality); minimise one with --objective NAME, "
+                        "bound others with --quality NAME=VALUE")
     p.add_argument("--method", default="ilp",
                    help="ilp (default, exact), greedy, lagrangian, or uniform:CHOICE")
     p.add_argument("-o", "--output", metavar="FILE", help="write alloc.json here (else print a table)")
@@ -109,8 +120,9 @@ def _budgets(args: argparse.Namespace) -> dict[str, str]:
         v = getattr(args, n)
         if v is not None:
             out[n] = v
-    if args.quality is not None:
-        out["sensitivity"] = args.quality
+    for q in args.quality:
+        name, sep, v = q.rpartition("=")
+        out[name.strip() if sep else "sensitivity"] = v.strip()
     return out
 
 
@@ -182,6 +194,7 @@ def _add_energy_components(args: argparse.Namespace, doc: dict[str, Any]) -> Non
     add up to the layer's energy_j), for `lowbit report`'s breakdown by component."""
     from lowbit import hwsim
     from lowbit.hwsim.spec import load_accelerator
+    from lowbit.search.joint import parse_choice
     from lowbit.search.model_tables import workload_for
 
     accel = load_accelerator(args.hw)
@@ -193,10 +206,11 @@ def _add_energy_components(args: argparse.Namespace, doc: dict[str, Any]) -> Non
         if ly.weight_params == 0 and ly.has_weights and ly.tied_to:
             shares.setdefault(ly.tied_to, []).append(ly)
     for ly in doc["layers"]:
-        w, _, a = str(ly["format"]).partition("/")
+        ch = parse_choice(ly["format"])  # W, W/A or a MATMUL's kv:K/A
+        kv = {"kv_fmt": ch.kv} if ch.kv else {}
         comps: dict[str, float] = {}
         for layer in (layers[ly["name"]], *shares.get(ly["name"], ())):
-            for k, v in hwsim.evaluate(layer, w, accel, act_fmt=a or None).energy_j.items():
+            for k, v in hwsim.evaluate(layer, ch.kv or ch.weight, accel, act_fmt=ch.act, **kv).energy_j.items():
                 comps[k] = comps.get(k, 0.0) + float(v)
         ly["energy_components_j"] = dict(sorted(comps.items()))
 
@@ -241,10 +255,13 @@ def _cmd_allocate(args: argparse.Namespace) -> int:
     from lowbit.search import baselines
     from lowbit.search.ilp import solve
 
-    table = load_table(args)
+    joint = bool(args.kv_formats or args.tie_residual_acts or args.quality_terms)
+    table = None if joint else load_table(args)
     bud = _budgets(args) or None
     m = args.method
-    if m == "ilp":
+    if table is None:
+        table, alloc = _joint_allocate(args, bud)
+    elif m == "ilp":
         alloc = solve(table, bud, objective=args.objective, time_limit_s=args.time_limit)
     elif m == "greedy":
         alloc = baselines.greedy(table, bud, objective=args.objective)
@@ -270,6 +287,23 @@ def _cmd_allocate(args: argparse.Namespace) -> int:
 
         sys.stdout.write(describe(args.kv_cache) + "\n")
     return 0
+
+
+def _joint_allocate(args: argparse.Namespace, bud: dict[str, str] | None) -> tuple[Any, Any]:
+    """--kv-formats / --tie-residual-acts / --quality-terms: search.joint_model's table and ILP."""
+    from lowbit.search import joint_model as J
+
+    if args.costs or not (args.hw and args.model):
+        raise InvalidSpecError("--kv-formats, --tie-residual-acts and --quality-terms need --hw and --model")
+    if args.method != "ilp" or args.memory_scope != "weights" or args.kv:
+        raise InvalidSpecError("joint choices are solved by the exact ILP with their own KV costs: drop --method, "
+                               "--memory-scope and --kv (budget kv_memory_bytes or total_memory_bytes instead)")
+    jt = J.joint_table_for_model(args.model, args.hw, _split(args.formats), _split(args.act_formats) or None,
+                                 _split(args.kv_formats) or None, sensitivity=args.sensitivity,
+                                 residual_ties=args.tie_residual_acts, phase=args.phase, seq_len=args.seq_len,
+                                 batch=args.batch, generate=args.generate, cache_dir=args.cache_dir)
+    return J.solve_model(jt, bud, objective=args.objective, quality_terms_file=args.quality_terms,
+                         time_limit_s=args.time_limit)
 
 
 def _cmd_pareto(args: argparse.Namespace) -> int:

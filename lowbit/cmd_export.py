@@ -77,10 +77,11 @@ def gguf_overrides(doc: dict[str, Any], skip_unmapped: bool = False
         name, ftext = ly["name"], ly["format"]
         wfmt = ftext.partition("/")[0]
         tensor = naming.gguf_name(model, name)
-        gtype = gguf_type(wfmt)
-        if tensor is None:
+        if tensor is None:  # incl. attention MATMULs ("kv:K/A": a KV cache format, no weight tensor)
             left.append((name, ftext, "llama.cpp has no tensor for this layer"))
-        elif gtype is None:
+            continue
+        gtype = gguf_type(wfmt)
+        if gtype is None:
             left.append((name, ftext, f"{wfmt} has no GGUF counterpart (same storage and dequantisation)"))
         else:
             lines.append((f"^{re.escape(tensor + '.weight')}$", gtype))

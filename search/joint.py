@@ -273,7 +273,8 @@ def solve_joint(jt: JointTable, budgets: Mapping[str, float | str] | None = None
         return ilp.solve(table, budgets, objective=objective, time_limit_s=time_limit_s, solver=solver)
     t0 = time.perf_counter()
     raw = dict(table.budgets) if budgets is None else dict(budgets)
-    bud = {n: table.resolve_budget(n, v) for n, v in raw.items()}
+    bud = {table.key(n): table.resolve_budget(n, v) for n, v in raw.items()}  # latency -> latency_s
+    objective = table.key(objective)
     table.metric(objective)
     names = list(dict.fromkeys([objective, *bud]))
     gid, grouped, allowed = table.grouped(names)
