@@ -33,7 +33,7 @@ def minilm(tmp_path_factory: pytest.TempPathFactory) -> tuple:
 def test_probe_attention_is_eager_and_hooks_quantise_what_they_say(minilm: tuple) -> None:
     from lowbit.models.importers import load_minilm
 
-    net, tok, ids, *_ = minilm
+    net, _tok, ids, *_ = minilm
     bert, _ = load_minilm()  # stock attention (sdpa)
     with torch.no_grad():
         ref = net(ids)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -47,7 +48,7 @@ def block(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, tuple[s
     return wl, sens, layers
 
 
-def _brute(t, act_of, bud: dict[str, float], objective: str = "sensitivity", act_ties=()) -> float:  # noqa: ANN001
+def _brute(t: Any, act_of: np.ndarray, bud: dict[str, float], objective: str = "sensitivity", act_ties: Any = ()) -> float:
     gid = t.group_of()
     groups = sorted(set(gid.tolist()))
     opts = [np.flatnonzero(t.allowed[np.flatnonzero(gid == g)[0]]) for g in groups]
