@@ -18,8 +18,9 @@ Cycle model for one core (an SM, or an ASIC array), per GEMM of (m x k)(k x n):
 
 The three phases are charged in sequence (no overlap), which is conservative;
 `hwsim.memory` adds the memory hierarchy. Weights of `binary`, `ternary`,
-INT/UINT 1-8 and activations of the same kinds are supported; float formats are
-not (UnsupportedFormatError).
+INT/UINT 1-8 and activations of the same kinds are supported, and the composite
+weight formats dbllm, pbllm and salient (`bit_planes`, `salient_rows`); float formats
+are not (UnsupportedFormatError).
 """
 
 from __future__ import annotations
@@ -41,26 +42,43 @@ from lowbit.hwsim.cores.base import (
 from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from lowbit.kernels_ref.formats import Format, FormatKind
 
-__all__ = ["Model", "Spec", "bit_planes", "has_offset"]
+__all__ = ["Model", "Spec", "bit_planes", "has_offset", "salient_rows"]
 
 _LOGIC_OPS = ("and", "xor")
+_INT4, _BINARY = Format.parse("int4"), Format.parse("binary")
 
 
 def bit_planes(fmt: Format) -> int:
-    """Number of one-bit planes a format decomposes into on a binary core."""
+    """Number of one-bit planes a format decomposes into on a binary core.
+
+    DB-LLM (dbllm): its two {0,1} planes. PB-LLM (pbllm): the sign codes, zero at salient
+    positions, as 2 ternary planes plus the salient int8 codes as 8 dense planes (the core has
+    no sparse path; `kernels_ref.composite` runs it the same way). The salient-channel format
+    splits K instead (`salient_rows`): its planes differ by row and are priced per part."""
     if fmt.kind is FormatKind.BINARY:
         return 1
-    if fmt.kind is FormatKind.TERNARY:
+    if fmt.kind in (FormatKind.TERNARY, FormatKind.DUAL_BINARY):
         return 2
+    if fmt.kind is FormatKind.PARTIAL_BINARY:
+        return 2 + 8
     if fmt.kind in (FormatKind.INT, FormatKind.UINT) and fmt.bits <= 8:
         return fmt.bits
     raise UnsupportedFormatError(
-        f"binary tensor core cannot decompose {fmt} into bit planes (needs binary, ternary or int1-8)")
+        f"binary tensor core cannot decompose {fmt} into bit planes (needs binary, ternary, int1-8, "
+        "dbllm, pbllm or salient)")
 
 
 def has_offset(fmt: Format) -> bool:
-    """Binary {-1,+1} codes are stored as bits b with v = 2b - 1: an offset to correct."""
-    return fmt.kind is FormatKind.BINARY
+    """Binary {-1,+1} codes are stored as bits b with v = 2b - 1, and DB-LLM adds beta times the
+    activation row sum: an offset to correct."""
+    return fmt.kind in (FormatKind.BINARY, FormatKind.DUAL_BINARY)
+
+
+def salient_rows(k: Any, fmt: Format) -> Any:
+    """Salient (int4) rows of a K-tile of a salient-channel format: ceil(k x salient_count / g),
+    exact when g divides k; the other k - that rows are binary."""
+    assert fmt.group_size is not None
+    return -(-np.asarray(k, dtype=np.int64) * fmt.salient_count // fmt.group_size)
 
 
 @dataclass(frozen=True)
@@ -129,6 +147,14 @@ class Model:
         require_no_k_segment("binary_tensor_core", k_segment)
         if dataflow is not Dataflow.NONE:
             raise InvalidSpecError(f"binary_tensor_core has no dataflow choice, got {dataflow.value!r}")
+        if w.kind is FormatKind.SALIENT_CHANNEL:  # int4 rows + binary rows: two GEMMs in sequence
+            k_hi = salient_rows(k, w)
+            hi = self.compute(m, k_hi, n, _INT4, a, dataflow, batch)
+            lo = self.compute(m, np.asarray(k, dtype=np.int64) - k_hi, n, _BINARY, a, dataflow, batch)
+            acts = {key: _scalar(hi.actions.get(key, 0) + lo.actions.get(key, 0))
+                    for key in {**hi.actions, **lo.actions}}
+            return TileCompute(cycles=_scalar(np.asarray(hi.cycles) + lo.cycles), actions=acts,
+                               ran_as=f"salient channels: {hi.ran_as} on int4 rows + {lo.ran_as} on binary rows")
         s = self.spec
         pw, pa = self.plane_counts(w, a)
         planes = pw * pa
@@ -159,6 +185,10 @@ class Model:
 
     def peak_macs_per_cycle(self, w: Format, a: Format) -> float:
         s = self.spec
+        if w.kind is FormatKind.SALIENT_CHANNEL:  # planes averaged over the rows: (4 kc + g - kc) / g
+            assert w.group_size is not None
+            pw_avg = (3 * w.salient_count + w.group_size) / w.group_size
+            return s.units * s.tile_m * s.tile_n * s.tile_k / s.tile_cycles / (pw_avg * bit_planes(a))
         pw, pa = self.plane_counts(w, a)
         return s.units * s.tile_m * s.tile_n * s.tile_k / s.tile_cycles / (pw * pa)
 

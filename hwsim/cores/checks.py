@@ -50,6 +50,7 @@ CATALOGUE: tuple[tuple[str, str], ...] = (
     ("int12", "int9"), ("int16", "int16"), ("int16", "int8"), ("int4g128", "fp16"),
     ("int8", "fp16"), ("fp16", "fp16"), ("bf16", "bf16"), ("fp8e4m3", "fp8e4m3"), ("fp4", "fp16"),
     ("nf4", "fp16"), ("bitmod4", "fp16"), ("int4", "bf16"),
+    ("i2_s", "int8"), ("dbllmg64", "int8"), ("pbllm10g64", "int8"), ("salient25g64", "int8"),
 )
 SHAPES: tuple[tuple[int, int, int, int], ...] = ((1, 64, 64, 1), (17, 300, 33, 1), (256, 4096, 512, 1),
                                                  (49, 576, 64, 4))

@@ -106,7 +106,7 @@ def _planes(w: Format) -> int:
         return weight_planes(w)
     except UnsupportedFormatError:
         raise UnsupportedFormatError(
-            f"T-MAC LUT kernels take binary, ternary or int/uint 1-8 weights, not {w}") from None
+            f"T-MAC LUT kernels take binary, ternary, dbllm or int/uint 1-8 weights, not {w}") from None
 
 
 def _ceil(a: Any, b: Any) -> Any:

@@ -66,15 +66,16 @@ __all__ = [
 
 
 def weight_planes(fmt: Format) -> int:
-    """One-bit weight planes the bit-serial LUT unit runs for a weight format."""
+    """One-bit weight planes the bit-serial LUT unit runs for a weight format (DB-LLM's
+    dual binarisation: its two {0,1} planes, each with its own scale per group)."""
     if fmt.kind is FormatKind.BINARY:
         return 1
-    if fmt.kind is FormatKind.TERNARY:
+    if fmt.kind in (FormatKind.TERNARY, FormatKind.DUAL_BINARY):
         return 2
     if fmt.kind in (FormatKind.INT, FormatKind.UINT) and fmt.bits <= 8:
         return fmt.bits
     raise UnsupportedFormatError(
-        f"LUT tensor core takes binary, ternary or int/uint 1-8 weights, not {fmt}")
+        f"LUT tensor core takes binary, ternary, dbllm or int/uint 1-8 weights, not {fmt}")
 
 
 def table_bits_for(spec: Spec, a: Format) -> int:
