@@ -411,6 +411,7 @@ class Accelerator:
         `core.family=...` switches family (then the other core keys must suit it)."""
         d = self.to_dict()
         d.setdefault("memory", {})
+        d.setdefault("energy", {})
         for key, value in changes.items():
             path = key.replace("__", ".").split(".")
             _set_path(d, path, _plain(value), key)

@@ -13,6 +13,7 @@ from lowbit.hwsim.spec import (
     Accelerator,
     Im2colInput,
     MemoryRules,
+    SramCounts,
     accelerator,
     list_presets,
     load_accelerator,
@@ -47,7 +48,7 @@ def test_defaults_off_and_other_presets_unchanged():
     for name in list_presets():
         acc = load_accelerator(name)
         if name.startswith("bitmod"):  # bitmod_sim's whole-layer re-fetch (tests/hwsim/test_bitmod_sim.py)
-            assert acc.memory == MemoryRules(whole_layer_refetch=True), name
+            assert acc.memory == MemoryRules(whole_layer_refetch=True, sram_counts=SramCounts.ARRAY_STEPS), name
         elif not name.startswith("bitfusion-"):
             assert acc.memory == MemoryRules(), name
             assert "memory" not in acc.to_dict(), name
@@ -56,9 +57,11 @@ def test_defaults_off_and_other_presets_unchanged():
 def test_bitfusion_presets_opt_in_and_round_trip():
     for name in ("bitfusion-eyeriss-budget", "bitfusion-stripes-budget"):
         acc = load_accelerator(name)
+        # the Eyeriss-budget preset also prices energy as the simulator counts it (test_bitfusion_energy.py)
+        counts = SramCounts.STATIONARY_INNER if name == "bitfusion-eyeriss-budget" else SramCounts.TILES
         assert acc.memory == MemoryRules(output_bits=32, output_read_before_write=True,
                                          im2col_input=Im2colInput.HOST, conv_input_halo=True, padded_tiles=True,
-                                         array_padding=True)
+                                         array_padding=True, sram_counts=counts)
         assert Accelerator.from_dict(acc.to_dict()) == acc
         # simulator.py get_energy_cost: IBUF 16 banks x 32 bits, WBUF 512 x 32 bits -> bytes/cycle
         assert acc.buffer_for("input").bandwidth_bytes_per_cycle == 16 * 32 / 8
