@@ -3,6 +3,8 @@ growing context; its costs are the prefill's plus each decode step's, evaluated 
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from lowbit.hwsim import evaluate_workload
 from lowbit.hwsim.spec import load_accelerator
@@ -41,5 +43,5 @@ def test_generate_is_prefill_plus_each_decode_step(hw: str, kv: str | None) -> N
         keys = [gen.by_name[f"decode{i}.layers.0.{part}"] for i in range(1, G + 1)]
         assert [ly.n if part == "attn_score" else ly.k for ly in keys] == list(range(P + 1, P + G + 1))
         reads = [by[ly.name].dram_bytes for ly in keys]
-        assert all(b > a for a, b in zip(reads, reads[1:])), reads
+        assert all(b > a for a, b in pairwise(reads)), reads
     assert gen.kv_cache_bytes(8) == steps[-1].kv_cache_bytes(8) > pre.kv_cache_bytes(8)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lowbit.cli import main
 from lowbit.hwsim import evaluate_workload
 from lowbit.hwsim.spec import load_accelerator
 from lowbit.kernels_ref.errors import InvalidSpecError
@@ -16,6 +15,8 @@ from lowbit.search.codesign import parse_space
 from lowbit.search.codesign.parse import with_workload
 from lowbit.search.model_tables import workload_for
 from lowbit.search.store import ResultStore
+
+from lowbit.cli import main
 
 P, G = 8, 2
 
@@ -37,7 +38,7 @@ def test_sweep_generate_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]
                  "--phase", "generate", "--prompt", str(P), "--generate", str(G)]) == 0
     assert "1 ok" in capsys.readouterr().out
     with ResultStore(db) as store:
-        (_, point, res), = list(store.rows("gen"))
+        ((_, _, res),) = list(store.rows("gen"))
     gen = workload_for("opt-1.3b", phase="generate", seq_len=P, generate=G)
     ref = evaluate_workload(gen, "int8", load_accelerator("bitmod"))
     assert res["layers"] == [ly.name for ly in gen.layers]  # prefill, then decode1 ... decodeG

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lowbit.cli import main
 from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.kernels_ref.formats import Format
 from lowbit.models.sensitivity import SensitivityTable
 from lowbit.search.costs import weight_bytes
 from lowbit.search.memory_scope import kv_cache_rows, scoped_table
 from lowbit.search.model_tables import table_for_model, workload_for
+
+from lowbit.cli import main
 
 # LLaMA-like: GQA (8 heads over 2 KV heads), 4 layers; a long context makes the cache count.
 CONFIG = {"model_type": "llama", "hidden_size": 256, "intermediate_size": 688, "num_attention_heads": 8,
@@ -97,7 +98,7 @@ def test_kv_format_defaults_and_fp16_cache(llama: tuple[str, str]) -> None:
     table = table_for_model(cfg, "a100-like", ["int4", "int8"], sensitivity=sens, seq_len=SEQ, batch=BATCH)
     acc = load_accelerator("a100-like")
     t16, kv16 = scoped_table(table, "weights+kv", wl, acc)  # default: the design's KV/activation format
-    t4, kv4 = scoped_table(table, "weights+kv", wl, acc, "int4")
+    _, kv4 = scoped_table(table, "weights+kv", wl, acc, "int4")
     assert kv16 is not None and kv4 is not None
     assert kv16.total_bytes == wl.kv_cache_bytes(Format.parse(kv16.fmt).bits_per_weight)
     assert kv4.total_bytes == wl.kv_cache_bytes(Format.parse("int4").bits_per_weight) < kv16.total_bytes
