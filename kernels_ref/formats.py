@@ -589,8 +589,8 @@ _CATALOG: tuple[tuple[str, str], ...] = (
     ("flint4g128", "ANT flint4 codebook"),
     ("i2_s", "BitNet b1.58 ternary, bitnet.cpp I2_S bytes, fp32 scale per tensor"),
     ("dbllmg64", "DB-LLM dual binary a1*b1 + a2*b2 + beta, fitted per group of 64"),
-    ("pbllm10g128", "PB-LLM: top 10% |w| per group int8 (bitmap), rest binary"),
-    ("salient20g128", "PTQ1.61-style: 20% input channels int4 (mask), rest binary"),
+    ("pbllm10g128", "PB-LLM: top 13 of 128 |w| per group in int8 (bitmap), rest binary"),
+    ("salient20g128", "PTQ1.61-style: 26 of 128 input channels int4 (mask), rest binary"),
 )
 
 

@@ -50,6 +50,12 @@ def _show(args: argparse.Namespace) -> int:
             ("granularity", fmt.granularity.value),
             ("scale", fmt.scale.value if fmt.scale else "none"),
             ("bits/weight", f"{fmt.bits_per_weight:g}")]
+    if fmt.salient is not None:
+        what = "weights per group and column (int8, bitmap)" if fmt.kind.value == "pbllm" else \
+            "input channels per group (int4; K-bit channel mask per matrix)"
+        rows.append(("salient", f"{fmt.salient_count} of {fmt.group_size} {what}"))
+    if fmt.variant == "i2_s":
+        rows.append(("layout", "bitnet.cpp I2_S: 128-element blocks of 32 bytes, fp32 scale in a 32-byte tail"))
     if args.k is not None:
         if fmt.granularity is Granularity.GROUP and args.k % (fmt.group_size or 1):
             raise InvalidSpecError(f"group size {fmt.group_size} of {fmt} does not divide K={args.k}")
