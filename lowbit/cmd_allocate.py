@@ -30,7 +30,7 @@ from typing import Any
 from lowbit.argtypes import BATCH_MAX, POINTS_MAX, SEQ_MAX, bounded_float, bounded_int
 from lowbit.kernels_ref.errors import InvalidSpecError
 
-__all__ = ["alloc_document", "load_table", "register"]
+__all__ = ["alloc_document", "dumps_alloc", "load_table", "register"]
 
 _SHORTCUTS = ("latency", "energy", "memory", "bops")
 
@@ -160,6 +160,18 @@ def _num(v: float) -> float | None:
     return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else float(v)
 
 
+def dumps_alloc(doc: dict[str, Any]) -> str:
+    """alloc.json text: indented, one layer per line. Each layer goes through json's C encoder
+    (an indented dump is pure Python: 4 s for 100,000 layers, this 0.5 s)."""
+    mark = "\x00layers\x00"
+    text = json.dumps({**doc, "layers": mark}, indent=1)
+    quoted = json.dumps(mark)
+    if text.count(quoted) != 1:  # pragma: no cover - a NUL-bearing name elsewhere in the document
+        return json.dumps(doc, indent=1) + "\n"
+    rows = ",\n  ".join(json.dumps(ly) for ly in doc["layers"])
+    return text.replace(quoted, f"[\n  {rows}\n ]" if rows else "[]") + "\n"
+
+
 def alloc_document(table: Any, alloc: Any) -> dict[str, Any]:
     """alloc.json: model, hardware, status, objective, layers[...], totals, budgets. Per layer
     the SI keys latency_s, cycles, energy_j, memory_bytes (null when the table has no such
@@ -277,7 +289,7 @@ def _cmd_allocate(args: argparse.Namespace) -> int:
     if args.hw and args.model:
         _add_energy_components(args, doc)
     if args.output:
-        Path(args.output).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        Path(args.output).write_text(dumps_alloc(doc), encoding="utf-8")
         sys.stdout.write(f"wrote {args.output}: {len(doc['layers'])} layers, status {doc['status']} "
                          f"({doc['method']}); {_summary(doc)}\n")
     else:

@@ -16,6 +16,8 @@ InfeasibleBudgetError when it finds nothing within the budgets.
 
 from __future__ import annotations
 
+import heapq
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -74,42 +76,97 @@ def best_uniform(table: CostTable, budgets: Mapping[str, float | str] | None = N
     return min(fits, key=lambda a: a.objective)
 
 
+#: `greedy` recomputes its budget weights when a budget's share of the excess moves this far.
+_REWEIGHT = 0.05
+
+
 def greedy(table: CostTable, budgets: Mapping[str, float | str] | None = None,
            objective: str = SENSITIVITY) -> Allocation:
-    """HAQ-like greedy descent from the least-sensitive allocation (see module docstring)."""
+    """HAQ-like greedy descent from the least-sensitive allocation (see module docstring).
+
+    A move of group g to choice c costs ``dobj = obj[g, c] - obj[g, cur]`` (>= 0, so the
+    descent cannot cycle) and removes ``gain = w . (cost[g, cur] - cost[g, c]) / |budget|`` of
+    normalised excess, ``w`` the budgets' shares of the current normalised excess; the move of
+    least ``dobj / gain`` (first in (group, choice) order on a tie) is taken until every budget
+    is met or no move helps. The moves sit in a heap (O(G C log(G C)) a phase): only the moved
+    group's candidates change after a move. ``w`` is held for a *phase* and recomputed when a
+    budget is met or newly exceeded, or a budget's share of the excess moves by more than
+    ``_REWEIGHT`` (0.05); with one budget ``w = (1,)`` throughout, so the moves are those of
+    the move-by-move rule (totals are summed afresh at each phase and
+    updated per move within one)."""
     t0 = time.perf_counter()
     bud = _resolve(table, budgets)
     names = list(bud)
     gid, grouped, allowed = table.grouped(list(dict.fromkeys([objective, *names])))
     obj = np.where(allowed, grouped[objective], np.inf)
     cur = np.argmin(obj, axis=1)
-    G = cur.size
-    rows = np.arange(G)
     if names:
         costs = np.stack([np.where(allowed, grouped[n], 0.0) for n in names])  # [B, G, C]; masked by ok
         bvec = np.array([bud[n] for n in names])
-        scale = np.maximum(np.abs(bvec), 1e-300)
-        for _ in range(G * table.num_choices * table.num_choices):
-            tot = costs[:, rows, cur].sum(axis=1)
-            excess = np.maximum(tot - bvec, 0.0) / scale
-            if not (excess > 1e-12).any():
-                break
-            # Normalised excess removed by moving group g to choice c (weighted by how over each is).
-            delta_cost = (costs - costs[:, rows, cur][:, :, None]) / scale[:, None, None]   # [B, G, C]
-            w = excess / excess.sum()
-            gain = -(w[:, None, None] * delta_cost).sum(axis=0)                               # [G, C]
-            dobj = obj - obj[rows, cur][:, None]
-            ok = allowed & (gain > 0) & np.isfinite(dobj) & (dobj >= 0)  # monotone: no cycling
-            if not ok.any():
-                break
-            ratio = np.where(ok, np.maximum(dobj, 0.0) / np.where(ok, gain, 1.0), np.inf)
-            g, c = np.unravel_index(int(np.argmin(ratio)), ratio.shape)
-            cur[g] = c
+        _greedy_descent(obj, costs, bvec, allowed, cur,
+                        max_moves=cur.size * table.num_choices * table.num_choices)
     assignment = cur[gid]
     res = _result(table, assignment, bud, objective, "greedy", t0)
     if not _fits(res.totals, bud):
         raise _fail(table, bud, "greedy")
     return res
+
+
+def _greedy_descent(obj: np.ndarray, costs: np.ndarray, bvec: np.ndarray, allowed: np.ndarray,
+                    cur: np.ndarray, max_moves: int) -> None:
+    """The moves of `greedy` (costs [B, G, C], budgets [B]); `cur` [G] is updated in place.
+
+    A phase's first candidates are computed in numpy; after a move only the moved group's
+    are, in plain Python over its C choices (the same float operations in the same order)."""
+    _B, G, C = costs.shape
+    rows = np.arange(G)
+    scale = np.maximum(np.abs(bvec), 1e-300)
+    per_g = np.ascontiguousarray(costs.transpose(1, 2, 0)).tolist()  # [G][C][B], Python floats
+    obj_l, ok_l = obj.tolist(), allowed.tolist()
+    sc, bv = scale.tolist(), bvec.tolist()
+    moves = 0
+    while moves < max_moves:
+        tot_a = costs[:, rows, cur].sum(axis=1)  # exact sums at every phase start
+        excess = np.maximum(tot_a - bvec, 0.0) / scale
+        over = excess > 1e-12
+        if not over.any():
+            return
+        w = excess / excess.sum()
+        delta = (costs - costs[:, rows, cur][:, :, None]) / scale[:, None, None]     # [B, G, C]
+        gain = -(w[:, None, None] * delta).sum(axis=0)                               # [G, C]
+        dobj = obj - obj[rows, cur][:, None]
+        ok = allowed & (gain > 0) & np.isfinite(dobj) & (dobj >= 0)  # monotone: no cycling
+        gg, cc = np.nonzero(ok)
+        ratio = np.maximum(dobj[gg, cc], 0.0) / gain[gg, cc]
+        heap = list(zip(ratio.tolist(), gg.tolist(), cc.tolist(), [0] * gg.size))
+        heapq.heapify(heap)
+        ver = [0] * G  # a group's queued moves are stale once it has moved
+        tot, ov, wl = tot_a.tolist(), over.tolist(), w.tolist()
+        phase_moves = 0
+        while heap and moves < max_moves:
+            _r, g, c, v = heapq.heappop(heap)
+            if v != ver[g]:
+                continue
+            old, new = per_g[g][int(cur[g])], per_g[g][c]
+            tot = [t + (n - o) for t, n, o in zip(tot, new, old)]
+            cur[g] = c
+            ver[g] += 1
+            moves += 1
+            phase_moves += 1
+            now = [max(t - bb, 0.0) / s for t, bb, s in zip(tot, bv, sc)]
+            if any((x > 1e-12) != o for x, o in zip(now, ov)) or any(
+                    abs(x / sum(now) - wb) > _REWEIGHT for x, wb in zip(now, wl)):
+                break  # a budget met or newly over, or the shares moved: new weights, a new phase
+            o_g, row, okr, vg = obj_l[g][c], per_g[g], ok_l[g], ver[g]
+            for c2 in range(C):
+                d_obj = obj_l[g][c2] - o_g
+                if not okr[c2] or not math.isfinite(d_obj) or d_obj < 0:
+                    continue
+                gn = -sum(wb * ((row[c2][b] - new[b]) / sc[b]) for b, wb in enumerate(wl))
+                if gn > 0:
+                    heapq.heappush(heap, (max(d_obj, 0.0) / gn, g, c2, vg))
+        if phase_moves == 0:
+            return  # no move helps
 
 
 def lagrangian(table: CostTable, budgets: Mapping[str, float | str] | None = None,

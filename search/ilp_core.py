@@ -39,6 +39,13 @@ from scipy.optimize import linprog
 
 __all__ = ["CoreResult", "solve_core"]
 
+#: LP relaxations with at least this many variables go to HiGHS' interior point method.
+_IPM_FROM_VARS = 20_000
+#: The first restricted MIP admits this many choices beyond each group's best at most (more
+#: rounds follow only when the first cannot prove its optimum; a 100,000-group program needs
+#: a few hundred, and 12,500 cost HiGHS ~6 s more).
+_FIRST_EXTRA_MAX = 1024
+
 
 @dataclass(frozen=True)
 class CoreResult:
@@ -56,8 +63,11 @@ def _lp_multipliers(obj: np.ndarray, A: np.ndarray, rhs: np.ndarray, gi: np.ndar
     """Budget multipliers from the LP relaxation; (lam, lp_infeasible)."""
     nvar = obj.size
     eq = sp.csr_matrix((np.ones(nvar), (gi, np.arange(nvar))), shape=(G, nvar))
-    r = linprog(obj, A_ub=A, b_ub=rhs, A_eq=eq, b_eq=np.ones(G), bounds=(0.0, 1.0),
-                method="highs-ds")
+    # Dual simplex is quickest on small programs; from ~20k variables HiGHS' interior point
+    # (with crossover) is several times faster (200k variables: 0.9 s against 4-6 s). Either
+    # gives valid multipliers: the proof in `solve_core` holds for any lam >= 0.
+    method = "highs-ipm" if nvar >= _IPM_FROM_VARS else "highs-ds"
+    r = linprog(obj, A_ub=A, b_ub=rhs, A_eq=eq, b_eq=np.ones(G), bounds=(0.0, 1.0), method=method)
     if r.status == 2:
         return np.zeros(A.shape[0]), True
     if r.status != 0 or r.ineqlin is None:  # no multipliers: lam = 0 is still a valid bound
@@ -83,24 +93,42 @@ def _restricted_mip(sel: np.ndarray, obj: np.ndarray, A: np.ndarray, rhs: np.nda
     kv = np.flatnonzero(sel & ~single[gi])
     if kv.size == 0:
         return pick, "optimal", 0
-    prob = pulp.LpProblem("alloc", pulp.LpMinimize)
-    xs = [prob.add_variable(f"x{k}", 0, 1, pulp.LpBinary) for k in range(kv.size)]
-    prob.setObjective(pulp.LpAffineExpression(
-        [(xs[j], float(v)) for j, v in enumerate(obj[kv]) if v != 0.0]))
+    # The MIP HiGHS sees is shifted by each group's cheapest selected choice and scaled by its
+    # own largest coefficient, per row and for the objective (an exact change of units: the
+    # pick is the same; HiGHS closes a zero gap far sooner on O(1) coefficients, 0.5 s against
+    # 1.3 s on a 65-group knapsack); rows no selection can violate are left out.
     g_of = gi[kv]
     bounds = np.flatnonzero(np.r_[True, g_of[1:] != g_of[:-1], True])
+    first = bounds[:-1]
+    member = np.repeat(np.arange(first.size), np.diff(bounds))
+
+    def shifted(v: np.ndarray) -> tuple[np.ndarray, float, float, float]:
+        """(v less its group minimum, scaled; sum of the minima; sum of the spreads; scale)"""
+        lo = np.minimum.reduceat(v, first)
+        out = v - lo[member]
+        scale = float(out.max()) if out.size else 0.0
+        scale = scale if scale > 0 else 1.0
+        return out / scale, float(lo.sum()), float(np.maximum.reduceat(out, first).sum()), scale
+
+    prob = pulp.LpProblem("alloc", pulp.LpMinimize)
+    xs = [prob.add_variable(f"x{k}", 0, 1, pulp.LpBinary) for k in range(kv.size)]
+    o2 = shifted(obj[kv])[0]
+    prob.setObjective(pulp.LpAffineExpression([(xs[j], float(v)) for j, v in enumerate(o2) if v != 0.0]))
     for s, e in itertools.pairwise(bounds):
         prob.addConstraint(pulp.LpConstraint(
             pulp.LpAffineExpression([(xs[j], 1.0) for j in range(s, e)]),
             sense=pulp.LpConstraintEQ, rhs=1.0), name=f"g{g_of[s]}")
     for b in range(A.shape[0]):
-        row = A[b, kv]
-        nz = np.flatnonzero(row)
-        if nz.size == 0:
+        row, base, spread, scale = shifted(A[b, kv])
+        room = res_rhs[b] - base
+        if room < -tol[b]:
+            return None, "infeasible", kv.size
+        if spread <= room:  # even every group's dearest choice fits: the row cannot bind
             continue
+        nz = np.flatnonzero(row)
         prob.addConstraint(pulp.LpConstraint(
             pulp.LpAffineExpression([(xs[j], float(row[j])) for j in nz]),
-            sense=pulp.LpConstraintLE, rhs=float(max(res_rhs[b], 0.0))), name=f"b{b}")
+            sense=pulp.LpConstraintLE, rhs=float(max(room, 0.0)) / scale), name=f"b{b}")
     prob.solve(make_solver(time_left))
     if prob.status == pulp.LpStatusInfeasible or prob.sol_status == pulp.LpSolutionInfeasible:
         return None, "infeasible", kv.size
@@ -147,7 +175,7 @@ def solve_core(obj: np.ndarray, A: np.ndarray, rhs: np.ndarray, gi: np.ndarray, 
     margin = 1e-9 * max(1.0, abs(bound), float(np.abs(pen).sum()) / max(G, 1)) \
         + 1e-6 * float(lam.sum())
     pos = np.sort(d[d > 0])
-    extra = max(64, G // 8) if first_extra is None else first_extra
+    extra = min(max(64, G // 8), _FIRST_EXTRA_MAX) if first_extra is None else first_extra
     delta = float(pos[min(extra, pos.size) - 1]) if pos.size else 0.0
     rounds = 0
     while True:

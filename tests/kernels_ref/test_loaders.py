@@ -135,3 +135,11 @@ def test_arbitrary_bytes_load_or_fail_cleanly(raw: bytes) -> None:
             loader(decode(raw, "f"), "f")
         except InvalidSpecError as exc:
             assert str(exc).startswith("f: ") and "\n" not in str(exc)
+
+
+def test_numbers_in_lists_checked_in_line_with_their_path() -> None:
+    with pytest.raises(InvalidSpecError, match=r"f\.json: costs\.size\.1\.0: inf is not a finite number"):
+        load_json('{"costs": {"size": [[1, 2], [1e400, 3]]}}', "f.json")
+    with pytest.raises(InvalidSpecError, match=r"f\.json: a\.2: integer 9223372036854775808 is beyond 64 bits"):
+        load_json('{"a": [0, 1.5, 9223372036854775808]}', "f.json")
+    assert load_json('{"a": [[0, 1.5], [-9223372036854775807, 2]]}', "f.json")["a"][1][0] == -(2**63 - 1)

@@ -78,3 +78,34 @@ def test_infeasible_budget_is_reported() -> None:
     assert r.status == "infeasible"
     r = solve_core(obj, A, np.array([1.0]), gi, 2, _solver)
     assert r.status == "optimal" and float(obj[r.pick].sum()) == 1.0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_interior_point_multipliers_stay_exact(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large programs take their LP multipliers from HiGHS' interior point method; forced here on
+    small ones, the optimum still equals the full MIP (any multipliers give a valid proof)."""
+    import lowbit.search.ilp_core as core
+
+    monkeypatch.setattr(core, "_IPM_FROM_VARS", 0)
+    rng = np.random.default_rng(50 + seed)
+    G, C, B = int(rng.integers(20, 80)), int(rng.integers(2, 7)), 1 + seed % 3
+    obj, A, rhs, gi = _instance(rng, G, C, B, tight=float(rng.uniform(0.05, 0.6)))
+    ref = _full_mip(obj, A, rhs, gi, G)
+    for first_extra in (1, None):
+        r = solve_core(obj, A, rhs, gi, G, _solver, first_extra=first_extra)
+        if not np.isfinite(ref):
+            assert r.status == "infeasible"
+            continue
+        assert r.status == "optimal"
+        assert float(obj[r.pick].sum()) == pytest.approx(ref, rel=1e-9, abs=1e-12)
+
+
+def test_a_row_that_cannot_bind_is_left_out_and_the_other_still_holds() -> None:
+    rng = np.random.default_rng(3)
+    obj, A, rhs, gi = _instance(rng, 60, 4, 2, tight=0.2)
+    rhs = rhs.copy()
+    rhs[1] = 10.0 * A[1].reshape(60, 4).max(axis=1).sum()  # row 1 never binds
+    ref = _full_mip(obj, A, rhs, gi, 60)
+    r = solve_core(obj, A, rhs, gi, 60, _solver, first_extra=1)
+    assert r.status == "optimal" and float(obj[r.pick].sum()) == pytest.approx(ref, rel=1e-9)
+    assert A[0, r.pick].sum() <= rhs[0] * (1 + 1e-9)
