@@ -100,10 +100,10 @@ class BufferSpec:
     # a peer's per-access energies (CACTI's "dynamic read/write energy per access" of its port),
     # overriding the energy table's per-byte SRAM price for this buffer: bytes / access width x
     # energy per access. Each energy needs its access width; None: the energy table's price
-    read_j_per_access: float | None = None
-    read_bytes_per_access: float | None = None
-    write_j_per_access: float | None = None
-    write_bytes_per_access: float | None = None
+    read_j_per_access: float | None = None       # joules of one read access (a peer's CACTI figure)
+    read_bytes_per_access: float | None = None   # bytes one read access delivers (its port width)
+    write_j_per_access: float | None = None      # joules of one write access
+    write_bytes_per_access: float | None = None  # bytes one write access stores
 
     def __post_init__(self) -> None:
         where = f"buffer {self.name!r}"
@@ -167,9 +167,8 @@ class EnergyOverrides:
     mac_int8_j: float | None = None         # one int8 x int8 MAC (other widths scale from it)
     mac_fp16_j: float | None = None         # one fp16 x fp16 MAC
     sram_j_per_byte: float | None = None    # one on-chip buffer byte read or written
-    pe_cycle_j: float | None = None         # one PE busy one compute cycle (a peer's synthesised PE
-    #                                         energy): the core's compute energy is this x PEs x
-    #                                         compute cycles, in place of its priced actions
+    # the core's compute energy is this x its PEs x compute cycles, in place of its priced actions
+    pe_cycle_j: float | None = None         # one PE busy one compute cycle (a peer's synthesised PE energy)
     leakage_w_per_mm2: float | None = None  # static power per mm2 of chip area
 
     def __post_init__(self) -> None:
@@ -248,7 +247,7 @@ class MemoryRules:
     padded_tiles: bool = False
     whole_layer_refetch: bool = False
     array_padding: bool = False
-    sram_counts: SramCounts = SramCounts.TILES
+    sram_counts: SramCounts = SramCounts.TILES  # how buffer accesses are counted for energy
 
     def __post_init__(self) -> None:
         if self.output_bits is not None:
