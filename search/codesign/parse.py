@@ -48,6 +48,9 @@ _PARAM_KEYS = ("values", "range", "step", "num", "log")
 
 
 def _err(where: str, key: str, msg: str) -> InvalidSpecError:
+    # a key built from user input (a mapping key with a newline, a 10 kB name) is quoted short,
+    # so the error stays one line
+    key = key if key.isprintable() and len(key) <= 80 else short(key)
     return InvalidSpecError(f"{where}: {key}: {msg}")
 
 
