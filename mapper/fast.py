@@ -4,30 +4,38 @@
 one call of `hwsim.memory.price_candidates`, each formula on the whole 5-D grid. This
 module finds the same mapping (the same lexicographic winner: objective, then fewer DRAM
 bytes, then larger tiles, then enumeration order) with the same floating-point operations
-per candidate, but evaluates each quantity only over the axes it depends on:
+per candidate, but evaluates each quantity only over the axes it depends on, by numpy
+broadcasting on the (tm, tk, tn) grid (`[nm, 1, 1]`, `[1, nk, 1]`, `[1, 1, nn]`):
 
-- per GEMM dimension (1-D): trips, padding factors;
-- per tile triple (tm x tk x tn, a 3-D broadcast grid): tile bytes, residency, buffer
-  fits, SRAM reads (none depends on the loop order or the dataflow). Tiles that fit no
-  buffer are dropped here, before the loop orders;
-- per feasible tile x loop order: the refetch factors (each operand has one loop it does
-  not depend on: it refetches that loop's trips or nothing), DRAM bytes, SRAM writes;
+- per GEMM dimension (1-D): trips, padding factors, SRAM reads of one operand;
+- per pair of dimensions (2-D): tile bytes of one operand, the drain;
+- per tile triple (3-D): residency, buffer fits, steps (none depends on the loop order or
+  the dataflow);
+- per tile x loop order: DRAM bytes (each operand refetches its unrelated loop's trips or
+  nothing);
 - per dataflow: the core's whole-GEMM compute cycles and actions (scalars; cached by the
   core spec, the GEMM and the formats, so designs that differ only in buffers, clock,
   energy or DRAM share them).
 
 Pruning (each step proven not to drop the winner):
 
+- loop orders: only mkn, mnk, kmn and knm are priced. With G the dimensions of more than one
+  trip, an operand refetches (trips of its unrelated loop c > 1) exactly when c sits outside a
+  dependent loop in G; over the six orders that leaves at most three refetch patterns, and
+  nmk / nkm always repeat the pattern of an earlier order (G = {m,k,n}: nmk = mnk, nkm = knm;
+  {m,k}: nmk = mkn, nkm = kmn; {m,n}: both = knm; {k,n}: both = mnk; one or none: all = mkn).
+  Equal patterns give equal refetch factors, so the same floats for every cost, and the
+  earlier order wins the enumeration-order tie;
 - latency: for one tile triple and dataflow the cycles are non-decreasing in the DRAM bytes
   (IEEE rounding is monotone; fill, steady state and drain all grow with the per-step
   load), and the DRAM bytes are the second key; so only the loop order of fewest DRAM bytes
-  (first in enumeration order on a tie, when every derived value is equal too) can win,
-  and the dataflows are priced on (tile, dataflow) only;
-- energy / EDP: the full feasible tile x order x dataflow grid (two array operations on it).
+  (first in enumeration order on a tie) can win, and the dataflows are priced on
+  (tile, dataflow) only;
+- energy / EDP: the feasible tile x four orders x dataflow grid (a few array operations).
 
 `tests/mapper` holds the result equal to `search_grid` on every preset x zoo layer and on
-random layers, and compares both with an exhaustive search (every candidate, no
-`max_per_dim` thinning).
+random layers and designs (every memory rule), and compares both with an exhaustive search
+(every candidate, no `max_per_dim` thinning).
 """
 
 from __future__ import annotations
@@ -39,41 +47,41 @@ from typing import Any
 import numpy as np
 from lowbit.hwsim.cores.base import Action, Dataflow
 from lowbit.hwsim.energy import EnergyTable
-from lowbit.hwsim.memory import LOOP_ORDERS, GemmShape, halo_scale, operand_bits, padded_m_trips
-from lowbit.hwsim.spec import Accelerator, MemoryRules, Operand
+from lowbit.hwsim.memory import (
+    LOOP_ORDERS,
+    GemmShape,
+    _whole_layer_refetch,
+    halo_scale,
+    operand_bits,
+    padded_m_trips,
+)
+from lowbit.hwsim.spec import Accelerator, BufferSpec, MemoryRules, Operand, SramCounts
+from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.kernels_ref.formats import Format
 
-__all__ = ["CACHE_SIZE", "HANDLED_RULES", "clear_cache", "df_compute", "fast_search_split", "handles"]
+__all__ = ["CACHE_SIZE", "HANDLED_RULES", "LATENCY_FREE_RULES", "clear_cache", "df_compute", "fast_search_split",
+           "handles"]
 
 CACHE_SIZE = 4096
 
 _O = len(LOOP_ORDERS)
+_IN, _W, _OUT = 0, 1, 2
+_OPS = (Operand.INPUT, Operand.WEIGHT, Operand.OUTPUT)
 
 # the `MemoryRules` fields this module prices like `hwsim.memory.price_candidates`; a spec that
 # sets any other rule away from its default is searched by `mapper.tiling.search_grid` instead
 HANDLED_RULES = frozenset({"output_bits", "output_read_before_write", "im2col_input", "conv_input_halo",
-                           "padded_tiles"})
+                           "padded_tiles", "whole_layer_refetch", "array_padding"})
+# rules that change only the energy (`sram_counts`): any value is handled for the latency objective
+# (without padded tiles, whose per-tile array steps this module does not count)
+LATENCY_FREE_RULES = frozenset({"sram_counts"})
 
 
-def handles(rules: MemoryRules) -> bool:
-    """Whether every memory rule `rules` sets is one this module prices."""
-    return all(f.name in HANDLED_RULES or getattr(rules, f.name) == f.default for f in dataclasses.fields(rules))
-
-
-def _variant_table(a: str, b: str, c: str) -> tuple[int, ...]:
-    """Per loop order, which refetch an operand depending on loops a, b (not c) sees
-    (`hwsim.memory._refetch`): it refetches c's trips when c sits outside the innermost
-    dependent loop of more than one trip. 0: never; 1: when a has > 1 trip; 2: when b has;
-    3: when either has (c outside both)."""
-    out = []
-    for lo in LOOP_ORDERS:
-        pa, pb, pc = lo.index(a), lo.index(b), lo.index(c)
-        out.append((1 if pc < pa else 0) | (2 if pc < pb else 0) if not (pc < pa and pc < pb) else 3)
-    return tuple(out)
-
-
-_VARIANT = {"in": _variant_table("m", "k", "n"), "w": _variant_table("k", "n", "m"),
-            "out": _variant_table("m", "n", "k")}
+def handles(rules: MemoryRules, objective: str = "energy") -> bool:
+    """Whether every memory rule `rules` sets is one this module prices for `objective`."""
+    free = HANDLED_RULES | LATENCY_FREE_RULES if objective == "latency" and not rules.padded_tiles \
+        else HANDLED_RULES
+    return all(f.name in free or getattr(rules, f.name) == f.default for f in dataclasses.fields(rules))
 
 
 class CoreKey:
@@ -94,227 +102,362 @@ class CoreKey:
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def df_compute(core: CoreKey, m: int, k: int, n: int, batch: int, k_segment: int, w: Format,
-               a: Format) -> tuple[tuple[float, tuple[tuple[Action, float], ...]], ...]:
-    """(whole-GEMM compute cycles, summed actions) per dataflow of the core, for a GEMM at
-    formats (w, a); keyed by the frozen (family, core spec) only."""
+               a: Format) -> tuple[tuple[float, tuple[tuple[Action, float], ...], bool], ...]:
+    """(whole-GEMM compute cycles, summed actions, whether it counts array steps) per dataflow
+    of the core, for a GEMM at formats (w, a); keyed by the frozen (family, core spec) only."""
     out = []
     for df in core.model.dataflows:
         tc = core.model.compute(m, k, n, w, a, df, batch, k_segment=k_segment or None)
-        out.append((float(tc.cycles), tuple((act, float(np.sum(v))) for act, v in tc.actions.items())))
+        out.append((float(tc.cycles), tuple((act, _total(v)) for act, v in tc.actions.items()),
+                    tc.steps is not None))
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=CACHE_SIZE)
-def _bits(w: Format, a: Format) -> tuple[float, float, float]:
-    b = operand_bits(w, a, None)
-    return b.input, b.weight, b.output
+def _total(v: Any) -> float:
+    """float(np.sum(v)), without numpy for a Python number (the same value)."""
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else float(np.sum(v))
 
 
 @functools.lru_cache(maxsize=256)
-def _grid_index(nm: int, nk: int, nn: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Flat (i_m, i_k, i_n) of every tile triple, in enumeration order (read-only)."""
-    out = tuple(np.ascontiguousarray(v.reshape(-1)) for v in np.indices((nm, nk, nn)))
-    for v in out:
-        v.setflags(write=False)
-    return out  # type: ignore[return-value]
+def _layout(buffers: tuple[BufferSpec, ...]) -> tuple[tuple[tuple[tuple[int, ...], float, float, BufferSpec], ...],
+                                                       bool]:
+    """Per buffer that holds an operand (`Accelerator.buffer_for`: the first buffer listing it):
+    (operand indices in its listed order, usable bytes, bandwidth, the buffer); and whether
+    the tile timeline is double-buffered (every such buffer is)."""
+    first: dict[Operand, int] = {}
+    for i, b in enumerate(buffers):
+        for op in b.operands:
+            first.setdefault(op, i)
+    out, double = [], True
+    for i, b in enumerate(buffers):
+        ops = tuple(_OPS.index(op) for op in b.operands if first[op] == i)
+        if ops:
+            out.append((ops, b.usable_bytes, b.bandwidth_bytes_per_cycle, b))
+            double = double and b.double_buffered
+    return tuple(out), bool(out) and double
 
 
 def clear_cache() -> None:
-    """Drop the cached per-dataflow compute, format widths and grid indices (timing runs)."""
+    """Drop the cached per-dataflow compute, buffer layouts and tile-grid structure (timing runs)."""
     df_compute.cache_clear()
-    _bits.cache_clear()
-    _grid_index.cache_clear()
+    _layout.cache_clear()
+    _structure.cache_clear()
 
 
-def _ceil(a: Any, b: Any) -> Any:
-    return -(-np.asarray(a, dtype=np.int64) // np.asarray(b, dtype=np.int64))
+_EXACT_INT = 2 ** 53  # below it every integer product here is exact in float64
+
+
+def _sel(cond: Any, a: Any, b: Any) -> Any:
+    """np.where(cond, a, b), with a Python branch for a scalar condition (same values)."""
+    if isinstance(cond, (bool, np.bool_)):
+        return a if cond else b
+    return np.where(cond, a, b)
+
+
+def _sum(terms: Any) -> Any:
+    """Left-to-right sum of `terms`: the same floats as `0.0 + t0 + t1 ...` (adding +0.0 first
+    changes no non-negative byte count), one numpy operation fewer."""
+    out: Any = 0.0
+    for i, t in enumerate(terms):
+        out = t if i == 0 else out + t
+    return out
+
+
+def _at(x: Any, ijk: tuple[int, ...]) -> Any:
+    """The value at tile (i_m, i_k, i_n) of an array broadcasting to the tile grid (or a scalar)."""
+    if isinstance(x, np.ndarray) and x.ndim:
+        return x[tuple(i if s > 1 else 0 for i, s in zip(ijk, x.shape))].item()
+    return x.item() if isinstance(x, np.generic | np.ndarray) else x
 
 
 def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator, objective: str,
-                      table: EnergyTable, active: int, tms: np.ndarray, tks: np.ndarray, tns: np.ndarray,
+                      table: EnergyTable | None, active: int, tms: np.ndarray, tks: np.ndarray, tns: np.ndarray,
                       dataflows: tuple[Dataflow, ...]) -> tuple[int, float] | None:
     """(flat enumeration index into the (tm, tk, tn, order, dataflow) grid of the winner, its
-    objective), or None when no tile triple fits. Same winner as pricing the whole grid.
+    objective), or None when no tile triple fits (or, beyond 2^53 per GEMM, when the caller
+    should price the whole grid). Same winner as pricing the whole grid.
 
     Every quantity below is the expression `hwsim.memory.price_candidates` computes, with the
-    same operations in the same order (so the same floats), on the flat tile-triple axis."""
+    same operations in the same order (so the same floats), broadcast on the tile grid. Tile
+    sizes and trips are integers in float64 (exact: the GEMM's batch x M x K x N < 2^53 bounds
+    every product of them)."""
     rules = accel.memory
     model = accel.model()
+    padded = rules.padded_tiles
     M, K, N = shape.m, shape.k, shape.n
+    if shape.batch * M * K * N >= _EXACT_INT or min(shape.batch, M, K, N) < 1:
+        return None
+    nm, nk, nn = tms.size, tks.size, tns.size
+    shape3 = (nm, nk, nn)
     D = len(dataflows)
-    tm1, tk1, tn1 = np.minimum(tms, M), np.minimum(tks, K), np.minimum(tns, N)
-    b_in, b_w, b_out = _bits(w, a)
+    st = _structure(M, K, N, shape.batch, shape.conv_window if padded else (), tuple(tms.tolist()),
+                    tuple(tks.tolist()), tuple(tns.tolist()))
+    tm_i, tk_i, tn_i, tm, tk, tn, trm, trk, trn, steps, steps_m1, multi_k, gm, gn, tmn = st
+    bits = operand_bits(w, a, None)
+    b_in, b_w, b_out = bits.input, bits.weight, bits.output
     if rules.output_bits is not None:
         b_out = float(rules.output_bits)
-
-    # ---- per dimension, then gathered onto the flat tile-triple axis
-    trm = padded_m_trips(shape, tm1) if rules.padded_tiles else _ceil(M, tm1)
-    trk, trn = _ceil(K, tk1), _ceil(N, tn1)
-    im, ik, inn = _grid_index(tms.size, tks.size, tns.size)
-    tm, tk, tn = tm1[im], tk1[ik], tn1[inn]
-    tr_m, tr_k, tr_n = trm[im], trk[ik], trn[inn]
-    steps = shape.batch * tr_m * tr_k * tr_n
-    s1 = np.maximum(steps, 1)
+    s1 = steps  # = np.maximum(steps, 1): batch and every trip count are >= 1
 
     # ---- per dataflow: the core's whole-GEMM compute (cached by core spec + GEMM + formats)
     per_df = df_compute(CoreKey(accel), M, K, N, shape.batch, shape.k_segment, w, a)
 
-    # ---- traffic, per tile triple
+    # ---- traffic
     gemm_in = shape.batch * shape.m * shape.k * b_in / 8.0
     in_scale: Any = shape.input_scale
     in_tile_scale: Any = None
     in_whole_scale: Any = 1.0
     if rules.conv_input_halo and shape.k_segment and shape.conv_window:
-        in_tile_scale = halo_scale(shape, tm1)[im]
+        in_tile_scale = halo_scale(shape, tm)
         in_scale = in_tile_scale * shape.input_share
         in_whole_scale = halo_scale(shape, shape.m)
-    g_in = gemm_in * in_scale
+    g_in: Any = gemm_in * in_scale
     g_w: Any = shape.batch * shape.k * shape.n * b_w / 8.0 * shape.weight_scale
     g_out: Any = shape.batch * shape.m * shape.n * b_out / 8.0
-    if rules.padded_tiles:
-        pad_m, pad_k, pad_n = (trm * tm1 / float(M))[im], (trk * tk1 / float(K))[ik], (trn * tn1 / float(N))[inn]
+    if padded:
+        pad_m, pad_k, pad_n = trm * tm / float(M), trk * tk / float(K), trn * tn / float(N)
         g_in = g_in * pad_m * pad_k
         g_w = g_w * pad_k * pad_n
         g_out = g_out * pad_m * pad_n
-    psum_bits = float(model.mapping_hints().accumulator_bits)
-    multi_k = tr_k > 1
+    hints = model.mapping_hints()
+    psum_bits = float(hints.accumulator_bits)
     psb = np.where(multi_k, psum_bits, b_out)
-    tb = {Operand.INPUT: tm * tk * b_in / 8.0, Operand.WEIGHT: tk * tn * b_w / 8.0,
-          Operand.OUTPUT: tm * tn * psb / 8.0}
+    tb: list[Any] = [tm * tk * b_in / 8.0, tk * tn * b_w / 8.0, tmn * psb / 8.0]
     if in_tile_scale is not None:
-        tb[Operand.INPUT] = tb[Operand.INPUT] * in_tile_scale
-    whole = {Operand.INPUT: gemm_in * in_whole_scale,
-             Operand.WEIGHT: shape.batch * shape.k * shape.n * b_w / 8.0,
-             Operand.OUTPUT: shape.batch * shape.m * shape.n * psb / 8.0}
-    held: dict[Operand, Any] = dict(tb)
-    resident: dict[Operand, Any] = {op: None for op in Operand}
-    bufs = []
-    for buf in accel.buffers:
-        ops = [op for op in buf.operands if accel.buffer_for(op) is buf]
-        if ops:
-            bufs.append((buf, ops))
+        tb[_IN] = tb[_IN] * in_tile_scale
+    if rules.array_padding:  # Bit Fusion: out tiles padded to the columns, weight tiles to N x perf rows
+        per_pe = model.peak_macs_per_cycle(w, a) / float(hints.pad_k_rows * hints.pad_n)
+        kq = hints.pad_k_rows * max(1, round(per_pe))
+        pad_out = np.ceil(tn / hints.pad_n) * hints.pad_n / tn
+        pad_w = np.ceil(tk / kq) * kq / tk
+        g_out = g_out * pad_out
+        g_w = g_w * pad_w
+        tb[_OUT] = tb[_OUT] * pad_out
+        tb[_W] = tb[_W] * pad_w
+    whole = (gemm_in * in_whole_scale, shape.batch * shape.k * shape.n * b_w / 8.0,
+             np.where(multi_k, shape.batch * shape.m * shape.n * psum_bits / 8.0,
+                      shape.batch * shape.m * shape.n * b_out / 8.0))
+    held = list(tb)
+    resident: list[Any] = [None, None, None]
+    layout, double = _layout(accel.buffers)
+    for ops, usable, _, _ in layout:
         for op in ops:
-            others: Any = 0.0
-            for o in ops:
-                if o is not op:
-                    others = others + held[o]
-            ok = whole[op] + others <= buf.usable_bytes
+            ok = whole[op] + _sum(held[o] for o in ops if o != op) <= usable
             resident[op] = ok
-            held[op] = np.where(ok, whole[op], tb[op])
-    fits = np.ones(tm.shape, dtype=bool)
-    for buf, ops in bufs:
-        used: Any = 0.0
-        for op in ops:
-            used = used + held[op]
-        fits &= used <= buf.usable_bytes
-    if not fits.any():
+            held[op] = _sel(ok, whole[op], tb[op])
+    fits: Any = True
+    for ops, usable, _, _ in layout:
+        f = _sum(held[op] for op in ops) <= usable
+        fits = f if fits is True else fits & f
+    if not np.any(fits):
         return None
     psum_bytes = g_out * psum_bits / b_out
 
-    # ---- per tile x loop order: refetch (hwsim.memory._refetch: one unrelated loop each)
-    gm, gk, gn = tr_m > 1, multi_k, tr_n > 1
-    one = np.ones(tr_m.shape)
-    r_in = _refetch_by_order(_VARIANT["in"], gm, gk, tr_n, resident[Operand.INPUT], one)    # [order, tile]
-    r_w = _refetch_by_order(_VARIANT["w"], gk, gn, tr_m, resident[Operand.WEIGHT], one)
-    r_out = _refetch_by_order(_VARIANT["out"], gm, gn, tr_k, resident[Operand.OUTPUT], one)
-    dram_in = g_in * r_in
-    dram_w = g_w * r_w
-    spill = psum_bytes * (r_out - 1)
-    dram_out_w = g_out + spill
-    dram_total = dram_in + dram_w + (dram_out_w if rules.output_read_before_write else spill) + dram_out_w
-
-    # SRAM reads (order-free) per buffer; writes (order-dependent) for the energy
-    reads = {Operand.INPUT: gemm_in * tr_n,
-             Operand.WEIGHT: g_w / shape.weight_scale * tr_m,
-             Operand.OUTPUT: psum_bytes * (tr_k - 1)}
+    # SRAM reads (order-free) per buffer
+    reads = (gemm_in * trn, g_w / shape.weight_scale * trm, psum_bytes * (trk - 1))
+    rd_buf = []
+    for ops, _, _, _ in layout:
+        rd_buf.append(_sum(reads[op] for op in ops))
     bw = accel.dram.bandwidth_bytes_per_cycle / max(active, 1)
-    double = bool(bufs) and all(b.double_buffered for b, _ in bufs)
-    if rules.padded_tiles:
-        compute = np.empty((D, tm.size))
+    if padded:
+        compute = np.empty((D, nm, nk, nn))
         win = shape.conv_window[0] * shape.conv_window[1] if shape.conv_window else 1
+        flat = [np.broadcast_to(v, shape3).ravel() for v in (tm_i, tk_i, tn_i)]
         seg: Any = None
         if shape.k_segment:
-            seg = np.where(tk % win == 0, np.minimum(tk // win, shape.k_segment), shape.k_segment)
+            seg = np.where(flat[1] % win == 0, np.minimum(flat[1] // win, shape.k_segment), shape.k_segment)
         for d, df in enumerate(dataflows):
-            one = model.compute(tm, tk, tn, w, a, df, 1, k_segment=seg)
-            compute[d] = np.asarray(one.cycles, dtype=np.float64) * steps
+            one = model.compute(flat[0], flat[1], flat[2], w, a, df, 1, k_segment=seg)
+            compute[d] = np.asarray(one.cycles, dtype=np.float64).reshape(shape3) * steps
     else:
-        compute = np.array([[c] for c, _ in per_df])                                 # [df, 1]
+        compute = np.array([c for c, _, _ in per_df]).reshape(D, 1, 1, 1)
+    cc = np.rint(compute)
+    drain = tmn * b_out / 8.0 / bw
+    c_rd: Any = None  # the buffers' per-step read time, the max over buffers (order-free)
+    for (_, _, bbw, _), rd in zip(layout, rd_buf):
+        r = rd / s1 / bbw
+        c_rd = r if c_rd is None else np.maximum(c_rd, r)
 
-    def cycles_of(dram_t: np.ndarray, comp: np.ndarray) -> np.ndarray:
-        c_step = comp / s1
-        for buf, ops in bufs:
-            rd: Any = 0.0
-            for op in ops:
-                rd = rd + reads[op]
-            c_step = np.maximum(c_step, rd / s1 / buf.bandwidth_bytes_per_cycle)
-        l_step = dram_t / s1 / bw
-        drain = tm * tn * b_out / 8.0 / bw
-        if double:
-            latency = l_step + (steps - 1) * np.maximum(c_step, l_step) + c_step + drain
+    def cycles_of(dram_t: Any, comp: np.ndarray, cc_: np.ndarray) -> np.ndarray:
+        if rules.whole_layer_refetch:
+            latency = np.maximum(comp, np.floor(dram_t / bw))
         else:
-            latency = steps * (c_step + l_step) + drain
-        cc = np.rint(comp)
-        return cc + np.maximum(np.rint(latency - cc), 0.0)
+            c_step = comp / s1 if c_rd is None else np.maximum(comp / s1, c_rd)
+            l_step = dram_t / s1 / bw
+            if double:
+                latency = l_step + steps_m1 * np.maximum(c_step, l_step) + c_step + drain
+            else:
+                latency = steps * (c_step + l_step) + drain
+        return cc_ + np.maximum(np.rint(latency - cc_), 0.0)
 
-    def vol(c: np.ndarray) -> np.ndarray:  # tile volume (unclipped, as the grid search) of tiles c
-        return (tms[im[c]] * tks[ik[c]] * tns[inn[c]]).astype(np.float64)
-
-    base_idx = np.arange(tm.size) * (_O * D)
+    # ---- DRAM bytes per loop order (mkn, mnk, kmn, knm: see the module doc): each operand
+    # fetched once or refetching its unrelated loop's trips (hwsim.memory._refetch)
+    rbw = rules.output_read_before_write
+    if rules.whole_layer_refetch:  # bitmod_sim: whole tensors, whatever the tiles and order
+        w_in, w_w = _whole_layer_refetch(accel, g_in, g_w)
+        once = w_in + w_w + 0.0 + g_out
+    else:
+        spill0 = psum_bytes * 0.0
+        ow0 = g_out + spill0
+        once = g_in + g_w + (ow0 if rbw else spill0) + ow0      # no operand refetched: a lower bound
+    # the errors price_candidates raises on any candidate, in its order
+    if rules.sram_counts is SramCounts.ARRAY_STEPS and not all(counted for _, _, counted in per_df):
+        raise InvalidSpecError(f"accelerator {accel.name!r}: memory.sram_counts array_steps needs a core "
+                               f"that counts its array steps ({accel.core_family.value} does not)")
+    pe_cycle_j = table.pe_cycle_j if table is not None else \
+        (None if accel.energy.pe_cycle_j is None else float(accel.energy.pe_cycle_j))
+    if pe_cycle_j is not None and hints.pe_count < 1:
+        raise InvalidSpecError(f"accelerator {accel.name!r}: energy.pe_cycle_j needs a core that states its "
+                               f"PE count ({accel.core_family.value} does not)")
     if objective == "latency":
-        o_best = np.argmin(dram_total, axis=0)                                        # first minimum
-        dram_b = np.take_along_axis(dram_total, o_best[None, :], axis=0)[0]
-        obj = np.where(fits, cycles_of(dram_b, compute), np.inf)                      # [df, tile]
-        idx = base_idx + o_best * D + np.arange(D)[:, None]
-        return _first(obj, dram_b, vol, idx, base_idx)
+        # every order's DRAM bytes >= `once` (refetch factors >= 1, IEEE rounding monotone), and
+        # cycles are non-decreasing in them: the first candidate by the bound wins if it meets it
+        obj = np.where(fits, cycles_of(once, compute, cc), np.inf).reshape(D, -1)       # [df, tile]
+        t, _, d, lo = _first(obj, 1, D, once, tms, tks, tns)
+        if rules.whole_layer_refetch:
+            return (t * _O) * D + d, lo
+        ijk = np.unravel_index(t, shape3)
+        vals = _orders_at(ijk, g_in, g_w, g_out, psum_bytes, trm, trk, trn, resident, rbw)
+        if min(vals) == _at(once, ijk):
+            return (t * _O + vals.index(min(vals))) * D + d, lo
+    if rules.whole_layer_refetch:
+        d_in: list[Any] = [w_in]
+        d_w: list[Any] = [w_w]
+        d_tot = [once]
+    else:
+        tc = [trn if resident[_IN] is None else _sel(resident[_IN], 1.0, trn),
+              trm if resident[_W] is None else _sel(resident[_W], 1.0, trm),
+              trk if resident[_OUT] is None else _sel(resident[_OUT], 1.0, trk)]
+        ref_in, ref_w = g_in * tc[_IN], g_w * tc[_W]
+        spill1 = psum_bytes * (tc[_OUT] - 1)
+        ow1 = g_out + spill1
+        or0, or1 = (ow0, ow1) if rbw else (spill0, spill1)
+        gkn, gmn = multi_k | gn, gm | gn
+        w_kn = np.where(gkn, ref_w, g_w)
+        o_gn, r_gn = np.where(gn, ow1, ow0), np.where(gn, or1, or0)
+        o_mn, r_mn = np.where(gmn, ow1, ow0), np.where(gmn, or1, or0)
+        d_in = [g_in, np.where(multi_k, ref_in, g_in), g_in, np.where(gm, ref_in, g_in)]
+        d_w = [w_kn, w_kn, np.where(gn, ref_w, g_w), g_w]
+        d_tot = [d_in[0] + d_w[0] + r_gn + o_gn, d_in[1] + d_w[1] + or0 + ow0,
+                 d_in[2] + d_w[2] + r_mn + o_mn, d_in[3] + d_w[3] + r_mn + o_mn]
+    if objective == "latency":
+        best = d_tot[0]
+        for v in d_tot[1:]:
+            best = np.minimum(best, v)
+        obj = np.where(fits, cycles_of(best, compute, cc), np.inf).reshape(D, -1)       # [df, tile]
+        t, _, d, lo = _first(obj, 1, D, best, tms, tks, tns)
+        ijk = np.unravel_index(t, shape3)
+        vals = [_at(v, ijk) for v in d_tot]
+        return (t * _O + vals.index(min(vals))) * D + d, lo
     # the same sum as Priced.total_energy_j: ((0 + component...) + sram) + dram, per dataflow
-    acts: dict[Action, np.ndarray] = {}
-    for d, (_, actions) in enumerate(per_df):
-        for act, v in actions:
-            acts.setdefault(act, np.zeros(D))[d] = v
-    e_df: Any = np.zeros(D)
-    for v in table.breakdown(acts).values():
-        e_df = e_df + v
-    writes = {Operand.INPUT: dram_in, Operand.WEIGHT: dram_w,
-              Operand.OUTPUT: np.where(multi_k, psum_bytes * tr_k, g_out)}
+    table = table or EnergyTable.for_node(accel.node_nm, accel.energy, accel.dram.energy_j_per_byte)
+    if table.pe_cycle_j is not None:  # a peer's PE energy per cycle stands for the core's actions
+        e_df: Any = 0.0 + table.pe_cycle_j * hints.pe_count * cc                          # [df, 1 | tiles]
+    else:
+        acts: dict[Action, np.ndarray] = {}
+        for d, (_, actions, _) in enumerate(per_df):
+            for act, v in actions:
+                acts.setdefault(act, np.zeros(D))[d] = v
+        e_df = np.zeros(D)
+        for v in table.breakdown(acts).values():
+            e_df = e_df + v
+        e_df = e_df.reshape(D, 1, 1, 1)
+    n_o = len(d_tot)
+    din = np.stack(np.broadcast_arrays(*d_in, np.empty(shape3))[:-1]) if n_o > 1 else np.asarray(d_in[0])
+    dwt = np.stack(np.broadcast_arrays(*d_w, np.empty(shape3))[:-1]) if n_o > 1 else np.asarray(d_w[0])
+    dram = np.stack(np.broadcast_arrays(*d_tot, np.empty(shape3))[:-1]) if n_o > 1 \
+        else np.broadcast_to(d_tot[0], (1, *shape3))
+    writes = (din, dwt, np.where(multi_k, psum_bytes * trk, g_out))
     sram_e: Any = 0.0
-    for buf, ops in bufs:
+    for (ops, _, _, buf), rd in zip(layout, rd_buf):
+        wr = _sum(writes[op] for op in ops)
         bank = buf.size_bytes / buf.banks
-        rd: Any = 0.0
-        wr: Any = 0.0
-        for op in ops:
-            rd = rd + reads[op]
-        for op in ops:
-            wr = wr + writes[op]
-        sram_e = sram_e + (rd * table.sram_j_per_byte(bank) + wr * table.sram_j_per_byte(bank, write=True))
-    energy = (e_df[:, None, None] + sram_e) + dram_total * table.dram_j_per_byte     # [df, order, tile]
-    obj = energy if objective == "energy" else cycles_of(dram_total, compute[:, None, :]) * energy
-    obj = np.where(fits, obj, np.inf)
-    idx = base_idx + np.arange(_O)[:, None] * D + np.arange(D)[:, None, None]
-    return _first(obj, dram_total, vol, idx, base_idx)
-
-def _refetch_by_order(variant: tuple[int, ...], ga: np.ndarray, gb: np.ndarray, trips_c: np.ndarray,
-                      resident: Any, one: np.ndarray) -> np.ndarray:
-    """[order, tile] refetch factor of an operand: c's trips (float) or 1, and 1 when resident."""
-    tc = trips_c if resident is None else np.where(resident, 1.0, trips_c)
-    rows = (one, np.where(ga, tc, 1.0), np.where(gb, tc, 1.0), np.where(ga | gb, tc, 1.0))
-    return np.stack([rows[v] for v in variant])
+        j_rd, j_wr = buf.sram_j_per_byte(), buf.sram_j_per_byte(write=True)
+        sram_e = sram_e + (rd * (table.sram_j_per_byte(bank) if j_rd is None else j_rd)
+                           + wr * (table.sram_j_per_byte(bank, write=True) if j_wr is None else j_wr))
+    energy = (e_df[:, None] + sram_e) + dram * table.dram_j_per_byte                   # [df, order, ...]
+    if objective == "edp":
+        energy = cycles_of(dram, compute[:, None], cc[:, None]) * energy
+    obj = np.where(fits, energy, np.inf).reshape(D, n_o, -1)
+    t, o, d, lo = _first(obj.reshape(D, -1), n_o, D, dram if n_o > 1 else d_tot[0], tms, tks, tns)
+    return (t * _O + o) * D + d, lo
 
 
-def _first(obj: np.ndarray, dram: np.ndarray, vol: Any, idx: np.ndarray, base_idx: np.ndarray) -> tuple[int, float]:
-    """(index, objective) of the lexicographic first candidate by (objective, DRAM bytes,
-    -volume, index): `np.lexsort` order, found by narrowing to the ties of each key."""
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _structure(M: int, K: int, N: int, batch: int, padded_window: tuple[int, ...], tms: tuple[int, ...],
+               tks: tuple[int, ...], tns: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """The design-free part of the tile grid, keyed by the GEMM, the conv window of padded
+    m-tiles (`MemoryRules.padded_tiles`; () otherwise) and the candidate sizes (frozen values;
+    read-only arrays): clipped tiles (int, then float64), trips, steps, steps - 1, the flags
+    trips > 1 of k, m, n and tm x tn. Trips are integers in float64: ceil of a float quotient
+    equals the integer ceil below 2^53 (the quotient of two such ints rounds to a value in the
+    same unit interval or to its integer end)."""
+    tm_i = np.minimum(np.array(tms, dtype=np.int64), M).reshape(-1, 1, 1)
+    tk_i = np.minimum(np.array(tks, dtype=np.int64), K).reshape(1, -1, 1)
+    tn_i = np.minimum(np.array(tns, dtype=np.int64), N).reshape(1, 1, -1)
+    tm, tk, tn = tm_i.astype(np.float64), tk_i.astype(np.float64), tn_i.astype(np.float64)
+    trm = padded_m_trips(GemmShape(M, K, N, batch, conv_window=padded_window), tm_i).astype(np.float64) \
+        if padded_window else np.ceil(M / tm)
+    trk, trn = np.ceil(K / tk), np.ceil(N / tn)
+    steps = batch * trm * trk * trn                                           # [nm, nk, nn]
+    out = (tm_i, tk_i, tn_i, tm, tk, tn, trm, trk, trn, steps, steps - 1, trk > 1, trm > 1, trn > 1, tm * tn)
+    for v in out:
+        v.setflags(write=False)
+    return out
+
+
+def _orders_at(ijk: tuple[int, ...], g_in: Any, g_w: Any, g_out: Any, psum: Any, trm: Any, trk: Any,
+               trn: Any, resident: list[Any], rbw: bool) -> list[float]:
+    """DRAM bytes of loop orders mkn, mnk, kmn, knm at one tile: the vectorised expressions of
+    `fast_search_split` on Python floats (IEEE double, the same operations)."""
+    gi, gw, go, ps = _at(g_in, ijk), _at(g_w, ijk), _at(g_out, ijk), _at(psum, ijk)
+    tr_m, tr_k, tr_n = _at(trm, ijk), _at(trk, ijk), _at(trn, ijk)
+    res = [None if r is None else bool(_at(r, ijk)) for r in resident]
+    ref_in = gi * (1.0 if res[_IN] else tr_n)
+    ref_w = gw * (1.0 if res[_W] else tr_m)
+    spill0, spill1 = ps * 0.0, ps * ((1.0 if res[_OUT] else tr_k) - 1)
+    ow0, ow1 = go + spill0, go + spill1
+    or0, or1 = (ow0, ow1) if rbw else (spill0, spill1)
+    gm, gk, gn = tr_m > 1, tr_k > 1, tr_n > 1
+    w_kn = ref_w if gk or gn else gw
+    return [gi + w_kn + (or1 if gn else or0) + (ow1 if gn else ow0),
+            (ref_in if gk else gi) + w_kn + or0 + ow0,
+            gi + (ref_w if gn else gw) + (or1 if gm or gn else or0) + (ow1 if gm or gn else ow0),
+            (ref_in if gm else gi) + gw + (or1 if gm or gn else or0) + (ow1 if gm or gn else ow0)]
+
+
+def _first(obj: np.ndarray, n_o: int, D: int, dram: Any, tms: np.ndarray, tks: np.ndarray,
+           tns: np.ndarray) -> tuple[int, int, int, float]:
+    """(tile, order, dataflow, objective) of the lexicographic first candidate by (objective,
+    DRAM bytes, -volume, enumeration index): `np.lexsort` order, found by narrowing to the ties
+    of each key. `obj` is [df, order x tile] (order axis of n_o); `dram` broadcasts to
+    [order, nm, nk, nn] (n_o > 1) or [nm, nk, nn]."""
     objf = obj.ravel()
     lo = objf.min()
     if np.isnan(lo):  # NaN sorts last in lexsort; min() would return it
         objf = np.where(np.isnan(objf), np.inf, objf)
         lo = objf.min()
     cand = np.flatnonzero(objf == lo)
-    if cand.size > 1:
-        dramf = np.broadcast_to(dram, obj.shape).ravel()[cand]
-        cand = cand[dramf == dramf.min()]
-    idxf = np.broadcast_to(idx, obj.shape).ravel()[cand]
-    if cand.size > 1:
-        volf = vol(idxf // base_idx[1] if base_idx.size > 1 else idxf * 0)
-        idxf = idxf[volf == volf.max()]
-    return int(idxf.min()), float(lo)
+    nm, nk, nn = tms.size, tks.size, tns.size
+    T = nm * nk * nn
+    if cand.size == 1:
+        d0, rest0 = divmod(int(cand[0]), n_o * T)
+        return rest0 % T, rest0 // T, d0, float(lo)
+    d, rest = np.divmod(cand, n_o * T)
+    o, t = np.divmod(rest, T)
+    ijk = (t // (nk * nn), t // nn % nk, t % nn)
+    if np.ndim(dram) > 0:  # a scalar: every candidate moves the same bytes
+        dram = np.asarray(dram)
+        lead = (o,) if dram.ndim == 4 else ()
+        dr = dram[lead + tuple(i if s > 1 else 0 for i, s in zip(ijk, dram.shape[-3:]))]
+        if np.ndim(dr) > 0:
+            keep = dr == dr.min()
+            d, o, t = d[keep], o[keep], t[keep]
+            ijk = (ijk[0][keep], ijk[1][keep], ijk[2][keep])
+    if t.size > 1:
+        vol = (tms[ijk[0]] * tks[ijk[1]] * tns[ijk[2]]).astype(np.float64)  # unclipped
+        keep = vol == vol.max()
+        d, o, t = d[keep], o[keep], t[keep]
+    key = (t * n_o + o) * D + d  # enumeration order: tile, then order, then dataflow
+    i = int(np.argmin(key))
+    return int(t[i]), int(o[i]), int(d[i]), float(lo)

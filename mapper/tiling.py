@@ -332,10 +332,9 @@ def _search_split(layer: Layer, w: Format, a: Format, accel: Accelerator, object
     """The fast exact search of one split (`mapper.fast`); (mapping, objective value)."""
     hints = hints if hints is not None else accel.model().mapping_hints(layer)
     shape, active, dim, tms, tks, tns = _grid(layer, accel, max_per_dim, split, hints)
-    if not shape.weight_per_batch or not fast.handles(accel.memory):  # never from a Layer / a memory
+    if not shape.weight_per_batch or not fast.handles(accel.memory, objective):  # never from a Layer / a memory
         # rule mapper.fast does not price: the reference grid search (exact, slower)
         return _search_split_grid(layer, w, a, accel, objective, max_per_dim, table, split, hints)
-    table = table or EnergyTable.for_node(accel.node_nm, accel.energy, accel.dram.energy_j_per_byte)
     dataflows = accel.model().dataflows
     found = fast.fast_search_split(shape, w, a, accel, objective, table, active, tms, tks, tns, dataflows)
     if found is None:  # nothing fits: the reference names the buffers and the bytes they lack

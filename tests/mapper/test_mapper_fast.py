@@ -237,3 +237,53 @@ def test_unknown_memory_rule_falls_back_to_the_grid():
     assert fast.handles(MemoryRules()) and fast.handles(MemoryRules(padded_tiles=True, output_bits=32))
     extra = dataclasses.make_dataclass("Extra", [("new_rule", bool, False)], bases=(MemoryRules,), frozen=True)
     assert fast.handles(extra()) and not fast.handles(extra(new_rule=True))
+
+
+def _random_rich_accel(rng: np.random.Generator, i: int):
+    """A random design over every memory rule and energy override `mapper.fast` prices (or hands
+    to the grid): whole-layer refetch, array padding, sram_counts, per-access buffer energies,
+    a PE energy per cycle; a bit-serial core (it states its PE count) or a systolic one."""
+    if i % 2:
+        core = {"family": "bit_serial", "serial": str(rng.choice(["both", "weights"])), "bits_per_cycle_w": 1,
+                "bits_per_cycle_a": 1, "rows": int(rng.choice([8, 16, 32])), "cols": int(rng.choice([8, 16])),
+                "lanes": int(rng.choice([4, 16])), "rows_dim": "n", "cols_dim": "m", "accumulator_bits": 32,
+                "dataflow": "os"}
+    else:
+        core = {"family": "mac_array", "style": "systolic", "rows": int(rng.choice([8, 16])),
+                "cols": int(rng.choice([8, 32])), "dataflows": ["os", "ws"], "precisions": ["int8"], "rates": [1.0]}
+    db = bool(rng.integers(0, 2))
+    sizes = [int(2 ** rng.integers(10, 21)) for _ in range(2)]
+    per_access = {"read_j_per_access": float(rng.uniform(1e-12, 1e-10)), "read_bytes_per_access": 64,
+                  "write_j_per_access": float(rng.uniform(1e-12, 1e-11)), "write_bytes_per_access": 8} \
+        if rng.integers(0, 2) else {}
+    buffers = [{"name": "wbuf", "operands": ["weight"], "size_bytes": sizes[0], "bandwidth_bytes_per_cycle": 64.0,
+                "double_buffered": db, **per_access},
+               {"name": "iobuf", "operands": ["input", "output"], "size_bytes": sizes[1],
+                "bandwidth_bytes_per_cycle": float(rng.choice([16, 128])), "double_buffered": db}]
+    if rng.integers(0, 4) == 0:  # the input streams from DRAM (whole_layer_refetch then needs its buffer)
+        buffers[1]["operands"] = ["output"]
+    memory: dict = {}
+    for key in ("whole_layer_refetch", "array_padding", "output_read_before_write"):
+        if rng.integers(0, 2):
+            memory[key] = True
+    memory["sram_counts"] = str(rng.choice(["tiles", "tiles", "array_steps", "stationary_inner"]))
+    energy = {"pe_cycle_j": float(rng.uniform(1e-13, 1e-12))} if rng.integers(0, 3) == 0 else {}
+    return accelerator(name=f"rich{i}", freq_hz=1e9, node_nm=float(rng.choice([7, 45])), core=core, buffers=buffers,
+                       dram={"bandwidth_bytes_per_cycle": float(rng.choice([2, 16, 64]))}, memory=memory,
+                       energy=energy)
+
+
+def test_fast_equals_grid_on_random_designs_with_every_rule():
+    rng = np.random.default_rng(1919)
+    mapped = errors = 0
+    for i in range(48):
+        accel = _random_rich_accel(rng, i)
+        layer = _random_layer(rng, i)
+        w = F(str(rng.choice(["int8", "int4", "int2"])))
+        for objective in ("latency", "energy", "edp"):
+            clear_cache()
+            ref = _outcome(search_grid, layer, w, F("int8"), accel, objective)
+            assert _outcome(search, layer, w, F("int8"), accel, objective) == ref, (i, layer, objective, accel.memory)
+            mapped += isinstance(ref, Mapping)
+            errors += not isinstance(ref, Mapping)
+    assert mapped > 60 and errors > 0  # most map; some hit a rule's error (pe_cycle_j on a core without PEs)
