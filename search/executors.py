@@ -6,21 +6,27 @@ it completes (completion order), so the caller can commit it to the store at
 once. `fn` and the items must be picklable (module-level functions, plain data).
 Results do not depend on the executor: each point's computation is a pure
 function of the point.
+
+`session(executor, ...)` holds the process pool or the dask client (and its LocalCluster)
+open across several `run(..., session=s)` calls, so a strategy that evaluates in rounds (the
+evolutionary one: one round per generation) starts its workers once, not once per round.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.kernels_ref.progress import progress
 
-__all__ = ["ExecutorKind", "run"]
+__all__ = ["ExecutorKind", "Session", "run", "session"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -33,18 +39,51 @@ class ExecutorKind(enum.Enum):
     DASK = "dask"
 
 
+@dataclass
+class Session:
+    """An open executor: the process pool (local) or the dask client (dask), or neither."""
+
+    kind: ExecutorKind
+    pool: ProcessPoolExecutor | None = None
+    client: Any = None
+
+
+def _kind(executor: ExecutorKind | str) -> ExecutorKind:
+    try:
+        return ExecutorKind(executor) if isinstance(executor, str) else executor
+    except ValueError:
+        known = ", ".join(k.value for k in ExecutorKind)
+        raise InvalidSpecError(f"unknown executor {executor!r} (known: {known})") from None
+
+
+@contextlib.contextmanager
+def session(executor: ExecutorKind | str = ExecutorKind.LOCAL, *, workers: int | None = None,
+            scheduler: str | None = None, connect_timeout_s: float = 10.0) -> Iterator[Session]:
+    """The executor's workers started once (a process pool of `workers`, or a dask client on
+    `scheduler` or on a LocalCluster of `workers`), shut down on exit."""
+    kind = _kind(executor)
+    if kind is ExecutorKind.SERIAL:
+        yield Session(kind)
+    elif kind is ExecutorKind.LOCAL:
+        with ProcessPoolExecutor(max_workers=workers or min(os.cpu_count() or 1, 8)) as pool:
+            yield Session(kind, pool=pool)
+    elif kind is ExecutorKind.DASK:
+        with _dask_client(workers, scheduler, connect_timeout_s) as client:
+            yield Session(kind, client=client)
+    else:  # pragma: no cover - closed enum
+        raise InvalidSpecError(f"executor {kind} has no implementation")
+
+
 def run(fn: Callable[[T], R], items: Iterable[T], *, executor: ExecutorKind | str = ExecutorKind.LOCAL,
         workers: int | None = None, scheduler: str | None = None,
         on_result: Callable[[T, R], None] | None = None, quiet: bool = False,
         desc: str = "sweep", chunksize: int = 16, unit_weight: Callable[[T], int] | None = None,
-        connect_timeout_s: float = 10.0) -> int:
+        connect_timeout_s: float = 10.0, session: Session | None = None) -> int:
     """Run `fn` over `items`; returns how many completed. The progress bar counts
-    `unit_weight(item)` units per item (default 1), e.g. points in a group."""
-    try:
-        kind = ExecutorKind(executor) if isinstance(executor, str) else executor
-    except ValueError:
-        known = ", ".join(k.value for k in ExecutorKind)
-        raise InvalidSpecError(f"unknown executor {executor!r} (known: {known})") from None
+    `unit_weight(item)` units per item (default 1), e.g. points in a group. With `session`
+    (see `session()`), its pool or client runs the items and `executor`, `workers` and
+    `scheduler` are not used; without, this call starts its own and shuts it down."""
+    kind = session.kind if session is not None else _kind(executor)
     todo = list(items)
     done = 0
     sink = on_result or (lambda _i, _r: None)
@@ -56,22 +95,36 @@ def run(fn: Callable[[T], R], items: Iterable[T], *, executor: ExecutorKind | st
                 sink(it, fn(it))
                 done += 1
                 bar.update(weigh(it))
+        elif session is not None and kind is ExecutorKind.LOCAL:
+            done = _run_pool(session.pool, fn, todo, sink, bar, chunksize, weigh)
         elif kind is ExecutorKind.LOCAL:
-            n = workers or min(os.cpu_count() or 1, 8)
-            chunks = _chunks(todo, chunksize)
-            with ProcessPoolExecutor(max_workers=n) as pool:
-                futs = {pool.submit(_apply_chunk, fn, c): c for c in chunks}
-                for fut in as_completed(futs):
-                    for it, res in zip(futs[fut], fut.result()):
-                        sink(it, res)
-                        done += 1
-                    bar.update(sum(weigh(it) for it in futs[fut]))
+            with ProcessPoolExecutor(max_workers=workers or min(os.cpu_count() or 1, 8)) as pool:
+                done = _run_pool(pool, fn, todo, sink, bar, chunksize, weigh)
+        elif session is not None and kind is ExecutorKind.DASK:
+            done = _map_dask(session.client, fn, todo, sink, bar, chunksize, weigh)
         elif kind is ExecutorKind.DASK:
-            done = _run_dask(fn, todo, workers, scheduler, sink, bar, chunksize, weigh, connect_timeout_s)
+            with _dask_client(workers, scheduler, connect_timeout_s) as client:
+                done = _map_dask(client, fn, todo, sink, bar, chunksize, weigh)
         else:  # pragma: no cover - closed enum
             raise InvalidSpecError(f"executor {kind} has no implementation")
     finally:
         bar.close()
+    return done
+
+
+def _run_pool(pool: Any, fn: Callable[[T], R], todo: list[T], sink: Callable[[T, R], None], bar: Any,
+              chunksize: int, weigh: Callable[[T], int]) -> int:
+    done = 0
+    futs = {pool.submit(_apply_chunk, fn, c): c for c in _chunks(todo, chunksize)}
+    try:
+        for fut in as_completed(futs):
+            for it, res in zip(futs[fut], fut.result()):
+                sink(it, res)
+                done += 1
+            bar.update(sum(weigh(it) for it in futs[fut]))
+    finally:
+        for f in futs:  # a failed sink (full disk): what has not started is dropped
+            f.cancel()
     return done
 
 
@@ -83,12 +136,10 @@ def _apply_chunk(fn: Callable[[T], R], chunk: list[T]) -> list[R]:
     return [fn(it) for it in chunk]
 
 
-def _run_dask(fn: Callable[[T], R], todo: list[T], workers: int | None, scheduler: str | None,
-              sink: Callable[[T, R], None], bar: Any, chunksize: int, weigh: Callable[[T], int],
-              connect_timeout_s: float) -> int:
+@contextlib.contextmanager
+def _dask_client(workers: int | None, scheduler: str | None, connect_timeout_s: float) -> Iterator[Any]:
     try:
         from dask.distributed import Client, LocalCluster
-        from dask.distributed import as_completed as dask_completed
     except ImportError:
         raise InvalidSpecError("the dask executor needs dask.distributed: pip install 'lowbit[dist]'") from None
     cluster = None
@@ -102,18 +153,29 @@ def _run_dask(fn: Callable[[T], R], todo: list[T], workers: int | None, schedule
             cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
                                    dashboard_address=None)
             client = Client(cluster)
-        done = 0
         with client:
-            chunks = _chunks(todo, chunksize)
-            futs = client.map(_apply_chunk, [fn] * len(chunks), chunks, pure=False)
-            index = {f.key: c for f, c in zip(futs, chunks)}
-            for fut in dask_completed(futs):
-                chunk = index[fut.key]
-                for it, res in zip(chunk, fut.result()):
-                    sink(it, res)
-                    done += 1
-                bar.update(sum(weigh(it) for it in chunk))
-        return done
+            yield client
     finally:
         if cluster is not None:
             cluster.close()
+
+
+def _map_dask(client: Any, fn: Callable[[T], R], todo: list[T], sink: Callable[[T, R], None], bar: Any,
+              chunksize: int, weigh: Callable[[T], int]) -> int:
+    from dask.distributed import as_completed as dask_completed
+
+    done = 0
+    chunks = _chunks(todo, chunksize)
+    futs = client.map(_apply_chunk, [fn] * len(chunks), chunks, pure=False)
+    index = {f.key: c for f, c in zip(futs, chunks)}
+    try:
+        for fut in dask_completed(futs):
+            chunk = index[fut.key]
+            for it, res in zip(chunk, fut.result()):
+                sink(it, res)
+                done += 1
+            bar.update(sum(weigh(it) for it in chunk))
+    except BaseException:
+        client.cancel(futs)  # a failed sink (full disk): nothing left running on a shared cluster
+        raise
+    return done

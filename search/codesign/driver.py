@@ -3,6 +3,7 @@ every result committed to the store as it completes; the strategy picks the desi
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -67,11 +68,12 @@ def _space_ctx(space: DesignSpace) -> dict[str, Any]:
 def run_points(points: Sequence[Point], ctxs: Mapping[str, ModelCtx], space: DesignSpace, store: Any, *,
                executor: str = "local", workers: int | None = None, scheduler: str | None = None,
                quiet: bool = False, summary: SweepSummary | None = None,
-               caches: SweepCaches | None = None) -> dict[str, dict[str, Any]]:
+               caches: SweepCaches | None = None, session: Any = None) -> dict[str, dict[str, Any]]:
     """Evaluate the points not yet in `store`, committing each as it completes; return all results.
 
     `caches` go with every task (in-process executors share them; a process pool gets a
-    copy per chunk of tasks), fresh ones when not given."""
+    copy per chunk of tasks), fresh ones when not given. `session` (`executors.session`) runs
+    them on workers already started; without it this call starts and stops its own."""
     from lowbit.search.executors import run
 
     s = summary if summary is not None else SweepSummary()
@@ -97,7 +99,8 @@ def run_points(points: Sequence[Point], ctxs: Mapping[str, ModelCtx], space: Des
     fn = functools.partial(evaluate_group, caches=caches if caches is not None else SweepCaches())
     t0 = time.perf_counter()
     run(fn, tasks, executor=executor, workers=workers, scheduler=scheduler, on_result=sink,
-        quiet=quiet, desc=f"sweep {space.name}", chunksize=4, unit_weight=lambda t: len(t[0]))
+        quiet=quiet, desc=f"sweep {space.name}", chunksize=4, unit_weight=lambda t: len(t[0]),
+        session=session)
     s.seconds += time.perf_counter() - t0
     out.update(store.results([p.key for p in points if p.key not in out]))  # finished before this run
     return out
@@ -107,8 +110,12 @@ def run_sweep(space: DesignSpace, store: Any, *, executor: str = "local", worker
               scheduler: str | None = None, quiet: bool = False, cache_dir: str | Path | None = None,
               progress: Callable[[str], None] | None = None,
               contexts: Mapping[str, ModelCtx] | None = None,
-              caches: SweepCaches | None = None) -> SweepSummary:
-    """Run the space's strategy, committing every point to `store` as it completes."""
+              caches: SweepCaches | None = None, session: Any = None) -> SweepSummary:
+    """Run the space's strategy, committing every point to `store` as it completes. The
+    executor's workers start once for the whole sweep (every generation of the evolutionary
+    strategy runs on them), or `session` (`executors.session`) gives workers already started."""
+    from lowbit.search.executors import session as open_session
+
     s = SweepSummary()
     ctxs = contexts if contexts is not None else model_contexts(space, cache_dir)
     store.set_meta([("space", space.raw), ("space_name", space.name),
@@ -122,8 +129,10 @@ def run_sweep(space: DesignSpace, store: Any, *, executor: str = "local", worker
     def evaluate(designs: Sequence[Design]) -> list[list[dict[str, Any]]]:
         pts = points_for(space, designs)
         res = run_points(pts, ctxs, space, store, executor=executor, workers=workers, scheduler=scheduler,
-                         quiet=quiet, summary=s, caches=shared)
+                         quiet=quiet, summary=s, caches=shared, session=ex)
         return [[res[p.key] for p in pts[i * nmodels:(i + 1) * nmodels]] for i in range(len(designs))]
 
-    STRATEGIES[space.strategy](space, evaluate, np.random.default_rng(space.seed), progress)
+    with contextlib.nullcontext(session) if session is not None else \
+            open_session(executor, workers=workers, scheduler=scheduler) as ex:
+        STRATEGIES[space.strategy](space, evaluate, np.random.default_rng(space.seed), progress)
     return s

@@ -82,3 +82,70 @@ def test_dask_executor_reaches_a_scheduler_by_address():
 def test_unreachable_dask_scheduler_is_one_clear_error():
     with pytest.raises(InvalidSpecError, match="cannot reach dask scheduler tcp://127.0.0.1:9"):
         run(_square, [1], executor="dask", scheduler="tcp://127.0.0.1:9", connect_timeout_s=1.0)
+
+
+def _pid(x: int) -> tuple[int, int]:
+    import os
+
+    return x, os.getpid()
+
+
+@pytest.mark.parametrize("kind", ["local", pytest.param("dask", marks=pytest.mark.slow)])
+def test_a_session_runs_every_round_on_the_same_workers(kind):
+    """`executors.session`: the evolutionary strategy's generations (here three rounds) run on
+    workers started once; before, every round started (and imported lowbit in) new ones."""
+    import os
+
+    from lowbit.search.executors import session
+
+    pids: list[set[int]] = []
+    with session(kind, workers=2) as s:
+        for r in range(3):
+            got: dict[int, tuple[int, int]] = {}
+            n = run(_pid, range(10 * r, 10 * r + 10), on_result=got.__setitem__, chunksize=2,
+                    quiet=True, session=s)
+            assert n == 10 and sorted(v[0] for v in got.values()) == list(range(10 * r, 10 * r + 10))
+            pids.append({v[1] for v in got.values()})
+    every = set().union(*pids)
+    assert 1 <= len(every) <= 2 and os.getpid() not in every
+
+
+def test_a_failing_sink_stops_the_round_and_the_session_still_works():
+    """A sink that raises (the store's disk is full) ends the round with that error; the chunks
+    not yet started are dropped, and the session's workers still run the next round."""
+    from lowbit.search.executors import session
+
+    def sink(_it: int, _r: dict) -> None:
+        raise OSError(28, "No space left on device")
+
+    with session("local", workers=1) as s:
+        with pytest.raises(OSError, match="No space left"):
+            run(_square, range(200), on_result=sink, chunksize=1, quiet=True, session=s)
+        got = {}
+        assert run(_square, range(5), on_result=got.__setitem__, quiet=True, session=s) == 5
+    assert got == {i: {"x": i, "y": i * i} for i in range(5)}
+
+
+def test_an_evolutionary_sweep_starts_one_pool(tmp_path, monkeypatch):
+    import concurrent.futures
+
+    from lowbit.search import executors
+    from lowbit.search.codesign import parse_space, run_sweep
+
+    made = []
+
+    class Counting(concurrent.futures.ProcessPoolExecutor):
+        def __init__(self, *a, **kw):
+            made.append(1)
+            super().__init__(*a, **kw)
+
+    monkeypatch.setattr(executors, "ProcessPoolExecutor", Counting)
+    space = parse_space({"name": "evo", "strategy": "evolutionary", "samples": 9, "population": 3,
+                         "formats": ["int4", "int8"], "budgets": {"latency": "0.8x"},
+                         "models": ["resnet-18"], "hardware": [{"base": "loom", "params": {
+                             "core.rows": [32, 64, 128], "core.cols": [8, 16, 32]}}]})
+    gens = []
+    with ResultStore(tmp_path / "e.sqlite") as st:
+        s = run_sweep(space, st, executor="local", workers=1, quiet=True, progress=gens.append)
+        assert st.count() == 9 and s.evaluated == 9
+    assert len(gens) == 3 and made == [1]
