@@ -35,13 +35,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from lowbit.hwsim.scalesim_fast import Compact, compact_streams
 from lowbit.hwsim.scalesim_streams import Streams, operand_matrices, streams
 from lowbit.kernels_ref.errors import InvalidSpecError
 
 if TYPE_CHECKING:
     from lowbit.hwsim.scalesim_io import ScaleSimConfig, ScaleSimLayer
 
-__all__ = ["LayerReport", "generation_ends", "simulate_layer"]
+__all__ = ["LayerReport", "compact_from_streams", "generation_ends", "simulate_layer"]
 
 _INF = 1 << 62
 
@@ -106,20 +107,20 @@ def _valid_stream(demand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ------------------------------------------------------------------ USER read buffer
-def _user_read_events(prefetch: np.ndarray, demand: np.ndarray, size_bytes: int, bw: int,
-                      what: str) -> tuple[dict[int, list[int]], int, int, int]:
-    """read_buffer.py: ({row: [completion cycle of each new prefetch in it]}, K, N0, lines/prefetch)."""
+def _user_read_events(pf: np.ndarray, pf_size: int, addr: np.ndarray, rows: np.ndarray, size_bytes: int,
+                      bw: int, what: str) -> tuple[dict[int, list[int]], int, int, int]:
+    """read_buffer.py on the non-null prefetch order `pf` (`pf_size` entries with the nulls) and
+    the requests (addresses, row of each): ({row: [completion cycle of each new prefetch in
+    it]}, K, N0, lines/prefetch)."""
     active = math.ceil(size_bytes * 0.5)
     pre = size_bytes - active
     eps = math.ceil(size_bytes / 100)
-    fetch_rows = math.ceil(prefetch.size / bw)
-    pf = prefetch[prefetch != -1]
+    fetch_rows = math.ceil(pf_size / bw)
     n_sets = pf.size // eps + 1
     a_sets = min(math.ceil(active / eps), n_sets)
     p_sets = min(math.ceil(pre / eps), n_sets - a_sets)
     n0 = min(math.ceil(active / bw), fetch_rows)
     nlp = math.ceil(pre / bw)
-    addr, rows = _valid_stream(demand)
     events: dict[int, list[int]] = {}
     if addr.size == 0:
         return events, 0, n0, nlp
@@ -364,11 +365,12 @@ def generation_ends(addr: np.ndarray, g: int) -> tuple[list[int], int]:
     return ends, 0
 
 
-def _calc_read(demand: np.ndarray, size_bytes: int, rows: _RowsResult, what: str) -> tuple[float, float, int]:
-    """read_buffer_estimate_bw.py: (DRAM start cycle, stop cycle, reads)."""
+def _calc_read(addr: np.ndarray, arow: np.ndarray, size_bytes: int, rows: _RowsResult,
+               what: str) -> tuple[float, float, int]:
+    """read_buffer_estimate_bw.py on a request stream (addresses, row of each):
+    (DRAM start cycle, stop cycle, reads)."""
     npis = size_bytes // 100
     g = 50 * npis
-    addr, arow = _valid_stream(demand)
     end_idx, rem = generation_ends(addr, g)
     ends = [int(arow[e]) for e in end_idx]
     reads = len(ends) * g + rem
@@ -393,31 +395,48 @@ def _calc_read(demand: np.ndarray, size_bytes: int, rows: _RowsResult, what: str
 
 
 # ------------------------------------------------------------------ one layer
-def _first_last_rows(demand: np.ndarray) -> tuple[int, int] | None:
-    any_valid = (demand != -1).any(axis=1)
-    nz = np.flatnonzero(any_valid)
-    return (int(nz[0]), int(nz[-1])) if nz.size else None
+def compact_from_streams(st: Streams, user: bool) -> Compact:
+    """The compact request streams read off SCALE-Sim's demand matrices (the oracle path)."""
+    if_addr, if_row = _valid_stream(st.ifmap_demand)
+    f_addr, f_row = _valid_stream(st.filter_demand)
+    return Compact(
+        if_addr=if_addr, if_row=if_row, f_addr=f_addr, f_row=f_row,
+        of_counts=(st.ofmap_demand != -1).sum(axis=1),
+        if_pf=st.ifmap_prefetch[st.ifmap_prefetch != -1], f_pf=st.filter_prefetch[st.filter_prefetch != -1],
+        if_pf_size=st.ifmap_prefetch.size if user else 0, f_pf_size=st.filter_prefetch.size if user else 0,
+        ifmap_reads=st.ifmap_reads, filter_reads=st.filter_reads, ofmap_writes=st.ofmap_writes,
+        mapping_eff_per_fold=np.asarray(st.mapping_eff_per_fold),
+        compute_util_per_fold=np.asarray(st.compute_util_per_fold))
 
 
-def simulate_layer(layer: ScaleSimLayer, cfg: ScaleSimConfig) -> LayerReport:
-    """SCALE-Sim 3.0.0's three report rows for one topology row under one cfg."""
+def simulate_layer(layer: ScaleSimLayer, cfg: ScaleSimConfig, oracle: bool = False) -> LayerReport:
+    """SCALE-Sim 3.0.0's three report rows for one topology row under one cfg.
+
+    `oracle=True` reads the requests off SCALE-Sim's per-cycle demand matrices
+    (`scalesim_streams.streams`); the default gathers the same requests without the matrices
+    (`hwsim.scalesim_fast.compact_streams`). Both give the same report (tests hold them equal)."""
     ops = operand_matrices(layer.ifmap_h, layer.ifmap_w, layer.filter_h, layer.filter_w, layer.channels,
                            layer.num_filters, layer.stride_h, layer.stride_w,
                            (cfg.ifmap_offset, cfg.filter_offset, cfg.ofmap_offset))
     user = cfg.use_user_bandwidth
-    st: Streams = streams(*ops, cfg.array_rows, cfg.array_cols, cfg.dataflow, with_prefetch=user)
+    if oracle:
+        cs = compact_from_streams(streams(*ops, cfg.array_rows, cfg.array_cols, cfg.dataflow,
+                                          with_prefetch=user), user)
+    else:
+        cs = compact_streams(ops[0], ops[1], cfg.array_rows, cfg.array_cols, cfg.dataflow, with_prefetch=user)
     isz, fsz, osz = cfg.ifmap_sram_kb * 1024, cfg.filter_sram_kb * 1024, cfg.ofmap_sram_kb * 1024
-    n_rows = st.ofmap_demand.shape[0]
+    n_rows = cs.of_counts.size
     if user:
         if_bw, f_bw, of_bw = cfg.ifmap_bank_bandwidth, cfg.filter_bank_bandwidth, cfg.bandwidths[0]
-        if_ev, k_if, n0_if, nl_if = _user_read_events(st.ifmap_prefetch, st.ifmap_demand, isz, if_bw, "ifmap")
-        f_ev, k_f, n0_f, nl_f = _user_read_events(st.filter_prefetch, st.filter_demand, fsz, f_bw, "filter")
+        if_ev, k_if, n0_if, nl_if = _user_read_events(cs.if_pf, cs.if_pf_size, cs.if_addr, cs.if_row,
+                                                      isz, if_bw, "ifmap")
+        f_ev, k_f, n0_f, nl_f = _user_read_events(cs.f_pf, cs.f_pf_size, cs.f_addr, cs.f_row,
+                                                  fsz, f_bw, "filter")
     else:
         of_bw = cfg.array_cols
         if_ev, f_ev = {}, {}
     writer = _Writer(osz, of_bw)
-    of_counts = (st.ofmap_demand != -1).sum(axis=1)
-    rows = _run_rows(n_rows, if_ev, f_ev, of_counts, writer)
+    rows = _run_rows(n_rows, if_ev, f_ev, cs.of_counts, writer)
     # empty_all_buffers from the last row's serviced cycle
     writer.flush()
     cycle = rows.last_of_out
@@ -429,21 +448,22 @@ def simulate_layer(layer: ScaleSimLayer, cfg: ScaleSimConfig) -> LayerReport:
         if_dram = (float(-n0_if), float(-1 + k_if * (nl_if + 1)), (n0_if + k_if * nl_if) * if_bw)
         f_dram = (float(-n0_f), float(-1 + k_f * (nl_f + 1)), (n0_f + k_f * nl_f) * f_bw)
     else:
-        if_dram = _calc_read(st.ifmap_demand, isz, rows, "ifmap")
-        f_dram = _calc_read(st.filter_demand, fsz, rows, "filter")
+        if_dram = _calc_read(cs.if_addr, cs.if_row, isz, rows, "ifmap")
+        f_dram = _calc_read(cs.f_addr, cs.f_row, fsz, rows, "filter")
     of_dram = (float(writer.dram_lo), float(writer.dram_hi), writer.access)
 
-    def sram(demand: np.ndarray, out: dict[int, int], lat: int) -> tuple[float, float]:
-        fl = _first_last_rows(demand)
-        if fl is None:
+    def sram(req_rows: np.ndarray, out: dict[int, int], lat: int) -> tuple[float, float]:
+        if req_rows.size == 0:
             return 0.0, 0.0
+        fl = (int(req_rows[0]), int(req_rows[-1]))
         return tuple(float(out[r]) if r in out else float(_cycle_of(rows, r) + lat) for r in fl)  # type: ignore[return-value]
 
-    if_s = sram(st.ifmap_demand, rows.if_out, 1)
-    f_s = sram(st.filter_demand, rows.f_out, 1)
-    of_s = sram(st.ofmap_demand, rows.of_out, 0)
+    if_s = sram(cs.if_row, rows.if_out, 1)
+    f_s = sram(cs.f_row, rows.f_out, 1)
+    of_s = sram(np.flatnonzero(cs.of_counts), rows.of_out, 0)
     macs = layer.ofmap_h * layer.ofmap_w * layer.num_filters * layer.filter_h * layer.filter_w * layer.channels
     overall = int(of_dram[1] - min(if_dram[0], f_dram[0]))
+    eff, util = cs.mapping_eff_per_fold.tolist(), cs.compute_util_per_fold.tolist()
 
     def bw(d: tuple[float, float, int]) -> float:
         return d[2] / (d[1] - d[0] + 1)
@@ -451,14 +471,14 @@ def simulate_layer(layer: ScaleSimLayer, cfg: ScaleSimConfig) -> LayerReport:
     return LayerReport(
         total_cycles_incl_prefetch=overall, total_cycles=total, stall_cycles=rows.stall,
         overall_util_pct=(macs * 100) / (total * cfg.array_rows * cfg.array_cols),
-        mapping_efficiency_pct=sum(st.mapping_eff_per_fold) / len(st.mapping_eff_per_fold) * 100,
-        compute_util_pct=sum(st.compute_util_per_fold) / len(st.compute_util_per_fold) * 100,
-        avg_ifmap_sram_bw=st.ifmap_reads / total, avg_filter_sram_bw=st.filter_reads / total,
-        avg_ofmap_sram_bw=st.ofmap_writes / total,
+        mapping_efficiency_pct=sum(eff) / len(eff) * 100,
+        compute_util_pct=sum(util) / len(util) * 100,
+        avg_ifmap_sram_bw=cs.ifmap_reads / total, avg_filter_sram_bw=cs.filter_reads / total,
+        avg_ofmap_sram_bw=cs.ofmap_writes / total,
         avg_ifmap_dram_bw=bw(if_dram), avg_filter_dram_bw=bw(f_dram), avg_ofmap_dram_bw=bw(of_dram),
-        ifmap_sram_start=if_s[0], ifmap_sram_stop=if_s[1], ifmap_sram_reads=st.ifmap_reads,
-        filter_sram_start=f_s[0], filter_sram_stop=f_s[1], filter_sram_reads=st.filter_reads,
-        ofmap_sram_start=of_s[0], ofmap_sram_stop=of_s[1], ofmap_sram_writes=st.ofmap_writes,
+        ifmap_sram_start=if_s[0], ifmap_sram_stop=if_s[1], ifmap_sram_reads=cs.ifmap_reads,
+        filter_sram_start=f_s[0], filter_sram_stop=f_s[1], filter_sram_reads=cs.filter_reads,
+        ofmap_sram_start=of_s[0], ofmap_sram_stop=of_s[1], ofmap_sram_writes=cs.ofmap_writes,
         ifmap_dram_start=if_dram[0], ifmap_dram_stop=if_dram[1], ifmap_dram_reads=if_dram[2],
         filter_dram_start=f_dram[0], filter_dram_stop=f_dram[1], filter_dram_reads=f_dram[2],
         ofmap_dram_start=of_dram[0], ofmap_dram_stop=of_dram[1], ofmap_dram_writes=of_dram[2],

@@ -1,4 +1,6 @@
-"""The vectorised pieces of SCALE-Sim's memory mode equal plain reference loops, on random cases.
+"""The vectorised pieces of SCALE-Sim's memory mode equal plain reference loops, on random cases,
+and the default path (`hwsim.scalesim_fast.compact_streams`, no per-cycle demand matrices)
+equals the stream path (`simulate_layer(..., oracle=True)`).
 
 `hwsim.scalesim_mem.generation_ends` (CALC read buffer generations from previous occurrences)
 and `hwsim.scalesim_streams._skew` (strided view) replace per-generation `np.unique` calls and
@@ -9,12 +11,14 @@ rows, value for value, or the same error, with the references swapped in.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import numpy as np
 import pytest
 from lowbit.hwsim import scalesim_mem, scalesim_streams
 from lowbit.hwsim.cores.base import Dataflow
+from lowbit.hwsim.scalesim_fast import compact_streams
 from lowbit.hwsim.scalesim_io import ScaleSimConfig, ScaleSimLayer
 from lowbit.hwsim.scalesim_mem import generation_ends, simulate_layer
 from lowbit.kernels_ref.errors import InvalidSpecError
@@ -113,3 +117,56 @@ def test_whole_layers_equal_with_the_references_swapped_in(monkeypatch: pytest.M
     assert len(ran) >= 40
     assert any(r[2] > 0 for r in ran)  # some case stalls
     assert {c.use_user_bandwidth for (_, c), r in zip(cases, fast) if not isinstance(r, str)} == {True, False}
+
+
+def _larger_case(rng: random.Random) -> tuple[ScaleSimLayer, ScaleSimConfig]:
+    """Layers of a few 10k requests per operand on 1 kB SRAMs: CALC finishes many read-buffer
+    generations and the USER windows wrap around their prefetch several times."""
+    layer, cfg = _random_case(rng)
+    fh = rng.randint(1, 3)
+    big = ScaleSimLayer("big", fh + rng.randint(8, 20), fh + rng.randint(8, 20), fh, fh,
+                        rng.randint(8, 24), rng.randint(16, 48), 1, 1)
+    return big, dataclasses.replace(cfg, ifmap_sram_kb=1, filter_sram_kb=1, ofmap_sram_kb=1)
+
+
+def test_compact_streams_equal_the_demand_matrices() -> None:
+    """`scalesim_fast.compact_streams` (no per-cycle matrices) gives the requests, rows, ofmap
+    counts, prefetch orders and report counts read off `scalesim_streams.streams`."""
+    rng = random.Random(3)
+    for _ in range(80):
+        layer, cfg = _random_case(rng)
+        ops = scalesim_streams.operand_matrices(
+            layer.ifmap_h, layer.ifmap_w, layer.filter_h, layer.filter_w, layer.channels,
+            layer.num_filters, layer.stride_h, layer.stride_w, (0, 10_000_000, 20_000_000))
+        user = cfg.use_user_bandwidth
+        fast = compact_streams(ops[0], ops[1], cfg.array_rows, cfg.array_cols, cfg.dataflow, user)
+        ref = scalesim_mem.compact_from_streams(
+            scalesim_streams.streams(*ops, cfg.array_rows, cfg.array_cols, cfg.dataflow, user), user)
+        for f in dataclasses.fields(fast):
+            a, b = getattr(fast, f.name), getattr(ref, f.name)
+            if isinstance(a, np.ndarray):
+                assert np.array_equal(a, b), (f.name, layer, cfg)
+            else:
+                assert a == b, (f.name, layer, cfg)
+
+
+def test_whole_layers_equal_on_the_stream_path() -> None:
+    """The default path (compact streams) and the oracle (demand matrices) give the same three
+    report rows, or the same error, on random layers, larger ones included."""
+    rng = random.Random(4)
+    cases = [_random_case(rng) for _ in range(60)] + [_larger_case(rng) for _ in range(12)]
+
+    def rows(layer: ScaleSimLayer, cfg: ScaleSimConfig, oracle: bool) -> object:
+        try:
+            rep = simulate_layer(layer, cfg, oracle=oracle)
+        except InvalidSpecError as exc:
+            return f"error: {exc}"
+        return rep.compute_row() + rep.bandwidth_row() + rep.detail_row()
+
+    fast = [rows(layer, cfg, False) for layer, cfg in cases]
+    assert fast == [rows(layer, cfg, True) for layer, cfg in cases]
+    big = [(c, r) for (_, c), r in zip(cases[60:], fast[60:]) if not isinstance(r, str)]
+    assert len(big) >= 8
+    assert any(c.use_user_bandwidth and r[2] > 0 for c, r in big)  # a large USER case stalls
+    # a large CALC case reads several times its 1 kB SRAM from DRAM (generations finished)
+    assert any(not c.use_user_bandwidth and r[23] > 5 * 1024 for c, r in big)  # DRAM IFMAP Reads

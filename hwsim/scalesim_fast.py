@@ -1,0 +1,179 @@
+"""SCALE-Sim 3.0.0's request streams without the per-cycle demand matrices.
+
+`hwsim.scalesim_streams.streams` builds SCALE-Sim's demand matrices fold by fold (rows =
+cycles, -1 = no request); the memory model (`hwsim.scalesim_mem`) only reads, per operand, the
+non-null requests in service order with their row, the ofmap's writes per row and the
+prefetch order. A systolic fold's demand is regular: each operand is either a skewed block
+(element (i, c) of a t x W matrix at fold row lead + i + c, column c) or a stationary block
+(row r of an R x C tile, reversed, at fold row R - 1 - r). `compact_streams` gathers those
+requests for every fold at once from the padded operand matrices with one index template per
+block shape; the ofmap's per-row counts come in closed form. The stream path stays as the
+oracle (tests hold the two equal on random layers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from lowbit.hwsim.cores.base import Dataflow
+from lowbit.kernels_ref.errors import InvalidSpecError
+
+__all__ = ["Compact", "compact_streams", "skew_order"]
+
+
+@dataclass(frozen=True)
+class Compact:
+    """Per operand, the non-null requests in service order (address, row), the ofmap writes
+    per row, the prefetch order (non-null entries; its full size with nulls), report counts."""
+
+    if_addr: np.ndarray
+    if_row: np.ndarray
+    f_addr: np.ndarray
+    f_row: np.ndarray
+    of_counts: np.ndarray
+    if_pf: np.ndarray
+    f_pf: np.ndarray
+    if_pf_size: int
+    f_pf_size: int
+    ifmap_reads: int
+    filter_reads: int
+    ofmap_writes: int
+    mapping_eff_per_fold: np.ndarray
+    compute_util_per_fold: np.ndarray
+
+
+def skew_order(m: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row i, column c) of every element of an m x w matrix in the order of its skewed
+    matrix read row-major: skewed row i + c ascending, then c ascending (= SCALE-Sim's
+    diagonal roll-out, bottom row first)."""
+    nd = m + w - 1
+    d = np.arange(nd, dtype=np.int64)
+    c_lo = np.maximum(d - (m - 1), 0)
+    lens = np.minimum(d, w - 1) - c_lo + 1
+    starts = np.zeros(nd, dtype=np.int64)
+    np.cumsum(lens[:-1], out=starts[1:])
+    rep_d = np.repeat(d, lens)
+    c = np.arange(m * w, dtype=np.int64) - np.repeat(starts - c_lo, lens)
+    return rep_d - c, c
+
+
+def _pad(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    if a.shape == (rows, cols):
+        return a
+    out = np.full((rows, cols), -1, dtype=np.int64)
+    out[: a.shape[0], : a.shape[1]] = a
+    return out
+
+
+def _skewed(blocks: np.ndarray, fold_of: np.ndarray, lead: int, fold_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Requests of skewed blocks (nb, t, W): fold F uses block fold_of[F]."""
+    _, t, w = blocks.shape
+    i, c = skew_order(t, w)
+    per = blocks[:, i, c]  # (nb, t*w) in service order
+    vals = per[fold_of].reshape(-1)
+    rows = (np.arange(fold_of.size, dtype=np.int64)[:, None] * fold_len + (lead + i + c)[None, :]).reshape(-1)
+    keep = vals != -1
+    return vals[keep], rows[keep]
+
+
+def _stationary(tiles: np.ndarray, fold_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Requests of stationary tiles (nF, R, C), row r at fold row R - 1 - r."""
+    nf, r, c = tiles.shape
+    vals = tiles[:, ::-1, :].reshape(-1)
+    rows = (np.arange(nf, dtype=np.int64)[:, None] * fold_len
+            + np.repeat(np.arange(r, dtype=np.int64), c)[None, :]).reshape(-1)
+    keep = vals != -1
+    return vals[keep], rows[keep]
+
+
+def _skew_counts(lead: int, ia: np.ndarray, ib: np.ndarray, nc: np.ndarray, fold_len: int) -> np.ndarray:
+    """Writes per row of skewed blocks whose valid part is rows [ia, ib) x cols [0, nc)."""
+    rho = np.arange(fold_len, dtype=np.int64)[None, :] - lead
+    hi = np.minimum(nc[:, None] - 1, rho - ia[:, None])
+    lo = np.maximum(0, rho - ib[:, None] + 1)
+    return np.maximum(hi - lo + 1, 0).reshape(-1)
+
+
+def _pf_diag(m: np.ndarray) -> np.ndarray:
+    """A prefetch matrix rolled out along its diagonals, each from its bottom row up."""
+    i, c = skew_order(*m.shape)
+    return m[i, c]
+
+
+def _pf_blocks(m: np.ndarray, nb: int, w: int) -> np.ndarray:
+    """The column blocks of `m` (rows x nb*w) one after the other, each row-major."""
+    return m.reshape(m.shape[0], nb, w).transpose(1, 0, 2).reshape(-1)
+
+
+def compact_streams(ifmap: np.ndarray, filt: np.ndarray, rows: int, cols: int, dataflow: Dataflow,
+                    with_prefetch: bool = True) -> Compact:
+    """The requests of `scalesim_streams.streams(ifmap, filt, ofmap, rows, cols, dataflow)`."""
+    R, C = rows, cols
+    empty = np.zeros(0, dtype=np.int64)
+    if dataflow is Dataflow.OUTPUT_STATIONARY:
+        sr, sc, t = ifmap.shape[0], filt.shape[1], ifmap.shape[1]
+    elif dataflow is Dataflow.WEIGHT_STATIONARY:
+        sr, sc, t = ifmap.shape[1], filt.shape[1], ifmap.shape[0]
+    elif dataflow is Dataflow.INPUT_STATIONARY:
+        sr, sc, t = ifmap.shape[1], ifmap.shape[0], filt.shape[1]
+    else:
+        raise InvalidSpecError(f"scalesim: no dataflow {getattr(dataflow, 'value', dataflow)!r}")
+    rf, cf = -(-sr // R), -(-sc // C)
+    nfold = rf * cf
+    fr_of = np.tile(np.arange(rf, dtype=np.int64), cf)
+    fc_of = np.repeat(np.arange(cf, dtype=np.int64), rf)
+    nr = np.minimum(sr - fr_of * R, R)
+    nc = np.minimum(sc - fc_of * C, C)
+    used = nr * nc
+    sum_nr, sum_nc = int(nr.sum()), int(nc.sum())
+    if_pf = f_pf = empty
+    pre = with_prefetch
+    if dataflow is Dataflow.OUTPUT_STATIONARY:
+        L = t + R + C - 2
+        ip = _pad(ifmap, rf * R, t).reshape(rf, R, t).transpose(0, 2, 1)  # (rf, t, R)
+        fp = _pad(filt, t, cf * C).reshape(t, cf, C).transpose(1, 0, 2)  # (cf, t, C)
+        if pre:
+            if_pf, f_pf = _pf_diag(ip.reshape(rf * t, R)), _pf_diag(fp.reshape(cf * t, C))
+        if_addr, if_row = _skewed(ip, fr_of, 0, L)
+        f_addr, f_row = _skewed(fp, fc_of, 0, L)
+        of_counts = _skew_counts(t - 1, R - nr, np.full(nfold, R, dtype=np.int64), nc, L)
+        nif, nf, nof = t * sum_nr, t * sum_nc, int(used.sum()) + nfold * (R + C)
+        denom = R * C * L
+        if_size, f_size = rf * t * R, cf * t * C
+    elif dataflow is Dataflow.WEIGHT_STATIONARY:
+        L = 2 * R + t + C - 2
+        ip = _pad(ifmap, t, rf * R).reshape(t, rf, R).transpose(1, 0, 2)  # (rf, t, R)
+        fsrc = _pad(filt, sr, cf * C)
+        if pre:
+            if_pf, f_pf = _pf_diag(ip.reshape(rf * t, R)), _pf_blocks(fsrc, cf, C)
+        if_addr, if_row = _skewed(ip, fr_of, R, L)
+        tiles = _pad(fsrc, rf * R, cf * C).reshape(rf, R, cf, C).transpose(2, 0, 1, 3).reshape(nfold, R, C)
+        f_addr, f_row = _stationary(tiles, L)
+        of_counts = _skew_counts(2 * R - 1, np.zeros(nfold, dtype=np.int64),
+                                 np.full(nfold, t, dtype=np.int64), nc, L)
+        nif, nf, nof = t * sum_nr, int(used.sum()), t * sum_nc
+        denom = R * C * (2 * R + 2 * C + t - 3)
+        if_size, f_size = rf * t * R, cf * sr * C
+    else:
+        L = 2 * R + t + C - 2
+        isrc = _pad(ifmap.T, sr, cf * C)
+        fp = _pad(filt, rf * R, t).reshape(rf, R, t).transpose(0, 2, 1)  # (rf, t, R)
+        if pre:
+            if_pf, f_pf = _pf_blocks(isrc, cf, C), _pf_diag(fp.reshape(rf * t, R))
+        tiles = _pad(isrc, rf * R, cf * C).reshape(rf, R, cf, C).transpose(2, 0, 1, 3).reshape(nfold, R, C)
+        if_addr, if_row = _stationary(tiles, L)
+        f_addr, f_row = _skewed(fp, fr_of, R, L)
+        of_counts = _skew_counts(2 * R - 1, np.zeros(nfold, dtype=np.int64),
+                                 np.full(nfold, t, dtype=np.int64), nc, L)
+        nif, nf, nof = int(used.sum()), t * sum_nr, t * sum_nc
+        denom = R * C * (2 * R + 2 * C + t - 3)
+        if_size, f_size = cf * sr * C, rf * t * R
+    if pre:
+        if_pf, f_pf = if_pf[if_pf != -1], f_pf[f_pf != -1]
+    else:
+        if_size = f_size = 0
+    return Compact(if_addr=if_addr, if_row=if_row, f_addr=f_addr, f_row=f_row, of_counts=of_counts,
+                   if_pf=if_pf, f_pf=f_pf, if_pf_size=if_size, f_pf_size=f_size,
+                   ifmap_reads=nif, filter_reads=nf, ofmap_writes=nof,
+                   mapping_eff_per_fold=used / (R * C), compute_util_per_fold=used * t / denom)
