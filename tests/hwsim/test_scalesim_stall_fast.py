@@ -122,7 +122,7 @@ def test_whole_layers_equal_with_the_references_swapped_in(monkeypatch: pytest.M
 def _larger_case(rng: random.Random) -> tuple[ScaleSimLayer, ScaleSimConfig]:
     """Layers of a few 10k requests per operand on 1 kB SRAMs: CALC finishes many read-buffer
     generations and the USER windows wrap around their prefetch several times."""
-    layer, cfg = _random_case(rng)
+    _, cfg = _random_case(rng)
     fh = rng.randint(1, 3)
     big = ScaleSimLayer("big", fh + rng.randint(8, 20), fh + rng.randint(8, 20), fh, fh,
                         rng.randint(8, 24), rng.randint(16, 48), 1, 1)
