@@ -2,7 +2,8 @@
 
 Price every (layer, weight format) of ResNet-18 once on the `bitmod` preset
 (`CostTable.from_hwsim`, through `table_for_model`), take HAWQ-V3's published per-layer
-sensitivities (`--sensitivity builtin`), and solve the integer program: least quality loss
+sensitivities (int4/int8) with int2 by the per-layer geometric fit through them
+(`--sensitivity builtin-fit`), and solve the integer program: least quality loss
 with the latency at most 60% of the all-int8 latency (`0.6x`). The uniform int8 and int4
 allocations are printed beside it.
 Writes OUT/alloc.json (the `lowbit allocate -o` document) and OUT/layers.csv.
@@ -33,7 +34,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    table = table_for_model("resnet-18", args.hw, ["int2", "int4", "int8"], sensitivity="builtin")
+    table = table_for_model("resnet-18", args.hw, ["int2", "int4", "int8"], sensitivity="builtin-fit")
     alloc = solve(table, {"latency_s": args.latency})  # "2ms" or "0.6x"
     print(f"ILP ({alloc.status}): quality loss {alloc.totals['sensitivity']:.4g}, "
           f"latency {alloc.totals['latency_s'] * 1e3:.6g} ms (budget {alloc.budgets['latency_s'] * 1e3:.6g} ms)")

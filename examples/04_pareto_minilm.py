@@ -31,7 +31,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     formats = ["int4", "int6", "int8"] if args.model.startswith("minilm") else ["int2", "int4", "int8"]
-    table = table_for_model(args.model, args.hw, formats, sensitivity="builtin")
+    table = table_for_model(args.model, args.hw, formats, sensitivity="builtin-fit")  # resnet-18: int2 by the fit
     points = pareto.sweep(table, "latency_s", points=args.points, out_dir=out, quiet=True)
     front = [p for p in points if p.status in ("optimal", "feasible") and not p.dominated]
     print(f"{len(points)} points, {len(front)} on the front")

@@ -7,7 +7,9 @@ Two sources of a CostTable:
   hwsim, in SI units: latency_s (seconds at the design's clock; cycles beside it), energy_j,
   memory_bytes, bops. MODEL is a zoo name, a HF config.json, an .onnx, a workload file or
   file.py:factory. Sensitivity from ``--sensitivity FILE`` (CSV/JSON,
-  `models.sensitivity.load`), ``builtin``, or ``measured`` / ``hessian`` / ``proxy``, which need
+  `models.sensitivity.load`), ``builtin`` (only the formats its source covers: resnet-18's
+  HAWQ-V3 table is int4/int8, any other format an error naming them), ``builtin-fit`` (resnet-18's
+  other INT widths by a per-layer geometric fit), or ``measured`` / ``hessian`` / ``proxy``, which need
   real weights: a torch module file (calibration inputs from its factory) or a zoo model
   lowbit trains (digits); zoo LLMs have no weights here, so they need a FILE - that is an
   error, not a guess.
@@ -35,18 +37,27 @@ __all__ = ["alloc_document", "dumps_alloc", "load_table", "register"]
 _SHORTCUTS = ("latency", "energy", "memory", "bops")
 
 
+class _Default(str):
+    """A flag's default value, told apart from the same text given on the command line."""
+
+
+_DEFAULT_FORMATS = _Default("int2,int3,int4,int8")
+
+
 def _add_source_args(p: argparse.ArgumentParser) -> None:
     src = p.add_argument_group("cost source (one of)")
     src.add_argument("--costs", metavar="FILE", help="cost table JSON (layers, choices, sensitivity, costs, ...)")
     src.add_argument("--hw", metavar="PRESET", help="accelerator preset name or YAML path")
     src.add_argument("--model", metavar="MODEL",
                      help="zoo name, HF config.json, .onnx, workload YAML/JSON or file.py:factory (with --hw)")
-    src.add_argument("--formats", metavar="LIST", default="int2,int3,int4,int8",
-                     help="comma-separated weight formats to choose from (with --hw)")
+    src.add_argument("--formats", metavar="LIST", default=_DEFAULT_FORMATS,
+                     help=f"comma-separated weight formats to choose from (with --hw; default {_DEFAULT_FORMATS})")
     src.add_argument("--act-formats", metavar="LIST", default=None,
                      help="choose activation formats jointly from this list (with --hw)")
-    src.add_argument("--sensitivity", metavar="FILE|builtin|measured|hessian|proxy", default=None,
-                     help="per-(layer, format) quality loss (with --hw); measured/hessian/proxy need "
+    src.add_argument("--sensitivity", metavar="FILE|builtin|builtin-fit|measured|hessian|proxy", default=None,
+                     help="per-(layer, format) quality loss (with --hw); builtin covers only what its source "
+                          "does (resnet-18: HAWQ-V3's int4/int8), builtin-fit adds resnet-18's other INT "
+                          "widths by a per-layer geometric fit; measured/hessian/proxy need "
                           "real weights (file.py:factory or digits)")
     src.add_argument("--cache-dir", default=None, metavar="DIR",
                      help="sensitivity cache directory (default ~/.cache/lowbit/sensitivity)")
@@ -140,7 +151,14 @@ def load_table(args: argparse.Namespace) -> Any:
         if args.memory_scope != "weights" or args.kv:
             raise InvalidSpecError("--memory-scope weights+kv / --kv need --hw and --model (the KV "
                                    "cache comes from the model), not --costs")
-        return CostTable.from_json(args.costs)
+        table = CostTable.from_json(args.costs)
+        given = [f"{flag} {v}" for flag, v in (("--formats", args.formats), ("--act-formats", args.act_formats),
+                                                ("--sensitivity", args.sensitivity))
+                 if v is not None and not isinstance(v, _Default)]
+        if given:  # a costs file brings its own choices and sensitivity: the flags would be ignored
+            raise InvalidSpecError(f"{args.costs} covers choices {', '.join(table.choices)} with its own "
+                                   f"sensitivity; {' and '.join(given)} apply only with --hw/--model")
+        return table
     if not (args.hw and args.model):
         raise InvalidSpecError("need --costs FILE, or --hw PRESET with --model NAME")
     from lowbit.search.model_tables import table_for_model

@@ -22,6 +22,12 @@ quality loss of running that layer in that format. lowbit ships real data for:
   model the zoo holds real weights for (`zoo.trained`); for those ``method="measured"``
   gives the same and ``method="proxy"`` the data-free ||Q(W) - W||^2.
 
+What a source covers is exact: ``builtin`` for ``resnet-18`` is HAWQ-V3's published table,
+int4 and int8 only, and any other format is an error naming those two; ``builtin-fit`` adds
+the other signed INT widths by the geometric fit above (what a design space's built-in quality
+uses: the demo's int2). For the other built-in models the two are the same (measured on the
+weights, so every format is covered).
+
 A user's torch module (`file.py:factory`, the contract in `models.workload_io`) has its
 weights, so ``measured`` (the output MSE on the factory's calibration inputs, or the task
 loss when it gives targets), ``hessian`` (HAWQ: Hutchinson trace x ||Q(W) - W||^2) and
@@ -43,10 +49,15 @@ import numpy as np
 from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.kernels_ref.formats import Format, FormatKind
 
-__all__ = ["METHODS", "Quality", "builtin_models", "for_model", "for_torch", "usable_sensitivities"]
+__all__ = ["BUILTIN", "HAWQ_V3_PUBLISHED", "METHODS", "Quality", "builtin_models", "for_model", "for_torch",
+           "usable_sensitivities"]
 
 #: The sensitivity methods that need real weights (`for_model` / `for_torch`).
 METHODS = ("measured", "hessian", "proxy")
+#: The built-in sources: as published or measured, and with the stated fit for other widths.
+BUILTIN = ("builtin", "builtin-fit")
+#: The formats HAWQ-V3 published ResNet-18 sensitivities for.
+HAWQ_V3_PUBLISHED = ("int4", "int8")
 
 _DATA = Path(__file__).parent / "data"
 
@@ -206,19 +217,21 @@ def _trained(model: str, formats: Sequence[str], method: str, cache_dir: str | P
 
 
 def for_model(model: str, formats: Sequence[str], *, file: str | Path | None = None,
-              cache_dir: str | Path | None = None, method: str = "builtin") -> Quality:
+              cache_dir: str | Path | None = None, method: str = "builtin-fit") -> Quality:
     """Per-(layer, format) quality loss of a zoo model; `file` overrides the built-in source.
 
-    `method`: ``builtin`` (the sources in the module docstring), or ``measured`` / ``hessian``
-    / ``proxy`` on the real weights of a model lowbit holds them for (`zoo.runnable_models`; any other
-    model is an InvalidSpecError asking for a file)."""
+    `method`: ``builtin`` (the sources in the module docstring, each only on the formats it
+    covers: an InvalidSpecError names them), ``builtin-fit`` (the default, what design spaces
+    use: ResNet-18's other INT widths by the stated fit), or ``measured`` / ``hessian`` /
+    ``proxy`` on the real weights of a model lowbit holds them for (`zoo.runnable_models`; any
+    other model is an InvalidSpecError asking for a file)."""
     formats = [str(f) for f in formats]
     if not formats:
         raise InvalidSpecError(f"quality of {model}: no formats given")
-    if method not in ("builtin", *METHODS):
+    if method not in (*BUILTIN, *METHODS):
         raise InvalidSpecError(f"quality of {model}: unknown method {method!r} "
-                               f"(builtin, {', '.join(METHODS)})")
-    if method != "builtin" and file is None:
+                               f"({', '.join((*BUILTIN, *METHODS))})")
+    if method not in BUILTIN and file is None:
         return _trained(model, formats, method, cache_dir)
     if file is not None:
         from lowbit.models import sensitivity as S
@@ -228,6 +241,13 @@ def for_model(model: str, formats: Sequence[str], *, file: str | Path | None = N
                        source=f"file {file}")
     key = _canon(model)
     if key == "resnet18":
+        out = [f for f in formats if str(Format.parse(f)) not in HAWQ_V3_PUBLISHED]
+        if method == "builtin" and out:
+            raise InvalidSpecError(
+                f"--sensitivity builtin: resnet-18's built-in sensitivity is HAWQ-V3's published "
+                f"table, which covers {', '.join(HAWQ_V3_PUBLISHED)} only, not {', '.join(out)}; choose "
+                f"among {', '.join(HAWQ_V3_PUBLISHED)}, use builtin-fit (other signed INT widths by a "
+                f"per-layer geometric fit through those two), or give a sensitivity FILE")
         return _resnet18(formats)
     if key in ("minilml6", "minilm", "allminilml6v2"):
         return _minilm(formats, cache_dir)

@@ -7,7 +7,9 @@ ONNX, workload file, `file.py:factory`); the hardware a preset name or a YAML pa
 (a tied lm_head, the decode steps of phase `generate`) are folded into the layer owning the
 weights, so the table's totals are the whole workload's weight-layer totals.
 
-Sensitivity: a FILE (CSV/JSON, `models.sensitivity.load`), ``builtin`` (`models.quality`),
+Sensitivity: a FILE (CSV/JSON, `models.sensitivity.load`), ``builtin`` (`models.quality`; only
+the formats its source covers: ResNet-18's HAWQ-V3 table is int4/int8), ``builtin-fit`` (the same
+plus ResNet-18's other INT widths by the stated per-layer fit),
 or ``measured`` / ``hessian`` / ``proxy`` for models with real weights: a torch module file
 (`file.py:factory`, with calibration inputs from the factory; `models.quality.for_torch`)
 or a zoo model lowbit trains (`models.zoo.runnable_models`). Any other model has shapes but
@@ -25,7 +27,7 @@ from lowbit.search.costs import CostTable, choice_label
 __all__ = ["SENSITIVITY_SOURCES", "table_for_model", "workload_for"]
 
 #: What `--sensitivity` may be besides a FILE.
-SENSITIVITY_SOURCES = ("builtin", "measured", "hessian", "proxy")
+SENSITIVITY_SOURCES = ("builtin", "builtin-fit", "measured", "hessian", "proxy")
 
 
 def _held_label(weight_fmt: str, act_formats: Sequence[str] | None) -> str:
@@ -85,8 +87,8 @@ def table_for_model(model: str, hw: str, formats: Sequence[str], *, act_formats:
                                f"it can use {Q.usable_sensitivities(model)}")
     if sensitivity in SENSITIVITY_SOURCES:
         if is_torch_factory(model):
-            if sensitivity == "builtin":
-                raise InvalidSpecError(f"--sensitivity builtin: {model} is your own module; use "
+            if sensitivity in Q.BUILTIN:
+                raise InvalidSpecError(f"--sensitivity {sensitivity}: {model} is your own module; use "
                                        f"{', '.join(Q.METHODS)} or a FILE")
             q = Q.for_torch(model, weight_fmts, sensitivity, cache_dir=cache_dir)
         else:

@@ -138,7 +138,7 @@ def test_allocate_costs_file(tmp_path: Path) -> None:
 def test_allocate_builtin_sensitivity(tmp_path: Path) -> None:
     out = tmp_path / "alloc.json"
     proc = _lowbit(tmp_path, "allocate", "--hw", "bitmod", "--model", "resnet-18", "--formats", "int2,int4,int8",
-                   "--sensitivity", "builtin", "--latency", "0.6x", "-o", str(out))
+                   "--sensitivity", "builtin-fit", "--latency", "0.6x", "-o", str(out))
     assert json.loads(out.read_text())["status"] == "optimal"
     _assert_torch_free(proc)
 

@@ -108,7 +108,7 @@ def test_bad_format_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[st
 @pytest.mark.slow
 def test_allocation_energy_split_by_component(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a = tmp_path / "alloc.json"
-    assert main(["allocate", "--hw", "bitmod", "--model", "resnet-18", "--sensitivity", "builtin",
+    assert main(["allocate", "--hw", "bitmod", "--model", "resnet-18", "--sensitivity", "builtin-fit",
                  "--budget", "latency=0.7x", "-o", str(a)]) == 0
     doc = json.loads(a.read_text())
     for ly in doc["layers"]:  # hwsim's components of the chosen format add up to the layer's energy
