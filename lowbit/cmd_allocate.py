@@ -224,22 +224,19 @@ def _add_energy_components(args: argparse.Namespace, doc: dict[str, Any]) -> Non
     add up to the layer's energy_j), for `lowbit report`'s breakdown by component."""
     from lowbit import hwsim
     from lowbit.hwsim.spec import load_accelerator
-    from lowbit.search.joint import parse_choice
+    from lowbit.search.joint import parse_choice, table_rows
     from lowbit.search.model_tables import workload_for
 
     accel = load_accelerator(args.hw)
     wl = workload_for(args.model, phase=args.phase, seq_len=args.seq_len, batch=args.batch,
                       generate=args.generate)
-    layers = {ly.name: ly for ly in wl.layers}
-    shares: dict[str, list[Any]] = {}  # layers reusing a layer's weights run in its format
-    for ly in wl.layers:
-        if ly.weight_params == 0 and ly.has_weights and ly.tied_to:
-            shares.setdefault(ly.tied_to, []).append(ly)
+    # the layers each row stands for: those reusing its weights, the decode steps of a MATMUL
+    members = {row.name: ms for row, ms in table_rows(wl, matmuls=True)}
     for ly in doc["layers"]:
         ch = parse_choice(ly["format"])  # W, W/A or a MATMUL's kv:K/A
         kv = {"kv_fmt": ch.kv} if ch.kv else {}
         comps: dict[str, float] = {}
-        for layer in (layers[ly["name"]], *shares.get(ly["name"], ())):
+        for layer in members[ly["name"]]:
             for k, v in hwsim.evaluate(layer, ch.kv or ch.weight, accel, act_fmt=ch.act, **kv).energy_j.items():
                 comps[k] = comps.get(k, 0.0) + float(v)
         ly["energy_components_j"] = dict(sorted(comps.items()))

@@ -13,11 +13,21 @@ The hardware runs each pair natively or by widening; `JointTable.ran_as` keeps h
 ``LayerCost.ran_as`` per (layer, choice) ("" = native), and `ran_as_of` gives it for an
 allocation.
 
+Rows (`table_rows`): one per layer with weights, and with KV formats one per attention
+MATMUL. A layer reusing a row's weights (`Layer.tied_to`: a tied lm_head, the projections of
+every decode step of phase ``generate``) runs in that row's choice and adds its cycles,
+energy and BOPs to it, as `CostTable.from_priced` does. In phase ``generate`` the same
+attention MATMUL of every decode step (``decode<g>.X``) reads the one cache that the prefill's
+``prefill.X`` started: it folds into that row too, so the cache has one (A, KV) choice.
+
 Metrics: ``latency`` (cycles), ``energy`` (J), ``memory`` (weight bytes), ``kv_memory``
-(bytes of the K/V operands at the KV format: `Layer.weight_elems` x bits/8; on a decoder's
-decode workload these add up to `Workload.kv_cache_bytes`, i.e. the cache at the workload's
-context x batch), ``total_memory`` (= memory + kv_memory) and ``bops`` (MACs x bits of the
-two operands). Any combination may be budgeted (`ilp.solve` / `solve_joint`).
+(bytes of the K/V a MATMUL row reads at the KV format: its largest `Layer.weight_elems`
+over the folded steps x bits/8, i.e. the K or V cache at the workload's final context x
+batch, capped at a sliding window; for a decoder in prefill, decode or generate a uniform KV
+choice sums to `Workload.kv_cache_bytes` at that format. A workload without a KV cache (an
+encoder) counts each MATMUL's K/V operand), ``total_memory`` (= memory + kv_memory) and
+``bops`` (MACs x bits of the two operands). Any combination may be budgeted (`ilp.solve` /
+`solve_joint`).
 
 Ties: q/k/v of a block keep one choice (`CostTable.ties`). Activation ties
 (``act_ties``) are a weaker constraint: the members share the activation format but may
@@ -35,6 +45,7 @@ the additive model ``s(W) + s(A)`` (weights alone + input activations alone), an
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -55,6 +66,7 @@ __all__ = [
     "parse_choice",
     "residual_act_ties",
     "solve_joint",
+    "table_rows",
     "with_quality_terms",
 ]
 
@@ -120,15 +132,43 @@ def residual_act_ties(layers: Sequence[str]) -> tuple[tuple[str, ...], ...]:
     return (g,) if len(g) > 1 else ()
 
 
+_DECODE_STEP = re.compile(r"decode\d+\.(.+)")
+
+
+def table_rows(workload: Any, matmuls: bool = False) -> list[tuple[Any, tuple[Any, ...]]]:
+    """(row layer, every workload layer it stands for, itself first) in workload order: the
+    layers with weights, plus the attention MATMULs when `matmuls` (module docstring: the
+    layers reusing a row's weights, and in phase generate each decode step's copy of a
+    MATMUL, fold into the row)."""
+    from lowbit.models.ir import OpKind, Phase
+
+    gen = workload.phase is Phase.GENERATE
+    rows = [ly for ly in workload.layers if ly.weight_params > 0 or (
+        matmuls and ly.op is OpKind.MATMUL and not (gen and _DECODE_STEP.fullmatch(ly.name)))]
+    members: dict[str, list[Any]] = {ly.name: [ly] for ly in rows}
+    for ly in workload.layers:
+        if ly.name in members:
+            continue
+        if ly.weight_params == 0 and ly.has_weights and ly.tied_to in members:
+            members[ly.tied_to].append(ly)
+        elif matmuls and gen and ly.op is OpKind.MATMUL:
+            m = _DECODE_STEP.fullmatch(ly.name)
+            owner = f"prefill.{m.group(1)}" if m else None
+            if owner not in members:
+                raise InvalidSpecError(f"workload {workload.name!r}: decode-step attention {ly.name!r} has "
+                                       f"no prefill row {owner!r} whose KV cache it reads")
+            members[owner].append(ly)
+    return [(ly, tuple(members[ly.name])) for ly in rows]
+
+
 def build_joint(workload: Any, accel: Any, weight_formats: Sequence[Any], act_formats: Sequence[Any],
                 kv_formats: Sequence[Any] | None = None, *, ties: Sequence[Sequence[int | str]] | None = None,
                 act_ties: Sequence[Sequence[int | str]] = (), residual_ties: bool = False) -> JointTable:
-    """Price every layer's joint choices with `hwsim.evaluate` (sensitivity zero; fill it with
+    """Price every row's joint choices with `hwsim.evaluate` (sensitivity zero; fill it with
     `compose_sensitivity`). With `kv_formats` the workload's attention MATMULs are in the
-    table too, choosing (activation, KV); without, only layers with weights. `ties` default:
-    q/k/v of each block (`<block>.q_proj/k_proj/v_proj`) and the workload's `tied_to`."""
-    from lowbit.models.ir import OpKind
-
+    table too, choosing (activation, KV); without, only layers with weights. Rows and what
+    folds into them: `table_rows`. `ties` default: q/k/v of each block
+    (`<block>.q_proj/k_proj/v_proj`)."""
     from lowbit import hwsim
 
     if not weight_formats or not act_formats:
@@ -136,41 +176,40 @@ def build_joint(workload: Any, accel: Any, weight_formats: Sequence[Any], act_fo
     wf = [_fmt(f) for f in weight_formats]
     af = [_fmt(f) for f in act_formats]
     kf = [_fmt(f) for f in kv_formats] if kv_formats else []
-    layers = [ly for ly in workload.layers
-              if ly.weight_params > 0 or (kf and ly.op is OpKind.MATMUL)]
-    if not any(ly.weight_params > 0 for ly in layers):
+    rows = table_rows(workload, matmuls=bool(kf))
+    if not any(ly.weight_params > 0 for ly, _ in rows):
         raise InvalidSpecError(f"workload {workload.name!r}: no layers with weights to allocate")
     wpairs = [(w, a) for w in wf for a in af]
     kpairs = [(k, a) for a in af for k in kf]
     labels = [choice_label(str(w), str(a)) for w, a in wpairs] + [matmul_label(str(a), str(k)) for k, a in kpairs]
     act_names = tuple(str(a) for a in af)
     act_of = np.array([act_names.index(str(a)) for _, a in wpairs] + [act_names.index(str(a)) for _, a in kpairs])
-    L, C, nw = len(layers), len(labels), len(wpairs)
+    L, C, nw = len(rows), len(labels), len(wpairs)
     z = {n: np.zeros((L, C)) for n in ("latency", "energy", "memory", "kv_memory", "bops")}
     allowed = np.zeros((L, C), dtype=bool)
     ran: list[list[str]] = []
     kinds = []
-    for i, ly in enumerate(layers):
+    for i, (ly, members) in enumerate(rows):
         row = [""] * C
-        mm = ly.op is OpKind.MATMUL
+        mm = ly.weight_params == 0  # an attention MATMUL (rows with weights own them)
         kinds.append("matmul" if mm else "weight")
-        cols = range(nw, C) if mm else range(nw)
-        for c in cols:
+        macs = float(sum(m.macs for m in members))
+        for c in (range(nw, C) if mm else range(nw)):
             first, a = (kpairs[c - nw] if mm else wpairs[c])
-            cost = (hwsim.evaluate(ly, first, accel, act_fmt=a, kv_fmt=first) if mm
-                    else hwsim.evaluate(ly, first, accel, act_fmt=a))
-            z["latency"][i, c] = float(cost.cycles)
-            z["energy"][i, c] = cost.total_energy_j
-            if mm:
-                z["kv_memory"][i, c] = float(ly.weight_elems) * first.bits_per_weight / 8.0
+            kv = {"kv_fmt": first} if mm else {}
+            costs = [hwsim.evaluate(m, first, accel, act_fmt=a, **kv) for m in members]
+            z["latency"][i, c] = float(sum(cost.cycles for cost in costs))
+            z["energy"][i, c] = float(sum(cost.total_energy_j for cost in costs))
+            if mm:  # the cache at its largest context (the last decode step)
+                z["kv_memory"][i, c] = float(max(m.weight_elems for m in members)) * first.bits_per_weight / 8.0
             else:
                 z["memory"][i, c] = weight_bytes(ly, first)
-            z["bops"][i, c] = float(ly.macs) * first.bits * a.bits
-            row[c] = cost.ran_as
+            z["bops"][i, c] = macs * first.bits * a.bits
+            row[c] = costs[0].ran_as
             allowed[i, c] = True
         ran.append(row)
     z["total_memory"] = z["memory"] + z["kv_memory"]
-    names = tuple(ly.name for ly in layers)
+    names = tuple(ly.name for ly, _ in rows)
     if ties is None:
         by = {n: i for i, n in enumerate(names)}
         groups: list[tuple[int, ...]] = []
@@ -180,7 +219,6 @@ def build_joint(workload: Any, accel: Any, weight_formats: Sequence[Any], act_fo
                 g = tuple(by[b + s] for s in ("q_proj", "k_proj", "v_proj") if b + s in by)
                 if len(g) > 1:
                     groups.append(g)
-        groups += [(by[ly.tied_to], by[ly.name]) for ly in layers if ly.tied_to and ly.tied_to in by]
         tie_idx: tuple[tuple[int, ...], ...] = tuple(groups)
     else:
         tie_idx = tuple(tuple(names.index(x) if isinstance(x, str) else int(x) for x in g) for g in ties)
