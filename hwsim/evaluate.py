@@ -181,10 +181,15 @@ def _evaluate_shape(shape: Layer, w: Format, a: Format, accel: Accelerator, mapp
                          dram_bytes=rd + wr, sram_bytes=0.0, utilization=0.0, mapping=None,
                          freq_hz=accel.freq_hz, macs=0)
     from lowbit.mapper import price_mapping, search
+    from lowbit.mapper.tiling import search_priced
 
-    if mapping is None:
+    p: Any = None
+    if mapping is None and objective == "latency":  # the fast search prices its winner too
+        mapping, p = search_priced(shape, w, a, accel, table=table)
+    elif mapping is None:
         mapping = search(shape, w, a, accel, objective, table=table)
-    p = price_mapping(shape, w, a, accel, mapping, table)
+    if p is None:
+        p = price_mapping(shape, w, a, accel, mapping, table)
     cores = mapping.cores
     cycles = _finite_cycles(float(np.ravel(p.cycles)[0]), accel)
     compute = _finite_cycles(float(np.ravel(p.compute_cycles)[0]), accel)

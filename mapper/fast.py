@@ -59,8 +59,8 @@ from lowbit.hwsim.spec import Accelerator, BufferSpec, MemoryRules, Operand, Sra
 from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.kernels_ref.formats import Format
 
-__all__ = ["CACHE_SIZE", "HANDLED_RULES", "LATENCY_FREE_RULES", "clear_cache", "df_compute", "fast_search_split",
-           "handles"]
+__all__ = ["CACHE_SIZE", "HANDLED_RULES", "LATENCY_FREE_RULES", "Winner", "clear_cache", "df_compute",
+           "fast_search_split", "handles"]
 
 CACHE_SIZE = 4096
 
@@ -102,14 +102,14 @@ class CoreKey:
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def df_compute(core: CoreKey, m: int, k: int, n: int, batch: int, k_segment: int, w: Format,
-               a: Format) -> tuple[tuple[float, tuple[tuple[Action, float], ...], bool], ...]:
-    """(whole-GEMM compute cycles, summed actions, whether it counts array steps) per dataflow
-    of the core, for a GEMM at formats (w, a); keyed by the frozen (family, core spec) only."""
+               a: Format) -> tuple[tuple[float, tuple[tuple[Action, float], ...], bool, str], ...]:
+    """(whole-GEMM compute cycles, summed actions, whether it counts array steps, ran_as) per
+    dataflow of the core, for a GEMM at formats (w, a); keyed by the frozen (family, core spec) only."""
     out = []
     for df in core.model.dataflows:
         tc = core.model.compute(m, k, n, w, a, df, batch, k_segment=k_segment or None)
         out.append((float(tc.cycles), tuple((act, _total(v)) for act, v in tc.actions.items()),
-                    tc.steps is not None))
+                    tc.steps is not None, tc.ran_as))
     return tuple(out)
 
 
@@ -144,6 +144,19 @@ def clear_cache() -> None:
     _structure.cache_clear()
 
 
+@dataclasses.dataclass(frozen=True)
+class Winner:
+    """One searched mapping's cost, as `hwsim.memory.price_candidates` books it for that mapping
+    alone (per core): cycles, compute cycles, energy by component, DRAM and SRAM bytes, ran_as."""
+
+    cycles: float
+    compute_cycles: float
+    energy_j: dict[str, float]
+    dram_bytes: float
+    sram_bytes: float
+    ran_as: str
+
+
 _EXACT_INT = 2 ** 53  # below it every integer product here is exact in float64
 
 
@@ -172,10 +185,13 @@ def _at(x: Any, ijk: tuple[int, ...]) -> Any:
 
 def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator, objective: str,
                       table: EnergyTable | None, active: int, tms: np.ndarray, tks: np.ndarray, tns: np.ndarray,
-                      dataflows: tuple[Dataflow, ...]) -> tuple[int, float] | None:
+                      dataflows: tuple[Dataflow, ...], priced: bool = False) -> tuple[Any, ...] | None:
     """(flat enumeration index into the (tm, tk, tn, order, dataflow) grid of the winner, its
     objective), or None when no tile triple fits (or, beyond 2^53 per GEMM, when the caller
-    should price the whole grid). Same winner as pricing the whole grid.
+    should price the whole grid). Same winner as pricing the whole grid. With `priced` (latency
+    objective) a third item: the winner's `Winner` cost (what `hwsim.memory.price_candidates`
+    returns for that one mapping), or None where this module does not price it
+    (`MemoryRules.sram_counts` other than tiles).
 
     Every quantity below is the expression `hwsim.memory.price_candidates` computes, with the
     same operations in the same order (so the same floats), broadcast on the tile grid. Tile
@@ -270,7 +286,7 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
             one = model.compute(flat[0], flat[1], flat[2], w, a, df, 1, k_segment=seg)
             compute[d] = np.asarray(one.cycles, dtype=np.float64).reshape(shape3) * steps
     else:
-        compute = np.array([c for c, _, _ in per_df]).reshape(D, 1, 1, 1)
+        compute = np.array([df_[0] for df_ in per_df]).reshape(D, 1, 1, 1)
     cc = np.rint(compute)
     drain = tmn * b_out / 8.0 / bw
     c_rd: Any = None  # the buffers' per-step read time, the max over buffers (order-free)
@@ -301,7 +317,7 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
         ow0 = g_out + spill0
         once = g_in + g_w + (ow0 if rbw else spill0) + ow0      # no operand refetched: a lower bound
     # the errors price_candidates raises on any candidate, in its order
-    if rules.sram_counts is SramCounts.ARRAY_STEPS and not all(counted for _, _, counted in per_df):
+    if rules.sram_counts is SramCounts.ARRAY_STEPS and not all(df_[2] for df_ in per_df):
         raise InvalidSpecError(f"accelerator {accel.name!r}: memory.sram_counts array_steps needs a core "
                                f"that counts its array steps ({accel.core_family.value} does not)")
     pe_cycle_j = table.pe_cycle_j if table is not None else \
@@ -309,17 +325,48 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
     if pe_cycle_j is not None and hints.pe_count < 1:
         raise InvalidSpecError(f"accelerator {accel.name!r}: energy.pe_cycle_j needs a core that states its "
                                f"PE count ({accel.core_family.value} does not)")
+    def winner(part: tuple[Any, Any, Any], ijk: tuple[int, ...], d: int, cycles: float) -> Winner | None:
+        """The cost of candidate (tile ijk, the order of `part` = its DRAM input, weight and total
+        bytes, dataflow d) as price_candidates books it for that one mapping, on Python floats."""
+        if rules.sram_counts is not SramCounts.TILES:
+            return None
+        tbl = table or EnergyTable.for_node(accel.node_nm, accel.energy, accel.dram.energy_j_per_byte)
+        cc_t = float(_at(cc[d], ijk)) if padded else float(cc[d, 0, 0, 0])
+        writes_t = (_at(part[0], ijk), _at(part[1], ijk),
+                    _at(psum_bytes, ijk) * _at(trk, ijk) if _at(trk, ijk) > 1 else _at(g_out, ijk))
+        sram_e = sram_b = 0.0
+        for ops, _, _, buf in layout:
+            rd_t = _sum(_at(reads[op], ijk) for op in ops)
+            wr_t = _sum(writes_t[op] for op in ops)
+            j_rd, j_wr = buf.sram_j_per_byte(), buf.sram_j_per_byte(write=True)
+            bank = buf.size_bytes / buf.banks
+            sram_e += (rd_t * (tbl.sram_j_per_byte(bank) if j_rd is None else j_rd)
+                       + wr_t * (tbl.sram_j_per_byte(bank, write=True) if j_wr is None else j_wr))
+            sram_b += rd_t + wr_t
+        if tbl.pe_cycle_j is not None:
+            energy: dict[str, float] = {"pe": tbl.pe_cycle_j * hints.pe_count * cc_t}
+        else:
+            energy = {k: float(v) for k, v in tbl.breakdown(dict(per_df[d][1])).items()}
+        dram_t = float(_at(part[2], ijk))
+        energy["sram"] = float(sram_e)
+        energy["dram"] = dram_t * tbl.dram_j_per_byte
+        return Winner(cycles=float(cycles), compute_cycles=cc_t, energy_j=energy, dram_bytes=dram_t,
+                      sram_bytes=float(sram_b), ran_as=per_df[d][3])
+
     if objective == "latency":
         # every order's DRAM bytes >= `once` (refetch factors >= 1, IEEE rounding monotone), and
         # cycles are non-decreasing in them: the first candidate by the bound wins if it meets it
         obj = np.where(fits, cycles_of(once, compute, cc), np.inf).reshape(D, -1)       # [df, tile]
         t, _, d, lo = _first(obj, 1, D, once, tms, tks, tns)
-        if rules.whole_layer_refetch:
-            return (t * _O) * D + d, lo
         ijk = np.unravel_index(t, shape3)
-        vals = _orders_at(ijk, g_in, g_w, g_out, psum_bytes, trm, trk, trn, resident, rbw)
+        if rules.whole_layer_refetch:
+            parts = [(w_in, w_w, once)]
+        else:
+            parts = _orders_at(ijk, g_in, g_w, g_out, psum_bytes, trm, trk, trn, resident, rbw)
+        vals = [_at(v, ijk) for _, _, v in parts]
         if min(vals) == _at(once, ijk):
-            return (t * _O + vals.index(min(vals))) * D + d, lo
+            o = vals.index(min(vals))
+            return (t * _O + o) * D + d, lo, *((winner(parts[o], ijk, d, lo),) if priced else ())
     if rules.whole_layer_refetch:
         d_in: list[Any] = [w_in]
         d_w: list[Any] = [w_w]
@@ -348,15 +395,16 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
         t, _, d, lo = _first(obj, 1, D, best, tms, tks, tns)
         ijk = np.unravel_index(t, shape3)
         vals = [_at(v, ijk) for v in d_tot]
-        return (t * _O + vals.index(min(vals))) * D + d, lo
+        o = vals.index(min(vals))
+        return (t * _O + o) * D + d, lo, *((winner((d_in[o], d_w[o], d_tot[o]), ijk, d, lo),) if priced else ())
     # the same sum as Priced.total_energy_j: ((0 + component...) + sram) + dram, per dataflow
     table = table or EnergyTable.for_node(accel.node_nm, accel.energy, accel.dram.energy_j_per_byte)
     if table.pe_cycle_j is not None:  # a peer's PE energy per cycle stands for the core's actions
         e_df: Any = 0.0 + table.pe_cycle_j * hints.pe_count * cc                          # [df, 1 | tiles]
     else:
         acts: dict[Action, np.ndarray] = {}
-        for d, (_, actions, _) in enumerate(per_df):
-            for act, v in actions:
+        for d, df_ in enumerate(per_df):
+            for act, v in df_[1]:
                 acts.setdefault(act, np.zeros(D))[d] = v
         e_df = np.zeros(D)
         for v in table.breakdown(acts).values():
@@ -407,9 +455,10 @@ def _structure(M: int, K: int, N: int, batch: int, padded_window: tuple[int, ...
 
 
 def _orders_at(ijk: tuple[int, ...], g_in: Any, g_w: Any, g_out: Any, psum: Any, trm: Any, trk: Any,
-               trn: Any, resident: list[Any], rbw: bool) -> list[float]:
-    """DRAM bytes of loop orders mkn, mnk, kmn, knm at one tile: the vectorised expressions of
-    `fast_search_split` on Python floats (IEEE double, the same operations)."""
+               trn: Any, resident: list[Any], rbw: bool) -> list[tuple[float, float, float]]:
+    """(DRAM input, weight, total bytes) of loop orders mkn, mnk, kmn, knm at one tile: the
+    vectorised expressions of `fast_search_split` on Python floats (IEEE double, the same
+    operations)."""
     gi, gw, go, ps = _at(g_in, ijk), _at(g_w, ijk), _at(g_out, ijk), _at(psum, ijk)
     tr_m, tr_k, tr_n = _at(trm, ijk), _at(trk, ijk), _at(trn, ijk)
     res = [None if r is None else bool(_at(r, ijk)) for r in resident]
@@ -420,10 +469,11 @@ def _orders_at(ijk: tuple[int, ...], g_in: Any, g_w: Any, g_out: Any, psum: Any,
     or0, or1 = (ow0, ow1) if rbw else (spill0, spill1)
     gm, gk, gn = tr_m > 1, tr_k > 1, tr_n > 1
     w_kn = ref_w if gk or gn else gw
-    return [gi + w_kn + (or1 if gn else or0) + (ow1 if gn else ow0),
-            (ref_in if gk else gi) + w_kn + or0 + ow0,
-            gi + (ref_w if gn else gw) + (or1 if gm or gn else or0) + (ow1 if gm or gn else ow0),
-            (ref_in if gm else gi) + gw + (or1 if gm or gn else or0) + (ow1 if gm or gn else ow0)]
+    i1, i3, w2 = ref_in if gk else gi, ref_in if gm else gi, ref_w if gn else gw
+    return [(gi, w_kn, gi + w_kn + (or1 if gn else or0) + (ow1 if gn else ow0)),
+            (i1, w_kn, i1 + w_kn + or0 + ow0),
+            (gi, w2, gi + w2 + (or1 if gm or gn else or0) + (ow1 if gm or gn else ow0)),
+            (i3, gw, i3 + gw + (or1 if gm or gn else or0) + (ow1 if gm or gn else ow0))]
 
 
 def _first(obj: np.ndarray, n_o: int, D: int, dram: Any, tms: np.ndarray, tks: np.ndarray,

@@ -46,7 +46,7 @@ from lowbit.models.ir import Layer, OpKind
 from . import fast
 
 __all__ = ["CACHE_SIZE", "OBJECTIVES", "Mapping", "Objective", "candidate_sizes", "clear_cache", "conv_block_sizes",
-           "layer_gemm", "price_mapping", "search", "search_grid", "whole_window_k_sizes"]
+           "layer_gemm", "price_mapping", "search", "search_grid", "search_priced", "whole_window_k_sizes"]
 
 CACHE_SIZE = fast.CACHE_SIZE
 
@@ -233,7 +233,19 @@ def search_grid(layer: Layer, w: Format, a: Format, accel: Accelerator, objectiv
     if objective not in OBJECTIVES:
         raise InvalidSpecError(f"mapper: unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})")
     _check_per_dim(max_per_dim)
-    return _search(layer, w, a, accel, objective, max_per_dim, table, _search_split_grid)
+    return _search(layer, w, a, accel, objective, max_per_dim, table, _search_split_grid)[0]
+
+
+def search_priced(layer: Layer, w: Format, a: Format, accel: Accelerator, *, max_per_dim: int = 10,
+                  table: EnergyTable | None = None) -> tuple[Mapping, fast.Winner | None]:
+    """`search` at the latency objective, and the found mapping's cost on `accel` (per core,
+    equal to `price_mapping`'s cycles, compute cycles, energy by component, DRAM and SRAM bytes
+    and ran_as) where `mapper.fast` prices it, else None (then call `price_mapping`). Not shared
+    across designs: the cost is this design's."""
+    _check_per_dim(max_per_dim)
+    best = _search(layer, w, a, accel, "latency", int(max_per_dim), table,
+                   functools.partial(_search_split, priced=True))
+    return best[0], (best[2] if len(best) > 2 else None)
 
 
 def _check_per_dim(max_per_dim: int) -> None:
@@ -279,7 +291,7 @@ class _MappingKey:
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def _search_shared(lk: _LayerKey, w: Format, a: Format, mk: _MappingKey, objective: str,
                    max_per_dim: int) -> Mapping:
-    return _search(lk.layer, w, a, mk.accel, objective, max_per_dim, mk.table, _search_split)
+    return _search(lk.layer, w, a, mk.accel, objective, max_per_dim, mk.table, _search_split)[0]
 
 
 def clear_cache() -> None:
@@ -290,25 +302,26 @@ def clear_cache() -> None:
 
 
 def _search(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: str, max_per_dim: int,
-            table: EnergyTable | None, split_fn: Any) -> Mapping:
+            table: EnergyTable | None, split_fn: Any) -> tuple[Any, ...]:
+    """The best (mapping, objective, ...) of `split_fn` over the layer's core splits."""
     hints = accel.model().mapping_hints(layer)
     splits = ("n", "m") if hints.row_split and 1 < accel.num_cores and layer.batch < accel.num_cores and layer.m > 1 \
         else ("n",)
-    best_map: Mapping | None = None
+    best: tuple[Any, ...] | None = None
     best_obj = math.inf
     first_err: MappingInfeasibleError | None = None
     for split in splits:  # an M split only where it prices strictly better (LUT cores: tables per row)
         try:
-            mapping, obj = split_fn(layer, w, a, accel, objective, max_per_dim, table, split, hints)
+            found = split_fn(layer, w, a, accel, objective, max_per_dim, table, split, hints)
         except MappingInfeasibleError as exc:
             first_err = first_err or exc
             continue
-        if obj < best_obj:
-            best_map, best_obj = mapping, obj
-    if best_map is None:
+        if found[1] < best_obj:
+            best, best_obj = found, found[1]
+    if best is None:
         assert first_err is not None
         raise first_err
-    return best_map
+    return best
 
 
 def _grid(layer: Layer, accel: Accelerator, max_per_dim: int, split: str, hints: MappingHints
@@ -328,21 +341,24 @@ def _grid(layer: Layer, accel: Accelerator, max_per_dim: int, split: str, hints:
 
 def _search_split(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: str, max_per_dim: int,
                   table: EnergyTable | None, split: str,
-                  hints: MappingHints | None = None) -> tuple[Mapping, float]:
-    """The fast exact search of one split (`mapper.fast`); (mapping, objective value)."""
+                  hints: MappingHints | None = None, priced: bool = False) -> tuple[Any, ...]:
+    """The fast exact search of one split (`mapper.fast`); (mapping, objective value), and with
+    `priced` the mapping's `fast.Winner` cost (None where the grid search ran)."""
     hints = hints if hints is not None else accel.model().mapping_hints(layer)
     shape, active, dim, tms, tks, tns = _grid(layer, accel, max_per_dim, split, hints)
     if not shape.weight_per_batch or not fast.handles(accel.memory, objective):  # never from a Layer / a memory
         # rule mapper.fast does not price: the reference grid search (exact, slower)
         return _search_split_grid(layer, w, a, accel, objective, max_per_dim, table, split, hints)
     dataflows = accel.model().dataflows
-    found = fast.fast_search_split(shape, w, a, accel, objective, table, active, tms, tks, tns, dataflows)
+    found = fast.fast_search_split(shape, w, a, accel, objective, table, active, tms, tks, tns, dataflows,
+                                   priced=priced)
     if found is None:  # nothing fits: the reference names the buffers and the bytes they lack
         return _search_split_grid(layer, w, a, accel, objective, max_per_dim, table, split, hints)
-    idx, obj = found
+    idx, obj = found[0], found[1]
     i_m, i_k, i_n, o, d = np.unravel_index(idx, (tms.size, tks.size, tns.size, len(LOOP_ORDERS), len(dataflows)))
-    return Mapping(tile_m=int(tms[i_m]), tile_k=int(tks[i_k]), tile_n=int(tns[i_n]),
-                   loop_order=LOOP_ORDERS[int(o)], dataflow=dataflows[int(d)], cores=active, split_dim=dim), obj
+    return (Mapping(tile_m=int(tms[i_m]), tile_k=int(tks[i_k]), tile_n=int(tns[i_n]),
+                    loop_order=LOOP_ORDERS[int(o)], dataflow=dataflows[int(d)], cores=active, split_dim=dim), obj,
+            *found[2:])
 
 
 def _search_split_grid(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: str, max_per_dim: int,

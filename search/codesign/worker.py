@@ -115,8 +115,8 @@ def _accel(base: str, params: tuple[tuple[str, Any], ...], caches: SweepCaches) 
 
     key = (base, params)
     a = caches.accels.get(key)
-    if a is None:
-        a = caches.accels.put(key, load_accelerator(base).with_changes(**dict(params)) if params
+    if a is None:  # the base preset is read once (a YAML parse costs ~10 ms), then varied per point
+        a = caches.accels.put(key, _accel(base, (), caches).with_changes(**dict(params)) if params
                               else load_accelerator(base))
     return a
 

@@ -287,3 +287,48 @@ def test_fast_equals_grid_on_random_designs_with_every_rule():
             mapped += isinstance(ref, Mapping)
             errors += not isinstance(ref, Mapping)
     assert mapped > 60 and errors > 0  # most map; some hit a rule's error (pe_cycle_j on a core without PEs)
+
+
+def _priced_equal(layer, w, a, accel):
+    """search_priced == (search, price_mapping): the same mapping and, where it prices, the same
+    floats in the same energy key order; returns whether it priced."""
+    from lowbit.hwsim.evaluate import energy_table
+
+    table = energy_table(accel)
+    clear_cache()
+    try:
+        mapping, cost = tiling.search_priced(layer, w, a, accel, table=table)
+    except LowbitError as exc:
+        with pytest.raises(type(exc)):
+            search(layer, w, a, accel, table=table)
+        return False
+    assert mapping == search(layer, w, a, accel, table=table)
+    if cost is None:
+        return False
+    p = tiling.price_mapping(layer, w, a, accel, mapping, table)
+    def one(v):
+        return float(np.ravel(v)[0])
+
+    assert cost.cycles == one(p.cycles) and cost.compute_cycles == one(p.compute_cycles)
+    assert list(cost.energy_j.items()) == [(k, one(v)) for k, v in p.energy_j.items()]
+    assert cost.dram_bytes == one(p.dram_bytes) and cost.sram_bytes == one(p.sram_bytes)
+    assert cost.ran_as == p.ran_as
+    return True
+
+
+@pytest.mark.parametrize("preset", list_presets())
+def test_search_priced_equals_price_mapping_on_presets(preset):
+    accel = load_accelerator(preset)
+    a = accel.act_format
+    for w_name, layer in itertools.product(("int4", "int8"), LAYERS):
+        _priced_equal(layer, a if layer.op is OpKind.MATMUL else F(w_name), a, accel)
+
+
+def test_search_priced_equals_price_mapping_on_random_designs():
+    rng = np.random.default_rng(2024)
+    priced = 0
+    for i in range(60):
+        accel = _random_rich_accel(rng, i) if i % 2 else _random_accel(rng, i)
+        layer = _random_layer(rng, i)
+        priced += _priced_equal(layer, F(str(rng.choice(["int8", "int4", "int2"]))), F("int8"), accel)
+    assert priced > 20
