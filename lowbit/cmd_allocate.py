@@ -91,20 +91,27 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
                    help="solver time limit; the incumbent is then reported as 'feasible'")
 
 
-def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("allocate", help="choose a format per layer under budgets (exact ILP)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_source_args(p)
+def _add_joint_args(p: argparse.ArgumentParser, quality_terms: bool) -> None:
     j = p.add_argument_group("joint choices (search.joint_model; exact ILP, with --hw and --model)")
     j.add_argument("--kv-formats", metavar="LIST", default=None,
-                   help="attention MATMULs choose (activation, KV) from --act-formats x this list")
+                   help="attention MATMULs choose (activation, KV) from --act-formats x this list; with "
+                        "--memory-scope weights+kv the memory budget counts each attention's cache in the "
+                        "KV format it chooses")
     j.add_argument("--tie-residual-acts", action="store_true",
                    help="every layer reading the residual stream (q/k/v, fc1/gate/up) shares one "
                         "activation format")
     j.add_argument("--quality-terms", metavar="FILE", default=None,
                    help='JSON {"metrics": {NAME: {layers, formats, values}}}: more quality metrics '
                         "per layer (e.g. MixDQ content vs quality); minimise one with --objective NAME, "
-                        "bound others with --quality NAME=VALUE")
+                        "bound others with --quality NAME=VALUE" if quality_terms else
+                        "allocate only (lowbit allocate --quality-terms): pareto refuses it")
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("allocate", help="choose a format per layer under budgets (exact ILP)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_source_args(p)
+    _add_joint_args(p, quality_terms=True)
     p.add_argument("--method", default="ilp",
                    help="ilp (default, exact), greedy, lagrangian, or uniform:CHOICE")
     p.add_argument("-o", "--output", metavar="FILE", help="write alloc.json here (else print a table)")
@@ -112,6 +119,7 @@ def register(subparsers: Any) -> None:
     q = subparsers.add_parser("pareto", help="epsilon-constraint Pareto sweep of quality vs one cost",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_source_args(q)
+    _add_joint_args(q, quality_terms=False)
     q.add_argument("--sweep", required=True, metavar="NAME", help="cost to sweep (latency, energy, memory, ...)")
     q.add_argument("--points", type=bounded_int(2, POINTS_MAX, "--points"), default=30,
                    help=f"number of budget points (default 30, at most {POINTS_MAX})")
@@ -316,33 +324,58 @@ def _cmd_allocate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _joint_allocate(args: argparse.Namespace, bud: dict[str, str] | None) -> tuple[Any, Any]:
-    """--kv-formats / --tie-residual-acts / --quality-terms: search.joint_model's table and ILP."""
+def _joint_table(args: argparse.Namespace) -> Any:
+    """--kv-formats / --tie-residual-acts / --quality-terms: search.joint_model's table, its
+    memory_bytes scoped by --memory-scope (args.kv_cache: the KV cache it counts, or None)."""
     from lowbit.search import joint_model as J
 
     if args.costs or not (args.hw and args.model):
         raise InvalidSpecError("--kv-formats, --tie-residual-acts and --quality-terms need --hw and --model")
-    if args.method != "ilp" or args.memory_scope != "weights" or args.kv:
-        raise InvalidSpecError("joint choices are solved by the exact ILP with their own KV costs: drop --method, "
-                               "--memory-scope and --kv (budget kv_memory_bytes or total_memory_bytes instead)")
     jt = J.joint_table_for_model(args.model, args.hw, _split(args.formats), _split(args.act_formats) or None,
                                  _split(args.kv_formats) or None, sensitivity=args.sensitivity,
                                  residual_ties=args.tie_residual_acts, phase=args.phase, seq_len=args.seq_len,
                                  batch=args.batch, generate=args.generate, cache_dir=args.cache_dir)
-    return J.solve_model(jt, bud, objective=args.objective, quality_terms_file=args.quality_terms,
-                         time_limit_s=args.time_limit)
+    jt, args.kv_cache = J.scope_memory(jt, args.memory_scope, args.model, args.hw, kv_fmt=args.kv,
+                                       phase=args.phase, seq_len=args.seq_len, batch=args.batch,
+                                       generate=args.generate)
+    return jt
+
+
+def _joint_allocate(args: argparse.Namespace, bud: dict[str, str] | None) -> tuple[Any, Any]:
+    """The joint table's exact ILP (`joint_model.solve_model`)."""
+    from lowbit.search import joint_model as J
+
+    if args.method != "ilp":
+        raise InvalidSpecError("joint choices are solved by the exact ILP: drop --method")
+    table, alloc = J.solve_model(_joint_table(args), bud, objective=args.objective,
+                                 quality_terms_file=args.quality_terms, time_limit_s=args.time_limit)
+    args.kv_cache = J.allocated_kv(args.kv_cache, table, alloc)
+    return table, alloc
 
 
 def _cmd_pareto(args: argparse.Namespace) -> int:
     from lowbit.search.pareto import sweep
 
-    table = load_table(args)
+    solve_fn = None
+    if args.quality_terms:
+        raise InvalidSpecError("--quality-terms is allocate-only (lowbit allocate --quality-terms FILE "
+                               "--quality NAME=BOUND); pareto takes --kv-formats and --tie-residual-acts")
+    if args.kv_formats or args.tie_residual_acts:  # the joint table, each point its exact ILP
+        from lowbit.search.joint import solve_joint
+
+        jt = _joint_table(args)
+        table = jt.table
+
+        def solve_fn(_table: Any, budgets: Any, **kw: Any) -> Any:
+            return solve_joint(jt, budgets, **kw)
+    else:
+        table = load_table(args)
     if getattr(args, "kv_cache", None) is not None:
         from lowbit.search.memory_scope import describe
 
         sys.stdout.write(describe(args.kv_cache) + "\n")
     pts = sweep(table, args.sweep, points=args.points, budgets=_budgets(args), objective=args.objective,
-                out_dir=args.output, time_limit_s=args.time_limit)
+                out_dir=args.output, time_limit_s=args.time_limit, solve_fn=solve_fn)
     front = [p for p in pts if p.status in ("optimal", "feasible") and not p.dominated]
     sys.stdout.write(f"{len(pts)} points ({len(front)} non-dominated) written to "
                      f"{Path(args.output) / 'pareto.csv'} and pareto.json\n")

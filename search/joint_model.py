@@ -12,6 +12,14 @@ the design's clock), ``cycles``, ``energy_j``, ``memory_bytes`` (weights),
 the quality source holds at one format (MiniLM's embeddings and pooler) keep that format
 at the widest activation format.
 
+`scope_memory` applies ``--memory-scope weights+kv``: ``memory_bytes`` becomes
+``total_memory_bytes``, the weights plus the KV cache at the model's final context x batch
+(`joint.build_joint`), so ``--memory``, relative budgets, a Pareto sweep of memory and the
+smallest achievable value of an unmeetable budget all count the cache. With ``--kv-formats``
+each attention row's cache is in the KV format it chooses; without, the cache is in one
+format (``--kv``, else the design's default) charged to the k_proj/v_proj rows, as
+`memory_scope.scoped_table` does for a plain table.
+
 `quality_terms` reads ``--quality-terms FILE``: several quality metrics per (layer,
 choice), for example MixDQ's content and quality terms. The JSON shape is
 ``{"metrics": {"content": {"layers": [...], "formats": [...], "values": [[...]]}, ...}}``,
@@ -30,10 +38,17 @@ from typing import Any
 
 import numpy as np
 from lowbit.kernels_ref.errors import InvalidSpecError
-from lowbit.search.joint import JointTable, build_joint, compose_sensitivity, with_quality_terms
+from lowbit.search.joint import (
+    JointTable,
+    build_joint,
+    compose_sensitivity,
+    parse_choice,
+    with_quality_terms,
+)
 from lowbit.search.pair_terms import measured_terms, split_file
 
-__all__ = ["SI_NAMES", "joint_table_for_model", "quality_terms", "raw_bound", "solve_model"]
+__all__ = ["SI_NAMES", "allocated_kv", "joint_table_for_model", "quality_terms", "raw_bound", "scope_memory",
+           "solve_model"]
 
 #: build_joint's cost names -> the SI names of an hwsim table.
 SI_NAMES = {"energy": "energy_j", "memory": "memory_bytes", "kv_memory": "kv_memory_bytes",
@@ -100,6 +115,66 @@ def joint_table_for_model(model: str, hw: str, formats: Sequence[str], act_forma
     act.update({(n, f): 0.0 for n in held for f in afs})
     jt = _hold(jt, held, _widest(afs))
     return compose_sensitivity(jt, weight=weight, act=act, kv=kv)
+
+
+def scope_memory(jt: JointTable, scope: str, model: str, hw: str, *, kv_fmt: str | None = None,
+                 phase: str | None = None, seq_len: int | None = None, batch: int = 1,
+                 generate: int | None = None) -> tuple[JointTable, Any]:
+    """(table, KV cache or None) for ``--memory-scope`` on a joint table (module docstring).
+    The cache is a `memory_scope.KVCache`; when each attention chooses its format its bytes
+    are NaN until an allocation fixes them (`allocated_kv`)."""
+    from lowbit.hwsim.evaluate import kv_format
+    from lowbit.hwsim.spec import load_accelerator
+    from lowbit.search.memory_scope import MEMORY_SCOPES, KVCache, kv_cache_rows
+    from lowbit.search.model_tables import workload_for
+
+    if scope not in MEMORY_SCOPES:
+        raise InvalidSpecError(f"--memory-scope {scope!r}: expected one of {', '.join(MEMORY_SCOPES)}")
+    if scope == "weights":
+        if kv_fmt is not None:
+            raise InvalidSpecError("--kv sets the KV-cache format of --memory-scope weights+kv")
+        return jt, None
+    t = jt.table
+    chosen = "matmul" in jt.kinds
+    if chosen and kv_fmt is not None:
+        raise InvalidSpecError(f"--kv {kv_fmt} fixes one KV-cache format, while --kv-formats lets each attention "
+                               "choose its own: drop one (--kv-formats K for a single format)")
+    wl = workload_for(model, phase=phase, seq_len=seq_len, batch=batch, generate=generate)
+    accel = load_accelerator(hw)
+    kv = kv_cache_rows(wl, kv_format(accel, accel.act_format, kv_fmt))  # no cache: an error naming it
+    c = t.costs
+    if chosen:
+        formats = sorted({str(parse_choice(t.choices[j]).kv) for j in np.flatnonzero(t.allowed.any(axis=0))
+                          if t.choices[j].startswith("kv:")})
+        kv = KVCache(f"chosen per attention from {','.join(formats)}", float("nan"), float("nan"), {},
+                     kv.context, kv.batch, charged_to="attention rows (kv_memory_bytes)")
+        kvm = c["kv_memory_bytes"]
+    else:
+        add = np.zeros(t.num_layers)
+        for r, b in kv.rows.items():
+            add[t.layer_index(r, "--memory-scope weights+kv")] += b
+        kvm = c["kv_memory_bytes"] + add[:, None] * t.allowed
+    total = c["memory_bytes"] + kvm
+    return replace(jt, table=t.with_costs(kv_memory_bytes=kvm, total_memory_bytes=total, memory_bytes=total)), kv
+
+
+def allocated_kv(kv: Any, table: Any, alloc: Any) -> Any:
+    """The KV cache of `scope_memory` with the bytes and mean bits per element of `alloc`'s
+    choices filled in (unchanged for a cache in one fixed format)."""
+    if kv is None or np.isfinite(kv.total_bytes):
+        return kv
+    from lowbit.kernels_ref.formats import Format
+
+    rows: dict[str, float] = {}
+    elems = 0.0
+    for i, (n, a) in enumerate(zip(table.layers, alloc.assignment)):
+        ch = parse_choice(table.choices[a])
+        b = float(table.costs["kv_memory_bytes"][i, a])
+        if ch.kv is not None and b > 0:
+            rows[n] = b
+            elems += b * 8.0 / Format.parse(ch.kv).bits_per_weight
+    total = float(sum(rows.values()))
+    return replace(kv, total_bytes=total, rows=rows, bits_per_elem=total * 8.0 / elems if elems else float("nan"))
 
 
 def quality_terms(path: str | Path, jt: JointTable) -> tuple[JointTable, dict[str, float]]:

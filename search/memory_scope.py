@@ -48,6 +48,7 @@ class KVCache:
     rows: Mapping[str, float]   # table row (k_proj / v_proj) -> bytes of the cache it writes
     context: int                # tokens per sequence at the end of the workload
     batch: int
+    charged_to: str = "k_proj/v_proj rows"  # which table rows hold the cache's bytes
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": self.fmt, "bytes": self.total_bytes, "context": self.context,
@@ -140,9 +141,10 @@ def scope_model_table(table: CostTable, scope: str, model: str, hw: str, *, kv_f
 
 
 def describe(kv: KVCache) -> str:
-    """One line for the CLI: what the memory column holds besides the weights."""
+    """One line for the CLI: what the memory column holds besides the weights (the size is
+    left out while it is not known: a KV format each attention still has to choose)."""
     b = kv.total_bytes
-    size = next(f"{b / d:.4g} {u}" for d, u in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1.0, "B"))
-                if b >= d or u == "B")
-    return (f"memory_bytes includes the KV cache: {kv.fmt}, {size} at "
-            f"context {kv.context} x batch {kv.batch} (charged to the k_proj/v_proj rows)")
+    size = "" if not np.isfinite(b) else ", " + next(
+        f"{b / d:.4g} {u}" for d, u in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1.0, "B")) if b >= d or u == "B")
+    return (f"memory_bytes includes the KV cache: {kv.fmt}{size} at "
+            f"context {kv.context} x batch {kv.batch} (charged to the {kv.charged_to})")

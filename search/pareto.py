@@ -19,7 +19,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ import numpy as np
 from lowbit.kernels_ref.errors import InfeasibleBudgetError, InvalidSpecError
 from lowbit.kernels_ref.progress import progress
 from lowbit.search.costs import SENSITIVITY, CostTable
-from lowbit.search.ilp import solve
+from lowbit.search.ilp import solve as _ilp_solve
 
 __all__ = ["ParetoPoint", "non_dominated", "nondominated_ranks", "sweep"]
 
@@ -92,9 +92,12 @@ def _read_done(csv_path: Path) -> dict[str, dict[str, str]]:
 def sweep(table: CostTable, swept: str, *, points: int = 30,
           budgets: Mapping[str, float | str] | None = None, objective: str = SENSITIVITY,
           out_dir: str | Path | None = None, time_limit_s: float | None = None,
-          quiet: bool = False) -> list[ParetoPoint]:
+          quiet: bool = False, solve_fn: Callable[..., Any] | None = None) -> list[ParetoPoint]:
     """Solve `points` ILPs with the `swept` budget from its minimum up to its value at the
-    unconstrained optimum; returns every point (ILP then uniform) with `dominated` marked."""
+    unconstrained optimum; returns every point (ILP then uniform) with `dominated` marked.
+    `solve_fn(table, budgets, objective=, time_limit_s=)` solves each point (default
+    `ilp.solve`; `joint.solve_joint` of a joint table with activation ties)."""
+    solve = _ilp_solve if solve_fn is None else solve_fn
     swept, objective = table.key(swept), table.key(objective)
     if swept == objective:
         raise InvalidSpecError(f"pareto: the swept budget {swept!r} cannot also be the objective")
