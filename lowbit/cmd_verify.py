@@ -4,6 +4,9 @@ optionally a whole model under an allocation.
     lowbit verify [--device cpu|cuda] [--formats int4,ternary,...] [--seed N] [--json]
     lowbit verify --model digits|minilm --allocation FILE [--seed N] [--json]
 
+--model takes the zoo's names too (digits-cnn, minilm-l6: what `lowbit allocate` writes
+into alloc.json) and any alias the zoo resolves to them.
+
 Exit 0 when every check passes, 1 when any fails, 2 on bad arguments.
 The allocation file is the document `lowbit allocate -o alloc.json` writes (zoo layer
 names, translated to module names by the rule in `lowbit.models.naming`), or YAML/JSON: a
@@ -31,7 +34,7 @@ from lowbit.kernels_ref.errors import InvalidSpecError
 if TYPE_CHECKING:  # torch loads only when a check runs, not for `lowbit --help`
     import torch
 
-__all__ = ["MODEL_NAMES", "load_allocation", "load_named_model", "register", "run"]
+__all__ = ["MODEL_NAMES", "load_allocation", "load_named_model", "model_key", "register", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +52,8 @@ def register(subparsers: Any) -> None:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--formats", default=None, help="comma-separated weight formats to check (default: all)")
-    p.add_argument("--model", default=None, help=f"whole-model check on one of: {', '.join(MODEL_NAMES)}")
+    p.add_argument("--model", default=None,
+                   help="whole-model check on one of: digits (zoo digits-cnn), minilm (zoo minilm-l6)")
     p.add_argument("--allocation", default=None, help="YAML/JSON file: layer name or pattern -> format")
     p.add_argument("--seed", type=bounded_int(0, SEED_MAX, "--seed"), default=None,
                    help=f"base seed, 0..{SEED_MAX} (default: fresh, printed)")
@@ -102,6 +106,24 @@ def _from_document(doc: dict[str, Any], path: str, model: str | None) -> dict[st
     return out
 
 
+def model_key(name: str) -> str:
+    """The `MODEL_NAMES` entry `name` means: itself, or the one whose zoo name it resolves to
+    (``minilm-l6`` -> ``minilm``, ``digits-cnn`` -> ``digits``); InvalidSpecError otherwise."""
+    from lowbit.models import zoo
+
+    if name in MODEL_NAMES:
+        return name
+    known = {zoo.canonical(m): m for m in MODEL_NAMES}
+    try:
+        key = zoo.canonical(name)
+    except InvalidSpecError:
+        key = None
+    if key not in known:
+        raise InvalidSpecError(f"unknown model {name!r} for the whole-model check; known: "
+                               + ", ".join(f"{m} ({z})" for z, m in known.items()))
+    return known[key]
+
+
 def load_named_model(name: str, seed: int = 0) -> tuple[torch.nn.Module, Any, Callable[[torch.nn.Module], dict[str, float]]]:
     """(model, inputs, metric_fn) for a model the CLI knows.
 
@@ -110,6 +132,7 @@ def load_named_model(name: str, seed: int = 0) -> tuple[torch.nn.Module, Any, Ca
     tokenised sentences; metric: mean cosine of the mean-pooled sentence
     embeddings to the fp32 model's.
     """
+    name = model_key(name)
     if name == "digits":
         from lowbit.models.zoo.digits import digits_accuracy, train_digits_cnn
 
@@ -155,10 +178,9 @@ def _run_model(args: argparse.Namespace, seed: int) -> int:
 
     if not args.allocation:
         raise InvalidSpecError("--model needs --allocation FILE (layer name or pattern -> format)")
-    if args.model not in MODEL_NAMES:
-        raise InvalidSpecError(f"unknown model {args.model!r}; known: {', '.join(MODEL_NAMES)}")
+    key = model_key(args.model)
     alloc = load_allocation(args.allocation, args.model)
-    model, inputs, metric = load_named_model(args.model, seed)
+    model, inputs, metric = load_named_model(key, seed)
     alloc, skipped = _gemm_only(model, alloc)
     res = check_model(model, alloc, inputs, metric_fn=metric, source=f"allocation file {args.allocation}")
     if args.json:

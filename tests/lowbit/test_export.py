@@ -35,7 +35,8 @@ def _verify(capsys: pytest.CaptureFixture[str], model: str, alloc: Path) -> dict
 def test_digits_allocate_verify_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     alloc = _allocate(tmp_path, "digits", "int4,int8", "--memory=0.7x")
     doc = json.loads(alloc.read_text())
-    res = _verify(capsys, "digits", alloc)
+    assert doc["model"] == "digits-cnn"
+    res = _verify(capsys, doc["model"], alloc)  # the name allocate wrote is the name verify takes
     # every allocated layer ran through a reference kernel in its allocated format
     assert {ly["name"]: ly["fmt"] for ly in res["layers"]} == {ly["name"]: ly["format"] for ly in doc["layers"]}
     assert all(ly["kernel"] != "torch" for ly in res["layers"])
@@ -65,7 +66,8 @@ def test_digits_allocate_verify_export(tmp_path: Path, capsys: pytest.CaptureFix
 def test_minilm_allocate_verify_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     alloc = _allocate(tmp_path, "minilm", "int4g32,int8g32", "--latency=0.8x")
     doc = json.loads(alloc.read_text())
-    res = _verify(capsys, "minilm", alloc)
+    assert doc["model"] == "minilm-l6"
+    res = _verify(capsys, doc["model"], alloc)  # the name allocate wrote is the name verify takes
     from lowbit.models import naming
 
     want = {naming.zoo_to_module("minilm", ly["name"]): ly["format"] for ly in doc["layers"]}
