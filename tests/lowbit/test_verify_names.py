@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from lowbit.cmd_verify import model_key
 from lowbit.kernels_ref.errors import InvalidSpecError
 
 from lowbit.cli import main
+from lowbit.cmd_verify import model_key
 
 
 @pytest.mark.parametrize("name,key", [("minilm", "minilm"), ("minilm-l6", "minilm"), ("MiniLM-L6", "minilm"),
