@@ -186,7 +186,7 @@ def _layer_axis(ax: Axes, layers: Sequence[str]) -> None:
 
 def allocation_chart(layers: Sequence[str], bits: Sequence[float], path: str | Path, *,
                      formats: Sequence[str] | None = None,
-                     title: str = "Per-layer allocation",
+                     title: str = "Per-layer allocation", ylabel: str = "weight bits",
                 file_formats: Sequence[str] = ()) -> Path:
     """Bits per weight chosen for each layer, bars coloured by format."""
     fig = Figure(figsize=(max(6.4, 0.2 * len(layers) + 2), 4.4))
@@ -200,7 +200,7 @@ def allocation_chart(layers: Sequence[str], bits: Sequence[float], path: str | P
     for u in uniq:
         ax.bar([0], [0], color=colors[u], label=u)
     _layer_axis(ax, layers)
-    ax.set_ylabel("weight bits")
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, max(float(np.max(bits, initial=1.0)) * 1.25, 1.0))
     ax.legend(fontsize=8, ncol=min(len(uniq), 6), loc="upper right", title="format",
               title_fontsize=8)

@@ -31,7 +31,7 @@ from lowbit.reports.explorer import format_mix
 from lowbit.reports.units import cell, column, component_label
 
 __all__ = ["GROUPS", "PER_LAYER_LIMIT", "alloc_sections", "build_report", "classify", "load_alloc",
-           "weight_bits"]
+           "split_choice", "weight_bits"]
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +64,21 @@ def classify(path: str | Path) -> str:
                            "nor an alloc.json ('layers', 'totals')")
 
 
+def split_choice(label: str) -> tuple[str, str, str]:
+    """(weight, activation, KV) formats of a choice label, "" where it has none: "int4" ->
+    weight only, "int4/int8" -> weight and activation, an attention's "kv:int4/int8" -> KV
+    int4 with activation int8 (`search.joint.parse_choice`'s labels)."""
+    head, _, act = label.partition("/")
+    return ("", act, head[3:]) if head.startswith("kv:") else (head, act, "")
+
+
 def weight_bits(label: str) -> float:
-    """Nominal weight bits of a choice label ("int4", "int4g128", "int4/int8", "fp4_e2m1")."""
+    """Nominal bits of a choice label's stored operand: the weight format ("int4", "int4g128",
+    "int4/int8", "fp4_e2m1"), or the K/V cache format of an attention's "kv:K/A" choice."""
     from lowbit.kernels_ref.formats import Format
 
-    w = label.split("/", 1)[0]
+    w, _a, kv = split_choice(label)
+    w = w or kv
     try:
         return float(Format.parse(w).bits)
     except (LowbitError, ValueError):
@@ -172,11 +182,16 @@ def alloc_sections(path: str | Path, out_dir: str | Path, prefix: str = "",
         return np.bincount(group, weights=v, minlength=len(edges) - 1).tolist() if big \
             else v.tolist()
 
+    parts = [split_choice(f) for f in fmts]
+    has_kv = any(kv for _w, _a, kv in parts)
     if not big:
         figs = [plots.allocation_chart(names, ubits[inv].tolist(), out / f"{stem}_allocation.png",
                                        formats=fmts, title=f"{what}: per-layer formats",
+                                       ylabel="weight bits (attention: K/V bits)" if has_kv else "weight bits",
                                        file_formats=formats)]
-        caps = ["Weight bits chosen for each layer (bar colour = format)."]
+        caps = ["Weight bits chosen for each layer (bar colour = format)"
+                + ("; an attention's bar is its K/V cache format, kv:K/A (K/V in K, queries and "
+                   "scores in A)." if has_kv else ".")]
     else:
         order = np.lexsort((uniq, ubits))  # narrowest format at the bottom
         mix = {str(uniq[j]): by_group((inv == j).astype(float)) for j in order}
@@ -221,9 +236,18 @@ def alloc_sections(path: str | Path, out_dir: str | Path, prefix: str = "",
                         for k, v in totals.items() if isinstance(v, (int, float)))
             + (". Budgets: " + ", ".join(f"{k} <= {cell(key(k), v)}" for k, v in budgets.items())
                if budgets else "") + ".")
+    kvc = doc.get("kv_cache")
+    if doc.get("memory_scope") == "weights+kv" and isinstance(kvc, dict):  # allocate --memory-scope
+        text += (f" memory_bytes counts the weights and the KV cache ({kvc.get('format')}, "
+                 f"{cell('memory_bytes', kvc.get('bytes'))} at context {kvc.get('context')} x batch "
+                 f"{kvc.get('batch')}).") if isinstance(kvc.get("bytes"), (int, float)) else ""
     rows = []
-    for ly in layers:
-        r = {"layer": ly["name"], "format": ly["format"], "sensitivity": ly.get("sensitivity")}
+    joint = any(a or kv for _w, a, kv in parts)  # W/A or kv:K/A choices: each part its own column
+    for ly, (w, a, kv) in zip(layers, parts):
+        r = {"layer": ly["name"], "format": ly["format"]}
+        if joint:
+            r.update({"weight": w, "activation": a, "kv": kv})
+        r["sensitivity"] = ly.get("sensitivity")
         r.update({key(k): v for k, v in (ly.get("costs") or {}).items()})
         rows.append(r)
     data = {f"{stem}_layers": rows}

@@ -6,6 +6,7 @@ weights + cache, and each point of the joint Pareto sweep is the joint ILP at it
 
 from __future__ import annotations
 
+import csv
 import itertools
 import json
 from pathlib import Path
@@ -111,6 +112,11 @@ def test_weights_plus_kv_memory_budget_equals_brute_force(decoder: tuple[str, st
         for ly in doc["layers"]:
             assert sum(ly["energy_components_j"].values()) == pytest.approx(ly["energy_j"], rel=1e-9)
     assert binding >= 1
+    # lowbit report of that allocation: each attention row's KV format in its own column
+    assert main(["report", str(tmp_path / "alloc.json"), "-o", str(tmp_path / "rep")]) == 0
+    with open(tmp_path / "rep" / "alloc_layers.csv", newline="") as fh:
+        shown = {r["layer"]: r["kv"] for r in csv.DictReader(fh)}
+    assert {n: k for n, k in shown.items() if k} == kvs
     capsys.readouterr()
     assert main(["allocate", *_args(cfg, sens), "--memory-scope", "weights+kv", "--memory",
                  repr(0.99 * smallest)]) == 2
