@@ -73,10 +73,11 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
     src.add_argument("--memory-scope", choices=("weights", "weights+kv"), default="weights",
                      help="what memory_bytes counts: the weights (default), or the weights plus the KV "
                           "cache at the model's final context x --batch (decoder LLMs; charged to the "
-                          "k_proj/v_proj rows)")
+                          "k_proj/v_proj rows, or with --kv-formats to each attention in the KV format "
+                          "it chooses)")
     src.add_argument("--kv", metavar="FORMAT", default=None,
                      help="KV-cache format of --memory-scope weights+kv (default: the design's "
-                          "default_kv_format, else its activation format)")
+                          "default_kv_format, else its activation format; not with --kv-formats)")
     b = p.add_argument_group("budgets (a number, a quantity with unit: 2ms 5mJ 4MB, or '0.6x' of all-int8)")
     b.add_argument("--budget", action="append", default=[], metavar="NAME=VALUE",
                    help="budget on any cost of the table (repeatable), e.g. size=7.5, latency=2ms or latency=0.6x")
