@@ -84,11 +84,13 @@ def test_full_disk_mid_sweep_is_one_line_and_resume_completes(tmp_path, executor
 @pytest.mark.slow
 @pytest.mark.parametrize("n", [2, 4])
 def test_sweeps_in_many_processes_on_one_store(tmp_path, n):
-    """n `lowbit sweep` processes of one space into one store at once: each runs to exit 0 (no
-    'database is locked' escapes), the store holds every point once, as a lone sweep would."""
+    """n `lowbit sweep --resume` processes of one space into one store at once: each runs to exit 0
+    (no 'database is locked' escapes), the store holds every point once, as a lone sweep would.
+    --resume, because without it a sweep refuses a store that already holds points, and which
+    process commits first is a race."""
     space = _space(tmp_path, "c")
     db = tmp_path / "shared.sqlite"
-    procs = [subprocess.Popen(_sweep(space, db, "--executor", "serial"), cwd=ROOT, env=ENV,
+    procs = [subprocess.Popen(_sweep(space, db, "--executor", "serial", "--resume"), cwd=ROOT, env=ENV,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(n)]
     outs = [p.communicate(timeout=600) for p in procs]
