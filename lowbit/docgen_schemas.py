@@ -26,7 +26,9 @@ SPACE_KEYS: dict[str, tuple[str, str]] = {
     "formats": ("list of format names", ("weight formats each model's layers choose from "
                 "(a model entry may give its own)")),
     "act_formats": ("list of format names", ("activation formats chosen jointly with the "
-                    "weights (default: each design's default_act_format)")),
+                    "weights (default: each design's default_act_format); each (W, A) pair's "
+                    "quality is its own: measured activation terms (digits-cnn, minilm-l6) or a "
+                    "sensitivity file's `act:A` / `W/A` columns; any other source is refused")),
     "budgets": ("mapping metric: value", ("budgets of each point's inner ILP: latency, energy, "
                 "memory, bops, sensitivity; a number in SI units (seconds, joules, bytes), a "
                 "quantity with a unit (`2ms`, `5mJ`, `4MB`), `0.7x` (of the design's own "

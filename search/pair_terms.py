@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 from lowbit.kernels_ref.errors import InvalidSpecError
 
-__all__ = ["Terms", "measured_pair_sensitivity", "measured_terms", "pair_array", "split_file"]
+__all__ = ["Terms", "file_has_act_terms", "measured_pair_sensitivity", "measured_terms", "models_with_act_terms",
+           "pair_array", "split_file"]
 
 Terms = dict[tuple[str, str], float]
 
@@ -87,6 +88,23 @@ def pair_array(st: Any, names: Sequence[str], weight_formats: Sequence[str],
     return out, "+".join(sorted(used))
 
 
+def models_with_act_terms() -> tuple[str, ...]:
+    """Zoo models whose activation terms lowbit measures itself (`measured_terms`)."""
+    from lowbit.models import zoo
+
+    return (*zoo.runnable_models(), "minilm-l6")
+
+
+def file_has_act_terms(st: Any, weight_formats: Sequence[str], act_formats: Sequence[str]) -> bool:
+    """Whether a sensitivity file gives every (W, A) choice a value of its own, on some layer:
+    an ``act:A`` column for every A, or a ``W/A`` column for every pair (`pair_array` then
+    checks each layer)."""
+    _w, a, _k, p = split_file(st)
+    acts = {f for _l, f in a}
+    pairs = {f for _l, f in p}
+    return all(af in acts or f"{wf}/{af}" in pairs for wf in weight_formats for af in act_formats)
+
+
 def _minilm_terms(rows: Sequence[str], act_formats: Sequence[str], kv_formats: Sequence[str],
                   cache_dir: str | Path | None) -> tuple[Terms, Terms]:
     import torch
@@ -121,7 +139,7 @@ def measured_terms(model: str, rows: Sequence[str], act_formats: Sequence[str],
     from lowbit.models import zoo
 
     key = zoo.canonical(model)
-    runnable = (*zoo.runnable_models(), "minilm-l6")
+    runnable = models_with_act_terms()
     if key not in runnable or method == "proxy":
         raise InvalidSpecError(
             f"--act-formats with --sensitivity {method}: no measured activation sensitivity for {model!r} "

@@ -39,11 +39,33 @@ def model_contexts(space: DesignSpace, cache_dir: str | Path | None = None) -> d
     from lowbit.models import quality as Q
 
     out = {}
+    acts = tuple(space.act_formats)
     for m in space.models:
         q = Q.for_model(m.name, list(m.formats), file=m.sensitivity, cache_dir=cache_dir)
+        vals, source = np.asarray(q.values), q.source
+        if acts:
+            vals, source = _pair_values(m, q, acts, cache_dir)
         out[m.name] = ModelCtx(m.name, m.formats, m.workload, q.layers,
-                               tuple(tuple(float(x) for x in r) for r in np.asarray(q.values)), q.fixed, q.ties)
+                               tuple(tuple(float(x) for x in r) for r in vals), q.fixed, q.ties,
+                               act_formats=acts, source=source)
     return out
+
+
+def _pair_values(m: Any, q: Any, acts: tuple[str, ...], cache_dir: str | Path | None) -> tuple[np.ndarray, str]:
+    """[layer, (W, A) weight-major] of a model's quality source (`search.pair_terms`): a file's
+    ``W/A`` or ``W`` + ``act:A`` columns, or the weight table plus measured activation terms
+    (additivity assumed, as stated there). `parse_space` has already refused a source without
+    activation terms."""
+    from lowbit.search import pair_terms as P
+
+    if m.sensitivity is not None:
+        from lowbit.models import sensitivity as S
+
+        vals, form = P.pair_array(S.load(m.sensitivity), q.layers, list(m.formats), list(acts),
+                                  f"models {m.name}: sensitivity {m.sensitivity}")
+        return vals, f"file {m.sensitivity} ({form})"
+    vals = P.measured_pair_sensitivity(m.name, q.layers, np.asarray(q.values), acts, "measured", cache_dir)
+    return vals, f"{q.source} + measured activation terms (additive)"
 
 
 def _structure(p: Point) -> tuple[Any, ...]:

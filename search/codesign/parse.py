@@ -276,6 +276,9 @@ def parse_space(d: Any, where: str = "<dict>") -> DesignSpace:
         models.append(ModelSpec(mname, fm, sens, tuple(sorted(wl.items()))))
     if len({m.name for m in models}) != len(models):
         raise _err(where, "models", "a model is listed twice")
+    if act_formats:
+        for i, m in enumerate(models):
+            _check_act_terms(where, f"models[{i}]", m, act_formats)
 
     hw_raw = d["hardware"]
     if not isinstance(hw_raw, list) or not hw_raw:
@@ -321,6 +324,35 @@ def parse_space(d: Any, where: str = "<dict>") -> DesignSpace:
                         act_formats=act_formats, strategy=strategy, samples=pos_int("samples", 64),
                         population=pos_int("population", 16), seed=seed, source=where, raw=dict(d))
     return space
+
+
+def _check_act_terms(where: str, key: str, m: ModelSpec, act_formats: Sequence[str]) -> None:
+    """With `act_formats`, a model's quality source must give each (W, A) choice its own value
+    (`search.pair_terms`): a weight value is never repeated across activation formats."""
+    from lowbit.models import zoo
+    from lowbit.search.pair_terms import file_has_act_terms, models_with_act_terms
+
+    have = models_with_act_terms()
+    if m.sensitivity is None:
+        if zoo.canonical(m.name) in have:
+            return
+        raise _err(where, f"{key}.sensitivity",
+                   f"act_formats is given, but the built-in quality of {m.name!r} has weight terms only "
+                   f"(no activation terms); lowbit measures activation terms for {', '.join(have)}; for "
+                   f"{m.name!r} give a sensitivity file with 'act:A' or 'W/A' columns (a weight value is "
+                   f"never repeated across activation formats)")
+    from lowbit.models import sensitivity as S
+
+    try:
+        st = S.load(m.sensitivity)
+    except LowbitError as exc:
+        raise _err(where, f"{key}.sensitivity", str(exc)) from None
+    if not file_has_act_terms(st, m.formats, act_formats):
+        raise _err(where, f"{key}.sensitivity",
+                   f"act_formats is given, but {m.sensitivity} has no 'act:A' or 'W/A' columns for every "
+                   f"activation format ({', '.join(act_formats)}) of {m.name!r}; add them, or use the "
+                   f"built-in measured terms of {', '.join(have)} (a weight value is never repeated across "
+                   f"activation formats)")
 
 
 def _check_size(where: str, entries: Sequence[Any], n_models: int, strategy: str, max_points: int) -> None:

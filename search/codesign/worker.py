@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import numpy as np
-from lowbit.kernels_ref.errors import InfeasibleBudgetError, LowbitError
+from lowbit.kernels_ref.errors import InfeasibleBudgetError, InvalidSpecError, LowbitError
 from lowbit.search.codesign.space import Point, is_number, is_relative, seconds
 from lowbit.search.costs import CostTable, PricedGrid
 
@@ -74,7 +74,12 @@ class SweepCaches:
 
 @dataclass(frozen=True)
 class ModelCtx:
-    """What a worker needs about a model: its workload arguments and its quality table."""
+    """What a worker needs about a model: its workload arguments and its quality table.
+
+    With `act_formats` the table's columns are the (weight, activation) choices, weight-major
+    (``W/A`` labels), each pair's own value (`search.pair_terms`: measured activation terms or a
+    file's ``act:A`` / ``W/A`` columns), never a weight value repeated; without, the weight
+    formats."""
 
     name: str
     formats: tuple[str, ...]
@@ -83,11 +88,16 @@ class ModelCtx:
     q_values: tuple[tuple[float, ...], ...]
     fixed: tuple[tuple[str, str], ...]
     ties: tuple[tuple[str, ...], ...]
+    act_formats: tuple[str, ...] = ()
+    source: str = ""
 
     def quality(self) -> Any:
         from lowbit.models.quality import Quality
+        from lowbit.search.costs import choice_label
 
-        return Quality(self.name, self.q_layers, self.formats, np.array(self.q_values), self.fixed, self.ties)
+        cols = (tuple(choice_label(w, a) for w in self.formats for a in self.act_formats)
+                if self.act_formats else self.formats)
+        return Quality(self.name, self.q_layers, cols, np.array(self.q_values), self.fixed, self.ties)
 
 
 @dataclass
@@ -165,8 +175,11 @@ def _priced(p: Point, ctx: ModelCtx, act_formats: tuple[str, ...], caches: Sweep
     wl = _workload_of(ctx, caches)
     pg = PricedGrid.price(wl, ctx.formats, canon, act_formats=act_formats)
     names = [ly.name for ly in pg.layers]
-    sens_w, held, ties = ctx.quality().for_layers(names, where="quality table")
-    sens = np.repeat(sens_w, max(len(act_formats), 1), axis=1)  # choices are weight-major (w, a) pairs
+    if tuple(act_formats) != ctx.act_formats:  # the table's columns must be this space's choices
+        raise InvalidSpecError(f"quality table of {ctx.name}: built for activation formats "
+                               f"{list(ctx.act_formats)}, the sweep asks for {list(act_formats)}")
+    # [layer, choice], weight-major (W, A) pairs with act_formats: each pair's own value
+    sens, held, ties = ctx.quality().for_layers(names, where="quality table")
     table = CostTable.from_priced(pg, sensitivity=sens, ties=ties, fixed=held)
     leak = np.array([[lc.energy_j.get("leakage", 0.0) for lc in row] for row in pg.grid])
     dyn = np.array([[sum(v for k, v in lc.energy_j.items() if k != "leakage") for lc in row] for row in pg.grid])
