@@ -107,12 +107,15 @@ def format_budget_error(budgets: Mapping[str, float], minimums: Mapping[str, flo
 
 def solve(table: CostTable, budgets: Mapping[str, float | str] | None = None, *,
           objective: str = SENSITIVITY, time_limit_s: float | None = None,
-          solver: str | None = None) -> Allocation:
+          solver: str | None = None, method: str = "ilp") -> Allocation:
     """Minimise `objective` under `budgets` (name -> absolute number, quantity or "0.6x").
 
     `budgets=None` uses the table's own budgets. Returns an `Allocation` whose status is
     "optimal" only when the solver proved it; a time limit gives the incumbent as
-    "feasible". Raises InfeasibleBudgetError (with every budget's achievable minimum) when
+    "feasible". `method` ``"auto"`` solves a program with at most one budget by the exact
+    Pareto dynamic program of `search.mckp` (the ILP when its frontier grows too large; equal
+    optima may then differ in which allocation is returned), ``"ilp"`` always by the ILP.
+    Raises InfeasibleBudgetError (with every budget's achievable minimum) when
     no allocation meets the budgets, LowbitError when a time limit passes with no incumbent.
     """
     t0 = time.perf_counter()
@@ -142,6 +145,16 @@ def solve(table: CostTable, budgets: Mapping[str, float | str] | None = None, *,
     gi, ci = np.nonzero(keep)  # variables, in group order
     nvar = gi.size
 
+    if method not in ("ilp", "auto"):
+        raise InvalidSpecError(f"solve: unknown method {method!r} (ilp or auto)")
+    if method == "auto" and len(bud) <= 1 and nvar:
+        dp = _solve_dp(grouped, objective, bud, tol, gi, ci, G)
+        if dp is not None:
+            if dp.status == "infeasible":  # pragma: no cover - the minimum check above catches it
+                raise InfeasibleBudgetError(format_budget_error(bud, mins, jointly=True), minimums=mins)
+            return _allocation(table, ci[dp.pick][gid], bud, objective, "optimal", "mckp-dp", t0,
+                               method="mckp-dp", extra={"states": dp.states})
+
     def shifted(n: str) -> tuple[np.ndarray, float]:
         a = np.where(allowed, grouped[n], np.inf)
         base = a.min(axis=1)
@@ -167,9 +180,24 @@ def solve(table: CostTable, budgets: Mapping[str, float | str] | None = None, *,
               core.mip_vars)
     if core.status == "infeasible":
         raise InfeasibleBudgetError(format_budget_error(bud, mins, jointly=True), minimums=mins)
-    status = core.status
-    chosen_g = ci[core.pick]
-    assignment = chosen_g[gid]
+    return _allocation(table, ci[core.pick][gid], bud, objective, core.status, sname, t0)
+
+
+def _solve_dp(grouped: Mapping[str, np.ndarray], objective: str, bud: Mapping[str, float],
+              tol: Mapping[str, float], gi: np.ndarray, ci: np.ndarray, G: int) -> Any:
+    """`search.mckp` on the presolved variables (at most one budget); None when it gives up."""
+    from lowbit.search.mckp import solve_one_budget
+
+    obj = grouped[objective][gi, ci]
+    if bud:
+        (n, b), = bud.items()
+        return solve_one_budget(obj, grouped[n][gi, ci], b, gi, G, tol=tol[n])
+    return solve_one_budget(obj, np.zeros_like(obj), 0.0, gi, G)
+
+
+def _allocation(table: CostTable, assignment: np.ndarray, bud: Mapping[str, float], objective: str,
+                status: str, sname: str, t0: float, method: str = "ilp",
+                extra: Mapping[str, Any] | None = None) -> Allocation:
     totals = table.totals(assignment)
     for n, b in bud.items():
         if totals[n] > b + 1e-6 * max(abs(b), 1e-300):
@@ -178,4 +206,5 @@ def solve(table: CostTable, budgets: Mapping[str, float | str] | None = None, *,
     return Allocation(layers=table.layers, choices=tuple(table.choices[c] for c in assignment),
                       assignment=tuple(int(c) for c in assignment), totals=totals, budgets=bud,
                       objective_name=objective, objective=totals[objective], status=status,
-                      solver=sname, solve_time_s=time.perf_counter() - t0)
+                      solver=sname, solve_time_s=time.perf_counter() - t0, method=method,
+                      extra=dict(extra or {}))

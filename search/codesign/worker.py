@@ -156,7 +156,7 @@ def _solve_cached(table: CostTable, budgets: Mapping[str, float], objective: str
             raise hit
         return hit
     try:
-        alloc = solve(table, budgets, objective=objective)
+        alloc = solve(table, budgets, objective=objective, method="auto")  # one budget: search.mckp
     except InfeasibleBudgetError as exc:
         caches.ilp.put(key, exc)
         raise
