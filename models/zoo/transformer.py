@@ -5,9 +5,10 @@ One builder serves the zoo (configs shipped in `models/zoo/configs/`) and
 `model_type`s and what each block holds (T = batch * tokens):
 
 - llama, mistral, qwen2, yi, bitnet (gated MLP): q/k/v/o projections (GQA: k/v
-  out = kv_heads * head_dim), attention score and context MATMULs with
-  batch * query-heads as batch (K/V shared by `heads // kv_heads` query heads:
-  `Layer.kv_share`), gate/up/down. RMSNorm gains (and BitNet's sub-norms) are
+  out = kv_heads * head_dim), attention score and context MATMULs per K/V head:
+  batch * kv_heads as batch, and the `heads // kv_heads` query heads that share a
+  K/V head stacked into M (tokens x group), so each K/V head is read once, as GQA
+  decode kernels (FlashDecoding, llama.cpp) and bitmod_sim run it; gate/up/down. RMSNorm gains (and BitNet's sub-norms) are
   auxiliary parameters; Qwen2's q/k/v biases too.
 - mixtral, qwen2_moe (mixture of experts, `models.zoo.moe`): the same attention;
   the MLP is a router (`block_sparse_moe.gate` / `mlp.gate`, hidden x experts) and
@@ -371,10 +372,10 @@ class _Blocks:
         q = self.add(Layer.linear(f"{p}.q_proj", T, c.hidden, qd), stream)
         k = self.add(Layer.linear(f"{p}.k_proj", T, c.hidden, kvd), stream)
         v = self.add(Layer.linear(f"{p}.v_proj", T, c.hidden, kvd), stream)
-        share = c.heads // c.kv_heads
-        bh = self.batch * c.heads
-        s = self.add(Layer.matmul(f"{p}.attn_score", self.q_len, c.head_dim, keys, bh, share), [q, k])
-        ctx = self.add(Layer.matmul(f"{p}.attn_context", self.q_len, keys, c.head_dim, bh, share), [s, v])
+        # per K/V head: the group's query heads stacked into M (same MACs, K/V read once)
+        rows, bkv = self.q_len * (c.heads // c.kv_heads), self.batch * c.kv_heads
+        s = self.add(Layer.matmul(f"{p}.attn_score", rows, c.head_dim, keys, bkv), [q, k])
+        ctx = self.add(Layer.matmul(f"{p}.attn_context", rows, keys, c.head_dim, bkv), [s, v])
         return self.add(Layer.linear(f"{p}.{out_name}", T, qd, c.hidden), [ctx])
 
     def gated(self, p: str, names: tuple[str, str, str], tokens: int, inter: int,

@@ -9,9 +9,9 @@ per-access energies (`read_j_per_access` ...), one port read per array step
 (`memory.sram_counts: array_steps`), 150 pJ/byte DRAM, no leakage.
 
 Issue 17 item 6 target: totals within 15%, DRAM and on-chip each within 20%, every model and
-phase. Measured (benchmarks/RESULTS.md, issue-17 energy): every total within 0.2%, DRAM within
+phase. Measured (benchmarks/RESULTS.md, issue-17 energy): every total within 0.35%, DRAM within
 0.1% (lowbit also charges the embedding lookups, which bitmod_sim has no layer for), on-chip
-within 1.8% (grouped-query decode attention: lowbit runs each query head as its own GEMM).
+within 1.9% (runs whose weight width gives bitmod_sim other SRAM ports than the preset's).
 """
 
 import json
@@ -29,7 +29,6 @@ MODELS = tuple(SETUP["models"])
 PHASES = tuple(SETUP["phases"])
 # the designs bitmod_sim's scripts run, the preset and weight format per (design, phase, model)
 PRESETS = {"fp16": "bitmod-fp16-baseline", "bitmod-lossless": "bitmod", **SETUP["presets"]}
-GQA = ("yi-6b", "llama-3-8b")
 # BitMoD itself in the fast lane (its layer costs are cached from test_bitmod_sim.py); the rest slow
 ARCHS = [a if a == "bitmod" else pytest.param(a, marks=pytest.mark.slow) for a in PRESETS]
 
@@ -119,15 +118,16 @@ def test_preset_constants_are_the_runs(arch: str):
 @pytest.mark.parametrize("phase", PHASES)
 def test_energy_within_issue_target(arch: str, phase: str):
     """The presets as shipped: total within 15%, DRAM and on-chip within 20% (issue 17), and as
-    measured: total within 0.3%, DRAM within 0.15%, on-chip within 2.5% (the largest: ANT
-    Llama-2-13B and BitMoD-lossless decode, whose weight width gives bitmod_sim another SRAM
-    port than the preset's, and grouped-query decode attention)."""
+    measured: total within 0.35%, DRAM within 0.15%, on-chip within 2.5% (the largest: OliVe
+    Llama-3-8B decode at 4.5 bits -0.33% / -1.9%, ANT Llama-2-13B and BitMoD-lossless, whose
+    weight width gives bitmod_sim other SRAM ports than the preset's; test_components_with_the_
+    runs_ports below prices those runs with their own ports)."""
     for model in MODELS:
         o, p = ours(arch, phase, model), peer(arch, phase, model)
         assert o["total"] == pytest.approx(p["total"], rel=0.15), model
         assert o["dram"] == pytest.approx(p["dram"], rel=0.20), model
         assert o["onchip"] == pytest.approx(p["onchip"], rel=0.20), model
-        assert o["total"] == pytest.approx(p["total"], rel=0.003), model
+        assert o["total"] == pytest.approx(p["total"], rel=0.0035), model
         assert o["dram"] == pytest.approx(p["dram"], rel=0.0015), model
         assert o["onchip"] == pytest.approx(p["onchip"], rel=0.025), model
 
@@ -138,14 +138,9 @@ def test_energy_within_issue_target(arch: str, phase: str):
 def test_components_with_the_runs_ports(arch: str, phase: str):
     """With each run's own port costs, PE energy equals bitmod_sim's to 5e-4 (FP16 Yi-6B prefill
     cycles differ by 3e-4) and SRAM energy to 2e-3 (bitmod_sim rounds each row's write up to a
-    64-bit word: Phi-2's 2560 x 3.0625-bit rows), except
-    grouped-query decode attention (lowbit runs each query head as its own one-token GEMM;
-    bitmod_sim stacks the heads that share a K/V head: more PE cycles and array steps here)."""
+    64-bit word: Phi-2's 2560 x 3.0625-bit rows), grouped-query attention included (both stack
+    the query heads that share a K/V head into one GEMM per K/V head)."""
     for model in MODELS:
         o, p = ours(arch, phase, model, run_ports=True), peer(arch, phase, model)
-        if phase == "decode" and model in GQA:
-            assert o["pe"] > p["pe"] and o["sram"] > p["sram"]
-            assert o["onchip"] == pytest.approx(p["onchip"], rel=0.025)
-            continue
         assert o["pe"] == pytest.approx(p["pe"], rel=5e-4), model
         assert o["sram"] == pytest.approx(p["sram"], rel=2e-3), model

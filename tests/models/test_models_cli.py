@@ -44,7 +44,8 @@ def test_models_show_json_exact_keys(capsys: pytest.CaptureFixture[str]) -> None
     k = next(l for l in d["layers"] if l["name"] == "layers.0.k_proj")
     assert (k["m"], k["k"], k["n"]) == (1, 4096, 1024)
     s = next(l for l in d["layers"] if l["name"] == "layers.0.attn_score")
-    assert (s["m"], s["n"], s["op"]) == (1, 256, "matmul")
+    # per K/V head (8), its 4 query heads stacked into M
+    assert (s["m"], s["n"], s["batch"], s["op"]) == (4, 256, 8, "matmul")
     assert d["total_params"] == sum(l["weight_params"] for l in d["layers"])
     assert d["total_macs"] == sum(l["macs"] for l in d["layers"])
 

@@ -144,10 +144,10 @@ def test_routing_histogram_and_errors() -> None:
 def test_sliding_window_caps_keys() -> None:
     d = zoo.get("mistral-7b", phase="decode", context_len=8192)
     s, c = d.by_name["layers.0.attn_score"], d.by_name["layers.0.attn_context"]
-    assert (s.m, s.n, c.k) == (1, 4096, 4096)
+    assert (s.m, s.n, c.k) == (4, 4096, 4096)  # 4 query heads per K/V head stacked into M
     assert zoo.get("mistral-7b", phase="decode", context_len=1000).by_name["layers.0.attn_score"].n == 1000
     p = zoo.get("mistral-7b", seq_len=8192)
-    assert p.by_name["layers.5.attn_score"].n == 4096 and p.by_name["layers.5.attn_score"].m == 8192
+    assert p.by_name["layers.5.attn_score"].n == 4096 and p.by_name["layers.5.attn_score"].m == 4 * 8192
     assert zoo.get("qwen2.5-7b", phase="decode", context_len=8192).by_name["layers.0.attn_score"].n == 8192
 
 

@@ -125,14 +125,15 @@ def test_llama3_gqa_shapes_prefill_and_decode() -> None:
     k = pre.by_name["layers.0.k_proj"]
     assert (k.m, k.k, k.n) == (1024, 4096, 1024)  # 8 kv heads * 128
     s = pre.by_name["layers.0.attn_score"]
-    assert (s.m, s.k, s.n, s.batch, s.kv_share) == (512, 128, 512, 64, 4)
+    # per K/V head (2 seqs * 8 kv heads), the 4 query heads of its group stacked into M
+    assert (s.m, s.k, s.n, s.batch, s.kv_share) == (4 * 512, 128, 512, 16, 1)
     dec = zoo.get("llama-3-8b", phase="decode", context_len=300, batch=2)
     assert dec.phase is Phase.DECODE
     k = dec.by_name["layers.31.k_proj"]
     assert (k.m, k.k, k.n) == (2, 4096, 1024)
     s, c = dec.by_name["layers.31.attn_score"], dec.by_name["layers.31.attn_context"]
-    assert (s.m, s.k, s.n, s.batch) == (1, 128, 300, 64)
-    assert (c.m, c.k, c.n, c.batch) == (1, 300, 128, 64)
+    assert (s.m, s.k, s.n, s.batch) == (4, 128, 300, 16)
+    assert (c.m, c.k, c.n, c.batch) == (4, 300, 128, 16)
     # K is read per kv-head: 2 seqs * 8 kv heads * 128 * 300
     assert s.weight_elems == 2 * 8 * 128 * 300
     assert dec.by_name["lm_head"].m == 2 and dec.by_name["lm_head"].n == 128256
@@ -224,3 +225,29 @@ def test_transformer_counts_equal_hf_transformers() -> None:
                 model = transformers.AutoModelForCausalLM.from_config(cfg)
         hf = sum(p.numel() for p in model.parameters())
         assert zoo.total_params_with_aux(zoo.get(name)) == hf, name
+
+
+# heads, kv heads, head_dim, layers (models/zoo/configs/*.json); context 300 < Mistral's window
+_GQA = {"llama-3-8b": (32, 8, 128, 32), "yi-6b": (32, 4, 128, 32), "mistral-7b": (32, 8, 128, 32),
+        "bitnet-b1.58-2b": (20, 5, 128, 30), "llama-2-7b": (32, 32, 128, 32)}
+
+
+@pytest.mark.parametrize("model", sorted(_GQA))
+@pytest.mark.parametrize("phase", ["prefill", "decode"])
+def test_gqa_attention_stacked_per_kv_head_keeps_macs_and_kv_bytes(model: str, phase: str) -> None:
+    """GQA attention per K/V head (the query heads of a group stacked into M) does the MACs of the
+    per-query-head form (heads x tokens x head_dim x keys), reads K and V once per kv head, and the
+    KV cache is unchanged."""
+    heads, kv, hd, n_layers = _GQA[model]
+    batch, ctx = 2, 300
+    kw = {"context_len": ctx} if phase == "decode" else {"seq_len": ctx}
+    wl = zoo.get(model, phase=phase, batch=batch, **kw)
+    q_len = 1 if phase == "decode" else ctx
+    for role in ("attn_score", "attn_context"):
+        ly = wl.by_name[f"layers.0.{role}"]
+        assert (ly.batch, ly.m, ly.kv_share) == (batch * kv, q_len * heads // kv, 1)
+        assert ly.macs == batch * heads * q_len * hd * ctx
+        assert ly.weight_elems == batch * kv * hd * ctx
+        assert ly.input_elems + ly.output_elems == batch * heads * q_len * (hd + ctx)
+    if phase == "decode":
+        assert wl.kv_cache_bytes(16) == n_layers * ctx * batch * 2 * kv * hd * 2
