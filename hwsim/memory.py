@@ -49,6 +49,11 @@ presets that reproduce a peer simulator, e.g. Bit Fusion's):
   times. Latency = max(compute, floor(DRAM bytes / bandwidth)) (`_whole_layer_refetch`).
 - `array_padding` (Bit Fusion): output tiles stored with N padded to the array columns and
   weight tiles with K padded to rows x MACs per PE per cycle (`MappingHints.pad_n`, `pad_k_rows`).
+- `block_promotion` (Bit Fusion): an operand's held block grows from its tile through the loops it
+  depends on, innermost first, while it fits its buffer; unrelated loops inside the point where it
+  outgrows the buffer are free, those outside re-read it (`_promote`). Latency = compute +
+  max(0, ceil(middle / bw) - compute) + ceil(fill / bw) + ceil(drain / bw), fill = the held
+  blocks, drain = the held output block, middle = the rest of the DRAM bytes.
 - `sram_counts` (energy only): `array_steps` (bitmod_sim) prices one port access of the input
   and of the weight buffer per array step (`TileCompute.steps`), and buffer writes of the DRAM
   fills and final outputs; `stationary_inner` (Bit Fusion) prices per tile the element reads
@@ -224,6 +229,61 @@ def _refetch(order: np.ndarray, trips: dict[str, np.ndarray], deps: str) -> np.n
     return f[0] * f[1] * f[2]
 
 
+def _ceil_cycles(x: Any) -> np.ndarray:
+    """ceil of a cycle count computed in floating point (bytes / bytes per cycle), robust to
+    the last-ulp error of a quotient that is a whole number."""
+    return np.ceil(np.asarray(x, dtype=np.float64) * (1.0 - 1e-12))
+
+
+def _promote(order: np.ndarray, trips: dict[str, np.ndarray], batch: int, deps: str, batch_dep: bool,
+             tile: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(re-read factor, held block bytes) of one operand under `MemoryRules.block_promotion`, after
+    Bit Fusion's get_stats_fast (hsharma35/bitfusion optimizer.py:121-151): loops from the
+    innermost out (the order's positions 2, 1, 0, then the batch loop); while the block is still
+    promoted, a dependent loop multiplies it (promotion stops once it exceeds `cap`, the block
+    staying at its last fitting size) and an unrelated loop is free; after that every loop
+    multiplies the traffic, the unrelated ones into the re-read factor. Vectorised over candidates."""
+    t = np.stack(np.broadcast_arrays(trips["m"], trips["k"], trips["n"])).astype(np.float64)
+    dims = np.moveaxis(_ORDER_DIMS[np.broadcast_to(order, t.shape[1:])], -1, 0)   # [pos, *cands]
+    at = np.take_along_axis(t, dims, axis=0)
+    dep_at = np.array([d in deps for d in "mkn"])[dims]
+    size = np.asarray(tile, dtype=np.float64).copy()
+    block, factor = size.copy(), np.ones(size.shape)
+    promoting = np.ones(size.shape, dtype=bool)
+    loops = [(at[p], dep_at[p]) for p in (2, 1, 0)] + [(np.full(size.shape, float(batch)),
+                                                       np.full(size.shape, batch_dep))]
+    for n, dep in loops:
+        grown = np.where(promoting & ~dep, size, size * n)
+        factor = np.where(~promoting & ~dep, factor * n, factor)
+        over = promoting & dep & (grown > cap)
+        block = np.where(promoting & dep & ~over, grown, block)
+        promoting &= ~over
+        size = grown
+    return factor, block
+
+
+def _promote_all(accel: Accelerator, shape: GemmShape, order: np.ndarray, trips: dict[str, np.ndarray],
+                 tb: dict[Operand, np.ndarray], held: dict[Operand, np.ndarray]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Re-read factors (input, weight, output) under `MemoryRules.block_promotion`; writes each
+    operand's held block into `held`. The cap is the operand's buffer's usable bytes less the
+    tiles of the operands sharing it (optimizer.py:131 compares with `sram[namespace]*8/2`); an
+    operand no buffer holds is never promoted."""
+    out = []
+    for op, deps, bdep in ((Operand.INPUT, "mk", True), (Operand.WEIGHT, "kn", False),
+                           (Operand.OUTPUT, "mn", True)):
+        buf = accel.buffer_for(op)
+        cap: Any = 0.0
+        if buf is not None:
+            others = sum((tb[o] for o in buf.operands if o is not op and accel.buffer_for(o) is buf),
+                         np.zeros(np.shape(tb[op])))
+            cap = buf.usable_bytes - others
+        factor, block = _promote(order, trips, shape.batch, deps, bdep, tb[op], cap)
+        held[op] = block
+        out.append(factor)
+    return out[0], out[1], out[2]
+
+
 def _whole_layer_refetch(accel: Accelerator, inp: Any, wgt: Any) -> tuple[np.ndarray, np.ndarray]:
     """(DRAM input bytes, DRAM weight bytes) under `MemoryRules.whole_layer_refetch`, after
     bitmod_sim's `Accelerator._calc_num_mem_refetch` (accelerator.py): with both tensors
@@ -385,6 +445,10 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
     r_in = np.where(resident[Operand.INPUT], 1.0, r_in)
     r_w = np.where(resident[Operand.WEIGHT], 1.0, r_w)
     r_out = np.where(resident[Operand.OUTPUT], 1.0, r_out)
+    if rules.block_promotion:  # Bit Fusion: held blocks grow while they fit (optimizer.py:111-169)
+        r_in, r_w, r_out = _promote_all(accel, shape, order, trips, tb, held)
+        if shape.weight_per_batch:  # the batch loop is one of _promote's loops: weights not per item
+            r_w = r_w / shape.batch
     dram_in = gemm_bytes[Operand.INPUT] * r_in
     dram_w = gemm_bytes[Operand.WEIGHT] * r_w
     psum_bytes = gemm_bytes[Operand.OUTPUT] * psum_bits / bits.output
@@ -457,6 +521,12 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
     double = bool(used_bufs) and all(b.double_buffered for b in used_bufs)
     if rules.whole_layer_refetch:  # bitmod_sim: per layer max(compute, int(DRAM cycles))
         latency = np.maximum(compute, np.floor(dram_total / bw))
+    elif rules.block_promotion:  # Bit Fusion optimizer.py:230-249: fill and drain outside compute
+        fill = sum((held[op] for op in Operand), np.zeros(tm.shape))
+        drain_held = held[Operand.OUTPUT]
+        middle = np.maximum(dram_total - fill - drain_held, 0.0)
+        latency = (compute + np.maximum(0.0, _ceil_cycles(middle / bw) - compute)
+                   + _ceil_cycles(fill / bw) + _ceil_cycles(drain_held / bw))
     elif double:
         latency = l_step + (steps - 1) * np.maximum(c_step, l_step) + c_step + drain
     else:

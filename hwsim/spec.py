@@ -238,6 +238,19 @@ class MemoryRules:
       the array's N extent and a weight tile's K to the array's K rows x the MACs per PE per
       cycle, on chip and across DRAM (the core says which extents: `MappingHints.pad_n`,
       `pad_k_rows`). Compute is unchanged (the core model already charges whole array passes).
+    - `block_promotion`: Bit Fusion's tile promotion and cycle rule (hsharma35/bitfusion
+      `optimizer.py` get_stats_fast). Traffic (:111-169): walking the loops from the innermost
+      out (the batch loop outermost), an operand's held block grows by each loop it depends on
+      while it fits its buffer's usable half; a loop it does not depend on is free while the
+      block is still growing, and once a block has outgrown the buffer every outer loop re-reads
+      it (so an operand re-read by an unrelated loop outside a block that fits is read once, and
+      a whole tensor that fits is resident). Cycles (:230-249): the held blocks are read before
+      compute starts (`initial_dram_reads`, the sum of `max_write_size`) and the held output
+      block written after it (`final_dram_writes`); the rest overlaps compute: cycles = compute
+      + max(0, ceil(middle / bw) - compute) + ceil(fill / bw) + ceil(drain / bw), no SRAM-port
+      term. The mapper minimises these cycles as `_optimize_for_order` does (:483-487), so at a
+      wide interface, where every tiling hides its traffic, small held blocks (small fill) win
+      over DRAM reuse.
     """
 
     output_bits: int | None = None
@@ -247,13 +260,14 @@ class MemoryRules:
     padded_tiles: bool = False
     whole_layer_refetch: bool = False
     array_padding: bool = False
+    block_promotion: bool = False
     sram_counts: SramCounts = SramCounts.TILES  # how buffer accesses are counted for energy
 
     def __post_init__(self) -> None:
         if self.output_bits is not None:
             _positive_int("memory", "output_bits", self.output_bits)
         for key in ("output_read_before_write", "conv_input_halo", "padded_tiles", "whole_layer_refetch",
-                    "array_padding"):
+                    "array_padding", "block_promotion"):
             if not isinstance(getattr(self, key), bool):
                 raise _err("memory", key, f"must be true or false, got {getattr(self, key)!r}")
         if not isinstance(self.sram_counts, SramCounts):

@@ -329,8 +329,8 @@ def _grid(layer: Layer, accel: Accelerator, max_per_dim: int, split: str, hints:
     """(per-core GEMM, active cores, split dim, tm / tk / tn candidates) of one split."""
     shape, active, dim = layer_gemm(layer, accel.num_cores, hints, split, _host_im2col(accel))
     dims = hints.array_dims
-    tms = (conv_block_sizes(shape) if accel.memory.padded_tiles and shape.conv_window
-           else candidate_sizes(shape.m, dims, max_per_dim))
+    tms = ((conv_block_sizes(shape) if shape.conv_window else np.array(_pow2_capped(shape.m), dtype=np.int64))
+           if accel.memory.padded_tiles else candidate_sizes(shape.m, dims, max_per_dim))
     tks = (whole_window_k_sizes(shape) if accel.memory.padded_tiles
            else candidate_sizes(shape.k, dims, max_per_dim))
     tns = candidate_sizes(shape.n, dims, max_per_dim)

@@ -61,7 +61,7 @@ def test_bitfusion_presets_opt_in_and_round_trip():
         counts = SramCounts.STATIONARY_INNER if name == "bitfusion-eyeriss-budget" else SramCounts.TILES
         assert acc.memory == MemoryRules(output_bits=32, output_read_before_write=True,
                                          im2col_input=Im2colInput.HOST, conv_input_halo=True, padded_tiles=True,
-                                         array_padding=True, sram_counts=counts)
+                                         array_padding=True, block_promotion=True, sram_counts=counts)
         assert Accelerator.from_dict(acc.to_dict()) == acc
         # simulator.py get_energy_cost: IBUF 16 banks x 32 bits, WBUF 512 x 32 bits -> bytes/cycle
         assert acc.buffer_for("input").bandwidth_bytes_per_cycle == 16 * 32 / 8
