@@ -102,6 +102,8 @@ def test_total_cycles_within_1p1_percent(arch: str, phase: str):
     for model in MODELS:
         peer = golden(arch, phase)["models"][model]["cycles"]["total"]
         assert lowbit(arch, phase, model).total_cycles == pytest.approx(peer, rel=0.011), model
+        # measured: within 0.05% (the embedding lookups, which bitmod_sim has no layer for)
+        assert lowbit(arch, phase, model).total_cycles == pytest.approx(peer, rel=5e-4), model
 
 
 def test_speedups_per_model_and_means():
@@ -113,12 +115,12 @@ def test_speedups_per_model_and_means():
                 pe = (golden(base, ph)["models"][model]["cycles"]["total"]
                       / golden("bitmod", ph)["models"][model]["cycles"]["total"])
                 assert lo == pytest.approx(pe, rel=0.10), (base, model, ph)  # issue 17 target
-                assert lo == pytest.approx(pe, rel=0.008), (base, model, ph)  # measured (worst -0.65%)
+                assert lo == pytest.approx(pe, rel=5e-4), (base, model, ph)  # measured (worst -0.02%)
                 ours[base].append(lo)
                 peer[base].append(pe)
         mean_o, mean_p = sum(ours[base]) / len(ours[base]), sum(peer[base]) / len(peer[base])
         assert mean_o == pytest.approx(mean_p, rel=0.03)
-        assert mean_o == pytest.approx(mean_p, rel=0.002)  # measured: -0.10% / -0.09%
+        assert mean_o == pytest.approx(mean_p, rel=1e-4)  # measured: -0.004% / -0.003%
 
 
 # ------------------------------------------------------------------ KV format and the rule by hand
