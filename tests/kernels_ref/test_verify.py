@@ -36,6 +36,7 @@ def _registered_triples() -> set[tuple[str, str, str]]:
 
 
 # ----------------------------------------------------------------- the CI run
+@pytest.mark.slow  # > 2 s; the slow lane (make test) runs it
 def test_lowbit_verify_passes_every_registered_kernel_on_cpu(capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["verify", "--seed", "20261124", "--json"])
     data = json.loads(capsys.readouterr().out)

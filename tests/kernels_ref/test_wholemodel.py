@@ -55,6 +55,7 @@ def test_digits_cnn_trains_to_real_accuracy(digits) -> None:  # type: ignore[no-
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), m2.state_dict().values()))
 
 
+@pytest.mark.slow  # > 2 s; the slow lane (make test) runs it
 def test_digits_mixed_allocation_matches_fake_quant(digits) -> None:  # type: ignore[no-untyped-def]
     model, x, y = digits
     alloc = {"conv1": "int8", "conv2": "int4", "fc1": "ternary", "fc2": "int8"}
@@ -150,6 +151,7 @@ def test_cli_whole_model_digits(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert rc == 2 and "no Linear/Conv layer named 'fc9'" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow  # > 2 s; the slow lane (make test) runs it
 @pytest.mark.parametrize("family", sorted({k.family for k in all_kernels()} - {"dense"}))
 def test_digits_through_each_kernel_family(digits, family: str) -> None:  # type: ignore[no-untyped-def]
     # restrict the registry to one family (+ dense fallback): every family's

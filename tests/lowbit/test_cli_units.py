@@ -69,6 +69,7 @@ def test_dask_workers_read_the_quiet_level(monkeypatch: pytest.MonkeyPatch) -> N
         logging.getLogger("distributed").setLevel(before)
 
 
+@pytest.mark.slow  # > 2 s; the slow lane (make test) runs it
 def test_sweep_summary_names_the_unmet_budget_and_the_best_designs(tmp_path: Path,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     space = tmp_path / "s.yaml"

@@ -41,6 +41,7 @@ def _outcome(fn, layer, w, a, accel, objective, **kw):
         return f"{type(exc).__name__}: {exc}"
 
 
+@pytest.mark.slow  # > 2 s; the slow lane (make test) runs it
 @pytest.mark.parametrize("preset", list_presets())
 def test_fast_equals_grid_on_presets(preset):
     accel = load_accelerator(preset)
@@ -137,6 +138,7 @@ def _exhaustive(layer, w, a, accel, objective):
     return best
 
 
+@pytest.mark.slow  # > 2 s; the slow lane (make test) runs it
 @pytest.mark.parametrize("case", range(8))
 def test_fast_equals_exhaustive_reference(case):
     rng = np.random.default_rng(100 + case)

@@ -136,6 +136,7 @@ def test_untranslated_ops_are_one_warning_and_lower_coverage() -> None:
     assert w.param_coverage < 1.0
 
 
+@pytest.mark.slow  # > 2 s; the slow lane (make test) runs it
 def test_minilm_trace_36_linears_and_attention_matmuls() -> None:
     path = minilm_path()
     assert (path / "config.json").is_file()

@@ -33,6 +33,7 @@ def test_pareto_cli_writes_its_figure(tmp_path: Path, capsys: pytest.CaptureFixt
     assert s["nonwhite"] > 0.04 and s["saturated"] > 5e-4
 
 
+@pytest.mark.slow  # > 2 s; the slow lane (make test) runs it
 def test_report_overlays_pareto_dirs_and_draws_alloc(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                      sweep_store) -> None:
     d1 = _pareto(tmp_path / "a")

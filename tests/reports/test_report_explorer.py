@@ -140,6 +140,7 @@ def test_open_prints_file_url_without_a_desktop(tmp_path: Path, capsys: pytest.C
     assert lines == [str(tmp_path / "r" / "index.html"), (tmp_path / "r" / "index.html").resolve().as_uri()]
 
 
+@pytest.mark.slow  # > 2 s; the slow lane (make test) runs it
 def test_serve_on_loopback(tmp_path: Path, pareto_input: Path) -> None:
     d = pareto_input
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}

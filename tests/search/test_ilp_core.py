@@ -41,6 +41,7 @@ def _instance(rng: np.random.Generator, G: int, C: int, B: int, tight: float):
     return obj, A, rhs, gi
 
 
+@pytest.mark.slow  # > 2 s; the slow lane (make test) runs it
 @pytest.mark.parametrize("seed", range(12))
 def test_restricted_core_equals_the_full_mip(seed: int) -> None:
     rng = np.random.default_rng(seed)

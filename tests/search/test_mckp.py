@@ -30,6 +30,7 @@ def _table(rng: np.random.Generator, L: int, C: int, integer: bool) -> CostTable
                      sensitivity=sens, costs={"cycles": cyc, "memory_bytes": mem}, ties=ties, allowed=allowed)
 
 
+@pytest.mark.slow  # > 2 s; the slow lane (make test) runs it
 @pytest.mark.parametrize("seed", range(60))
 def test_dp_equals_the_ilp_on_random_one_budget_instances(seed: int) -> None:
     rng = np.random.default_rng(seed)

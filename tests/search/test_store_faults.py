@@ -94,6 +94,7 @@ _FILL = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # > 2 s; the slow lane (make test) runs it
 def test_full_disk_is_a_clear_error_and_keeps_committed_points(tmp_path):
     db = tmp_path / "full.sqlite"
     r = subprocess.run([sys.executable, "-c", _FILL, str(db)], check=False, capture_output=True, text=True, timeout=120,
