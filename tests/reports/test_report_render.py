@@ -104,7 +104,19 @@ def test_report_in_headless_chromium(tmp_path: Path, report_inputs, png_stats) -
             assert time.monotonic() < deadline, "click selected nothing"
             time.sleep(0.2)
         sel = b.eval("document.getElementById('lb-m0-sel-title').textContent")
-        assert max(named, key=len) in sel
+        picked = [n for n in names if n in sel]
+        assert picked, sel
+        if max(named, key=len) not in sel:
+            # plotly hands the click to the point nearest the mouse at click time: under load the
+            # plot can re-layout between hover and click, or two designs share a spot; then the
+            # tooltip shown now, at the same mouse position, must name the selected design, or the
+            # two designs must sit on the same spot of the plot
+            tip2 = b.eval("(document.querySelector('#lb-m0-pareto .hoverlayer .hovertext') || {})"
+                          ".textContent") or ""
+            by = {d["id"]: d for d in ids}
+            h, o = by[max(named, key=len)], by[max(picked, key=len)]
+            same_spot = all(h[k] is not None and h[k] == o[k] for k in ("latency_s", "quality"))
+            assert tip2.startswith(max(picked, key=len)) or same_spot, (tip, tip2, sel)
         # Design-space view: a filter narrows the designs shown.
         before = b.eval("document.querySelector('#lb-m0-space .gtitle').textContent")
         b.eval("""(function () { var s = document.querySelector('#lb-m0-filters select');
