@@ -301,9 +301,13 @@ class Translator:
         S, Ev = int(k.shape[-2]), int(v.shape[-1])
         batch = max(1, math.prod(q.shape[:-2]))
         kv_batch = max(1, math.prod(k.shape[:-2]))
-        share = batch // kv_batch if batch % kv_batch == 0 else 1
-        s = self._add(Layer.matmul(self._name(self._where("attn_score")), L, E, S, batch, share), qd | kd)
-        return self._add(Layer.matmul(self._name(self._where("attn_context")), L, S, Ev, batch, share), s | vd)
+        if kv_batch < batch and batch % kv_batch == 0:
+            # GQA / shared K-V: the query heads that read one K/V head are stacked into M (one GEMM
+            # per K/V head, K and V read once), as the HF-config builder and GQA kernels do; the
+            # grouping follows torch's enable_gqa (query head h reads K/V head h // group)
+            L, batch = L * (batch // kv_batch), kv_batch
+        s = self._add(Layer.matmul(self._name(self._where("attn_score")), L, E, S, batch), qd | kd)
+        return self._add(Layer.matmul(self._name(self._where("attn_context")), L, S, Ev, batch), s | vd)
 
     def _mha(self, args: Sequence[Any], kwargs: dict[str, Any]) -> frozenset[str]:
         """`F.multi_head_attention_forward`: inputs are (L, N, E) or unbatched (L, E)."""

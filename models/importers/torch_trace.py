@@ -12,7 +12,8 @@ flow: this is why the trace runs the model rather than `torch.fx`-tracing it
 - `F.conv_transpose1d` / `2d` -> CONV_TRANSPOSE (its scatter GEMM view);
 - `matmul` / `bmm` / `mm` / `@` / `baddbmm` / `addbmm` / `einsum` on two
   activations (hand-written attention, `q @ k.transpose(-1, -2)`) -> MATMUL;
-- `F.scaled_dot_product_attention` -> score and context MATMULs (GQA: `kv_share`);
+- `F.scaled_dot_product_attention` -> score and context MATMULs (GQA: the query heads of a
+  K/V head stacked into M);
 - `F.multi_head_attention_forward` (what `nn.MultiheadAttention` and so
   `nn.TransformerEncoderLayer` / `DecoderLayer` run) -> q/k/v projections, score,
   context and out projection;

@@ -214,8 +214,10 @@ class _GQA(nn.Module):
 def test_trace_sdpa_gqa_and_residual_edges() -> None:
     w = from_torch(_GQA(), torch.randn(3, 5, 64))
     s, c = w.by_name["attn_score"], w.by_name["attn_context"]
-    assert (s.m, s.k, s.n, s.batch, s.kv_share) == (5, 8, 5, 24, 4)
-    assert (c.m, c.k, c.n, c.batch, c.kv_share) == (5, 5, 8, 24, 4)
+    # the 4 query heads of each K/V head stacked into M: one GEMM per (sequence, K/V head)
+    assert (s.m, s.k, s.n, s.batch, s.kv_share) == (4 * 5, 8, 5, 3 * 2, 1)
+    assert (c.m, c.k, c.n, c.batch, c.kv_share) == (4 * 5, 5, 8, 3 * 2, 1)
+    assert s.macs == 3 * 8 * 5 * 8 * 5 and c.macs == 3 * 8 * 5 * 5 * 8  # every query head's MACs
     assert s.weight_elems == 3 * 2 * 8 * 5  # keys read once per kv head
     assert w.graph.has_edge("q", "attn_score") and w.graph.has_edge("kv", "attn_score")
     assert w.graph.has_edge("attn_score", "attn_context") and w.graph.has_edge("kv", "attn_context")
