@@ -343,11 +343,11 @@ class Accelerator:
                 raise _err(where, "default_kv_format", str(exc)) from None
 
     # ------------------------------------------------------------------ derived
-    @property
+    @cached_property  # parsed once per (frozen) spec: the sweep asks for it ~100 times a point
     def act_format(self) -> Format:
         return Format.parse(self.default_act_format)
 
-    @property
+    @cached_property
     def kv_format(self) -> Format:
         """Format of the KV cache (K and V, the second operand of attention MATMULs)."""
         return Format.parse(self.default_kv_format) if self.default_kv_format else self.act_format
