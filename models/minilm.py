@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.kernels_ref.formats import Format
+from lowbit.models.quality import MINILM_CALIB
 from lowbit.models.sensitivity import SensitivityTable, _fmts
 
 if TYPE_CHECKING:
@@ -53,13 +54,7 @@ _ATTN = "lowbit_probe"
 
 #: Calibration for the activation / KV terms: `models.quality.MINILM_CALIB` (the weight
 #: terms' 12 sentences) and 12 more (the set tests/models/test_sensitivity_minilm.py calibrates on).
-CALIB = (
-    "The cat sat on the mat.", "Quantisation reduces the number of bits per weight.",
-    "A systolic array multiplies matrices.", "Low-bit accelerators trade accuracy for energy.",
-    "The weather today is sunny with light winds.", "He bought three apples at the market.",
-    "Our team won the final match on Sunday.", "The river floods every spring after the snow melts.",
-    "Please send the report before the meeting tomorrow.", "This recipe needs two eggs and a cup of flour.",
-    "The museum opens at ten and closes at six.", "Compilers translate source code into machine code.",
+CALIB = MINILM_CALIB + (
     "My grandmother grew tomatoes in her garden.", "The stock market fell for the third day in a row.",
     "Solar panels convert sunlight into electricity.", "The children laughed at the clown's tricks.",
     "A good night's sleep improves concentration.", "The bridge was closed for repairs last week.",
@@ -111,26 +106,14 @@ def _attention(module: Any, query: Any, key: Any, value: Any, attention_mask: An
 
 
 def embedder() -> tuple[nn.Module, Any]:
-    """(sentence-embedding module, tokenizer): MiniLM through `importers.load_minilm`, attention
+    """(sentence-embedding module, tokenizer): `importers.load_minilm_embedding` with attention
     through ``lowbit_probe``; module names are ``bert.<HF name>``."""
-    import torch
     from transformers import AttentionInterface
 
-    from .importers import load_minilm
+    from .importers import load_minilm_embedding
 
     AttentionInterface.register(_ATTN, _attention)  # idempotent: the same function every time
-    bert, tok = load_minilm()
-    bert.set_attn_implementation(_ATTN)
-
-    class MiniLMEmbedding(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.bert = bert
-
-        def forward(self, ids: torch.Tensor) -> torch.Tensor:
-            return self.bert(input_ids=ids).last_hidden_state.mean(1)
-
-    return MiniLMEmbedding().eval(), tok
+    return load_minilm_embedding(_ATTN)
 
 
 def token_ids(tok: Any, sentences: Sequence[str]) -> torch.Tensor:

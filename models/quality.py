@@ -157,19 +157,9 @@ def _resnet18(formats: Sequence[str]) -> Quality:
 def _minilm(formats: Sequence[str], cache_dir: str | Path | None) -> Quality:
     import torch
     from lowbit.models import sensitivity as S
-    from lowbit.models.importers import load_minilm
+    from lowbit.models.importers import load_minilm_embedding
 
-    bert, tok = load_minilm()
-
-    class _Embed(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.bert = bert
-
-        def forward(self, ids: torch.Tensor) -> torch.Tensor:
-            return self.bert(input_ids=ids).last_hidden_state.mean(1)
-
-    model = _Embed().eval()
+    model, tok = load_minilm_embedding()
     hf = [n for n in S.weight_layers(model) if ".encoder.layer." in n]
     ids = tok(list(MINILM_CALIB), padding=True, return_tensors="pt")["input_ids"]
     threads = torch.get_num_threads()

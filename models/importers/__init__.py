@@ -82,3 +82,24 @@ def load_minilm() -> tuple[Any, Any]:
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModel.from_pretrained(path).eval()
     return model, tokenizer
+
+
+def load_minilm_embedding(attn_implementation: str | None = None) -> tuple[Any, Any]:
+    """(module, tokenizer): token ids -> mean-pooled last hidden state of all-MiniLM-L6-v2 (the
+    sentence embedding, unnormalised; padded ids, no attention mask), in eval mode. Module names
+    are ``bert.<HF name>``. `attn_implementation` names a registered attention function."""
+    import torch
+
+    bert, tok = load_minilm()
+    if attn_implementation is not None:
+        bert.set_attn_implementation(attn_implementation)
+
+    class MiniLMEmbedding(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return self.bert(input_ids=ids).last_hidden_state.mean(1)
+
+    return MiniLMEmbedding().eval(), tok

