@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from lowbit.hwsim.cores.base import Dataflow
+from lowbit.hwsim.scalesim_streams import _pad
 from lowbit.kernels_ref.errors import InvalidSpecError
 
 __all__ = ["Compact", "compact_streams", "skew_order"]
@@ -56,14 +57,6 @@ def skew_order(m: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     rep_d = np.repeat(d, lens)
     c = np.arange(m * w, dtype=np.int64) - np.repeat(starts - c_lo, lens)
     return rep_d - c, c
-
-
-def _pad(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    if a.shape == (rows, cols):
-        return a
-    out = np.full((rows, cols), -1, dtype=np.int64)
-    out[: a.shape[0], : a.shape[1]] = a
-    return out
 
 
 def _skewed(blocks: np.ndarray, fold_of: np.ndarray, lead: int, fold_len: int) -> tuple[np.ndarray, np.ndarray]:
