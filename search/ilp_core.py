@@ -75,6 +75,19 @@ def _lp_multipliers(obj: np.ndarray, A: np.ndarray, rhs: np.ndarray, gi: np.ndar
     return np.maximum(-np.asarray(r.ineqlin.marginals, dtype=np.float64), 0.0), False
 
 
+def solution_status(prob: pulp.LpProblem) -> str | None:
+    """"optimal" only on a proven optimum (`sol_status`: a time limit still reports
+    LpStatusOptimal), "feasible" on an integer-feasible incumbent, "infeasible", or None when
+    the solver returned nothing usable."""
+    if prob.status == pulp.LpStatusInfeasible or prob.sol_status == pulp.LpSolutionInfeasible:
+        return "infeasible"
+    if prob.sol_status == pulp.LpSolutionOptimal:
+        return "optimal"
+    if prob.sol_status == pulp.LpSolutionIntegerFeasible:
+        return "feasible"
+    return None
+
+
 def _restricted_mip(sel: np.ndarray, obj: np.ndarray, A: np.ndarray, rhs: np.ndarray,
                     gi: np.ndarray, G: int, starts: np.ndarray,
                     make_solver: Callable[[float | None], pulp.LpSolver],
@@ -130,13 +143,10 @@ def _restricted_mip(sel: np.ndarray, obj: np.ndarray, A: np.ndarray, rhs: np.nda
             pulp.LpAffineExpression([(xs[j], float(row[j])) for j in nz]),
             sense=pulp.LpConstraintLE, rhs=float(max(room, 0.0)) / scale), name=f"b{b}")
     prob.solve(make_solver(time_left))
-    if prob.status == pulp.LpStatusInfeasible or prob.sol_status == pulp.LpSolutionInfeasible:
+    status = solution_status(prob)
+    if status == "infeasible":
         return None, "infeasible", kv.size
-    if prob.sol_status == pulp.LpSolutionOptimal:
-        status = "optimal"
-    elif prob.sol_status == pulp.LpSolutionIntegerFeasible:
-        status = "feasible"
-    else:
+    if status is None:
         raise LowbitError(f"solver found no allocation (status "
                           f"{pulp.LpStatus.get(prob.status, prob.status)}"
                           f"{f', time limit {time_left:.3g} s left' if time_left else ''})")

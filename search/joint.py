@@ -55,6 +55,7 @@ import numpy as np
 import pulp
 from lowbit.kernels_ref.errors import InfeasibleBudgetError, InvalidSpecError, LowbitError
 from lowbit.search.costs import SENSITIVITY, CostTable, choice_label, weight_bytes
+from lowbit.search.ilp_core import solution_status
 
 __all__ = [
     "RESIDUAL_READERS",
@@ -353,14 +354,11 @@ def solve_joint(jt: JointTable, budgets: Mapping[str, float | str] | None = None
                                                      sense=pulp.LpConstraintEQ, rhs=0.0), name=f"a{r}_{a}")
     with ilp._quiet_stdout():
         prob.solve(ilp._make_solver(sname, time_limit_s))
-    if prob.status == pulp.LpStatusInfeasible or prob.sol_status == pulp.LpSolutionInfeasible:
+    status = solution_status(prob)
+    if status == "infeasible":
         raise InfeasibleBudgetError("with the activation ties: " + ilp.format_budget_error(bud, mins, jointly=True),
                                     minimums=mins)
-    if prob.sol_status == pulp.LpSolutionOptimal:
-        status = "optimal"
-    elif prob.sol_status == pulp.LpSolutionIntegerFeasible:
-        status = "feasible"
-    else:
+    if status is None:
         raise LowbitError(f"solver {sname} found no joint allocation (status "
                           f"{pulp.LpStatus.get(prob.status, prob.status)})")
     vals = np.fromiter((v.varValue or 0.0 for v in xs), dtype=np.float64, count=nvar)
