@@ -125,14 +125,10 @@ def scope_memory(jt: JointTable, scope: str, model: str, hw: str, *, kv_fmt: str
     are NaN until an allocation fixes them (`allocated_kv`)."""
     from lowbit.hwsim.evaluate import kv_format
     from lowbit.hwsim.spec import load_accelerator
-    from lowbit.search.memory_scope import MEMORY_SCOPES, KVCache, kv_cache_rows
+    from lowbit.search.memory_scope import KVCache, counts_kv, kv_cache_rows
     from lowbit.search.model_tables import workload_for
 
-    if scope not in MEMORY_SCOPES:
-        raise InvalidSpecError(f"--memory-scope {scope!r}: expected one of {', '.join(MEMORY_SCOPES)}")
-    if scope == "weights":
-        if kv_fmt is not None:
-            raise InvalidSpecError("--kv sets the KV-cache format of --memory-scope weights+kv")
+    if not counts_kv(scope, kv_fmt):
         return jt, None
     t = jt.table
     chosen = "matmul" in jt.kinds

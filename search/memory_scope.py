@@ -106,16 +106,22 @@ def with_kv_cache(table: CostTable, kv: KVCache) -> CostTable:
     return table.with_costs(memory_bytes=table.costs["memory_bytes"] + add[:, None])
 
 
+def counts_kv(scope: str, kv_fmt: Any = None) -> bool:
+    """Whether `scope` puts the KV cache in the memory figure; a `kv_fmt` given without
+    ``weights+kv``, or an unknown scope, is an error."""
+    if scope not in MEMORY_SCOPES:
+        raise InvalidSpecError(f"--memory-scope {scope!r}: expected one of {', '.join(MEMORY_SCOPES)}")
+    if scope == "weights" and kv_fmt is not None:
+        raise InvalidSpecError("--kv sets the KV-cache format of --memory-scope weights+kv")
+    return scope != "weights"
+
+
 def scoped_table(table: CostTable, scope: str, workload: Any = None, accel: Any = None,
                  kv_fmt: Any = None) -> tuple[CostTable, KVCache | None]:
     """The table whose `memory_bytes` counts what `scope` says, and the KV cache it added
     (None for ``weights``). The KV format: `kv_fmt`, else the accelerator's default KV
     format, else its activation format."""
-    if scope not in MEMORY_SCOPES:
-        raise InvalidSpecError(f"--memory-scope {scope!r}: expected one of {', '.join(MEMORY_SCOPES)}")
-    if scope == "weights":
-        if kv_fmt is not None:
-            raise InvalidSpecError("--kv sets the KV-cache format of --memory-scope weights+kv")
+    if not counts_kv(scope, kv_fmt):
         return table, None
     if workload is None or accel is None:
         raise InvalidSpecError("--memory-scope weights+kv needs --hw and --model (the KV cache "
