@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from lowbit.hwsim.scalesim_fast import Compact, compact_streams
+from lowbit.hwsim.scalesim_read import user_read_events
 from lowbit.hwsim.scalesim_streams import Streams, operand_matrices, streams
 from lowbit.kernels_ref.errors import InvalidSpecError
 
@@ -104,80 +105,6 @@ def _valid_stream(demand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     flat = demand.reshape(-1)
     idx = np.flatnonzero(flat != -1)
     return flat[idx], idx // demand.shape[1]
-
-
-# ------------------------------------------------------------------ USER read buffer
-def _user_read_events(pf: np.ndarray, pf_size: int, addr: np.ndarray, rows: np.ndarray, size_bytes: int,
-                      bw: int, what: str) -> tuple[dict[int, list[int]], int, int, int]:
-    """read_buffer.py on the non-null prefetch order `pf` (`pf_size` entries with the nulls) and
-    the requests (addresses, row of each): ({row: [completion cycle of each new prefetch in
-    it]}, K, N0, lines/prefetch)."""
-    active = math.ceil(size_bytes * 0.5)
-    pre = size_bytes - active
-    eps = math.ceil(size_bytes / 100)
-    fetch_rows = math.ceil(pf_size / bw)
-    n_sets = pf.size // eps + 1
-    a_sets = min(math.ceil(active / eps), n_sets)
-    p_sets = min(math.ceil(pre / eps), n_sets - a_sets)
-    n0 = min(math.ceil(active / bw), fetch_rows)
-    nlp = math.ceil(pre / bw)
-    events: dict[int, list[int]] = {}
-    if addr.size == 0:
-        return events, 0, n0, nlp
-    lo = int(min(pf.min(), addr.min())) if pf.size else int(addr.min())
-    hi = int(max(pf.max() if pf.size else addr.max(), addr.max()))
-    ids = pf - lo
-    dem = addr - lo
-    present = np.zeros(hi - lo + 1, dtype=bool)
-    present[ids] = True
-    if not present[dem].all():
-        raise InvalidSpecError(f"scalesim: a {what} demand is not in its prefetch stream "
-                               "(SCALE-Sim 3.0.0 would loop forever)")
-    cnt = np.zeros(hi - lo + 1, dtype=np.int64)  # int64: np.add.at is ~100x faster than on int32
-
-    def move(first_set: int, count: int, delta: int) -> None:
-        s = first_set % n_sets
-        while count > 0:
-            take = min(count, n_sets - s)
-            a, b = s * eps, min((s + take) * eps, pf.size)
-            if a < b:
-                np.add.at(cnt, ids[a:b], delta)
-            count -= take
-            s = 0
-
-    move(0, a_sets, 1)
-    k = 0
-    pos = 0
-    chunk = 2048
-    step = nlp + 1
-    n = dem.size
-    while pos < n:
-        seg = dem[pos:pos + chunk]
-        miss = cnt[seg] == 0
-        j = int(np.argmax(miss))
-        if not miss[j]:
-            pos += seg.size
-            chunk = min(chunk * 2, 1 << 20)
-            continue
-        e = pos + j
-        a = dem[e]
-        tries = 0
-        while cnt[a] == 0:
-            if p_sets == 0 or tries > n_sets:
-                raise InvalidSpecError(f"scalesim: the {what} buffer cannot reach a demanded address "
-                                       "(SCALE-Sim 3.0.0 would loop forever)")
-            start = k * p_sets
-            move(start, p_sets, -1)
-            move(start + a_sets, p_sets, 1)
-            k += 1
-            tries += 1
-            events.setdefault(int(rows[e]), []).append(-1 + k * step)
-        pos = e + 1
-        chunk = max(256, min(chunk, 1 << 20))
-    if k and nlp > fetch_rows:
-        raise InvalidSpecError(f"scalesim: the {what} prefetch is longer than its whole fetch matrix "
-                               "(SCALE-Sim 3.0.0 fails here in numpy.column_stack)")
-    return events, k, n0, nlp
 
 
 # ------------------------------------------------------------------ the rows and the write buffer
@@ -333,29 +260,64 @@ def _cycle_of(rows: _RowsResult, r: int) -> int:
 
 
 # ------------------------------------------------------------------ CALC read buffer
+def previous_occurrence(addr: np.ndarray) -> np.ndarray:
+    """Index of each request's previous occurrence in the stream (-1 for a first one), from
+    one stable sort (a radix sort when the addresses span at most 2**16)."""
+    n = addr.size
+    lo = int(addr.min())
+    span = int(addr.max()) - lo
+    keys = (addr - lo).astype(np.uint16) if span < 1 << 16 else addr
+    order = np.argsort(keys, kind="stable")
+    so = addr[order]
+    same = so[1:] == so[:-1]
+    prev = np.full(n, -1, dtype=np.int64)
+    prev[order[1:][same]] = order[:-1][same]
+    return prev
+
+
 def generation_ends(addr: np.ndarray, g: int) -> tuple[list[int], int]:
     """read_buffer_estimate_bw.py's generations over a request stream: a generation starts at
     `pos` and ends at the request that brings its count of distinct addresses to `g` (the next
     starts after it). Returns (index of each generation's last request, distinct addresses of
     the unfinished last generation). A request is new to the generation starting at `pos` iff
     its previous occurrence in the stream is before `pos`: one stable sort gives every previous
-    occurrence, then each generation is one vectorised scan."""
+    occurrence, then each generation is one vectorised scan. Where every request of a stretch
+    is new to its generation (no address repeats within g requests), the generations there are
+    every g requests: after a generation of exactly g requests, a window of the stream is
+    checked against that closed form and all generations it holds are taken at once."""
     n = addr.size
     if n == 0:
         return [], 0
-    order = np.argsort(addr, kind="stable")
-    same = addr[order[1:]] == addr[order[:-1]]
-    prev = np.full(n, -1, dtype=np.int64)
-    prev[order[1:][same]] = order[:-1][same]
+    prev = previous_occurrence(addr)
     if g <= 0:
-        return [], int(n - np.count_nonzero(same))
+        return [], int(np.count_nonzero(prev < 0))
     ends: list[int] = []
     pos, w = 0, max(4 * g, 4096)
+    ff = max(16 * g, 8192)  # fast-forward window
+    lane = np.arange(ff, dtype=np.int64) // g * g  # offset of each request's generation start
+    dense = True  # the last generation was exactly g requests
     while pos < n:
+        if dense:
+            seg = prev[pos:pos + ff]
+            bad = seg >= pos + lane[:seg.size]
+            v = int(np.argmax(bad)) if seg.size else 0
+            if seg.size and not bad[v]:
+                v = seg.size
+            j = v // g
+            more = v == seg.size and pos + seg.size < n  # all new, and the stream goes on
+            if j:
+                ends.extend(range(pos + g - 1, pos + j * g, g))
+                pos += j * g
+                if more:
+                    continue
+            dense = False
+            if pos >= n:
+                break
         new = np.flatnonzero(prev[pos:pos + w] < pos)
         if new.size >= g:
             e = pos + int(new[g - 1])
             ends.append(e)
+            dense = e + 1 - pos == g
             w = max(2 * (e + 1 - pos), 4096)
             pos = e + 1
         elif pos + w >= n:
@@ -428,9 +390,9 @@ def simulate_layer(layer: ScaleSimLayer, cfg: ScaleSimConfig, oracle: bool = Fal
     n_rows = cs.of_counts.size
     if user:
         if_bw, f_bw, of_bw = cfg.ifmap_bank_bandwidth, cfg.filter_bank_bandwidth, cfg.bandwidths[0]
-        if_ev, k_if, n0_if, nl_if = _user_read_events(cs.if_pf, cs.if_pf_size, cs.if_addr, cs.if_row,
+        if_ev, k_if, n0_if, nl_if = user_read_events(cs.if_pf, cs.if_pf_size, cs.if_addr, cs.if_row,
                                                       isz, if_bw, "ifmap")
-        f_ev, k_f, n0_f, nl_f = _user_read_events(cs.f_pf, cs.f_pf_size, cs.f_addr, cs.f_row,
+        f_ev, k_f, n0_f, nl_f = user_read_events(cs.f_pf, cs.f_pf_size, cs.f_addr, cs.f_row,
                                                   fsz, f_bw, "filter")
     else:
         of_bw = cfg.array_cols

@@ -1,0 +1,223 @@
+"""SCALE-Sim 3.0.0's USER-mode read buffer (`memory/read_buffer.py`) on a request stream.
+
+The prefetch order (non-null entries) is cut into sets of `eps = ceil(size/100)` entries; the
+active window holds `a` sets and each miss moves it by `p` sets (mod the `n` sets). After k
+moves the window is sets [k p, k p + a) mod n, so in unwrapped set coordinates it starts at
+W = k p. A request whose address has a copy in set s hits iff some s + j n (j >= 0) lies in
+[W, W + a); on a miss SCALE-Sim moves until it does. With T the first unwrapped copy at or
+after W, the first k' > k that hits is ceil((T - a + 1) / p) (a >= p always: the active half
+is at least the prefetch half; p = 0 only when the window holds every set).
+
+`user_read_events` runs that rule on chunks of the stream at once: with T taken from the
+window at the chunk start, the window after each request is a running maximum of each
+request's `ceil((T - a + 1) / p)`; that is exact up to the first request whose T falls behind
+the window reached before it, where the next chunk starts. When an address has several
+copies in the prefetch order (im2col duplicates of a conv ifmap), T is found by a search in
+the copies sorted by (address, set). `user_read_events_stepped` is the per-miss rule
+(window counts moved with `np.add.at`), kept as the reference.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from lowbit.kernels_ref.errors import InvalidSpecError
+
+__all__ = ["UserBuffer", "events_from_moves", "user_buffer", "user_read_events", "user_read_events_stepped"]
+
+Events = dict[int, list[int]]
+
+
+class UserBuffer:
+    """read_buffer.py's sizes for one operand: sets of `eps` prefetch entries, `n` sets, an
+    active window of `a` sets moved by `p` sets per miss; `n0` lines fill the active buffer
+    and each new prefetch is `nlp` lines of `fetch_rows`."""
+
+    __slots__ = ("a", "eps", "fetch_rows", "n", "n0", "nlp", "p")
+
+    def __init__(self, pf_entries: int, pf_size: int, size_bytes: int, bw: int) -> None:
+        active = math.ceil(size_bytes * 0.5)
+        pre = size_bytes - active
+        self.eps = math.ceil(size_bytes / 100)
+        self.fetch_rows = math.ceil(pf_size / bw)
+        self.n = pf_entries // self.eps + 1
+        self.a = min(math.ceil(active / self.eps), self.n)
+        self.p = min(math.ceil(pre / self.eps), self.n - self.a)
+        self.n0 = min(math.ceil(active / bw), self.fetch_rows)
+        self.nlp = math.ceil(pre / bw)
+
+
+def user_buffer(pf: np.ndarray, pf_size: int, size_bytes: int, bw: int) -> UserBuffer:
+    return UserBuffer(pf.size, pf_size, size_bytes, bw)
+
+
+def _checked_ids(pf: np.ndarray, addr: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """(prefetch ids, request ids, span): addresses shifted to start at 0; every demanded
+    address must be in the prefetch order."""
+    lo = int(min(pf.min(), addr.min())) if pf.size else int(addr.min())
+    hi = int(max(pf.max() if pf.size else addr.max(), addr.max()))
+    return pf - lo, addr - lo, hi - lo + 1
+
+
+def _not_present(what: str) -> InvalidSpecError:
+    return InvalidSpecError(f"scalesim: a {what} demand is not in its prefetch stream "
+                            "(SCALE-Sim 3.0.0 would loop forever)")
+
+
+def _check_prefetch_length(buf: UserBuffer, k: int, what: str) -> None:
+    if k and buf.nlp > buf.fetch_rows:
+        raise InvalidSpecError(f"scalesim: the {what} prefetch is longer than its whole fetch matrix "
+                               "(SCALE-Sim 3.0.0 fails here in numpy.column_stack)")
+
+
+def events_from_moves(at: list[int], ks: list[int], rows: np.ndarray, step: int) -> Events:
+    """{row: [completion cycle of each new prefetch made in it]} from the requests that move
+    the window and the move count after each (prefetch k completes at -1 + k * step)."""
+    events: Events = {}
+    rs = rows[at].tolist() if at else []
+    prev = 0
+    for r, k in zip(rs, ks):
+        lst = events.get(r)
+        new = list(range(-1 + (prev + 1) * step, k * step, step))
+        if lst is None:
+            events[r] = new
+        else:
+            lst.extend(new)
+        prev = k
+    return events
+
+
+def user_read_events(pf: np.ndarray, pf_size: int, addr: np.ndarray, rows: np.ndarray, size_bytes: int,
+                     bw: int, what: str) -> tuple[Events, int, int, int]:
+    """read_buffer.py on the non-null prefetch order `pf` (`pf_size` entries with the nulls) and
+    the requests (addresses, row of each): ({row: [completion cycle of each new prefetch in
+    it]}, K, N0, lines/prefetch)."""
+    buf = user_buffer(pf, pf_size, size_bytes, bw)
+    if addr.size == 0:
+        return {}, 0, buf.n0, buf.nlp
+    ids, dem, span = _checked_ids(pf, addr, what)
+    cnt = np.bincount(ids, minlength=span)
+    if not cnt[dem].all():
+        raise _not_present(what)
+    if buf.p == 0:  # the window holds every set: every present address hits
+        return {}, 0, buf.n0, buf.nlp
+    if int(cnt.max()) <= 1:
+        sid = np.empty(span, dtype=np.int64)
+        sid[ids] = np.arange(ids.size, dtype=np.int64) // buf.eps
+        at, ks = _moves_single(sid[dem], buf)
+    else:
+        at, ks = _moves_multi(ids, dem, buf)
+    k = ks[-1] if ks else 0
+    _check_prefetch_length(buf, k, what)
+    return events_from_moves(at, ks, rows, buf.nlp + 1), k, buf.n0, buf.nlp
+
+
+def _moves_single(s: np.ndarray, buf: UserBuffer) -> tuple[list[int], list[int]]:
+    """Requests whose addresses have one copy each, at sets `s`: (index of each request that
+    moves the window, move count after it). Consecutive requests of one set hit or miss
+    together, so the rule runs once per run of equal sets, in plain integers."""
+    n, a, p = buf.n, buf.a, buf.p
+    starts = np.flatnonzero(np.diff(s, prepend=-1))
+    at: list[int] = []
+    ks: list[int] = []
+    k = w = q = 0
+    for j, sv in zip(starts.tolist(), s[starts].tolist()):
+        d = (sv - q) % n
+        if d >= a:  # miss: the first window holding w + d
+            k = -((a - 1 - w - d) // p)
+            w = k * p
+            q = w % n
+            at.append(j)
+            ks.append(k)
+    return at, ks
+
+
+def _moves_multi(ids: np.ndarray, dem: np.ndarray, buf: UserBuffer) -> tuple[list[int], list[int]]:
+    """Requests whose addresses may have several copies: the window's content held as a count
+    per address (moved with `np.add.at`), the stream scanned for the next miss in chunks."""
+    n_sets, a_sets, p_sets, eps = buf.n, buf.a, buf.p, buf.eps
+    cnt = np.zeros(int(max(ids.max(), dem.max())) + 1, dtype=np.int64)  # int64: fast np.add.at
+
+    def move(first_set: int, count: int, delta: int) -> None:
+        s = first_set % n_sets
+        while count > 0:
+            take = min(count, n_sets - s)
+            lo, hi = s * eps, min((s + take) * eps, ids.size)
+            if lo < hi:
+                np.add.at(cnt, ids[lo:hi], delta)
+            count -= take
+            s = 0
+
+    move(0, a_sets, 1)
+    at: list[int] = []
+    ks: list[int] = []
+    k = pos = 0
+    chunk = 2048
+    m = dem.size
+    while pos < m:
+        seg = dem[pos:pos + chunk]
+        miss = cnt[seg] == 0
+        j = int(np.argmax(miss))
+        if not miss[j]:
+            pos += seg.size
+            chunk = min(chunk * 2, 1 << 20)
+            continue
+        e = pos + j
+        x = dem[e]
+        while cnt[x] == 0:  # p_sets >= 1 here, and every set is reached within n_sets moves
+            start = k * p_sets
+            move(start, p_sets, -1)
+            move(start + a_sets, p_sets, 1)
+            k += 1
+        at.append(e)
+        ks.append(k)
+        pos = e + 1
+        chunk = max(256, min(chunk, 1 << 20))
+    return at, ks
+
+
+def user_read_events_stepped(pf: np.ndarray, pf_size: int, addr: np.ndarray, rows: np.ndarray,
+                             size_bytes: int, bw: int, what: str) -> tuple[Events, int, int, int]:
+    """The same as `user_read_events`, one miss at a time: the window's content is held as a
+    count per address and moved with `np.add.at` (the reference)."""
+    buf = user_buffer(pf, pf_size, size_bytes, bw)
+    n_sets, a_sets, p_sets, eps, nlp = buf.n, buf.a, buf.p, buf.eps, buf.nlp
+    events: Events = {}
+    if addr.size == 0:
+        return events, 0, buf.n0, nlp
+    ids, dem, span = _checked_ids(pf, addr, what)
+    present = np.zeros(span, dtype=bool)
+    present[ids] = True
+    if not present[dem].all():
+        raise _not_present(what)
+    cnt = np.zeros(span, dtype=np.int64)  # int64: np.add.at is ~100x faster than on int32
+
+    def move(first_set: int, count: int, delta: int) -> None:
+        s = first_set % n_sets
+        while count > 0:
+            take = min(count, n_sets - s)
+            lo, hi = s * eps, min((s + take) * eps, pf.size)
+            if lo < hi:
+                np.add.at(cnt, ids[lo:hi], delta)
+            count -= take
+            s = 0
+
+    move(0, a_sets, 1)
+    k = 0
+    step = nlp + 1
+    for e in range(dem.size):
+        x = dem[e]
+        tries = 0
+        while cnt[x] == 0:
+            if p_sets == 0 or tries > n_sets:
+                raise InvalidSpecError(f"scalesim: the {what} buffer cannot reach a demanded address "
+                                       "(SCALE-Sim 3.0.0 would loop forever)")
+            start = k * p_sets
+            move(start, p_sets, -1)
+            move(start + a_sets, p_sets, 1)
+            k += 1
+            tries += 1
+            events.setdefault(int(rows[e]), []).append(-1 + k * step)
+    _check_prefetch_length(buf, k, what)
+    return events, k, buf.n0, nlp
