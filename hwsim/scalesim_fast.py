@@ -13,6 +13,7 @@ oracle (tests hold the two equal on random layers).
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,67 @@ from lowbit.hwsim.cores.base import Dataflow
 from lowbit.hwsim.scalesim_streams import _pad
 from lowbit.kernels_ref.errors import InvalidSpecError
 
-__all__ = ["Compact", "compact_streams", "skew_order"]
+__all__ = ["Compact", "OperandStream", "compact_streams", "skew_order"]
+
+
+class OperandStream:
+    """One read operand's requests in service order, as blocks: fold F issues block
+    `fold_of[F]`'s addresses at rows F * fold_len + that block's rows. A skewed operand has one
+    block per operand tile and folds that reuse it; a stationary operand (or a stream read off
+    SCALE-Sim's matrices) is one block holding the whole stream. `arrays()` gives the whole
+    stream (address and row of each request)."""
+
+    __slots__ = ("_flat", "blocks", "counts", "fold_len", "fold_of", "starts", "width")
+
+    def __init__(self, blocks: list[tuple[np.ndarray, np.ndarray]], fold_of: list[int], fold_len: int,
+                 width: int) -> None:
+        self.blocks = blocks
+        self.width = width  # at most this many requests a row
+        self.fold_of = fold_of
+        self.fold_len = fold_len
+        sizes = [int(v.size) for v, _ in blocks]
+        self.counts = [sizes[b] for b in fold_of]
+        self.starts = [0]
+        for c in self.counts:
+            self.starts.append(self.starts[-1] + c)
+        self._flat: tuple[np.ndarray, np.ndarray] | None = None
+
+    @classmethod
+    def whole(cls, addr: np.ndarray, row: np.ndarray, width: int) -> OperandStream:
+        return cls([(addr, row)], [0], 0, width)
+
+    @property
+    def size(self) -> int:
+        return self.starts[-1]
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._flat is None:
+            if len(self.fold_of) == 1:
+                v, r = self.blocks[self.fold_of[0]]
+                self._flat = (v, r)
+            else:
+                self._flat = (np.concatenate([self.blocks[b][0] for b in self.fold_of]),
+                              np.concatenate([self.blocks[b][1] + f * self.fold_len
+                                              for f, b in enumerate(self.fold_of)]))
+        return self._flat
+
+    def row_at(self, e: int) -> int:
+        """Row of request e (0 <= e < size)."""
+        f = bisect_right(self.starts, e) - 1
+        return int(self.blocks[self.fold_of[f]][1][e - self.starts[f]]) + f * self.fold_len
+
+    def reuse_distance(self) -> int:
+        """Fewest requests from one use of a block to its next (a large number if none is
+        reused): with every address once per block, the least distance between two requests
+        of one address."""
+        last: dict[int, int] = {}
+        best = 1 << 62
+        for f, b in enumerate(self.fold_of):
+            if self.counts[f]:
+                if b in last:
+                    best = min(best, self.starts[f] - self.starts[last[b]])
+                last[b] = f
+        return best
 
 
 @dataclass(frozen=True)
@@ -28,10 +89,8 @@ class Compact:
     """Per operand, the non-null requests in service order (address, row), the ofmap writes
     per row, the prefetch order (non-null entries; its full size with nulls), report counts."""
 
-    if_addr: np.ndarray
-    if_row: np.ndarray
-    f_addr: np.ndarray
-    f_row: np.ndarray
+    ifmap: OperandStream
+    filt: OperandStream
     of_counts: np.ndarray
     if_pf: np.ndarray
     f_pf: np.ndarray
@@ -59,25 +118,25 @@ def skew_order(m: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return rep_d - c, c
 
 
-def _skewed(blocks: np.ndarray, fold_of: np.ndarray, lead: int, fold_len: int) -> tuple[np.ndarray, np.ndarray]:
+def _skewed(blocks: np.ndarray, fold_of: np.ndarray, lead: int, fold_len: int) -> OperandStream:
     """Requests of skewed blocks (nb, t, W): fold F uses block fold_of[F]."""
     _, t, w = blocks.shape
     i, c = skew_order(t, w)
     per = blocks[:, i, c]  # (nb, t*w) in service order
-    vals = per[fold_of].reshape(-1)
-    rows = (np.arange(fold_of.size, dtype=np.int64)[:, None] * fold_len + (lead + i + c)[None, :]).reshape(-1)
-    keep = vals != -1
-    return vals[keep], rows[keep]
+    rows = lead + i + c
+    keep = per != -1
+    parts = [(per[b][keep[b]], rows[keep[b]]) for b in range(per.shape[0])]
+    return OperandStream(parts, fold_of.tolist(), fold_len, w)
 
 
-def _stationary(tiles: np.ndarray, fold_len: int) -> tuple[np.ndarray, np.ndarray]:
+def _stationary(tiles: np.ndarray, fold_len: int) -> OperandStream:
     """Requests of stationary tiles (nF, R, C), row r at fold row R - 1 - r."""
     nf, r, c = tiles.shape
     vals = tiles[:, ::-1, :].reshape(-1)
     rows = (np.arange(nf, dtype=np.int64)[:, None] * fold_len
             + np.repeat(np.arange(r, dtype=np.int64), c)[None, :]).reshape(-1)
     keep = vals != -1
-    return vals[keep], rows[keep]
+    return OperandStream.whole(vals[keep], rows[keep], c)
 
 
 def _skew_counts(lead: int, ia: np.ndarray, ib: np.ndarray, nc: np.ndarray, fold_len: int) -> np.ndarray:
@@ -128,8 +187,8 @@ def compact_streams(ifmap: np.ndarray, filt: np.ndarray, rows: int, cols: int, d
         fp = _pad(filt, t, cf * C).reshape(t, cf, C).transpose(1, 0, 2)  # (cf, t, C)
         if pre:
             if_pf, f_pf = _pf_diag(ip.reshape(rf * t, R)), _pf_diag(fp.reshape(cf * t, C))
-        if_addr, if_row = _skewed(ip, fr_of, 0, L)
-        f_addr, f_row = _skewed(fp, fc_of, 0, L)
+        ifs = _skewed(ip, fr_of, 0, L)
+        fs = _skewed(fp, fc_of, 0, L)
         of_counts = _skew_counts(t - 1, R - nr, np.full(nfold, R, dtype=np.int64), nc, L)
         nif, nf, nof = t * sum_nr, t * sum_nc, int(used.sum()) + nfold * (R + C)
         denom = R * C * L
@@ -140,9 +199,9 @@ def compact_streams(ifmap: np.ndarray, filt: np.ndarray, rows: int, cols: int, d
         fsrc = _pad(filt, sr, cf * C)
         if pre:
             if_pf, f_pf = _pf_diag(ip.reshape(rf * t, R)), _pf_blocks(fsrc, cf, C)
-        if_addr, if_row = _skewed(ip, fr_of, R, L)
+        ifs = _skewed(ip, fr_of, R, L)
         tiles = _pad(fsrc, rf * R, cf * C).reshape(rf, R, cf, C).transpose(2, 0, 1, 3).reshape(nfold, R, C)
-        f_addr, f_row = _stationary(tiles, L)
+        fs = _stationary(tiles, L)
         of_counts = _skew_counts(2 * R - 1, np.zeros(nfold, dtype=np.int64),
                                  np.full(nfold, t, dtype=np.int64), nc, L)
         nif, nf, nof = t * sum_nr, int(used.sum()), t * sum_nc
@@ -155,8 +214,8 @@ def compact_streams(ifmap: np.ndarray, filt: np.ndarray, rows: int, cols: int, d
         if pre:
             if_pf, f_pf = _pf_blocks(isrc, cf, C), _pf_diag(fp.reshape(rf * t, R))
         tiles = _pad(isrc, rf * R, cf * C).reshape(rf, R, cf, C).transpose(2, 0, 1, 3).reshape(nfold, R, C)
-        if_addr, if_row = _stationary(tiles, L)
-        f_addr, f_row = _skewed(fp, fr_of, R, L)
+        ifs = _stationary(tiles, L)
+        fs = _skewed(fp, fr_of, R, L)
         of_counts = _skew_counts(2 * R - 1, np.zeros(nfold, dtype=np.int64),
                                  np.full(nfold, t, dtype=np.int64), nc, L)
         nif, nf, nof = int(used.sum()), t * sum_nr, t * sum_nc
@@ -166,7 +225,7 @@ def compact_streams(ifmap: np.ndarray, filt: np.ndarray, rows: int, cols: int, d
         if_pf, f_pf = if_pf[if_pf != -1], f_pf[f_pf != -1]
     else:
         if_size = f_size = 0
-    return Compact(if_addr=if_addr, if_row=if_row, f_addr=f_addr, f_row=f_row, of_counts=of_counts,
+    return Compact(ifmap=ifs, filt=fs, of_counts=of_counts,
                    if_pf=if_pf, f_pf=f_pf, if_pf_size=if_size, f_pf_size=f_size,
                    ifmap_reads=nif, filter_reads=nf, ofmap_writes=nof,
                    mapping_eff_per_fold=used / (R * C), compute_util_per_fold=used * t / denom)

@@ -30,20 +30,22 @@ COMPUTE_REPORT, BANDWIDTH_REPORT and DETAILED_ACCESS_REPORT.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from lowbit.hwsim.scalesim_fast import Compact, compact_streams
-from lowbit.hwsim.scalesim_read import user_read_events
+from lowbit.hwsim.scalesim_fast import Compact, OperandStream, compact_streams
+from lowbit.hwsim.scalesim_read import user_read_events, user_read_events_stepped
 from lowbit.hwsim.scalesim_streams import Streams, operand_matrices, streams
 from lowbit.kernels_ref.errors import InvalidSpecError
 
 if TYPE_CHECKING:
     from lowbit.hwsim.scalesim_io import ScaleSimConfig, ScaleSimLayer
 
-__all__ = ["LayerReport", "compact_from_streams", "generation_ends", "simulate_layer"]
+__all__ = ["LayerReport", "compact_from_streams", "generation_ends", "generation_ends_plain", "previous_occurrence",
+           "simulate_layer"]
 
 _INF = 1 << 62
 
@@ -165,7 +167,31 @@ class _Writer:
         return start + nl - 1
 
     def row(self, cycle: int, count: int) -> int:
-        """One demand row of `count` writes at `cycle`; returns its serviced cycle."""
+        """One demand row of `count` writes at `cycle`; returns its serviced cycle. Writes are
+        stored in stretches up to the next one that stalls (full during a drain) or drains
+        (free space below the active half after the last drain ended)."""
+        cur = cycle
+        left = count
+        while left:
+            if cur < self.drain_end:
+                j = max(self.free, 1)  # the j-th write leaves no free space: wait for the drain
+                if j > left:
+                    break
+                self.store(j)
+                cur = self.drain_end
+            else:
+                j = max(self.free - self.active + 1, 1)  # the j-th write drops below the half
+                if j > left:
+                    break
+                self.store(j)
+                self.flush()
+                self.drain_end = self.drain(cur)
+            left -= j
+        self.store(left)
+        return cur
+
+    def row_stepped(self, cycle: int, count: int) -> int:
+        """`row`, one write at a time as write_buffer.py does (the reference)."""
         cur = cycle
         for _ in range(count):
             self.store(1)
@@ -178,17 +204,17 @@ class _Writer:
         return cur
 
     def next_event(self, e_ptr: int, n_elems: int, first_row: int, stall: int,
-                   row_start: np.ndarray, n_rows: int) -> int:
+                   row_start: list[int], n_rows: int) -> int:
         """First row at or after `first_row` (starting at element `e_ptr`) where a write drains
         or stalls, when every row r runs at cycle r + stall; _INF when none."""
         e_a = e_ptr + max(self.free - self.active + 1, 1) - 1
         d_row = max(self.drain_end - stall, first_row)
-        e_d = int(row_start[d_row]) if d_row < n_rows else _INF
+        e_d = row_start[d_row] if d_row < n_rows else _INF
         e_z = e_ptr + max(self.free, 1) - 1
         e = e_z if e_z < e_d else max(e_a, e_d)
         if e >= n_elems:
             return _INF
-        return int(np.searchsorted(row_start, e, side="right")) - 1
+        return bisect_right(row_start, e) - 1
 
 
 @dataclass
@@ -213,39 +239,48 @@ def _offset(events: list[int], cycle: int) -> int:
 
 
 def _run_rows(n_rows: int, if_ev: dict[int, list[int]], f_ev: dict[int, list[int]],
-              of_counts: np.ndarray, writer: _Writer) -> _RowsResult:
-    row_start = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(of_counts, out=row_start[1:])
-    n_elems = int(row_start[-1])
+              of_counts: np.ndarray, writer: _Writer, stepped: bool = False) -> _RowsResult:
+    """The rows where something happens (a read event, or the writer drains or stalls), in
+    order; rows between them run at row + stalls so far. `stepped` services each such row's
+    writes one at a time (the reference)."""
+    starts = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(of_counts, out=starts[1:])
+    row_start: list[int] = starts.tolist()
+    n_elems = row_start[-1]
     if_rows = sorted(if_ev)
     f_rows = sorted(f_ev)
+    n_if, n_f = len(if_rows), len(f_rows)
     ii = fi = 0
     stall = 0
     nxt = 0
     e_ptr = 0
     res = _RowsResult(0, [], [], {}, {}, {}, 0)
+    service = writer.row_stepped if stepped else writer.row
     while True:
-        r_if = if_rows[ii] if ii < len(if_rows) else _INF
-        r_f = f_rows[fi] if fi < len(f_rows) else _INF
+        r_if = if_rows[ii] if ii < n_if else _INF
+        r_f = f_rows[fi] if fi < n_f else _INF
         r_of = writer.next_event(e_ptr, n_elems, nxt, stall, row_start, n_rows) if e_ptr < n_elems else _INF
         r = min(r_if, r_f, r_of)
         if r >= n_rows:
             break
-        writer.store(int(row_start[r]) - e_ptr)
+        writer.store(row_start[r] - e_ptr)
         cyc = r + stall
-        o_if = _offset(if_ev[r], cyc) if r == r_if else 1
-        o_f = _offset(f_ev[r], cyc) if r == r_f else 1
-        ii += r == r_if
-        fi += r == r_f
-        out = writer.row(cyc, int(of_counts[r]))
+        o_if = o_f = 1
+        if r == r_if:
+            o_if = _offset(if_ev[r], cyc)
+            ii += 1
+        if r == r_f:
+            o_f = _offset(f_ev[r], cyc)
+            fi += 1
+        e_ptr = row_start[r + 1]
+        out = service(cyc, e_ptr - row_start[r])
         res.if_out[r], res.f_out[r], res.of_out[r] = cyc + o_if, cyc + o_f, out
-        s = int(max(o_if - 1, o_f - 1, out - cyc))
+        s = max(o_if - 1, o_f - 1, out - cyc)
         if s:
             stall += s
             res.change_rows.append(r)
             res.change_stall.append(stall)
         nxt = r + 1
-        e_ptr = int(row_start[r + 1])
     writer.store(n_elems - e_ptr)
     last = n_rows - 1
     res.last_of_out = res.of_out.get(last, last + stall)  # a row without events: cycle, no stall
@@ -255,7 +290,7 @@ def _run_rows(n_rows: int, if_ev: dict[int, list[int]], f_ev: dict[int, list[int
 
 def _cycle_of(rows: _RowsResult, r: int) -> int:
     """Row r's cycle: r + the stalls of the rows before it."""
-    i = int(np.searchsorted(np.asarray(rows.change_rows, dtype=np.int64), r, side="left"))
+    i = bisect_left(rows.change_rows, r)
     return r + (rows.change_stall[i - 1] if i else 0)
 
 
@@ -327,20 +362,56 @@ def generation_ends(addr: np.ndarray, g: int) -> tuple[list[int], int]:
     return ends, 0
 
 
-def _calc_read(addr: np.ndarray, arow: np.ndarray, size_bytes: int, rows: _RowsResult,
-               what: str) -> tuple[float, float, int]:
-    """read_buffer_estimate_bw.py on a request stream (addresses, row of each):
-    (DRAM start cycle, stop cycle, reads)."""
+def generation_ends_plain(addr: np.ndarray, g: int) -> tuple[list[int], int]:
+    """`generation_ends` as read_buffer_estimate_bw.py counts it, one request at a time (the
+    reference)."""
+    ends: list[int] = []
+    seen: set[int] = set()
+    for i, x in enumerate(addr.tolist()):
+        seen.add(x)
+        if g > 0 and len(seen) == g:
+            ends.append(i)
+            seen = set()
+    return ends, len(seen)
+
+
+def _all_new(stream: OperandStream, g: int) -> bool:
+    """Whether every request is new to its generation and no row ends two generations: each
+    address once per block, a block reused only g or more requests later, at most g requests
+    a row. Then the generations are every g requests (reads = requests)."""
+    if g <= 0 or stream.width > g or stream.reuse_distance() < g:
+        return False
+    vals = [v for v, _ in stream.blocks if v.size]
+    if not vals:
+        return True
+    flat = np.concatenate(vals) if len(vals) > 1 else vals[0]
+    lo = int(flat.min())
+    return int(np.bincount(flat - lo).max()) <= 1
+
+
+def _calc_read(stream: OperandStream, size_bytes: int, rows: _RowsResult, what: str,
+               plain: bool = False) -> tuple[float, float, int]:
+    """read_buffer_estimate_bw.py on a request stream: (DRAM start cycle, stop cycle, reads).
+    `plain` counts generations one request at a time (the reference)."""
     npis = size_bytes // 100
     g = 50 * npis
-    end_idx, rem = generation_ends(addr, g)
-    ends = [int(arow[e]) for e in end_idx]
-    reads = len(ends) * g + rem
+    n = stream.size
+    if not plain and _all_new(stream, g):
+        n_ends, rem = n // g, n % g
+        ends = [stream.row_at(n_ends * g - 1)] if n_ends else []  # the ends are in distinct rows
+        first = stream.row_at(0) if n else 0
+    else:
+        addr, arow = stream.arrays()
+        end_idx, rem = (generation_ends_plain if plain else generation_ends)(addr, g)
+        ends = arow[end_idx].tolist() if end_idx else []
+        n_ends = len(ends)
+        first = int(arow[0]) if n else 0
+    reads = n_ends * g + rem
     if not ends:  # complete_all_prefetches with no active-buffer prefetch done yet
         num_sets = -(-rem // npis) if npis else 0
         cycles = math.ceil(num_sets * npis / 10)
         return float(-cycles), -1.0, reads
-    frc = _cycle_of(rows, int(arow[0]))
+    frc = _cycle_of(rows, first)
     cyc = [_cycle_of(rows, r) for r in ends]
     c1 = math.ceil(g / 10)
     dram_start = (frc - 2 - c1 + 1) + 1
@@ -359,10 +430,10 @@ def _calc_read(addr: np.ndarray, arow: np.ndarray, size_bytes: int, rows: _RowsR
 # ------------------------------------------------------------------ one layer
 def compact_from_streams(st: Streams, user: bool) -> Compact:
     """The compact request streams read off SCALE-Sim's demand matrices (the oracle path)."""
-    if_addr, if_row = _valid_stream(st.ifmap_demand)
-    f_addr, f_row = _valid_stream(st.filter_demand)
+    ifs = OperandStream.whole(*_valid_stream(st.ifmap_demand), st.ifmap_demand.shape[1])
+    fs = OperandStream.whole(*_valid_stream(st.filter_demand), st.filter_demand.shape[1])
     return Compact(
-        if_addr=if_addr, if_row=if_row, f_addr=f_addr, f_row=f_row,
+        ifmap=ifs, filt=fs,
         of_counts=(st.ofmap_demand != -1).sum(axis=1),
         if_pf=st.ifmap_prefetch[st.ifmap_prefetch != -1], f_pf=st.filter_prefetch[st.filter_prefetch != -1],
         if_pf_size=st.ifmap_prefetch.size if user else 0, f_pf_size=st.filter_prefetch.size if user else 0,
@@ -374,9 +445,13 @@ def compact_from_streams(st: Streams, user: bool) -> Compact:
 def simulate_layer(layer: ScaleSimLayer, cfg: ScaleSimConfig, oracle: bool = False) -> LayerReport:
     """SCALE-Sim 3.0.0's three report rows for one topology row under one cfg.
 
-    `oracle=True` reads the requests off SCALE-Sim's per-cycle demand matrices
-    (`scalesim_streams.streams`); the default gathers the same requests without the matrices
-    (`hwsim.scalesim_fast.compact_streams`). Both give the same report (tests hold them equal)."""
+    `oracle=True` is the reference: the requests read off SCALE-Sim's per-cycle demand
+    matrices (`scalesim_streams.streams`), the USER read buffers one miss at a time
+    (`scalesim_read.user_read_events_stepped`), the write buffer one write at a time and the
+    CALC generations one request at a time. The default gathers the same requests fold by
+    fold (`hwsim.scalesim_fast.compact_streams`) and takes the shortcuts of `user_read_events`,
+    `_Writer.row` and `generation_ends`/`_all_new`. Both give the same report (tests hold
+    them equal on random layers)."""
     ops = operand_matrices(layer.ifmap_h, layer.ifmap_w, layer.filter_h, layer.filter_w, layer.channels,
                            layer.num_filters, layer.stride_h, layer.stride_w,
                            (cfg.ifmap_offset, cfg.filter_offset, cfg.ofmap_offset))
@@ -390,15 +465,14 @@ def simulate_layer(layer: ScaleSimLayer, cfg: ScaleSimConfig, oracle: bool = Fal
     n_rows = cs.of_counts.size
     if user:
         if_bw, f_bw, of_bw = cfg.ifmap_bank_bandwidth, cfg.filter_bank_bandwidth, cfg.bandwidths[0]
-        if_ev, k_if, n0_if, nl_if = user_read_events(cs.if_pf, cs.if_pf_size, cs.if_addr, cs.if_row,
-                                                      isz, if_bw, "ifmap")
-        f_ev, k_f, n0_f, nl_f = user_read_events(cs.f_pf, cs.f_pf_size, cs.f_addr, cs.f_row,
-                                                  fsz, f_bw, "filter")
+        read = user_read_events_stepped if oracle else user_read_events
+        if_ev, k_if, n0_if, nl_if = read(cs.if_pf, cs.if_pf_size, cs.ifmap, isz, if_bw, "ifmap")
+        f_ev, k_f, n0_f, nl_f = read(cs.f_pf, cs.f_pf_size, cs.filt, fsz, f_bw, "filter")
     else:
         of_bw = cfg.array_cols
         if_ev, f_ev = {}, {}
     writer = _Writer(osz, of_bw)
-    rows = _run_rows(n_rows, if_ev, f_ev, cs.of_counts, writer)
+    rows = _run_rows(n_rows, if_ev, f_ev, cs.of_counts, writer, stepped=oracle)
     # empty_all_buffers from the last row's serviced cycle
     writer.flush()
     cycle = rows.last_of_out
@@ -410,19 +484,22 @@ def simulate_layer(layer: ScaleSimLayer, cfg: ScaleSimConfig, oracle: bool = Fal
         if_dram = (float(-n0_if), float(-1 + k_if * (nl_if + 1)), (n0_if + k_if * nl_if) * if_bw)
         f_dram = (float(-n0_f), float(-1 + k_f * (nl_f + 1)), (n0_f + k_f * nl_f) * f_bw)
     else:
-        if_dram = _calc_read(cs.if_addr, cs.if_row, isz, rows, "ifmap")
-        f_dram = _calc_read(cs.f_addr, cs.f_row, fsz, rows, "filter")
+        if_dram = _calc_read(cs.ifmap, isz, rows, "ifmap", plain=oracle)
+        f_dram = _calc_read(cs.filt, fsz, rows, "filter", plain=oracle)
     of_dram = (float(writer.dram_lo), float(writer.dram_hi), writer.access)
 
-    def sram(req_rows: np.ndarray, out: dict[int, int], lat: int) -> tuple[float, float]:
-        if req_rows.size == 0:
+    def sram(fl: tuple[int, int] | None, out: dict[int, int], lat: int) -> tuple[float, float]:
+        if fl is None:
             return 0.0, 0.0
-        fl = (int(req_rows[0]), int(req_rows[-1]))
         return tuple(float(out[r]) if r in out else float(_cycle_of(rows, r) + lat) for r in fl)  # type: ignore[return-value]
 
-    if_s = sram(cs.if_row, rows.if_out, 1)
-    f_s = sram(cs.f_row, rows.f_out, 1)
-    of_s = sram(np.flatnonzero(cs.of_counts), rows.of_out, 0)
+    def span(st: OperandStream) -> tuple[int, int] | None:
+        return (st.row_at(0), st.row_at(st.size - 1)) if st.size else None
+
+    written = np.flatnonzero(cs.of_counts)
+    if_s = sram(span(cs.ifmap), rows.if_out, 1)
+    f_s = sram(span(cs.filt), rows.f_out, 1)
+    of_s = sram((int(written[0]), int(written[-1])) if written.size else None, rows.of_out, 0)
     macs = layer.ofmap_h * layer.ofmap_w * layer.num_filters * layer.filter_h * layer.filter_w * layer.channels
     overall = int(of_dram[1] - min(if_dram[0], f_dram[0]))
     eff, util = cs.mapping_eff_per_fold.tolist(), cs.compute_util_per_fold.tolist()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from lowbit.hwsim.scalesim_fast import OperandStream
 from lowbit.kernels_ref.errors import InvalidSpecError
 
 __all__ = ["UserBuffer", "events_from_moves", "user_buffer", "user_read_events", "user_read_events_stepped"]
@@ -52,12 +53,19 @@ def user_buffer(pf: np.ndarray, pf_size: int, size_bytes: int, bw: int) -> UserB
     return UserBuffer(pf.size, pf_size, size_bytes, bw)
 
 
-def _checked_ids(pf: np.ndarray, addr: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """(prefetch ids, request ids, span): addresses shifted to start at 0; every demanded
-    address must be in the prefetch order."""
-    lo = int(min(pf.min(), addr.min())) if pf.size else int(addr.min())
-    hi = int(max(pf.max() if pf.size else addr.max(), addr.max()))
-    return pf - lo, addr - lo, hi - lo + 1
+def _checked_ids(pf: np.ndarray, stream: OperandStream, what: str) -> tuple[np.ndarray, int, int, np.ndarray]:
+    """(prefetch ids, offset, span, copies per id): addresses shifted by the offset to start
+    at 0; every demanded address must be in the prefetch order."""
+    vals = [v for v, _ in stream.blocks if v.size]
+    lo = min(int(v.min()) for v in vals)
+    hi = max(int(v.max()) for v in vals)
+    if pf.size:
+        lo, hi = min(lo, int(pf.min())), max(hi, int(pf.max()))
+    ids = pf - lo
+    cnt = np.bincount(ids, minlength=hi - lo + 1)
+    if not all(cnt[v - lo].all() for v in vals):
+        raise _not_present(what)
+    return ids, lo, hi - lo + 1, cnt
 
 
 def _not_present(what: str) -> InvalidSpecError:
@@ -71,15 +79,14 @@ def _check_prefetch_length(buf: UserBuffer, k: int, what: str) -> None:
                                "(SCALE-Sim 3.0.0 fails here in numpy.column_stack)")
 
 
-def events_from_moves(at: list[int], ks: list[int], rows: np.ndarray, step: int) -> Events:
-    """{row: [completion cycle of each new prefetch made in it]} from the requests that move
-    the window and the move count after each (prefetch k completes at -1 + k * step)."""
+def events_from_moves(rows: list[int], ks: list[int], step: int) -> Events:
+    """{row: [completion cycle of each new prefetch made in it]} from the rows of the requests
+    that move the window and the move count after each (prefetch k completes at -1 + k * step)."""
     events: Events = {}
-    rs = rows[at].tolist() if at else []
     prev = 0
-    for r, k in zip(rs, ks):
-        lst = events.get(r)
+    for r, k in zip(rows, ks):
         new = list(range(-1 + (prev + 1) * step, k * step, step))
+        lst = events.get(r)
         if lst is None:
             events[r] = new
         else:
@@ -88,49 +95,55 @@ def events_from_moves(at: list[int], ks: list[int], rows: np.ndarray, step: int)
     return events
 
 
-def user_read_events(pf: np.ndarray, pf_size: int, addr: np.ndarray, rows: np.ndarray, size_bytes: int,
+def user_read_events(pf: np.ndarray, pf_size: int, stream: OperandStream, size_bytes: int,
                      bw: int, what: str) -> tuple[Events, int, int, int]:
     """read_buffer.py on the non-null prefetch order `pf` (`pf_size` entries with the nulls) and
-    the requests (addresses, row of each): ({row: [completion cycle of each new prefetch in
-    it]}, K, N0, lines/prefetch)."""
+    the requests: ({row: [completion cycle of each new prefetch in it]}, K, N0, lines/prefetch)."""
     buf = user_buffer(pf, pf_size, size_bytes, bw)
-    if addr.size == 0:
+    if stream.size == 0:
         return {}, 0, buf.n0, buf.nlp
-    ids, dem, span = _checked_ids(pf, addr, what)
-    cnt = np.bincount(ids, minlength=span)
-    if not cnt[dem].all():
-        raise _not_present(what)
+    ids, lo, span, cnt = _checked_ids(pf, stream, what)
     if buf.p == 0:  # the window holds every set: every present address hits
         return {}, 0, buf.n0, buf.nlp
     if int(cnt.max()) <= 1:
         sid = np.empty(span, dtype=np.int64)
         sid[ids] = np.arange(ids.size, dtype=np.int64) // buf.eps
-        at, ks = _moves_single(sid[dem], buf)
+        rows, ks = _moves_single(stream, sid, lo, buf)
     else:
-        at, ks = _moves_multi(ids, dem, buf)
+        addr, arow = stream.arrays()
+        at, ks = _moves_multi(ids, addr - lo, buf)
+        rows = arow[at].tolist() if at else []
     k = ks[-1] if ks else 0
     _check_prefetch_length(buf, k, what)
-    return events_from_moves(at, ks, rows, buf.nlp + 1), k, buf.n0, buf.nlp
+    return events_from_moves(rows, ks, buf.nlp + 1), k, buf.n0, buf.nlp
 
 
-def _moves_single(s: np.ndarray, buf: UserBuffer) -> tuple[list[int], list[int]]:
-    """Requests whose addresses have one copy each, at sets `s`: (index of each request that
-    moves the window, move count after it). Consecutive requests of one set hit or miss
-    together, so the rule runs once per run of equal sets, in plain integers."""
+def _moves_single(stream: OperandStream, sid: np.ndarray, lo: int, buf: UserBuffer) -> tuple[list[int], list[int]]:
+    """Requests whose addresses have one copy each (set of address x: sid[x - lo]): (row of
+    each request that moves the window, move count after it). Consecutive requests of one set
+    hit or miss together, so the rule runs once per run of equal sets, in plain integers; the
+    runs of a block are found once and replayed for each fold that issues it."""
     n, a, p = buf.n, buf.a, buf.p
-    starts = np.flatnonzero(np.diff(s, prepend=-1))
-    at: list[int] = []
+    runs = []
+    for v, r in stream.blocks:
+        s = sid[v - lo]
+        st = np.flatnonzero(np.diff(s, prepend=-1))
+        runs.append((s[st].tolist(), r[st].tolist()))
+    rows: list[int] = []
     ks: list[int] = []
     k = w = q = 0
-    for j, sv in zip(starts.tolist(), s[starts].tolist()):
-        d = (sv - q) % n
-        if d >= a:  # miss: the first window holding w + d
-            k = -((a - 1 - w - d) // p)
-            w = k * p
-            q = w % n
-            at.append(j)
-            ks.append(k)
-    return at, ks
+    for f, b in enumerate(stream.fold_of):
+        base = f * stream.fold_len
+        sets, at = runs[b]
+        for sv, r in zip(sets, at):
+            d = (sv - q) % n
+            if d >= a:  # miss: the first window holding w + d
+                k = -((a - 1 - w - d) // p)
+                w = k * p
+                q = w % n
+                rows.append(base + r)
+                ks.append(k)
+    return rows, ks
 
 
 def _moves_multi(ids: np.ndarray, dem: np.ndarray, buf: UserBuffer) -> tuple[list[int], list[int]]:
@@ -177,20 +190,18 @@ def _moves_multi(ids: np.ndarray, dem: np.ndarray, buf: UserBuffer) -> tuple[lis
     return at, ks
 
 
-def user_read_events_stepped(pf: np.ndarray, pf_size: int, addr: np.ndarray, rows: np.ndarray,
+def user_read_events_stepped(pf: np.ndarray, pf_size: int, stream: OperandStream,
                              size_bytes: int, bw: int, what: str) -> tuple[Events, int, int, int]:
     """The same as `user_read_events`, one miss at a time: the window's content is held as a
     count per address and moved with `np.add.at` (the reference)."""
     buf = user_buffer(pf, pf_size, size_bytes, bw)
     n_sets, a_sets, p_sets, eps, nlp = buf.n, buf.a, buf.p, buf.eps, buf.nlp
     events: Events = {}
-    if addr.size == 0:
+    if stream.size == 0:
         return events, 0, buf.n0, nlp
-    ids, dem, span = _checked_ids(pf, addr, what)
-    present = np.zeros(span, dtype=bool)
-    present[ids] = True
-    if not present[dem].all():
-        raise _not_present(what)
+    addr, rows = stream.arrays()
+    ids, lo, span, _ = _checked_ids(pf, stream, what)
+    dem = addr - lo
     cnt = np.zeros(span, dtype=np.int64)  # int64: np.add.at is ~100x faster than on int32
 
     def move(first_set: int, count: int, delta: int) -> None:

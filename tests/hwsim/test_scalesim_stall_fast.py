@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from lowbit.hwsim import scalesim_mem, scalesim_streams
 from lowbit.hwsim.cores.base import Dataflow
-from lowbit.hwsim.scalesim_fast import compact_streams
+from lowbit.hwsim.scalesim_fast import OperandStream, compact_streams
 from lowbit.hwsim.scalesim_io import ScaleSimConfig, ScaleSimLayer
 from lowbit.hwsim.scalesim_mem import generation_ends, simulate_layer
 from lowbit.kernels_ref.errors import InvalidSpecError
@@ -144,7 +144,15 @@ def test_compact_streams_equal_the_demand_matrices() -> None:
             scalesim_streams.streams(*ops, cfg.array_rows, cfg.array_cols, cfg.dataflow, user), user)
         for f in dataclasses.fields(fast):
             a, b = getattr(fast, f.name), getattr(ref, f.name)
-            if isinstance(a, np.ndarray):
+            if isinstance(a, OperandStream):
+                (fa, fr), (ra, rr) = a.arrays(), b.arrays()
+                assert np.array_equal(fa, ra) and np.array_equal(fr, rr), (f.name, layer, cfg)
+                assert a.size == fa.size
+                if fa.size:  # row_at, and the bound on requests a row that _all_new relies on
+                    picks = sorted({0, fa.size - 1, *rng.sample(range(fa.size), min(20, fa.size))})
+                    assert [a.row_at(e) for e in picks] == fr[picks].tolist()
+                    assert int(np.bincount(fr).max()) <= a.width
+            elif isinstance(a, np.ndarray):
                 assert np.array_equal(a, b), (f.name, layer, cfg)
             else:
                 assert a == b, (f.name, layer, cfg)
