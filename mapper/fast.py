@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import Any
 
 import numpy as np
@@ -176,27 +177,32 @@ def _sum(terms: Any) -> Any:
     return out
 
 
-def _at(x: Any, ijk: tuple[int, ...]) -> Any:
-    """The value at tile (i_m, i_k, i_n) of an array broadcasting to the tile grid (or a scalar)."""
+def _at1(x: Any, t: int) -> Any:
+    """The value at flat tile index t of a full tile-grid array, or a scalar, as a Python number."""
     if isinstance(x, np.ndarray) and x.ndim:
-        return x[tuple(i if s > 1 else 0 for i, s in zip(ijk, x.shape))].item()
+        return x.item(t)
     return x.item() if isinstance(x, np.generic | np.ndarray) else x
 
 
 def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator, objective: str,
                       table: EnergyTable | None, active: int, tms: np.ndarray, tks: np.ndarray, tns: np.ndarray,
-                      dataflows: tuple[Dataflow, ...], priced: bool = False) -> tuple[Any, ...] | None:
+                      dataflows: tuple[Dataflow, ...], priced: bool = False,
+                      cutoff: float = math.inf) -> tuple[Any, ...] | None:
     """(flat enumeration index into the (tm, tk, tn, order, dataflow) grid of the winner, its
     objective), or None when no tile triple fits (or, beyond 2^53 per GEMM, when the caller
     should price the whole grid). Same winner as pricing the whole grid. With `priced` (latency
     objective) a third item: the winner's `Winner` cost (what `hwsim.memory.price_candidates`
     returns for that one mapping), or None where this module does not price it
-    (`MemoryRules.sram_counts` other than tiles).
+    (`MemoryRules.sram_counts` other than tiles). With a finite `cutoff` (latency): `(None,
+    inf)` when no candidate can price below it (every candidate's cycles are at least the
+    smallest whole-GEMM compute cycles over the dataflows); the caller keeps a candidate only
+    if it is strictly below the cutoff.
 
     Every quantity below is the expression `hwsim.memory.price_candidates` computes, with the
-    same operations in the same order (so the same floats), broadcast on the tile grid. Tile
-    sizes and trips are integers in float64 (exact: the GEMM's batch x M x K x N < 2^53 bounds
-    every product of them)."""
+    same operations in the same order (so the same floats), on full (tm, tk, tn) grid arrays
+    (same-shape numpy operations) or, at one tile, on Python floats (IEEE double: the same
+    values). Tile sizes and trips are integers in float64 (exact: the GEMM's batch x M x K x N
+    < 2^53 bounds every product of them)."""
     rules = accel.memory
     model = accel.model()
     padded = rules.padded_tiles
@@ -206,17 +212,22 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
     nm, nk, nn = tms.size, tks.size, tns.size
     shape3 = (nm, nk, nn)
     D = len(dataflows)
+
+    # ---- per dataflow: the core's whole-GEMM compute (cached by core spec + GEMM + formats)
+    per_df = df_compute(CoreKey(accel), M, K, N, shape.batch, shape.k_segment, w, a)
+    comp_l = [df_[0] for df_ in per_df]
+    cc_l = [float(np.rint(c)) for c in comp_l]
+    if cutoff < math.inf and objective == "latency" and not padded and min(cc_l) >= cutoff:
+        return None, math.inf  # cycles = cc + max(rint(latency - cc), 0) >= cc >= the cutoff
+
     st = _structure(M, K, N, shape.batch, shape.conv_window if padded else (), tuple(tms.tolist()),
                     tuple(tks.tolist()), tuple(tns.tolist()))
-    tm_i, tk_i, tn_i, tm, tk, tn, trm, trk, trn, steps, steps_m1, multi_k, gm, gn, tmn = st
+    tm, tk, tn, trm, trk, trn, steps, steps_m1, multi_k, gm, gn, tmn, tmk, tkn, vol = st
     bits = operand_bits(w, a, None)
     b_in, b_w, b_out = bits.input, bits.weight, bits.output
     if rules.output_bits is not None:
         b_out = float(rules.output_bits)
     s1 = steps  # = np.maximum(steps, 1): batch and every trip count are >= 1
-
-    # ---- per dataflow: the core's whole-GEMM compute (cached by core spec + GEMM + formats)
-    per_df = df_compute(CoreKey(accel), M, K, N, shape.batch, shape.k_segment, w, a)
 
     # ---- traffic
     gemm_in = shape.batch * shape.m * shape.k * b_in / 8.0
@@ -238,7 +249,7 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
     hints = model.mapping_hints()
     psum_bits = float(hints.accumulator_bits)
     psb = np.where(multi_k, psum_bits, b_out)
-    tb: list[Any] = [tm * tk * b_in / 8.0, tk * tn * b_w / 8.0, tmn * psb / 8.0]
+    tb: list[Any] = [tmk * b_in / 8.0, tkn * b_w / 8.0, tmn * psb / 8.0]   # (tm * tk) * bits / 8, ...
     if in_tile_scale is not None:
         tb[_IN] = tb[_IN] * in_tile_scale
     if rules.array_padding:  # Bit Fusion: out tiles padded to the columns, weight tiles to N x perf rows
@@ -265,20 +276,36 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
     for ops, usable, _, _ in layout:
         f = _sum(held[op] for op in ops) <= usable
         fits = f if fits is True else fits & f
-    if not np.any(fits):
+    if fits is True or np.ndim(fits) == 0:
+        fits = np.broadcast_to(bool(fits), shape3)
+    if not fits.any():
         return None
     psum_bytes = g_out * psum_bits / b_out
-
-    # SRAM reads (order-free) per buffer
-    reads = (gemm_in * trn, g_w / shape.weight_scale * trm, psum_bytes * (trk - 1))
-    rd_buf = []
-    for ops, _, _, _ in layout:
-        rd_buf.append(_sum(reads[op] for op in ops))
     bw = accel.dram.bandwidth_bytes_per_cycle / max(active, 1)
+    ws = shape.weight_scale
+
+    # SRAM reads (order-free) per buffer, the buffers' per-step read time (max over buffers) and
+    # the drain: on the grid only when a grid pass needs them (`grid_terms`), else at one tile
+    memo: dict[str, Any] = {}
+
+    def grid_terms() -> tuple[tuple[Any, Any, Any], list[Any], Any, Any]:
+        if not memo:
+            reads = (gemm_in * trn, g_w / ws * trm, psum_bytes * (trk - 1))
+            rd_buf = [_sum(reads[op] for op in ops) for ops, _, _, _ in layout]
+            c_rd: Any = None
+            for (_, _, bbw, _), rd in zip(layout, rd_buf):
+                r = rd / s1 / bbw
+                c_rd = r if c_rd is None else np.maximum(c_rd, r)
+            memo["t"] = (reads, rd_buf, c_rd, tmn * b_out / 8.0 / bw)
+        return memo["t"]
+
+    def reads_at(t: int) -> tuple[float, float, float]:
+        return (gemm_in * trn.item(t), _at1(g_w, t) / ws * trm.item(t), _at1(psum_bytes, t) * (trk.item(t) - 1))
+
     if padded:
         compute = np.empty((D, nm, nk, nn))
         win = shape.conv_window[0] * shape.conv_window[1] if shape.conv_window else 1
-        flat = [np.broadcast_to(v, shape3).ravel() for v in (tm_i, tk_i, tn_i)]
+        flat = [np.broadcast_to(v, shape3).ravel().astype(np.int64) for v in (tm, tk, tn)]
         seg: Any = None
         if shape.k_segment:
             seg = np.where(flat[1] % win == 0, np.minimum(flat[1] // win, shape.k_segment), shape.k_segment)
@@ -286,18 +313,14 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
             one = model.compute(flat[0], flat[1], flat[2], w, a, df, 1, k_segment=seg)
             compute[d] = np.asarray(one.cycles, dtype=np.float64).reshape(shape3) * steps
     else:
-        compute = np.array([df_[0] for df_ in per_df]).reshape(D, 1, 1, 1)
+        compute = np.array(comp_l).reshape(D, 1, 1, 1)
     cc = np.rint(compute)
-    drain = tmn * b_out / 8.0 / bw
-    c_rd: Any = None  # the buffers' per-step read time, the max over buffers (order-free)
-    for (_, _, bbw, _), rd in zip(layout, rd_buf):
-        r = rd / s1 / bbw
-        c_rd = r if c_rd is None else np.maximum(c_rd, r)
 
-    def cycles_of(dram_t: Any, comp: np.ndarray, cc_: np.ndarray) -> np.ndarray:
+    def cycles_of(dram_t: Any, comp: Any, cc_: Any) -> Any:
         if rules.whole_layer_refetch:
             latency = np.maximum(comp, np.floor(dram_t / bw))
         else:
+            _, _, c_rd, drain = grid_terms()
             c_step = comp / s1 if c_rd is None else np.maximum(comp / s1, c_rd)
             l_step = dram_t / s1 / bw
             if double:
@@ -305,6 +328,34 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
             else:
                 latency = steps * (c_step + l_step) + drain
         return cc_ + np.maximum(np.rint(latency - cc_), 0.0)
+
+    def lat_first(dram_t: Any) -> tuple[int, int, float]:
+        """(tile, dataflow, cycles) of the first candidate by (cycles at DRAM bytes `dram_t`,
+        `dram_t`, -volume, enumeration index). A dataflow whose whole-GEMM compute cycles exceed
+        the best cycles of the dataflow of fewest compute cycles cannot win (cycles >= them)."""
+        sel = list(range(D))
+        if not padded and rules.whole_layer_refetch and np.ndim(dram_t) == 0:
+            # cycles the same on every tile: the first fitting tile by (-volume, index) wins, with
+            # the first dataflow of fewest cycles
+            per = [float(cycles_of(dram_t, comp_l[d], cc_l[d])) for d in sel]
+            if all(math.isfinite(v) for v in per):
+                return int(np.where(fits.ravel(), vol, -1.0).argmax()), per.index(min(per)), min(per)
+        if not padded and D > 1 and all(math.isfinite(c) for c in cc_l):
+            d0 = cc_l.index(min(cc_l))
+            obj0 = np.where(fits, cycles_of(dram_t, comp_l[d0], cc_l[d0]), np.inf)
+            lo0 = obj0.min()
+            keep = [d for d in sel if cc_l[d] <= lo0]
+            if keep == [d0]:
+                t, _, _, lo = _first(obj0.reshape(1, -1), 1, 1, dram_t, vol)
+                return t, d0, lo
+            sel = keep or sel
+        if len(sel) == 1:
+            comp, c0 = (compute[sel[0]], cc[sel[0]]) if padded else (comp_l[sel[0]], cc_l[sel[0]])
+            obj = np.where(fits, cycles_of(dram_t, comp, c0), np.inf).reshape(1, -1)
+        else:
+            obj = np.where(fits, cycles_of(dram_t, compute[sel], cc[sel]), np.inf).reshape(len(sel), -1)
+        t, _, d, lo = _first(obj, 1, len(sel), dram_t, vol)
+        return t, sel[d], lo
 
     # ---- DRAM bytes per loop order (mkn, mnk, kmn, knm: see the module doc): each operand
     # fetched once or refetching its unrelated loop's trips (hwsim.memory._refetch)
@@ -325,18 +376,20 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
     if pe_cycle_j is not None and hints.pe_count < 1:
         raise InvalidSpecError(f"accelerator {accel.name!r}: energy.pe_cycle_j needs a core that states its "
                                f"PE count ({accel.core_family.value} does not)")
-    def winner(part: tuple[Any, Any, Any], ijk: tuple[int, ...], d: int, cycles: float) -> Winner | None:
-        """The cost of candidate (tile ijk, the order of `part` = its DRAM input, weight and total
+
+    def winner(part: tuple[Any, Any, Any], t: int, d: int, cycles: float) -> Winner | None:
+        """The cost of candidate (tile t, the order of `part` = its DRAM input, weight and total
         bytes, dataflow d) as price_candidates books it for that one mapping, on Python floats."""
         if rules.sram_counts is not SramCounts.TILES:
             return None
         tbl = table or EnergyTable.for_node(accel.node_nm, accel.energy, accel.dram.energy_j_per_byte)
-        cc_t = float(_at(cc[d], ijk)) if padded else float(cc[d, 0, 0, 0])
-        writes_t = (_at(part[0], ijk), _at(part[1], ijk),
-                    _at(psum_bytes, ijk) * _at(trk, ijk) if _at(trk, ijk) > 1 else _at(g_out, ijk))
+        cc_t = cc[d].item(t) if padded else cc_l[d]
+        rd3 = reads_at(t)
+        writes_t = (_at1(part[0], t), _at1(part[1], t),
+                    _at1(psum_bytes, t) * trk.item(t) if trk.item(t) > 1 else _at1(g_out, t))
         sram_e = sram_b = 0.0
         for ops, _, _, buf in layout:
-            rd_t = _sum(_at(reads[op], ijk) for op in ops)
+            rd_t = _sum(rd3[op] for op in ops)
             wr_t = _sum(writes_t[op] for op in ops)
             j_rd, j_wr = buf.sram_j_per_byte(), buf.sram_j_per_byte(write=True)
             bank = buf.size_bytes / buf.banks
@@ -347,7 +400,7 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
             energy: dict[str, float] = {"pe": tbl.pe_cycle_j * hints.pe_count * cc_t}
         else:
             energy = {k: float(v) for k, v in tbl.breakdown(dict(per_df[d][1])).items()}
-        dram_t = float(_at(part[2], ijk))
+        dram_t = _at1(part[2], t)
         energy["sram"] = float(sram_e)
         energy["dram"] = dram_t * tbl.dram_j_per_byte
         return Winner(cycles=float(cycles), compute_cycles=cc_t, energy_j=energy, dram_bytes=dram_t,
@@ -356,17 +409,15 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
     if objective == "latency":
         # every order's DRAM bytes >= `once` (refetch factors >= 1, IEEE rounding monotone), and
         # cycles are non-decreasing in them: the first candidate by the bound wins if it meets it
-        obj = np.where(fits, cycles_of(once, compute, cc), np.inf).reshape(D, -1)       # [df, tile]
-        t, _, d, lo = _first(obj, 1, D, once, tms, tks, tns)
-        ijk = np.unravel_index(t, shape3)
+        t, d, lo = lat_first(once)
         if rules.whole_layer_refetch:
             parts = [(w_in, w_w, once)]
         else:
-            parts = _orders_at(ijk, g_in, g_w, g_out, psum_bytes, trm, trk, trn, resident, rbw)
-        vals = [_at(v, ijk) for _, _, v in parts]
-        if min(vals) == _at(once, ijk):
+            parts = _orders_at(t, g_in, g_w, g_out, psum_bytes, trm, trk, trn, resident, rbw)
+        vals = [_at1(v, t) for _, _, v in parts]
+        if min(vals) == _at1(once, t):
             o = vals.index(min(vals))
-            return (t * _O + o) * D + d, lo, *((winner(parts[o], ijk, d, lo),) if priced else ())
+            return (t * _O + o) * D + d, lo, *((winner(parts[o], t, d, lo),) if priced else ())
     if rules.whole_layer_refetch:
         d_in: list[Any] = [w_in]
         d_w: list[Any] = [w_w]
@@ -391,12 +442,11 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
         best = d_tot[0]
         for v in d_tot[1:]:
             best = np.minimum(best, v)
-        obj = np.where(fits, cycles_of(best, compute, cc), np.inf).reshape(D, -1)       # [df, tile]
-        t, _, d, lo = _first(obj, 1, D, best, tms, tks, tns)
-        ijk = np.unravel_index(t, shape3)
-        vals = [_at(v, ijk) for v in d_tot]
+        t, d, lo = lat_first(best)
+        vals = [_at1(v, t) for v in d_tot]
         o = vals.index(min(vals))
-        return (t * _O + o) * D + d, lo, *((winner((d_in[o], d_w[o], d_tot[o]), ijk, d, lo),) if priced else ())
+        return (t * _O + o) * D + d, lo, *((winner((d_in[o], d_w[o], d_tot[o]), t, d, lo),) if priced else ())
+    _, rd_buf, _, _ = grid_terms()
     # the same sum as Priced.total_energy_j: ((0 + component...) + sram) + dram, per dataflow
     table = table or EnergyTable.for_node(accel.node_nm, accel.energy, accel.dram.energy_j_per_byte)
     if table.pe_cycle_j is not None:  # a peer's PE energy per cycle stands for the core's actions
@@ -427,7 +477,7 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
     if objective == "edp":
         energy = cycles_of(dram, compute[:, None], cc[:, None]) * energy
     obj = np.where(fits, energy, np.inf).reshape(D, n_o, -1)
-    t, o, d, lo = _first(obj.reshape(D, -1), n_o, D, dram if n_o > 1 else d_tot[0], tms, tks, tns)
+    t, o, d, lo = _first(obj.reshape(D, -1), n_o, D, dram if n_o > 1 else d_tot[0], vol)
     return (t * _O + o) * D + d, lo
 
 
@@ -436,32 +486,38 @@ def _structure(M: int, K: int, N: int, batch: int, padded_window: tuple[int, ...
                tks: tuple[int, ...], tns: tuple[int, ...]) -> tuple[np.ndarray, ...]:
     """The design-free part of the tile grid, keyed by the GEMM, the conv window of padded
     m-tiles (`MemoryRules.padded_tiles`; () otherwise) and the candidate sizes (frozen values;
-    read-only arrays): clipped tiles (int, then float64), trips, steps, steps - 1, the flags
-    trips > 1 of k, m, n and tm x tn. Trips are integers in float64: ceil of a float quotient
-    equals the integer ceil below 2^53 (the quotient of two such ints rounds to a value in the
-    same unit interval or to its integer end)."""
-    tm_i = np.minimum(np.array(tms, dtype=np.int64), M).reshape(-1, 1, 1)
-    tk_i = np.minimum(np.array(tks, dtype=np.int64), K).reshape(1, -1, 1)
-    tn_i = np.minimum(np.array(tns, dtype=np.int64), N).reshape(1, 1, -1)
-    tm, tk, tn = tm_i.astype(np.float64), tk_i.astype(np.float64), tn_i.astype(np.float64)
-    trm = padded_m_trips(GemmShape(M, K, N, batch, conv_window=padded_window), tm_i).astype(np.float64) \
-        if padded_window else np.ceil(M / tm)
-    trk, trn = np.ceil(K / tk), np.ceil(N / tn)
-    steps = batch * trm * trk * trn                                           # [nm, nk, nn]
-    out = (tm_i, tk_i, tn_i, tm, tk, tn, trm, trk, trn, steps, steps - 1, trk > 1, trm > 1, trn > 1, tm * tn)
-    for v in out:
+    read-only arrays, each the full (tm, tk, tn) grid): clipped tiles (float64), trips, steps,
+    steps - 1, the flags trips > 1 of k, m, n, tm x tn, tm x tk, tk x tn, and the unclipped tile
+    volumes (flat). Trips are integers in float64: the integer ceil -(-M // t) equals numpy's
+    ceil of the float quotient M / t below 2^53 (the quotient of two such ints rounds to a
+    value in the same unit interval or to its integer end)."""
+    cm, ck, cn = [min(t, M) for t in tms], [min(t, K) for t in tks], [min(t, N) for t in tns]
+    trm_l = padded_m_trips(GemmShape(M, K, N, batch, conv_window=padded_window), np.array(cm)).tolist() \
+        if padded_window else [-(-M // t) for t in cm]
+    g = np.empty((6, len(cm), len(ck), len(cn)))
+    g[0:2] = np.array([cm, trm_l], dtype=np.float64)[:, :, None, None]
+    g[2:4] = np.array([ck, [-(-K // t) for t in ck]], dtype=np.float64)[:, None, :, None]
+    g[4:6] = np.array([cn, [-(-N // t) for t in cn]], dtype=np.float64)[:, None, None, :]
+    g.setflags(write=False)
+    tm, trm, tk, trk, tn, trn = g[0], g[1], g[2], g[3], g[4], g[5]
+    steps = (batch * trm) * (trk * trn)   # exact integers: the same values as batch * trm * trk * trn
+    tmk = tm * tk
+    vol = (tmk * tn).ravel() if max(tms) <= M and max(tks) <= K and max(tns) <= N else \
+        np.multiply.outer(np.multiply.outer(np.array(tms, dtype=np.float64), tks), tns).ravel()
+    out = (tm, tk, tn, trm, trk, trn, steps, steps - 1, trk > 1, trm > 1, trn > 1, tm * tn, tmk, tk * tn, vol)
+    for v in out[6:]:
         v.setflags(write=False)
     return out
 
 
-def _orders_at(ijk: tuple[int, ...], g_in: Any, g_w: Any, g_out: Any, psum: Any, trm: Any, trk: Any,
+def _orders_at(t: int, g_in: Any, g_w: Any, g_out: Any, psum: Any, trm: Any, trk: Any,
                trn: Any, resident: list[Any], rbw: bool) -> list[tuple[float, float, float]]:
-    """(DRAM input, weight, total bytes) of loop orders mkn, mnk, kmn, knm at one tile: the
+    """(DRAM input, weight, total bytes) of loop orders mkn, mnk, kmn, knm at tile t (flat): the
     vectorised expressions of `fast_search_split` on Python floats (IEEE double, the same
     operations)."""
-    gi, gw, go, ps = _at(g_in, ijk), _at(g_w, ijk), _at(g_out, ijk), _at(psum, ijk)
-    tr_m, tr_k, tr_n = _at(trm, ijk), _at(trk, ijk), _at(trn, ijk)
-    res = [None if r is None else bool(_at(r, ijk)) for r in resident]
+    gi, gw, go, ps = _at1(g_in, t), _at1(g_w, t), _at1(g_out, t), _at1(psum, t)
+    tr_m, tr_k, tr_n = trm.item(t), trk.item(t), trn.item(t)
+    res = [None if r is None else bool(_at1(r, t)) for r in resident]
     ref_in = gi * (1.0 if res[_IN] else tr_n)
     ref_w = gw * (1.0 if res[_W] else tr_m)
     spill0, spill1 = ps * 0.0, ps * ((1.0 if res[_OUT] else tr_k) - 1)
@@ -476,38 +532,32 @@ def _orders_at(ijk: tuple[int, ...], g_in: Any, g_w: Any, g_out: Any, psum: Any,
             (i3, gw, i3 + gw + (or1 if gm or gn else or0) + (ow1 if gm or gn else ow0))]
 
 
-def _first(obj: np.ndarray, n_o: int, D: int, dram: Any, tms: np.ndarray, tks: np.ndarray,
-           tns: np.ndarray) -> tuple[int, int, int, float]:
+def _first(obj: np.ndarray, n_o: int, D: int, dram: Any, vol: np.ndarray) -> tuple[int, int, int, float]:
     """(tile, order, dataflow, objective) of the lexicographic first candidate by (objective,
     DRAM bytes, -volume, enumeration index): `np.lexsort` order, found by narrowing to the ties
-    of each key. `obj` is [df, order x tile] (order axis of n_o); `dram` broadcasts to
-    [order, nm, nk, nn] (n_o > 1) or [nm, nk, nn]."""
+    of each key. `obj` is [df, order x tile] (order axis of n_o); `dram` is a scalar or full
+    [order, nm, nk, nn] (n_o > 1) or [nm, nk, nn] grid; `vol` the flat unclipped tile volumes."""
     objf = obj.ravel()
     lo = objf.min()
-    if np.isnan(lo):  # NaN sorts last in lexsort; min() would return it
+    if math.isnan(lo):  # NaN sorts last in lexsort; min() would return it
         objf = np.where(np.isnan(objf), np.inf, objf)
         lo = objf.min()
-    cand = np.flatnonzero(objf == lo)
-    nm, nk, nn = tms.size, tks.size, tns.size
-    T = nm * nk * nn
+    cand = (objf == lo).nonzero()[0]
+    T = vol.size
     if cand.size == 1:
         d0, rest0 = divmod(int(cand[0]), n_o * T)
         return rest0 % T, rest0 // T, d0, float(lo)
     d, rest = np.divmod(cand, n_o * T)
     o, t = np.divmod(rest, T)
-    ijk = (t // (nk * nn), t // nn % nk, t % nn)
     if np.ndim(dram) > 0:  # a scalar: every candidate moves the same bytes
         dram = np.asarray(dram)
-        lead = (o,) if dram.ndim == 4 else ()
-        dr = dram[lead + tuple(i if s > 1 else 0 for i, s in zip(ijk, dram.shape[-3:]))]
-        if np.ndim(dr) > 0:
-            keep = dr == dr.min()
-            d, o, t = d[keep], o[keep], t[keep]
-            ijk = (ijk[0][keep], ijk[1][keep], ijk[2][keep])
+        dr = dram.reshape(-1)[o * T + t if dram.ndim == 4 else t]
+        keep = dr == dr.min()
+        d, o, t = d[keep], o[keep], t[keep]
     if t.size > 1:
-        vol = (tms[ijk[0]] * tks[ijk[1]] * tns[ijk[2]]).astype(np.float64)  # unclipped
-        keep = vol == vol.max()
+        v = vol[t]
+        keep = v == v.max()
         d, o, t = d[keep], o[keep], t[keep]
     key = (t * n_o + o) * D + d  # enumeration order: tile, then order, then dataflow
-    i = int(np.argmin(key))
+    i = int(key.argmin())
     return int(t[i]), int(o[i]), int(d[i]), float(lo)

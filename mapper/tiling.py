@@ -312,7 +312,8 @@ def _search(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: s
     first_err: MappingInfeasibleError | None = None
     for split in splits:  # an M split only where it prices strictly better (LUT cores: tables per row)
         try:
-            found = split_fn(layer, w, a, accel, objective, max_per_dim, table, split, hints)
+            # a later split is priced only below the best so far (`fast_search_split`'s cutoff)
+            found = split_fn(layer, w, a, accel, objective, max_per_dim, table, split, hints, cutoff=best_obj)
         except MappingInfeasibleError as exc:
             first_err = first_err or exc
             continue
@@ -341,7 +342,8 @@ def _grid(layer: Layer, accel: Accelerator, max_per_dim: int, split: str, hints:
 
 def _search_split(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: str, max_per_dim: int,
                   table: EnergyTable | None, split: str,
-                  hints: MappingHints | None = None, priced: bool = False) -> tuple[Any, ...]:
+                  hints: MappingHints | None = None, priced: bool = False, cutoff: float = math.inf
+                  ) -> tuple[Any, ...]:
     """The fast exact search of one split (`mapper.fast`); (mapping, objective value), and with
     `priced` the mapping's `fast.Winner` cost (None where the grid search ran)."""
     hints = hints if hints is not None else accel.model().mapping_hints(layer)
@@ -351,10 +353,12 @@ def _search_split(layer: Layer, w: Format, a: Format, accel: Accelerator, object
         return _search_split_grid(layer, w, a, accel, objective, max_per_dim, table, split, hints)
     dataflows = accel.model().dataflows
     found = fast.fast_search_split(shape, w, a, accel, objective, table, active, tms, tks, tns, dataflows,
-                                   priced=priced)
+                                   priced=priced, cutoff=cutoff)
     if found is None:  # nothing fits: the reference names the buffers and the bytes they lack
         return _search_split_grid(layer, w, a, accel, objective, max_per_dim, table, split, hints)
     idx, obj = found[0], found[1]
+    if idx is None:  # proven not below the cutoff
+        return None, obj
     i_m, i_k, i_n, o, d = np.unravel_index(idx, (tms.size, tks.size, tns.size, len(LOOP_ORDERS), len(dataflows)))
     return (Mapping(tile_m=int(tms[i_m]), tile_k=int(tks[i_k]), tile_n=int(tns[i_n]),
                     loop_order=LOOP_ORDERS[int(o)], dataflow=dataflows[int(d)], cores=active, split_dim=dim), obj,
@@ -363,7 +367,8 @@ def _search_split(layer: Layer, w: Format, a: Format, accel: Accelerator, object
 
 def _search_split_grid(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: str, max_per_dim: int,
                        table: EnergyTable | None, split: str,
-                       hints: MappingHints | None = None) -> tuple[Mapping, float]:
+                       hints: MappingHints | None = None, cutoff: float = math.inf) -> tuple[Mapping, float]:
+    """The reference: every candidate priced (`cutoff` unused)."""
     hints = hints if hints is not None else accel.model().mapping_hints(layer)
     shape, active, dim, tms, tks, tns = _grid(layer, accel, max_per_dim, split, hints)
     dataflows = accel.model().dataflows
