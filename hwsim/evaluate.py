@@ -21,8 +21,10 @@ import csv
 import functools
 import io
 import json
+import logging
 import math
 from collections.abc import Mapping as TMapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -38,10 +40,11 @@ if TYPE_CHECKING:
 
 # mapper imports hwsim's primitives, so it is imported inside the functions below (not at
 # module level): `import hwsim` then never needs a half-initialised `mapper`.
+log = logging.getLogger(__name__)
 OBJECTIVES: tuple[str, ...] = ("latency", "energy", "edp")
 
-__all__ = ["LayerCost", "WorkloadCost", "clear_cache", "energy_table", "evaluate", "evaluate_workload",
-           "kv_format"]
+__all__ = ["LayerCost", "WorkloadCost", "clear_cache", "energy_table", "evaluate", "evaluate_grid",
+           "evaluate_workload", "kv_format"]
 
 
 @dataclass(frozen=True)
@@ -154,9 +157,16 @@ def _chip_area_mm2(accel: Accelerator) -> float:
     return accel.area_mm2()
 
 
+@functools.lru_cache(maxsize=4096)
 def _shape_key(layer: Layer) -> Layer:
-    """The layer with a neutral name: the cache key holds shape, not identity."""
+    """The layer with a neutral name: the cache key holds shape, not identity (cached: a
+    `replace` re-validates the layer, ~20 us, and a sweep asks again for every design)."""
     return replace(layer, name="_", tied_to=None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _peak_macs(accel: Accelerator, w: Format, a: Format) -> float:
+    return accel.model().peak_macs_per_cycle(w, a) * accel.num_cores
 
 
 def _finite_cycles(x: float, accel: Accelerator) -> int:
@@ -196,7 +206,7 @@ def _evaluate_shape(shape: Layer, w: Format, a: Format, accel: Accelerator, mapp
     stall = cycles - compute
     energy = {k: float(np.ravel(v)[0]) * cores for k, v in p.energy_j.items()}
     energy["leakage"] = float(table.leakage_j(area, cycles / accel.freq_hz))
-    peak = accel.model().peak_macs_per_cycle(w, a) * accel.num_cores
+    peak = _peak_macs(accel, w, a)
     util = shape.macs / (cycles * peak) if cycles > 0 and peak > 0 else 0.0
     return LayerCost(name=shape.name, cycles=cycles, compute_cycles=compute, stall_cycles=stall, energy_j=energy,
                      dram_bytes=float(np.ravel(p.dram_bytes)[0]) * cores,
@@ -238,7 +248,64 @@ def evaluate(layer: Layer, fmt: Format | str, accel: Accelerator, mapping: Mappi
     except (OverflowError, FloatingPointError, ZeroDivisionError) as exc:
         raise InvalidSpecError(f"layer {layer.name} on {accel.name}: numeric overflow ({exc}); "
                                f"check the accelerator's values") from None
-    return replace(cost, name=layer.name, energy_j=dict(cost.energy_j))  # callers may not mutate the cache
+    return _renamed(cost, layer.name)  # a copy with its own energy dict: callers may not mutate the cache
+
+
+def _renamed(cost: LayerCost, name: str) -> LayerCost:
+    """`replace(cost, name=name, energy_j=dict(cost.energy_j))` without re-running `__init__`
+    (the fields are copied as they are; a frozen dataclass's fields live in its `__dict__`)."""
+    out = object.__new__(LayerCost)
+    d = out.__dict__
+    d.update(cost.__dict__)
+    d["name"] = name
+    d["energy_j"] = dict(cost.energy_j)
+    return out
+
+
+def _grid_once(layers: Sequence[Layer], pairs: Sequence[tuple[Format | str, Format | str | None]],
+               accel: Accelerator, kv_fmt: Format | str | None) -> tuple[tuple[LayerCost, ...], ...]:
+    """`evaluate_grid`'s batched pricing; any error -> the caller prices one by one."""
+    if not isinstance(accel, Accelerator) or not all(isinstance(ly, Layer) for ly in layers):
+        raise TypeError
+    act0 = accel.act_format
+    fmts = []
+    for w, a in pairs:
+        af = _fmt(a, "act_fmt") or act0
+        wf = _fmt(w, "format")
+        if wf is None:
+            raise TypeError
+        fmts.append((wf, af, kv_format(accel, af, kv_fmt)))
+    shapes: dict[Layer, int] = {}
+    memo: dict[tuple[Any, ...], LayerCost] = {}
+    out = []
+    for ly in layers:
+        shape = _shape_key(ly)
+        sid = shapes.setdefault(shape, len(shapes))
+        mm = ly.op is OpKind.MATMUL
+        row = []
+        for j, (wf, af, kf) in enumerate(fmts):
+            key = (sid, kf, af) if mm else (sid, j)  # a MATMUL's second operand is the KV format
+            cost = memo.get(key)
+            if cost is None:
+                cost = memo[key] = _evaluate_shape(shape, kf if mm else wf, af, accel, None, "latency")
+            row.append(_renamed(cost, ly.name))
+        out.append(tuple(row))
+    return tuple(out)
+
+
+def evaluate_grid(layers: Sequence[Layer], pairs: Sequence[tuple[Format | str, Format | str | None]],
+                  accel: Accelerator, *, kv_fmt: Format | str | None = None
+                  ) -> tuple[tuple[LayerCost, ...], ...]:
+    """`evaluate(layer, w, accel, act_fmt=a, kv_fmt=kv_fmt)` of every layer and (w, a) pair,
+    [layer][pair]: the same LayerCosts (and the same first error, in that order) as those calls
+    one by one, but each distinct (layer shape, formats) is priced once and the arguments are
+    checked once. A workload repeats shapes (a transformer's blocks, a ResNet stage), so a
+    sweep's design is priced with a third of the calls."""
+    try:
+        return _grid_once(layers, pairs, accel, kv_fmt)
+    except Exception:  # noqa: BLE001 - the one-by-one calls below raise the same error, named as they name it
+        log.debug("evaluate_grid: the batched pricing raised; pricing one by one for the error")
+    return tuple(tuple(evaluate(ly, w, accel, act_fmt=a, kv_fmt=kv_fmt) for w, a in pairs) for ly in layers)
 
 
 def evaluate_workload(workload: Workload, formats: Format | str | TMapping[str, Format | str], accel: Accelerator,
@@ -289,5 +356,7 @@ def clear_cache() -> None:
 
     clear_mapper_cache()
     _evaluate_shape.cache_clear()
+    _shape_key.cache_clear()
+    _peak_macs.cache_clear()
     energy_table.cache_clear()
     _chip_area_mm2.cache_clear()

@@ -88,10 +88,13 @@ def weight_bytes(layer: Any, fmt: Any) -> float:
 
 
 def price_grid(layers: Sequence[Any], pairs: Sequence[tuple[Any, Any]], accel: Any) -> list[list[Any]]:
-    """`hwsim.evaluate` of every (layer, choice): LayerCost [layer][choice]."""
-    from lowbit import hwsim  # search sits above hwsim in the dependency order
+    """`hwsim.evaluate` of every (layer, choice): LayerCost [layer][choice] (through
+    `hwsim.evaluate.evaluate_grid`, which prices each distinct layer shape once)."""
+    from lowbit.hwsim.evaluate import (
+        evaluate_grid,  # search sits above hwsim in the dependency order
+    )
 
-    return [[hwsim.evaluate(ly, w, accel, act_fmt=a) for w, a in pairs] for ly in layers]
+    return [list(row) for row in evaluate_grid(layers, pairs, accel)]
 
 
 def _ro(a: np.ndarray) -> np.ndarray:
@@ -475,19 +478,23 @@ class CostTable:
     def from_priced(cls, priced: PricedGrid, *,
                     sensitivity: np.ndarray | Mapping[tuple[str, str], float] | None = None,
                     ties: Sequence[Sequence[int | str]] = (),
-                    fixed: Mapping[str, str] | None = None) -> CostTable:
+                    fixed: Mapping[str, str] | None = None,
+                    memory_bytes: np.ndarray | None = None) -> CostTable:
         """The table of an already priced grid, SI with the unit in the name: ``latency_s``
         (seconds at the accelerator's clock), ``cycles``, ``energy_j`` (joules, every
         component), ``memory_bytes`` (weight bytes), ``bops``. Layers reusing another layer's
         weights (`PricedGrid.tied`) add their cycles, energy and MACs to that layer's row. `fixed` holds a layer at one choice
-        label, or at a weight format (every choice with that weight format)."""
+        label, or at a weight format (every choice with that weight format). `memory_bytes`: the
+        [layer, choice] `weight_bytes` when the caller has them (they depend on the layers and
+        formats only, not on the design; a sweep computes them once per model)."""
         from lowbit.kernels_ref.formats import Format
 
         pairs, labels, layers, grid, accel = priced.pairs, priced.labels, priced.layers, priced.grid, priced.accel
         L, C = len(layers), len(pairs)
         cyc = np.array([[float(c.cycles) for c in row] for row in grid]).reshape(L, C)
         en = np.array([[c.total_energy_j for c in row] for row in grid]).reshape(L, C)
-        mem = np.array([[weight_bytes(ly, w) for w, _a in pairs] for ly in layers]).reshape(L, C)
+        mem = (np.array([[weight_bytes(ly, w) for w, _a in pairs] for ly in layers]).reshape(L, C)
+               if memory_bytes is None else np.asarray(memory_bytes, dtype=np.float64))
         default_act = Format.parse(str(accel.default_act_format))
         macs = np.array([float(ly.macs) for ly in layers])
         for owner, ly, row in priced.tied:  # layers reusing `owner`'s weights take its format

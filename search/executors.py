@@ -3,7 +3,10 @@
 `run(fn, items, executor=..., on_result=...)` calls `fn(item)` for every item
 and hands each `(item, result)` to `on_result` in the calling process as soon as
 it completes (completion order), so the caller can commit it to the store at
-once. `fn` and the items must be picklable (module-level functions, plain data).
+once. `on_chunk` instead gets the list of `(item, result)` of each chunk as it arrives
+(the items a worker ran in one task, which finish together; serially, one item), so the
+caller can commit a chunk in one transaction and still hold nothing that finished
+uncommitted while it waits for the next. `fn` and the items must be picklable (module-level functions, plain data).
 Results do not depend on the executor: each point's computation is a pure
 function of the point.
 
@@ -78,21 +81,31 @@ def run(fn: Callable[[T], R], items: Iterable[T], *, executor: ExecutorKind | st
         workers: int | None = None, scheduler: str | None = None,
         on_result: Callable[[T, R], None] | None = None, quiet: bool = False,
         desc: str = "sweep", chunksize: int = 16, unit_weight: Callable[[T], int] | None = None,
-        connect_timeout_s: float = 10.0, session: Session | None = None) -> int:
+        connect_timeout_s: float = 10.0, session: Session | None = None,
+        on_chunk: Callable[[list[tuple[T, R]]], None] | None = None) -> int:
     """Run `fn` over `items`; returns how many completed. The progress bar counts
     `unit_weight(item)` units per item (default 1), e.g. points in a group. With `session`
     (see `session()`), its pool or client runs the items and `executor`, `workers` and
-    `scheduler` are not used; without, this call starts its own and shuts it down."""
+    `scheduler` are not used; without, this call starts its own and shuts it down. Results go
+    to `on_chunk` (a chunk's `(item, result)` pairs at once) when given, else to `on_result`."""
     kind = session.kind if session is not None else _kind(executor)
     todo = list(items)
     done = 0
-    sink = on_result or (lambda _i, _r: None)
+    if on_chunk is not None and on_result is not None:
+        raise InvalidSpecError("run: give on_result or on_chunk, not both")
+    each = on_result or (lambda _i, _r: None)
+
+    def one_by_one(pairs: list[tuple[T, R]]) -> None:
+        for it, res in pairs:
+            each(it, res)
+
+    sink = on_chunk or one_by_one
     weigh = unit_weight or (lambda _i: 1)
     bar = progress(sum(weigh(it) for it in todo), desc, quiet=quiet, unit="pt")
     try:
         if kind is ExecutorKind.SERIAL or not todo:
             for it in todo:
-                sink(it, fn(it))
+                sink([(it, fn(it))])
                 done += 1
                 bar.update(weigh(it))
         elif session is not None and kind is ExecutorKind.LOCAL:
@@ -112,15 +125,15 @@ def run(fn: Callable[[T], R], items: Iterable[T], *, executor: ExecutorKind | st
     return done
 
 
-def _run_pool(pool: Any, fn: Callable[[T], R], todo: list[T], sink: Callable[[T, R], None], bar: Any,
-              chunksize: int, weigh: Callable[[T], int]) -> int:
+def _run_pool(pool: Any, fn: Callable[[T], R], todo: list[T], sink: Callable[[list[tuple[T, R]]], None],
+              bar: Any, chunksize: int, weigh: Callable[[T], int]) -> int:
     done = 0
     futs = {pool.submit(_apply_chunk, fn, c): c for c in _chunks(todo, chunksize)}
     try:
         for fut in as_completed(futs):
-            for it, res in zip(futs[fut], fut.result()):
-                sink(it, res)
-                done += 1
+            pairs = list(zip(futs[fut], fut.result()))
+            sink(pairs)
+            done += len(pairs)
             bar.update(sum(weigh(it) for it in futs[fut]))
     finally:
         for f in futs:  # a failed sink (full disk): what has not started is dropped
@@ -160,8 +173,8 @@ def _dask_client(workers: int | None, scheduler: str | None, connect_timeout_s: 
             cluster.close()
 
 
-def _map_dask(client: Any, fn: Callable[[T], R], todo: list[T], sink: Callable[[T, R], None], bar: Any,
-              chunksize: int, weigh: Callable[[T], int]) -> int:
+def _map_dask(client: Any, fn: Callable[[T], R], todo: list[T], sink: Callable[[list[tuple[T, R]]], None],
+              bar: Any, chunksize: int, weigh: Callable[[T], int]) -> int:
     from dask.distributed import as_completed as dask_completed
 
     done = 0
@@ -170,10 +183,11 @@ def _map_dask(client: Any, fn: Callable[[T], R], todo: list[T], sink: Callable[[
     index = {f.key: c for f, c in zip(futs, chunks)}
     try:
         for fut in dask_completed(futs):
-            chunk = index[fut.key]
-            for it, res in zip(chunk, fut.result()):
-                sink(it, res)
-                done += 1
+            chunk = index.pop(fut.key)  # the driver keeps nothing of a chunk once it is handed on
+            pairs = list(zip(chunk, fut.result()))
+            fut.release()
+            sink(pairs)
+            done += len(pairs)
             bar.update(sum(weigh(it) for it in chunk))
     except BaseException:
         client.cancel(futs)  # a failed sink (full disk): nothing left running on a shared cluster

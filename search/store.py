@@ -1,7 +1,9 @@
 """Sweep result store: SQLite in WAL mode, one row per finished design point.
 
-Each point is committed as soon as it completes, so a run killed with SIGKILL
-loses nothing that finished; `--resume` asks `done_keys()` and skips them.
+Results are committed as soon as they reach the sweep's process: a chunk of points that a
+worker ran together arrives together and is committed in one transaction (`put_many`), so a
+run killed with SIGKILL loses nothing that had finished; `--resume` asks `done_keys()` and
+skips them.
 Several processes may write the same store at once: WAL journaling plus a busy
 timeout serialise the writers, and `INSERT OR IGNORE` on the point key makes a
 point written twice (two sweeps racing) keep its first, identical, result.
@@ -9,8 +11,8 @@ point written twice (two sweeps racing) keep its first, identical, result.
 The file says what it is: `PRAGMA user_version` holds `SCHEMA_VERSION`. A store written by
 an older lowbit (other point keys), or a SQLite file of something else, is refused with one
 clear error instead of being mixed into. A write that fails (a full disk, a file-size limit)
-is an error naming the store; every point committed before it stays (each put is its own
-transaction).
+is an error naming the store; every point committed before it stays (each put, and each
+put_many, is its own transaction: all of its points or none).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -147,6 +149,26 @@ class ResultStore:
             cur = self.conn.execute(
                 "INSERT OR IGNORE INTO points(key, sweep, point, result) VALUES (?, ?, ?, ?)", row)
         return cur.rowcount == 1
+
+    def put_many(self, rows: Sequence[tuple[str, str, dict[str, Any], dict[str, Any]]]) -> list[bool]:
+        """Commit finished points (key, sweep, point, result) in one transaction: all of them or,
+        if the write fails, none (a LowbitError naming the store, as `put`'s). Per row, False if
+        its key was already there."""
+        enc = [(k, sw, json.dumps(p, sort_keys=True), json.dumps(r, sort_keys=True)) for k, sw, p, r in rows]
+        if not enc:
+            return []
+        conn = self.conn
+        with self._writing():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                new = [conn.execute("INSERT OR IGNORE INTO points(key, sweep, point, result) VALUES (?, ?, ?, ?)",
+                                    row).rowcount == 1 for row in enc]
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        return new
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:

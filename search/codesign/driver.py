@@ -91,7 +91,8 @@ def run_points(points: Sequence[Point], ctxs: Mapping[str, ModelCtx], space: Des
                executor: str = "local", workers: int | None = None, scheduler: str | None = None,
                quiet: bool = False, summary: SweepSummary | None = None,
                caches: SweepCaches | None = None, session: Any = None) -> dict[str, dict[str, Any]]:
-    """Evaluate the points not yet in `store`, committing each as it completes; return all results.
+    """Evaluate the points not yet in `store`, committing each chunk of them in one transaction
+    as it completes; return all results.
 
     `caches` go with every task (in-process executors share them; a process pool gets a
     copy per chunk of tasks), fresh ones when not given. `session` (`executors.session`) runs
@@ -108,9 +109,12 @@ def run_points(points: Sequence[Point], ctxs: Mapping[str, ModelCtx], space: Des
 
     out: dict[str, dict[str, Any]] = {}
 
-    def sink(task: Any, results: list[dict[str, Any]]) -> None:
-        for p, r in zip(task[0], results):
-            if store.put(p.key, space.name, p.as_dict(), r):  # a racing sweep's row wins otherwise
+    def sink(chunk: list[tuple[Any, list[dict[str, Any]]]]) -> None:
+        # one transaction per chunk as it arrives: nothing finished waits uncommitted
+        done = [(p, r) for task, results in chunk for p, r in zip(task[0], results)]
+        new = store.put_many([(p.key, space.name, p.as_dict(), r) for p, r in done])
+        for (p, r), fresh in zip(done, new):
+            if fresh:  # a racing sweep's row wins otherwise
                 out[p.key] = r
             s.evaluated += 1
             st = r.get("status")
@@ -120,7 +124,7 @@ def run_points(points: Sequence[Point], ctxs: Mapping[str, ModelCtx], space: Des
 
     fn = functools.partial(evaluate_group, caches=caches if caches is not None else SweepCaches())
     t0 = time.perf_counter()
-    run(fn, tasks, executor=executor, workers=workers, scheduler=scheduler, on_result=sink,
+    run(fn, tasks, executor=executor, workers=workers, scheduler=scheduler, on_chunk=sink,
         quiet=quiet, desc=f"sweep {space.name}", chunksize=4, unit_weight=lambda t: len(t[0]),
         session=session)
     s.seconds += time.perf_counter() - t0
