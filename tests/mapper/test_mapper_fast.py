@@ -334,3 +334,69 @@ def test_search_priced_equals_price_mapping_on_random_designs():
         layer = _random_layer(rng, i)
         priced += _priced_equal(layer, F(str(rng.choice(["int8", "int4", "int2"]))), F("int8"), accel)
     assert priced > 20
+
+
+def _random_multicore_accel(rng: np.random.Generator, i: int):
+    """A tensor-core style design over several cores (the mapper also tries an M split there)."""
+    core = {"family": "mac_array", "style": "tensor_core", "tile_m": int(rng.choice([2, 8, 16])),
+            "tile_n": int(rng.choice([4, 8, 32])), "tile_k": int(rng.choice([4, 8, 16])),
+            "units": int(rng.choice([1, 4])), "dataflows": ["none"], "precisions": ["int8", "int4"],
+            "rates": [1.0, 2.0], "accumulator_bits": 32}
+    db = bool(rng.integers(0, 2))
+    buffers = [{"name": "rf", "operands": ["output"], "size_bytes": int(2 ** rng.integers(12, 19)),
+                "bandwidth_bytes_per_cycle": float(rng.choice([64, 768])), "double_buffered": db},
+               {"name": "smem", "operands": ["input", "weight"], "size_bytes": int(2 ** rng.integers(12, 19)),
+                "bandwidth_bytes_per_cycle": float(rng.choice([16, 128])), "double_buffered": db}]
+    return accelerator(name=f"mc{i}", freq_hz=1e9, node_nm=7.0, core=core, buffers=buffers,
+                       dram={"bandwidth_bytes_per_cycle": float(rng.choice([8, 64, 1024]))},
+                       num_cores=int(rng.choice([2, 8, 108])))
+
+
+def test_m_split_cutoff_equals_grid_on_random_multicore_designs(monkeypatch):
+    # the M split is priced only below the N split's best: its fewest compute cycles bound it from
+    # below (a wrong bound would drop a better M split, which search_grid prices in full)
+    from lowbit.mapper import fast
+
+    calls = {"pruned": 0}
+    real = fast.fast_search_split
+
+    def counting(*args, **kw):
+        out = real(*args, **kw)
+        calls["pruned"] += out is not None and out[0] is None
+        return out
+
+    monkeypatch.setattr(fast, "fast_search_split", counting)
+    rng = np.random.default_rng(4242)
+    m_wins = n_wins = 0
+    for i in range(40):
+        accel = _random_multicore_accel(rng, i)
+        layer = Layer.linear(f"l{i}", int(rng.integers(2, 3000)), int(rng.integers(16, 5000)),
+                             int(rng.integers(1, 5000)))
+        for objective in ("latency", "energy"):
+            clear_cache()
+            ref = _outcome(search_grid, layer, F("int8"), F("int8"), accel, objective)
+            assert _outcome(search, layer, F("int8"), F("int8"), accel, objective) == ref, (i, layer, objective)
+            if isinstance(ref, Mapping) and ref.cores > 1:
+                m_wins += ref.split_dim == "m"
+                n_wins += ref.split_dim == "n"
+    assert calls["pruned"] > 5 and m_wins > 3 and n_wins > 3  # both splits win somewhere; the bound prunes
+
+
+def test_dataflow_bound_equals_grid_when_dataflows_tie_or_differ():
+    # latency: a dataflow whose compute cycles exceed the best cycles of the fewest-compute
+    # dataflow is not priced; ties between dataflows keep every tied one (enumeration order decides)
+    rng = np.random.default_rng(77)
+    for i in range(30):
+        rows, cols = (int(rng.choice([4, 8, 16, 32])) for _ in range(2))
+        accel = accelerator(
+            name=f"df{i}", freq_hz=1e9, node_nm=45.0,
+            core={"family": "mac_array", "style": "systolic", "rows": rows, "cols": cols,
+                  "dataflows": [str(d) for d in rng.permutation(["os", "ws", "is"])],
+                  "precisions": ["int8"], "rates": [1.0]},
+            buffers=[{"name": "gbuf", "operands": ["input", "weight", "output"],
+                      "size_bytes": int(2 ** rng.integers(10, 20)), "bandwidth_bytes_per_cycle": 64.0}],
+            dram={"bandwidth_bytes_per_cycle": float(rng.choice([1, 16, 256]))})
+        layer = _random_layer(rng, i)
+        clear_cache()
+        ref = _outcome(search_grid, layer, F("int8"), F("int8"), accel, "latency")
+        assert _outcome(search, layer, F("int8"), F("int8"), accel, "latency") == ref, (i, layer)
