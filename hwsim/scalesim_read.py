@@ -111,7 +111,7 @@ def user_read_events(pf: np.ndarray, pf_size: int, stream: OperandStream, size_b
         rows, ks = _moves_single(stream, sid, lo, buf)
     else:
         addr, arow = stream.arrays()
-        at, ks = _moves_multi(ids, addr - lo, buf)
+        at, ks = _moves_multi(ids, addr - lo, cnt, buf)
         rows = arow[at].tolist() if at else []
     k = ks[-1] if ks else 0
     _check_prefetch_length(buf, k, what)
@@ -146,23 +146,27 @@ def _moves_single(stream: OperandStream, sid: np.ndarray, lo: int, buf: UserBuff
     return rows, ks
 
 
-def _moves_multi(ids: np.ndarray, dem: np.ndarray, buf: UserBuffer) -> tuple[list[int], list[int]]:
-    """Requests whose addresses may have several copies: the window's content held as a count
-    per address (moved with `np.add.at`), the stream scanned for the next miss in chunks."""
-    n_sets, a_sets, p_sets, eps = buf.n, buf.a, buf.p, buf.eps
-    cnt = np.zeros(int(max(ids.max(), dem.max())) + 1, dtype=np.int64)  # int64: fast np.add.at
+def _moves_multi(ids: np.ndarray, dem: np.ndarray, cnt: np.ndarray, buf: UserBuffer) -> tuple[list[int], list[int]]:
+    """Requests whose addresses may have several copies: which addresses the window holds is
+    a mask, the stream is scanned for the next miss in chunks, and a miss jumps straight to
+    the first window holding a copy (T from the copies sorted by (address, set)); the mask
+    is then cleared for the old window and set for the new one."""
+    n, a, p, eps = buf.n, buf.a, buf.p, buf.eps
+    span = cnt.size
+    order = np.argsort(ids.astype(np.uint16) if span <= 1 << 16 else ids, kind="stable")
+    key = ids[order] * n + order // eps  # sorted: address-major, then set
+    first = np.zeros(span + 1, dtype=np.int64)
+    np.cumsum(cnt, out=first[1:])
+    present = np.zeros(span, dtype=bool)
 
-    def move(first_set: int, count: int, delta: int) -> None:
-        s = first_set % n_sets
-        while count > 0:
-            take = min(count, n_sets - s)
-            lo, hi = s * eps, min((s + take) * eps, ids.size)
-            if lo < hi:
-                np.add.at(cnt, ids[lo:hi], delta)
-            count -= take
-            s = 0
+    def mark(k: int, value: bool) -> None:  # the window after k moves: sets [k p, k p + a) mod n
+        s0 = (k * p) % n
+        hi = s0 + a
+        present[ids[s0 * eps:min(hi, n) * eps]] = value
+        if hi > n:
+            present[ids[:(hi - n) * eps]] = value
 
-    move(0, a_sets, 1)
+    mark(0, True)
     at: list[int] = []
     ks: list[int] = []
     k = pos = 0
@@ -170,19 +174,24 @@ def _moves_multi(ids: np.ndarray, dem: np.ndarray, buf: UserBuffer) -> tuple[lis
     m = dem.size
     while pos < m:
         seg = dem[pos:pos + chunk]
-        miss = cnt[seg] == 0
+        miss = ~present[seg]
         j = int(np.argmax(miss))
         if not miss[j]:
             pos += seg.size
             chunk = min(chunk * 2, 1 << 20)
             continue
         e = pos + j
-        x = dem[e]
-        while cnt[x] == 0:  # p_sets >= 1 here, and every set is reached within n_sets moves
-            start = k * p_sets
-            move(start, p_sets, -1)
-            move(start + a_sets, p_sets, 1)
-            k += 1
+        x = int(dem[e])
+        w = k * p
+        q = w % n
+        c = int(np.searchsorted(key, x * n + q))
+        if c < first[x + 1]:
+            t = w - q + int(key[c]) - x * n
+        else:  # past the last copy: the first copy, one lap on
+            t = w - q + n + int(key[first[x]]) - x * n
+        mark(k, False)
+        k = -((a - 1 - t) // p)  # ceil((t - a + 1) / p): the first window holding t
+        mark(k, True)
         at.append(e)
         ks.append(k)
         pos = e + 1

@@ -16,7 +16,7 @@ import random
 
 import numpy as np
 import pytest
-from lowbit.hwsim import scalesim_mem, scalesim_streams
+from lowbit.hwsim import scalesim_mem, scalesim_read, scalesim_streams
 from lowbit.hwsim.cores.base import Dataflow
 from lowbit.hwsim.scalesim_fast import OperandStream, compact_streams
 from lowbit.hwsim.scalesim_io import ScaleSimConfig, ScaleSimLayer
@@ -178,3 +178,160 @@ def test_whole_layers_equal_on_the_stream_path() -> None:
     assert any(c.use_user_bandwidth and r[2] > 0 for c, r in big)  # a large USER case stalls
     # a large CALC case reads several times its 1 kB SRAM from DRAM (generations finished)
     assert any(not c.use_user_bandwidth and r[23] > 5 * 1024 for c, r in big)  # DRAM IFMAP Reads
+
+
+# ------------------------------------------------------------------ each shortcut against its reference
+def _random_stream(rng: np.random.Generator, multi: bool) -> tuple[np.ndarray, OperandStream]:
+    """A prefetch order and a demand stream over it, shaped like a systolic operand: blocks of
+    the prefetch order (optionally shuffled locally, reversed, or im2col-style copies) issued
+    by folds that reuse them."""
+    n_addr = int(rng.integers(50, 4000))
+    base = int(rng.integers(0, 10**7))
+    addrs = base + rng.permutation(n_addr)
+    if multi:  # every address a few times, copies near each other as im2col makes them
+        reps = int(rng.integers(2, 5))
+        pf = np.concatenate([np.roll(addrs, int(rng.integers(0, 60)) * j) for j in range(reps)])
+    else:
+        pf = addrs
+    nb = int(rng.integers(1, 6))
+    cuts = np.sort(rng.choice(np.arange(1, pf.size), size=nb - 1, replace=False)) if nb > 1 else []
+    blocks = []
+    for part in np.split(pf, cuts):
+        v = part.copy()
+        kind = rng.integers(0, 3)
+        if kind == 1:  # local shuffles, like a diagonal roll-out against a row-major prefetch
+            w = int(rng.integers(2, 40))
+            for s in range(0, v.size, w):
+                v[s:s + w] = rng.permutation(v[s:s + w])
+        elif kind == 2:
+            v = v[::-1].copy()
+        rows = np.sort(rng.integers(0, max(1, v.size // 3), size=v.size))
+        blocks.append((v.astype(np.int64), rows.astype(np.int64)))
+    pattern = rng.integers(0, 3)
+    reps = int(rng.integers(1, 4))
+    if pattern == 0:
+        fold_of = list(range(nb)) * reps
+    elif pattern == 1:
+        fold_of = [b for b in range(nb) for _ in range(reps)]
+    else:
+        fold_of = rng.integers(0, nb, size=nb * reps).tolist()
+    fold_len = max(int(r[-1]) + 1 for v, r in blocks if v.size) if pf.size else 1
+    width = max(int(np.bincount(r).max()) for v, r in blocks if v.size)
+    return pf.astype(np.int64), OperandStream(blocks, fold_of, fold_len, width)
+
+
+def test_user_read_events_equal_the_stepped_window_on_random_streams() -> None:
+    """`scalesim_read.user_read_events` (one copy per address: the rule once per run of equal
+    sets, replayed per fold; copies: counts moved per miss) against the per-request stepped
+    window, on streams with one and with several copies per address."""
+    rng = np.random.default_rng(11)
+    moved = {True: 0, False: 0}
+    wraps = 0
+    for i in range(100):
+        multi = i % 2 == 1
+        pf, stream = _random_stream(rng, multi)
+        size = int(rng.choice([1024, 2048, 3072]))
+        bw = int(rng.integers(1, 12))
+        pf_size = pf.size + int(rng.integers(0, 30))
+        got = scalesim_read.user_read_events(pf, pf_size, stream, size, bw, "x")
+        want = scalesim_read.user_read_events_stepped(pf, pf_size, stream, size, bw, "x")
+        assert got == want, (i, multi, size, bw)
+        moved[multi] += got[1] > 0
+        buf = scalesim_read.user_buffer(pf, pf_size, size, bw)
+        wraps += got[1] * buf.p > buf.n  # the window went round the prefetch order
+    assert moved[True] >= 20 and moved[False] >= 20
+    assert wraps >= 10
+
+
+def test_user_read_events_reject_a_missing_address_like_the_reference() -> None:
+    rng = np.random.default_rng(12)
+    pf, stream = _random_stream(rng, False)
+    v, r = stream.blocks[0]
+    bad = OperandStream([(np.append(v, pf.max() + 5), np.append(r, r[-1]))], [0], stream.fold_len, stream.width)
+    for fn in (scalesim_read.user_read_events, scalesim_read.user_read_events_stepped):
+        with pytest.raises(InvalidSpecError, match="not in its prefetch stream"):
+            fn(pf, pf.size, bad, 1024, 4, "ifmap")
+
+
+def _writer_state(w: scalesim_mem._Writer) -> tuple[object, ...]:
+    lines: list[list[int]] = []  # undrained trace lines as [length, count], equal lengths merged
+    for length, count in w.runs:
+        if lines and lines[-1][0] == length:
+            lines[-1][1] += count
+        elif count:
+            lines.append([length, count])
+    return (w.free, w.drain_end, w.line_idx, w.undrained, w.rows_total, w.access, w.dram_lo, w.dram_hi, lines)
+
+
+def test_writer_rows_in_stretches_equal_one_write_at_a_time() -> None:
+    """`_Writer.row` (writes stored in stretches up to the next stall or drain) leaves the same
+    state and serviced cycle as `_Writer.row_stepped` (write_buffer.py, one write at a time)."""
+    rng = random.Random(13)
+    stalls = drains = 0
+    for _ in range(120):
+        size, bw = rng.choice([1024, 2048, 1500]), rng.randint(1, 40)
+        a, b = scalesim_mem._Writer(size, bw), scalesim_mem._Writer(size, bw)
+        cycle = 0
+        for _ in range(rng.randint(1, 80)):
+            cycle += rng.randint(0, 3)
+            count = rng.choice([0, 1, rng.randint(1, 64), rng.randint(100, 900)])
+            try:
+                got = a.row(cycle, count)
+            except InvalidSpecError as exc:
+                with pytest.raises(InvalidSpecError, match=str(exc)):
+                    b.row_stepped(cycle, count)
+                break
+            drains += a.access != b.access
+            want = b.row_stepped(cycle, count)
+            assert got == want and _writer_state(a) == _writer_state(b)
+            stalls += got > cycle
+            cycle = got
+    assert stalls >= 30 and drains >= 100
+
+
+def test_calc_closed_form_generations_equal_the_plain_count() -> None:
+    """Where `_all_new` holds (one copy per block, blocks reused >= g requests apart, <= g
+    requests a row) the generations are every g requests, in distinct rows, as the plain
+    per-request count finds them; where it does not, at least one random case differs."""
+    rng = random.Random(14)
+    held = differs = 0
+    for _ in range(150):
+        layer, cfg = _random_case(rng)
+        ops = scalesim_streams.operand_matrices(
+            layer.ifmap_h, layer.ifmap_w, layer.filter_h, layer.filter_w, layer.channels,
+            layer.num_filters, layer.stride_h, layer.stride_w, (0, 10_000_000, 20_000_000))
+        cs = compact_streams(ops[0], ops[1], cfg.array_rows, cfg.array_cols, cfg.dataflow, False)
+        for stream in (cs.ifmap, cs.filt):
+            addr, rows = stream.arrays()
+            g = rng.choice([1, 5, 50, 500, 1000])
+            ends, rem = scalesim_mem.generation_ends_plain(addr, g)
+            closed = list(range(g - 1, addr.size - addr.size % g, g)), addr.size % g
+            if scalesim_mem._all_new(stream, g):
+                held += 1
+                assert (ends, rem) == closed
+                assert len(set(rows[ends].tolist())) == len(ends)
+            else:
+                differs += (ends, rem) != closed or len(set(rows[ends].tolist())) != len(ends)
+    assert held >= 60 and differs >= 20
+
+
+def test_oracle_path_equals_scalesim_on_the_goldens() -> None:
+    """The reference path (`simulate_layer(..., oracle=True)`: demand matrices, stepped read
+    windows, one write at a time, per-request generations) also gives every golden column."""
+    import json
+    from pathlib import Path
+
+    from lowbit.hwsim.scalesim_io import read_config, read_topology
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    golden = json.loads((data / "scalesim_stall_golden.json").read_text())
+    layers = 0
+    for run in golden["runs"]:
+        cfg = read_config(data / run["cfg"])
+        for lid, layer in enumerate(read_topology(data / run["topology"], gemm=run["gemm"])):
+            rep = simulate_layer(layer, cfg, oracle=True)
+            for key, row in (("compute_report", rep.compute_row()), ("bandwidth_report", rep.bandwidth_row()),
+                             ("detailed_access_report", rep.detail_row())):
+                assert [str(v) for v in row] == run[key][lid][1:], (run["cfg"], lid, key)
+            layers += 1
+    assert layers == 35
