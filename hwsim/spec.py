@@ -250,7 +250,12 @@ class MemoryRules:
       + max(0, ceil(middle / bw) - compute) + ceil(fill / bw) + ceil(drain / bw), no SRAM-port
       term. The mapper minimises these cycles as `_optimize_for_order` does (:483-487), so at a
       wide interface, where every tiling hides its traffic, small held blocks (small fill) win
-      over DRAM reuse.
+      over DRAM reuse. With `padded_tiles` and `output_read_before_write` too (the simulator's
+      traffic model as a whole; `sram_counts` tiles or stationary_inner), a conv or linear layer
+      on one core is mapped in the simulator's own five loops (b images, ow and oh pixel blocks,
+      ic, oc, any of their 120 orders, the promotion rule over those loops;
+      `mapper.bitfusion_loops`, priced by `hwsim.bitfusion_loops`), its m-tile a
+      `Mapping.m_block` (b, oh, ow).
     """
 
     output_bits: int | None = None

@@ -18,7 +18,10 @@ With `MemoryRules.padded_tiles` (Bit Fusion's optimiser, hsharma35/bitfusion
 blocks of min(2^i, out) output pixels of one image or 2^j whole images
 (`conv_block_sizes`), K-tiles are min(2^i, C) input channels times the whole
 kernel window (`whole_window_k_sizes`), and no N-tile is narrower than the
-core's N extent (`MappingHints.min_tile_n`).
+core's N extent (`MappingHints.min_tile_n`). Where a spec states the simulator's traffic model
+as a whole (`hwsim.bitfusion_loops.applies`: with `block_promotion` too), a plain conv or
+linear layer is mapped in the simulator's own five loops instead (`mapper.bitfusion_loops`;
+the mapping's `m_block`).
 
 A layer is split over `num_cores` cores along its batch (when batch >= cores)
 or else its N dimension; each core runs the same sub-GEMM and the cores share
@@ -43,6 +46,7 @@ from lowbit.kernels_ref.errors import InvalidSpecError, MappingInfeasibleError
 from lowbit.kernels_ref.formats import Format
 from lowbit.models.ir import Layer, OpKind
 
+from . import bitfusion_loops as five_loops
 from . import fast
 
 __all__ = ["CACHE_SIZE", "OBJECTIVES", "Mapping", "Objective", "candidate_sizes", "clear_cache", "conv_block_sizes",
@@ -57,7 +61,10 @@ OBJECTIVES: tuple[str, ...] = ("latency", "energy", "edp")
 @dataclass(frozen=True)
 class Mapping:
     """Where a layer's work goes: on-chip tile sizes, loop order (outer to inner), dataflow,
-    and how many cores share it (split along `split_dim`)."""
+    and how many cores share it (split along `split_dim`). `m_block` (b, oh, ow), set only by the
+    Bit Fusion simulator's five-loop space (`mapper.bitfusion_loops`): the m tile is b images of
+    oh x ow output pixels (tile_m = b*oh*ow; an FC's b rows, 1 x 1) and `loop_order` orders the
+    five loops b, w (OW), h (OH), k (IC), n (OC) (`hwsim.bitfusion_loops.FIVE_LOOP_ORDERS`)."""
 
     tile_m: int
     tile_k: int
@@ -66,13 +73,16 @@ class Mapping:
     dataflow: Dataflow = Dataflow.NONE
     cores: int = 1
     split_dim: str = "n"
+    m_block: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for key, v in (("tile_m", self.tile_m), ("tile_k", self.tile_k), ("tile_n", self.tile_n),
                        ("cores", self.cores)):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise InvalidSpecError(f"mapping: {key} must be a positive integer, got {v!r}")
-        if self.loop_order not in LOOP_ORDERS:
+        if self.m_block:
+            five_loops.check_block(self.m_block, self.tile_m, self.loop_order)
+        elif self.loop_order not in LOOP_ORDERS:
             raise InvalidSpecError(f"mapping: loop_order must be one of {LOOP_ORDERS}, got {self.loop_order!r}")
         if not isinstance(self.dataflow, Dataflow):
             raise InvalidSpecError(f"mapping: unknown dataflow {self.dataflow!r}")
@@ -85,7 +95,8 @@ class Mapping:
         return (("onchip", self.tile_m, self.tile_k, self.tile_n),)
 
     def __str__(self) -> str:
-        return (f"{self.tile_m}x{self.tile_k}x{self.tile_n} {self.loop_order} {self.dataflow.value}"
+        block = f" (b{self.m_block[0]} {self.m_block[1]}x{self.m_block[2]})" if self.m_block else ""
+        return (f"{self.tile_m}x{self.tile_k}x{self.tile_n}{block} {self.loop_order} {self.dataflow.value}"
                 + (f" on {self.cores} cores ({self.split_dim})" if self.cores > 1 else ""))
 
 
@@ -372,6 +383,11 @@ def _search_split_grid(layer: Layer, w: Format, a: Format, accel: Accelerator, o
     hints = hints if hints is not None else accel.model().mapping_hints(layer)
     shape, active, dim, tms, tks, tns = _grid(layer, accel, max_per_dim, split, hints)
     dataflows = accel.model().dataflows
+    ls = five_loops.loop_shape(shape, accel.memory, active)
+    if ls is not None:  # the Bit Fusion simulator's own five-loop space where a spec states its rules
+        (b, oh, ow, ic, oc, order, di), val = five_loops.search(ls, shape, w, a, accel, objective, table, layer.name)
+        return Mapping(tile_m=b * oh * ow, tile_k=ic * ls.kernel_h * ls.kernel_w, tile_n=oc, loop_order=order,
+                       dataflow=dataflows[di], cores=active, split_dim=dim, m_block=(b, oh, ow)), val
     grid = np.meshgrid(tms, tks, tns, np.arange(len(LOOP_ORDERS)), np.arange(len(dataflows)), indexing="ij")
     tm, tk, tn, order, dfi = (g.ravel() for g in grid)
     priced = price_candidates(shape, w, a, accel, tm, tk, tn, order, dfi, table, n_cores_active=active)
@@ -399,9 +415,13 @@ def price_mapping(layer: Layer, w: Format, a: Format, accel: Accelerator, mappin
     if mapping.dataflow not in dataflows:
         raise InvalidSpecError(f"layer {layer.name}: mapping dataflow {mapping.dataflow.value!r} is not one of "
                                f"{[d.value for d in dataflows]}")
-    p = price_candidates(shape, w, a, accel, mapping.tile_m, mapping.tile_k, mapping.tile_n,
-                         LOOP_ORDERS.index(mapping.loop_order), dataflows.index(mapping.dataflow), table,
-                         n_cores_active=active)
+    if mapping.m_block:  # a five-loop (Bit Fusion simulator) mapping
+        p = five_loops.price_mapping(shape, w, a, accel, active, mapping.m_block, mapping.tile_k, mapping.tile_n,
+                                     mapping.loop_order, dataflows.index(mapping.dataflow), table, layer.name)
+    else:
+        p = price_candidates(shape, w, a, accel, mapping.tile_m, mapping.tile_k, mapping.tile_n,
+                             LOOP_ORDERS.index(mapping.loop_order), dataflows.index(mapping.dataflow), table,
+                             n_cores_active=active)
     if not bool(np.all(p.fits)):
         need = ", ".join(f"{n} {int(np.max(v))} bytes" for n, v in p.need_bytes.items())
         raise MappingInfeasibleError(f"layer {layer.name}: mapping {mapping} does not fit {accel.name} ({need})")
