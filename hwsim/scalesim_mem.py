@@ -203,19 +203,6 @@ class _Writer:
                 self.drain_end = self.drain(cur)
         return cur
 
-    def next_event(self, e_ptr: int, n_elems: int, first_row: int, stall: int,
-                   row_start: list[int], n_rows: int) -> int:
-        """First row at or after `first_row` (starting at element `e_ptr`) where a write drains
-        or stalls, when every row r runs at cycle r + stall; _INF when none."""
-        e_a = e_ptr + max(self.free - self.active + 1, 1) - 1
-        d_row = max(self.drain_end - stall, first_row)
-        e_d = row_start[d_row] if d_row < n_rows else _INF
-        e_z = e_ptr + max(self.free, 1) - 1
-        e = e_z if e_z < e_d else max(e_a, e_d)
-        if e >= n_elems:
-            return _INF
-        return bisect_right(row_start, e) - 1
-
 
 @dataclass
 class _RowsResult:
@@ -247,43 +234,61 @@ def _run_rows(n_rows: int, if_ev: dict[int, list[int]], f_ev: dict[int, list[int
     np.cumsum(of_counts, out=starts[1:])
     row_start: list[int] = starts.tolist()
     n_elems = row_start[-1]
-    if_rows = sorted(if_ev)
-    f_rows = sorted(f_ev)
-    n_if, n_f = len(if_rows), len(f_rows)
-    ii = fi = 0
+    ev_rows = sorted(if_ev.keys() | f_ev.keys())
+    ev_rows.append(_INF)
+    no_events: list[int] = []
+    ei = 0
     stall = 0
     nxt = 0
     e_ptr = 0
     res = _RowsResult(0, [], [], {}, {}, {}, 0)
+    if_out, f_out, of_out = res.if_out, res.f_out, res.of_out
+    change_rows, change_stall = res.change_rows, res.change_stall
     service = writer.row_stepped if stepped else writer.row
+    store = writer.store
+    active = writer.active
     while True:
-        r_if = if_rows[ii] if ii < n_if else _INF
-        r_f = f_rows[fi] if fi < n_f else _INF
-        r_of = writer.next_event(e_ptr, n_elems, nxt, stall, row_start, n_rows) if e_ptr < n_elems else _INF
-        r = min(r_if, r_f, r_of)
+        r_ev = ev_rows[ei]
+        r = r_ev
+        if e_ptr < n_elems:  # the row of the writer's next drain or stall (as _Writer.row finds it)
+            free = writer.free
+            e = e_ptr + (free - active if free > active else 0)
+            d_row = writer.drain_end - stall
+            d_row = max(d_row, nxt)
+            e_d = row_start[d_row] if d_row < n_rows else _INF
+            e_z = e_ptr + (free - 1 if free > 1 else 0)
+            if e_z < e_d:
+                e = e_z
+            elif e_d > e:
+                e = e_d
+            if e < n_elems:
+                r_of = bisect_right(row_start, e) - 1
+                r = min(r, r_of)
         if r >= n_rows:
             break
-        writer.store(row_start[r] - e_ptr)
+        store(row_start[r] - e_ptr)
         cyc = r + stall
         o_if = o_f = 1
-        if r == r_if:
-            o_if = _offset(if_ev[r], cyc)
-            ii += 1
-        if r == r_f:
-            o_f = _offset(f_ev[r], cyc)
-            fi += 1
+        if r == r_ev:
+            o_if = _offset(if_ev.get(r, no_events), cyc)
+            o_f = _offset(f_ev.get(r, no_events), cyc)
+            ei += 1
         e_ptr = row_start[r + 1]
         out = service(cyc, e_ptr - row_start[r])
-        res.if_out[r], res.f_out[r], res.of_out[r] = cyc + o_if, cyc + o_f, out
-        s = max(o_if - 1, o_f - 1, out - cyc)
-        if s:
-            stall += s
-            res.change_rows.append(r)
-            res.change_stall.append(stall)
+        if_out[r] = cyc + o_if
+        f_out[r] = cyc + o_f
+        of_out[r] = out
+        st = out - cyc
+        st = max(st, o_if - 1)
+        st = max(st, o_f - 1)
+        if st:
+            stall += st
+            change_rows.append(r)
+            change_stall.append(stall)
         nxt = r + 1
-    writer.store(n_elems - e_ptr)
+    store(n_elems - e_ptr)
     last = n_rows - 1
-    res.last_of_out = res.of_out.get(last, last + stall)  # a row without events: cycle, no stall
+    res.last_of_out = of_out.get(last, last + stall)  # a row without events: cycle, no stall
     res.stall = stall
     return res
 

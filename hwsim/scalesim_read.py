@@ -8,13 +8,18 @@ W = k p. A request whose address has a copy in set s hits iff some s + j n (j >=
 after W, the first k' > k that hits is ceil((T - a + 1) / p) (a >= p always: the active half
 is at least the prefetch half; p = 0 only when the window holds every set).
 
-`user_read_events` runs that rule on chunks of the stream at once: with T taken from the
-window at the chunk start, the window after each request is a running maximum of each
-request's `ceil((T - a + 1) / p)`; that is exact up to the first request whose T falls behind
-the window reached before it, where the next chunk starts. When an address has several
-copies in the prefetch order (im2col duplicates of a conv ifmap), T is found by a search in
-the copies sorted by (address, set). `user_read_events_stepped` is the per-miss rule
-(window counts moved with `np.add.at`), kept as the reference.
+`user_read_events` runs that rule two ways, both exact:
+
+- one copy per address (filters, GEMM and non-overlapping conv ifmaps): a request's set is a
+  table lookup, and consecutive requests of one set hit or miss together, so the rule runs in
+  plain integers once per run of equal sets; a skewed block's runs are found once and
+  replayed for every fold that issues the block;
+- several copies (im2col duplicates of an overlapping conv ifmap): the window's addresses are
+  a mask, the stream is scanned for the next miss in chunks, and a miss jumps straight to the
+  first window holding a copy of its address (T from the copies sorted by (address, set)).
+
+`user_read_events_stepped` is read_buffer.py's loop, one request and one move at a time
+(window counts moved with `np.add.at`), kept as the reference (`simulate_layer(oracle=True)`).
 """
 
 from __future__ import annotations
@@ -194,8 +199,8 @@ def _moves_multi(ids: np.ndarray, dem: np.ndarray, cnt: np.ndarray, buf: UserBuf
         mark(k, True)
         at.append(e)
         ks.append(k)
+        chunk = max(256, 2 * (e + 1 - pos))  # about twice the stretch to this miss
         pos = e + 1
-        chunk = max(256, min(chunk, 1 << 20))
     return at, ks
 
 
