@@ -178,18 +178,17 @@ def _moves_multi(ids: np.ndarray, dem: np.ndarray, cnt: np.ndarray, buf: UserBuf
     chunk = 2048
     m = dem.size
     while pos < m:
-        seg = dem[pos:pos + chunk]
-        miss = ~present[seg]
-        j = int(np.argmax(miss))
-        if not miss[j]:
-            pos += seg.size
+        hit = present[dem[pos:pos + chunk]]
+        j = int(hit.argmin())  # the first miss, if any
+        if hit[j]:
+            pos += hit.size
             chunk = min(chunk * 2, 1 << 20)
             continue
         e = pos + j
         x = int(dem[e])
         w = k * p
         q = w % n
-        c = int(np.searchsorted(key, x * n + q))
+        c = int(key.searchsorted(x * n + q))
         if c < first[x + 1]:
             t = w - q + int(key[c]) - x * n
         else:  # past the last copy: the first copy, one lap on
