@@ -125,7 +125,8 @@ def _skewed(blocks: np.ndarray, fold_of: np.ndarray, lead: int, fold_len: int) -
     per = blocks[:, i, c]  # (nb, t*w) in service order
     rows = lead + i + c
     keep = per != -1
-    parts = [(per[b][keep[b]], rows[keep[b]]) for b in range(per.shape[0])]
+    full = keep.all(axis=1).tolist()
+    parts = [(per[b], rows) if full[b] else (per[b][keep[b]], rows[keep[b]]) for b in range(per.shape[0])]
     return OperandStream(parts, fold_of.tolist(), fold_len, w)
 
 
