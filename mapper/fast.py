@@ -119,19 +119,17 @@ def _total(v: Any) -> float:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else float(np.sum(v))
 
 
-@functools.lru_cache(maxsize=256)
 def _layout(buffers: tuple[BufferSpec, ...]) -> tuple[tuple[tuple[tuple[int, ...], float, float, BufferSpec], ...],
                                                        bool]:
     """Per buffer that holds an operand (`Accelerator.buffer_for`: the first buffer listing it):
     (operand indices in its listed order, usable bytes, bandwidth, the buffer); and whether
-    the tile timeline is double-buffered (every such buffer is)."""
-    first: dict[Operand, int] = {}
-    for i, b in enumerate(buffers):
-        for op in b.operands:
-            first.setdefault(op, i)
+    the tile timeline is double-buffered (every such buffer is). A few Python steps: not cached
+    (hashing the buffer specs would cost more)."""
+    seen: list[Operand] = []
     out, double = [], True
-    for i, b in enumerate(buffers):
-        ops = tuple(_OPS.index(op) for op in b.operands if first[op] == i)
+    for b in buffers:
+        ops = tuple(_OPS.index(op) for op in b.operands if op not in seen)
+        seen.extend(b.operands)
         if ops:
             out.append((ops, b.usable_bytes, b.bandwidth_bytes_per_cycle, b))
             double = double and b.double_buffered
@@ -139,9 +137,8 @@ def _layout(buffers: tuple[BufferSpec, ...]) -> tuple[tuple[tuple[tuple[int, ...
 
 
 def clear_cache() -> None:
-    """Drop the cached per-dataflow compute, buffer layouts and tile-grid structure (timing runs)."""
+    """Drop the cached per-dataflow compute and tile-grid structure (timing runs)."""
     df_compute.cache_clear()
-    _layout.cache_clear()
     _structure.cache_clear()
 
 
@@ -216,8 +213,9 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
     # ---- per dataflow: the core's whole-GEMM compute (cached by core spec + GEMM + formats)
     per_df = df_compute(CoreKey(accel), M, K, N, shape.batch, shape.k_segment, w, a)
     comp_l = [df_[0] for df_ in per_df]
-    cc_l = [float(np.rint(c)) for c in comp_l]
-    if cutoff < math.inf and objective == "latency" and not padded and min(cc_l) >= cutoff:
+    cc_l = [float(round(c)) if math.isfinite(c) else c for c in comp_l]  # = np.rint (half to even)
+    if cutoff < math.inf and objective == "latency" and not padded and all(c == c for c in cc_l) \
+            and min(cc_l) >= cutoff:
         return None, math.inf  # cycles = cc + max(rint(latency - cc), 0) >= cc >= the cutoff
 
     st = _structure(M, K, N, shape.batch, shape.conv_window if padded else (), tuple(tms.tolist()),
@@ -547,6 +545,8 @@ def _first(obj: np.ndarray, n_o: int, D: int, dram: Any, vol: np.ndarray) -> tup
     if cand.size == 1:
         d0, rest0 = divmod(int(cand[0]), n_o * T)
         return rest0 % T, rest0 // T, d0, float(lo)
+    if n_o == 1 and D == 1 and np.ndim(dram) == 0:  # cand are tiles (ascending): the first of most volume
+        return int(cand[vol[cand].argmax()]), 0, 0, float(lo)
     d, rest = np.divmod(cand, n_o * T)
     o, t = np.divmod(rest, T)
     if np.ndim(dram) > 0:  # a scalar: every candidate moves the same bytes

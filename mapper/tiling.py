@@ -264,6 +264,9 @@ def _check_per_dim(max_per_dim: int) -> None:
         raise InvalidSpecError(f"mapper: max_per_dim must be a positive integer, got {max_per_dim!r}")
 
 
+_LAYER_KEY_FIELDS = tuple(f.name for f in fields(Layer) if f.name not in ("name", "tied_to"))
+
+
 class _LayerKey:
     """A layer seen only through its shape: hash / equality by every field but its name."""
 
@@ -271,7 +274,9 @@ class _LayerKey:
 
     def __init__(self, layer: Layer) -> None:
         self.layer = layer
-        self.key = tuple(getattr(layer, f.name) for f in fields(layer) if f.name not in ("name", "tied_to"))
+        names = _LAYER_KEY_FIELDS if type(layer) is Layer else \
+            tuple(f.name for f in fields(layer) if f.name not in ("name", "tied_to"))
+        self.key = tuple(getattr(layer, n) for n in names)
 
     def __hash__(self) -> int:
         return hash(self.key)
@@ -370,7 +375,12 @@ def _search_split(layer: Layer, w: Format, a: Format, accel: Accelerator, object
     idx, obj = found[0], found[1]
     if idx is None:  # proven not below the cutoff
         return None, obj
-    i_m, i_k, i_n, o, d = np.unravel_index(idx, (tms.size, tks.size, tns.size, len(LOOP_ORDERS), len(dataflows)))
+    if idx is None:  # proven not below the cutoff
+        return None, obj
+    rest, d = divmod(int(idx), len(dataflows))  # np.unravel_index over (tm, tk, tn, order, dataflow)
+    rest, o = divmod(rest, len(LOOP_ORDERS))
+    rest, i_n = divmod(rest, tns.size)
+    i_m, i_k = divmod(rest, tks.size)
     return (Mapping(tile_m=int(tms[i_m]), tile_k=int(tks[i_k]), tile_n=int(tns[i_n]),
                     loop_order=LOOP_ORDERS[int(o)], dataflow=dataflows[int(d)], cores=active, split_dim=dim), obj,
             *found[2:])
