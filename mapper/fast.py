@@ -82,7 +82,12 @@ def handles(rules: MemoryRules, objective: str = "energy") -> bool:
     """Whether every memory rule `rules` sets is one this module prices for `objective`."""
     free = HANDLED_RULES | LATENCY_FREE_RULES if objective == "latency" and not rules.padded_tiles \
         else HANDLED_RULES
-    return all(f.name in free or getattr(rules, f.name) == f.default for f in dataclasses.fields(rules))
+    defaults = _RULE_DEFAULTS if type(rules) is MemoryRules else \
+        tuple((f.name, f.default) for f in dataclasses.fields(rules))
+    return all(name in free or getattr(rules, name) == default for name, default in defaults)
+
+
+_RULE_DEFAULTS = tuple((f.name, f.default) for f in dataclasses.fields(MemoryRules))
 
 
 class CoreKey:
@@ -214,7 +219,7 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
     per_df = df_compute(CoreKey(accel), M, K, N, shape.batch, shape.k_segment, w, a)
     comp_l = [df_[0] for df_ in per_df]
     cc_l = [float(round(c)) if math.isfinite(c) else c for c in comp_l]  # = np.rint (half to even)
-    if cutoff < math.inf and objective == "latency" and not padded and all(c == c for c in cc_l) \
+    if cutoff < math.inf and objective == "latency" and not padded and not any(map(math.isnan, cc_l)) \
             and min(cc_l) >= cutoff:
         return None, math.inf  # cycles = cc + max(rint(latency - cc), 0) >= cc >= the cutoff
 

@@ -147,8 +147,9 @@ def _host_im2col(accel: Accelerator) -> bool:
 
 def candidate_sizes(dim: int, array_dims: tuple[int, ...] = (), max_per_dim: int = 10) -> np.ndarray:
     """Tile-size candidates for one dimension (ascending, unique, <= dim, dim included)."""
-    return np.array(_candidate_sizes(int(dim), tuple(int(d) for d in array_dims), int(max_per_dim)),
-                    dtype=np.int64)
+    dims = array_dims if type(array_dims) is tuple and all(type(d) is int for d in array_dims) \
+        else tuple(int(d) for d in array_dims)
+    return np.array(_candidate_sizes(int(dim), dims, int(max_per_dim)), dtype=np.int64)
 
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
@@ -156,19 +157,20 @@ def _candidate_sizes(dim: int, array_dims: tuple[int, ...], max_per_dim: int) ->
     """`candidate_sizes` as a tuple, cached by (dim, array dims, thinning): frozen values."""
     vals = {dim}
     floor = min(dim, min(array_dims)) if array_dims else 1  # no tile narrower than the array
-    p = 1
+    p = 1 << (floor - 1).bit_length() if floor > 1 else 1  # the powers of two from floor up
     while p < dim:
-        if p >= floor:
-            vals.add(p)
+        vals.add(p)
         p *= 2
     for a in array_dims:
+        if a > 0 and a & (a - 1) == 0 and a >= floor:  # a power of two: its doublings are powers above
+            continue
         mult = a
         while mult < dim:
             vals.add(mult)
             mult *= 2
     arr = sorted(vals)
     if len(arr) > max_per_dim:
-        arr = [arr[i] for i in sorted(set(_spread(len(arr) - 1, max_per_dim)))]
+        arr = [arr[i] for i in dict.fromkeys(_spread(len(arr) - 1, max_per_dim))]  # ascending already
     return tuple(arr)
 
 
@@ -262,6 +264,9 @@ def search_priced(layer: Layer, w: Format, a: Format, accel: Accelerator, *, max
 def _check_per_dim(max_per_dim: int) -> None:
     if not isinstance(max_per_dim, (int, np.integer)) or isinstance(max_per_dim, bool) or max_per_dim < 1:
         raise InvalidSpecError(f"mapper: max_per_dim must be a positive integer, got {max_per_dim!r}")
+
+
+_LAYER_KEY_FIELDS = tuple(f.name for f in fields(Layer) if f.name not in ("name", "tied_to"))
 
 
 _LAYER_KEY_FIELDS = tuple(f.name for f in fields(Layer) if f.name not in ("name", "tied_to"))
@@ -373,6 +378,8 @@ def _search_split(layer: Layer, w: Format, a: Format, accel: Accelerator, object
     if found is None:  # nothing fits: the reference names the buffers and the bytes they lack
         return _search_split_grid(layer, w, a, accel, objective, max_per_dim, table, split, hints)
     idx, obj = found[0], found[1]
+    if idx is None:  # proven not below the cutoff
+        return None, obj
     if idx is None:  # proven not below the cutoff
         return None, obj
     if idx is None:  # proven not below the cutoff
