@@ -1,12 +1,14 @@
 """The vectorised pieces of SCALE-Sim's memory mode equal plain reference loops, on random cases,
-and the default path (`hwsim.scalesim_fast.compact_streams`, no per-cycle demand matrices)
-equals the stream path (`simulate_layer(..., oracle=True)`).
+and the default path equals the reference path (`simulate_layer(..., oracle=True)`: SCALE-Sim's
+demand matrices, the USER read window one request and one move at a time, the write buffer one
+write at a time, CALC generations one request at a time).
 
-`hwsim.scalesim_mem.generation_ends` (CALC read buffer generations from previous occurrences)
-and `hwsim.scalesim_streams._skew` (strided view) replace per-generation `np.unique` calls and
-fancy indexing. Each is held to a direct Python transcription of SCALE-Sim's rule, and whole
-layers (random arrays, dataflows, SRAM sizes, USER/CALC bandwidths) give the same three report
-rows, value for value, or the same error, with the references swapped in.
+Each shortcut is also held to its reference directly: `scalesim_fast.compact_streams` (per-block
+templates) to the demand matrices; `scalesim_read.user_read_events` (one-copy runs, im2col
+copies as a mask with jumps) to `user_read_events_stepped` on random streams; `_Writer.row`
+(stretches) to `_Writer.row_stepped`; `generation_ends` (radix-sorted previous occurrences,
+fast-forward over all-new stretches) and the `_all_new` closed form to the plain count; and
+the reference path itself to the 35 SCALE-Sim goldens.
 """
 
 from __future__ import annotations
@@ -315,6 +317,7 @@ def test_calc_closed_form_generations_equal_the_plain_count() -> None:
     assert held >= 60 and differs >= 20
 
 
+@pytest.mark.slow
 def test_oracle_path_equals_scalesim_on_the_goldens() -> None:
     """The reference path (`simulate_layer(..., oracle=True)`: demand matrices, stepped read
     windows, one write at a time, per-request generations) also gives every golden column."""
