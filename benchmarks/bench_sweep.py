@@ -13,6 +13,10 @@ of the sweep are the driver's (which runs the dask scheduler) plus its live work
 Per CPU-second on one core (issue 19 item 2), the serial executor in this process:
 `--shared` (the 2000 points above, designs sharing structure: 5 clocks per array/DRAM
 structure; target >= 300) and `--distinct` (every point a different design; target >= 100).
+`--ab SPACE` runs that space serially in this process alternating the reference path
+(`SweepCaches(reference=True)`: one `hwsim.evaluate` per layer and choice, every point assembled
+alone) and the fast path, hwsim's and the mapper's caches cleared before each run, and checks
+the two stores are identical.
 """
 
 from __future__ import annotations
@@ -71,6 +75,36 @@ def per_cpu_second(path: str, what: str, target: int) -> int:
     return 0
 
 
+def ab(path: str, rounds: int) -> int:
+    """Reference vs fast path, alternated in this process: points per CPU-second of each run."""
+    from lowbit.hwsim.evaluate import clear_cache
+    from lowbit.search.codesign import SweepCaches
+    from lowbit.search.codesign.driver import model_contexts
+
+    space = load_space(path)
+    ctxs = model_contexts(space, None)
+    rates: dict[str, list[float]] = {"reference": [], "fast": []}
+    snaps = {}
+    for _ in range(rounds):
+        for name in ("reference", "fast"):
+            clear_cache()
+            with tempfile.TemporaryDirectory() as tmp, ResultStore(Path(tmp) / "d.sqlite") as st:
+                c0 = time.process_time()
+                s = run_sweep(space, st, executor="serial", quiet=True, contexts=ctxs,
+                              caches=SweepCaches(reference=name == "reference"))
+                cpu = time.process_time() - c0
+                snaps[name] = st.snapshot()
+            rates[name].append(s.evaluated / cpu)
+            print(f"{name:9s}: {s.evaluated} points in {cpu:.2f} CPU s = {s.evaluated / cpu:.1f} points per "
+                  f"CPU-second (load average {os.getloadavg()[0]:.1f})", flush=True)
+    same = snaps["reference"] == snaps["fast"]
+    ratio = sorted(f / r for f, r in zip(rates["fast"], rates["reference"]))
+    print(f"{path}: fast / reference per round {', '.join(f'{x:.2f}' for x in ratio)}; best "
+          f"{max(rates['reference']):.1f} -> {max(rates['fast']):.1f} points per CPU-second; "
+          f"stores identical: {same} ({len(snaps['fast'])} rows)")
+    return 0 if same else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", type=int, default=2)
@@ -82,7 +116,12 @@ def main() -> int:
     ap.add_argument("--shared", nargs="?", const=str(SPACE), default=None, metavar="SPACE",
                     help="designs sharing structure, serial, points per CPU-second (default space: "
                          "benchmarks/spaces/sweep2000.yaml)")
+    ap.add_argument("--ab", default=None, metavar="SPACE",
+                    help="reference vs fast path on SPACE, alternated in one process (serial)")
+    ap.add_argument("--rounds", type=int, default=3, help="alternations for --ab")
     args = ap.parse_args()
+    if args.ab:
+        return ab(args.ab, args.rounds)
     if args.distinct:
         return per_cpu_second(args.distinct, "distinct designs", 100)
     if args.shared:

@@ -119,17 +119,26 @@ def workload_of(ctx: ModelCtx, caches: SweepCaches) -> Any:
     return wl if wl is not None else caches.workloads.put(key, zoo.get(ctx.name, **dict(ctx.workload)))
 
 
-def solve_cached(table: CostTable, budgets: Mapping[str, float], objective: str, caches: SweepCaches) -> Any:
+def solve_cached(table: CostTable, budgets: Mapping[str, float], objective: str, caches: SweepCaches,
+                 hashes: dict[tuple[str, ...], Any] | None = None) -> Any:
     """`search.ilp.solve(..., method="auto")`, once per identical (objective and budgeted
-    metrics, allowed set, ties, budgets); an infeasibility is cached and raised again."""
+    metrics, allowed set, ties, budgets); an infeasibility is cached and raised again.
+    `hashes` (the caller's, for this very table) keeps the hash of the table's part of the key
+    per metric names, so the clocks of one structure hash their table once."""
     from lowbit.search.ilp import solve
 
-    h = hashlib.sha1()
-    for n in dict.fromkeys([objective, *budgets]):
-        h.update(n.encode())
-        h.update(np.ascontiguousarray(table.metric(n)).tobytes())
-    h.update(np.ascontiguousarray(table.allowed).tobytes())
-    h.update(repr(table.ties).encode())
+    names = tuple(dict.fromkeys([objective, *budgets]))
+    part = hashes.get(names) if hashes is not None else None
+    if part is None:
+        part = hashlib.sha1()
+        for n in names:
+            part.update(n.encode())
+            part.update(np.ascontiguousarray(table.metric(n)).tobytes())
+        part.update(np.ascontiguousarray(table.allowed).tobytes())
+        part.update(repr(table.ties).encode())
+        if hashes is not None:
+            hashes[names] = part
+    h = part.copy()
     h.update(json.dumps({k: float(v) for k, v in budgets.items()}, sort_keys=True).encode())
     key = h.hexdigest()
     hit = caches.ilp.get(key)

@@ -88,6 +88,7 @@ class _Priced:
     uniform: dict[str, tuple[np.ndarray, float, float, float]]  # label -> (assignment, cycles,
     #                                 quality, memory bytes) of the uniform allocation at F0
     rows: LRU[tuple[int, ...], _Rows] = field(default_factory=lambda: LRU(32))
+    hashes: dict[tuple[str, ...], Any] = field(default_factory=dict)  # `solve_cached`'s, for `table`
 
 
 def _model_part(ctx: ModelCtx, act_formats: tuple[str, ...], wl: Any, caches: SweepCaches) -> Any:
@@ -234,7 +235,7 @@ def _price_point(p: Point, ctx: ModelCtx, space_ctx: Mapping[str, Any], caches: 
     base = {"hardware": pr.accel.name, "family": pr.accel.core_family.value, "freq_hz": freq,
             "area_mm2": pr.area_mm2, "choices_available": list(pr.labels)}
     try:
-        alloc = solve_cached(table, budgets, objective, caches)
+        alloc = solve_cached(table, budgets, objective, caches, None if clocked else pr.hashes)
     except InfeasibleBudgetError as exc:
         def sec(k: str, v: float) -> tuple[str, float]:
             return ("latency_s", v / freq) if k == "cycles" else (k, v)
