@@ -364,7 +364,7 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
     # fetched once or refetching its unrelated loop's trips (hwsim.memory._refetch)
     rbw = rules.output_read_before_write
     if rules.whole_layer_refetch:  # bitmod_sim: whole tensors, whatever the tiles and order
-        w_in, w_w = _whole_layer_refetch(accel, g_in, g_w)
+        w_in, w_w = _whole_refetch(accel, g_in, g_w)
         once = w_in + w_w + 0.0 + g_out
     else:
         spill0 = psum_bytes * 0.0
@@ -511,6 +511,23 @@ def _structure(M: int, K: int, N: int, batch: int, padded_window: tuple[int, ...
     for v in out[6:]:
         v.setflags(write=False)
     return out
+
+
+def _whole_refetch(accel: Accelerator, inp: Any, wgt: Any) -> tuple[Any, Any]:
+    """`hwsim.memory._whole_layer_refetch` (DRAM input and weight bytes under
+    `MemoryRules.whole_layer_refetch`), on Python floats when both are scalars (the same IEEE
+    operations: ceil of the quotient, the two totals compared, one factor each), else itself."""
+    bi, bw = accel.buffer_for(Operand.INPUT), accel.buffer_for(Operand.WEIGHT)
+    if bi is None or bw is None or np.ndim(inp) or np.ndim(wgt):
+        return _whole_layer_refetch(accel, inp, wgt)  # arrays, or its error for a missing buffer
+    inp, wgt = float(inp), float(wgt)
+    both = wgt > bw.size_bytes and inp > bi.size_bytes
+    q_w, q_i = inp / bi.size_bytes, wgt / bw.size_bytes
+    if not (math.isfinite(q_w) and math.isfinite(q_i)):
+        return _whole_layer_refetch(accel, inp, wgt)
+    n_w, n_i = float(math.ceil(q_w)), float(math.ceil(q_i))   # passes: per input / weight buffer load
+    refetch_w = n_w * wgt + inp < n_i * inp + wgt
+    return inp * (n_i if both and not refetch_w else 1.0), wgt * (n_w if both and refetch_w else 1.0)
 
 
 def _orders_at(t: int, g_in: Any, g_w: Any, g_out: Any, psum: Any, trm: Any, trk: Any,
