@@ -113,11 +113,15 @@ def _valid_stream(demand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class _Writer:
     """write_buffer.py with the trace lines held as run lengths."""
 
+    __slots__ = ("access", "active", "bw", "drain_end", "drain_size", "dram_hi", "dram_lo", "free", "line_idx",
+                 "rows_total", "runs", "total", "undrained", "want")
+
     def __init__(self, size_bytes: int, bw: int) -> None:
         self.total = size_bytes
         self.active = math.ceil(size_bytes * 0.5)
         self.drain_size = size_bytes - self.active
         self.bw = bw
+        self.want = math.ceil(self.drain_size / bw)  # lines a drain asks for
         self.free = size_bytes
         self.drain_end = 0
         self.line_idx = 0
@@ -130,8 +134,7 @@ class _Writer:
 
     def store(self, j: int) -> None:
         self.free -= j
-        tot = self.line_idx + j
-        full, self.line_idx = divmod(tot, self.bw)
+        full, self.line_idx = divmod(self.line_idx + j, self.bw)
         if full:
             self.runs.append([self.bw, full])
             self.undrained += full
@@ -145,26 +148,27 @@ class _Writer:
             self.line_idx = 0
 
     def drain(self, start: int) -> int:
-        want = math.ceil(self.drain_size / self.bw)
-        nl = min(want, self.undrained)
+        nl = min(self.undrained, self.want)
         if nl == 0:
             raise InvalidSpecError("scalesim: ofmap drain with no lines (SCALE-Sim 3.0.0 fails here)")
-        got, last = 0, 0
-        while got < nl:
-            run = self.runs[0]
-            take = min(run[1], nl - got)
-            got += take
+        runs = self.runs
+        left, last = nl, 0
+        while left:
+            run = runs[0]
             last = run[0]
-            run[1] -= take
-            if run[1] == 0:
-                self.runs.popleft()
+            if run[1] > left:
+                run[1] -= left
+                break
+            left -= run[1]
+            runs.popleft()
         self.undrained -= nl
         data = nl * self.bw - (self.bw - last)
         self.access += data
         self.free += data
+        end = start + nl - 1
         self.dram_lo = min(self.dram_lo, start)
-        self.dram_hi = max(self.dram_hi, start + nl - 1)
-        return start + nl - 1
+        self.dram_hi = max(self.dram_hi, end)
+        return end
 
     def row(self, cycle: int, count: int) -> int:
         """One demand row of `count` writes at `cycle`; returns its serviced cycle. Writes are
