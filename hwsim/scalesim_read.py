@@ -62,13 +62,13 @@ def _checked_ids(pf: np.ndarray, stream: OperandStream, what: str) -> tuple[np.n
     """(prefetch ids, offset, span, copies per id): addresses shifted by the offset to start
     at 0; every demanded address must be in the prefetch order."""
     vals = [v for v, _ in stream.blocks if v.size]
-    lo = min(int(v.min()) for v in vals)
-    hi = max(int(v.max()) for v in vals)
+    dem = np.concatenate(vals) if len(vals) > 1 else vals[0]  # every address a block demands
+    lo, hi = int(dem.min()), int(dem.max())
     if pf.size:
         lo, hi = min(lo, int(pf.min())), max(hi, int(pf.max()))
     ids = pf - lo
     cnt = np.bincount(ids, minlength=hi - lo + 1)
-    if not all(cnt[v - lo].all() for v in vals):
+    if not cnt[dem - lo].all():
         raise _not_present(what)
     return ids, lo, hi - lo + 1, cnt
 
