@@ -44,7 +44,7 @@ from lowbit.hwsim.spec import Accelerator, MemoryRules, Operand, SramCounts
 from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.kernels_ref.formats import Format
 
-__all__ = ["FIVE_LOOP_ORDERS", "LOOPS", "LoopShape", "applies", "loop_shape", "price_loops"]
+__all__ = ["FIVE_LOOP_ORDERS", "LOOPS", "LoopShape", "applies", "loop_shape", "price_loops", "tiling_bounds"]
 
 LOOPS = "bwhkn"  # the simulator's ['B/b', 'OW/ow', 'OH/oh', 'IC/ic', 'OC/oc'] (optimizer.py:258)
 # every order, outermost first, in itertools.permutations order of that list
@@ -114,24 +114,21 @@ def _ceil_div(x: np.ndarray, d: float) -> np.ndarray:
     return np.ceil(np.asarray(x, dtype=np.float64) / d)
 
 
-def _promote(trips: np.ndarray, order: np.ndarray, deps: str, tile: np.ndarray, cap: Any
-             ) -> tuple[np.ndarray, np.ndarray]:
+def _promote(at: np.ndarray, dep_at: np.ndarray, tile: np.ndarray, cap: Any) -> tuple[np.ndarray, np.ndarray]:
     """(DRAM bits, held block bits) of one operand (optimizer.py:121-151): loops innermost first;
     while promoted, a dependent loop grows the block (promotion stops once it exceeds `cap`, the
     block keeping its last fitting size) and an unrelated one is free; after that every loop
-    multiplies the traffic. `trips` [5, ...] per loop of LOOPS, `order` indexes FIVE_LOOP_ORDERS."""
-    idx = _ORDER_IDX[order]                                   # [..., pos]
-    dep_loop = np.array([c in deps for c in LOOPS])
+    multiplies the traffic. `at` [pos, ...]: the trips of the loop at each position of the order
+    (outermost first), `dep_at` [pos, ...]: whether the operand depends on it."""
     size = np.asarray(tile, dtype=np.float64)
-    block = size.copy()
-    promoting = np.ones(size.shape, dtype=bool)
+    block = size
+    promoting = np.ones(np.broadcast_shapes(size.shape, at.shape[1:]), dtype=bool)
     for pos in range(4, -1, -1):
-        loop = idx[..., pos]
-        n = np.take_along_axis(trips, loop[None, ...], axis=0)[0]
-        dep = dep_loop[loop]
+        n, dep = at[pos], dep_at[pos]
+        grow = promoting & dep
         grown = np.where(promoting & ~dep, size, size * n)
-        over = promoting & dep & (grown > cap)
-        block = np.where(promoting & dep & ~over, grown, block)
+        over = grow & (grown > cap)
+        block = np.where(grow & ~over, grown, block)
         promoting = promoting & ~over
         size = grown
     return size, block
@@ -161,27 +158,39 @@ def _inner_counts(ls: LoopShape, b: np.ndarray, oh: np.ndarray, ow: np.ndarray, 
     return act, wgt, out, out
 
 
-def price_loops(ls: LoopShape, shape: GemmShape, w: Format, a: Format, accel: Accelerator,
-                b: Any, oh: Any, ow: Any, ic: Any, oc: Any, order: Any, dataflow: Any = 0,
-                table: EnergyTable | None = None, *, out_fmt: Format | None = None) -> Priced:
-    """Cycles, energy and traffic of five-loop tilings (b images, oh x ow pixels, ic input and oc
-    output channels per tile; `order` indexes FIVE_LOOP_ORDERS; `dataflow` one index into
-    `accel.model().dataflows` for all). The tiling arrays broadcast together and with `order`
-    (e.g. tilings [T, 1] x orders [1, O]); see the module doc for the rules."""
+@dataclass
+class _Tiles:
+    """The per-tiling terms of `price_loops` (arrays over tilings; no loop order yet)."""
+
+    b: np.ndarray
+    oh: np.ndarray
+    ow: np.ndarray
+    ic: np.ndarray
+    oc: np.ndarray
+    tiles: dict[Operand, np.ndarray]   # bits of one tile
+    trips: np.ndarray                  # [5, ...] per loop of LOOPS
+    num_tiles: np.ndarray
+    cap: dict[Operand, Any]            # bits an operand's block may grow to
+    fits: np.ndarray
+    compute: np.ndarray                # the core's cycles for one whole tile x tiles
+    ran_as: str
+    bits: tuple[float, float, float]   # (iprec, wprec, oprec)
+    m_cols: int
+    kq: int
+
+
+def _tiling_terms(ls: LoopShape, shape: GemmShape, w: Format, a: Format, accel: Accelerator,
+                  b: Any, oh: Any, ow: Any, ic: Any, oc: Any, dataflow: Any, out_fmt: Format | None) -> _Tiles:
     model = accel.model()
     dataflows = model.dataflows
     if not (0 <= int(dataflow) < len(dataflows)):
         raise InvalidSpecError(f"bitfusion_loops: dataflow index out of range for {[d.value for d in dataflows]}")
     df = dataflows[int(dataflow)]
     b, oh, ow, ic, oc = np.broadcast_arrays(*(np.asarray(v, dtype=np.int64) for v in (b, oh, ow, ic, oc)))
-    order = np.asarray(order, dtype=np.int64)
     if np.any(b < 1) or np.any(oh < 1) or np.any(ow < 1) or np.any(ic < 1) or np.any(oc < 1):
         raise InvalidSpecError("bitfusion_loops: tile sizes must be positive")
-    if np.any(order < 0) or np.any(order >= len(FIVE_LOOP_ORDERS)):
-        raise InvalidSpecError("bitfusion_loops: loop order index out of range")
     b, oh, ow = np.minimum(b, ls.batch), np.minimum(oh, ls.out_h), np.minimum(ow, ls.out_w)
     ic, oc = np.minimum(ic, ls.in_channels), np.minimum(oc, ls.out_channels)
-    table = table or EnergyTable.for_node(accel.node_nm, accel.energy, accel.dram.energy_j_per_byte)
     rules = accel.memory
     bits = operand_bits(w, a, out_fmt)
     ip, wp = bits.input, bits.weight
@@ -189,11 +198,9 @@ def price_loops(ls: LoopShape, shape: GemmShape, w: Format, a: Format, accel: Ac
     hints = model.mapping_hints()
     m_cols = hints.pad_n if rules.array_padding else 1
     per_pe = model.peak_macs_per_cycle(w, a) / float(hints.pad_k_rows * hints.pad_n)
-    kq_arr = hints.pad_k_rows * max(1, round(per_pe))  # N x perf factor
-    kq = kq_arr if rules.array_padding else 1
+    kq = hints.pad_k_rows * max(1, round(per_pe)) if rules.array_padding else 1  # N x perf factor
     kk = ls.kernel_h * ls.kernel_w
 
-    # ---- tiles (bits) and trips per loop of LOOPS
     wgt_t = (_ceil(kk * ic, kq) * kq * oc * wp).astype(np.float64)
     if ls.im2col:
         act_t = (ow * oh * kk * ic * b * ip).astype(np.float64)
@@ -203,12 +210,11 @@ def price_loops(ls: LoopShape, shape: GemmShape, w: Format, a: Format, accel: Ac
     out_t = (ow * oh * _ceil(oc, m_cols) * m_cols * b * op).astype(np.float64)
     trips = np.stack([_ceil(ls.batch, b), _ceil(ls.out_w, ow), _ceil(ls.out_h, oh), _ceil(ls.in_channels, ic),
                       _ceil(ls.out_channels, oc)]).astype(np.float64)
-    num_tiles = trips.prod(axis=0)
     tiles = {Operand.INPUT: act_t, Operand.WEIGHT: wgt_t, Operand.OUTPUT: out_t}
 
-    # ---- buffers: an operand's cap is its buffer's usable half less the tiles sharing it
+    # an operand's cap is its buffer's usable half less the tiles sharing it; a tile over it: no fit
     cap: dict[Operand, Any] = {}
-    fits = np.ones(np.broadcast_shapes(b.shape, order.shape), dtype=bool)
+    fits = np.ones(b.shape, dtype=bool)
     for op_ in Operand:
         buf = accel.buffer_for(op_)
         if buf is None:
@@ -216,25 +222,66 @@ def price_loops(ls: LoopShape, shape: GemmShape, w: Format, a: Format, accel: Ac
             continue
         others = sum((tiles[o] for o in buf.operands if o is not op_ and accel.buffer_for(o) is buf),
                      np.zeros(b.shape))
-        cap[op_] = (buf.usable_bytes * 8.0 - others)
+        cap[op_] = buf.usable_bytes * 8.0 - others
         fits = fits & (tiles[op_] <= cap[op_])
+
+    seg = ic if shape.k_segment else None  # a channel-wise conv reduces ic per kernel position
+    one = model.compute(b * oh * ow, ic * kk, oc, w, a, df, 1, k_segment=seg)
+    num_tiles = trips.prod(axis=0)
+    return _Tiles(b=b, oh=oh, ow=ow, ic=ic, oc=oc, tiles=tiles, trips=trips, num_tiles=num_tiles, cap=cap,
+                  fits=fits, compute=np.asarray(one.cycles, dtype=np.float64) * num_tiles, ran_as=one.ran_as,
+                  bits=(ip, wp, op), m_cols=m_cols, kq=kq)
+
+
+def tiling_bounds(ls: LoopShape, shape: GemmShape, w: Format, a: Format, accel: Accelerator,
+                  b: Any, oh: Any, ow: Any, ic: Any, oc: Any, dataflow: Any = 0, *,
+                  out_fmt: Format | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(fits, a lower bound of the cycles over every loop order) per tiling, without pricing the
+    orders: a held block is at least its tile, so cycles >= compute + ceil(tiles / bw) +
+    ceil(output tile / bw) (`price_loops`' cycle rule)."""
+    t = _tiling_terms(ls, shape, w, a, accel, b, oh, ow, ic, oc, dataflow, out_fmt)
+    bw = accel.dram.bandwidth_bytes_per_cycle * 8.0
+    fill = t.tiles[Operand.INPUT] + t.tiles[Operand.WEIGHT] + t.tiles[Operand.OUTPUT]
+    return t.fits, np.rint(t.compute) + _ceil_div(fill, bw) + _ceil_div(t.tiles[Operand.OUTPUT], bw)
+
+
+def price_loops(ls: LoopShape, shape: GemmShape, w: Format, a: Format, accel: Accelerator,
+                b: Any, oh: Any, ow: Any, ic: Any, oc: Any, order: Any, dataflow: Any = 0,
+                table: EnergyTable | None = None, *, out_fmt: Format | None = None) -> Priced:
+    """Cycles, energy and traffic of five-loop tilings (b images, oh x ow pixels, ic input and oc
+    output channels per tile; `order` indexes FIVE_LOOP_ORDERS; `dataflow` one index into
+    `accel.model().dataflows` for all). The tiling arrays broadcast together and with `order`
+    (e.g. tilings [T, 1] x orders [1, O]); see the module doc for the rules."""
+    order = np.asarray(order, dtype=np.int64)
+    if np.any(order < 0) or np.any(order >= len(FIVE_LOOP_ORDERS)):
+        raise InvalidSpecError("bitfusion_loops: loop order index out of range")
+    t = _tiling_terms(ls, shape, w, a, accel, b, oh, ow, ic, oc, dataflow, out_fmt)
+    model = accel.model()
+    df = model.dataflows[int(dataflow)]
+    table = table or EnergyTable.for_node(accel.node_nm, accel.energy, accel.dram.energy_j_per_byte)
+    rules = accel.memory
+    hints = model.mapping_hints()
+    b, oh, ow, ic, oc = t.b, t.oh, t.ow, t.ic, t.oc
+    tiles, trips, num_tiles, cap = t.tiles, t.trips, t.num_tiles, t.cap
+    act_t, wgt_t, out_t = tiles[Operand.INPUT], tiles[Operand.WEIGHT], tiles[Operand.OUTPUT]
+    ip, wp, op = t.bits
+    m_cols, kq = t.m_cols, t.kq
+    fits = t.fits
 
     # ---- promotion (DRAM traffic, held blocks)
     full = np.broadcast_shapes(b.shape, order.shape)
-    trips_full = np.broadcast_to(trips.reshape(trips.shape[:1] + b.shape), (5, *full))
-    order_full = np.broadcast_to(order, full)
+    idx = np.moveaxis(_ORDER_IDX[order], -1, 0)                       # [pos, *order.shape]: loop at each
+    at = np.take_along_axis(np.broadcast_to(trips, (5, *full)), np.broadcast_to(idx, (5, *full)), axis=0)
     traffic, held = {}, {}
     for op_ in Operand:
-        traffic[op_], held[op_] = _promote(trips_full, order_full, _DEPS[op_],
-                                           np.broadcast_to(tiles[op_], full), np.broadcast_to(cap[op_], full))
+        dep_at = np.array([c in _DEPS[op_] for c in LOOPS])[idx]         # [pos, *order.shape]
+        traffic[op_], held[op_] = _promote(at, dep_at, tiles[op_], cap[op_])
+        traffic[op_], held[op_] = np.broadcast_to(traffic[op_], full), np.broadcast_to(held[op_], full)
     dram_read = traffic[Operand.INPUT] + traffic[Operand.WEIGHT] + traffic[Operand.OUTPUT]
     dram_write = traffic[Operand.OUTPUT]
     dram_bits = dram_read + dram_write
 
-    # ---- compute: the core's cycles for one whole tile x tiles
-    seg = ic if shape.k_segment else None  # a channel-wise conv reduces ic per kernel position
-    one = model.compute(b * oh * ow, ic * kk, oc, w, a, df, 1, k_segment=seg)
-    compute = np.broadcast_to(np.asarray(one.cycles, dtype=np.float64) * num_tiles, full)
+    compute = np.broadcast_to(t.compute, full)
 
     # ---- cycles (optimizer.py:230-249)
     bw = accel.dram.bandwidth_bytes_per_cycle * 8.0
@@ -287,4 +334,4 @@ def price_loops(ls: LoopShape, shape: GemmShape, w: Format, a: Format, accel: Ac
     energy["dram"] = dram_bits / 8.0 * table.dram_j_per_byte
     return Priced(cycles=compute_cycles + np.rint(stall), compute_cycles=compute_cycles, stall_cycles=np.rint(stall),
                   energy_j=energy, dram_bytes=dram_bits / 8.0, sram_bytes=sram_bytes,
-                  fits=np.broadcast_to(fits, full), need_bytes=need, ran_as=one.ran_as)
+                  fits=np.broadcast_to(fits, full), need_bytes=need, ran_as=t.ran_as)

@@ -19,7 +19,13 @@ import math
 from typing import Any
 
 import numpy as np
-from lowbit.hwsim.bitfusion_loops import FIVE_LOOP_ORDERS, LoopShape, loop_shape, price_loops
+from lowbit.hwsim.bitfusion_loops import (
+    FIVE_LOOP_ORDERS,
+    LoopShape,
+    loop_shape,
+    price_loops,
+    tiling_bounds,
+)
 from lowbit.hwsim.energy import EnergyTable
 from lowbit.hwsim.memory import GemmShape, Priced
 from lowbit.hwsim.spec import Accelerator
@@ -67,26 +73,34 @@ def _objective(p: Priced, objective: str) -> np.ndarray:
 def search(ls: LoopShape, shape: GemmShape, w: Format, a: Format, accel: Accelerator, objective: str,
            table: EnergyTable | None, name: str = "") -> tuple[FiveLoopChoice, float]:
     """The optimiser's choice for `ls` (see module doc): ((b, oh, ow, ic, oc, order, dataflow
-    index), objective value). MappingInfeasibleError when no tiling fits the buffers."""
+    index), objective value). MappingInfeasibleError when no tiling fits the buffers.
+
+    Exact pruning: tilings that do not fit are not priced; for the latency objective, the 64
+    tilings of least cycle bound (`hwsim.bitfusion_loops.tiling_bounds`) are priced over every
+    order first, and then only the tilings whose bound does not exceed the best cycles found
+    (no other can reach or tie them)."""
     model = accel.model()
     cols = model.mapping_hints().pad_n  # the optimiser's oc tiles are 2^i x M whatever it stores
     b, oh, ow, ic, oc = candidates(ls, cols)
-    n_t, n_o = b.size, len(FIVE_LOOP_ORDERS)
+    n_o = len(FIVE_LOOP_ORDERS)
     best: tuple[Any, ...] | None = None
     smallest: dict[str, float] = {}
     for di in range(len(model.dataflows)):
-        p = price_loops(ls, shape, w, a, accel, b[:, None], oh[:, None], ow[:, None], ic[:, None], oc[:, None],
-                        np.arange(n_o)[None, :], di, table)
-        for k, v in p.need_bytes.items():
-            smallest[k] = min(smallest.get(k, math.inf), float(np.min(v)))
-        fits = p.fits.ravel()
-        if not np.any(fits):
+        fits, bound = tiling_bounds(ls, shape, w, a, accel, b, oh, ow, ic, oc, di)
+        keep = np.flatnonzero(fits)
+        if keep.size == 0:
+            p = price_loops(ls, shape, w, a, accel, b, oh, ow, ic, oc, np.zeros(b.size, dtype=np.int64), di, table)
+            for k, v in p.need_bytes.items():
+                smallest[k] = min(smallest.get(k, math.inf), float(np.min(v)))
             continue
-        obj = np.where(fits, _objective(p, objective).ravel(), np.inf)
-        cyc = np.where(fits, p.cycles.ravel(), np.inf)
-        energy = np.where(fits, p.total_energy_j.ravel(), np.inf)
-        t_idx = np.repeat(np.arange(n_t), n_o)
-        o_idx = np.tile(np.arange(n_o), n_t)
+        if objective == "latency" and keep.size > 64:
+            first = keep[np.argsort(bound[keep], kind="stable")[:64]]
+            ub = float(np.min(_price(ls, shape, w, a, accel, b, oh, ow, ic, oc, first, di, table).cycles))
+            keep = keep[bound[keep] <= ub]
+        p = _price(ls, shape, w, a, accel, b, oh, ow, ic, oc, keep, di, table)
+        obj, cyc, energy = (np.ravel(v) for v in (_objective(p, objective), p.cycles, p.total_energy_j))
+        t_idx = np.repeat(keep, n_o)
+        o_idx = np.tile(np.arange(n_o), keep.size)
         i = int(np.lexsort((t_idx, o_idx, energy, cyc, obj))[0])
         key = (obj[i], cyc[i], energy[i], o_idx[i], t_idx[i], di)
         if best is None or key < best[0]:
@@ -98,6 +112,14 @@ def search(ls: LoopShape, shape: GemmShape, w: Format, a: Format, accel: Acceler
         what = ", ".join(f"{n} needs >= {math.ceil(v)} bytes" for n, v in over) or "no buffer fits"
         raise MappingInfeasibleError(f"layer {name}: no tiling fits the buffers of {accel.name}: {what}")
     return best[1], float(best[0][0])
+
+
+def _price(ls: LoopShape, shape: GemmShape, w: Format, a: Format, accel: Accelerator, b: np.ndarray,
+           oh: np.ndarray, ow: np.ndarray, ic: np.ndarray, oc: np.ndarray, sel: np.ndarray, di: int,
+           table: EnergyTable | None) -> Priced:
+    """The tilings `sel` (indices) over every loop order: arrays [tiling, order]."""
+    return price_loops(ls, shape, w, a, accel, b[sel, None], oh[sel, None], ow[sel, None], ic[sel, None],
+                       oc[sel, None], np.arange(len(FIVE_LOOP_ORDERS))[None, :], di, table)
 
 
 def check_block(m_block: tuple[int, ...], tile_m: int, loop_order: str) -> None:
