@@ -271,15 +271,15 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
     resident: list[Any] = [None, None, None]
     layout, double = _layout(accel.buffers)
     for ops, usable, _, _ in layout:
-        for op in ops:
-            ok = whole[op] + _sum(held[o] for o in ops if o != op) <= usable
+        for op in ops:  # (one operand: whole + 0.0 <= usable is whole <= usable, bytes >= 0)
+            ok = whole[op] <= usable if len(ops) == 1 else whole[op] + _sum(held[o] for o in ops if o != op) <= usable
             resident[op] = ok
             held[op] = _sel(ok, whole[op], tb[op])
     fits: Any = True
     for ops, usable, _, _ in layout:
         f = _sum(held[op] for op in ops) <= usable
         fits = f if fits is True else fits & f
-    if fits is True or np.ndim(fits) == 0:
+    if not isinstance(fits, np.ndarray) or not fits.ndim:
         fits = np.broadcast_to(bool(fits), shape3)
     if not fits.any():
         return None
@@ -315,9 +315,9 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
         for d, df in enumerate(dataflows):
             one = model.compute(flat[0], flat[1], flat[2], w, a, df, 1, k_segment=seg)
             compute[d] = np.asarray(one.cycles, dtype=np.float64).reshape(shape3) * steps
-    else:
-        compute = np.array(comp_l).reshape(D, 1, 1, 1)
-    cc = np.rint(compute)
+    else:  # [df, 1, 1, 1] (the latency search of one dataflow reads comp_l / cc_l instead)
+        compute = np.array(comp_l).reshape(D, 1, 1, 1) if D > 1 or objective != "latency" else None
+    cc = np.rint(compute) if compute is not None else None
 
     def cycles_of(dram_t: Any, comp: Any, cc_: Any) -> Any:
         if rules.whole_layer_refetch:
