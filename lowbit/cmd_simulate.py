@@ -21,7 +21,10 @@ def register(subparsers: Any) -> None:
                     "model on a hardware preset or YAML spec; or SCALE-Sim cfg + topology files. "
                     "A mapping such as '32x32x16 mnk ws' reads: tile_m x tile_k x tile_n, the loop "
                     "order from outer to inner, and the dataflow (ws/os/is, or none); 'on 4 cores "
-                    "(n)' when a layer is split over cores along that dimension.")
+                    "(n)' when a layer is split over cores along that dimension. On the Bit Fusion "
+                    "presets, '4x576x32 (b1 2x2) bknwh ws': the m tile is b images of oh x ow output "
+                    "pixels, and the order runs over the Bit Fusion simulator's five loops b (images), "
+                    "w and h (output width, height), k (input channels), n (output channels).")
     p.add_argument("--hw", action="append", default=[], metavar="PRESET|FILE",
                    help="hardware preset (`lowbit presets list`) or spec YAML path; repeat it to "
                         "compare designs in one table (speed-up over the first)")
