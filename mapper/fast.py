@@ -507,8 +507,11 @@ def _structure(M: int, K: int, N: int, batch: int, padded_window: tuple[int, ...
     tmk = tm * tk
     vol = (tmk * tn).ravel() if max(tms) <= M and max(tks) <= K and max(tns) <= N else \
         np.multiply.outer(np.multiply.outer(np.array(tms, dtype=np.float64), tks), tns).ravel()
-    out = (tm, tk, tn, trm, trk, trn, steps, steps - 1, trk > 1, trm > 1, trn > 1, tm * tn, tmk, tk * tn, vol)
-    for v in out[6:]:
+    flags = g[1::2] > 1  # trips > 1 of m, k, n
+    for v in (steps, tmk, vol, flags):
+        v.setflags(write=False)
+    out = (tm, tk, tn, trm, trk, trn, steps, steps - 1, flags[1], flags[0], flags[2], tm * tn, tmk, tk * tn, vol)
+    for v in (out[7], out[11], out[13]):
         v.setflags(write=False)
     return out
 
@@ -562,13 +565,13 @@ def _first(obj: np.ndarray, n_o: int, D: int, dram: Any, vol: np.ndarray) -> tup
     if math.isnan(lo):  # NaN sorts last in lexsort; min() would return it
         objf = np.where(np.isnan(objf), np.inf, objf)
         lo = objf.min()
-    cand = (objf == lo).nonzero()[0]
     T = vol.size
+    if n_o == 1 and D == 1 and np.ndim(dram) == 0:  # the first tile of most volume among the ties
+        return int(np.where(objf == lo, vol, -1.0).argmax()), 0, 0, float(lo)
+    cand = (objf == lo).nonzero()[0]
     if cand.size == 1:
         d0, rest0 = divmod(int(cand[0]), n_o * T)
         return rest0 % T, rest0 // T, d0, float(lo)
-    if n_o == 1 and D == 1 and np.ndim(dram) == 0:  # cand are tiles (ascending): the first of most volume
-        return int(cand[vol[cand].argmax()]), 0, 0, float(lo)
     d, rest = np.divmod(cand, n_o * T)
     o, t = np.divmod(rest, T)
     if np.ndim(dram) > 0:  # a scalar: every candidate moves the same bytes
