@@ -161,3 +161,21 @@ def test_five_loop_mapping_validated():
                  m_block=(1, 2, 2))
     with pytest.raises(InvalidSpecError, match="five-loop"):
         hwsim.evaluate(_small_conv(), fmt, off, mp, act_fmt=fmt)
+
+
+def test_tile_counts_on_the_stripes_budget_preset():
+    # bitfusion-stripes-budget keeps lowbit's buffer counts (`sram_counts: tiles`) and 128 KB buffers
+    # (usable 524,288 bits each): the tile of test_five_loop_promotion_by_hand, order k, b, w, h, n.
+    # Outputs now promote through b too (32,768 bits held), k is free inside: every operand crosses
+    # DRAM once: 32,768 + 73,728 + 32,768 read + 32,768 written = 172,032 bits = 21,504 bytes.
+    # Cycles 576 + ceil(139,264 / 4096) + ceil(32,768 / 4096) = 576 + 34 + 8 = 618 (middle 0).
+    # Buffer bits per tile step (16 steps): input 2,048 and weight 36,864 read, output 4,096 written
+    # and read back after the first of 2 ic steps; plus the input and weight DRAM fills:
+    # (32,768 + 589,824 + 32,768 + 65,536 + 32,768 + 73,728) / 8 = 103,424 bytes.
+    acc = load_accelerator("bitfusion-stripes-budget")
+    fmt = Format.parse("int8")
+    mp = Mapping(tile_m=4, tile_k=144, tile_n=32, loop_order="kbwhn", dataflow=acc.model().dataflows[0],
+                 m_block=(1, 2, 2))
+    c = hwsim.evaluate(_small_conv(), fmt, acc, mp, act_fmt=fmt)
+    assert (c.cycles, c.compute_cycles, c.dram_bytes, c.sram_bytes) == (618, 576, 21_504, 103_424)
+    assert hwsim.evaluate(_small_conv(), fmt, acc, act_fmt=fmt).mapping.m_block  # searched in five loops
