@@ -251,8 +251,9 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
         g_out = g_out * pad_m * pad_n
     hints = model.mapping_hints()
     psum_bits = float(hints.accumulator_bits)
-    psb = np.where(multi_k, psum_bits, b_out)
-    tb: list[Any] = [tmk * b_in / 8.0, tkn * b_w / 8.0, tmn * psb / 8.0]   # (tm * tk) * bits / 8, ...
+    # (x * bits) / 8.0 == x * (bits / 8.0) in IEEE doubles (scaling by a power of two is exact both
+    # ways and commutes with rounding; no value here overflows or is subnormal): one op per tile array
+    tb: list[Any] = [tmk * (b_in / 8.0), tkn * (b_w / 8.0), tmn * np.where(multi_k, psum_bits / 8.0, b_out / 8.0)]
     if in_tile_scale is not None:
         tb[_IN] = tb[_IN] * in_tile_scale
     if rules.array_padding:  # Bit Fusion: out tiles padded to the columns, weight tiles to N x perf rows
@@ -299,7 +300,7 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
             for (_, _, bbw, _), rd in zip(layout, rd_buf):
                 r = rd / s1 / bbw
                 c_rd = r if c_rd is None else np.maximum(c_rd, r)
-            memo["t"] = (reads, rd_buf, c_rd, tmn * b_out / 8.0 / bw)
+            memo["t"] = (reads, rd_buf, c_rd, tmn * (b_out / 8.0) / bw)
         return memo["t"]
 
     def reads_at(t: int) -> tuple[float, float, float]:
