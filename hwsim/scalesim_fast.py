@@ -6,9 +6,10 @@ non-null requests in service order with their row, the ofmap's writes per row an
 prefetch order. A systolic fold's demand is regular: each operand is either a skewed block
 (element (i, c) of a t x W matrix at fold row lead + i + c, column c) or a stationary block
 (row r of an R x C tile, reversed, at fold row R - 1 - r). `compact_streams` gathers those
-requests for every fold at once from the padded operand matrices with one index template per
-block shape; the ofmap's per-row counts come in closed form. The stream path stays as the
-oracle (tests hold the two equal on random layers).
+requests per block once (a skewed block through a strided view, as SCALE-Sim's skew_matrix
+lays it out) and keeps them as templates that each fold replays (`OperandStream`); the ofmap's
+per-row counts come in closed form. The stream path stays as the oracle (tests hold the two
+equal on random layers).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from lowbit.hwsim.cores.base import Dataflow
 from lowbit.hwsim.scalesim_streams import _pad
 from lowbit.kernels_ref.errors import InvalidSpecError
 
-__all__ = ["Compact", "OperandStream", "compact_streams", "skew_order"]
+__all__ = ["Compact", "OperandStream", "compact_streams"]
 
 
 class OperandStream:
@@ -103,30 +104,26 @@ class Compact:
     compute_util_per_fold: np.ndarray
 
 
-def skew_order(m: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """(row i, column c) of every element of an m x w matrix in the order of its skewed
-    matrix read row-major: skewed row i + c ascending, then c ascending (= SCALE-Sim's
-    diagonal roll-out, bottom row first)."""
-    nd = m + w - 1
-    d = np.arange(nd, dtype=np.int64)
-    c_lo = np.maximum(d - (m - 1), 0)
-    lens = np.minimum(d, w - 1) - c_lo + 1
-    starts = np.zeros(nd, dtype=np.int64)
-    np.cumsum(lens[:-1], out=starts[1:])
-    rep_d = np.repeat(d, lens)
-    c = np.arange(m * w, dtype=np.int64) - np.repeat(starts - c_lo, lens)
-    return rep_d - c, c
+def _skew_blocks(blocks: np.ndarray) -> np.ndarray:
+    """Each (t, w) block skewed as SCALE-Sim's skew_matrix does: element (i, c) of block b at
+    (b, i + c, c) of a (nb, t + w - 1, w) array of -1 (a strided view, one copy). Read
+    row-major, a skewed block is its diagonal roll-out: diagonal i + c ascending, then c."""
+    nb, t, w = blocks.shape
+    out = np.full((nb, t + w - 1, w), -1, dtype=np.int64)
+    sz = out.itemsize
+    view = np.lib.stride_tricks.as_strided(out, shape=(nb, t, w),
+                                           strides=((t + w - 1) * w * sz, w * sz, (w + 1) * sz))
+    view[...] = blocks
+    return out
 
 
 def _skewed(blocks: np.ndarray, fold_of: np.ndarray, lead: int, fold_len: int) -> OperandStream:
     """Requests of skewed blocks (nb, t, W): fold F uses block fold_of[F]."""
-    _, t, w = blocks.shape
-    i, c = skew_order(t, w)
-    per = blocks[:, i, c]  # (nb, t*w) in service order
-    rows = lead + i + c
-    keep = per != -1
-    full = keep.all(axis=1).tolist()
-    parts = [(per[b], rows) if full[b] else (per[b][keep[b]], rows[keep[b]]) for b in range(per.shape[0])]
+    nb, _, w = blocks.shape
+    flat = _skew_blocks(blocks).reshape(nb, -1)  # (nb, (t+w-1)*w) in service order
+    rows = lead + np.arange(flat.shape[1], dtype=np.int64) // w
+    keep = flat != -1
+    parts = [(flat[b][keep[b]], rows[keep[b]]) for b in range(nb)]
     return OperandStream(parts, fold_of.tolist(), fold_len, w)
 
 
@@ -149,9 +146,9 @@ def _skew_counts(lead: int, ia: np.ndarray, ib: np.ndarray, nc: np.ndarray, fold
 
 
 def _pf_diag(m: np.ndarray) -> np.ndarray:
-    """A prefetch matrix rolled out along its diagonals, each from its bottom row up."""
-    i, c = skew_order(*m.shape)
-    return m[i, c]
+    """A prefetch matrix rolled out along its diagonals, each from its bottom row up, with
+    -1 entries between them (the callers keep the non-null ones)."""
+    return _skew_blocks(m[None]).reshape(-1)
 
 
 def _pf_blocks(m: np.ndarray, nb: int, w: int) -> np.ndarray:
