@@ -59,9 +59,12 @@ def operand_matrices(ifmap_h: int, ifmap_w: int, filter_h: int, filter_w: int, c
     window_addr = (irow * ifmap_w + icol) * channels
     c_row, k = np.divmod(j, filter_w * channels)
     c_col, c_ch = np.divmod(k, channels)
-    valid = (c_row + irow < ifmap_h) & (c_col + icol < ifmap_w)
-    internal = (c_row * ifmap_w + c_col) * channels + c_ch
-    ifmap = np.where(valid, internal + window_addr + offsets[0], -1)
+    internal = (c_row * ifmap_w + c_col) * channels + c_ch + offsets[0]
+    if (oh - 1) * stride_h + filter_h <= ifmap_h and (ow - 1) * stride_w + filter_w <= ifmap_w:
+        ifmap = window_addr + internal  # every window inside the input: no null entry
+    else:
+        valid = (c_row + irow < ifmap_h) & (c_col + icol < ifmap_w)
+        ifmap = np.where(valid, window_addr + internal, -1)
     filt = (np.arange(num_filters, dtype=np.int64)[None, :] * win
             + np.arange(win, dtype=np.int64)[:, None] + offsets[1])
     ofmap = (num_filters * np.arange(npx, dtype=np.int64)[:, None]

@@ -338,3 +338,30 @@ def test_oracle_path_equals_scalesim_on_the_goldens() -> None:
                 assert [str(v) for v in row] == run[key][lid][1:], (run["cfg"], lid, key)
             layers += 1
     assert layers == 35
+
+
+def test_operand_matrices_equal_a_plain_im2col() -> None:
+    """`scalesim_streams.operand_matrices` (with its no-null shortcut when every window is
+    inside the input) against operand_matrix.py's rule, element by element: window position
+    (orow, ocol) reads pixel (orow*sh + r, ocol*sw + c), channel ch, or -1 past the edge."""
+    rng = random.Random(15)
+    edge = 0
+    for _ in range(120):
+        fh, fw = rng.randint(1, 4), rng.randint(1, 4)
+        ih, iw = fh + rng.randint(0, 9), fw + rng.randint(0, 9)
+        ch, nf, sh, sw = rng.randint(1, 4), rng.randint(1, 5), rng.randint(1, 3), rng.randint(1, 3)
+        ifmap, filt, _ = scalesim_streams.operand_matrices(ih, iw, fh, fw, ch, nf, sh, sw, (7, 1000, 2000))
+        oh, ow = -(-(ih - fh + sh) // sh), -(-(iw - fw + sw) // sw)
+        want = np.full((oh * ow, fh * fw * ch), -1, dtype=np.int64)
+        for px in range(oh * ow):
+            orow, ocol = divmod(px, ow)
+            for r in range(fh):
+                for c in range(fw):
+                    for k in range(ch):
+                        y, x = orow * sh + r, ocol * sw + c
+                        if y < ih and x < iw:
+                            want[px, (r * fw + c) * ch + k] = (y * iw + x) * ch + k + 7
+        assert np.array_equal(ifmap, want), (ih, iw, fh, fw, ch, sh, sw)
+        assert filt.shape == (fh * fw * ch, nf) and filt[0, 0] == 1000
+        edge += bool((want == -1).any())
+    assert edge >= 20
