@@ -14,9 +14,10 @@ is at least the prefetch half; p = 0 only when the window holds every set).
   table lookup, and consecutive requests of one set hit or miss together, so the rule runs in
   plain integers once per run of equal sets; a skewed block's runs are found once and
   replayed for every fold that issues the block;
-- several copies (im2col duplicates of an overlapping conv ifmap): the window's addresses are
-  a mask, the stream is scanned for the next miss in chunks, and a miss jumps straight to the
-  first window holding a copy of its address (T from the copies sorted by (address, set)).
+- several copies (im2col duplicates of an overlapping conv ifmap): each address carries the
+  move count of the last window that held it, each fold's block is scanned for the next miss
+  in chunks, and a miss jumps straight to the first window holding a copy of its address (T
+  from the copies sorted by (address, set)).
 
 `user_read_events_stepped` is read_buffer.py's loop, one request and one move at a time
 (window counts moved with `np.add.at`), kept as the reference (`simulate_layer(oracle=True)`).
@@ -115,9 +116,7 @@ def user_read_events(pf: np.ndarray, pf_size: int, stream: OperandStream, size_b
         sid[ids] = np.arange(ids.size, dtype=np.int64) // buf.eps
         rows, ks = _moves_single(stream, sid, lo, buf)
     else:
-        addr, arow = stream.arrays()
-        at, ks = _moves_multi(ids, addr - lo, cnt, buf)
-        rows = arow[at].tolist() if at else []
+        rows, ks = _moves_multi(stream, ids, lo, cnt, buf)
     k = ks[-1] if ks else 0
     _check_prefetch_length(buf, k, what)
     return events_from_moves(rows, ks, buf.nlp + 1), k, buf.n0, buf.nlp
@@ -151,56 +150,62 @@ def _moves_single(stream: OperandStream, sid: np.ndarray, lo: int, buf: UserBuff
     return rows, ks
 
 
-def _moves_multi(ids: np.ndarray, dem: np.ndarray, cnt: np.ndarray, buf: UserBuffer) -> tuple[list[int], list[int]]:
-    """Requests whose addresses may have several copies: which addresses the window holds is
-    a mask, the stream is scanned for the next miss in chunks, and a miss jumps straight to
-    the first window holding a copy (T from the copies sorted by (address, set)); the mask
-    is then cleared for the old window and set for the new one."""
+def _moves_multi(stream: OperandStream, ids: np.ndarray, lo: int, cnt: np.ndarray,
+                 buf: UserBuffer) -> tuple[list[int], list[int]]:
+    """Requests whose addresses may have several copies: (row of each request that moves the
+    window, move count after it). Which addresses the window holds is a stamp per address
+    (the move count of the last window that held it), each fold's block is scanned for the
+    next miss in chunks, and a miss jumps straight to the first window holding a copy (T from
+    the copies sorted by (address, set)); only the new window is stamped."""
     n, a, p, eps = buf.n, buf.a, buf.p, buf.eps
     span = cnt.size
     order = np.argsort(ids.astype(np.uint16) if span <= 1 << 16 else ids, kind="stable")
     key = ids[order] * n + order // eps  # sorted: address-major, then set
     first = np.zeros(span + 1, dtype=np.int64)
     np.cumsum(cnt, out=first[1:])
-    present = np.zeros(span, dtype=bool)
+    stamp = np.full(span, -1, dtype=np.int64)
 
-    def mark(k: int, value: bool) -> None:  # the window after k moves: sets [k p, k p + a) mod n
+    def enter(k: int) -> None:  # the window after k moves: sets [k p, k p + a) mod n
         s0 = (k * p) % n
         hi = s0 + a
-        present[ids[s0 * eps:min(hi, n) * eps]] = value
+        stamp[ids[s0 * eps:min(hi, n) * eps]] = k
         if hi > n:
-            present[ids[:(hi - n) * eps]] = value
+            stamp[ids[:(hi - n) * eps]] = k
 
-    mark(0, True)
-    at: list[int] = []
+    enter(0)
+    rows: list[int] = []
     ks: list[int] = []
-    k = pos = 0
+    k = 0
     chunk = 2048
-    m = dem.size
-    while pos < m:
-        hit = present[dem[pos:pos + chunk]]
-        j = int(hit.argmin())  # the first miss, if any
-        if hit[j]:
-            pos += hit.size
-            chunk = min(chunk * 2, 1 << 20)
-            continue
-        e = pos + j
-        x = int(dem[e])
-        w = k * p
-        q = w % n
-        c = int(key.searchsorted(x * n + q))
-        if c < first[x + 1]:
-            t = w - q + int(key[c]) - x * n
-        else:  # past the last copy: the first copy, one lap on
-            t = w - q + n + int(key[first[x]]) - x * n
-        mark(k, False)
-        k = -((a - 1 - t) // p)  # ceil((t - a + 1) / p): the first window holding t
-        mark(k, True)
-        at.append(e)
-        ks.append(k)
-        chunk = max(256, 2 * (e + 1 - pos))  # about twice the stretch to this miss
-        pos = e + 1
-    return at, ks
+    blocks = [(v - lo, r) for v, r in stream.blocks]
+    for f, b in enumerate(stream.fold_of):
+        dem, brow = blocks[b]
+        base = f * stream.fold_len
+        m = dem.size
+        pos = 0
+        while pos < m:
+            hit = stamp[dem[pos:pos + chunk]] == k
+            j = int(hit.argmin())  # the first miss, if any
+            if hit[j]:
+                pos += hit.size
+                chunk = min(chunk * 2, 1 << 20)
+                continue
+            e = pos + j
+            x = int(dem[e])
+            w = k * p
+            q = w % n
+            c = int(key.searchsorted(x * n + q))
+            if c < first[x + 1]:
+                t = w - q + int(key[c]) - x * n
+            else:  # past the last copy: the first copy, one lap on
+                t = w - q + n + int(key[first[x]]) - x * n
+            k = -((a - 1 - t) // p)  # ceil((t - a + 1) / p): the first window holding t
+            enter(k)
+            rows.append(base + int(brow[e]))
+            ks.append(k)
+            chunk = max(256, 2 * (e + 1 - pos))  # about twice the stretch to this miss
+            pos = e + 1
+    return rows, ks
 
 
 def user_read_events_stepped(pf: np.ndarray, pf_size: int, stream: OperandStream,
