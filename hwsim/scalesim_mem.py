@@ -44,8 +44,8 @@ from lowbit.kernels_ref.errors import InvalidSpecError
 if TYPE_CHECKING:
     from lowbit.hwsim.scalesim_io import ScaleSimConfig, ScaleSimLayer
 
-__all__ = ["LayerReport", "compact_from_streams", "generation_ends", "generation_ends_plain", "previous_occurrence",
-           "simulate_layer"]
+__all__ = ["LayerReport", "compact_from_streams", "generation_ends", "generation_ends_plain", "generation_ends_prev",
+           "previous_by_blocks", "previous_occurrence", "simulate_layer", "stream_previous_occurrence"]
 
 _INF = 1 << 62
 
@@ -319,20 +319,70 @@ def previous_occurrence(addr: np.ndarray) -> np.ndarray:
     return prev
 
 
+def _block_occurrences(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One block: (previous occurrence of each request within it, each distinct address, the
+    index of its last request)."""
+    lo = int(v.min())
+    keys = (v - lo).astype(np.uint16) if int(v.max()) - lo < 1 << 16 else v
+    order = np.argsort(keys, kind="stable")
+    so = v[order]
+    same = so[1:] == so[:-1]
+    prev = np.full(v.size, -1, dtype=np.int64)
+    prev[order[1:][same]] = order[:-1][same]
+    tail = np.append(np.flatnonzero(~same), v.size - 1)  # the last of each run of one address
+    return prev, so[tail], order[tail]
+
+
+def stream_previous_occurrence(stream: OperandStream) -> np.ndarray:
+    """`previous_occurrence` of a whole stream: block by block (`previous_by_blocks`) where
+    blocks are large and reused, else one sort of the whole stream."""
+    nb, nf = len(stream.blocks), len(stream.fold_of)
+    if nf < 2 * nb or stream.size < 2048 * nf:  # blocks seldom reused, or small: one sort is cheaper
+        return previous_occurrence(stream.arrays()[0])
+    return previous_by_blocks(stream)
+
+
+def previous_by_blocks(stream: OperandStream) -> np.ndarray:
+    """`previous_occurrence` of a whole stream, block by block: within a fold's block from the
+    block's own sort (done once per block), and a block's first request of an address from a
+    table of each address's last request so far."""
+    vals = [v for v, _ in stream.blocks]
+    lo = min(int(v.min()) for v in vals if v.size)
+    hi = max(int(v.max()) for v in vals if v.size)
+    info = [(_block_occurrences(v), v - lo) if v.size else None for v in vals]
+    last = np.full(hi - lo + 1, -1, dtype=np.int64)
+    out = np.empty(stream.size, dtype=np.int64)
+    for f, b in enumerate(stream.fold_of):
+        blk = info[b]
+        if blk is None:
+            continue
+        (prev_b, uniq, tail), ids = blk
+        start = stream.starts[f]
+        out[start:start + ids.size] = np.where(prev_b >= 0, prev_b + start, last[ids])
+        last[uniq - lo] = tail + start
+    return out
+
+
 def generation_ends(addr: np.ndarray, g: int) -> tuple[list[int], int]:
     """read_buffer_estimate_bw.py's generations over a request stream: a generation starts at
     `pos` and ends at the request that brings its count of distinct addresses to `g` (the next
     starts after it). Returns (index of each generation's last request, distinct addresses of
-    the unfinished last generation). A request is new to the generation starting at `pos` iff
-    its previous occurrence in the stream is before `pos`: one stable sort gives every previous
-    occurrence, then each generation is one vectorised scan. Where every request of a stretch
-    is new to its generation (no address repeats within g requests), the generations there are
-    every g requests: after a generation of exactly g requests, a window of the stream is
-    checked against that closed form and all generations it holds are taken at once."""
-    n = addr.size
+    the unfinished last generation)."""
+    if addr.size == 0:
+        return [], 0
+    return generation_ends_prev(previous_occurrence(addr), g)
+
+
+def generation_ends_prev(prev: np.ndarray, g: int) -> tuple[list[int], int]:
+    """`generation_ends` from each request's previous occurrence: a request is new to the
+    generation starting at `pos` iff its previous occurrence is before `pos`, so each
+    generation is one vectorised scan. Where every request of a stretch is new to its
+    generation (no address repeats within g requests), the generations there are every g
+    requests: after a generation of exactly g requests, a window of the stream is checked
+    against that closed form and all generations it holds are taken at once."""
+    n = prev.size
     if n == 0:
         return [], 0
-    prev = previous_occurrence(addr)
     if g <= 0:
         return [], int(np.count_nonzero(prev < 0))
     ends: list[int] = []
@@ -409,12 +459,17 @@ def _calc_read(stream: OperandStream, size_bytes: int, rows: _RowsResult, what: 
         n_ends, rem = n // g, n % g
         ends = [stream.row_at(n_ends * g - 1)] if n_ends else []  # the ends are in distinct rows
         first = stream.row_at(0) if n else 0
-    else:
+    elif plain:
         addr, arow = stream.arrays()
-        end_idx, rem = (generation_ends_plain if plain else generation_ends)(addr, g)
+        end_idx, rem = generation_ends_plain(addr, g)
         ends = arow[end_idx].tolist() if end_idx else []
         n_ends = len(ends)
         first = int(arow[0]) if n else 0
+    else:
+        end_idx, rem = generation_ends_prev(stream_previous_occurrence(stream), g) if n else ([], 0)
+        ends = [stream.row_at(e) for e in end_idx]
+        n_ends = len(ends)
+        first = stream.row_at(0) if n else 0
     reads = n_ends * g + rem
     if not ends:  # complete_all_prefetches with no active-buffer prefetch done yet
         num_sets = -(-rem // npis) if npis else 0

@@ -18,7 +18,7 @@ import random
 
 import numpy as np
 import pytest
-from lowbit.hwsim import scalesim_mem, scalesim_read, scalesim_streams
+from lowbit.hwsim import scalesim_fast, scalesim_mem, scalesim_read, scalesim_streams
 from lowbit.hwsim.cores.base import Dataflow
 from lowbit.hwsim.scalesim_fast import OperandStream, compact_streams
 from lowbit.hwsim.scalesim_io import ScaleSimConfig, ScaleSimLayer
@@ -99,19 +99,52 @@ def _rows(layer: ScaleSimLayer, cfg: ScaleSimConfig) -> object:
     return rep.compute_row() + rep.bandwidth_row() + rep.detail_row()
 
 
+def _prev_reference(addr: np.ndarray) -> np.ndarray:
+    last: dict[int, int] = {}
+    out = []
+    for i, x in enumerate(addr.tolist()):
+        out.append(last.get(x, -1))
+        last[x] = i
+    return np.asarray(out, dtype=np.int64)
+
+
+def _ends_from_prev_reference(prev: np.ndarray, g: int) -> tuple[list[int], int]:
+    """A request is new to the generation starting at pos iff its previous occurrence is
+    before pos; the g-th new request ends the generation."""
+    ends: list[int] = []
+    pos = new = 0
+    for i, p in enumerate(prev.tolist()):
+        new += p < pos
+        if g > 0 and new == g:
+            ends.append(i)
+            pos, new = i + 1, 0
+    return ends, new
+
+
+def _skew_blocks_reference(blocks: np.ndarray) -> np.ndarray:
+    nb, t, w = blocks.shape
+    out = np.full((nb, t + w - 1, w), -1, dtype=np.int64)
+    for b in range(nb):
+        out[b] = _skew_reference(blocks[b])
+    return out
+
+
 def test_whole_layers_equal_with_the_references_swapped_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default path with plain loops swapped in for the block-by-block previous
+    occurrences, the generation scan and the strided skew gives the same reports."""
     rng = random.Random(2)
-    cases = [_random_case(rng) for _ in range(60)]
+    cases = [_random_case(rng) for _ in range(60)] + [_larger_case(rng) for _ in range(6)]
     fast = [_rows(layer, cfg) for layer, cfg in cases]
     generations: list[int] = []
 
-    def reference(addr: np.ndarray, g: int) -> tuple[list[int], int]:
-        ends, rem = _ends_reference(addr, g)
+    def ends_reference(prev: np.ndarray, g: int) -> tuple[list[int], int]:
+        ends, rem = _ends_from_prev_reference(prev, g)
         generations.append(len(ends))
         return ends, rem
 
-    monkeypatch.setattr(scalesim_mem, "generation_ends", reference)
-    monkeypatch.setattr(scalesim_streams, "_skew", _skew_reference)
+    monkeypatch.setattr(scalesim_mem, "generation_ends_prev", ends_reference)
+    monkeypatch.setattr(scalesim_mem, "stream_previous_occurrence", lambda st: _prev_reference(st.arrays()[0]))
+    monkeypatch.setattr(scalesim_fast, "_skew_blocks", _skew_blocks_reference)
     ref = [_rows(layer, cfg) for layer, cfg in cases]
     assert fast == ref
     assert sum(n > 0 for n in generations) >= 5  # CALC cases that finish generations
@@ -119,6 +152,34 @@ def test_whole_layers_equal_with_the_references_swapped_in(monkeypatch: pytest.M
     assert len(ran) >= 40
     assert any(r[2] > 0 for r in ran)  # some case stalls
     assert {c.use_user_bandwidth for (_, c), r in zip(cases, fast) if not isinstance(r, str)} == {True, False}
+
+
+def test_stream_previous_occurrence_equals_the_whole_stream_sort() -> None:
+    """`scalesim_mem.previous_by_blocks` (block by block, with a last-seen table) equals
+    the previous occurrences of the materialised stream, on compact streams of random layers
+    and on random block streams with copies and reused blocks."""
+    rng = random.Random(16)
+    nprng = np.random.default_rng(16)
+    reused = 0
+    streams = []
+    for _ in range(40):
+        layer, cfg = _random_case(rng)
+        ops = scalesim_streams.operand_matrices(
+            layer.ifmap_h, layer.ifmap_w, layer.filter_h, layer.filter_w, layer.channels,
+            layer.num_filters, layer.stride_h, layer.stride_w, (0, 10_000_000, 20_000_000))
+        cs = compact_streams(ops[0], ops[1], cfg.array_rows, cfg.array_cols, cfg.dataflow, False)
+        streams += [cs.ifmap, cs.filt]
+    streams += [_random_stream(nprng, i % 2 == 1)[1] for i in range(40)]
+    for st in streams:
+        addr, _ = st.arrays()
+        if addr.size == 0:
+            continue
+        want = _prev_reference(addr)
+        assert np.array_equal(scalesim_mem.previous_by_blocks(st), want)
+        assert np.array_equal(scalesim_mem.stream_previous_occurrence(st), want)
+        assert np.array_equal(scalesim_mem.previous_occurrence(addr), want)
+        reused += len(set(st.fold_of)) < len(st.fold_of) and bool((want >= 0).any())
+    assert reused >= 30
 
 
 def _larger_case(rng: random.Random) -> tuple[ScaleSimLayer, ScaleSimConfig]:
