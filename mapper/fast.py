@@ -4,18 +4,19 @@
 one call of `hwsim.memory.price_candidates`, each formula on the whole 5-D grid. This
 module finds the same mapping (the same lexicographic winner: objective, then fewer DRAM
 bytes, then larger tiles, then enumeration order) with the same floating-point operations
-per candidate, but evaluates each quantity only over the axes it depends on, by numpy
-broadcasting on the (tm, tk, tn) grid (`[nm, 1, 1]`, `[1, nk, 1]`, `[1, 1, nn]`):
+per candidate, but evaluates each quantity only once per tile triple, on full (nm, nk, nn)
+grid arrays (same-shape numpy operations: a broadcasting one costs 2-3x as much at these
+sizes), or as a scalar where it does not depend on the tile:
 
-- per GEMM dimension (1-D): trips, padding factors, SRAM reads of one operand;
-- per pair of dimensions (2-D): tile bytes of one operand, the drain;
-- per tile triple (3-D): residency, buffer fits, steps (none depends on the loop order or
-  the dataflow);
+- per tile triple: clipped tiles, trips, steps, tile bytes, residency, buffer fits, the
+  drain, SRAM reads (the design-free ones cached by GEMM + candidate sizes, `_structure`);
 - per tile x loop order: DRAM bytes (each operand refetches its unrelated loop's trips or
   nothing);
 - per dataflow: the core's whole-GEMM compute cycles and actions (scalars; cached by the
   core spec, the GEMM and the formats, so designs that differ only in buffers, clock,
-  energy or DRAM share them).
+  energy or DRAM share them);
+- at one tile (the winner's loop orders, its priced cost): Python floats, the same IEEE
+  operations.
 
 Pruning (each step proven not to drop the winner):
 
@@ -31,6 +32,14 @@ Pruning (each step proven not to drop the winner):
   load), and the DRAM bytes are the second key; so only the loop order of fewest DRAM bytes
   (first in enumeration order on a tie) can win, and the dataflows are priced on
   (tile, dataflow) only;
+- latency, dataflows: every candidate's cycles are at least its dataflow's whole-GEMM compute
+  cycles (cycles = cc + max(rint(latency - cc), 0)); the dataflow of fewest compute cycles is
+  priced first and a dataflow whose compute cycles exceed its best cycles is not priced;
+- latency, whole-layer refetch with scalar DRAM bytes: the cycles do not depend on the tile,
+  so the first fitting tile of most volume wins, with the first dataflow of fewest cycles;
+- latency, multi-core layers: the M split (`mapper.tiling`) is kept only where it prices
+  strictly below the N split, so it is not priced once its fewest compute cycles reach the
+  N split's best (`cutoff`);
 - energy / EDP: the feasible tile x four orders x dataflow grid (a few array operations).
 
 `tests/mapper` holds the result equal to `search_grid` on every preset x zoo layer and on
