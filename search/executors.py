@@ -32,6 +32,11 @@ from lowbit.kernels_ref.progress import progress
 __all__ = ["ExecutorKind", "Session", "run", "session"]
 
 log = logging.getLogger(__name__)
+#: Messages of each connection dask keeps for debugging (`distributed.admin.low-level-log-length`,
+#: 1000 by default) in the client and the LocalCluster this module starts. The scheduler's compute-task messages carry
+#: the tasks' arguments, a sweep's points, so with dask's default the driver held the points of
+#: the last 1000 messages per worker (its RSS grew with every point until then).
+DASK_MESSAGE_LOG = 16
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -152,9 +157,17 @@ def _apply_chunk(fn: Callable[[T], R], chunk: list[T]) -> list[R]:
 @contextlib.contextmanager
 def _dask_client(workers: int | None, scheduler: str | None, connect_timeout_s: float) -> Iterator[Any]:
     try:
+        import dask
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise InvalidSpecError("the dask executor needs dask.distributed: pip install 'lowbit[dist]'") from None
+    # read as connections open: the client's and, in a LocalCluster, the scheduler's and workers'
+    with dask.config.set({"distributed.admin.low-level-log-length": DASK_MESSAGE_LOG}):
+        yield from _open_client(Client, LocalCluster, workers, scheduler, connect_timeout_s)
+
+
+def _open_client(Client: Any, LocalCluster: Any, workers: int | None, scheduler: str | None,
+                 connect_timeout_s: float) -> Iterator[Any]:
     cluster = None
     try:
         if scheduler:
