@@ -281,13 +281,14 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
     resident: list[Any] = [None, None, None]
     layout, double = _layout(accel.buffers)
     for ops, usable, _, _ in layout:
-        for op in ops:  # (one operand: whole + 0.0 <= usable is whole <= usable, bytes >= 0)
-            ok = whole[op] <= usable if len(ops) == 1 else whole[op] + _sum(held[o] for o in ops if o != op) <= usable
+        for i, op in enumerate(ops):  # (one operand: whole + 0.0 <= usable is whole <= usable, bytes >= 0)
+            ok = whole[op] <= usable if len(ops) == 1 else \
+                whole[op] + _sum(map(held.__getitem__, ops[:i] + ops[i + 1:])) <= usable
             resident[op] = ok
             held[op] = _sel(ok, whole[op], tb[op])
     fits: Any = True
     for ops, usable, _, _ in layout:
-        f = _sum(held[op] for op in ops) <= usable
+        f = _sum(map(held.__getitem__, ops)) <= usable
         fits = f if fits is True else fits & f
     if not isinstance(fits, np.ndarray) or not fits.ndim:
         fits = np.broadcast_to(bool(fits), shape3)
@@ -304,7 +305,7 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
     def grid_terms() -> tuple[tuple[Any, Any, Any], list[Any], Any, Any]:
         if not memo:
             reads = (gemm_in * trn, g_w / ws * trm, psum_bytes * (trk - 1))
-            rd_buf = [_sum(reads[op] for op in ops) for ops, _, _, _ in layout]
+            rd_buf = [_sum(map(reads.__getitem__, ops)) for ops, _, _, _ in layout]
             c_rd: Any = None
             for (_, _, bbw, _), rd in zip(layout, rd_buf):
                 r = rd / s1 / bbw
@@ -351,9 +352,9 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
             # cycles the same on every tile: the first fitting tile by (-volume, index) wins, with
             # the first dataflow of fewest cycles
             per = [float(cycles_of(dram_t, comp_l[d], cc_l[d])) for d in sel]
-            if all(math.isfinite(v) for v in per):
+            if all(map(math.isfinite, per)):
                 return int(np.where(fits.ravel(), vol, -1.0).argmax()), per.index(min(per)), min(per)
-        if not padded and D > 1 and all(math.isfinite(c) for c in cc_l):
+        if not padded and D > 1 and all(map(math.isfinite, cc_l)):
             d0 = cc_l.index(min(cc_l))
             obj0 = np.where(fits, cycles_of(dram_t, comp_l[d0], cc_l[d0]), np.inf)
             lo0 = obj0.min()

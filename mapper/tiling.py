@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -147,9 +148,7 @@ def _host_im2col(accel: Accelerator) -> bool:
 
 def candidate_sizes(dim: int, array_dims: tuple[int, ...] = (), max_per_dim: int = 10) -> np.ndarray:
     """Tile-size candidates for one dimension (ascending, unique, <= dim, dim included)."""
-    dims = array_dims if type(array_dims) is tuple and all(type(d) is int for d in array_dims) \
-        else tuple(int(d) for d in array_dims)
-    return np.array(_candidate_sizes(int(dim), dims, int(max_per_dim)), dtype=np.int64)
+    return np.array(_candidate_sizes(int(dim), tuple(map(int, array_dims)), int(max_per_dim)), dtype=np.int64)
 
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
@@ -266,10 +265,7 @@ def _check_per_dim(max_per_dim: int) -> None:
         raise InvalidSpecError(f"mapper: max_per_dim must be a positive integer, got {max_per_dim!r}")
 
 
-_LAYER_KEY_FIELDS = tuple(f.name for f in fields(Layer) if f.name not in ("name", "tied_to"))
-
-
-_LAYER_KEY_FIELDS = tuple(f.name for f in fields(Layer) if f.name not in ("name", "tied_to"))
+_LAYER_KEY = operator.attrgetter(*(f.name for f in fields(Layer) if f.name not in ("name", "tied_to")))
 
 
 class _LayerKey:
@@ -279,9 +275,8 @@ class _LayerKey:
 
     def __init__(self, layer: Layer) -> None:
         self.layer = layer
-        names = _LAYER_KEY_FIELDS if type(layer) is Layer else \
-            tuple(f.name for f in fields(layer) if f.name not in ("name", "tied_to"))
-        self.key = tuple(getattr(layer, n) for n in names)
+        self.key = _LAYER_KEY(layer) if type(layer) is Layer else \
+            tuple(getattr(layer, f.name) for f in fields(layer) if f.name not in ("name", "tied_to"))
 
     def __hash__(self) -> int:
         return hash(self.key)
@@ -378,10 +373,6 @@ def _search_split(layer: Layer, w: Format, a: Format, accel: Accelerator, object
     if found is None:  # nothing fits: the reference names the buffers and the bytes they lack
         return _search_split_grid(layer, w, a, accel, objective, max_per_dim, table, split, hints)
     idx, obj = found[0], found[1]
-    if idx is None:  # proven not below the cutoff
-        return None, obj
-    if idx is None:  # proven not below the cutoff
-        return None, obj
     if idx is None:  # proven not below the cutoff
         return None, obj
     rest, d = divmod(int(idx), len(dataflows))  # np.unravel_index over (tm, tk, tn, order, dataflow)
