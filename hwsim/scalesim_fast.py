@@ -109,7 +109,7 @@ def _skew_blocks(blocks: np.ndarray) -> np.ndarray:
     (b, i + c, c) of a (nb, t + w - 1, w) array of -1 (a strided view, one copy). Read
     row-major, a skewed block is its diagonal roll-out: diagonal i + c ascending, then c."""
     nb, t, w = blocks.shape
-    out = np.full((nb, t + w - 1, w), -1, dtype=np.int64)
+    out = np.full((nb, t + w - 1, w), -1, dtype=blocks.dtype)
     sz = out.itemsize
     view = np.lib.stride_tricks.as_strided(out, shape=(nb, t, w),
                                            strides=((t + w - 1) * w * sz, w * sz, (w + 1) * sz))

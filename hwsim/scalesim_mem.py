@@ -33,12 +33,13 @@ import math
 from bisect import bisect_left, bisect_right
 from collections import deque
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 from lowbit.hwsim.scalesim_fast import Compact, OperandStream, compact_streams
 from lowbit.hwsim.scalesim_read import user_read_events, user_read_events_stepped
-from lowbit.hwsim.scalesim_streams import Streams, operand_matrices, streams
+from lowbit.hwsim.scalesim_streams import Streams, address_dtype, operand_matrices, streams
 from lowbit.kernels_ref.errors import InvalidSpecError
 
 if TYPE_CHECKING:
@@ -516,20 +517,24 @@ def simulate_layer(layer: ScaleSimLayer, cfg: ScaleSimConfig, oracle: bool = Fal
     fold (`hwsim.scalesim_fast.compact_streams`) and takes the shortcuts of `user_read_events`,
     `_Writer.row` and `generation_ends`/`_all_new`. Both give the same report (tests hold
     them equal on random layers)."""
-    ops = operand_matrices(layer.ifmap_h, layer.ifmap_w, layer.filter_h, layer.filter_w, layer.channels,
-                           layer.num_filters, layer.stride_h, layer.stride_w,
-                           (cfg.ifmap_offset, cfg.filter_offset, cfg.ofmap_offset))
+    geo = (layer.ifmap_h, layer.ifmap_w, layer.filter_h, layer.filter_w, layer.channels, layer.num_filters)
+    offsets = (cfg.ifmap_offset, cfg.filter_offset, cfg.ofmap_offset)
     user = cfg.use_user_bandwidth
     if oracle:
-        cs = compact_from_streams(streams(*ops, cfg.array_rows, cfg.array_cols, cfg.dataflow,
+        ops = operand_matrices(*geo, layer.stride_h, layer.stride_w, offsets)
+        cs = compact_from_streams(streams(*ops, cfg.array_rows, cfg.array_cols, cfg.dataflow,  # type: ignore[arg-type]
                                           with_prefetch=user), user)
     else:
-        cs = compact_streams(ops[0], ops[1], cfg.array_rows, cfg.array_cols, cfg.dataflow, with_prefetch=user)
+        ifm, flt, _ = operand_matrices(*geo, layer.stride_h, layer.stride_w, offsets,
+                                       dtype=address_dtype(*geo, offsets), with_ofmap=False)
+        cs = compact_streams(ifm, flt, cfg.array_rows, cfg.array_cols, cfg.dataflow, with_prefetch=user)
     isz, fsz, osz = cfg.ifmap_sram_kb * 1024, cfg.filter_sram_kb * 1024, cfg.ofmap_sram_kb * 1024
     n_rows = cs.of_counts.size
     if user:
         if_bw, f_bw, of_bw = cfg.ifmap_bank_bandwidth, cfg.filter_bank_bandwidth, cfg.bandwidths[0]
-        read = user_read_events_stepped if oracle else user_read_events
+        # the compact streams take requests and prefetch orders from the same padded matrices,
+        # so every demanded address is in its prefetch order (the oracle checks it)
+        read = user_read_events_stepped if oracle else partial(user_read_events, trusted=True)
         if_ev, k_if, n0_if, nl_if = read(cs.if_pf, cs.if_pf_size, cs.ifmap, isz, if_bw, "ifmap")
         f_ev, k_f, n0_f, nl_f = read(cs.f_pf, cs.f_pf_size, cs.filt, fsz, f_bw, "filter")
     else:

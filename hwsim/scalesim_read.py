@@ -59,9 +59,15 @@ def user_buffer(pf: np.ndarray, pf_size: int, size_bytes: int, bw: int) -> UserB
     return UserBuffer(pf.size, pf_size, size_bytes, bw)
 
 
-def _checked_ids(pf: np.ndarray, stream: OperandStream, what: str) -> tuple[np.ndarray, int, int, np.ndarray]:
+def _checked_ids(pf: np.ndarray, stream: OperandStream, what: str,
+                 trusted: bool = False) -> tuple[np.ndarray, int, int, np.ndarray]:
     """(prefetch ids, offset, span, copies per id): addresses shifted by the offset to start
-    at 0; every demanded address must be in the prefetch order."""
+    at 0; every demanded address must be in the prefetch order (not checked if `trusted`:
+    the caller knows it is, and the ids span the prefetch order's addresses)."""
+    if trusted and pf.size:
+        lo = int(pf.min())
+        ids = pf - lo
+        return ids, lo, int(ids.max()) + 1, np.bincount(ids)
     vals = [v for v, _ in stream.blocks if v.size]
     dem = np.concatenate(vals) if len(vals) > 1 else vals[0]  # every address a block demands
     lo, hi = int(dem.min()), int(dem.max())
@@ -102,13 +108,14 @@ def events_from_moves(rows: list[int], ks: list[int], step: int) -> Events:
 
 
 def user_read_events(pf: np.ndarray, pf_size: int, stream: OperandStream, size_bytes: int,
-                     bw: int, what: str) -> tuple[Events, int, int, int]:
+                     bw: int, what: str, trusted: bool = False) -> tuple[Events, int, int, int]:
     """read_buffer.py on the non-null prefetch order `pf` (`pf_size` entries with the nulls) and
-    the requests: ({row: [completion cycle of each new prefetch in it]}, K, N0, lines/prefetch)."""
+    the requests: ({row: [completion cycle of each new prefetch in it]}, K, N0, lines/prefetch).
+    `trusted`: every demanded address is known to be in `pf` (not checked)."""
     buf = user_buffer(pf, pf_size, size_bytes, bw)
     if stream.size == 0:
         return {}, 0, buf.n0, buf.nlp
-    ids, lo, span, cnt = _checked_ids(pf, stream, what)
+    ids, lo, span, cnt = _checked_ids(pf, stream, what, trusted)
     if buf.p == 0:  # the window holds every set: every present address hits
         return {}, 0, buf.n0, buf.nlp
     if int(cnt.max()) <= 1:
@@ -160,7 +167,8 @@ def _moves_multi(stream: OperandStream, ids: np.ndarray, lo: int, cnt: np.ndarra
     n, a, p, eps = buf.n, buf.a, buf.p, buf.eps
     span = cnt.size
     order = np.argsort(ids.astype(np.uint16) if span <= 1 << 16 else ids, kind="stable")
-    key = ids[order] * n + order // eps  # sorted: address-major, then set
+    ids = ids.astype(np.intp, copy=False)  # index arrays: intp once, not a cast per lookup
+    key = ids[order].astype(np.int64) * n + order // eps  # sorted: address-major, then set
     first = np.zeros(span + 1, dtype=np.int64)
     np.cumsum(cnt, out=first[1:])
     stamp = np.full(span, -1, dtype=np.int64)
@@ -177,7 +185,7 @@ def _moves_multi(stream: OperandStream, ids: np.ndarray, lo: int, cnt: np.ndarra
     ks: list[int] = []
     k = 0
     chunk = 2048
-    blocks = [(v - lo, r) for v, r in stream.blocks]
+    blocks = [((v - lo).astype(np.intp, copy=False), r) for v, r in stream.blocks]
     for f, b in enumerate(stream.fold_of):
         dem, brow = blocks[b]
         base = f * stream.fold_len
@@ -200,9 +208,9 @@ def _moves_multi(stream: OperandStream, ids: np.ndarray, lo: int, cnt: np.ndarra
             else:  # past the last copy: the first copy, one lap on
                 t = w - q + n + int(key[first[x]]) - x * n
             k = -((a - 1 - t) // p)  # ceil((t - a + 1) / p): the first window holding t
-            enter(k)
             rows.append(base + int(brow[e]))
             ks.append(k)
+            enter(k)
             chunk = max(256, 2 * (e + 1 - pos))  # about twice the stretch to this miss
             pos = e + 1
     return rows, ks

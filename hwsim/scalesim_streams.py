@@ -26,7 +26,7 @@ import numpy as np
 from lowbit.hwsim.cores.base import Dataflow
 from lowbit.kernels_ref.errors import InvalidSpecError
 
-__all__ = ["Streams", "operand_matrices", "streams"]
+__all__ = ["Streams", "address_dtype", "operand_matrices", "streams"]
 
 
 @dataclass(frozen=True)
@@ -45,15 +45,27 @@ class Streams:
     compute_util_per_fold: tuple[float, ...]
 
 
+def address_dtype(ifmap_h: int, ifmap_w: int, filter_h: int, filter_w: int, channels: int,
+                  num_filters: int, offsets: tuple[int, int, int]) -> type:
+    """int32 where every ifmap/filter address (and the -1 null) fits it, else int64: the
+    request streams carry addresses only, and half the bytes halve their copies."""
+    top = max(offsets[0] + ifmap_h * ifmap_w * channels,
+              offsets[1] + filter_h * filter_w * channels * num_filters)
+    return np.int32 if top < 1 << 31 and min(offsets[:2]) >= 0 else np.int64
+
+
 def operand_matrices(ifmap_h: int, ifmap_w: int, filter_h: int, filter_w: int, channels: int,
-                     num_filters: int, stride_h: int, stride_w: int,
-                     offsets: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ifmap Mpx x K, filter K x N, ofmap Mpx x N) address matrices (operand_matrix.py)."""
+                     num_filters: int, stride_h: int, stride_w: int, offsets: tuple[int, int, int],
+                     dtype: type = np.int64,
+                     with_ofmap: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(ifmap Mpx x K, filter K x N, ofmap Mpx x N) address matrices (operand_matrix.py), the
+    ifmap and filter in `dtype` (int64, or int32 where `address_dtype` allows); the ofmap
+    matrix only if `with_ofmap` (the compact path never reads it)."""
     oh = math.ceil((ifmap_h - filter_h + stride_h) / stride_h)
     ow = math.ceil((ifmap_w - filter_w + stride_w) / stride_w)
     npx, win = oh * ow, filter_h * filter_w * channels
-    i = np.arange(npx, dtype=np.int64)[:, None]
-    j = np.arange(win, dtype=np.int64)[None, :]
+    i = np.arange(npx, dtype=dtype)[:, None]
+    j = np.arange(win, dtype=dtype)[None, :]
     orow, ocol = np.divmod(i, ow)
     irow, icol = orow * stride_h, ocol * stride_w
     window_addr = (irow * ifmap_w + icol) * channels
@@ -65,8 +77,10 @@ def operand_matrices(ifmap_h: int, ifmap_w: int, filter_h: int, filter_w: int, c
     else:
         valid = (c_row + irow < ifmap_h) & (c_col + icol < ifmap_w)
         ifmap = np.where(valid, window_addr + internal, -1)
-    filt = (np.arange(num_filters, dtype=np.int64)[None, :] * win
-            + np.arange(win, dtype=np.int64)[:, None] + offsets[1])
+    filt = (np.arange(num_filters, dtype=dtype)[None, :] * win
+            + np.arange(win, dtype=dtype)[:, None] + offsets[1])
+    if not with_ofmap:
+        return ifmap, filt, None
     ofmap = (num_filters * np.arange(npx, dtype=np.int64)[:, None]
              + np.arange(num_filters, dtype=np.int64)[None, :] + offsets[2])
     return ifmap, filt, ofmap
@@ -76,7 +90,7 @@ def _pad(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """`a` padded with -1 to rows x cols (bottom / right)."""
     if a.shape == (rows, cols):
         return a
-    out = np.full((rows, cols), -1, dtype=np.int64)
+    out = np.full((rows, cols), -1, dtype=a.dtype)
     out[: a.shape[0], : a.shape[1]] = a
     return out
 

@@ -426,3 +426,47 @@ def test_operand_matrices_equal_a_plain_im2col() -> None:
         assert filt.shape == (fh * fw * ch, nf) and filt[0, 0] == 1000
         edge += bool((want == -1).any())
     assert edge >= 20
+
+
+def test_int32_streams_equal_int64_and_every_demand_is_prefetched() -> None:
+    """The default path gathers int32 addresses where `address_dtype` allows: the compact
+    streams equal the int64 ones request for request, and every demanded address is in its
+    operand's prefetch order (why `user_read_events(trusted=True)` may skip the check), so the
+    trusted read windows equal the checked ones. Offsets past 2**31 fall back to int64."""
+    rng = random.Random(16)
+    trusted = 0
+    for _ in range(80):
+        layer, cfg = _random_case(rng)
+        geo = (layer.ifmap_h, layer.ifmap_w, layer.filter_h, layer.filter_w, layer.channels, layer.num_filters)
+        offs = (0, 10_000_000, 20_000_000)
+        assert scalesim_streams.address_dtype(*geo, offs) is np.int32
+        got = {}
+        for dt in (np.int32, np.int64):
+            ifm, flt, of = scalesim_streams.operand_matrices(*geo, layer.stride_h, layer.stride_w, offs,
+                                                             dtype=dt, with_ofmap=False)
+            assert of is None and ifm.dtype == dt and flt.dtype == dt
+            got[dt] = compact_streams(ifm, flt, cfg.array_rows, cfg.array_cols, cfg.dataflow, True)
+        a, b = got[np.int32], got[np.int64]
+        for sa, sb, pa, pb in ((a.ifmap, b.ifmap, a.if_pf, b.if_pf), (a.filt, b.filt, a.f_pf, b.f_pf)):
+            assert sa.fold_of == sb.fold_of and np.array_equal(pa, pb)
+            for (va, ra), (vb, rb) in zip(sa.blocks, sb.blocks):
+                assert np.array_equal(va, vb) and np.array_equal(ra, rb)
+            demanded = np.concatenate([v for v, _ in sa.blocks])
+            assert np.isin(demanded, pa).all()
+            size = cfg.ifmap_sram_kb * 1024
+            for bw in (1, 7):
+                want = scalesim_read.user_read_events(pb, pb.size + 5, sb, size, bw, "x")
+                assert scalesim_read.user_read_events(pa, pa.size + 5, sa, size, bw, "x", trusted=True) == want
+                trusted += 1
+    assert trusted == 320
+    big = ScaleSimLayer("l", 6, 6, 3, 3, 4, 5, 1, 1)
+    assert scalesim_streams.address_dtype(6, 6, 3, 3, 4, 5, (2**31 - 100, 0, 0)) is np.int64
+    assert scalesim_streams.address_dtype(6, 6, 3, 3, 4, 5, (2**31 - 145, 0, 0)) is np.int32
+    for user in (True, False):
+        cfg = ScaleSimConfig(
+            run_name="r", array_rows=4, array_cols=3, ifmap_sram_kb=1, filter_sram_kb=1, ofmap_sram_kb=1,
+            ifmap_offset=2**31 - 100, filter_offset=2**32, ofmap_offset=2**33,
+            dataflow=Dataflow.WEIGHT_STATIONARY, use_user_bandwidth=user, bandwidths=(3,) if user else (),
+            memory_banks=1, read_request_buffer=60, write_request_buffer=60,
+            ifmap_bank_bandwidth=2, ifmap_bank_num=1, filter_bank_bandwidth=2, filter_bank_num=1)
+        assert simulate_layer(big, cfg) == simulate_layer(big, cfg, oracle=True)
