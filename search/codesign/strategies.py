@@ -24,9 +24,8 @@ from typing import Any
 
 import numpy as np
 from lowbit.search.codesign.space import Design, DesignSpace
-from lowbit.search.pareto import nondominated_ranks
 
-__all__ = ["STRATEGIES", "Evaluate", "Strategy", "all_designs", "random_designs"]
+__all__ = ["STRATEGIES", "Evaluate", "Strategy", "all_designs", "first_fronts", "random_designs"]
 
 #: Runs the points of some designs; returns each design's results, one per model.
 Evaluate = Callable[[Sequence[Design]], list[list[dict[str, Any]]]]
@@ -83,6 +82,34 @@ def _objective_vector(space: DesignSpace, results: Sequence[dict[str, Any]]) -> 
     return np.array(vec)
 
 
+def _non_dominated(a: np.ndarray, block: int = 256) -> np.ndarray:
+    """`pareto.non_dominated` of the rows of `a`, compared a block of rows at a time (memory
+    block x rows x objectives, not rows^2 x objectives)."""
+    out = np.ones(len(a), dtype=bool)
+    for s in range(0, len(a), block):
+        b = a[s:s + block]  # is some row of `a` no worse everywhere and better somewhere than b's?
+        dom = ((a[:, None, :] <= b[None, :, :]).all(-1) & (a[:, None, :] < b[None, :, :]).any(-1)).any(0)
+        out[s:s + block] = ~dom
+    return out
+
+
+def first_fronts(objs: np.ndarray, need: int) -> np.ndarray:
+    """`pareto.nondominated_ranks(objs)` for the fronts that together hold at least `need` rows
+    (front 0, then the front once 0 is removed, ...); the rows of the later fronts, which NSGA-II
+    survival never reaches, get rank len(objs). A sweep's seen designs grow with every
+    generation, and ranking all of them peeled every front over all rows each generation."""
+    ranks = np.full(len(objs), len(objs), dtype=np.int64)
+    remaining = np.arange(len(objs))
+    r = covered = 0
+    while remaining.size and covered < need:
+        front = _non_dominated(objs[remaining])
+        ranks[remaining[front]] = r
+        covered += int(front.sum())
+        remaining = remaining[~front]
+        r += 1
+    return ranks
+
+
 def _crowding(objs: np.ndarray, ranks: np.ndarray) -> np.ndarray:
     """NSGA-II crowding distance within each rank (boundary points infinite)."""
     out = np.zeros(len(objs))
@@ -121,7 +148,7 @@ def _evolutionary(space: DesignSpace, evaluate: Evaluate, rng: np.random.Generat
             gen += 1
             continue
         objs = np.stack([seen[d] for d in ok])  # type: ignore[misc]
-        ranks = nondominated_ranks(objs)
+        ranks = first_fronts(objs, space.population)  # later fronts are never parents
         crowd = _crowding(objs, ranks)
         # NSGA-II survival: the parents are the best `population` designs seen so far by
         # (non-domination rank, crowding distance), then binary tournaments among them.
