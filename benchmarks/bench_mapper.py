@@ -11,12 +11,20 @@ per call: each layer is searched `--repeat` times and its fastest CPU time kept;
 gives the median and p90 over layers, per preset and overall, and the load average.
 
     .venv/bin/python benchmarks/bench_mapper.py [--repeat 3] [--presets tpu-like,loom]
+
+`--against DIR` times another mapper in the same process (A/B, each layer searched by both,
+alternately, best of `--repeat` each, both caches cleared before every call) and counts the
+layers whose mappings differ: DIR holds that mapper's package files, e.g. from
+`git archive <rev> mapper | tar -x -C /tmp/ref` (DIR = /tmp/ref/mapper). It is loaded as the
+package `lowbit.mapper_ref`; its relative imports resolve inside DIR.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -67,6 +75,8 @@ def main() -> None:
                     help="instead: per layer on a design that differs from one already searched only in clock")
     ap.add_argument("--thinning", action="store_true",
                     help="instead: how often every candidate (no max_per_dim thinning) beats max_per_dim=10")
+    ap.add_argument("--against", default="", metavar="DIR",
+                    help="instead: A/B against the mapper package in DIR (see the module doc)")
     args = ap.parse_args()
     presets = args.presets.split(",") if args.presets else sorted(
         p.stem for p in (ROOT / "hwsim" / "presets").glob("*.yaml"))
@@ -75,6 +85,8 @@ def main() -> None:
         return _thinning(presets, layers)
     if args.shared:
         return _shared(presets, layers)
+    if args.against:
+        return _against(presets, layers, Path(args.against), args.repeat)
     fn = search_grid if args.grid else search
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"{len(layers)} distinct layer shapes; CPU time (time.process_time), best of {args.repeat}")
@@ -112,6 +124,72 @@ def main() -> None:
     print(f"| **all** | | {t.size} | **{np.median(t):.0f}** | {np.percentile(t, 90):.0f} | {t.max():.0f} |")
     print(f"total CPU {time.process_time() - t_start:.1f} s; load average at end: "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def _load_ref(path: Path):
+    """The mapper package in `path`, imported as `lowbit.mapper_ref` (its `tiling` module)."""
+    spec = importlib.util.spec_from_file_location("lowbit.mapper_ref", path / "__init__.py",
+                                                  submodule_search_locations=[str(path)])
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["lowbit.mapper_ref"] = mod
+    spec.loader.exec_module(mod)
+    return importlib.import_module("lowbit.mapper_ref.tiling")
+
+
+def _outcome(tiling, layer, w, a, accel, repeat: int) -> tuple[float, object]:
+    """(best CPU us of `repeat` cold searches, the mapping's fields or the error text)."""
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        tiling.clear_cache()
+        t0 = time.process_time()
+        try:
+            m = tiling.search(layer, w, a, accel)
+            out = (m.tile_m, m.tile_k, m.tile_n, m.loop_order, m.dataflow, m.cores, m.split_dim)
+        except LowbitError as exc:
+            out = str(exc)
+        best = min(best, time.process_time() - t0)
+    return best * 1e6, out
+
+
+def _against(presets: list[str], layers: list, path: Path, repeat: int) -> None:
+    """Per preset and overall: the reference mapper's and this one's median CPU us per layer
+    (same process, alternated per layer), and the layers whose mappings differ."""
+    from lowbit.mapper import tiling as this
+
+    ref = _load_ref(path)
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; against {path}")
+    print("| preset | layers | reference median us | this median us | this p90 us | differing |")
+    print("|---|---:|---:|---:|---:|---:|")
+    all_ref: list[float] = []
+    all_new: list[float] = []
+    differ = 0
+    for hw in presets:
+        accel = load_accelerator(hw)
+        a = accel.act_format
+        used = next((n for n in WEIGHTS if not isinstance(_outcome(this, layers[0], Format.parse(n), a, accel, 1)[1],
+                                                           str)), "")
+        if not used:
+            continue
+        w = Format.parse(used)
+        t_ref, t_new, n_diff = [], [], 0
+        for layer in layers:
+            aw = a if layer.op is OpKind.MATMUL else w
+            tr, r0 = _outcome(ref, layer, aw, a, accel, repeat)
+            tn, r1 = _outcome(this, layer, aw, a, accel, repeat)
+            if isinstance(r0, str) and isinstance(r1, str):
+                continue  # no mapping either way (the timing run skips these too)
+            n_diff += r0 != r1
+            t_ref.append(tr)
+            t_new.append(tn)
+        differ += n_diff
+        all_ref += t_ref
+        all_new += t_new
+        print(f"| {hw} | {len(t_new)} | {np.median(t_ref):.0f} | {np.median(t_new):.0f} | "
+              f"{np.percentile(t_new, 90):.0f} | {n_diff} |")
+    r, n = np.array(all_ref), np.array(all_new)
+    print(f"| **all** | {n.size} | **{np.median(r):.0f}** (p90 {np.percentile(r, 90):.0f}) | "
+          f"**{np.median(n):.0f}** | {np.percentile(n, 90):.0f} | {differ} |")
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def _shared(presets: list[str], layers: list) -> None:
