@@ -47,7 +47,7 @@ with contextlib.redirect_stdout(io.StringIO()):
 rows = list(csv.reader(open(out + "/" + sim.config.get_run_name() + "/COMPUTE_REPORT.csv")))[1:]
 print(json.dumps({"seconds": secs, "cpu": cpu, "total_cycles": [int(r[2]) for r in rows]}))
 """
-MODULES = ("scalesim_streams", "scalesim_fast", "scalesim_read", "scalesim_mem")
+MODULES = ("scalesim_streams", "scalesim_fast", "scalesim_read", "scalesim_rows", "scalesim_mem")
 
 
 def _cases(quick: bool) -> list[tuple[Path, str, bool]]:

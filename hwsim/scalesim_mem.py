@@ -30,8 +30,6 @@ COMPUTE_REPORT, BANDWIDTH_REPORT and DETAILED_ACCESS_REPORT.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
-from collections import deque
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -39,6 +37,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from lowbit.hwsim.scalesim_fast import Compact, OperandStream, compact_streams
 from lowbit.hwsim.scalesim_read import user_read_events, user_read_events_stepped
+from lowbit.hwsim.scalesim_rows import _cycle_of, _RowsResult, _run_rows, _Writer, run_rows
 from lowbit.hwsim.scalesim_streams import Streams, address_dtype, operand_matrices, streams
 from lowbit.kernels_ref.errors import InvalidSpecError
 
@@ -108,200 +107,6 @@ def _valid_stream(demand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     flat = demand.reshape(-1)
     idx = np.flatnonzero(flat != -1)
     return flat[idx], idx // demand.shape[1]
-
-
-# ------------------------------------------------------------------ the rows and the write buffer
-class _Writer:
-    """write_buffer.py with the trace lines held as run lengths."""
-
-    __slots__ = ("access", "active", "bw", "drain_end", "drain_size", "dram_hi", "dram_lo", "free", "line_idx",
-                 "rows_total", "runs", "total", "undrained", "want")
-
-    def __init__(self, size_bytes: int, bw: int) -> None:
-        self.total = size_bytes
-        self.active = math.ceil(size_bytes * 0.5)
-        self.drain_size = size_bytes - self.active
-        self.bw = bw
-        self.want = math.ceil(self.drain_size / bw)  # lines a drain asks for
-        self.free = size_bytes
-        self.drain_end = 0
-        self.line_idx = 0
-        self.runs: deque[list[int]] = deque()  # [line length, count] not yet drained
-        self.undrained = 0
-        self.rows_total = 0
-        self.access = 0
-        self.dram_lo = _INF
-        self.dram_hi = -_INF
-
-    def store(self, j: int) -> None:
-        self.free -= j
-        full, self.line_idx = divmod(self.line_idx + j, self.bw)
-        if full:
-            self.runs.append([self.bw, full])
-            self.undrained += full
-            self.rows_total += full
-
-    def flush(self) -> None:
-        if self.line_idx:
-            self.runs.append([self.line_idx, 1])
-            self.undrained += 1
-            self.rows_total += 1
-            self.line_idx = 0
-
-    def drain(self, start: int) -> int:
-        nl = min(self.undrained, self.want)
-        if nl == 0:
-            raise InvalidSpecError("scalesim: ofmap drain with no lines (SCALE-Sim 3.0.0 fails here)")
-        runs = self.runs
-        left, last = nl, 0
-        while left:
-            run = runs[0]
-            last = run[0]
-            if run[1] > left:
-                run[1] -= left
-                break
-            left -= run[1]
-            runs.popleft()
-        self.undrained -= nl
-        data = nl * self.bw - (self.bw - last)
-        self.access += data
-        self.free += data
-        end = start + nl - 1
-        self.dram_lo = min(self.dram_lo, start)
-        self.dram_hi = max(self.dram_hi, end)
-        return end
-
-    def row(self, cycle: int, count: int) -> int:
-        """One demand row of `count` writes at `cycle`; returns its serviced cycle. Writes are
-        stored in stretches up to the next one that stalls (full during a drain) or drains
-        (free space below the active half after the last drain ended)."""
-        cur = cycle
-        left = count
-        while left:
-            if cur < self.drain_end:
-                j = max(self.free, 1)  # the j-th write leaves no free space: wait for the drain
-                if j > left:
-                    break
-                self.store(j)
-                cur = self.drain_end
-            else:
-                j = max(self.free - self.active + 1, 1)  # the j-th write drops below the half
-                if j > left:
-                    break
-                self.store(j)
-                self.flush()
-                self.drain_end = self.drain(cur)
-            left -= j
-        self.store(left)
-        return cur
-
-    def row_stepped(self, cycle: int, count: int) -> int:
-        """`row`, one write at a time as write_buffer.py does (the reference)."""
-        cur = cycle
-        for _ in range(count):
-            self.store(1)
-            if cur < self.drain_end:
-                if not self.free > 0:
-                    cur = self.drain_end
-            elif self.free < self.active:
-                self.flush()
-                self.drain_end = self.drain(cur)
-        return cur
-
-
-@dataclass
-class _RowsResult:
-    stall: int
-    change_rows: list[int]
-    change_stall: list[int]  # stall count from change_rows[i] + 1 on
-    if_out: dict[int, int]
-    f_out: dict[int, int]
-    of_out: dict[int, int]
-    last_of_out: int
-
-
-def _offset(events: list[int], cycle: int) -> int:
-    o = 1
-    for p in events:
-        psc = p - (cycle + o)
-        o += psc
-        if psc > 0:
-            o += psc
-    return o
-
-
-def _run_rows(n_rows: int, if_ev: dict[int, list[int]], f_ev: dict[int, list[int]],
-              of_counts: np.ndarray, writer: _Writer, stepped: bool = False) -> _RowsResult:
-    """The rows where something happens (a read event, or the writer drains or stalls), in
-    order; rows between them run at row + stalls so far. `stepped` services each such row's
-    writes one at a time (the reference)."""
-    starts = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(of_counts, out=starts[1:])
-    row_start: list[int] = starts.tolist()
-    n_elems = row_start[-1]
-    ev_rows = sorted(if_ev.keys() | f_ev.keys())
-    ev_rows.append(_INF)
-    no_events: list[int] = []
-    ei = 0
-    stall = 0
-    nxt = 0
-    e_ptr = 0
-    res = _RowsResult(0, [], [], {}, {}, {}, 0)
-    if_out, f_out, of_out = res.if_out, res.f_out, res.of_out
-    change_rows, change_stall = res.change_rows, res.change_stall
-    service = writer.row_stepped if stepped else writer.row
-    store = writer.store
-    active = writer.active
-    while True:
-        r_ev = ev_rows[ei]
-        r = r_ev
-        if e_ptr < n_elems:  # the row of the writer's next drain or stall (as _Writer.row finds it)
-            free = writer.free
-            e = e_ptr + (free - active if free > active else 0)
-            d_row = writer.drain_end - stall
-            d_row = max(d_row, nxt)
-            e_d = row_start[d_row] if d_row < n_rows else _INF
-            e_z = e_ptr + (free - 1 if free > 1 else 0)
-            if e_z < e_d:
-                e = e_z
-            elif e_d > e:
-                e = e_d
-            if e < n_elems:
-                r_of = bisect_right(row_start, e) - 1
-                r = min(r, r_of)
-        if r >= n_rows:
-            break
-        store(row_start[r] - e_ptr)
-        cyc = r + stall
-        o_if = o_f = 1
-        if r == r_ev:
-            o_if = _offset(if_ev.get(r, no_events), cyc)
-            o_f = _offset(f_ev.get(r, no_events), cyc)
-            ei += 1
-        e_ptr = row_start[r + 1]
-        out = service(cyc, e_ptr - row_start[r])
-        if_out[r] = cyc + o_if
-        f_out[r] = cyc + o_f
-        of_out[r] = out
-        st = out - cyc
-        st = max(st, o_if - 1)
-        st = max(st, o_f - 1)
-        if st:
-            stall += st
-            change_rows.append(r)
-            change_stall.append(stall)
-        nxt = r + 1
-    store(n_elems - e_ptr)
-    last = n_rows - 1
-    res.last_of_out = of_out.get(last, last + stall)  # a row without events: cycle, no stall
-    res.stall = stall
-    return res
-
-
-def _cycle_of(rows: _RowsResult, r: int) -> int:
-    """Row r's cycle: r + the stalls of the rows before it."""
-    i = bisect_left(rows.change_rows, r)
-    return r + (rows.change_stall[i - 1] if i else 0)
 
 
 # ------------------------------------------------------------------ CALC read buffer
@@ -541,7 +346,8 @@ def simulate_layer(layer: ScaleSimLayer, cfg: ScaleSimConfig, oracle: bool = Fal
         of_bw = cfg.array_cols
         if_ev, f_ev = {}, {}
     writer = _Writer(osz, of_bw)
-    rows = _run_rows(n_rows, if_ev, f_ev, cs.of_counts, writer, stepped=oracle)
+    rows = (_run_rows(n_rows, if_ev, f_ev, cs.of_counts, writer, stepped=True) if oracle
+            else run_rows(n_rows, if_ev, f_ev, cs.of_counts, writer))
     # empty_all_buffers from the last row's serviced cycle
     writer.flush()
     cycle = rows.last_of_out

@@ -470,3 +470,44 @@ def test_int32_streams_equal_int64_and_every_demand_is_prefetched() -> None:
             memory_banks=1, read_request_buffer=60, write_request_buffer=60,
             ifmap_bank_bandwidth=2, ifmap_bank_num=1, filter_bank_bandwidth=2, filter_bank_num=1)
         assert simulate_layer(big, cfg) == simulate_layer(big, cfg, oracle=True)
+
+
+def test_inlined_rows_equal_the_writer_rows_and_one_write_at_a_time() -> None:
+    """`scalesim_rows.run_rows` (the writer's state in locals, stretches/flush/drain inlined,
+    adjacent full lines merged) gives the same rows result and leaves the same writer state as
+    `_run_rows` with `_Writer.row` and with `_Writer.row_stepped`, on random read events and
+    write counts (small buffers, drains and stalls), errors included."""
+    from lowbit.hwsim import scalesim_rows
+
+    rng = random.Random(17)
+    stalls = drains = errors = 0
+    for _ in range(150):
+        n_rows = rng.randint(1, 400)
+        of_counts = np.array([rng.choice([0, 0, 1, rng.randint(0, 40), rng.randint(50, 300)])
+                              for _ in range(n_rows)], dtype=np.int64)
+        evs = []
+        for _ in range(2):
+            ev: dict[int, list[int]] = {}
+            for r in sorted(rng.sample(range(n_rows), min(n_rows, rng.randint(0, 12)))):
+                ev[r] = sorted(rng.randint(-1, 3 * n_rows) for _ in range(rng.randint(1, 3)))
+            evs.append(ev)
+        size, bw = rng.choice([64, 100, 1024, 1500]), rng.randint(1, 40)
+        got = []
+        for fn in ("inline", "row", "stepped"):
+            w = scalesim_mem._Writer(size, bw)
+            try:
+                if fn == "inline":
+                    res = scalesim_rows.run_rows(n_rows, evs[0], evs[1], of_counts, w)
+                else:
+                    res = scalesim_rows._run_rows(n_rows, evs[0], evs[1], of_counts, w, stepped=fn == "stepped")
+            except InvalidSpecError as exc:
+                got.append(("error", str(exc)))
+                continue
+            got.append((dataclasses.astuple(res), _writer_state(w)))
+        assert got[0] == got[1] == got[2]
+        if got[0][0] == "error":
+            errors += 1
+        else:
+            stalls += got[0][0][0] > 0
+            drains += got[0][1][5] > 0
+    assert stalls >= 40 and drains >= 80 and errors < 50
