@@ -167,8 +167,8 @@ def _moves_multi(stream: OperandStream, ids: np.ndarray, lo: int, cnt: np.ndarra
     n, a, p, eps = buf.n, buf.a, buf.p, buf.eps
     span = cnt.size
     order = np.argsort(ids.astype(np.uint16) if span <= 1 << 16 else ids, kind="stable")
-    ids = ids.astype(np.intp, copy=False)  # index arrays: intp once, not a cast per lookup
-    key = ids[order].astype(np.int64) * n + order // eps  # sorted: address-major, then set
+    order //= eps  # the set of each copy, address-major (sets ascending within an address)
+    ids = ids.astype(np.intp, copy=False)  # index arrays: intp once, not a cast per window
     first = np.zeros(span + 1, dtype=np.int64)
     np.cumsum(cnt, out=first[1:])
     stamp = np.full(span, -1, dtype=np.int64)
@@ -202,11 +202,12 @@ def _moves_multi(stream: OperandStream, ids: np.ndarray, lo: int, cnt: np.ndarra
             x = int(dem[e])
             w = k * p
             q = w % n
-            c = int(key.searchsorted(x * n + q))
-            if c < first[x + 1]:
-                t = w - q + int(key[c]) - x * n
+            c0, c1 = int(first[x]), int(first[x + 1])
+            c = c0 + int(order[c0:c1].searchsorted(q))  # the first copy in a set >= q
+            if c < c1:
+                t = w - q + int(order[c])
             else:  # past the last copy: the first copy, one lap on
-                t = w - q + n + int(key[first[x]]) - x * n
+                t = w - q + n + int(order[c0])
             k = -((a - 1 - t) // p)  # ceil((t - a + 1) / p): the first window holding t
             rows.append(base + int(brow[e]))
             ks.append(k)
