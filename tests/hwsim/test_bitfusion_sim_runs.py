@@ -15,7 +15,8 @@ as measured (benchmarks/RESULTS.md, "Bit Fusion simulator run here on further co
 Measured with the five-loop Bit Fusion mapping (commit 1f20d27): all 88 (configuration, benchmark)
 totals and all 671 layers equal in cycles, compute cycles and DRAM bits, energy to float rounding.
 Before it (commit 1c1f57a) totals were within 0.6% and compute equal, but DRAM bytes at 4096 bits
-were 0.43-1.47x (16x32 b1 ResNet-18 0.434, 32x32 CIFAR10 1.472), so the per-layer assertions fail there.
+were 0.43-1.47x (16x32 b1 ResNet-18 0.434, 32x32 CIFAR10 1.472), so the per-layer assertions
+fail there.
 """
 
 from __future__ import annotations
@@ -50,15 +51,25 @@ def accel_for(key: str):
     them: WBUF N*M, IBUF N, OBUF M banks of 32-bit words, its per-bit cost x 32 per access)."""
     c = RUNS["configs"][key]
     n, m, cost = c["N"], c["M"], c["energy_cost_nJ"]
-    ch = {"core.rows": n, "core.cols": m, "dram.bandwidth_bytes_per_cycle": c["interface_bits"] // 8,
-          "energy.pe_cycle_j": cost["core_dynamic_energy"] * 1e-9 / (n * m)}
+    ch = {
+        "core.rows": n,
+        "core.cols": m,
+        "dram.bandwidth_bytes_per_cycle": c["interface_bits"] // 8,
+        "energy.pe_cycle_j": cost["core_dynamic_energy"] * 1e-9 / (n * m),
+    }
     for buf, ns in (("wbuf", "wgt"), ("ibuf", "act"), ("obuf", "out")):
         banks = c["banks"][ns]["banks"]
-        ch.update({f"buffers.{buf}.size_bytes": c["sram_bytes"][ns], f"buffers.{buf}.banks": banks,
-                   f"buffers.{buf}.bandwidth_bytes_per_cycle": 4 * banks,
-                   f"buffers.{buf}.read_j_per_access": cost[f"{buf}_read_energy"] * 32e-9,
-                   f"buffers.{buf}.write_j_per_access": cost[f"{buf}_write_energy"] * 32e-9,
-                   f"buffers.{buf}.read_bytes_per_access": 4, f"buffers.{buf}.write_bytes_per_access": 4})
+        ch.update(
+            {
+                f"buffers.{buf}.size_bytes": c["sram_bytes"][ns],
+                f"buffers.{buf}.banks": banks,
+                f"buffers.{buf}.bandwidth_bytes_per_cycle": 4 * banks,
+                f"buffers.{buf}.read_j_per_access": cost[f"{buf}_read_energy"] * 32e-9,
+                f"buffers.{buf}.write_j_per_access": cost[f"{buf}_write_energy"] * 32e-9,
+                f"buffers.{buf}.read_bytes_per_access": 4,
+                f"buffers.{buf}.write_bytes_per_access": 4,
+            }
+        )
     return load_accelerator("bitfusion-eyeriss-budget").with_changes(**ch)
 
 
@@ -77,9 +88,15 @@ def peer_rows() -> tuple[dict[str, str], ...]:
 
 def peer_layers(key: str) -> dict[tuple[str, str], tuple[int, int, int]]:
     """(network, layer) -> (cycles, compute cycles, DRAM bits) of the simulator's run."""
-    return {(r["Network"], r["Layer"].rsplit("/", 1)[0]):
-            (int(r["Cycles"]), int(r["Cycles"]) - int(r["Memory wait cycles"]),
-             int(r["DRAM Read"]) + int(r["DRAM Write"])) for r in peer_rows() if r["config"] == key}
+    return {
+        (r["Network"], r["Layer"].rsplit("/", 1)[0]): (
+            int(r["Cycles"]),
+            int(r["Cycles"]) - int(r["Memory wait cycles"]),
+            int(r["DRAM Read"]) + int(r["DRAM Write"]),
+        )
+        for r in peer_rows()
+        if r["config"] == key
+    }
 
 
 @cache
@@ -87,11 +104,16 @@ def peer() -> dict[str, dict[str, collections.Counter]]:
     out: dict = collections.defaultdict(lambda: collections.defaultdict(collections.Counter))
     for r in peer_rows():
         cyc, wait = int(r["Cycles"]), int(r["Memory wait cycles"])
-        out[r["config"]][r["Network"]].update({
-            "cycles": cyc, "compute": cyc - wait,
-            "dram": (int(r["DRAM Read"]) + int(r["DRAM Write"])) / 8,
-            "energy": float(r["Energy total (nJ)"]), "energy_dram": float(r["Energy DRAM (nJ)"]),
-            "energy_onchip": float(r["Energy core (nJ)"]) + float(r["Energy SRAM (nJ)"])})
+        out[r["config"]][r["Network"]].update(
+            {
+                "cycles": cyc,
+                "compute": cyc - wait,
+                "dram": (int(r["DRAM Read"]) + int(r["DRAM Write"])) / 8,
+                "energy": float(r["Energy total (nJ)"]),
+                "energy_dram": float(r["Energy DRAM (nJ)"]),
+                "energy_onchip": float(r["Energy core (nJ)"]) + float(r["Energy SRAM (nJ)"]),
+            }
+        )
     return out
 
 
@@ -114,9 +136,16 @@ def ours(key: str) -> dict[str, collections.Counter]:
         t = collections.Counter()
         for layer in bitfusion_benchmark(bench).layers:
             c = costs[(bench, layer.name)]
-            t.update({"cycles": c.cycles, "compute": c.compute_cycles, "dram": c.dram_bytes,
-                      "energy": c.total_energy_j * 1e9, "energy_dram": c.energy_j["dram"] * 1e9,
-                      "energy_onchip": (c.energy_j["pe"] + c.energy_j["sram"]) * 1e9})
+            t.update(
+                {
+                    "cycles": c.cycles,
+                    "compute": c.compute_cycles,
+                    "dram": c.dram_bytes,
+                    "energy": c.total_energy_j * 1e9,
+                    "energy_dram": c.energy_j["dram"] * 1e9,
+                    "energy_onchip": (c.energy_j["pe"] + c.energy_j["sram"]) * 1e9,
+                }
+            )
         out[bench] = t
     return out
 
@@ -132,11 +161,17 @@ def test_goldens_are_the_simulators_run():
     val = RUNS["validation"]
     assert val["rows"] == val["published_rows"] == val["rows_equal_all_10_counts"] == 305
     assert max(val["energy_cost_vs_bitfusion_energy_json_max_rel"].values()) < 1e-12
+    # the CACTI built here gives the shipped cacti_sweep.csv's energies on all its 8 rows
+    assert val["cacti_shipped_rows_equal"] == val["cacti_shipped_rows"] == 8
     assert len(CONFIGS) == 11
-    assert not any(math.isnan(v) for c in RUNS["configs"].values() for v in c["energy_cost_nJ"].values())
+    assert not any(
+        math.isnan(v) for c in RUNS["configs"].values() for v in c["energy_cost_nJ"].values()
+    )
     # the new bank sizes were priced by CACTI here (OBUF 1024 B read-write port; WBUF 256 B)
-    added = {(float(r["size (bytes)"]), int(r["read-write port"]))
-             for r in RUNS["cacti_rows_added_by_this_run"]}
+    added = {
+        (float(r["size (bytes)"]), int(r["read-write port"]))
+        for r in RUNS["cacti_rows_added_by_this_run"]
+    }
     assert added == {(1024.0, 1), (256.0, 0)}
 
 
@@ -145,22 +180,35 @@ def test_batch_one_is_the_graph_at_batch_one():
     # b*oh*ow * ceil(oc/M) * ceil(K*K*ic/(N*perf)) = 55*55 * ceil(96/32) * ceil(363/16) = 208,725
     # (8-bit x 8-bit, perf factor 1); the published batch-16 row is 16x that
     with open(DATA / "bitfusion_sim_runs.csv", newline="") as fh:
-        row = next(r for r in csv.DictReader(fh) if r["config"] == "16x32@192 b1 64/32/16KB"
-                   and r["Network"] == "AlexNet" and r["Layer"] == "conv1_a/Convolution")
+        row = next(
+            r
+            for r in csv.DictReader(fh)
+            if r["config"] == "16x32@192 b1 64/32/16KB"
+            and r["Network"] == "AlexNet"
+            and r["Layer"] == "conv1_a/Convolution"
+        )
     assert int(row["Cycles"]) - int(row["Memory wait cycles"]) == 55 * 55 * 3 * 23
     with open(DATA / "bitfusion_sim_per_layer.csv", newline="") as fh:
-        pub = next(r for r in csv.DictReader(fh) if (r["M"], r["Bandwidth (bits/cycle)"]) == ("32", "192")
-                   and r["Network"] == "AlexNet" and r["Layer"] == "conv1_a/Convolution")
+        pub = next(
+            r
+            for r in csv.DictReader(fh)
+            if (r["M"], r["Bandwidth (bits/cycle)"]) == ("32", "192")
+            and r["Network"] == "AlexNet"
+            and r["Layer"] == "conv1_a/Convolution"
+        )
     assert int(pub["Cycles"]) - int(pub["Memory wait cycles"]) == 16 * 55 * 55 * 3 * 23
     layer = at_batch(bitfusion_benchmark("AlexNet").layers[0], 1)
     w, a = (Format.parse(s) for s in bitfusion_formats("AlexNet")["conv1_a"])
-    assert hwsim.evaluate(layer, w, accel_for("16x32@192 b1 64/32/16KB"), act_fmt=a).compute_cycles == 208725
+    assert (
+        hwsim.evaluate(layer, w, accel_for("16x32@192 b1 64/32/16KB"), act_fmt=a).compute_cycles
+        == 208725
+    )
 
 
 def _check(key: str) -> None:
     for bench, r in ratios(key).items():
-        assert r["cycles"] == pytest.approx(1.0, abs=0.10), (key, bench, r)   # issue 17 target
-        assert r["compute"] == pytest.approx(1.0, abs=0.0), (key, bench, r)   # target: equal
+        assert r["cycles"] == pytest.approx(1.0, abs=0.10), (key, bench, r)  # issue 17 target
+        assert r["compute"] == pytest.approx(1.0, abs=0.0), (key, bench, r)  # target: equal
         # measured (five-loop Bit Fusion mapping, commit 1f20d27): every (config, benchmark) total,
         # DRAM byte count and energy part equal to the simulator's run to float rounding
         for part in ("cycles", "dram", "energy", "energy_dram", "energy_onchip"):
