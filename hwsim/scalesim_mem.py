@@ -346,8 +346,13 @@ def simulate_layer(layer: ScaleSimLayer, cfg: ScaleSimConfig, oracle: bool = Fal
         of_bw = cfg.array_cols
         if_ev, f_ev = {}, {}
     writer = _Writer(osz, of_bw)
-    rows = (_run_rows(n_rows, if_ev, f_ev, cs.of_counts, writer, stepped=True) if oracle
-            else run_rows(n_rows, if_ev, f_ev, cs.of_counts, writer))
+    written = np.flatnonzero(cs.of_counts)
+    if oracle:
+        rows = _run_rows(n_rows, if_ev, f_ev, cs.of_counts, writer, stepped=True)
+    else:  # periods of folds skipped; the rows whose serviced cycle is read below are kept
+        keep = (int(written[0]), int(written[-1]), n_rows - 1) if written.size else (n_rows - 1,)
+        rows = run_rows(n_rows, if_ev, f_ev, cs.of_counts, writer,
+                        fold_len=max(cs.ifmap.fold_len, cs.filt.fold_len), keep=keep)
     # empty_all_buffers from the last row's serviced cycle
     writer.flush()
     cycle = rows.last_of_out
@@ -371,7 +376,6 @@ def simulate_layer(layer: ScaleSimLayer, cfg: ScaleSimConfig, oracle: bool = Fal
     def span(st: OperandStream) -> tuple[int, int] | None:
         return (st.row_at(0), st.row_at(st.size - 1)) if st.size else None
 
-    written = np.flatnonzero(cs.of_counts)
     if_s = sram(span(cs.ifmap), rows.if_out, 1)
     f_s = sram(span(cs.filt), rows.f_out, 1)
     of_s = sram((int(written[0]), int(written[-1])) if written.size else None, rows.of_out, 0)

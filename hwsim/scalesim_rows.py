@@ -226,14 +226,40 @@ def _no_lines() -> InvalidSpecError:
     return InvalidSpecError("scalesim: ofmap drain with no lines (SCALE-Sim 3.0.0 fails here)")
 
 
+def _fold_patterns(of_counts: np.ndarray, fold_len: int) -> list[int]:
+    """An id per fold: folds with the same writes per row share it."""
+    ids: dict[bytes, int] = {}
+    return [ids.setdefault(f.tobytes(), len(ids)) for f in of_counts.reshape(-1, fold_len)]
+
+
 def run_rows(n_rows: int, if_ev: dict[int, list[int]], f_ev: dict[int, list[int]],
-             of_counts: np.ndarray, writer: _Writer) -> _RowsResult:
+             of_counts: np.ndarray, writer: _Writer, fold_len: int = 0,
+             keep: tuple[int, ...] = ()) -> _RowsResult:
     """`_run_rows(..., stepped=False)` with `_Writer.row`, `store`, `flush` and `drain` inlined
     on local copies of the writer's state (written back at the end); same visits, same
-    arithmetic. Adjacent full lines are merged into one run (the same line sequence)."""
+    arithmetic. Adjacent full lines are merged into one run (the same line sequence).
+
+    With `fold_len` (n_rows a multiple of it), whole periods of folds are skipped: at each fold
+    boundary that no event row crosses, the rows before it are stored and the writer's state
+    relative to the boundary (free space, partial line, undrained lines, cycles left in the
+    drain) is keyed with the fold's pattern of writes per row. When a key recurs with no read
+    event since, the folds in between are a period: the same writes with the same state give
+    the same drains and stalls, shifted by the period's rows and stalls. As many further periods
+    as repeat the folds' patterns with no read event and no row of `keep` (rows whose serviced
+    cycle the caller reads) are taken at once: stalls, stall-change rows, drains, DRAM cycles
+    and writes advance by the period's, the state stays. `of_out` then holds only the rows
+    visited, which include `keep`."""
     starts = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(of_counts, out=starts[1:])
     row_start: list[int] = starts.tolist()
+    fold = fold_len if fold_len and n_rows % fold_len == 0 and n_rows > fold_len else 0
+    if fold and row_start[-1] < 2 * writer.drain_size * (n_rows // fold):
+        fold = 0  # under about two drains a fold: boundaries would cost more than they skip
+    pid: list[int] = []  # the folds' write patterns, made at the first boundary keyed
+    next_b = fold if fold else _INF
+    kept = sorted(keep)
+    seen: dict[tuple[object, ...], tuple[int, ...]] = {}
+    n_drains = misses = 0  # misses: boundaries keyed since the last recurrence (12: stop keying)
     n_elems = row_start[-1]
     ev_rows = sorted(if_ev.keys() | f_ev.keys())
     ev_rows.append(_INF)
@@ -263,6 +289,61 @@ def run_rows(n_rows: int, if_ev: dict[int, list[int]], f_ev: dict[int, list[int]
             if e < n_elems:
                 r_of = bisect_right(row_start, e) - 1
                 r = min(r, r_of)
+        skipped = False
+        while r >= next_b and next_b < n_rows:  # fold boundaries before the next event row
+            j = row_start[next_b] - e_ptr  # store the rows before it (the same state)
+            if j:
+                free -= j
+                full, line_idx = divmod(line_idx + j, bw)
+                if full:
+                    if runs and runs[-1][0] == bw:
+                        runs[-1][1] += full
+                    else:
+                        append([bw, full])
+                    undrained += full
+                    rows_total += full
+            e_ptr = row_start[next_b]
+            if misses < 12 and ev_rows[ei] > next_b + fold and len(runs) <= 16:
+                fb = next_b // fold
+                if not pid:
+                    pid = _fold_patterns(of_counts, fold)
+                key = (pid[fb], free, line_idx, max(drain_end - stall - next_b, 0), tuple(tuple(x) for x in runs))
+                got = seen.get(key)
+                if got is None or got[5] != ei:
+                    seen[key] = (fb, stall, access, rows_total, len(change_rows), ei, n_drains)
+                    misses += 1
+                else:  # a period of folds with no read event
+                    f0, s0, a0, t0, c0, _, nd0 = got
+                    pf = fb - f0
+                    per = pf * fold
+                    ki = bisect_left(kept, next_b)
+                    limit = min(ev_rows[ei], kept[ki] if ki < len(kept) else _INF, n_rows)
+                    pat = pid[f0:fb]
+                    m = 0
+                    while next_b + (m + 1) * per <= limit and pid[fb + m * pf:fb + (m + 1) * pf] == pat:
+                        m += 1
+                    misses = 0
+                    if m:
+                        d_s = stall - s0
+                        seg_r, seg_s = change_rows[c0:], change_stall[c0:]
+                        for i in range(1, m + 1):
+                            change_rows.extend(x + i * per for x in seg_r)
+                            change_stall.extend(x + i * d_s for x in seg_s)
+                        if n_drains > nd0:  # the last drain, m periods on (ends only grow)
+                            drain_end += m * (per + d_s)
+                            d_hi = max(d_hi, drain_end)
+                        n_drains += m * (n_drains - nd0)
+                        stall += m * d_s
+                        access += m * (access - a0)
+                        rows_total += m * (rows_total - t0)
+                        nxt += m * per
+                        next_b += m * per
+                        e_ptr = row_start[next_b]
+                        skipped = True
+                        break
+            next_b += fold if misses < 12 else _INF  # 12 boundaries without a recurrence: stop
+        if skipped:  # the next event row from the state after the periods
+            continue
         if r >= n_rows:
             break
         j = row_start[r] - e_ptr  # the rows before r: stored, nothing happens
@@ -328,6 +409,7 @@ def run_rows(n_rows: int, if_ev: dict[int, list[int]], f_ev: dict[int, list[int]
                 access += data
                 free += data
                 d_lo = min(d_lo, cur)
+                n_drains += 1
                 drain_end = cur + nl - 1
                 d_hi = max(d_hi, drain_end)
             left -= j
@@ -352,6 +434,8 @@ def run_rows(n_rows: int, if_ev: dict[int, list[int]], f_ev: dict[int, list[int]
             change_rows.append(r)
             change_stall.append(stall)
         nxt = r + 1
+        if r >= next_b:  # an event row crossed the boundary: the next one after it
+            next_b = (r // fold + 1) * fold
     writer.free, writer.drain_end, writer.line_idx = free, drain_end, line_idx
     writer.undrained, writer.rows_total = undrained, rows_total
     writer.access, writer.dram_lo, writer.dram_hi = access, d_lo, d_hi

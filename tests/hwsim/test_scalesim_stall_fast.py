@@ -511,3 +511,60 @@ def test_inlined_rows_equal_the_writer_rows_and_one_write_at_a_time() -> None:
             stalls += got[0][0][0] > 0
             drains += got[0][1][5] > 0
     assert stalls >= 40 and drains >= 80 and errors < 50
+
+
+def test_fold_periods_skipped_equal_every_row_visited() -> None:
+    """`run_rows(fold_len=L, keep=...)` (periods of folds whose writer state at the boundary
+    recurs, with no read event, taken at once) equals the plain walk: stalls, every stall-change
+    row, the kept rows' serviced cycles and the writer's final state (drains, DRAM cycles and
+    writes), on folds tiled from 1-3 write patterns, with read events in none, some or all
+    folds; and it does skip (fewer rows visited) in some of them."""
+    from lowbit.hwsim import scalesim_rows
+
+    rng = random.Random(18)
+    skipped = stalled = 0
+    for _ in range(500):
+        fold = rng.randint(4, 60)
+        nfold = rng.randint(2, 40)
+        c = rng.randint(2, 32)
+        kind = rng.random()
+        if kind < 0.35:  # c writes every row into a narrower writer: it stalls every drain
+            pats = [np.full(fold, c)]
+            bw = rng.randint(1, c - 1)
+        elif kind < 0.45:  # random writes per row
+            pats = [np.array([rng.choice([0, 0, rng.randint(1, c), c]) for _ in range(fold)])
+                    for _ in range(rng.randint(1, 3))]
+            bw = rng.randint(1, 2 * c)
+        else:  # a skewed fold's writes (ramp up, c a row, ramp down) drained c a line, as in CALC
+            lead, plateau = rng.randint(0, 8), rng.randint(1, 40)
+            ramp = list(range(1, c)) + [c] * plateau + list(range(c - 1, 0, -1))
+            pats = [np.array([0] * lead + ramp[:fold - lead] + [0] * (fold - lead - len(ramp)))]
+            pats.append(np.minimum(pats[0], rng.randint(1, c)))  # a fold with fewer columns
+            bw = c if rng.random() < 0.5 else rng.randint(1, c)  # narrower: the writer stalls
+        order = [rng.randrange(len(pats)) if rng.random() < 0.3 else 0 for _ in range(nfold)]
+        if rng.random() < 0.5:  # a partial fold last, as an edge fold is
+            order = [0] * (nfold - 1) + [len(pats) - 1]
+        of_counts = np.concatenate([pats[i] for i in order]).astype(np.int64)
+        n_rows = of_counts.size
+        evs: list[dict[int, list[int]]] = [{}, {}]
+        n_ev = 0 if kind < 0.35 else rng.choice([0, 0, 0, 2, 10, n_rows // 3])  # stalls: none
+        for r in rng.sample(range(n_rows), n_ev):
+            evs[r % 2][r] = sorted(rng.randint(-1, 2 * n_rows) for _ in range(rng.randint(1, 2)))
+        written = np.flatnonzero(of_counts)
+        keep = (int(written[0]), int(written[-1]), n_rows - 1) if written.size else (n_rows - 1,)
+        size = rng.choice([40, 64, 100, 256] if kind < 0.35 else [40, 64, 100, 256, 1024])
+        got = []
+        for fl in (0, fold):
+            w = scalesim_mem._Writer(size, bw)
+            try:
+                res = scalesim_rows.run_rows(n_rows, evs[0], evs[1], of_counts, w, fold_len=fl, keep=keep)
+            except InvalidSpecError as exc:
+                got.append(("error", str(exc)))
+                continue
+            got.append(((res.stall, res.change_rows, res.change_stall, res.last_of_out,
+                         [res.of_out.get(k) for k in keep]), _writer_state(w), len(res.of_out), set(res.of_out)))
+        assert got[0][:2] == got[1][:2]
+        if got[0][0] != "error" and got[1][2] < got[0][2]:
+            skipped += 1
+            stalled += bool(set(got[0][0][1]) - got[1][3])  # stall rows inside skipped periods
+    assert skipped >= 55 and stalled >= 20
