@@ -37,7 +37,8 @@ The parts:
 - `parse`: the YAML parser and validator (`parse_space`, `load_space`);
 - `strategies`: grid / random / evolutionary (NSGA-II), a registry `STRATEGIES`;
 - `worker`: prices a point through `CostTable.from_priced` at a canonical clock and solves
-  its inner ILP (`evaluate_group`, `design_table`), with explicit bounded `SweepCaches`;
+  its inner ILP (`evaluate_group`, `design_table`), with explicit bounded `SweepCaches`
+  (`caches`); `reference` is the one-call-per-(layer, choice) path it is held equal to;
 - `driver`: quality tables, grouping by structure, executors, the store (`run_sweep`).
 """
 

@@ -13,10 +13,10 @@ from lowbit.search.pareto import nondominated_ranks
 from lowbit.search.store import ResultStore
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(3))
 def test_first_fronts_are_nondominated_ranks_until_need_rows(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    n, m = int(rng.integers(1, 700)), int(rng.integers(1, 5))
+    n, m = int(rng.integers(1, 400)), int(rng.integers(1, 5))
     objs = rng.integers(0, 6, size=(n, m)).astype(float)  # many ties and duplicate rows
     objs[rng.random(n) < 0.3] = objs[0]
     full = nondominated_ranks(objs)
