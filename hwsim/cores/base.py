@@ -36,6 +36,7 @@ __all__ = [
     "CoreModel",
     "Dataflow",
     "MappingHints",
+    "PairMemo",
     "TileCompute",
     "array_dims_of",
     "require_no_k_segment",
@@ -79,8 +80,59 @@ class Action:
     kind: ActionKind
     bits: tuple[int, ...]
 
+    def __hash__(self) -> int:
+        """hash((kind, bits)), computed once per Action (the core models' dicts and the energy
+        table hash the same few actions many times; the enum's Python-level hash dominates)."""
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash((self.kind, self.bits))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __reduce__(self) -> tuple[Any, tuple[ActionKind, tuple[int, ...]]]:
+        # rebuilt from its fields: a str-keyed enum hashes differently in another process
+        return (Action, (self.kind, self.bits))
+
     def __str__(self) -> str:
         return f"{self.kind.value}:{'x'.join(map(str, self.bits))}"
+
+
+class PairMemo:
+    """A bounded memo keyed by a (weight, activation) format pair, per core model instance (the
+    spec is frozen): looked up by the formats' identity first (hashing a frozen `Format` costs
+    ~1 us), then by equality; cleared past `limit` pairs."""
+
+    __slots__ = ("_by_eq", "_by_id", "limit")
+
+    def __init__(self, limit: int = 256) -> None:
+        self._by_id: dict[tuple[int, int], tuple[Format, Format, Any]] = {}
+        self._by_eq: dict[tuple[Format, Format], Any] = {}
+        self.limit = limit
+
+    def __len__(self) -> int:
+        return len(self._by_eq)
+
+    def get(self, w: Format, a: Format) -> Any:
+        """The stored value of (w, a), or None."""
+        hit = self._by_id.get((id(w), id(a)))
+        if hit is not None and hit[0] is w and hit[1] is a:  # the pair kept alive: its ids are its own
+            return hit[2]
+        val = self._by_eq.get((w, a))
+        if val is not None:
+            self._remember(w, a, val)
+        return val
+
+    def put(self, w: Format, a: Format, val: Any) -> None:
+        if len(self._by_eq) >= self.limit:
+            self._by_eq.clear()
+            self._by_id.clear()
+        self._by_eq[(w, a)] = val
+        self._remember(w, a, val)
+
+    def _remember(self, w: Format, a: Format, val: Any) -> None:
+        if len(self._by_id) >= 2 * self.limit:
+            self._by_id.clear()
+        self._by_id[(id(w), id(a))] = (w, a, val)
 
 
 @dataclass

@@ -35,6 +35,7 @@ from lowbit.hwsim.cores.base import (
     CoreFamily,
     Dataflow,
     MappingHints,
+    PairMemo,
     TileCompute,
     array_dims_of,
     require_no_k_segment,
@@ -125,6 +126,8 @@ class Model:
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
+        self._plans = PairMemo()  # (w, a) -> what compute derives from the formats (`_plan`)
+        self._hints: MappingHints | None = None
 
     @property
     def dataflows(self) -> tuple[Dataflow, ...]:
@@ -135,9 +138,11 @@ class Model:
         row, so an N split re-packs every row on every core, while an M split packs each row
         once (as ABQ-LLM does: one packing pass before the GEMM); mapper.tiling.search keeps
         the M split only where it prices strictly better."""
-        s = self.spec
-        return MappingHints(array_dims=array_dims_of(s.tile_m, s.tile_n, s.tile_k), row_split=True,
-                            accumulator_bits=s.accumulator_bits)
+        if self._hints is None:  # the layer does not enter: one value per (frozen) spec
+            s = self.spec
+            self._hints = MappingHints(array_dims=array_dims_of(s.tile_m, s.tile_n, s.tile_k), row_split=True,
+                                       accumulator_bits=s.accumulator_bits)
+        return self._hints
 
     def plane_counts(self, w: Format, a: Format) -> tuple[int, int]:
         return bit_planes(w), bit_planes(a)
@@ -156,6 +161,9 @@ class Model:
             return TileCompute(cycles=_scalar(np.asarray(hi.cycles) + lo.cycles), actions=acts,
                                ran_as=f"salient channels: {hi.ran_as} on int4 rows + {lo.ran_as} on binary rows")
         s = self.spec
+        if all(type(v) is int or isinstance(v, np.integer) for v in (m, k, n, batch)) \
+                and min(m, k, n, batch) >= 0:
+            return self._compute_int(int(m), int(k), int(n), w, a, int(batch))
         pw, pa = self.plane_counts(w, a)
         planes = pw * pa
         m, k, n, batch = (np.asarray(v, dtype=np.int64) for v in (m, k, n, batch))
@@ -182,6 +190,39 @@ class Model:
         }
         return TileCompute(cycles=_scalar(cycles), actions={k_: _scalar(v) for k_, v in actions.items()},
                            ran_as=f"{planes} one-bit GEMMs ({pw} weight x {pa} activation planes)")
+
+    def _plan(self, w: Format, a: Format) -> tuple[Any, ...]:
+        """(weight planes, activation planes, offset add, action keys, ran_as) of a (non-salient)
+        format pair, memoised per model instance (`PairMemo`; the spec is frozen)."""
+        hit = self._plans.get(w, a)
+        if hit is None:
+            s = self.spec
+            pw, pa = self.plane_counts(w, a)
+            logic = ActionKind.AND if s.logic_op == "and" else ActionKind.XNOR
+            keys = (Action(logic, (s.tile_k,)), Action(ActionKind.POPCOUNT, (s.tile_k,)),
+                    Action(ActionKind.ADD, (s.accumulator_bits,)), Action(ActionKind.SHIFT_ADD, (s.accumulator_bits,)),
+                    Action(ActionKind.BIT_TRANSPOSE, (32,)))
+            hit = (pw, pa, int(has_offset(w) or has_offset(a)), keys,
+                   f"{pw * pa} one-bit GEMMs ({pw} weight x {pa} activation planes)")
+            self._plans.put(w, a, hit)
+        return hit
+
+    def _compute_int(self, m: int, k: int, n: int, w: Format, a: Format, batch: int) -> TileCompute:
+        """`compute` of a non-salient format pair on non-negative plain ints (the mapper's
+        whole-GEMM calls): the same integer formulas in Python arithmetic (equal: tests)."""
+        s = self.spec
+        pw, pa, offset, keys, ran = self._plan(w, a)
+        planes = pw * pa
+        tiles_m, tiles_n, tiles_k = -(-m // s.tile_m), -(-n // s.tile_n), -(-k // s.tile_k)
+        mma = planes * batch * tiles_m * tiles_n * tiles_k
+        out_pad = batch * tiles_m * s.tile_m * tiles_n * s.tile_n
+        epi_ops = (planes + offset) * out_pad
+        pack_words = pa * batch * m * -(-k // 32)
+        cycles = (-(-mma // s.units) * s.tile_cycles + -(-epi_ops // s.epilogue_ops_per_cycle)
+                  + -(-pack_words // s.pack_words_per_cycle))
+        lanes = mma * s.tile_m * s.tile_n
+        return TileCompute(cycles=cycles, actions=dict(zip(keys, (lanes, lanes, lanes, epi_ops, pack_words))),
+                           ran_as=ran)
 
     def peak_macs_per_cycle(self, w: Format, a: Format) -> float:
         s = self.spec

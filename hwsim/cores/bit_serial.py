@@ -78,6 +78,7 @@ from lowbit.hwsim.cores.base import (
     CoreFamily,
     Dataflow,
     MappingHints,
+    PairMemo,
     TileCompute,
     array_dims_of,
 )
@@ -251,6 +252,8 @@ class Model:
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
+        self._plans = PairMemo()  # (w, a) -> what compute derives from the formats (`_plan`)
+        self._hints: MappingHints | None = None
 
     @property
     def dataflows(self) -> tuple[Dataflow, ...]:
@@ -261,12 +264,17 @@ class Model:
         P_n as the narrowest whole N tile (Bit Fusion's optimiser); no row split; rows x cols
         PEs (a BitMoD dot-product PE, a Bit Fusion Fusion Unit)."""
         s = self.spec
-        seg = k_segment_for(layer, s) if layer is not None else None
+        seg = k_segment_for(layer, s) if layer is not None and s.conv_channelwise else None
+        if not seg and self._hints is not None:  # no K segment: one value per (frozen) spec
+            return self._hints
         pads = {s.rows_dim: s.rows, s.cols_dim: s.cols}
-        return MappingHints(array_dims=array_dims_of(s.rows, s.cols, s.lanes), k_segment=int(seg or 0),
-                            min_tile_n=s.parallelism()[2], accumulator_bits=s.accumulator_bits,
-                            pad_n=int(pads.get(GemmDim.N, 1)), pad_k_rows=int(pads.get(GemmDim.K, 1)),
-                            pe_count=s.rows * s.cols)
+        hints = MappingHints(array_dims=array_dims_of(s.rows, s.cols, s.lanes), k_segment=int(seg or 0),
+                             min_tile_n=s.parallelism()[2], accumulator_bits=s.accumulator_bits,
+                             pad_n=int(pads.get(GemmDim.N, 1)), pad_k_rows=int(pads.get(GemmDim.K, 1)),
+                             pe_count=s.rows * s.cols)
+        if not seg:
+            self._hints = hints
+        return hints
 
     # ------------------------------------------------------------ formats
     def _check(self, w: Format, a: Format) -> None:
@@ -328,6 +336,10 @@ class Model:
         if dataflow is not None and dataflow is not s.dataflow:
             raise InvalidSpecError(
                 f"bit_serial: this array runs {s.dataflow.value}, not {getattr(dataflow, 'value', dataflow)!r}")
+        if all(type(v) is int or isinstance(v, np.integer) for v in (m, k, n, batch)) and \
+                (k_segment is None or type(k_segment) is int or isinstance(k_segment, np.integer)):
+            return self._compute_int(int(m), int(k), int(n), int(batch),
+                                     None if k_segment is None else int(k_segment), self._plan(w, a))
         fuse, per_step = self.pass_cycles(w, a)
         pm, pk, pn = s.parallelism()
         m, k, n, batch = (np.asarray(v, dtype=np.int64) for v in (m, k, n, batch))
@@ -371,6 +383,63 @@ class Model:
         return TileCompute(cycles=_scalar(cycles),
                            actions={key: _scalar(v) for key, v in actions.items()}, ran_as=ran,
                            steps=_scalar(steps))
+
+    def _plan(self, w: Format, a: Format) -> tuple[Any, ...]:
+        """What `compute` derives from the formats alone (the format checks, F, cycles per step,
+        P_m / P_k / P_n, the group size, the action keys in `compute`'s order, ran_as), memoised
+        per model instance (the spec is frozen; bounded: cleared past 256 format pairs)."""
+        hit = self._plans.get(w, a)
+        if hit is not None:
+            return hit
+        s = self.spec
+        fuse, per_step = self.pass_cycles(w, a)
+        pm, pk, pn = s.parallelism()
+        bw, ba = operand_bits(w), operand_bits(a)
+        if s.serial is SerialOperands.NONE:
+            kind = ActionKind.MAC_FP if (a.is_float or w.kind in _DECODED_KINDS) else ActionKind.MAC_INT
+            keys = (Action(kind, (bw, ba)), Action(ActionKind.REG_READ, (bw,)), Action(ActionKind.REG_READ, (ba,)))
+        else:
+            w_width = min(s.bits_per_cycle_w, bw) if s.serial_w else bw
+            a_width = min(s.bits_per_cycle_a, ba) if s.serial_a else ba
+            keys = (Action(ActionKind.SHIFT_ADD, (s.accumulator_bits,)), Action(ActionKind.REG_READ, (w_width,)),
+                    Action(ActionKind.REG_READ, (a_width,)))
+        group = w.group_size if w.granularity is Granularity.GROUP and w.group_size else 0
+        hit = (fuse, per_step, pm, pk, pn, group, keys, Action(ActionKind.DEQUANT, (s.accumulator_bits,)),
+               self._ran_as(w, a, fuse, per_step))
+        self._plans.put(w, a, hit)
+        return hit
+
+    def _compute_int(self, m: int, k: int, n: int, batch: int, k_segment: int | None,
+                     plan: tuple[Any, ...]) -> TileCompute:
+        """`compute` on plain ints (the mapper's whole-GEMM calls): the same integer formulas in
+        Python arithmetic, without numpy's per-call cost on 0-d arrays (equal results: tests)."""
+        fuse, per_step, pm, pk, pn, group, keys, dequant, ran = plan
+        if m < 0 or k < 0 or n < 0 or batch < 0:
+            raise InvalidSpecError("bit_serial: tile dimensions must be non-negative")
+        tiles_mn = batch * -(-m // pm) * -(-n // pn)
+        kp = pk * fuse
+        if not k_segment:  # one plain run
+            k_steps = -(-k // kp)
+        else:
+            if k_segment < 1:
+                raise InvalidSpecError("bit_serial: k_segment must be positive")
+            k_steps = (k // k_segment) * -(-k_segment // kp) + -(-(k % k_segment) // kp)
+        steps = tiles_mn * k_steps
+        cycles = steps * per_step
+        groups = -(-k // group) if group else None
+        dq = self.spec.dequant_cycles_per_group
+        if dq and groups is not None:
+            cycles = cycles + tiles_mn * groups * dq
+        macs = batch * m * k * n
+        count = macs if self.spec.serial is SerialOperands.NONE else macs * per_step
+        actions: dict[Action, Any] = {keys[0]: count, keys[1]: count}
+        if self.spec.serial is SerialOperands.NONE:
+            actions[keys[2]] = count  # as `compute`: equal widths keep one count
+        else:
+            actions[keys[2]] = actions.get(keys[2], 0) + count  # equal widths share one key
+        if groups is not None:
+            actions[dequant] = batch * m * n * groups
+        return TileCompute(cycles=cycles, actions=actions, ran_as=ran, steps=steps)
 
     def _groups(self, k: Any, w: Format) -> Any:
         if w.granularity is Granularity.GROUP and w.group_size:

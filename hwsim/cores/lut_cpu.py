@@ -25,6 +25,7 @@ quantised to INT8 as T-MAC does).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -35,6 +36,7 @@ from lowbit.hwsim.cores.base import (
     CoreFamily,
     Dataflow,
     MappingHints,
+    PairMemo,
     TileCompute,
     array_dims_of,
     require_no_k_segment,
@@ -120,6 +122,8 @@ class Model:
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
+        self._plans = PairMemo()  # (w, a) -> what compute derives from the formats (`_plan`)
+        self._hints: MappingHints | None = None
 
     @property
     def dataflows(self) -> tuple[Dataflow, ...]:
@@ -127,8 +131,10 @@ class Model:
 
     def mapping_hints(self, layer: Any = None) -> MappingHints:
         """Array dims: the weight columns one lookup serves (`lanes`); no row split."""
-        s = self.spec
-        return MappingHints(array_dims=array_dims_of(s.lanes), accumulator_bits=s.accumulator_bits)
+        if self._hints is None:  # the layer does not enter: one value per (frozen) spec
+            s = self.spec
+            self._hints = MappingHints(array_dims=array_dims_of(s.lanes), accumulator_bits=s.accumulator_bits)
+        return self._hints
 
     def _lut_ok(self, w: Format, a: Format) -> bool:
         try:
@@ -147,6 +153,8 @@ class Model:
         if dataflow is not Dataflow.NONE:
             raise InvalidSpecError(f"lut_cpu has no dataflow choice, got {dataflow.value!r}")
         s = self.spec
+        if all(type(v) is int or isinstance(v, np.integer) for v in (m, k, n, batch)):
+            return self._compute_int(int(m), int(k), int(n), w, a, int(batch))
         m, k, n, batch = (np.asarray(v, dtype=np.int64) for v in (m, k, n, batch))
         macs = batch * m * k * n
         fma = Action(ActionKind.MAC_FP, (32, 32))
@@ -167,6 +175,56 @@ class Model:
         actions[fma] = _scalar(np.where(use, macs, 0))
         return TileCompute(cycles=_scalar(np.where(use, fma_cycles, lut.cycles)), actions=actions,
                            ran_as=f"fp32 FMA path where faster than {lut.ran_as}")
+
+    def _plan(self, w: Format, a: Format) -> tuple[Any, ...]:
+        """(LUT kernel runs (w, a), its weight planes, action keys, ran_as strings), memoised per
+        model instance (`PairMemo`; the spec is frozen)."""
+        hit = self._plans.get(w, a)
+        if hit is None:
+            s = self.spec
+            ok = self._lut_ok(w, a)
+            planes = _planes(w) if ok else 0
+            keys = (Action(ActionKind.LUT_READ, (s.table_bits,)), Action(ActionKind.ADD, (s.accumulator_bits,)),
+                    Action(ActionKind.LUT_WRITE, (s.table_bits,)), Action(ActionKind.SHIFT_ADD, (32,)))
+            ran = f"{planes} weight plane(s), g={s.g} int8 tables, {s.isa} {s.vector_bits}-bit" if ok else ""
+            hit = (ok, planes, keys, Action(ActionKind.MAC_FP, (32, 32)), ran)
+            self._plans.put(w, a, hit)
+        return hit
+
+    def _compute_int(self, m: int, k: int, n: int, w: Format, a: Format, batch: int) -> TileCompute:
+        """`compute` on plain ints (the mapper's whole-GEMM calls): the same formulas in Python
+        arithmetic (IEEE doubles where numpy divides; equal results: tests)."""
+        s = self.spec
+        if m < 0 or k < 0 or n < 0 or batch < 0:
+            return self._compute_np(m, k, n, w, a, batch)  # numpy's negative floor division, as before
+        ok, planes, keys, fma, ran = self._plan(w, a)
+        macs = batch * m * k * n
+        fma_cycles = -(-macs // (s.fp_macs_per_cycle * s.cores)) + s.call_overhead_cycles \
+            if s.fp_macs_per_cycle else None
+        if not ok:
+            if fma_cycles is None or w.bits > 32 or a.bits > 32:
+                _planes(w)
+                _acts_ok(a)
+                raise UnsupportedFormatError(f"T-MAC core cannot run {w} x {a}")
+            return TileCompute(cycles=fma_cycles, actions={fma: macs},
+                               ran_as=f"fp32 FMA path: the LUT kernel cannot take {w} x {a}")
+        groups = batch * m * -(-k // s.g)
+        lookups = planes * groups * -(-n // s.lanes)
+        look = max(lookups / s.lookups_per_cycle, lookups * (1 + s.unpack_ops + s.add_ops) / s.simd_ops_per_cycle)
+        entries = groups * (1 << (s.g - 1))
+        build = entries * s.build_ops_per_entry / (s.vector_bits // 16) / s.simd_ops_per_cycle
+        outputs = batch * m * n
+        combine = planes * outputs / (s.vector_bits // 32) / s.simd_ops_per_cycle
+        cycles = math.ceil((look + build + combine) / s.cores) + s.call_overhead_cycles
+        counts = (lookups * s.lanes, lookups * s.lanes, entries, planes * outputs)
+        if fma_cycles is not None and fma_cycles < cycles:
+            actions = dict.fromkeys(keys, 0)
+            actions[fma] = macs
+            return TileCompute(cycles=fma_cycles, actions=actions, ran_as=f"fp32 FMA path where faster than {ran}")
+        return TileCompute(cycles=cycles, actions=dict(zip(keys, counts)), ran_as=ran)
+
+    def _compute_np(self, m: Any, k: Any, n: Any, w: Format, a: Format, batch: Any) -> TileCompute:
+        return self.compute(np.asarray(m), np.asarray(k), np.asarray(n), w, a, Dataflow.NONE, np.asarray(batch))
 
     def _lut_compute(self, m: Any, k: Any, n: Any, w: Format, a: Format, batch: Any) -> TileCompute:
         s = self.spec

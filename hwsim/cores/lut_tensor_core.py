@@ -38,6 +38,7 @@ LUT_WRITE per stored table entry, DEQUANT per output and weight group (scales).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -48,6 +49,7 @@ from lowbit.hwsim.cores.base import (
     CoreFamily,
     Dataflow,
     MappingHints,
+    PairMemo,
     TileCompute,
     array_dims_of,
     require_no_k_segment,
@@ -174,6 +176,8 @@ class Model:
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
+        self._plans = PairMemo()  # (w, a) -> what compute derives from the formats (`_plan`)
+        self._hints: MappingHints | None = None
 
     @property
     def dataflows(self) -> tuple[Dataflow, ...]:
@@ -182,9 +186,11 @@ class Model:
     def mapping_hints(self, layer: Any = None) -> MappingHints:
         """Array dims tile_m, tile_n, tile_k; row split: tables are per row, so an N split
         would rebuild every row's tables on every cluster (mapper.tiling.search)."""
-        s = self.spec
-        return MappingHints(array_dims=array_dims_of(s.tile_m, s.tile_n, s.tile_k), row_split=True,
-                            accumulator_bits=s.accumulator_bits)
+        if self._hints is None:  # the layer does not enter: one value per (frozen) spec
+            s = self.spec
+            self._hints = MappingHints(array_dims=array_dims_of(s.tile_m, s.tile_n, s.tile_k), row_split=True,
+                                       accumulator_bits=s.accumulator_bits)
+        return self._hints
 
     def lookup_ops(self, m: Any, k: Any, n: Any, w: Format, batch: Any = 1) -> Any:
         """Tile operations (one per unit per cycle) of `batch` GEMMs."""
@@ -229,6 +235,9 @@ class Model:
         require_no_k_segment("lut_tensor_core", k_segment)
         if dataflow is not Dataflow.NONE:
             raise InvalidSpecError(f"lut_tensor_core has no dataflow choice, got {dataflow.value!r}")
+        if all(type(v) is int or isinstance(v, np.integer) for v in (m, k, n, batch)) \
+                and min(m, k, n, batch) >= 0:
+            return self._compute_int(int(m), int(k), int(n), w, a, int(batch))
         rate = self.mac_rate(w, a)
         lut_ok = self._lut_ok(w, a)
         if not lut_ok and not rate:
@@ -255,6 +264,76 @@ class Model:
         ran = (f"side MMA path ({'fp16' if fp else 'int8'}, faster than {lut.ran_as})" if np.all(use_mac)
                else lut.ran_as + "; side MMA path where faster")
         return TileCompute(cycles=_scalar(np.where(use_mac, mac_cycles, lut.cycles)), actions=actions, ran_as=ran)
+
+    def _plan(self, w: Format, a: Format) -> tuple[Any, ...]:
+        """What `compute` derives from the formats alone (side-path rate, whether the LUT takes
+        them, planes, table bits, action keys, ran_as), memoised per model instance (`PairMemo`;
+        the spec is frozen). Formats neither path takes raise here, every call."""
+        hit = self._plans.get(w, a)
+        if hit is None:
+            s = self.spec
+            rate = self.mac_rate(w, a)
+            lut_ok = self._lut_ok(w, a)
+            if not lut_ok and not rate:
+                weight_planes(w)
+                table_bits_for(s, a)
+            fp = w.kind is FormatKind.FP or a.kind is FormatKind.FP
+            mac = Action(ActionKind.MAC_FP if fp else ActionKind.MAC_INT, (16, 16) if fp else (8, 8))
+            planes = tbits = 0
+            keys: tuple[Action, ...] = ()
+            ran = ""
+            if lut_ok:
+                planes, tbits = weight_planes(w), table_bits_for(s, a)
+                keys = (Action(ActionKind.LUT_READ, (tbits,)), Action(ActionKind.SHIFT_ADD, (s.accumulator_bits,)),
+                        Action(ActionKind.LUT_WRITE, (tbits,)), Action(ActionKind.ADD, (tbits,)),
+                        Action(ActionKind.ADD, (s.accumulator_bits,)), Action(ActionKind.DEQUANT, (s.accumulator_bits,)))
+                ran = (f"{planes} weight plane(s) x {'fp' if a.kind is FormatKind.FP else 'int'}{tbits} tables, "
+                       f"{'fused' if s.fused_precompute else 'unfused'} precompute")
+            hit = (rate, lut_ok, fp, mac, planes, tbits, keys, ran,
+                   w.group_size if w.granularity is Granularity.GROUP and w.group_size else 0)
+            self._plans.put(w, a, hit)
+        return hit
+
+    def _compute_int(self, m: int, k: int, n: int, w: Format, a: Format, batch: int) -> TileCompute:
+        """`compute` on non-negative plain ints (the mapper's whole-GEMM calls): the same formulas
+        in Python arithmetic (IEEE doubles where numpy divides; equal results: tests)."""
+        s = self.spec
+        rate, lut_ok, fp, mac, planes, tbits, keys, ran, group = self._plan(w, a)
+        macs = batch * m * k * n
+        mac_cycles = -(-macs // rate) if rate else None
+        if not lut_ok:
+            return TileCompute(cycles=mac_cycles, actions={mac: macs},
+                               ran_as=f"side MMA path ({'fp16' if fp else 'int8'}): LUT units cannot take {w} x {a}")
+        k_tiles = -(-k // s.tile_k)
+        tables = m * k_tiles  # precompute_cycles
+        build = -(-tables // s.precompute_adders) * adds_per_table(s.tile_k)
+        if s.fused_precompute:
+            pre = batch * build
+        else:
+            act_bytes = m * k * -(-a.bits // 8)
+            table_bytes = tables * s.table_entries * tbits // 8
+            mem = math.ceil((act_bytes + table_bytes) / s.precompute_bytes_per_cycle)
+            pre = batch * (s.launch_cycles + max(build, mem))
+        ops = planes * batch * -(-m // s.tile_m) * -(-n // s.tile_n) * k_tiles
+        look = -(-ops // s.units)
+        if s.pipeline_depth:
+            look = look + (s.pipeline_depth if ops > 0 else 0)
+        lanes = ops * s.tile_m * s.tile_n
+        tables_b = batch * tables
+        outputs = batch * m * n
+        counts = [lanes, lanes, tables_b * s.table_entries, tables_b * adds_per_table(s.tile_k), outputs]
+        actions: dict[Action, Any] = {}
+        for act, cnt in zip(keys, counts):  # equal widths share one key
+            actions[act] = actions.get(act, 0) + cnt
+        if group:
+            actions[keys[5]] = actions.get(keys[5], 0) + outputs * -(-k // group)
+        cycles = look if s.fused_precompute else pre + look
+        if mac_cycles is None or not mac_cycles < cycles:
+            return TileCompute(cycles=cycles, actions=actions, ran_as=ran)
+        actions = dict.fromkeys(actions, 0)
+        actions[mac] = macs
+        return TileCompute(cycles=mac_cycles, actions=actions,
+                           ran_as=f"side MMA path ({'fp16' if fp else 'int8'}, faster than {ran})")
 
     def _lut_compute(self, m: Any, k: Any, n: Any, w: Format, a: Format, batch: Any) -> TileCompute:
         s = self.spec

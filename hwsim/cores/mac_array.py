@@ -67,6 +67,7 @@ from lowbit.hwsim.cores.base import (
     CoreFamily,
     Dataflow,
     MappingHints,
+    PairMemo,
     TileCompute,
     array_dims_of,
     require_no_k_segment,
@@ -262,7 +263,8 @@ class Model:
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
-        self._plans: dict[tuple[Format, Format], tuple[Format, float, str]] = {}
+        self._plans = PairMemo()  # (w, a) -> what compute derives from the formats (`_plan`)
+        self._hints: MappingHints | None = None
 
     @property
     def dataflows(self) -> tuple[Dataflow, ...]:
@@ -278,10 +280,12 @@ class Model:
         alone left e.g. attention's context GEMM (n = head_dim 100 over 108 SMs) one column
         per SM, padded to the unit's tile_n. The mapper keeps an M split only where it
         prices strictly better. Systolic style: N split only (SCALE-Sim runs one array)."""
-        s = self.spec
-        return MappingHints(array_dims=array_dims_of(s.rows, s.cols, s.tile_m, s.tile_n, s.tile_k),
-                            row_split=s.style is CoreStyle.TENSOR_CORE,
-                            accumulator_bits=s.accumulator_bits)
+        if self._hints is None:  # the layer does not enter: one value per (frozen) spec
+            s = self.spec
+            self._hints = MappingHints(array_dims=array_dims_of(s.rows, s.cols, s.tile_m, s.tile_n, s.tile_k),
+                                       row_split=s.style is CoreStyle.TENSOR_CORE,
+                                       accumulator_bits=s.accumulator_bits)
+        return self._hints
 
     # ------------------------------------------------------------ precision
     def mode(self, w: Format, a: Format) -> tuple[Format, float]:
@@ -317,7 +321,7 @@ class Model:
             raise InvalidSpecError(
                 f"mac_array: this core runs {[d.value for d in s.dataflows]}, "
                 f"not {getattr(dataflow, 'value', dataflow)!r}")
-        mode, rate, ran_as = self._plan(w, a)
+        _, rate, ran_as, keys = self._plan(w, a)
         scalar = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (m, k, n, batch))
         if scalar:  # plain ints: same formulas without numpy's per-call overhead (mapper/CLI hot path)
             m, k, n, batch = int(m), int(k), int(n), int(batch)
@@ -347,31 +351,30 @@ class Model:
         else:
             raise InvalidSpecError(f"mac_array: unknown style {s.style!r}")
         macs = batch * m * k * n
-        p = mode.bits
-        kind = ActionKind.MAC_FP if mode.kind is FormatKind.FP else ActionKind.MAC_INT
-        actions: dict[Action, Any] = {
-            Action(kind, (p, p)): macs,
-            Action(ActionKind.REG_READ, (p,)): 2 * macs,
-            Action(ActionKind.ADD, (s.accumulator_bits,)): macs,
-        }
+        mac_key, reg_key, add_key, acc_key, dq_key = keys  # the action keys of (w, a) (`_plan`)
+        actions: dict[Action, Any] = {mac_key: macs, reg_key: 2 * macs, add_key: macs}
         if dataflow is not Dataflow.OUTPUT_STATIONARY:
-            key = Action(ActionKind.REG_READ, (s.accumulator_bits,))
-            actions[key] = actions.get(key, 0) + macs
+            actions[acc_key] = actions.get(acc_key, 0) + macs
         if w.granularity is Granularity.GROUP and w.group_size:
-            actions[Action(ActionKind.DEQUANT, (s.accumulator_bits,))] = batch * m * n * -(-k // w.group_size)
+            actions[dq_key] = batch * m * n * -(-k // w.group_size)
         if scalar:
             return TileCompute(cycles=int(cycles), actions=actions, ran_as=ran_as)
         return TileCompute(cycles=_scalar(cycles), actions={key: _scalar(v) for key, v in actions.items()},
                            ran_as=ran_as)
 
-    def _plan(self, w: Format, a: Format) -> tuple[Format, float, str]:
-        """(mode, rate, ran_as) of a format pair, memoised per model instance."""
-        key = (w, a)
-        hit = self._plans.get(key)
+    def _plan(self, w: Format, a: Format) -> tuple[Format, float, str, tuple[Action, ...]]:
+        """(mode, rate, ran_as, action keys: MAC, operand register read, accumulator add and
+        read, dequant) of a format pair, memoised per model instance (bounded: cleared past 256
+        format pairs)."""
+        hit = self._plans.get(w, a)
         if hit is None:
             mode, rate = self.mode(w, a)
-            hit = (mode, rate, self._ran_as(w, a, mode))
-            self._plans[key] = hit
+            p, acc = mode.bits, self.spec.accumulator_bits
+            kind = ActionKind.MAC_FP if mode.kind is FormatKind.FP else ActionKind.MAC_INT
+            keys = (Action(kind, (p, p)), Action(ActionKind.REG_READ, (p,)), Action(ActionKind.ADD, (acc,)),
+                    Action(ActionKind.REG_READ, (acc,)), Action(ActionKind.DEQUANT, (acc,)))
+            hit = (mode, rate, self._ran_as(w, a, mode), keys)
+            self._plans.put(w, a, hit)
         return hit
 
     def peak_macs_per_cycle(self, w: Format, a: Format) -> float:
