@@ -21,6 +21,8 @@ import contextlib
 import enum
 import logging
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -73,7 +75,7 @@ def session(executor: ExecutorKind | str = ExecutorKind.LOCAL, *, workers: int |
     if kind is ExecutorKind.SERIAL:
         yield Session(kind)
     elif kind is ExecutorKind.LOCAL:
-        with ProcessPoolExecutor(max_workers=workers or min(os.cpu_count() or 1, 8)) as pool:
+        with _process_pool(workers) as pool:
             yield Session(kind, pool=pool)
     elif kind is ExecutorKind.DASK:
         with _dask_client(workers, scheduler, connect_timeout_s) as client:
@@ -116,7 +118,7 @@ def run(fn: Callable[[T], R], items: Iterable[T], *, executor: ExecutorKind | st
         elif session is not None and kind is ExecutorKind.LOCAL:
             done = _run_pool(session.pool, fn, todo, sink, bar, chunksize, weigh)
         elif kind is ExecutorKind.LOCAL:
-            with ProcessPoolExecutor(max_workers=workers or min(os.cpu_count() or 1, 8)) as pool:
+            with _process_pool(workers) as pool:
                 done = _run_pool(pool, fn, todo, sink, bar, chunksize, weigh)
         elif session is not None and kind is ExecutorKind.DASK:
             done = _map_dask(session.client, fn, todo, sink, bar, chunksize, weigh)
@@ -128,6 +130,30 @@ def run(fn: Callable[[T], R], items: Iterable[T], *, executor: ExecutorKind | st
     finally:
         bar.close()
     return done
+
+
+#: How often a pool worker checks that the process that started it is still alive (seconds).
+PARENT_POLL_S = 0.5
+
+
+def _process_pool(workers: int | None) -> ProcessPoolExecutor:
+    """The local pool; each worker exits when its parent is gone (see `_exit_with_parent`)."""
+    return ProcessPoolExecutor(max_workers=workers or min(os.cpu_count() or 1, 8),
+                               initializer=_exit_with_parent, initargs=(os.getpid(),))
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Pool worker initializer: a daemon thread ends the worker once `parent` has died.
+
+    When the sweep process is SIGKILLed its pool workers are re-parented, and each one still
+    holds the write end of the pool's call queue (inherited from the parent), so a worker
+    waiting on that queue never sees end-of-file: without this they waited forever."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="lowbit-parent-watch", daemon=True).start()
 
 
 def _run_pool(pool: Any, fn: Callable[[T], R], todo: list[T], sink: Callable[[list[tuple[T, R]]], None],

@@ -21,6 +21,28 @@ from lowbit.search.store import ResultStore
 from lowbit.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is `pid` (Linux /proc)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = Path(f"/proc/{d}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(d))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 SPACE = """
 name: {name}
 formats: [int4, int8]
@@ -118,8 +140,14 @@ def test_sigkill_of_a_pool_sweep_loses_no_committed_chunk_and_resumes(tmp_path: 
                     pass
                 time.sleep(0.02)
             assert proc.poll() is None, "the sweep finished before it could be killed"
+            workers = _children(proc.pid)
+            assert len(workers) >= 2  # the pool's worker processes
             proc.send_signal(signal.SIGKILL)
             proc.wait(30)
+            deadline = time.monotonic() + 20  # orphaned workers exit on their own (executors)
+            while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not [w for w in workers if _alive(w)], "pool workers outlived the killed sweep"
         finally:
             if proc.poll() is None:
                 proc.kill()
