@@ -66,6 +66,14 @@ class OperandStream:
                                               for f, b in enumerate(self.fold_of)]))
         return self._flat
 
+    def addresses(self) -> np.ndarray:
+        """The whole stream's addresses in service order (`arrays()[0]` without the rows)."""
+        if self._flat is not None:
+            return self._flat[0]
+        if len(self.fold_of) == 1:
+            return self.blocks[self.fold_of[0]][0]
+        return np.concatenate([self.blocks[b][0] for b in self.fold_of])
+
     def row_at(self, e: int) -> int:
         """Row of request e (0 <= e < size)."""
         f = bisect_right(self.starts, e) - 1

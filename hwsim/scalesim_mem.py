@@ -144,7 +144,7 @@ def stream_previous_occurrence(stream: OperandStream) -> np.ndarray:
     blocks are large and reused, else one sort of the whole stream."""
     nb, nf = len(stream.blocks), len(stream.fold_of)
     if nf < 2 * nb or stream.size < 2048 * nf:  # blocks seldom reused, or small: one sort is cheaper
-        return previous_occurrence(stream.arrays()[0])
+        return previous_occurrence(stream.addresses())
     return previous_by_blocks(stream)
 
 
