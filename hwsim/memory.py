@@ -209,6 +209,16 @@ class Priced:
     def total_energy_j(self) -> np.ndarray:
         return sum(self.energy_j.values(), np.zeros_like(self.cycles, dtype=np.float64))
 
+    def objective(self, objective: str) -> np.ndarray:
+        """Each candidate's value of a mapping objective: latency (cycles), energy (J) or edp."""
+        if objective == "latency":
+            return self.cycles.astype(np.float64)
+        if objective == "energy":
+            return self.total_energy_j
+        if objective == "edp":
+            return self.cycles * self.total_energy_j
+        raise InvalidSpecError(f"mapper: unknown objective {objective!r} (known: latency, energy, edp)")
+
 
 _ORDER_DIMS = np.array([["mkn".index(d) for d in lo] for lo in LOOP_ORDERS], dtype=np.int64)  # [order, pos]
 

@@ -60,16 +60,6 @@ def candidates(ls: LoopShape, cols: int) -> tuple[np.ndarray, ...]:
     return b, np.minimum(s, ls.out_h), np.minimum(s, ls.out_w), ic, oc
 
 
-def _objective(p: Priced, objective: str) -> np.ndarray:
-    if objective == "latency":
-        return p.cycles.astype(np.float64)
-    if objective == "energy":
-        return p.total_energy_j
-    if objective == "edp":
-        return p.cycles * p.total_energy_j
-    raise InvalidSpecError(f"mapper: unknown objective {objective!r}")
-
-
 def search(ls: LoopShape, shape: GemmShape, w: Format, a: Format, accel: Accelerator, objective: str,
            table: EnergyTable | None, name: str = "") -> tuple[FiveLoopChoice, float]:
     """The optimiser's choice for `ls` (see module doc): ((b, oh, ow, ic, oc, order, dataflow
@@ -98,7 +88,7 @@ def search(ls: LoopShape, shape: GemmShape, w: Format, a: Format, accel: Acceler
             ub = float(np.min(_price(ls, shape, w, a, accel, b, oh, ow, ic, oc, first, di, table).cycles))
             keep = keep[bound[keep] <= ub]
         p = _price(ls, shape, w, a, accel, b, oh, ow, ic, oc, keep, di, table)
-        obj, cyc, energy = (np.ravel(v) for v in (_objective(p, objective), p.cycles, p.total_energy_j))
+        obj, cyc, energy = (np.ravel(v) for v in (p.objective(objective), p.cycles, p.total_energy_j))
         t_idx = np.repeat(keep, n_o)
         o_idx = np.tile(np.arange(n_o), keep.size)
         i = int(np.lexsort((t_idx, o_idx, energy, cyc, obj))[0])

@@ -210,16 +210,6 @@ def whole_window_k_sizes(shape: GemmShape) -> np.ndarray:
     return np.array([c * win for c in _pow2_capped(max(shape.k // win, 1))], dtype=np.int64)
 
 
-def _objective(p: Priced, objective: str) -> np.ndarray:
-    if objective == "latency":
-        return p.cycles.astype(np.float64)
-    if objective == "energy":
-        return p.total_energy_j
-    if objective == "edp":
-        return p.cycles * p.total_energy_j
-    raise InvalidSpecError(f"mapper: unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})")
-
-
 def search(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: str = "latency", *,
            max_per_dim: int = 10, table: EnergyTable | None = None) -> Mapping:
     """The best mapping of `layer` at formats (w, a) on `accel` (see module doc).
@@ -405,7 +395,7 @@ def _search_split_grid(layer: Layer, w: Format, a: Format, accel: Accelerator, o
                 if b > next(x.size_bytes for x in accel.buffers if x.name == n)]
         what = ", ".join(f"{n} needs >= {math.ceil(b)} bytes" for n, b in over) or "no buffer fits"
         raise MappingInfeasibleError(f"layer {layer.name}: no tiling fits the buffers of {accel.name}: {what}")
-    obj = np.where(priced.fits, _objective(priced, objective), np.inf)
+    obj = np.where(priced.fits, priced.objective(objective), np.inf)
     volume = (tm * tk * tn).astype(np.float64)
     idx = np.arange(obj.size)
     best = int(np.lexsort((idx, -volume, priced.dram_bytes, obj))[0])
