@@ -8,8 +8,8 @@ around `run_scale` (traces off; wall and CPU time), and lowbit runs in this one 
 calls, reading the files included; wall and CPU time). Prints total cycles of both (must be
 equal) and the ratios per cfg x topology. Target: >= 1000x.
 
-`--ab REV` also times the SCALE-Sim mode of git revision REV (its scalesim_fast/_streams/_mem
-loaded from git beside the current ones) against the current one on every layer, in this
+`--ab REV` also times the SCALE-Sim mode of git revision REV (its scalesim_streams/_fast/_read/
+_rows/_mem loaded from git beside the current ones) against the current one on every layer, in this
 process, alternated, best of 5 CPU times each, and checks both give the same report rows.
 """
 
