@@ -37,7 +37,8 @@ __all__ = ["FiveLoopChoice", "candidates", "check_block", "price_mapping", "sear
 FiveLoopChoice = tuple[int, int, int, int, int, str, int]  # (b, oh, ow, ic, oc, loop order, dataflow index)
 
 
-def _pow2_capped(n: int) -> list[int]:
+def pow2_capped(n: int) -> list[int]:
+    """min(2^i, n) for i = 0, 1, ... (the Bit Fusion optimiser's tile sizes): 1, 2, 4, ..., n."""
     out, v = [], 1
     while v < n:
         out.append(v)
@@ -48,13 +49,13 @@ def _pow2_capped(n: int) -> list[int]:
 def candidates(ls: LoopShape, cols: int) -> tuple[np.ndarray, ...]:
     """(b, oh, ow, ic, oc) of every tiling the optimiser tries, in its enumeration order (b
     outermost, oc innermost); `cols` the array's M columns (an oc tile is 2^i x M channels)."""
-    bs = _pow2_capped(ls.batch)
-    side = _pow2_capped(max(ls.out_h, ls.out_w))
-    ics = _pow2_capped(ls.in_channels)
+    bs = pow2_capped(ls.batch)
+    side = pow2_capped(max(ls.out_h, ls.out_w))
+    ics = pow2_capped(ls.in_channels)
     if ls.im2col:
-        ocs = _pow2_capped(ls.out_channels)
+        ocs = pow2_capped(ls.out_channels)
     else:
-        ocs = sorted({min(c * cols, ls.out_channels) for c in _pow2_capped(-(-ls.out_channels // cols))})
+        ocs = sorted({min(c * cols, ls.out_channels) for c in pow2_capped(-(-ls.out_channels // cols))})
     g = np.meshgrid(np.array(bs), np.array(side), np.array(ics), np.array(ocs), indexing="ij")
     b, s, ic, oc = (x.ravel().astype(np.int64) for x in g)
     return b, np.minimum(s, ls.out_h), np.minimum(s, ls.out_w), ic, oc

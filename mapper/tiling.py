@@ -188,18 +188,9 @@ def conv_block_sizes(shape: GemmShape) -> np.ndarray:
     Fusion optimiser's ow = oh = min(2^i, O) and b = min(2^j, B) tiles)."""
     _, _, _, _, oh, ow = shape.conv_window
     images = max(shape.m // (oh * ow), 1)
-    vals = {min(s, oh) * min(s, ow) for s in _pow2_capped(max(oh, ow))}
-    vals |= {b * oh * ow for b in _pow2_capped(images)}
+    vals = {min(s, oh) * min(s, ow) for s in five_loops.pow2_capped(max(oh, ow))}
+    vals |= {b * oh * ow for b in five_loops.pow2_capped(images)}
     return np.array(sorted(vals), dtype=np.int64)
-
-
-def _pow2_capped(n: int) -> list[int]:
-    """min(2^i, n) for i = 0, 1, ... (the Bit Fusion optimiser's tile sizes): 1, 2, 4, ..., n."""
-    out, v = [], 1
-    while v < n:
-        out.append(v)
-        v *= 2
-    return [*out, n]
 
 
 def whole_window_k_sizes(shape: GemmShape) -> np.ndarray:
@@ -207,7 +198,7 @@ def whole_window_k_sizes(shape: GemmShape) -> np.ndarray:
     whole kernel window (kernel_h * kernel_w; 1 for a GEMM), C = K / window (the Bit Fusion
     optimiser tiles input channels only: ic = min(2^i, IC), never the kernel window)."""
     win = shape.conv_window[0] * shape.conv_window[1] if shape.conv_window else 1
-    return np.array([c * win for c in _pow2_capped(max(shape.k // win, 1))], dtype=np.int64)
+    return np.array([c * win for c in five_loops.pow2_capped(max(shape.k // win, 1))], dtype=np.int64)
 
 
 def search(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: str = "latency", *,
@@ -336,7 +327,7 @@ def _grid(layer: Layer, accel: Accelerator, max_per_dim: int, split: str, hints:
     """(per-core GEMM, active cores, split dim, tm / tk / tn candidates) of one split."""
     shape, active, dim = layer_gemm(layer, accel.num_cores, hints, split, _host_im2col(accel))
     dims = hints.array_dims
-    tms = ((conv_block_sizes(shape) if shape.conv_window else np.array(_pow2_capped(shape.m), dtype=np.int64))
+    tms = ((conv_block_sizes(shape) if shape.conv_window else np.array(five_loops.pow2_capped(shape.m), dtype=np.int64))
            if accel.memory.padded_tiles else candidate_sizes(shape.m, dims, max_per_dim))
     tks = (whole_window_k_sizes(shape) if accel.memory.padded_tiles
            else candidate_sizes(shape.k, dims, max_per_dim))

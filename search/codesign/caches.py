@@ -157,3 +157,17 @@ def solve_cached(table: CostTable, budgets: Mapping[str, float], objective: str,
 def energy_at(e: Mapping[str, float], scale: float) -> dict[str, float]:
     """A layer's energy by component at clock F0_HZ / scale (only leakage depends on the clock)."""
     return {k: (v * scale if k == "leakage" else v) for k, v in e.items()}
+
+
+def infeasible_result(exc: InfeasibleBudgetError, budgets: Mapping[str, float], freq: float,
+                      base: Mapping[str, Any]) -> dict[str, Any]:
+    """A sweep point's result when its budgets cannot be met: each budget asked and the smallest
+    achievable value, cycles reported as seconds at the point's clock `freq`."""
+    def sec(k: str, v: float) -> tuple[str, float]:
+        return ("latency_s", v / freq) if k == "cycles" else (k, v)
+
+    mins = dict(sec(k, v) for k, v in (exc.minimums or {}).items())
+    asked = dict(sec(k, v) for k, v in budgets.items())
+    msg = "; ".join(f"{k} <= {asked[k]:.6g} (smallest achievable {mins[k]:.6g})" for k in asked if k in mins)
+    return {"status": "infeasible", "message": f"budget cannot be met on this design: {msg}",
+            "minimum": mins, "budget": asked, **base}

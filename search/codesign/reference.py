@@ -22,6 +22,7 @@ from lowbit.search.codesign.caches import (
     SweepCaches,
     accel_of,
     energy_at,
+    infeasible_result,
     solve_cached,
     workload_of,
 )
@@ -127,14 +128,7 @@ def reference_point(p: Point, ctx: ModelCtx, space_ctx: Mapping[str, Any], cache
     try:
         alloc = solve_cached(table, budgets, objective, caches)
     except InfeasibleBudgetError as exc:
-        def sec(k: str, v: float) -> tuple[str, float]:
-            return ("latency_s", v / freq) if k == "cycles" else (k, v)
-
-        mins = dict(sec(k, v) for k, v in (exc.minimums or {}).items())
-        asked = dict(sec(k, v) for k, v in budgets.items())
-        msg = "; ".join(f"{k} <= {asked[k]:.6g} (smallest achievable {mins[k]:.6g})" for k in asked if k in mins)
-        return {"status": "infeasible", "message": f"budget cannot be met on this design: {msg}",
-                "minimum": mins, "budget": asked, **base}
+        return infeasible_result(exc, budgets, freq, base)
     chosen = {n: (i, c) for i, (n, c) in enumerate(zip(pr.names, alloc.assignment))}
     rows: list[tuple[str, str, Any]] = []
     for ly in pr.wl.layers:

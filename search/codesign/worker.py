@@ -36,6 +36,7 @@ from lowbit.search.codesign.caches import (
     ModelCtx,
     SweepCaches,
     accel_of,
+    infeasible_result,
     solve_cached,
     workload_of,
 )
@@ -237,14 +238,7 @@ def _price_point(p: Point, ctx: ModelCtx, space_ctx: Mapping[str, Any], caches: 
     try:
         alloc = solve_cached(table, budgets, objective, caches, None if clocked else pr.hashes)
     except InfeasibleBudgetError as exc:
-        def sec(k: str, v: float) -> tuple[str, float]:
-            return ("latency_s", v / freq) if k == "cycles" else (k, v)
-
-        mins = dict(sec(k, v) for k, v in (exc.minimums or {}).items())
-        asked = dict(sec(k, v) for k, v in budgets.items())
-        msg = "; ".join(f"{k} <= {asked[k]:.6g} (smallest achievable {mins[k]:.6g})" for k in asked if k in mins)
-        return {"status": "infeasible", "message": f"budget cannot be met on this design: {msg}",
-                "minimum": mins, "budget": asked, **base}
+        return infeasible_result(exc, budgets, freq, base)
     r = _rows(pr, tuple(alloc.assignment))
     if r is None:
         from lowbit.search.codesign.reference import reference_point
