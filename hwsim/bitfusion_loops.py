@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 from lowbit.hwsim.energy import EnergyTable
-from lowbit.hwsim.memory import GemmShape, Priced, operand_bits
+from lowbit.hwsim.memory import GemmShape, Priced, operand_bits, stationary_order
 from lowbit.hwsim.spec import Accelerator, MemoryRules, Operand, SramCounts
 from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.kernels_ref.formats import Format
@@ -143,12 +143,7 @@ def _inner_counts(ls: LoopShape, b: np.ndarray, oh: np.ndarray, ow: np.ndarray, 
     is_loop = _ceil(oc, m_cols) * m_cols
     os_loop = _ceil(ic * kk, kq) * kq if ls.im2col else _ceil(ic, kq) * kq * kk
     ws_loop = b * oh * ow
-    e_is = (os_loop * ws_loop) * (ip + is_loop * (wp + op))
-    e_os = (is_loop * ws_loop) * (op + os_loop * (ip + wp))
-    e_ws = (os_loop * is_loop) * (wp + ws_loop * (ip + op))
-    low = np.minimum(np.minimum(e_is, e_os), e_ws)
-    pick_is = e_is == low
-    pick_os = ~pick_is & (e_os == low)
+    pick_is, pick_os = stationary_order(is_loop, os_loop, ws_loop, ip, wp, op)
     red = (kk * ic).astype(np.float64)          # kw * kh * ic
     pix = (b * oh * ow).astype(np.float64)      # oh * ow * b
     ocf = oc.astype(np.float64)

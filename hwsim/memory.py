@@ -313,6 +313,19 @@ def _whole_layer_refetch(accel: Accelerator, inp: Any, wgt: Any) -> tuple[np.nda
     return inp * f_i, wgt * f_w
 
 
+def stationary_order(is_loop: Any, os_loop: Any, ws_loop: Any, ip: float, wp: float,
+                     op: float) -> tuple[Any, Any]:
+    """Bit Fusion's inner loop choice (optimizer.py get_stats_fast): (input stationary, output
+    stationary) masks of the order of least buffer bits, (os*ws)(ip + is(wp + op)) [input],
+    (is*ws)(op + os(ip + wp)) [output], (os*is)(wp + ws(ip + op)) [weight], first on a tie."""
+    e_is = (os_loop * ws_loop) * (ip + is_loop * (wp + op))
+    e_os = (is_loop * ws_loop) * (op + os_loop * (ip + wp))
+    e_ws = (os_loop * is_loop) * (wp + ws_loop * (ip + op))
+    low = np.minimum(np.minimum(e_is, e_os), e_ws)
+    pick_is = e_is == low
+    return pick_is, ~pick_is & (e_os == low)
+
+
 def _stationary_inner(shape: GemmShape, accel: Accelerator, w: Format, a: Format, bits: OperandBits,
                       tm: Any, tk: Any, tn: Any) -> dict[Operand, tuple[np.ndarray, np.ndarray]]:
     """Per tile (bytes read, bytes written) of each operand's buffer by the array under
@@ -333,12 +346,7 @@ def _stationary_inner(shape: GemmShape, accel: Accelerator, w: Format, a: Format
     whole_win = np.mod(tk, win) == 0
     os_loop = np.where(whole_win, np.ceil(tk / win / kq) * kq * win, np.ceil(tk / kq) * kq)
     ws_loop = tm
-    e_is = (os_loop * ws_loop) * (ip + is_loop * (wp + op))
-    e_os = (is_loop * ws_loop) * (op + os_loop * (ip + wp))
-    e_ws = (os_loop * is_loop) * (wp + ws_loop * (ip + op))
-    low = np.minimum(np.minimum(e_is, e_os), e_ws)
-    pick_is = e_is == low
-    pick_os = ~pick_is & (e_os == low)
+    pick_is, pick_os = stationary_order(is_loop, os_loop, ws_loop, ip, wp, op)
     mkn = tm * tk * tn
     act = np.where(pick_is, tk * tm, mkn) * ip / 8.0
     wgt = np.where(pick_is | pick_os, mkn, tk * tn) * wp / 8.0
