@@ -576,7 +576,7 @@ _CATALOG: tuple[tuple[str, str], ...] = (
     ("ternary", "{-1,0,+1} in 2 bits, absmean scale (BitNet b1.58)"),
     ("fp4g32", "E2M1 (OCP MX), no inf/NaN"),
     ("fp6g32", "E3M2 (OCP MX), no inf/NaN"),
-    ("fp8e4m3", "E4M3 'fn': no inf, one NaN, max 448"),
+    ("fp8e4m3", "E4M3 'fn': no infinities, one not-a-number code, max 448"),
     ("fp8e5m2", "E5M2 IEEE-style, max 57344"),
     ("fp16", "IEEE half, unscaled"),
     ("bf16", "bfloat16, unscaled"),
