@@ -82,9 +82,36 @@ def _objective_vector(space: DesignSpace, results: Sequence[dict[str, Any]]) -> 
     return np.array(vec)
 
 
+def _dominated_by(c: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For each row of `b`: is some row of `c` no worse everywhere and better somewhere?"""
+    return ((c[:, None, :] <= b[None, :, :]).all(-1) & (c[:, None, :] < b[None, :, :]).any(-1)).any(0)
+
+
 def _non_dominated(a: np.ndarray, block: int = 256) -> np.ndarray:
-    """`pareto.non_dominated` of the rows of `a`, compared a block of rows at a time (memory
-    block x rows x objectives, not rows^2 x objectives)."""
+    """`pareto.non_dominated` of the rows of `a` (see `_non_dominated_all`), in lexicographic
+    order: a row can only be dominated by a row before it in that order, and a dominated row is
+    dominated by some non-dominated row (dominance is transitive), so each block of rows is
+    compared with the non-dominated rows found so far and with itself, not with every row
+    (the whole-archive ranking of a long sweep was quadratic in its designs)."""
+    if len(a) == 0 or not np.isfinite(a).all():
+        return _non_dominated_all(a, block)
+    out = np.zeros(len(a), dtype=bool)
+    order = np.lexsort(a.T[::-1])
+    s = a[order]
+    front = s[:0]
+    for st in range(0, len(s), block):
+        b = s[st:st + block]
+        keep = ~_dominated_by(b, b)
+        if len(front):
+            keep &= ~_dominated_by(front, b)
+        out[order[st:st + block]] = keep
+        front = np.concatenate([front, b[keep]])
+    return out
+
+
+def _non_dominated_all(a: np.ndarray, block: int = 256) -> np.ndarray:
+    """`pareto.non_dominated` of the rows of `a`, every row against every row, a block of rows
+    at a time (memory block x rows x objectives, not rows^2 x objectives)."""
     out = np.ones(len(a), dtype=bool)
     for s in range(0, len(a), block):
         b = a[s:s + block]  # is some row of `a` no worse everywhere and better somewhere than b's?

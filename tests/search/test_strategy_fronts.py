@@ -43,3 +43,21 @@ def test_an_evolutionary_sweep_is_the_same_as_with_every_front_ranked(tmp_path: 
             run_sweep(space, st, executor="serial", quiet=True)
             snaps.append(st.snapshot())
     assert len(snaps[0]) == 40 and snaps[0] == snaps[1]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lexicographic_non_dominated_equals_every_row_against_every_row(seed: int) -> None:
+    """The lexicographic cull (rows compared only with the non-dominated rows before them) gives
+    the same mask as comparing every row with every row: ties, duplicates, several blocks."""
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        n, m = int(rng.integers(1, 700)), int(rng.integers(1, 5))
+        objs = (rng.integers(0, 5, size=(n, m)).astype(float) if rng.random() < 0.5
+                else rng.random((n, m)) + np.arange(n)[:, None] * rng.random() * 1e-3)
+        objs[rng.random(n) < 0.2] = objs[int(rng.integers(n))]
+        block = int(rng.choice([1, 7, 64, 256]))
+        want = S._non_dominated_all(objs, block)
+        assert np.array_equal(S._non_dominated(objs, block), want)
+        assert want.any()  # a finite set has a non-dominated row
+    objs = np.array([[1.0, np.nan], [0.0, 1.0], [2.0, 2.0]])  # non-finite rows: the plain comparison
+    assert np.array_equal(S._non_dominated(objs), S._non_dominated_all(objs))
