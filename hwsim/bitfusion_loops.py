@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 from lowbit.hwsim.energy import EnergyTable
-from lowbit.hwsim.memory import GemmShape, Priced, operand_bits, stationary_order
+from lowbit.hwsim.memory import GemmShape, Priced, operand_bits, pe_cycle_energy, stationary_order
 from lowbit.hwsim.spec import Accelerator, MemoryRules, Operand, SramCounts
 from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.kernels_ref.formats import Format
@@ -316,12 +316,8 @@ def price_loops(ls: LoopShape, shape: GemmShape, w: Format, a: Format, accel: Ac
         need[buf.name] = sum((held[o] for o in ops), np.zeros(full)) / 8.0 * (2 if buf.double_buffered else 1)
 
     compute_cycles = np.rint(compute)
-    if table.pe_cycle_j is not None:  # a peer's PE energy per cycle stands for the core's actions
-        if hints.pe_count < 1:
-            raise InvalidSpecError(f"accelerator {accel.name!r}: energy.pe_cycle_j needs a core that states its "
-                                   f"PE count ({accel.core_family.value} does not)")
-        energy = {"pe": table.pe_cycle_j * hints.pe_count * compute_cycles}
-    else:
+    energy = pe_cycle_energy(table, hints, accel, compute_cycles)
+    if energy is None:
         tc = model.compute(shape.m, shape.k, shape.n, w, a, df, shape.batch, k_segment=shape.k_segment or None)
         energy = {k: np.broadcast_to(np.asarray(v, dtype=np.float64), full)
                   for k, v in table.breakdown({act: float(np.sum(v)) for act, v in tc.actions.items()}).items()}

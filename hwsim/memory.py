@@ -91,6 +91,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from lowbit.hwsim.cores.base import MappingHints
 from lowbit.hwsim.energy import EnergyTable
 from lowbit.hwsim.spec import Accelerator, Operand, SramCounts
 from lowbit.kernels_ref.errors import InvalidSpecError
@@ -311,6 +312,18 @@ def _whole_layer_refetch(accel: Accelerator, inp: Any, wgt: Any) -> tuple[np.nda
     f_w = np.where(both & refetch_w, n_w, 1.0)
     f_i = np.where(both & ~refetch_w, n_i, 1.0)
     return inp * f_i, wgt * f_w
+
+
+def pe_cycle_energy(table: EnergyTable, hints: MappingHints, accel: Accelerator,
+                    compute_cycles: np.ndarray) -> dict[str, np.ndarray] | None:
+    """The core's energy as a peer prices it, `energy.pe_cycle_j` per PE per compute cycle, or
+    None when the spec does not set it (the core's actions are priced instead)."""
+    if table.pe_cycle_j is None:
+        return None
+    if hints.pe_count < 1:
+        raise InvalidSpecError(f"accelerator {accel.name!r}: energy.pe_cycle_j needs a core that states its "
+                               f"PE count ({accel.core_family.value} does not)")
+    return {"pe": table.pe_cycle_j * hints.pe_count * compute_cycles}
 
 
 def stationary_order(is_loop: Any, os_loop: Any, ws_loop: Any, ip: float, wp: float,
@@ -553,12 +566,8 @@ def price_candidates(shape: GemmShape, w: Format, a: Format, accel: Accelerator,
     stall = np.maximum(np.rint(latency - compute_cycles), 0.0)
     cycles = compute_cycles + stall
 
-    if table.pe_cycle_j is not None:  # a peer's PE energy per cycle stands for the core's actions
-        if hints.pe_count < 1:
-            raise InvalidSpecError(f"accelerator {accel.name!r}: energy.pe_cycle_j needs a core that states its "
-                                   f"PE count ({accel.core_family.value} does not)")
-        energy = {"pe": table.pe_cycle_j * hints.pe_count * compute_cycles}
-    else:
+    energy = pe_cycle_energy(table, hints, accel, compute_cycles)
+    if energy is None:
         energy = {k: np.asarray(v, dtype=np.float64) for k, v in table.breakdown(actions_total).items()}
     energy["sram"] = sram_energy
     energy["dram"] = dram_total * table.dram_j_per_byte
