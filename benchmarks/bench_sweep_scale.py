@@ -10,13 +10,14 @@ quality tables are built before it too. The sweep stops at the first generation 
 `--seconds`.
 
 Run: HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_sweep_scale.py [--seconds 120]
-         [--workers 2] [--executor dask] [--interval 5]
+         [--workers 2] [--executor dask] [--interval 5] [--keep-store PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -68,6 +69,8 @@ def main() -> int:
     ap.add_argument("--executor", default="dask", choices=("dask", "local"))
     ap.add_argument("--interval", type=float, default=5.0, help="RSS sampling interval (s)")
     ap.add_argument("--space", default=str(SPACE))
+    ap.add_argument("--keep-store", metavar="PATH", help="copy the result store here at the end "
+                    "(bench_strategy_archive.py replays it)")
     args = ap.parse_args()
     space = load_space(args.space)
     me = psutil.Process()
@@ -115,6 +118,9 @@ def main() -> int:
             samples.append((wall, d, w, st.count()))
         points = st.count()
         db_mb = os.path.getsize(st.path) / 1e6
+        if args.keep_store:
+            st.close()
+            shutil.copyfile(st.path, args.keep_store)
     cpu = cpu1 - cpu0
     print(f"workers started in {startup:.1f} s; {len(gens)} generations, {points} points in "
           f"{wall:.1f} s = {points / wall:.1f} points/s; CPU {cpu:.1f} s (driver + workers) = "

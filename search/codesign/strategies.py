@@ -154,27 +154,85 @@ def _crowding(objs: np.ndarray, ranks: np.ndarray) -> np.ndarray:
     return out
 
 
-def _evolutionary(space: DesignSpace, evaluate: Evaluate, rng: np.random.Generator,
-                  progress: Callable[[str], None] | None) -> None:
-    """NSGA-II style: rank by non-domination over the space's objectives, binary tournaments,
-    uniform crossover within a hardware block, one-gene mutation; `samples` designs in all."""
-    seen: dict[Design, np.ndarray | None] = {}
+def _dominator_counts(c: np.ndarray, b: np.ndarray, block: int = 256) -> np.ndarray:
+    """For each row of `b`: how many rows of `c` are no worse everywhere and better somewhere
+    (a block of `b` at a time: memory len(c) x block x objectives)."""
+    out = np.zeros(len(b), dtype=np.int64)
+    if len(c) == 0:
+        return out
+    for s in range(0, len(b), block):
+        x = b[s:s + block]
+        out[s:s + block] = ((c[:, None, :] <= x[None]).all(-1) & (c[:, None, :] < x[None]).any(-1)).sum(0)
+    return out
+
+
+class _Archive:
+    """The evaluated designs that can still be chosen as parents, in the order they were seen.
+
+    NSGA-II survival takes the best `population` designs by (rank, crowding, order seen). A
+    design dominated by at least `population` designs is never among them, now or later: its
+    dominators all have smaller ranks, and the designs seen only grow. `prune` drops such designs,
+    which gives the same parents as ranking every design seen (`prune=False`, the reference):
+    - Let S be every design seen and K those with fewer than P = `population` dominators in S.
+      A dominator of x in K has fewer dominators than x (dominance is transitive), so it is in
+      K: K is closed under domination, and so a design of K has the same rank in K as in S.
+    - A front that holds a design outside K comes after at least P designs of smaller rank, so
+      survival never reaches it; every front it does reach is wholly in K, with the same
+      members, hence the same crowding distances, and the same order seen: the same parents.
+    - Counting dominators within K is enough: a design dominated by one outside K is dominated
+      by that one's P or more dominators in K (take a dominator outside K with no dominator
+      outside K). So any count over a set between K and S decides membership exactly; each
+      design's count covers the designs kept when it arrived and every design seen after it.
+    """
+
+    def __init__(self, population: int, prune: bool = True) -> None:
+        self.population = population
+        self.prune = prune
+        self.designs: list[Design] = []
+        self.objs: np.ndarray | None = None
+        self.dominators = np.zeros(0, dtype=np.int64)
+
+    def add(self, designs: Sequence[Design], vecs: Sequence[np.ndarray]) -> None:
+        if not designs:
+            return
+        new = np.stack(vecs)
+        old = self.objs if self.objs is not None else new[:0]
+        both = np.concatenate([old, new])
+        if self.prune:
+            counts = np.concatenate([self.dominators + _dominator_counts(new, old),
+                                     _dominator_counts(both, new)])
+            keep = counts < self.population
+        else:
+            counts = np.zeros(len(both), dtype=np.int64)
+            keep = np.ones(len(both), dtype=bool)
+        every = self.designs + list(designs)
+        self.designs = [d for d, k in zip(every, keep.tolist()) if k]
+        self.objs, self.dominators = both[keep], counts[keep]
+
+
+def _evolve(space: DesignSpace, evaluate: Evaluate, rng: np.random.Generator,
+            progress: Callable[[str], None] | None, prune: bool = True) -> None:
+    """`_evolutionary`; `prune=False` ranks every design seen (the reference of `_Archive`)."""
+    seen: set[Design] = set()
+    archive = _Archive(space.population, prune)
     pop = random_designs(space, min(space.population, space.samples), rng)
     gen = 0
     while True:
         new = [d for d in pop if d not in seen]
-        for d, rs in zip(new, evaluate(new)):
-            seen[d] = _objective_vector(space, rs)
+        got = [(d, _objective_vector(space, rs)) for d, rs in zip(new, evaluate(new))]
+        seen.update(new)
+        archive.add([d for d, v in got if v is not None], [v for _, v in got if v is not None])
         if progress:
-            progress(f"generation {gen}: {len(seen)} designs evaluated")
+            progress(f"generation {gen}: {len(seen)} designs evaluated, {len(archive.designs)} can be parents")
         if len(seen) >= min(space.samples, space.num_designs):
             return
-        ok = [d for d in seen if seen[d] is not None]
+        ok = archive.designs
         if not ok:
-            pop = random_designs(space, space.population, rng, exclude=set(seen))
+            pop = random_designs(space, space.population, rng, exclude=seen)
             gen += 1
             continue
-        objs = np.stack([seen[d] for d in ok])  # type: ignore[misc]
+        objs = archive.objs
+        assert objs is not None
         ranks = first_fronts(objs, space.population)  # later fronts are never parents
         crowd = _crowding(objs, ranks)
         # NSGA-II survival: the parents are the best `population` designs seen so far by
@@ -206,9 +264,18 @@ def _evolutionary(space: DesignSpace, evaluate: Evaluate, rng: np.random.Generat
                 children.setdefault(child, None)
         if len(children) < want:  # the neighbourhood is exhausted: fill at random
             children.update(dict.fromkeys(random_designs(space, want - len(children), rng,
-                                                         exclude=set(seen) | set(children))))
+                                                         exclude=seen | set(children))))
         pop = list(children)
         gen += 1
+
+
+def _evolutionary(space: DesignSpace, evaluate: Evaluate, rng: np.random.Generator,
+                  progress: Callable[[str], None] | None) -> None:
+    """NSGA-II style: rank by non-domination over the space's objectives, binary tournaments,
+    uniform crossover within a hardware block, one-gene mutation; `samples` designs in all.
+    Designs that can no longer be parents leave the ranking (`_Archive`), so a generation costs
+    what the designs that can still be parents cost, not what every design seen costs."""
+    _evolve(space, evaluate, rng, progress)
 
 
 #: name -> strategy; `parse_space` accepts exactly these names.

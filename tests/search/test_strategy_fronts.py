@@ -61,3 +61,60 @@ def test_lexicographic_non_dominated_equals_every_row_against_every_row(seed: in
         assert want.any()  # a finite set has a non-dominated row
     objs = np.array([[1.0, np.nan], [0.0, 1.0], [2.0, 2.0]])  # non-finite rows: the plain comparison
     assert np.array_equal(S._non_dominated(objs), S._non_dominated_all(objs))
+
+
+def _synthetic_sweep(seed: int, prune: bool, population: int,
+                     samples: int) -> tuple[list[list[tuple]], list[str]]:
+    """The batches an evolutionary sweep asks for, on made-up metrics with many ties, duplicate
+    objective vectors and failed designs, and its progress lines."""
+    vals = [16, 24, 32, 48, 64, 96, 128, 256]
+    d = {"name": "syn", "strategy": "evolutionary", "samples": samples, "population": population, "seed": seed,
+         "objectives": ["latency", "energy", "area"], "formats": ["int4", "int8"], "models": ["resnet-18"],
+         "hardware": [{"base": "loom", "params": {"core.rows": vals, "core.cols": vals[:6],
+                                                  "dram.bandwidth_bytes_per_cycle": vals[:5],
+                                                  "freq_hz": [5e8, 6e8, 7e8, 8e8, 9e8, 1e9]}},
+                      {"base": "stripes", "params": {"core.rows": vals, "core.cols": vals[:4]}}]}
+    space = parse_space(d)
+    table = np.random.default_rng(100 + seed).integers(1, 5, size=(2, 3, 4, 8))  # block, metric, gene, value
+    batches: list[list[tuple]] = []
+    lines: list[str] = []
+
+    def evaluate(designs):
+        batches.append(list(designs))
+        out = []
+        for bi, genes in designs:
+            lat, en, area = (float(sum(table[bi, k, j, g] for j, g in enumerate(genes))) for k in range(3))
+            ok = (hash((bi, genes)) % 11) != 0
+            out.append([{"status": "ok" if ok else "error", "latency_s": lat, "energy_j": en,
+                         "area_mm2": area + (bi == 1)}])
+        return out
+
+    S._evolve(space, evaluate, np.random.default_rng(seed), lines.append, prune=prune)
+    return batches, lines
+
+
+@pytest.mark.parametrize("seed,population,samples", [
+    (3, 1, 300), pytest.param(0, 8, 700, marks=pytest.mark.slow), pytest.param(1, 4, 700, marks=pytest.mark.slow),
+    pytest.param(2, 16, 700, marks=pytest.mark.slow), pytest.param(4, 2, 700, marks=pytest.mark.slow)])
+def test_pruned_archive_gives_the_same_sweep_as_ranking_every_design(seed: int, population: int,
+                                                                    samples: int) -> None:
+    """Designs dominated by `population` others leave the ranking; the sweep asks for the same
+    designs, generation by generation, as when every design seen is ranked (population 1 also
+    fails if the archive kept one dominator too few)."""
+    ref, _ = _synthetic_sweep(seed, False, population, samples)
+    got, lines = _synthetic_sweep(seed, True, population, samples)
+    assert sum(map(len, got)) == samples and got == ref
+    parents = int(lines[-1].split(", ")[1].split()[0])
+    assert parents < samples // 2  # the archive really was pruned
+
+
+def test_archive_keeps_exactly_the_designs_with_fewer_than_population_dominators() -> None:
+    rng = np.random.default_rng(7)
+    objs = rng.integers(0, 6, size=(500, 3)).astype(float)
+    objs[rng.random(500) < 0.2] = objs[3]
+    arch = S._Archive(population=5)
+    for s in range(0, 500, 37):  # arriving in batches of several sizes
+        arch.add([(0, (i,)) for i in range(s, min(s + 37, 500))], list(objs[s:s + 37]))
+    want = [(0, (i,)) for i in range(500) if S._dominator_counts(objs, objs[i:i + 1])[0] < 5]
+    assert arch.designs == want and 0 < len(want) < 500
+    assert np.array_equal(arch.objs, objs[[i for (_, (i,)) in want]])
