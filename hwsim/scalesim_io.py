@@ -163,8 +163,27 @@ def read_config(path: str | Path) -> ScaleSimConfig:
     fields = config_fields(plain_sections(text))
     if fields is None:
         return read_config_text(path, text)
-    fields["dataflow"] = Dataflow(fields["dataflow"])
-    return ScaleSimConfig(**fields, path=str(path) if isinstance(path, Path) else str(Path(path)))
+    fields["dataflow"] = _DATAFLOW_OF[fields["dataflow"]]
+    fields["path"] = _path_str(path)
+    # ScaleSimConfig has no __post_init__ (a test holds it so): its __init__ only stores the
+    # fields, one object.__setattr__ each; the checked fields go into the instance dict at once
+    cfg = object.__new__(ScaleSimConfig)
+    cfg.__dict__.update(fields)
+    return cfg
+
+
+_DATAFLOW_OF = {"os": Dataflow.OUTPUT_STATIONARY, "ws": Dataflow.WEIGHT_STATIONARY,
+                "is": Dataflow.INPUT_STATIONARY}
+
+
+def _path_str(path: str | Path) -> str:
+    """`str(Path(path))` (the form `ScaleSimConfig.path` keeps), without building a Path for a
+    str that it would not change: no empty component but a leading '/', no '.' component."""
+    if type(path) is str and path:
+        parts = path.split("/")
+        if "." not in parts and "" not in parts[1:]:
+            return path
+    return str(path) if isinstance(path, Path) else str(Path(path))
 
 
 def read_config_text(path: str | Path, text: str) -> ScaleSimConfig:
@@ -514,26 +533,45 @@ def simulate_files(cfg_path: str | Path, topology_path: str | Path, gemm: bool =
     rows/cols, ofmap size, macs.
 
     compute_cycles is `mac_array.Model(core_spec(cfg)).compute(m, k, n, int8, int8)` (folds x
-    per-fold cycles - 1, SCALE-Sim mode; tests hold the two equal), evaluated directly."""
+    per-fold cycles - 1, SCALE-Sim mode; tests hold the two equal), evaluated directly. A
+    topology the fast lane reads (`scalesim_quick.topology_rows`) is priced from its rows without
+    building `ScaleSimLayer`s (same formulas; a 'DP' row priced once for its equal channels);
+    any other goes through `read_topology`'s full reader, with its checks and messages."""
     cfg = read_config(cfg_path)
-    rows = read_topology(topology_path, gemm=gemm)
+    text = read_small_text(topology_path, "SCALE-Sim topology")
+    quick = topology_rows(text, gemm)
+    shapes: list[tuple[str, int, int, int, int, int, int]] = []  # name, ofmap h, w, m, k, n, copies
+    if quick is None:
+        for row in read_topology_text(topology_path, text, gemm):
+            shapes.append((row.name, row.ofmap_h, row.ofmap_w, *row.mnk, 0))
+    else:
+        for name, ih, iw, fh, fw, ch, nf, st, _ in quick:  # ScaleSimLayer.ofmap_h/ofmap_w/mnk
+            copies = 0
+            if not gemm and "DP" in name:  # read_topology's split: `ch` one-channel layers
+                copies, ch = ch, 1
+            oh = math.ceil((ih - fh + st) / st)
+            ow = math.ceil((iw - fw + st) / st)
+            shapes.append((name, oh, ow, oh * ow, fh * fw * ch, nf, copies))
     r, c, df = cfg.array_rows, cfg.array_cols, cfg.dataflow
     ir, ic = _EDGES[df]
     out = []
-    for row in rows:
-        mnk = row.mnk
-        m, k, n = mnk
+    for name, oh, ow, m, k, n, copies in shapes:
         folds, per_fold = systolic_folds(m, k, n, r, c, df)
         # SCALE-Sim's "Mapping Efficiency %": mean over folds of the used fraction of the array,
         # = (S_r * S_c) / (folds * R * C) since the used rows and columns factorise per fold
-        out.append({
-            "name": row.name,
+        mnk = (m, k, n)
+        res = {
+            "name": name,
             "compute_cycles": max(folds * per_fold - 1, 0),
             "mapping_efficiency_pct": 100.0 * mnk[ir] * mnk[ic] / (folds * r * c),
             "m": m, "k": k, "n": n,
-            "ofmap_h": row.ofmap_h, "ofmap_w": row.ofmap_w,
+            "ofmap_h": oh, "ofmap_w": ow,
             "macs": m * k * n,
             "dataflow": df.value,
             "array_rows": r, "array_cols": c,
-        })
+        }
+        if copies:
+            out.extend({**res, "name": f"{name}Channel_{i}"} for i in range(copies))
+        else:
+            out.append(res)
     return out

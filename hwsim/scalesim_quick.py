@@ -2,15 +2,15 @@
 read here in a few microseconds; anything else declines (returns None) and `scalesim_io`'s full
 readers decide, with their messages and warnings. Nothing here raises on a user's file.
 
-- `read_small_text`: one `os.open` + `os.read` of a regular ASCII file under 64 KiB without NUL bytes; any
-  other file (missing, a directory, bigger, non-ASCII, empty) goes to `kernels_ref.loaders.read_text`,
-  which reads it again and gives its error or its text.
+- `read_small_text`: one `os.open` + `os.pread` of a seekable ASCII file under 64 KiB without NUL bytes;
+  any other file (missing, a directory, a pipe, bigger, non-ASCII, empty) goes to
+  `kernels_ref.loaders.read_text`, which reads it again and gives its error or its text.
 - `plain_sections`: the `{section: {key.lower(): value}}` that configparser (SCALE-Sim's, default
   options) reads, for a text made only of blank lines, comments, `[section]` headers and
   `key <:|=> value` lines in column 0, whose only whitespace is space, tab and newline, with no
-  `%`, no `[DEFAULT]`, no duplicate section or key and no key before the first header. One
-  regular expression matches each line (a line it cannot match declines the text). It accepts a
-  subset of what `scalesim_io._PlainIni` accepts and gives the same mapping (tested).
+  `%`, no `[DEFAULT]`, no duplicate section or key and no key before the first header (any
+  other line declines the text). It accepts a subset of what `scalesim_io._PlainIni` accepts and
+  gives the same mapping (tested).
 - `config_fields`: the `ScaleSimConfig` keyword arguments `scalesim_io.read_config` would build
   from those sections, or None wherever `read_config` would raise, warn or need its fallback
   readers: the same keys, defaults and range checks, as plain Python on the mapping.
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +37,8 @@ CFG_INT_MAX = 2**40
 TOPOLOGY_INT_MAX = 2**24
 DP_CHANNELS_MAX = 4096
 
-_LINES = re.compile(r"^([^\s#;\[:=][^:=\n]*)[:=](.*)$|^\[(.+)\].*$|^[ \t]*(?:[#;].*)?$",
-                    re.MULTILINE)  # one match per plain line: key-value, header, blank/comment
+#: the bytes a plain cfg may hold: printable ASCII but '%', and tab and newline
+_PLAIN_BYTES = bytes(c for c in range(32, 127) if c != ord("%")) + b"\t\n"
 _CHUNK = 1 << 16
 _BOOL = {"1": True, "yes": True, "true": True, "on": True,
          "0": False, "no": False, "false": False, "off": False}  # configparser's BOOLEAN_STATES
@@ -47,7 +46,11 @@ _BOOL = {"1": True, "yes": True, "true": True, "on": True,
 
 def read_small_text(path: str | Path, what: str) -> str:
     """The text of a user file: the fast read for an ASCII file under 64 KiB without NUL bytes,
-    else `read_text` (which reads it again: its text, or its error)."""
+    else `read_text` (which reads it again: its text, or its error).
+
+    `os.lseek` to the end tells a seekable file (regular, or a device whose read then gives 64 KiB
+    or non-ASCII bytes and declines) from a pipe, FIFO, socket or terminal (ESPIPE: declined
+    unread), cheaper than an `os.fstat` result; `os.pread` reads from offset 0."""
     if isinstance(path, (str, Path)):
         raw = None
         try:
@@ -56,73 +59,104 @@ def read_small_text(path: str | Path, what: str) -> str:
             fd = -1
         if fd >= 0:
             try:
-                if stat.S_ISREG(os.fstat(fd).st_mode):  # not a pipe (short reads) or a device
-                    raw = os.read(fd, _CHUNK)
-            except OSError:
+                if os.lseek(fd, 0, os.SEEK_END) < _CHUNK:
+                    raw = os.pread(fd, _CHUNK, 0)
+            except OSError:  # not seekable (a pipe: short reads), a directory, an I/O error
                 pass
             finally:
                 os.close(fd)
         if raw is not None and len(raw) < _CHUNK and raw.isascii() and b"\x00" not in raw:
             text = raw.decode("ascii")
-            if text.strip():
+            if text and not text.isspace():
                 return text
     return read_text(path, what)
 
 
 def plain_sections(text: str) -> dict[str, dict[str, str]] | None:
-    """configparser's reading of a plain cfg text (module docstring), or None."""
-    if "%" in text or not text.isascii() or not text.replace("\n", "").replace("\t", "").isprintable():
-        return None  # '%', non-ASCII, control characters (\r, \v, \f, \x1c-\x1f: str.strip's too)
-    items = _LINES.findall(text)
-    if len(items) != text.count("\n") + 1:  # some line is not plain
-        return None
+    """configparser's reading of a plain cfg text (module docstring), or None.
+
+    One pass over the lines with str methods (a per-line regular expression cost more than the
+    rest of the call). A line is a `key <:|=> value` line when it has a `:` or `=` and its first
+    character is none of space, tab, `#`, `;`, `[` (the key ends at the first separator); else a
+    `[section]` header (name between `[` and the last `]`, at least one character); else blank or
+    a comment after spaces and tabs; any other line declines the text. After the byte check the
+    only whitespace left is space and tab, so `strip` here is configparser's strip."""
+    if not text.isascii() or text.encode("ascii").translate(None, _PLAIN_BYTES):
+        return None  # '%', control characters other than \t and \n (\r, \v, \f, \x1c-\x1f: strip's)
     sections: dict[str, dict[str, str]] = {}
-    cur: dict[str, str] | None = None
-    for key, value, name in items:
-        if name:
-            if name in sections or name == "DEFAULT":
-                return None
-            cur = sections[name] = {}
-        elif key:
-            if cur is None:
-                return None
+    pre = cur = {}  # keys before the first header land in `pre`: configparser refuses them
+    for line in text.split("\n"):  # configparser iterates a StringIO: lines end at \n only
+        key, sep, value = line.partition(":")
+        if not sep or "=" in key:  # no ':', or an '=' before it: the key ends at the first '='
+            key, sep, value = line.partition("=")
+        if sep and key[:1] not in " \t#;[":  # ('' is in every str: an empty key is no key)
             key = key.rstrip().lower()
             if key in cur:
                 return None
             cur[key] = value.strip()
-    return sections
-
-
-def _int(raw: str | None, lo: int, hi: int) -> int | None:
-    if raw is None:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        return None
-    return value if lo <= value <= hi else None
+        elif line[:1] == "[":
+            end = line.rfind("]")
+            if end < 2:
+                return None
+            name = line[1:end]
+            if name in sections or name == "DEFAULT":
+                return None
+            cur = sections[name] = {}
+        elif line.lstrip()[:1] not in "#;":  # not blank, not a comment: continuation or worse
+            return None
+    return None if pre else sections
 
 
 def config_fields(sec: dict[str, dict[str, str]] | None) -> dict[str, Any] | None:
     """`ScaleSimConfig` keyword arguments (all but `path`) as `scalesim_io.read_config` builds
-    them from these sections, or None where it would raise or warn."""
+    them from these sections, or None where it would raise or warn.
+
+    Every check declines (a missing section or key: KeyError; a value `int` refuses: ValueError;
+    a value out of range), so their order does not matter; `int` is `read_config`'s `int`."""
     if sec is None:
         return None
-    gen, run, arch = sec.get("general"), sec.get("run_presets"), sec.get("architecture_presets")
-    if gen is None or run is None or arch is None:
+    try:
+        arch = sec["architecture_presets"]
+        run = sec["run_presets"]
+        run_name = sec["general"]["run_name"]
+        bw_mode = run["interfacebandwidth"]
+        df = arch["dataflow"]
+        rows, cols = int(arch["arrayheight"]), int(arch["arraywidth"])
+        isz, fsz, osz = int(arch["ifmapsramszkb"]), int(arch["filtersramszkb"]), int(arch["ofmapsramszkb"])
+        ioff, foff, ooff = int(arch["ifmapoffset"]), int(arch["filteroffset"]), int(arch["ofmapoffset"])
+        rrb, wrb = int(arch.get("readrequestbuffer", "60")), int(arch.get("writerequestbuffer", "60"))
+        layout = sec.get("layout")
+        if layout is None:
+            ibw = inum = fbw = fnum = 10
+            iport = fport = 2
+        else:
+            ibw, inum = int(layout.get("ifmapsrambankbandwidth", "10")), int(layout.get("ifmapsrambanknum", "10"))
+            fbw, fnum = int(layout.get("filtersrambankbandwidth", "10")), int(layout.get("filtersrambanknum", "10"))
+            iport, fport = int(layout.get("ifmapsrambankport", "2")), int(layout.get("filtersrambankport", "2"))
+    except (KeyError, ValueError):
         return None
-    run_name = gen.get("run_name")
-    bw_mode = run.get("interfacebandwidth")
-    df = arch.get("dataflow")
-    if run_name is None or bw_mode not in ("USER", "CALC") or df not in ("os", "ws", "is"):
+    if (bw_mode not in ("USER", "CALC") or df not in ("os", "ws", "is")
+            or run.get("useramulatortrace") == "True"
+            or not (0 < rows <= ARRAY_DIM_MAX and 0 < cols <= ARRAY_DIM_MAX and 0 < isz <= CFG_INT_MAX
+                    and 0 < fsz <= CFG_INT_MAX and 0 < osz <= CFG_INT_MAX and 0 <= ioff <= CFG_INT_MAX
+                    and 0 <= foff <= CFG_INT_MAX and 0 <= ooff <= CFG_INT_MAX and 0 < rrb <= CFG_INT_MAX
+                    and 0 < wrb <= CFG_INT_MAX and 0 < ibw <= CFG_INT_MAX and 0 < inum <= CFG_INT_MAX
+                    and 0 < iport <= CFG_INT_MAX and 0 < fbw <= CFG_INT_MAX and 0 < fnum <= CFG_INT_MAX
+                    and 0 < fport <= CFG_INT_MAX)):
         return None
-    if run.get("useramulatortrace") == "True":
+    if layout is not None:
+        for key in ("ifmapcustomlayout", "filtercustomlayout"):
+            raw = layout.get(key)
+            if raw is not None and _BOOL.get(raw.lower(), True):  # a true or a non-boolean value
+                return None
+    sparsity = sec.get("sparsity")
+    if sparsity is not None and sparsity.get("sparsitysupport", "").lower() == "true":
         return None
     user = bw_mode == "USER"
     bw_raw = arch.get("bandwidth")
     bandwidths: tuple[int, ...] = ()
     if user:
-        if bw_raw is None:
+        if bw_raw is None or ibw % inum or fbw % fnum:
             return None
         try:
             bandwidths = tuple(int(x.strip()) for x in bw_raw.split(","))
@@ -135,49 +169,17 @@ def config_fields(sec: dict[str, dict[str, str]] | None) -> dict[str, Any] | Non
             bandwidths = tuple(int(x.strip()) for x in bw_raw.split(","))
         except ValueError:
             bandwidths = ()
-    sparsity = sec.get("sparsity")
-    if sparsity is not None and sparsity.get("sparsitysupport", "").lower() == "true":
-        return None
-    layout = sec.get("layout")
-    lay: dict[str, int] = {}
-    for key, default in (("ifmapsrambankbandwidth", 10), ("ifmapsrambanknum", 10), ("ifmapsrambankport", 2),
-                         ("filtersrambankbandwidth", 10), ("filtersrambanknum", 10),
-                         ("filtersrambankport", 2)):
-        raw = None if layout is None else layout.get(key)
-        value = default if raw is None else _int(raw, 1, CFG_INT_MAX)
-        if value is None:
-            return None
-        lay[key] = value
-    if layout is not None:
-        for key in ("ifmapcustomlayout", "filtercustomlayout"):
-            raw = layout.get(key)
-            if raw is not None and _BOOL.get(raw.lower(), True):  # a true or a non-boolean value
-                return None
-    if user and (lay["ifmapsrambankbandwidth"] % lay["ifmapsrambanknum"]
-                 or lay["filtersrambankbandwidth"] % lay["filtersrambanknum"]):
-        return None
-    banks_raw = arch.get("memorybanks", "1")
     try:
-        memory_banks = max(int(banks_raw), 1)
+        memory_banks = max(int(arch.get("memorybanks", "1")), 1)
     except ValueError:
         memory_banks = 1
-    ints = (_int(arch.get("arrayheight"), 1, ARRAY_DIM_MAX), _int(arch.get("arraywidth"), 1, ARRAY_DIM_MAX),
-            _int(arch.get("ifmapsramszkb"), 1, CFG_INT_MAX), _int(arch.get("filtersramszkb"), 1, CFG_INT_MAX),
-            _int(arch.get("ofmapsramszkb"), 1, CFG_INT_MAX), _int(arch.get("ifmapoffset"), 0, CFG_INT_MAX),
-            _int(arch.get("filteroffset"), 0, CFG_INT_MAX), _int(arch.get("ofmapoffset"), 0, CFG_INT_MAX),
-            _int(arch.get("readrequestbuffer", "60"), 1, CFG_INT_MAX),
-            _int(arch.get("writerequestbuffer", "60"), 1, CFG_INT_MAX))
-    if None in ints:
-        return None
-    rows, cols, isz, fsz, osz, ioff, foff, ooff, rrb, wrb = ints
     return {
         "run_name": run_name, "array_rows": rows, "array_cols": cols, "ifmap_sram_kb": isz,
         "filter_sram_kb": fsz, "ofmap_sram_kb": osz, "ifmap_offset": ioff, "filter_offset": foff,
         "ofmap_offset": ooff, "dataflow": df, "use_user_bandwidth": user, "bandwidths": bandwidths,
         "memory_banks": memory_banks, "read_request_buffer": rrb, "write_request_buffer": wrb,
-        "ifmap_bank_bandwidth": lay["ifmapsrambankbandwidth"], "ifmap_bank_num": lay["ifmapsrambanknum"],
-        "ifmap_bank_port": lay["ifmapsrambankport"], "filter_bank_bandwidth": lay["filtersrambankbandwidth"],
-        "filter_bank_num": lay["filtersrambanknum"], "filter_bank_port": lay["filtersrambankport"],
+        "ifmap_bank_bandwidth": ibw, "ifmap_bank_num": inum, "ifmap_bank_port": iport,
+        "filter_bank_bandwidth": fbw, "filter_bank_num": fnum, "filter_bank_port": fport,
     }
 
 

@@ -10,6 +10,7 @@ mutations of them; `simulate_files`' direct cycle formula is held to `mac_array.
 from __future__ import annotations
 
 import configparser
+import os
 import random
 from pathlib import Path
 
@@ -246,3 +247,132 @@ def test_simulate_files_cycles_equal_the_core_model(tmp_path: Path) -> None:
         (layer,) = read_topology(topo)
         m, k, n = layer.mnk
         assert row["compute_cycles"] == model.compute(m, k, n, i8, i8, cfg.dataflow).cycles
+
+
+# ---------------------------------------------------------------- the per-call path (issue 19 item 5)
+MORE_LINES = LINES + ["k = v: w", "k: v = w", "a=b=c", "k=v", "k =", "[a:b]", "[a=b]", "[x]=1", "# a: b",
+                      "  # a = b", "\t; k: v", ":x=y", "=x:y", "k\t: v", "k :\t", "Key With Space : V",
+                      "[s]", "[general]", "k: v", "K: w", "[ DEFAULT ]", "x[y]: z", "k;x = 1", "[a]]"]
+
+
+def test_plain_sections_on_lines_with_both_separators_and_headers_with_them() -> None:
+    rng = random.Random(5)
+    accepted = 0
+    for _ in range(8000):
+        text = (rng.choice(["", "[s]\n", "\n", "# c\n"])
+                + "\n".join(rng.choice(MORE_LINES) for _ in range(rng.randint(1, 12)))
+                + rng.choice(["", "\n", "\n\n"]))
+        got = quick.plain_sections(text)
+        if got is None:
+            continue
+        accepted += 1
+        assert got == _sections_reference(text), repr(text)
+        p = configparser.ConfigParser()
+        p.read_string(text)
+        assert got == {s: {k: p.get(s, k) for k in p.options(s)} for s in p.sections()}, repr(text)
+    assert accepted > 500
+    assert quick.plain_sections("[a]\nk = v: w\nx: y = z\n") == {"a": {"k": "v: w", "x": "y = z"}}
+    assert quick.plain_sections("k: v\n[a]\n") is None  # a key before the first header
+    assert quick.plain_sections("[a]\n  k: v\n") is None  # indented: a continuation in configparser
+    assert quick.plain_sections("[a]\nk: 5%\n") is None and quick.plain_sections("[a]\nk: v\r\n") is None
+
+
+def test_config_path_is_str_of_path() -> None:
+    from lowbit.hwsim.scalesim_io import _path_str
+    rng = random.Random(6)
+    for _ in range(4000):
+        s = "".join(rng.choice(["/", "/", ".", "a", "b", "..", " "]) for _ in range(rng.randint(1, 9)))
+        assert _path_str(s) == str(Path(s)), repr(s)
+        assert _path_str(Path(s)) == str(Path(s)), repr(s)
+    assert _path_str("//a") == "//a" and _path_str("///a") == "/a" and _path_str("a/./b") == "a/b"
+
+
+def test_read_config_fast_construction_is_the_dataclass_constructor(tmp_path: Path) -> None:
+    import dataclasses
+    assert "__post_init__" not in vars(ScaleSimConfig)  # read_config stores checked fields directly
+    names = {f.name for f in dataclasses.fields(ScaleSimConfig)}
+    for path in GOLDEN_CFGS:
+        fields = quick.config_fields(quick.plain_sections(path.read_text()))
+        assert fields is not None and set(fields) | {"path"} == names, path
+        for arg in (path, str(path), str(path).replace("/", "//"), f"{path.parent}/./{path.name}"):
+            got = read_config(arg)
+            fields2 = dict(fields, dataflow=Dataflow(fields["dataflow"]))
+            ref = ScaleSimConfig(**fields2, path=str(Path(arg)))
+            assert got == ref and vars(got) == vars(ref) and hash(got) == hash(ref), arg
+            assert type(got.dataflow) is Dataflow and got.path == str(Path(arg))
+            assert dataclasses.replace(got, array_rows=3).array_rows == 3
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                got.array_rows = 3  # type: ignore[misc]
+
+
+def test_read_small_text_reads_no_pipe_before_the_hardened_reader(tmp_path: Path) -> None:
+    text = (DATA / "scalesim" / "a32x32_os.cfg").read_text()
+    import threading
+    import time
+    r, w = os.pipe()
+    half = len(text) // 2
+
+    def writer() -> None:  # a slow writer: one read of the pipe would see only the first half
+        os.write(w, text[:half].encode())
+        time.sleep(0.2)
+        os.write(w, text[half:].encode())
+        os.close(w)
+
+    th = threading.Thread(target=writer)
+    th.start()
+    try:
+        # a pipe is not read by the fast lane (short reads), so read_text gets all of it
+        assert quick.read_small_text(f"/dev/fd/{r}", "cfg") == text
+    finally:
+        th.join()
+        os.close(r)
+    if os.path.exists("/dev/null"):
+        with pytest.raises(InvalidSpecError, match="is empty"):
+            quick.read_small_text("/dev/null", "cfg")
+
+
+def _simulate_reference(cfg_path: Path, topo: Path, gemm: bool) -> list[dict[str, object]]:
+    """simulate_files as it was before the tuple path: every row through read_topology."""
+    from lowbit.hwsim.cores.mac_array import systolic_folds
+    cfg = read_config(cfg_path)
+    r, c, df = cfg.array_rows, cfg.array_cols, cfg.dataflow
+    ir, ic = {Dataflow.OUTPUT_STATIONARY: (0, 2), Dataflow.WEIGHT_STATIONARY: (1, 2),
+              Dataflow.INPUT_STATIONARY: (1, 0)}[df]
+    out = []
+    for row in read_topology(topo, gemm=gemm):
+        mnk = row.mnk
+        m, k, n = mnk
+        folds, per_fold = systolic_folds(m, k, n, r, c, df)
+        out.append({"name": row.name, "compute_cycles": max(folds * per_fold - 1, 0),
+                    "mapping_efficiency_pct": 100.0 * mnk[ir] * mnk[ic] / (folds * r * c),
+                    "m": m, "k": k, "n": n, "ofmap_h": row.ofmap_h, "ofmap_w": row.ofmap_w,
+                    "macs": m * k * n, "dataflow": df.value, "array_rows": r, "array_cols": c})
+    return out
+
+
+def test_simulate_files_equals_the_layer_path_on_random_topologies(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    base = (DATA / "scalesim" / "a32x32_os.cfg").read_text()
+    fast_n = 0
+    for i in range(300):
+        gemm = rng.random() < 0.3
+        r, c, df = rng.randint(1, 40), rng.randint(1, 40), rng.choice(["os", "ws", "is"])
+        cfg_path, topo = tmp_path / f"a{i % 5}.cfg", tmp_path / f"a{i % 5}.csv"
+        cfg_path.write_text(base.replace("ArrayHeight:    32", f"ArrayHeight: {r}").replace(
+            "ArrayWidth:     32", f"ArrayWidth: {c}").replace("Dataflow : os", f"Dataflow : {df}"))
+        rows = []
+        for j in range(rng.randint(1, 4)):
+            name = rng.choice(["l", "DPconv", "fc DP", "x"]) + str(j)
+            tail = rng.choice([",", ",", ", 2:4,"])  # a sparsity column takes the full reader
+            if gemm:
+                rows.append(f"{name}, {rng.randint(1, 300)}, {rng.randint(1, 300)}, {rng.randint(1, 300)}{tail}")
+            else:
+                fh, fw, st = rng.randint(1, 5), rng.randint(1, 5), rng.randint(1, 4)
+                rows.append(f"{name}, {fh + rng.randint(0, 40)}, {fw + rng.randint(0, 40)}, {fh}, {fw}, "
+                            f"{rng.randint(1, 12)}, {rng.randint(1, 70)}, {st}{tail}")
+        topo.write_text("header\n" + "\n".join(rows) + "\n")
+        fast_n += quick.topology_rows(topo.read_text(), gemm) is not None
+        got = simulate_files(cfg_path, topo, gemm=gemm)
+        assert got == _simulate_reference(cfg_path, topo, gemm), topo.read_text()
+        assert [list(d) for d in got] == [list(d) for d in _simulate_reference(cfg_path, topo, gemm)]
+    assert 100 < fast_n < 300
