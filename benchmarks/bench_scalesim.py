@@ -1,6 +1,6 @@
 """lowbit vs SCALE-Sim 3.0.0 on the same layers, same machine, one run.
 
-    .venv/bin/python benchmarks/bench_scalesim.py [--quick]
+    .venv/bin/python benchmarks/bench_scalesim.py [--quick | --golden [--reps N] | --ab REV [--reps N]]
 
 Needs benchmarks/.venv-scalesim (see benchmarks/scalesim_golden.py). For each layer a
 one-layer SCALE-Sim cfg + topology is written under benchmarks/_work/bench_scalesim/;
@@ -16,12 +16,16 @@ wall-time ratios. Targets: identical cycles, ratio >= 1000x.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -120,12 +124,10 @@ print(json.dumps(out))
 """
 
 
-def golden(reps: int) -> int:
-    """Every layer of the 72-case golden set (tests/data/scalesim_golden.json) as its own
-    one-layer cfg + topology; SCALE-Sim runs them all in one process (CPU time around each
-    `run_scale`), lowbit's `simulate_files` parses and simulates each (CPU time, median of 5
-    batches of `reps` calls). A depthwise channel layer is written as the 1-channel conv row
-    SCALE-Sim splits it into."""
+def golden_files() -> tuple[list[list[object]], list[tuple[Path, Path, dict[str, object]]]]:
+    """Every layer of the 72-case golden set (tests/data/scalesim_golden.json) written as its own
+    one-layer cfg + topology: (SCALE-Sim jobs, (cfg, topology, golden row) per layer). A depthwise
+    channel layer is written as the 1-channel conv row SCALE-Sim splits it into."""
     gold = json.loads((ROOT / "tests" / "data" / "scalesim_golden.json").read_text())["layers"]
     data = ROOT / "tests" / "data"
     work = WORK / "golden"
@@ -147,11 +149,20 @@ def golden(reps: int) -> int:
         topo_path.write_text(lines[0] + "\n" + row + "\n")
         jobs.append([str(cfg_path), str(topo_path), layout, str(work / f"out{i}"), g["gemm"]])
         files.append((cfg_path, topo_path, g))
+    return jobs, files
+
+
+def golden(reps: int) -> int:
+    """The golden set's one-layer files (`golden_files`): SCALE-Sim runs them all in one process
+    (CPU time around each `run_scale`), lowbit's `simulate_files` parses and simulates each (CPU
+    time, median of 5 batches of `reps` calls)."""
+    jobs, files = golden_files()
+    work = WORK / "golden"
     (work / "jobs.json").write_text(json.dumps(jobs))
     proc = subprocess.run([str(SCALESIM_PY), "-c", GOLDEN_DRIVER, str(work / "jobs.json")],
                           capture_output=True, text=True, check=True)
     ss = json.loads(proc.stdout.strip().splitlines()[-1])
-    ratios, same = [], 0
+    ratios, times, same = [], [], 0
     print("| # | cfg | layer | cycles (SCALE-Sim = lowbit) | SCALE-Sim CPU s | lowbit files CPU us | ratio |")
     print("|---:|---|---|---:|---:|---:|---:|")
     for i, ((cfg_path, topo_path, g), s) in enumerate(zip(files, ss, strict=True)):
@@ -166,13 +177,64 @@ def golden(reps: int) -> int:
                 simulate_files(cfg_path, topo_path, gemm=g["gemm"])
             batches.append((time.process_time() - c0) / reps)
         t = statistics.median(batches)
+        times.append(t)
         ratios.append(s["cpu_s"] / t)
         print(f"| {i} | {Path(g['cfg']).stem} | {g['layer']} | {s['total_cycles']}{'' if ok else ' (DIFFERS)'} | "
               f"{s['cpu_s']:.4f} | {t * 1e6:.1f} | {ratios[-1]:.0f}x |", flush=True)
     below = sum(r < 1000 for r in ratios)
     print(f"\ncycles identical on {same}/{len(files)}; ratio SCALE-Sim CPU / lowbit CPU: median "
-          f"{statistics.median(ratios):.0f}x, min {min(ratios):.0f}x; below 1000x on {below} of "
-          f"{len(ratios)} layers (target >= 1000x on every layer)")
+          f"{statistics.median(ratios):.0f}x, min {min(ratios):.0f}x; >= 1000x on {len(ratios) - below}, "
+          f"below 1000x on {below} of {len(ratios)} layers (target >= 1000x on every layer); lowbit per call "
+          f"CPU median {statistics.median(times) * 1e6:.1f} us (min {min(times) * 1e6:.1f}, max "
+          f"{max(times) * 1e6:.1f}); load average {os.getloadavg()[0]:.2f}")
+    return 0 if same == len(files) else 1
+
+
+def load_old(rev: str) -> Any:
+    """`hwsim.scalesim_io` as it was at `rev`, with its `scalesim_quick` / `scalesim_ini`, as the
+    package `_scalesim_ab_old` (a temporary folder on sys.path; everything else is today's)."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench_scalesim_ab_"))
+    pkg = tmp / "_scalesim_ab_old"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    for mod in ("scalesim_io", "scalesim_quick", "scalesim_ini"):
+        src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:hwsim/{mod}.py"], capture_output=True,
+                             text=True, check=True).stdout
+        for dep in ("scalesim_quick", "scalesim_ini"):
+            src = src.replace(f"lowbit.hwsim.{dep}", f"_scalesim_ab_old.{dep}")
+        (pkg / f"{mod}.py").write_text(src)
+    sys.path.insert(0, str(tmp))
+    return importlib.import_module("_scalesim_ab_old.scalesim_io")
+
+
+def ab(rev: str, reps: int) -> int:
+    """simulate_files at `rev` vs now on the 72 golden one-layer files, CPU time, in one process:
+    per layer 5 rounds of (`reps` old calls, `reps` new calls), the order alternating per round;
+    the median of each side. Results must be equal."""
+    old = load_old(rev)
+    _, files = golden_files()
+    rows, same = [], 0
+    print(f"| # | layer | {rev} CPU us | now CPU us | speed-up |")
+    print("|---:|---|---:|---:|---:|")
+    for i, (cfg_path, topo_path, g) in enumerate(files):
+        same += old.simulate_files(cfg_path, topo_path, gemm=g["gemm"]) == simulate_files(
+            cfg_path, topo_path, gemm=g["gemm"])
+        t: dict[str, list[float]] = {"old": [], "new": []}
+        for rnd in range(5):
+            for side in (("old", "new") if rnd % 2 == 0 else ("new", "old")):
+                fn = old.simulate_files if side == "old" else simulate_files
+                c0 = time.process_time()
+                for _ in range(reps):
+                    fn(cfg_path, topo_path, gemm=g["gemm"])
+                t[side].append((time.process_time() - c0) / reps)
+        to, tn = statistics.median(t["old"]), statistics.median(t["new"])
+        rows.append((to, tn))
+        print(f"| {i} | {g['layer']} | {to * 1e6:.1f} | {tn * 1e6:.1f} | {to / tn:.2f}x |", flush=True)
+    olds, news = [r[0] for r in rows], [r[1] for r in rows]
+    print(f"\nresults equal on {same}/{len(files)}; per call CPU: {rev} median {statistics.median(olds) * 1e6:.1f} us "
+          f"(min {min(olds) * 1e6:.1f}, max {max(olds) * 1e6:.1f}), now median {statistics.median(news) * 1e6:.1f} us "
+          f"(min {min(news) * 1e6:.1f}, max {max(news) * 1e6:.1f}); speed-up median "
+          f"{statistics.median(o / n for o, n in rows):.2f}x; load average {os.getloadavg()[0]:.2f}")
     return 0 if same == len(files) else 1
 
 
@@ -183,7 +245,13 @@ def main() -> int:
                     help="every layer of the 72-case golden set, one-layer files each (issue 19 item 5)")
     ap.add_argument("--reps", type=int, default=200, help="--golden: lowbit calls per timing batch")
     ap.add_argument("--json", type=Path, help="also write the per-layer figures here")
+    ap.add_argument("--ab", metavar="REV",
+                    help="no SCALE-Sim: lowbit's simulate_files at git revision REV (hwsim/scalesim_io, "
+                         "_quick, _ini loaded from git) vs the working tree, alternated in one process, "
+                         "on the golden one-layer files")
     args = ap.parse_args()
+    if args.ab:
+        return ab(args.ab, args.reps)
     if not SCALESIM_PY.exists():
         print(f"missing {SCALESIM_PY}: create the SCALE-Sim venv first (see benchmarks/scalesim_golden.py)",
               file=sys.stderr)

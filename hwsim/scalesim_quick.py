@@ -15,13 +15,12 @@ readers decide, with their messages and warnings. Nothing here raises on a user'
   from those sections, or None wherever `read_config` would raise, warn or need its fallback
   readers: the same keys, defaults and range checks, as plain Python on the mapping.
 - `topology_rows`: the layer tuples of a topology whose every row has the standard field count
-  and plain positive integers; other rows decline to `scalesim_io.read_topology`.
+  and positive integers; other rows decline to `scalesim_io.read_topology`.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -183,34 +182,30 @@ def config_fields(sec: dict[str, dict[str, str]] | None) -> dict[str, Any] | Non
     }
 
 
-_NUM = re.compile(r"[0-9]{1,8}")
-
-
 def topology_rows(text: str, gemm: bool) -> list[tuple[Any, ...]] | None:
     """(name, ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride, line) per
     layer as `scalesim_io.read_topology` would build them (depthwise rows not split: the caller
     splits them), or None when any row needs the full reader. A row qualifies when it ends in
     the trailing comma, has exactly the standard fields (conv 8, GEMM 4) and its numbers are
-    plain decimal integers in [1, 2**24]; a conv filter fits its ifmap; a 'DP' row has at most
-    DP_CHANNELS_MAX channels."""
+    integers in [1, 2**24] as `int` reads them (the full reader's `int` on the stripped field:
+    where `int` reads a field unstripped it reads it stripped the same, and a field it refuses
+    declines); a conv filter fits its ifmap; a 'DP' row has at most DP_CHANNELS_MAX channels."""
     need = 5 if gemm else 9
     out: list[tuple[Any, ...]] = []
-    for line_no, raw in enumerate(text.splitlines(), 1):
-        row = raw.strip()
-        if line_no == 1 or not row:
-            continue
-        parts = row.split(",")
-        if len(parts) != need or parts[-1].strip():
+    for line_no, raw in enumerate(text.splitlines()[1:], 2):  # line 1 is the header
+        parts = raw.split(",")
+        if len(parts) != need:
+            if raw.strip():
+                return None
+            continue  # a blank line (it has no comma)
+        if parts[-1].strip():
             return None
-        vals = []
-        for p in parts[1:-1]:
-            p = p.strip()
-            if _NUM.fullmatch(p) is None:
-                return None
-            v = int(p)
-            if not 1 <= v <= TOPOLOGY_INT_MAX:
-                return None
-            vals.append(v)
+        try:
+            vals = list(map(int, parts[1:-1]))
+        except ValueError:
+            return None
+        if min(vals) < 1 or max(vals) > TOPOLOGY_INT_MAX:
+            return None
         name = parts[0].strip()
         if gemm:
             m, n, k = vals

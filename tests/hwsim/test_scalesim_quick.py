@@ -376,3 +376,26 @@ def test_simulate_files_equals_the_layer_path_on_random_topologies(tmp_path: Pat
         assert got == _simulate_reference(cfg_path, topo, gemm), topo.read_text()
         assert [list(d) for d in got] == [list(d) for d in _simulate_reference(cfg_path, topo, gemm)]
     assert 100 < fast_n < 300
+
+
+def test_topology_fields_int_reads_equal_the_full_reader(tmp_path: Path) -> None:
+    odd = ["+3", "1_0", " 007", "\u0663", "\u00a07", "7\u3000", "0", "-1", "3.0", "1__0", "", "x",
+           "16777216", "16777217", "\x0b4", "4\x0c"]
+    rng = random.Random(8)
+    accepted = 0
+    for i in range(600):
+        gemm = rng.random() < 0.3
+        vals = [rng.choice(odd) if rng.random() < 0.3 else str(rng.randint(1, 9)) for _ in range(3 if gemm else 7)]
+        if not gemm:  # a filter that fits its ifmap unless an odd value says otherwise
+            vals[0], vals[1] = vals[0] if rng.random() < 0.3 else "40", vals[1] if rng.random() < 0.3 else "40"
+        text = "header\n" + ", ".join(["l"] + vals) + ",\n"
+        path = tmp_path / f"t{i % 3}.csv"
+        path.write_text(text)
+        full = _full_topo(path, text, gemm)
+        accepted += quick.topology_rows(text, gemm) is not None
+        try:
+            got: object = read_topology(path, gemm=gemm)
+        except InvalidSpecError as exc:
+            got = f"error: {exc}"
+        assert got == full, repr(text)
+    assert accepted > 200
