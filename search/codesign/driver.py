@@ -100,8 +100,10 @@ def run_points(points: Sequence[Point], ctxs: Mapping[str, ModelCtx], space: Des
     from lowbit.search.executors import run
 
     s = summary if summary is not None else SweepSummary()
-    done = store.done_keys(space.name)
-    todo = [p for p in points if p.key not in done]
+    # the points finished before this call, looked up by key (keys include the space name): not
+    # every key of the store, which made each generation of a long sweep read the whole store
+    have = store.results([p.key for p in points])
+    todo = [p for p in points if p.key not in have]
     s.total += len(points)
     s.skipped += len(points) - len(todo)
     sctx = _space_ctx(space)
@@ -128,7 +130,8 @@ def run_points(points: Sequence[Point], ctxs: Mapping[str, ModelCtx], space: Des
         quiet=quiet, desc=f"sweep {space.name}", chunksize=4, unit_weight=lambda t: len(t[0]),
         session=session)
     s.seconds += time.perf_counter() - t0
-    out.update(store.results([p.key for p in points if p.key not in out]))  # finished before this run
+    out.update(have)
+    out.update(store.results([p.key for p in todo if p.key not in out]))  # a racing sweep's rows
     return out
 
 

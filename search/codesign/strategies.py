@@ -82,9 +82,23 @@ def _objective_vector(space: DesignSpace, results: Sequence[dict[str, Any]]) -> 
     return np.array(vec)
 
 
+def _dominates(c: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[i, j]: is row i of `c` no worse than row j of `b` everywhere and better somewhere? One
+    2-D comparison per objective (a 3-D comparison reduced over its short last axis was ~8x
+    slower)."""
+    if c.shape[1] == 0:
+        return np.zeros((len(c), len(b)), dtype=bool)
+    le = c[:, None, 0] <= b[None, :, 0]
+    lt = c[:, None, 0] < b[None, :, 0]
+    for k in range(1, c.shape[1]):
+        le &= c[:, None, k] <= b[None, :, k]
+        lt |= c[:, None, k] < b[None, :, k]
+    return le & lt
+
+
 def _dominated_by(c: np.ndarray, b: np.ndarray) -> np.ndarray:
     """For each row of `b`: is some row of `c` no worse everywhere and better somewhere?"""
-    return ((c[:, None, :] <= b[None, :, :]).all(-1) & (c[:, None, :] < b[None, :, :]).any(-1)).any(0)
+    return _dominates(c, b).any(0)
 
 
 def _non_dominated(a: np.ndarray, block: int = 256) -> np.ndarray:
@@ -114,9 +128,7 @@ def _non_dominated_all(a: np.ndarray, block: int = 256) -> np.ndarray:
     at a time (memory block x rows x objectives, not rows^2 x objectives)."""
     out = np.ones(len(a), dtype=bool)
     for s in range(0, len(a), block):
-        b = a[s:s + block]  # is some row of `a` no worse everywhere and better somewhere than b's?
-        dom = ((a[:, None, :] <= b[None, :, :]).all(-1) & (a[:, None, :] < b[None, :, :]).any(-1)).any(0)
-        out[s:s + block] = ~dom
+        out[s:s + block] = ~_dominated_by(a, a[s:s + block])
     return out
 
 
@@ -161,8 +173,7 @@ def _dominator_counts(c: np.ndarray, b: np.ndarray, block: int = 256) -> np.ndar
     if len(c) == 0:
         return out
     for s in range(0, len(b), block):
-        x = b[s:s + block]
-        out[s:s + block] = ((c[:, None, :] <= x[None]).all(-1) & (c[:, None, :] < x[None]).any(-1)).sum(0)
+        out[s:s + block] = _dominates(c, b[s:s + block]).sum(0)
     return out
 
 
@@ -209,6 +220,17 @@ class _Archive:
         self.designs = [d for d, k in zip(every, keep.tolist()) if k]
         self.objs, self.dominators = both[keep], counts[keep]
 
+    def first_fronts(self) -> np.ndarray:
+        """`first_fronts(self.objs, population)`. When pruning, a kept design with no dominator
+        counted has none at all (see the class), so front 0 is read off the counts; when it
+        holds `population` designs survival needs no other front."""
+        assert self.objs is not None
+        if self.prune:
+            front = self.dominators == 0
+            if int(front.sum()) >= self.population:
+                return np.where(front, 0, len(self.objs))
+        return first_fronts(self.objs, self.population)
+
 
 def _evolve(space: DesignSpace, evaluate: Evaluate, rng: np.random.Generator,
             progress: Callable[[str], None] | None, prune: bool = True) -> None:
@@ -233,7 +255,7 @@ def _evolve(space: DesignSpace, evaluate: Evaluate, rng: np.random.Generator,
             continue
         objs = archive.objs
         assert objs is not None
-        ranks = first_fronts(objs, space.population)  # later fronts are never parents
+        ranks = archive.first_fronts()  # later fronts are never parents
         crowd = _crowding(objs, ranks)
         # NSGA-II survival: the parents are the best `population` designs seen so far by
         # (non-domination rank, crowding distance), then binary tournaments among them.

@@ -118,3 +118,19 @@ def test_archive_keeps_exactly_the_designs_with_fewer_than_population_dominators
     want = [(0, (i,)) for i in range(500) if S._dominator_counts(objs, objs[i:i + 1])[0] < 5]
     assert arch.designs == want and 0 < len(want) < 500
     assert np.array_equal(arch.objs, objs[[i for (_, (i,)) in want]])
+    for pop in (1, 5, 40):  # front 0 read off the counts, or peeled when it is too small
+        a = S._Archive(population=pop)
+        a.add([(0, (i,)) for i in range(500)], list(objs))
+        assert np.array_equal(a.first_fronts(), S.first_fronts(a.objs, pop))
+
+
+def test_dominance_matrix_against_a_plain_double_loop() -> None:
+    rng = np.random.default_rng(11)
+    for m in (1, 2, 4):
+        c = rng.integers(0, 3, size=(30, m)).astype(float)
+        b = rng.integers(0, 3, size=(20, m)).astype(float)
+        c[0, 0] = b[1, -1] = np.nan  # a NaN row dominates nothing and nothing dominates it
+        want = np.array([[all(x <= y for x, y in zip(ci, bj)) and any(x < y for x, y in zip(ci, bj))
+                          for bj in b] for ci in c])
+        assert np.array_equal(S._dominates(c, b), want) and want.any()
+        assert np.array_equal(S._dominator_counts(c, b, block=7), want.sum(0))
