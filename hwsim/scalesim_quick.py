@@ -88,7 +88,7 @@ def plain_sections(text: str) -> dict[str, dict[str, str]] | None:
         key, sep, value = line.partition(":")
         if not sep or "=" in key:  # no ':', or an '=' before it: the key ends at the first '='
             key, sep, value = line.partition("=")
-        if sep and key[:1] not in " \t#;[":  # ('' is in every str: an empty key is no key)
+        if sep and line[0] not in " \t#;[:=":  # (a line led by ":" or "=" has an empty key)
             key = key.rstrip().lower()
             if key in cur:
                 return None
