@@ -35,6 +35,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
+from lowbit.hwsim.cores.base import Dataflow
 from lowbit.hwsim.scalesim_fast import Compact, OperandStream, compact_streams
 from lowbit.hwsim.scalesim_read import user_read_events, user_read_events_stepped
 from lowbit.hwsim.scalesim_rows import _cycle_of, _RowsResult, _run_rows, _Writer, run_rows
@@ -312,7 +313,60 @@ def compact_from_streams(st: Streams, user: bool) -> Compact:
         compute_util_per_fold=np.asarray(st.compute_util_per_fold))
 
 
-def simulate_layer(layer: ScaleSimLayer, cfg: ScaleSimConfig, oracle: bool = False) -> LayerReport:
+def _simulate_jit(layer: ScaleSimLayer, cfg: ScaleSimConfig) -> LayerReport:
+    """`simulate_layer` through the compiled kernel (`hwsim.scalesim_jit`, numba imported here,
+    on the first stall-mode layer, not at `import lowbit`)."""
+    from lowbit.hwsim import scalesim_jit as jit
+
+    user = cfg.use_user_bandwidth
+    df = {Dataflow.OUTPUT_STATIONARY: jit.OS, Dataflow.WEIGHT_STATIONARY: jit.WS,
+          Dataflow.INPUT_STATIONARY: jit.IS}.get(cfg.dataflow)
+    if df is None:
+        raise InvalidSpecError(f"scalesim: no dataflow {getattr(cfg.dataflow, 'value', cfg.dataflow)!r}")
+    geo = np.array([layer.ifmap_h, layer.ifmap_w, layer.filter_h, layer.filter_w, layer.channels,
+                    layer.num_filters, layer.stride_h, layer.stride_w, cfg.ifmap_offset, cfg.filter_offset],
+                   dtype=np.int64)
+    sizes = np.array([cfg.ifmap_sram_kb * 1024, cfg.filter_sram_kb * 1024, cfg.ofmap_sram_kb * 1024],
+                     dtype=np.int64)
+    if user:
+        bws = np.array([cfg.ifmap_bank_bandwidth, cfg.filter_bank_bandwidth, cfg.bandwidths[0]], dtype=np.int64)
+    else:
+        bws = np.array([1, 1, cfg.array_cols], dtype=np.int64)
+    o, fl = jit.layer_kernel(geo, df, cfg.array_rows, cfg.array_cols, user, sizes, bws)
+    (err, total, stall, ids, idt, idr, fds, fdt, fdr, odl, odh, odw, if_has, iss, ist, f_has, fss, fst,
+     of_has, oss, ost, nif, nf, nof, nfold) = o.tolist()
+    if err:
+        raise InvalidSpecError(jit.ERRORS[err])
+    if_dram = (float(ids), float(idt), idr)
+    f_dram = (float(fds), float(fdt), fdr)
+    of_dram = (float(odl), float(odh), odw)
+    macs = layer.ofmap_h * layer.ofmap_w * layer.num_filters * layer.filter_h * layer.filter_w * layer.channels
+    overall = int(of_dram[1] - min(if_dram[0], f_dram[0]))
+
+    def bw(d: tuple[float, float, int]) -> float:
+        return d[2] / (d[1] - d[0] + 1)
+
+    return LayerReport(
+        total_cycles_incl_prefetch=overall, total_cycles=total, stall_cycles=stall,
+        overall_util_pct=(macs * 100) / (total * cfg.array_rows * cfg.array_cols),
+        mapping_efficiency_pct=float(fl[0]) / nfold * 100,
+        compute_util_pct=float(fl[1]) / nfold * 100,
+        avg_ifmap_sram_bw=nif / total, avg_filter_sram_bw=nf / total, avg_ofmap_sram_bw=nof / total,
+        avg_ifmap_dram_bw=bw(if_dram), avg_filter_dram_bw=bw(f_dram), avg_ofmap_dram_bw=bw(of_dram),
+        ifmap_sram_start=float(iss) if if_has else 0.0, ifmap_sram_stop=float(ist) if if_has else 0.0,
+        ifmap_sram_reads=nif,
+        filter_sram_start=float(fss) if f_has else 0.0, filter_sram_stop=float(fst) if f_has else 0.0,
+        filter_sram_reads=nf,
+        ofmap_sram_start=float(oss) if of_has else 0.0, ofmap_sram_stop=float(ost) if of_has else 0.0,
+        ofmap_sram_writes=nof,
+        ifmap_dram_start=if_dram[0], ifmap_dram_stop=if_dram[1], ifmap_dram_reads=if_dram[2],
+        filter_dram_start=f_dram[0], filter_dram_stop=f_dram[1], filter_dram_reads=f_dram[2],
+        ofmap_dram_start=of_dram[0], ofmap_dram_stop=of_dram[1], ofmap_dram_writes=of_dram[2],
+    )
+
+
+def simulate_layer(layer: ScaleSimLayer, cfg: ScaleSimConfig, oracle: bool = False,
+                   jit: bool = True) -> LayerReport:
     """SCALE-Sim 3.0.0's three report rows for one topology row under one cfg.
 
     `oracle=True` is the reference: the requests read off SCALE-Sim's per-cycle demand
@@ -321,7 +375,11 @@ def simulate_layer(layer: ScaleSimLayer, cfg: ScaleSimConfig, oracle: bool = Fal
     CALC generations one request at a time. The default gathers the same requests fold by
     fold (`hwsim.scalesim_fast.compact_streams`) and takes the shortcuts of `user_read_events`,
     `_Writer.row` and `generation_ends`/`_all_new`. Both give the same report (tests hold
-    them equal on random layers)."""
+    them equal on random layers). With `jit` (the default, unless `oracle`) the numpy path's
+    rules run as one compiled kernel (`hwsim.scalesim_jit.layer_kernel`); `jit=False` runs
+    them as numpy calls."""
+    if jit and not oracle:
+        return _simulate_jit(layer, cfg)
     geo = (layer.ifmap_h, layer.ifmap_w, layer.filter_h, layer.filter_w, layer.channels, layer.num_filters)
     offsets = (cfg.ifmap_offset, cfg.filter_offset, cfg.ofmap_offset)
     user = cfg.use_user_bandwidth

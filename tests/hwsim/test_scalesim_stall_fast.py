@@ -91,9 +91,11 @@ def _random_case(rng: random.Random) -> tuple[ScaleSimLayer, ScaleSimConfig]:
     return layer, cfg
 
 
-def _rows(layer: ScaleSimLayer, cfg: ScaleSimConfig) -> object:
+def _rows(layer: ScaleSimLayer, cfg: ScaleSimConfig, jit: bool = False) -> object:
+    """The three report rows (or the error) of the numpy path (`jit=False`: the pieces these
+    tests swap or hold to references) or of the compiled kernel."""
     try:
-        rep = simulate_layer(layer, cfg)
+        rep = simulate_layer(layer, cfg, jit=jit)
     except InvalidSpecError as exc:
         return f"error: {exc}"
     return rep.compute_row() + rep.bandwidth_row() + rep.detail_row()
@@ -227,15 +229,16 @@ def test_whole_layers_equal_on_the_stream_path() -> None:
     rng = random.Random(4)
     cases = [_random_case(rng) for _ in range(60)] + [_larger_case(rng) for _ in range(12)]
 
-    def rows(layer: ScaleSimLayer, cfg: ScaleSimConfig, oracle: bool) -> object:
+    def rows(layer: ScaleSimLayer, cfg: ScaleSimConfig, oracle: bool, jit: bool = False) -> object:
         try:
-            rep = simulate_layer(layer, cfg, oracle=oracle)
+            rep = simulate_layer(layer, cfg, oracle=oracle, jit=jit)
         except InvalidSpecError as exc:
             return f"error: {exc}"
         return rep.compute_row() + rep.bandwidth_row() + rep.detail_row()
 
     fast = [rows(layer, cfg, False) for layer, cfg in cases]
     assert fast == [rows(layer, cfg, True) for layer, cfg in cases]
+    assert fast == [rows(layer, cfg, False, jit=True) for layer, cfg in cases]  # the compiled kernel
     big = [(c, r) for (_, c), r in zip(cases[60:], fast[60:]) if not isinstance(r, str)]
     assert len(big) >= 8
     assert any(c.use_user_bandwidth and r[2] > 0 for c, r in big)  # a large USER case stalls
@@ -469,7 +472,8 @@ def test_int32_streams_equal_int64_and_every_demand_is_prefetched() -> None:
             dataflow=Dataflow.WEIGHT_STATIONARY, use_user_bandwidth=user, bandwidths=(3,) if user else (),
             memory_banks=1, read_request_buffer=60, write_request_buffer=60,
             ifmap_bank_bandwidth=2, ifmap_bank_num=1, filter_bank_bandwidth=2, filter_bank_num=1)
-        assert simulate_layer(big, cfg) == simulate_layer(big, cfg, oracle=True)
+        want = simulate_layer(big, cfg, oracle=True)
+        assert simulate_layer(big, cfg, jit=False) == want and simulate_layer(big, cfg) == want
 
 
 def test_inlined_rows_equal_the_writer_rows_and_one_write_at_a_time() -> None:
