@@ -1,6 +1,6 @@
 """lowbit vs SCALE-Sim 3.0.0 on the same layers, same machine, one run.
 
-    .venv/bin/python benchmarks/bench_scalesim.py [--quick | --golden [--reps N] | --ab REV [--reps N]]
+    .venv/bin/python benchmarks/bench_scalesim.py [--quick | --golden [--ab REV] [--reps N] | --ab REV [--reps N]]
 
 Needs benchmarks/.venv-scalesim (see benchmarks/scalesim_golden.py). For each layer a
 one-layer SCALE-Sim cfg + topology is written under benchmarks/_work/bench_scalesim/;
@@ -152,10 +152,19 @@ def golden_files() -> tuple[list[list[object]], list[tuple[Path, Path, dict[str,
     return jobs, files
 
 
-def golden(reps: int) -> int:
+def _cpu_per_call(fn: Any, cfg_path: Path, topo_path: Path, gemm: bool, reps: int) -> float:
+    c0 = time.process_time()
+    for _ in range(reps):
+        fn(cfg_path, topo_path, gemm=gemm)
+    return (time.process_time() - c0) / reps
+
+
+def golden(reps: int, old_rev: str | None = None) -> int:
     """The golden set's one-layer files (`golden_files`): SCALE-Sim runs them all in one process
     (CPU time around each `run_scale`), lowbit's `simulate_files` parses and simulates each (CPU
-    time, median of 5 batches of `reps` calls)."""
+    time, median of 5 batches of `reps` calls). With `old_rev`, `simulate_files` at that revision
+    (`load_old`) is timed too, its batches alternating with today's, and both ratios printed."""
+    old = load_old(old_rev) if old_rev else None
     jobs, files = golden_files()
     work = WORK / "golden"
     (work / "jobs.json").write_text(json.dumps(jobs))
@@ -163,30 +172,43 @@ def golden(reps: int) -> int:
                           capture_output=True, text=True, check=True)
     ss = json.loads(proc.stdout.strip().splitlines()[-1])
     ratios, times, same = [], [], 0
-    print("| # | cfg | layer | cycles (SCALE-Sim = lowbit) | SCALE-Sim CPU s | lowbit files CPU us | ratio |")
-    print("|---:|---|---|---:|---:|---:|---:|")
+    old_ratios, old_times = [], []
+    extra = f" {old_rev} CPU us | {old_rev} ratio |" if old else ""
+    print(f"| # | cfg | layer | cycles (SCALE-Sim = lowbit) | SCALE-Sim CPU s |{extra} lowbit files CPU us | ratio |")
+    print("|---:|---|---|---:|---:|" + ("---:|---:|" if old else "") + "---:|---:|")
     for i, ((cfg_path, topo_path, g), s) in enumerate(zip(files, ss, strict=True)):
         res = simulate_files(cfg_path, topo_path, gemm=g["gemm"])
         assert len(res) == 1
         ok = res[0]["compute_cycles"] == s["total_cycles"] == g["total_cycles"]
+        if old is not None:
+            ok = ok and old.simulate_files(cfg_path, topo_path, gemm=g["gemm"]) == res
         same += ok
-        batches = []
-        for _ in range(5):
-            c0 = time.process_time()
-            for _ in range(reps):
-                simulate_files(cfg_path, topo_path, gemm=g["gemm"])
-            batches.append((time.process_time() - c0) / reps)
+        batches, old_batches = [], []
+        for rnd in range(5):
+            if old is not None and rnd % 2 == 0:
+                old_batches.append(_cpu_per_call(old.simulate_files, cfg_path, topo_path, g["gemm"], reps))
+            batches.append(_cpu_per_call(simulate_files, cfg_path, topo_path, g["gemm"], reps))
+            if old is not None and rnd % 2 == 1:
+                old_batches.append(_cpu_per_call(old.simulate_files, cfg_path, topo_path, g["gemm"], reps))
         t = statistics.median(batches)
         times.append(t)
         ratios.append(s["cpu_s"] / t)
+        cols = ""
+        if old is not None:
+            to = statistics.median(old_batches)
+            old_times.append(to)
+            old_ratios.append(s["cpu_s"] / to)
+            cols = f" {to * 1e6:.1f} | {old_ratios[-1]:.0f}x |"
         print(f"| {i} | {Path(g['cfg']).stem} | {g['layer']} | {s['total_cycles']}{'' if ok else ' (DIFFERS)'} | "
-              f"{s['cpu_s']:.4f} | {t * 1e6:.1f} | {ratios[-1]:.0f}x |", flush=True)
-    below = sum(r < 1000 for r in ratios)
-    print(f"\ncycles identical on {same}/{len(files)}; ratio SCALE-Sim CPU / lowbit CPU: median "
-          f"{statistics.median(ratios):.0f}x, min {min(ratios):.0f}x; >= 1000x on {len(ratios) - below}, "
-          f"below 1000x on {below} of {len(ratios)} layers (target >= 1000x on every layer); lowbit per call "
-          f"CPU median {statistics.median(times) * 1e6:.1f} us (min {min(times) * 1e6:.1f}, max "
-          f"{max(times) * 1e6:.1f}); load average {os.getloadavg()[0]:.2f}")
+              f"{s['cpu_s']:.4f} |{cols} {t * 1e6:.1f} | {ratios[-1]:.0f}x |", flush=True)
+    print(f"\ncycles identical on {same}/{len(files)}" + (f" (and {old_rev}'s results equal today's)" if old else ""))
+    for label, rs, ts in ([(old_rev, old_ratios, old_times)] if old else []) + [("lowbit", ratios, times)]:
+        below = sum(r < 1000 for r in rs)
+        print(f"{label}: ratio SCALE-Sim CPU / lowbit CPU: median {statistics.median(rs):.0f}x, min {min(rs):.0f}x; "
+              f">= 1000x on {len(rs) - below}, below 1000x on {below} of {len(rs)} layers (target >= 1000x on "
+              f"every layer); lowbit per call CPU median {statistics.median(ts) * 1e6:.1f} us (min "
+              f"{min(ts) * 1e6:.1f}, max {max(ts) * 1e6:.1f})")
+    print(f"load average {os.getloadavg()[0]:.2f}")
     return 0 if same == len(files) else 1
 
 
@@ -246,18 +268,18 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=200, help="--golden: lowbit calls per timing batch")
     ap.add_argument("--json", type=Path, help="also write the per-layer figures here")
     ap.add_argument("--ab", metavar="REV",
-                    help="no SCALE-Sim: lowbit's simulate_files at git revision REV (hwsim/scalesim_io, "
-                         "_quick, _ini loaded from git) vs the working tree, alternated in one process, "
-                         "on the golden one-layer files")
+                    help="lowbit's simulate_files at git revision REV (hwsim/scalesim_io, _quick, _ini "
+                         "loaded from git) vs the working tree, alternated in one process, on the golden "
+                         "one-layer files; alone: no SCALE-Sim run; with --golden: both ratios to SCALE-Sim")
     args = ap.parse_args()
-    if args.ab:
+    if args.ab and not args.golden:
         return ab(args.ab, args.reps)
     if not SCALESIM_PY.exists():
         print(f"missing {SCALESIM_PY}: create the SCALE-Sim venv first (see benchmarks/scalesim_golden.py)",
               file=sys.stderr)
         return 2
     if args.golden:
-        return golden(args.reps)
+        return golden(args.reps, args.ab)
     layout = ROOT / "tests" / "data" / "scalesim" / "layout_none.csv"
     results = []
     print(f"{'layer':24s} {'array':>6s} {'df':>3s} {'scalesim cyc':>12s} {'lowbit cyc':>11s} {'same':>5s} "
