@@ -1,6 +1,6 @@
 """lowbit vs SCALE-Sim 3.0.0 on the same layers, same machine, one run.
 
-    .venv/bin/python benchmarks/bench_scalesim.py [--quick | --golden [--ab REV] [--reps N] | --ab REV [--reps N]]
+    .venv/bin/python benchmarks/bench_scalesim.py [--quick | --golden [--ab REV] | --ab REV | --split [--ab REV]] [--reps N]
 
 Needs benchmarks/.venv-scalesim (see benchmarks/scalesim_golden.py). For each layer a
 one-layer SCALE-Sim cfg + topology is written under benchmarks/_work/bench_scalesim/;
@@ -260,6 +260,48 @@ def ab(rev: str, reps: int) -> int:
     return 0 if same == len(files) else 1
 
 
+def split(reps: int, old_rev: str | None = None, layer: int = 17) -> int:
+    """Where one `simulate_files` call's CPU time goes, on golden layer `layer` (default 17: a
+    16x8 ws depthwise channel, one of the smallest SCALE-Sim layers): each piece timed alone,
+    median of 7 batches of `reps`; 'build' is read_config minus its three pieces (the
+    ScaleSimConfig and its path), 'price' is simulate_files minus read_config and the topology
+    read and rows (ScaleSimLayers where built, the fold formula, the result dicts). Each piece's
+    figure is its fastest of 7 batches (the batches of all pieces interleaved), since a shared
+    machine only ever adds time to a batch."""
+    _, files = golden_files()
+    cfg_path, topo_path, g = files[layer]
+    mods = [("now", importlib.import_module("lowbit.hwsim.scalesim_io"))]
+    if old_rev:
+        mods.insert(0, (old_rev, load_old(old_rev)))
+    print(f"golden layer {layer} ({g['cfg']}, {g['layer']}); CPU us per call, fastest of 7 x {reps}")
+    for label, io in mods:
+        q = sys.modules[io.__name__.rsplit(".", 1)[0] + ".scalesim_quick"]
+        text, ttext = q.read_small_text(cfg_path, "cfg"), q.read_small_text(topo_path, "topology")
+        sec = q.plain_sections(text)
+        pieces = (("read cfg", q.read_small_text, (cfg_path, "cfg")),
+                  ("cfg lines", q.plain_sections, (text,)),
+                  ("cfg keys/checks", q.config_fields, (sec,)),
+                  ("read_config", io.read_config, (cfg_path,)),
+                  ("read topology", q.read_small_text, (topo_path, "topology")),
+                  ("topology rows", q.topology_rows, (ttext, g["gemm"])),
+                  ("simulate_files", io.simulate_files, (cfg_path, topo_path, g["gemm"])))
+        batches: dict[str, list[float]] = {name: [] for name, _, _ in pieces}
+        for _ in range(7):  # rounds over all pieces, so that a change of load hits them alike
+            for name, fn, args in pieces:
+                c0 = time.process_time()
+                for _ in range(reps):
+                    fn(*args)
+                batches[name].append((time.process_time() - c0) / reps * 1e6)
+        t = {name: min(b) for name, b in batches.items()}  # the least disturbed batch
+        t["build"] = t["read_config"] - t["read cfg"] - t["cfg lines"] - t["cfg keys/checks"]
+        t["price"] = t["simulate_files"] - t["read_config"] - t["read topology"] - t["topology rows"]
+        print(f"{label}: " + ", ".join(f"{k} {t[k]:.1f}" for k in (
+            "read cfg", "cfg lines", "cfg keys/checks", "build", "read topology", "topology rows", "price",
+            "simulate_files")))
+    print(f"load average {os.getloadavg()[0]:.2f}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="only the three smallest layers")
@@ -271,7 +313,11 @@ def main() -> int:
                     help="lowbit's simulate_files at git revision REV (hwsim/scalesim_io, _quick, _ini "
                          "loaded from git) vs the working tree, alternated in one process, on the golden "
                          "one-layer files; alone: no SCALE-Sim run; with --golden: both ratios to SCALE-Sim")
+    ap.add_argument("--split", action="store_true",
+                    help="no SCALE-Sim: one simulate_files call's CPU time piece by piece (with --ab: also REV's)")
     args = ap.parse_args()
+    if args.split:
+        return split(args.reps * 10, args.ab)
     if args.ab and not args.golden:
         return ab(args.ab, args.reps)
     if not SCALESIM_PY.exists():
