@@ -1,0 +1,246 @@
+"""The array rows and the ofmap write buffer of SCALE-Sim 3.0.0 (`memory/write_buffer.py`),
+compiled (numba), for `hwsim.scalesim_jit.layer_kernel`: the same rules as
+`hwsim.scalesim_rows` (`_Writer.row`'s stretches, trace lines as run lengths), run on every
+row, and read_buffer_estimate_bw.py's DRAM window from the CALC generation ends' cycles.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from lowbit.hwsim.scalesim_jit_base import INF as _INF
+from lowbit.hwsim.scalesim_jit_base import cdiv
+from numba import njit
+
+__all__ = ["calc_dram", "rows"]
+
+
+@njit(cache=True, error_model="numpy")
+def _offset(mrow: np.ndarray, mk: np.ndarray, nm: int, ptr: int, kprev: int, r: int, cyc: int,
+            step: int) -> tuple[int, int, int]:
+    """The read offset of row r (its new prefetches complete at -1 + j step, j after kprev up
+    to the last move in the row): (offset, next pointer, moves after the row)."""
+    o = 1
+    while ptr < nm and mrow[ptr] == r:
+        k = mk[ptr]
+        for j in range(kprev + 1, k + 1):
+            psc = -1 + j * step - (cyc + o)
+            o += psc
+            if psc > 0:
+                o += psc
+        kprev = k
+        ptr += 1
+    return o, ptr, kprev
+
+
+# write buffer state slots (trace lines as run lengths in `runs`, rows head .. tail)
+_FREE, _DEND, _LINE, _HEAD, _TAIL, _UND, _ACC, _DLO, _DHI, _ACT, _WANT, _BW, _CUR = range(13)
+
+
+@njit(cache=True, error_model="numpy")
+def _push(runs: np.ndarray, ws: np.ndarray, length: int, count: int) -> np.ndarray:
+    """Append a run of `count` lines of `length`; the live runs moved to the front, and the
+    array doubled if full, when out of room."""
+    tail = ws[_TAIL]
+    if tail == runs.shape[0]:
+        head = ws[_HEAD]
+        live = tail - head
+        cap = runs.shape[0] * 2 if live * 2 > runs.shape[0] else runs.shape[0]
+        grown = np.empty((cap, 2), dtype=np.int64)
+        for i in range(live):
+            grown[i, 0] = runs[head + i, 0]
+            grown[i, 1] = runs[head + i, 1]
+        runs = grown
+        ws[_HEAD] = 0
+        tail = live
+    runs[tail, 0] = length
+    runs[tail, 1] = count
+    ws[_TAIL] = tail + 1
+    return runs
+
+
+@njit(cache=True, error_model="numpy")
+def _store(runs: np.ndarray, ws: np.ndarray, j: int) -> np.ndarray:
+    """write_buffer.py storing j elements: full trace lines become undrained runs."""
+    bw = ws[_BW]
+    ws[_FREE] -= j
+    v = ws[_LINE] + j
+    full = v // bw
+    ws[_LINE] = v - full * bw
+    if full:
+        tail = ws[_TAIL]
+        if tail > ws[_HEAD] and runs[tail - 1, 0] == bw:  # merged into the last run of full lines
+            runs[tail - 1, 1] += full
+        else:
+            runs = _push(runs, ws, bw, full)
+        ws[_UND] += full
+    return runs
+
+
+@njit(cache=True, error_model="numpy")
+def _flush(runs: np.ndarray, ws: np.ndarray) -> np.ndarray:
+    """The partial trace line, if any, becomes a line of its own."""
+    if ws[_LINE]:
+        runs = _push(runs, ws, ws[_LINE], 1)
+        ws[_UND] += 1
+        ws[_LINE] = 0
+    return runs
+
+
+@njit(cache=True, error_model="numpy")
+def _drain(runs: np.ndarray, ws: np.ndarray, start: int) -> bool:
+    """A drain of up to `want` lines from cycle `start` (drain end, DRAM cycles and writes,
+    free space updated; a drained line counts as full except the last); False if no lines."""
+    nl = min(ws[_WANT], ws[_UND])
+    if nl == 0:
+        return False
+    bw = ws[_BW]
+    rest, last, head = nl, 0, ws[_HEAD]
+    while rest:
+        last = runs[head, 0]
+        if runs[head, 1] > rest:
+            runs[head, 1] -= rest
+            break
+        rest -= runs[head, 1]
+        head += 1
+    ws[_HEAD] = head
+    ws[_UND] -= nl
+    data = nl * bw - (bw - last)
+    ws[_ACC] += data
+    ws[_FREE] += data
+    end = start + nl - 1
+    ws[_DLO] = min(ws[_DLO], start)
+    ws[_DHI] = max(ws[_DHI], end)
+    ws[_DEND] = end
+    return True
+
+
+@njit(cache=True, error_model="numpy")
+def _write_row(runs: np.ndarray, ws: np.ndarray, cyc: int, count: int) -> np.ndarray:
+    """`_Writer.row`: `count` writes from cycle `cyc`, stored in stretches up to the next one
+    that stalls (full during a drain) or drains (below the active half after the last drain
+    ended); the serviced cycle in ws[_CUR], -1 there if a drain found no lines."""
+    cur = cyc
+    left = count
+    while left:
+        draining = cur < ws[_DEND]
+        if draining:
+            j = max(1, ws[_FREE])  # the j-th write leaves no free space: wait for the drain
+        else:
+            j = max(ws[_FREE] - ws[_ACT] + 1, 1)  # the j-th write drops below the half: drain
+        if j > left:
+            break
+        runs = _store(runs, ws, j)
+        if draining:
+            cur = ws[_DEND]
+        else:
+            runs = _flush(runs, ws)
+            if not _drain(runs, ws, cur):
+                ws[_CUR] = -1
+                return runs
+        left -= j
+    if left:
+        runs = _store(runs, ws, left)
+    ws[_CUR] = cur
+    return runs
+
+
+@njit(cache=True, error_model="numpy")
+def rows(out: np.ndarray, firsts: np.ndarray, os_counts: bool, R: int, C: int, sr: int, sc: int, t: int,
+          L: int, rf: int, cf: int, lead: int, user: bool, if_mr: np.ndarray, if_mk: np.ndarray, nm_if: int,
+          step_if: int, f_mr: np.ndarray, f_mk: np.ndarray, nm_f: int, step_f: int, if_ends: np.ndarray,
+          ne_if: int, cyc_if_end: np.ndarray, f_ends: np.ndarray, ne_f: int, cyc_f_end: np.ndarray,
+          first_if: int, last_if: int, first_f: int, last_f: int, osz: int, of_bw: int) -> None:
+    """Every row in order: its read offsets (USER) and writes (each fold's skewed ofmap block
+    in closed form), the stall the max of the three; then empty_all_buffers. Fills out[1:3],
+    out[9:12], out[13:15], out[16:21] and the cycles of the CALC generation ends (firsts: the
+    cycles of each operand's first request row)."""
+    ws = np.zeros(13, dtype=np.int64)
+    ws[_ACT] = (osz + 1) // 2
+    ws[_WANT] = cdiv(osz - ws[_ACT], of_bw)
+    ws[_BW] = of_bw
+    ws[_FREE] = osz
+    ws[_DLO], ws[_DHI] = _INF, -_INF
+    runs = np.empty((64, 2), dtype=np.int64)
+    stall = 0
+    ptr_if = ptr_f = kp_if = kp_f = ci_if = ci_f = 0
+    first_w = -1
+    cur = 0
+    for f in range(rf * cf):
+        fr, fc = f % rf, f // rf
+        nr = min(sr - fr * R, R)
+        nc = min(sc - fc * C, C)
+        ia, ib = (R - nr, R) if os_counts else (0, t)
+        base = f * L
+        for jf in range(L):
+            r = base + jf
+            rho = jf - lead
+            count = max(min(nc - 1, rho - ia) - max(0, rho - ib + 1) + 1, 0)
+            cyc = r + stall
+            o_if = o_f = 1
+            if user:
+                if ptr_if < nm_if and if_mr[ptr_if] == r:
+                    o_if, ptr_if, kp_if = _offset(if_mr, if_mk, nm_if, ptr_if, kp_if, r, cyc, step_if)
+                if ptr_f < nm_f and f_mr[ptr_f] == r:
+                    o_f, ptr_f, kp_f = _offset(f_mr, f_mk, nm_f, ptr_f, kp_f, r, cyc, step_f)
+            else:
+                while ci_if < ne_if and if_ends[ci_if] == r:
+                    cyc_if_end[ci_if] = cyc
+                    ci_if += 1
+                while ci_f < ne_f and f_ends[ci_f] == r:
+                    cyc_f_end[ci_f] = cyc
+                    ci_f += 1
+            if r == first_if:
+                firsts[0] = cyc
+                out[13] = cyc + o_if
+            if r == last_if:
+                out[14] = cyc + o_if
+            if r == first_f:
+                firsts[1] = cyc
+                out[16] = cyc + o_f
+            if r == last_f:
+                out[17] = cyc + o_f
+            if count:
+                runs = _write_row(runs, ws, cyc, count)
+                cur = ws[_CUR]
+                if cur < 0:
+                    out[0] = 3
+                    return
+                if first_w < 0:
+                    first_w = r
+                    out[19] = cur
+                out[20] = cur
+            else:
+                cur = cyc
+            stall += max(max(cur - cyc, o_if - 1), o_f - 1)
+    out[1] = cur
+    out[2] = stall
+    runs = _flush(runs, ws)  # empty_all_buffers: drain until nothing is left
+    cycle = cur
+    while ws[_UND] > 0:
+        _drain(runs, ws, cycle)
+        cycle = ws[_DEND] + 1
+    out[9], out[10], out[11] = ws[_DLO], ws[_DHI], ws[_ACC]
+    out[18] = 1 if first_w >= 0 else 0
+
+
+@njit(cache=True, error_model="numpy")
+def calc_dram(out: np.ndarray, at: int, ne: int, rem: int, g: int, npis: int, frc: int,
+               cyc: np.ndarray) -> bool:
+    """(DRAM start, stop, reads) of a CALC read buffer into out[at:at + 3]; True where two
+    prefetch windows end on one cycle (SCALE-Sim 3.0.0 fails there)."""
+    out[at + 2] = ne * g + rem
+    if ne == 0:  # complete_all_prefetches with no active-buffer prefetch done yet
+        num_sets = cdiv(rem, npis) if npis else 0
+        out[at] = -cdiv(num_sets * npis, 10)
+        out[at + 1] = -1
+        return False
+    out[at] = (frc - 2 - cdiv(g, 10) + 1) + 1
+    win_start = frc - 1
+    for j in range(1, ne):
+        if cyc[j - 1] - win_start + 1 <= 0:
+            return True
+        win_start = cyc[j - 1] + 1
+    if cyc[ne - 1] - win_start + 1 <= 0:
+        return True
+    out[at + 1] = cyc[ne - 1] + 1
+    return False

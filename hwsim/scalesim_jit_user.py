@@ -1,0 +1,265 @@
+"""SCALE-Sim 3.0.0's USER-mode read buffer (`memory/read_buffer.py`) for one operand, compiled
+(numba), for `hwsim.scalesim_jit.layer_kernel`.
+
+The same rule as `hwsim.scalesim_read`: the prefetch order's non-null entries are cut into sets
+of eps; after k moves the window holds sets [k p, k p + a) mod n; a request hits iff one of
+its address's copies is in the window, and a miss jumps to the first window holding the copy
+at the least offset from the window start (ceil((T - a + 1) / p), T that copy's unwrapped set).
+
+The requests are walked straight from the operand's address matrix (no per-request stream):
+
+- a skewed operand's prefetch matrix is its blocks stacked (nb t x w); the prefetch order rolls
+  it out diagonal by diagonal, and fold f issues block b's diagonal d (elements (i, d - i) by
+  column) at fold row lead + d. The request's own copy (its element in the prefetch order)
+  lies in the global diagonal b t + d, whose entries are one contiguous stretch of the
+  prefetch order;
+- a stationary operand's prefetch matrix (rows x cf C) is read column block after column
+  block, row-major; fold f (fr, fc) issues source row fr R + R - 1 - j of block fc at fold
+  row j, one contiguous stretch of the prefetch order.
+
+So each such chunk (a diagonal, a tile row) has its own copies within the sets of one stretch:
+where that set range lies in the window the whole chunk hits (checked in O(1)); other chunks
+are scanned request by request (one copy per address: its set from a table; several copies,
+im2col duplicates: their sets ascending in a CSR).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from lowbit.hwsim.scalesim_jit_base import at, cdiv, filled, take
+from numba import njit
+
+__all__ = ["user_moves", "user_sizes"]
+
+
+@njit(cache=True, error_model="numpy")
+def user_sizes(pf_entries: int, pf_size: int, size: int, bw: int) -> tuple[int, int, int, int, int, int, int]:
+    """read_buffer.py's sizes (scalesim_read.UserBuffer): (eps, fetch rows, n, a, p, N0, lines a
+    prefetch)."""
+    active = (size + 1) // 2
+    pre = size - active
+    eps = cdiv(size, 100)
+    fetch_rows = cdiv(pf_size, bw)
+    n = pf_entries // eps + 1
+    a = min(cdiv(active, eps), n)
+    p = min(cdiv(pre, eps), n - a)
+    return eps, fetch_rows, n, a, p, min(cdiv(active, bw), fetch_rows), cdiv(pre, bw)
+
+
+@njit(cache=True, error_model="numpy")
+def _prefetch(mem: np.ndarray, a: np.ndarray, trans: bool, skewed: bool, nb: int, t: int, w: int, rows: int,
+              lo: int, span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The prefetch order's non-null entries (address - lo), a count per address (span + 1
+    slots, counts at x + 1) and the prefetch index where each chunk's stretch starts (skewed:
+    one per global diagonal; stationary: one per (column block, row); one more at the end)."""
+    if skewed:
+        m = nb * t
+        nchunk = m + w - 1
+    else:
+        nchunk = nb * rows
+    pf = take(mem, nb * t * w if skewed else nb * rows * w)
+    cnt = filled(mem, span + 1, 0)
+    pstart = take(mem, nchunk + 1)
+    n = 0
+    if skewed:
+        for d in range(nchunk):
+            pstart[d] = n
+            c0 = max(0, d - m + 1)
+            c1 = min(w - 1, d)
+            ii = d - c0
+            b, i = ii // t, ii % t
+            for c in range(c0, c1 + 1):
+                v = at(a, trans, i, b * w + c)
+                if v != -1:
+                    pf[n] = v - lo
+                    cnt[v - lo + 1] += 1
+                    n += 1
+                i -= 1
+                if i < 0:
+                    i = t - 1
+                    b -= 1
+    else:
+        for b in range(nb):
+            for r in range(rows):
+                pstart[b * rows + r] = n
+                for c in range(w):
+                    v = at(a, trans, r, b * w + c)
+                    if v != -1:
+                        pf[n] = v - lo
+                        cnt[v - lo + 1] += 1
+                        n += 1
+    pstart[nchunk] = n
+    return pf[:n], cnt, pstart
+
+
+@njit(cache=True, error_model="numpy")
+def _offset_of(x: int, q: int, n: int, multi: bool, sid: np.ndarray, cnt: np.ndarray, sets: np.ndarray) -> int:
+    """The least (s - q) mod n over the sets s of address x's copies."""
+    if not multi:
+        d = sid[x] - q
+        return d + n if d < 0 else d
+    c0, c1 = cnt[x], cnt[x + 1]
+    c = c0
+    while c < c1 and sets[c] < q:
+        c += 1
+    if c < c1:
+        return sets[c] - q
+    return sets[c0] + n - q  # past the last copy: the first copy, one lap on
+
+
+@njit(cache=True, error_model="numpy")
+def user_moves(mem: np.ndarray, a: np.ndarray, trans: bool, skewed: bool, nb: int, t: int, w: int, rows: int,
+               R: int, rf: int, block_of: np.ndarray, L: int, lead: int, size: int, bw: int, lo: int,
+               span: int) -> tuple[np.ndarray, np.ndarray, int, int, int, int, int, int]:
+    """read_buffer.py for one operand: (row of each request that moves the window, move count
+    after it, how many, K (-1 where the prefetch is longer than its whole matrix), N0, lines a
+    prefetch, row of the first request, row of the last; -1, -1 without requests).
+
+    Skewed: blocks of t x w from source `a` (element (i, c) of block b = `at(a, trans, i, b w +
+    c)`), fold f issuing block block_of[f]. Stationary: the source is rows x nb w (nb = cf
+    column blocks of w = C), fold f = fc rf + fr issuing tile rows of R."""
+    pf, cnt, pstart = _prefetch(mem, a, trans, skewed, nb, t, w, rows, lo, span)
+    pf_size = nb * t * w if skewed else nb * rows * w
+    eps, fetch_rows, n, aa, p, n0, nlp = user_sizes(pf.size, pf_size, size, bw)
+    nfold = block_of.size
+    first, last = _first_last(a, trans, skewed, t, w, R, rf, block_of, L, lead)
+    if first < 0 or p == 0:  # no request, or the window holds every set: every request hits
+        return take(mem, 0), take(mem, 0), 0, 0, n0, nlp, first, last
+    multi = False
+    for x in range(1, span + 1):
+        if cnt[x] > 1:
+            multi = True
+        cnt[x] += cnt[x - 1]  # cnt[x]: the first copy of address x in the CSR
+    nchunk = pstart.size - 1
+    slo = take(mem, nchunk)  # each stretch's sets: slo .. slo + sext (sext -1: empty)
+    sext = take(mem, nchunk)
+    for ch in range(nchunk):
+        if pstart[ch + 1] > pstart[ch]:
+            slo[ch] = pstart[ch] // eps
+            sext[ch] = (pstart[ch + 1] - 1) // eps - slo[ch]
+        else:
+            slo[ch] = 0
+            sext[ch] = -1
+    sid = sets = take(mem, 0)
+    st = j = 0
+    if multi:
+        sets = take(mem, pf.size)  # each copy's set, address-major, ascending within one
+        fill = take(mem, span)
+        for x in range(span):
+            fill[x] = cnt[x]
+        for e in range(pf.size):
+            x = pf[e]
+            sets[fill[x]] = st
+            fill[x] += 1
+            j += 1
+            if j == eps:
+                st += 1
+                j = 0
+    else:
+        sid = take(mem, span)
+        for e in range(pf.size):
+            sid[pf[e]] = st
+            j += 1
+            if j == eps:
+                st += 1
+                j = 0
+    cap = 64
+    mrow = np.empty(cap, dtype=np.int64)
+    mk = np.empty(cap, dtype=np.int64)
+    nm = k = ww = q = 0
+    b = fr = fc = r_s = 0
+    for f in range(nfold):
+        base = f * L
+        if skewed:
+            b = block_of[f]
+            nrow = t + w - 1
+        else:
+            fr, fc = f % rf, f // rf
+            nrow = R
+        for d in range(nrow):
+            if skewed:
+                ch = b * t + d
+            else:
+                r_s = fr * R + R - 1 - d  # the source row of tile row R - 1 - d
+                if r_s >= rows:
+                    continue
+                ch = fc * rows + r_s
+            ext = sext[ch]
+            if ext < 0:
+                continue
+            o = slo[ch] - q
+            if o < 0:
+                o += n
+            if o + ext < aa:  # every own copy of the chunk is in the window
+                continue
+            if skewed:
+                c0, c1 = max(0, d - t + 1), min(w - 1, d)
+            else:
+                c0, c1 = 0, w - 1
+            for c in range(c0, c1 + 1):
+                v = at(a, trans, d - c, b * w + c) if skewed else at(a, trans, r_s, fc * w + c)
+                if v == -1:
+                    continue
+                o = _offset_of(v - lo, q, n, multi, sid, cnt, sets)
+                if o < aa:
+                    continue
+                k = -((aa - 1 - ww - o) // p)  # miss: the first window holding w + o
+                ww = k * p
+                q = ww % n
+                if nm == cap:
+                    cap *= 2
+                    mrow = _grown(mrow, cap)
+                    mk = _grown(mk, cap)
+                mrow[nm] = base + lead + d if skewed else base + d
+                mk[nm] = k
+                nm += 1
+    if k and nlp > fetch_rows:
+        return mrow, mk, nm, -1, n0, nlp, first, last
+    return mrow, mk, nm, k, n0, nlp, first, last
+
+
+@njit(cache=True, error_model="numpy")
+def _grown(x: np.ndarray, cap: int) -> np.ndarray:
+    out = np.empty(cap, dtype=np.int64)
+    for i in range(x.size):
+        out[i] = x[i]
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _first_last(a: np.ndarray, trans: bool, skewed: bool, t: int, w: int, R: int, rf: int,
+                block_of: np.ndarray, L: int, lead: int) -> tuple[int, int]:
+    """Rows of the operand's first and last requests (-1, -1 if none)."""
+    nfold = block_of.size
+    first = last = -1
+    for f in range(nfold):
+        r = _fold_row(a, trans, skewed, t, w, R, rf, block_of, f, False)
+        if r >= 0:
+            first = f * L + (lead + r if skewed else r)
+            break
+    for f in range(nfold - 1, -1, -1):
+        r = _fold_row(a, trans, skewed, t, w, R, rf, block_of, f, True)
+        if r >= 0:
+            last = f * L + (lead + r if skewed else r)
+            break
+    return first, last
+
+
+@njit(cache=True, error_model="numpy")
+def _fold_row(a: np.ndarray, trans: bool, skewed: bool, t: int, w: int, R: int, rf: int,
+              block_of: np.ndarray, f: int, from_end: bool) -> int:
+    """The first (or last) row of fold f, relative to its chunk rows, with a request; -1 if none."""
+    nrow = t + w - 1 if skewed else R
+    for dd in range(nrow):
+        d = nrow - 1 - dd if from_end else dd
+        if skewed:
+            b = block_of[f]
+            for c in range(max(0, d - t + 1), min(w - 1, d) + 1):
+                if at(a, trans, d - c, b * w + c) != -1:
+                    return d
+        else:
+            fr, fc = f % rf, f // rf
+            for c in range(w):
+                if at(a, trans, fr * R + R - 1 - d, fc * w + c) != -1:
+                    return d
+    return -1
