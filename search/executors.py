@@ -39,6 +39,12 @@ log = logging.getLogger(__name__)
 #: the tasks' arguments, a sweep's points, so with dask's default the driver held the points of
 #: the last 1000 messages per worker (its RSS grew with every point until then).
 DASK_MESSAGE_LOG = 16
+#: What else dask keeps per event in the driver (the LocalCluster's scheduler runs there), all
+#: bounded but long enough to grow through a long sweep: the system monitor's samples (every
+#: 500 ms, 7200 kept: an hour of growth) and the last computations' records (100 kept).
+DASK_BOUNDED_LOGS = {"distributed.admin.low-level-log-length": DASK_MESSAGE_LOG,
+                     "distributed.admin.system-monitor.log-length": 120,
+                     "distributed.diagnostics.computations.max-history": 8}
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -188,7 +194,7 @@ def _dask_client(workers: int | None, scheduler: str | None, connect_timeout_s: 
     except ImportError:
         raise InvalidSpecError("the dask executor needs dask.distributed: pip install 'lowbit[dist]'") from None
     # read as connections open: the client's and, in a LocalCluster, the scheduler's and workers'
-    with dask.config.set({"distributed.admin.low-level-log-length": DASK_MESSAGE_LOG}):
+    with dask.config.set(DASK_BOUNDED_LOGS):
         yield from _open_client(Client, LocalCluster, workers, scheduler, connect_timeout_s)
 
 

@@ -149,3 +149,19 @@ def test_an_evolutionary_sweep_starts_one_pool(tmp_path, monkeypatch):
         s = run_sweep(space, st, executor="local", workers=1, quiet=True, progress=gens.append)
         assert st.count() == 9 and s.evaluated == 9
     assert len(gens) == 3 and made == [1]
+
+
+@pytest.mark.slow
+def test_a_dask_session_bounds_what_the_driver_keeps_per_event():
+    """The LocalCluster's scheduler runs in the sweep's process: its system-monitor samples and
+    computation records are capped (dask keeps an hour of samples and 100 computations), so a
+    long sweep's driver does not grow with them."""
+    from lowbit.search.executors import DASK_BOUNDED_LOGS, session
+
+    with session("dask", workers=1) as s:
+        for r in range(12):
+            assert run(_square, range(r, r + 3), quiet=True, session=s) == 3
+        sched = s.client.cluster.scheduler
+        assert sched.monitor.quantities["cpu"].maxlen == 120 == DASK_BOUNDED_LOGS[
+            "distributed.admin.system-monitor.log-length"]
+        assert sched.computations.maxlen == 8 and len(sched.computations) == 8

@@ -134,3 +134,30 @@ def test_dominance_matrix_against_a_plain_double_loop() -> None:
                           for bj in b] for ci in c])
         assert np.array_equal(S._dominates(c, b), want) and want.any()
         assert np.array_equal(S._dominator_counts(c, b, block=7), want.sum(0))
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_seen_designs_bitmap_or_set_answers_like_a_set_of_designs(big: bool, monkeypatch) -> None:
+    d = {"name": "s", "strategy": "evolutionary", "samples": 10, "models": ["resnet-18"], "formats": ["int8"],
+         "hardware": [{"base": "loom", "params": {"core.rows": [16, 32, 64], "core.cols": [4, 8]}},
+                      {"base": "stripes", "params": {"core.rows": [16, 32], "core.cols": [4, 8, 16, 32]}},
+                      {"base": "loom"}]}
+    space = parse_space(d)
+    if big:  # the set of design numbers used past 2**27 designs
+        monkeypatch.setattr(type(space), "num_designs", property(lambda self: (1 << 27) + 1))
+    every = S.all_designs(space)
+    assert len(every) == 15
+    rng = np.random.default_rng(0)
+    seen, ref = S._Seen(space), set()
+    for _ in range(6):
+        batch = [every[int(i)] for i in rng.integers(len(every), size=4)]
+        seen.update(batch)
+        ref.update(batch)
+        assert len(seen) == len(ref) and all((x in seen) == (x in ref) for x in every)
+    assert (seen._bits is None) == big
+    rest = [x for x in every if x not in ref][:2]
+    both = seen.with_extra(rest)
+    assert len(both) == len(ref) + len(rest) and all((x in both) == (x in ref or x in rest) for x in every)
+    assert len(seen) == len(ref)  # the union does not change the seen set
+    got = S.random_designs(space, 20, rng, exclude=both)
+    assert sorted(got) == sorted(set(every) - ref - set(rest))
