@@ -37,53 +37,61 @@ _FREE, _DEND, _LINE, _HEAD, _TAIL, _UND, _ACC, _DLO, _DHI, _ACT, _WANT, _BW, _CU
 
 
 @njit(cache=True, error_model="numpy")
-def _push(runs: np.ndarray, ws: np.ndarray, length: int, count: int) -> np.ndarray:
-    """Append a run of `count` lines of `length`; the live runs moved to the front, and the
-    array doubled if full, when out of room."""
-    tail = ws[_TAIL]
-    if tail == runs.shape[0]:
-        head = ws[_HEAD]
-        live = tail - head
-        cap = runs.shape[0] * 2 if live * 2 > runs.shape[0] else runs.shape[0]
-        grown = np.empty((cap, 2), dtype=np.int64)
-        for i in range(live):
-            grown[i, 0] = runs[head + i, 0]
-            grown[i, 1] = runs[head + i, 1]
-        runs = grown
-        ws[_HEAD] = 0
-        tail = live
-    runs[tail, 0] = length
-    runs[tail, 1] = count
-    ws[_TAIL] = tail + 1
-    return runs
+def _room(runs: np.ndarray, ws: np.ndarray, need: int) -> np.ndarray:
+    """`runs` with room for `need` more runs past the tail: the live runs moved to the front,
+    into a larger array if they fill half of it (the writer functions never reallocate, so the
+    row loop holds one array)."""
+    head, tail = ws[_HEAD], ws[_TAIL]
+    live = tail - head
+    cap = runs.shape[0]
+    while 2 * (live + need) > cap:
+        cap *= 2
+    out = runs if cap == runs.shape[0] else np.empty((cap, 2), dtype=np.int64)
+    for i in range(live):
+        out[i, 0] = runs[head + i, 0]
+        out[i, 1] = runs[head + i, 1]
+    ws[_HEAD] = 0
+    ws[_TAIL] = live
+    return out
 
 
 @njit(cache=True, error_model="numpy")
-def _store(runs: np.ndarray, ws: np.ndarray, j: int) -> np.ndarray:
-    """write_buffer.py storing j elements: full trace lines become undrained runs."""
+def _store(runs: np.ndarray, ws: np.ndarray, j: int) -> None:
+    """write_buffer.py storing j elements: full trace lines become undrained runs (merged into
+    the last run of full lines)."""
     bw = ws[_BW]
     ws[_FREE] -= j
     v = ws[_LINE] + j
-    full = v // bw
-    ws[_LINE] = v - full * bw
+    if v < 4 * bw:  # a few subtractions instead of a 64-bit division (most stores fill 0-3 lines)
+        full = 0
+        while v >= bw:
+            v -= bw
+            full += 1
+    else:
+        full = v // bw
+        v -= full * bw
+    ws[_LINE] = v
     if full:
         tail = ws[_TAIL]
-        if tail > ws[_HEAD] and runs[tail - 1, 0] == bw:  # merged into the last run of full lines
+        if tail > ws[_HEAD] and runs[tail - 1, 0] == bw:
             runs[tail - 1, 1] += full
         else:
-            runs = _push(runs, ws, bw, full)
+            runs[tail, 0] = bw
+            runs[tail, 1] = full
+            ws[_TAIL] = tail + 1
         ws[_UND] += full
-    return runs
 
 
 @njit(cache=True, error_model="numpy")
-def _flush(runs: np.ndarray, ws: np.ndarray) -> np.ndarray:
+def _flush(runs: np.ndarray, ws: np.ndarray) -> None:
     """The partial trace line, if any, becomes a line of its own."""
     if ws[_LINE]:
-        runs = _push(runs, ws, ws[_LINE], 1)
+        tail = ws[_TAIL]
+        runs[tail, 0] = ws[_LINE]
+        runs[tail, 1] = 1
+        ws[_TAIL] = tail + 1
         ws[_UND] += 1
         ws[_LINE] = 0
-    return runs
 
 
 @njit(cache=True, error_model="numpy")
@@ -115,10 +123,11 @@ def _drain(runs: np.ndarray, ws: np.ndarray, start: int) -> bool:
 
 
 @njit(cache=True, error_model="numpy")
-def _write_row(runs: np.ndarray, ws: np.ndarray, cyc: int, count: int) -> np.ndarray:
+def _write_row(runs: np.ndarray, ws: np.ndarray, cyc: int, count: int) -> None:
     """`_Writer.row`: `count` writes from cycle `cyc`, stored in stretches up to the next one
     that stalls (full during a drain) or drains (below the active half after the last drain
-    ended); the serviced cycle in ws[_CUR], -1 there if a drain found no lines."""
+    ended); the serviced cycle in ws[_CUR], -1 there if a drain found no lines. Needs room
+    for 2 count + 2 runs."""
     cur = cyc
     left = count
     while left:
@@ -129,19 +138,18 @@ def _write_row(runs: np.ndarray, ws: np.ndarray, cyc: int, count: int) -> np.nda
             j = max(ws[_FREE] - ws[_ACT] + 1, 1)  # the j-th write drops below the half: drain
         if j > left:
             break
-        runs = _store(runs, ws, j)
+        _store(runs, ws, j)
         if draining:
             cur = ws[_DEND]
         else:
-            runs = _flush(runs, ws)
+            _flush(runs, ws)
             if not _drain(runs, ws, cur):
                 ws[_CUR] = -1
-                return runs
+                return
         left -= j
     if left:
-        runs = _store(runs, ws, left)
+        _store(runs, ws, left)
     ws[_CUR] = cur
-    return runs
 
 
 @njit(cache=True, error_model="numpy")
@@ -164,7 +172,12 @@ def rows(out: np.ndarray, firsts: np.ndarray, os_counts: bool, R: int, C: int, s
     stall = 0
     ptr_if = ptr_f = kp_if = kp_f = ci_if = ci_f = 0
     first_w = -1
-    cur = 0
+    cur = first_w_cur = last_w_cur = 0
+    s_if0 = s_if1 = s_f0 = s_f1 = c_if0 = c_f0 = 0  # the operands' SRAM start / stop cycles
+    # the write buffer's hot state in locals (written back around the calls that need ws)
+    free, line, dend, head, tail, und = ws[_FREE], ws[_LINE], ws[_DEND], ws[_HEAD], ws[_TAIL], ws[_UND]
+    active = ws[_ACT]
+    cap = runs.shape[0]
     for f in range(rf * cf):
         fr, fc = f % rf, f // rf
         nr = min(sr - fr * R, R)
@@ -190,31 +203,57 @@ def rows(out: np.ndarray, firsts: np.ndarray, os_counts: bool, R: int, C: int, s
                     cyc_f_end[ci_f] = cyc
                     ci_f += 1
             if r == first_if:
-                firsts[0] = cyc
-                out[13] = cyc + o_if
+                c_if0, s_if0 = cyc, cyc + o_if
             if r == last_if:
-                out[14] = cyc + o_if
+                s_if1 = cyc + o_if
             if r == first_f:
-                firsts[1] = cyc
-                out[16] = cyc + o_f
+                c_f0, s_f0 = cyc, cyc + o_f
             if r == last_f:
-                out[17] = cyc + o_f
+                s_f1 = cyc + o_f
+            cur = cyc
             if count:
-                runs = _write_row(runs, ws, cyc, count)
-                cur = ws[_CUR]
-                if cur < 0:
-                    out[0] = 3
-                    return
+                if tail + 2 * count + 4 > cap:
+                    ws[_HEAD], ws[_TAIL] = head, tail
+                    runs = _room(runs, ws, 2 * count + 4)
+                    head, tail, cap = ws[_HEAD], ws[_TAIL], runs.shape[0]
+                if (free - count >= active) if cyc >= dend else (free > count):
+                    # no write drains or waits: the one stretch `_write_row` would store
+                    free -= count
+                    v = line + count
+                    if v >= of_bw:
+                        full = 0
+                        while v >= of_bw:
+                            v -= of_bw
+                            full += 1
+                        if tail > head and runs[tail - 1, 0] == of_bw:  # merged into the last full run
+                            runs[tail - 1, 1] += full
+                        else:
+                            runs[tail, 0] = of_bw
+                            runs[tail, 1] = full
+                            tail += 1
+                        und += full
+                    line = v
+                else:
+                    ws[_FREE], ws[_LINE], ws[_DEND], ws[_HEAD], ws[_TAIL], ws[_UND] = free, line, dend, head, tail, und
+                    _write_row(runs, ws, cyc, count)
+                    free, line, dend, head, tail, und = ws[_FREE], ws[_LINE], ws[_DEND], ws[_HEAD], ws[_TAIL], ws[_UND]
+                    cur = ws[_CUR]
+                    if cur < 0:
+                        out[0] = 3
+                        return
                 if first_w < 0:
-                    first_w = r
-                    out[19] = cur
-                out[20] = cur
-            else:
-                cur = cyc
+                    first_w, first_w_cur = r, cur
+                last_w_cur = cur
             stall += max(max(cur - cyc, o_if - 1), o_f - 1)
+    ws[_FREE], ws[_LINE], ws[_DEND], ws[_HEAD], ws[_TAIL], ws[_UND] = free, line, dend, head, tail, und
+    firsts[0], firsts[1] = c_if0, c_f0
+    out[13], out[14], out[16], out[17] = s_if0, s_if1, s_f0, s_f1
+    if first_w >= 0:
+        out[19], out[20] = first_w_cur, last_w_cur
     out[1] = cur
     out[2] = stall
-    runs = _flush(runs, ws)  # empty_all_buffers: drain until nothing is left
+    runs = _room(runs, ws, 2)
+    _flush(runs, ws)  # empty_all_buffers: drain until nothing is left
     cycle = cur
     while ws[_UND] > 0:
         _drain(runs, ws, cycle)
