@@ -354,7 +354,7 @@ def test_simulate_files_equals_the_layer_path_on_random_topologies(tmp_path: Pat
     rng = random.Random(7)
     base = (DATA / "scalesim" / "a32x32_os.cfg").read_text()
     fast_n = 0
-    for i in range(300):
+    for i in range(200):
         gemm = rng.random() < 0.3
         r, c, df = rng.randint(1, 40), rng.randint(1, 40), rng.choice(["os", "ws", "is"])
         cfg_path, topo = tmp_path / f"a{i % 5}.cfg", tmp_path / f"a{i % 5}.csv"
@@ -375,7 +375,7 @@ def test_simulate_files_equals_the_layer_path_on_random_topologies(tmp_path: Pat
         got = simulate_files(cfg_path, topo, gemm=gemm)
         assert got == _simulate_reference(cfg_path, topo, gemm), topo.read_text()
         assert [list(d) for d in got] == [list(d) for d in _simulate_reference(cfg_path, topo, gemm)]
-    assert 100 < fast_n < 300
+    assert 60 < fast_n < 200
 
 
 def test_topology_fields_int_reads_equal_the_full_reader(tmp_path: Path) -> None:
@@ -383,7 +383,7 @@ def test_topology_fields_int_reads_equal_the_full_reader(tmp_path: Path) -> None
            "16777216", "16777217", "\x0b4", "4\x0c"]
     rng = random.Random(8)
     accepted = 0
-    for i in range(600):
+    for i in range(300):
         gemm = rng.random() < 0.3
         vals = [rng.choice(odd) if rng.random() < 0.3 else str(rng.randint(1, 9)) for _ in range(3 if gemm else 7)]
         if not gemm:  # a filter that fits its ifmap unless an odd value says otherwise
@@ -398,4 +398,4 @@ def test_topology_fields_int_reads_equal_the_full_reader(tmp_path: Path) -> None
         except InvalidSpecError as exc:
             got = f"error: {exc}"
         assert got == full, repr(text)
-    assert accepted > 200
+    assert accepted > 100
