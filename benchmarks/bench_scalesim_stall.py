@@ -9,8 +9,9 @@ calls, reading the files included; wall and CPU time). Prints total cycles of bo
 equal) and the ratios per cfg x topology. Target: >= 1000x.
 
 `--ab REV` also times the SCALE-Sim mode of git revision REV (its scalesim_streams/_fast/_read/
-_rows/_mem loaded from git beside the current ones) against the current one on every layer, in this
-process, alternated, best of 5 CPU times each, and checks both give the same report rows.
+_rows/_jit*/_mem loaded from git beside the current ones; a module REV lacks is not loaded) against
+the current one on every layer, in this process, alternated, best of 5 CPU times each, and checks
+both give the same report rows. REV's numba kernels compile in a temporary folder first (not timed).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ with contextlib.redirect_stdout(io.StringIO()):
 rows = list(csv.reader(open(out + "/" + sim.config.get_run_name() + "/COMPUTE_REPORT.csv")))[1:]
 print(json.dumps({"seconds": secs, "cpu": cpu, "total_cycles": [int(r[2]) for r in rows]}))
 """
-MODULES = ("scalesim_streams", "scalesim_fast", "scalesim_read", "scalesim_rows", "scalesim_mem")
+MODULES = ("scalesim_streams", "scalesim_fast", "scalesim_read", "scalesim_rows", "scalesim_jit_base",
+           "scalesim_jit_user", "scalesim_jit_rows", "scalesim_jit", "scalesim_mem")
 
 
 def _cases(quick: bool) -> list[tuple[Path, str, bool]]:
@@ -72,6 +74,7 @@ def _old_modules(rev: str, tmp: Path) -> ModuleType:
             text = got.stdout
             for other in MODULES:
                 text = text.replace(f"lowbit.hwsim.{other}", f"_ab_old.{other}")
+                text = text.replace(f"from lowbit.hwsim import {other}", f"from _ab_old import {other}")
             (pkg / f"{name}.py").write_text(text)
     sys.path.insert(0, str(tmp))
     return importlib.import_module("_ab_old.scalesim_mem")

@@ -132,21 +132,60 @@ def _stationary_templates(mem: np.ndarray, a: np.ndarray, trans: bool, R: int, C
 
 @njit(cache=True, error_model="numpy")
 def _calc_generations(mem: np.ndarray, size: int, addr: np.ndarray, row: np.ndarray, start: np.ndarray,
-                      block_of: np.ndarray, L: int, lo: int, span: int) -> tuple[np.ndarray, int, int, int, int]:
-    """read_buffer_estimate_bw.py's generations: (row of each generation's last request, how
-    many, distinct addresses of the unfinished one, g, npis)."""
+                      block_of: np.ndarray, L: int, lo: int, span: int,
+                      width: int) -> tuple[np.ndarray, int, int, int, int, int]:
+    """read_buffer_estimate_bw.py's generations: (rows of the generation ends to time, how many
+    of them, how many generations ended, distinct addresses of the unfinished one, g, npis).
+
+    Where every request is new to its generation (each address in one block, once; a block
+    reused only g or more requests later; at most g = `width` requests a row) the generations
+    are every g requests, in distinct rows (`scalesim_mem._all_new`): only the last end is
+    timed. Otherwise each request is checked against a stamp per address of the generation
+    that last saw it."""
     npis = size // 100
     g = 50 * npis
+    nb, nfold = start.size - 1, block_of.size
     nreq = 0
-    for f in range(block_of.size):
+    for f in range(nfold):
         b = block_of[f]
         nreq += start[b + 1] - start[b]
     ends = take(mem, nreq // g + 1 if g > 0 else 1)
     if nreq == 0:
-        return ends, 0, 0, g, npis
+        return ends, 0, 0, 0, g, npis
     stamp = filled(mem, span, -1)
-    gen = cnt = ne = 0
-    for f in range(block_of.size):
+    all_new = g > 0 and width <= g
+    if all_new:  # blocks reused at least g requests apart
+        last = filled(mem, nb, -1)
+        pos = 0
+        for f in range(nfold):
+            b = block_of[f]
+            if start[b + 1] > start[b]:
+                if last[b] >= 0 and pos - last[b] < g:
+                    all_new = False
+                    break
+                last[b] = pos
+                pos += start[b + 1] - start[b]
+    if all_new:  # each address in one block, once (marks 0: the scan's generations start at 1)
+        for e in range(start[nb]):
+            x = addr[e] - lo
+            if stamp[x] == 0:
+                all_new = False
+                break
+            stamp[x] = 0
+    if all_new:
+        ne = nreq // g
+        if ne:  # the row of request ne g - 1
+            target, pos = ne * g - 1, 0
+            for f in range(nfold):
+                b = block_of[f]
+                size_b = start[b + 1] - start[b]
+                if target < pos + size_b:
+                    ends[0] = f * L + row[start[b] + target - pos]
+                    break
+                pos += size_b
+        return ends, min(ne, 1), ne, nreq - ne * g, g, npis
+    gen, cnt, ne = 1, 0, 0
+    for f in range(nfold):
         b = block_of[f]
         base = f * L
         for e in range(start[b], start[b + 1]):
@@ -159,7 +198,7 @@ def _calc_generations(mem: np.ndarray, size: int, addr: np.ndarray, row: np.ndar
                     ne += 1
                     gen += 1
                     cnt = 0
-    return ends, ne, cnt, g, npis
+    return ends, ne, ne, cnt, g, npis
 
 
 @njit(cache=True, error_model="numpy")
@@ -192,7 +231,7 @@ def _work_size(df: int, user: bool, R: int, C: int, t: int, rf: int, cf: int, np
     if user:  # per operand: prefetch order, counts, stretches, sets or a set per address
         n += 6 * (cap_if + cap_f) + 3 * (span_if + span_f) + 8 * (R + C) + 16
     else:  # templates, stamps and generation ends
-        n += 2 * (cap_if + cap_f) + 2 * nfold + 4 + span_if + span_f + req_if + req_f + 2
+        n += 2 * (cap_if + cap_f) + 4 * nfold + 8 + span_if + span_f + req_if + req_f + 2
     return n
 
 
@@ -260,7 +299,7 @@ def layer_kernel(geo: np.ndarray, df: int, R: int, C: int, user: bool, sizes: np
     if_mr, if_mk, f_mr, f_mk = empty, empty, empty, empty
     nm_if = nm_f = 0
     g_if_ends, g_f_ends = empty, empty
-    ne_if = ne_f = rem_if = rem_f = g_if = g_f = np_if = np_f = 0
+    ne_if = ne_f = nt_if = nt_f = rem_if = rem_f = g_if = g_f = np_if = np_f = 0
     if user:
         if df != IS:  # skewed blocks rf x (t x R)
             if_mr, if_mk, nm_if, k_if, n0_if, nl_if, first_if, last_if = user_moves(
@@ -293,26 +332,27 @@ def layer_kernel(geo: np.ndarray, df: int, R: int, C: int, user: bool, sizes: np
             f_a, f_r, f_s = _skew_templates(mem, flt, f_tr, nb_f, t, w_f, lead_sk)
         else:
             f_a, f_r, f_s = _stationary_templates(mem, flt, f_tr, R, C, rf, cf)
-        g_if_ends, ne_if, rem_if, g_if, np_if = _calc_generations(mem, isz, if_a, if_r, if_s, if_of, L, geo[8],
-                                                                  span_if)
-        g_f_ends, ne_f, rem_f, g_f, np_f = _calc_generations(mem, fsz, f_a, f_r, f_s, f_of, L, geo[9], span_f)
+        g_if_ends, nt_if, ne_if, rem_if, g_if, np_if = _calc_generations(
+            mem, isz, if_a, if_r, if_s, if_of, L, geo[8], span_if, C if df == IS else R)
+        g_f_ends, nt_f, ne_f, rem_f, g_f, np_f = _calc_generations(
+            mem, fsz, f_a, f_r, f_s, f_of, L, geo[9], span_f, C if ws_ else w_f)
         has_if, first_if, last_if = _span(if_r, if_s, if_of, L)
         has_f, first_f, last_f = _span(f_r, f_s, f_of, L)
     # ---- the rows, with the write buffer; then the CALC DRAM windows from the rows' cycles
-    cyc_if_end = np.empty(ne_if, dtype=np.int64)
-    cyc_f_end = np.empty(ne_f, dtype=np.int64)
+    cyc_if_end = np.empty(nt_if, dtype=np.int64)
+    cyc_f_end = np.empty(nt_f, dtype=np.int64)
     firsts = np.zeros(2, dtype=np.int64)
     rows(out, firsts, df == OS, R, C, sr, sc, t, L, rf, cf, lead, user,
-         if_mr, if_mk, nm_if, step_if, f_mr, f_mk, nm_f, step_f, g_if_ends, ne_if, cyc_if_end,
-         g_f_ends, ne_f, cyc_f_end, first_if, last_if, first_f, last_f, osz, of_bw)
+         if_mr, if_mk, nm_if, step_if, f_mr, f_mk, nm_f, step_f, g_if_ends, nt_if, cyc_if_end,
+         g_f_ends, nt_f, cyc_f_end, first_if, last_if, first_f, last_f, osz, of_bw)
     if out[0]:
         return out, fl
     out[12], out[15] = has_if, has_f
     if not user:  # read_buffer_estimate_bw.py's DRAM start / stop
-        if calc_dram(out, 3, ne_if, rem_if, g_if, np_if, firsts[0], cyc_if_end):
+        if calc_dram(out, 3, ne_if, nt_if, rem_if, g_if, np_if, firsts[0], cyc_if_end):
             out[0] = 4
             return out, fl
-        if calc_dram(out, 6, ne_f, rem_f, g_f, np_f, firsts[1], cyc_f_end):
+        if calc_dram(out, 6, ne_f, nt_f, rem_f, g_f, np_f, firsts[1], cyc_f_end):
             out[0] = 5
             return out, fl
     return out, fl

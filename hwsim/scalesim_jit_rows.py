@@ -263,10 +263,12 @@ def rows(out: np.ndarray, firsts: np.ndarray, os_counts: bool, R: int, C: int, s
 
 
 @njit(cache=True, error_model="numpy")
-def calc_dram(out: np.ndarray, at: int, ne: int, rem: int, g: int, npis: int, frc: int,
+def calc_dram(out: np.ndarray, at: int, ne: int, nt: int, rem: int, g: int, npis: int, frc: int,
                cyc: np.ndarray) -> bool:
-    """(DRAM start, stop, reads) of a CALC read buffer into out[at:at + 3]; True where two
-    prefetch windows end on one cycle (SCALE-Sim 3.0.0 fails there)."""
+    """(DRAM start, stop, reads) of a CALC read buffer into out[at:at + 3] from `ne` generation
+    ends, the cycles of the last `nt` of them in `cyc` (all, or the last where they are known
+    to lie in distinct rows); True where two prefetch windows end on one cycle (SCALE-Sim 3.0.0
+    fails there)."""
     out[at + 2] = ne * g + rem
     if ne == 0:  # complete_all_prefetches with no active-buffer prefetch done yet
         num_sets = cdiv(rem, npis) if npis else 0
@@ -275,11 +277,11 @@ def calc_dram(out: np.ndarray, at: int, ne: int, rem: int, g: int, npis: int, fr
         return False
     out[at] = (frc - 2 - cdiv(g, 10) + 1) + 1
     win_start = frc - 1
-    for j in range(1, ne):
+    for j in range(1, nt):
         if cyc[j - 1] - win_start + 1 <= 0:
             return True
         win_start = cyc[j - 1] + 1
-    if cyc[ne - 1] - win_start + 1 <= 0:
+    if cyc[nt - 1] - win_start + 1 <= 0:
         return True
-    out[at + 1] = cyc[ne - 1] + 1
+    out[at + 1] = cyc[nt - 1] + 1
     return False
