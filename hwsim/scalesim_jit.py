@@ -301,21 +301,19 @@ def layer_kernel(geo: np.ndarray, df: int, R: int, C: int, user: bool, sizes: np
     g_if_ends, g_f_ends = empty, empty
     ne_if = ne_f = nt_if = nt_f = rem_if = rem_f = g_if = g_f = np_if = np_f = 0
     if user:
-        if df != IS:  # skewed blocks rf x (t x R)
-            if_mr, if_mk, nm_if, k_if, n0_if, nl_if, first_if, last_if = user_moves(
-                mem, ifm, if_tr, True, rf, t, R, 0, R, rf, if_of, L, lead_sk, isz, if_bw, geo[8], span_if)
-        else:  # stationary tiles of the sr x cf C source
-            if_mr, if_mk, nm_if, k_if, n0_if, nl_if, first_if, last_if = user_moves(
-                mem, ifm, if_tr, False, cf, t, C, sr, R, rf, if_of, L, 0, isz, if_bw, geo[8], span_if)
+        # ifmap: skewed blocks rf x (t x R), or (is) stationary tiles of the sr x cf C source;
+        # filter: skewed blocks nb_f x (t x w_f), or (ws) stationary tiles. One call site each,
+        # the shape flags as runtime values (one compiled user_moves, not one per literal).
+        sk_if, sk_f = df != IS, not ws_
+        if_mr, if_mk, nm_if, k_if, n0_if, nl_if, first_if, last_if = user_moves(
+            mem, ifm, if_tr, sk_if, rf if sk_if else cf, t, R if sk_if else C, 0 if sk_if else sr, R, rf,
+            if_of, L, lead_sk if sk_if else 0, isz, if_bw, geo[8], span_if)
         if k_if < 0:
             out[0] = 1
             return out, fl
-        if not ws_:
-            f_mr, f_mk, nm_f, k_f, n0_f, nl_f, first_f, last_f = user_moves(
-                mem, flt, f_tr, True, nb_f, t, w_f, 0, R, rf, f_of, L, lead_sk, fsz, f_bw, geo[9], span_f)
-        else:
-            f_mr, f_mk, nm_f, k_f, n0_f, nl_f, first_f, last_f = user_moves(
-                mem, flt, f_tr, False, cf, t, C, sr, R, rf, f_of, L, 0, fsz, f_bw, geo[9], span_f)
+        f_mr, f_mk, nm_f, k_f, n0_f, nl_f, first_f, last_f = user_moves(
+            mem, flt, f_tr, sk_f, nb_f if sk_f else cf, t, w_f if sk_f else C, 0 if sk_f else sr, R, rf,
+            f_of, L, lead_sk if sk_f else 0, fsz, f_bw, geo[9], span_f)
         if k_f < 0:
             out[0] = 2
             return out, fl

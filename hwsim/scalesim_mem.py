@@ -24,7 +24,10 @@ event instead of address by address:
 - A row's stall is the max of the three operands'; the array's cycle is row + stalls so far.
 
 `simulate_layer(row, cfg)` returns a `LayerReport` with every column of SCALE-Sim's
-COMPUTE_REPORT, BANDWIDTH_REPORT and DETAILED_ACCESS_REPORT.
+COMPUTE_REPORT, BANDWIDTH_REPORT and DETAILED_ACCESS_REPORT. By default the rules run as one
+compiled kernel per layer (`hwsim.scalesim_jit`, numba, imported on the first stall-mode
+layer); `jit=False` runs them as the numpy calls of this module, `oracle=True` as the
+reference (SCALE-Sim's demand matrices, one request / one write at a time).
 """
 
 from __future__ import annotations

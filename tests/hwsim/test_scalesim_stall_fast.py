@@ -1,5 +1,6 @@
 """The vectorised pieces of SCALE-Sim's memory mode equal plain reference loops, on random cases,
-and the default path equals the reference path (`simulate_layer(..., oracle=True)`: SCALE-Sim's
+and the numpy path (`simulate_layer(..., jit=False)`; the compiled default is held to the same
+reference in test_scalesim_stall_jit.py and here) equals the reference path (`simulate_layer(..., oracle=True)`: SCALE-Sim's
 demand matrices, the USER read window one request and one move at a time, the write buffer one
 write at a time, CALC generations one request at a time).
 
@@ -132,7 +133,7 @@ def _skew_blocks_reference(blocks: np.ndarray) -> np.ndarray:
 
 
 def test_whole_layers_equal_with_the_references_swapped_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The default path with plain loops swapped in for the block-by-block previous
+    """The numpy path with plain loops swapped in for the block-by-block previous
     occurrences, the generation scan and the strided skew gives the same reports."""
     rng = random.Random(2)
     cases = [_random_case(rng) for _ in range(60)] + [_larger_case(rng) for _ in range(6)]
@@ -224,8 +225,8 @@ def test_compact_streams_equal_the_demand_matrices() -> None:
 
 
 def test_whole_layers_equal_on_the_stream_path() -> None:
-    """The default path (compact streams) and the oracle (demand matrices) give the same three
-    report rows, or the same error, on random layers, larger ones included."""
+    """The numpy path (compact streams), the compiled kernel and the oracle (demand matrices)
+    give the same three report rows, or the same error, on random layers, larger ones included."""
     rng = random.Random(4)
     cases = [_random_case(rng) for _ in range(60)] + [_larger_case(rng) for _ in range(12)]
 
@@ -432,7 +433,7 @@ def test_operand_matrices_equal_a_plain_im2col() -> None:
 
 
 def test_int32_streams_equal_int64_and_every_demand_is_prefetched() -> None:
-    """The default path gathers int32 addresses where `address_dtype` allows: the compact
+    """The numpy path gathers int32 addresses where `address_dtype` allows: the compact
     streams equal the int64 ones request for request, and every demanded address is in its
     operand's prefetch order (why `user_read_events(trusted=True)` may skip the check), so the
     trusted read windows equal the checked ones. Offsets past 2**31 fall back to int64."""
