@@ -16,7 +16,15 @@ gives the median and p90 over layers, per preset and overall, and the load avera
 alternately, best of `--repeat` each, both caches cleared before every call) and counts the
 layers whose mappings differ: DIR holds that mapper's package files, e.g. from
 `git archive <rev> mapper | tar -x -C /tmp/ref` (DIR = /tmp/ref/mapper). It is loaded as the
-package `lowbit.mapper_ref`; its relative imports resolve inside DIR.
+package `lowbit.mapper_ref`; its relative imports resolve inside DIR. With `--fresh-spec` both
+sides get the same new spec copy per call.
+
+`--fresh-spec` gives every call a new copy of the accelerator, made outside the clock: its core
+model and that model's per-format memos start empty (a new design's first layer); the core, buffer,
+DRAM, energy and memory specs are the same objects. `--fresh-spec=deep` copies those too (a design
+built from scratch: nothing memoised on any spec object; the formats and layers stay shared), and
+also clears the bounded caches keyed by spec field values (`fresh_caches_clear`), so no derived
+quantity of an equal earlier design is reused either.
 """
 
 from __future__ import annotations
@@ -57,6 +65,27 @@ def _layers() -> list:
     return out
 
 
+def fresh_copy(accel, mode: str):
+    """A new accelerator equal to `accel`: `shallow` a new top-level spec (core, buffers, ...
+    shared), `deep` every sub-spec copied too (each frozen dataclass rebuilt from its fields)."""
+    if mode == "shallow":
+        return dataclasses.replace(accel)
+    if mode != "deep":
+        raise SystemExit(f"--fresh-spec: shallow or deep, got {mode!r}")
+    return dataclasses.replace(accel, core=dataclasses.replace(accel.core),
+                               buffers=tuple(dataclasses.replace(b) for b in accel.buffers),
+                               dram=dataclasses.replace(accel.dram), energy=dataclasses.replace(accel.energy),
+                               memory=dataclasses.replace(accel.memory))
+
+
+def fresh_caches_clear() -> None:
+    """Clear the bounded caches keyed by spec field values (not by spec objects) that outlive
+    `mapper.tiling.clear_cache`: what a design never seen before finds empty."""
+    from lowbit.hwsim.cores import mac_array
+
+    mac_array.clear_cache()
+
+
 def _cpu_us(fn, repeat: int, fresh=None) -> float:
     """Best CPU us of `repeat` calls, every mapper cache cleared before each. With `fresh` (a
     function giving a new copy of the accelerator), each call also gets a spec copy made outside
@@ -64,7 +93,7 @@ def _cpu_us(fn, repeat: int, fresh=None) -> float:
     best = float("inf")
     for _ in range(repeat):
         clear_cache()  # cold: no shared result, candidate set or per-dataflow compute from before
-        args = (fresh(),) if fresh is not None else ()
+        args = (fresh(),) if fresh is not None else ()  # (clears the value-keyed caches when deep)
         t0 = time.process_time()
         fn(*args)
         best = min(best, time.process_time() - t0)
@@ -80,8 +109,9 @@ def main() -> None:
                     help="instead: per layer on a design that differs from one already searched only in clock")
     ap.add_argument("--thinning", action="store_true",
                     help="instead: how often every candidate (no max_per_dim thinning) beats max_per_dim=10")
-    ap.add_argument("--fresh-spec", action="store_true",
-                    help="each call on a new copy of the spec: core-model memos empty too (a new design's first layer)")
+    ap.add_argument("--fresh-spec", nargs="?", const="shallow", default="", choices=("shallow", "deep"),
+                    help="each call on a new copy of the spec: core-model memos empty too (a new design's first "
+                         "layer); =deep: every sub-spec copied and the value-keyed caches cleared (see the doc)")
     ap.add_argument("--against", default="", metavar="DIR",
                     help="instead: A/B against the mapper package in DIR (see the module doc)")
     args = ap.parse_args()
@@ -93,10 +123,11 @@ def main() -> None:
     if args.shared:
         return _shared(presets, layers)
     if args.against:
-        return _against(presets, layers, Path(args.against), args.repeat)
+        return _against(presets, layers, Path(args.against), args.repeat, args.fresh_spec)
     fn = search_grid if args.grid else search
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
-          f"{len(layers)} distinct layer shapes; CPU time (time.process_time), best of {args.repeat}")
+          f"{len(layers)} distinct layer shapes; CPU time (time.process_time), best of {args.repeat}"
+          + (f"; fresh spec ({args.fresh_spec})" if args.fresh_spec else ""))
     print("| preset | weights | layers | median us | p90 us | max us |")
     print("|---|---|---:|---:|---:|---:|")
     allt: list[float] = []
@@ -123,7 +154,7 @@ def main() -> None:
             try:
                 if args.fresh_spec:
                     times.append(_cpu_us(lambda acc, layer=layer, aw=aw, a=a: fn(layer, aw, a, acc), args.repeat,
-                                         fresh=lambda accel=accel: dataclasses.replace(accel)))
+                                         fresh=lambda accel=accel: _fresh(accel, args.fresh_spec)))
                 else:
                     times.append(_cpu_us(lambda layer=layer, aw=aw, a=a, accel=accel: fn(layer, aw, a, accel),
                                          args.repeat))
@@ -138,6 +169,12 @@ def main() -> None:
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
+def _fresh(accel, mode: str):
+    if mode == "deep":
+        fresh_caches_clear()
+    return fresh_copy(accel, mode)
+
+
 def _load_ref(path: Path):
     """The mapper package in `path`, imported as `lowbit.mapper_ref` (its `tiling` module)."""
     spec = importlib.util.spec_from_file_location("lowbit.mapper_ref", path / "__init__.py",
@@ -148,14 +185,16 @@ def _load_ref(path: Path):
     return importlib.import_module("lowbit.mapper_ref.tiling")
 
 
-def _outcome(tiling, layer, w, a, accel, repeat: int) -> tuple[float, object]:
-    """(best CPU us of `repeat` cold searches, the mapping's fields or the error text)."""
+def _outcome(tiling, layer, w, a, accel, repeat: int, fresh: str = "") -> tuple[float, object]:
+    """(best CPU us of `repeat` cold searches, the mapping's fields or the error text); with
+    `fresh`, each search on a new copy of `accel` (made outside the clock)."""
     best, out = float("inf"), None
     for _ in range(repeat):
         tiling.clear_cache()
+        acc = _fresh(accel, fresh) if fresh else accel
         t0 = time.process_time()
         try:
-            m = tiling.search(layer, w, a, accel)
+            m = tiling.search(layer, w, a, acc)
             out = (m.tile_m, m.tile_k, m.tile_n, m.loop_order, m.dataflow, m.cores, m.split_dim)
         except LowbitError as exc:
             out = str(exc)
@@ -163,13 +202,14 @@ def _outcome(tiling, layer, w, a, accel, repeat: int) -> tuple[float, object]:
     return best * 1e6, out
 
 
-def _against(presets: list[str], layers: list, path: Path, repeat: int) -> None:
+def _against(presets: list[str], layers: list, path: Path, repeat: int, fresh: str = "") -> None:
     """Per preset and overall: the reference mapper's and this one's median CPU us per layer
     (same process, alternated per layer), and the layers whose mappings differ."""
     from lowbit.mapper import tiling as this
 
     ref = _load_ref(path)
-    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; against {path}")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; against {path}"
+          + (f"; fresh spec ({fresh})" if fresh else ""))
     print("| preset | layers | reference median us | this median us | this p90 us | differing |")
     print("|---|---:|---:|---:|---:|---:|")
     all_ref: list[float] = []
@@ -186,8 +226,8 @@ def _against(presets: list[str], layers: list, path: Path, repeat: int) -> None:
         t_ref, t_new, n_diff = [], [], 0
         for layer in layers:
             aw = a if layer.op is OpKind.MATMUL else w
-            tr, r0 = _outcome(ref, layer, aw, a, accel, repeat)
-            tn, r1 = _outcome(this, layer, aw, a, accel, repeat)
+            tr, r0 = _outcome(ref, layer, aw, a, accel, repeat, fresh)
+            tn, r1 = _outcome(this, layer, aw, a, accel, repeat, fresh)
             if isinstance(r0, str) and isinstance(r1, str):
                 continue  # no mapping either way (the timing run skips these too)
             n_diff += r0 != r1

@@ -10,6 +10,11 @@ mappers' caches are cleared before every call (`clear_cache`) and the best of `-
 CPU times (time.process_time) is kept. Mappings are compared field by field.
 
     .venv/bin/python benchmarks/bench_mapper_tree.py --before REV [--repeat 3] [--presets a,b]
+        [--fresh-spec[=deep]]
+
+`--fresh-spec` as in `bench_mapper.py`: each call on a new copy of that tree's accelerator (made
+outside the clock); `=deep` copies every sub-spec too and clears that tree's value-keyed caches
+(`hwsim.cores.mac_array.clear_cache` where the tree has it).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_mapper import MODELS, WEIGHTS
+from bench_mapper import MODELS, WEIGHTS, fresh_copy
 
 _PKGS = ("hwsim", "mapper", "models", "kernels_ref")
 
@@ -55,7 +60,8 @@ def _old_tree(rev: str, into: Path) -> None:
 
 def _package(name: str) -> dict[str, Any]:
     return {mod.split(".")[-1]: importlib.import_module(f"{name}.{mod}") for mod in
-            ("hwsim.spec", "mapper.tiling", "kernels_ref.formats", "models.zoo", "models.ir", "kernels_ref.errors")}
+            ("hwsim.spec", "mapper.tiling", "kernels_ref.formats", "models.zoo", "models.ir", "kernels_ref.errors",
+             "hwsim.cores.mac_array")}
 
 
 def _layers(p: dict[str, Any]) -> list:
@@ -71,13 +77,19 @@ def _layers(p: dict[str, Any]) -> list:
     return out
 
 
-def _outcome(p: dict[str, Any], layer: Any, w: Any, a: Any, accel: Any, repeat: int) -> tuple[float, Any]:
+def _outcome(p: dict[str, Any], layer: Any, w: Any, a: Any, accel: Any, repeat: int,
+             fresh: str = "") -> tuple[float, Any]:
     best, out = float("inf"), None
     for _ in range(repeat):
         p["tiling"].clear_cache()
+        acc = accel
+        if fresh:
+            if fresh == "deep" and hasattr(p["mac_array"], "clear_cache"):
+                p["mac_array"].clear_cache()
+            acc = fresh_copy(accel, fresh)
         t0 = time.process_time()
         try:
-            m = p["tiling"].search(layer, w, a, accel)
+            m = p["tiling"].search(layer, w, a, acc)
             out = (m.tile_m, m.tile_k, m.tile_n, m.loop_order, m.dataflow.value, m.cores, m.split_dim, m.m_block)
         except p["errors"].LowbitError as exc:
             out = str(exc)
@@ -90,6 +102,7 @@ def main() -> None:
     ap.add_argument("--before", required=True, help="git revision of the earlier tree")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--presets", default="")
+    ap.add_argument("--fresh-spec", nargs="?", const="shallow", default="", choices=("shallow", "deep"))
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lowbit_old_"))
     _old_tree(args.before, tmp)
@@ -98,7 +111,8 @@ def main() -> None:
     lay = {k: _layers(p) for k, p in pk.items()}
     presets = args.presets.split(",") if args.presets else sorted(
         p.stem for p in (ROOT / "hwsim" / "presets").glob("*.yaml"))
-    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; before = {args.before}")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; before = {args.before}"
+          + (f"; fresh spec ({args.fresh_spec})" if args.fresh_spec else ""))
     print("| preset | layers | before median us | after median us | after p90 us | differing |")
     print("|---|---:|---:|---:|---:|---:|")
     all_b: list[float] = []
@@ -118,7 +132,7 @@ def main() -> None:
                 p, accel, layer = pk[k], acc[k], lay[k][i]
                 a = accel.act_format
                 w = a if layer.op is p["ir"].OpKind.MATMUL else p["formats"].Format.parse(used)
-                res[k] = _outcome(p, layer, w, a, accel, args.repeat)
+                res[k] = _outcome(p, layer, w, a, accel, args.repeat, args.fresh_spec)
             if isinstance(res["before"][1], str) and isinstance(res["after"][1], str):
                 continue
             nd += res["before"][1] != res["after"][1]

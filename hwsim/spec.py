@@ -357,13 +357,13 @@ class Accelerator:
         """Format of the KV cache (K and V, the second operand of attention MATMULs)."""
         return Format.parse(self.default_kv_format) if self.default_kv_format else self.act_format
 
-    @cached_property
-    def _core_model(self) -> CoreModel:
-        return _model_for(self.core_family, self.core)
-
     def model(self) -> CoreModel:
-        """The family's core model for this spec, built once per (frozen) spec."""
-        return self._core_model
+        """The family's core model for this spec, built once per (frozen) spec (kept in the
+        instance dict as `cached_property` would, without its per-first-access lock)."""
+        m = self.__dict__.get("_core_model")
+        if m is None:
+            m = self.__dict__["_core_model"] = _model_for(self.core_family, self.core)
+        return m
 
     def buffer_for(self, operand: Operand | str) -> BufferSpec | None:
         """The first (innermost listed) buffer holding an operand, or None when it streams from DRAM."""

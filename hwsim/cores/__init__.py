@@ -9,6 +9,7 @@ is an error, never a default.
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
@@ -50,6 +51,9 @@ def family_module(family: CoreFamily | str) -> ModuleType:
             raise InvalidSpecError(f"unknown core family {family!r} (known: {known})") from None
     if family not in _MODULES:
         raise InvalidSpecError(f"core family {getattr(family, 'value', family)!r} has no implementation")
+    mod = sys.modules.get(_MODULES[family])
+    if mod is not None and getattr(mod, "Model", None) is not None:  # imported (what import_module
+        return mod                                                     # returns), without its lookup
     try:
         return importlib.import_module(_MODULES[family])
     except ModuleNotFoundError as exc:

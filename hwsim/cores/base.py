@@ -19,6 +19,7 @@ fields by name. `lowbit.hwsim.cores.checks.check_core_family` runs the invariant
 from __future__ import annotations
 
 import enum
+import itertools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
@@ -114,6 +115,8 @@ class PairMemo:
 
     def get(self, w: Format, a: Format) -> Any:
         """The stored value of (w, a), or None."""
+        if not self._by_eq:  # empty (a new model): nothing to hash the pair for
+            return None
         hit = self._by_id.get((id(w), id(a)))
         if hit is not None and hit[0] is w and hit[1] is a:  # the pair kept alive: its ids are its own
             return hit[2]
@@ -181,6 +184,21 @@ class MappingHints:
     pe_count: int = 0
 
     def __post_init__(self) -> None:
+        if not self._plain():
+            self._check()
+
+    def _plain(self) -> bool:
+        """Plain ints, strictly ascending dims, a bool row split: every check of `_check` passes
+        (a cheaper test; anything else takes the full checks)."""
+        dims = self.array_dims
+        return type(dims) is tuple and all(type(d) is int and d > 1 for d in dims) \
+            and all(x < y for x, y in itertools.pairwise(dims)) and type(self.k_segment) is int \
+            and self.k_segment >= 0 and type(self.row_split) is bool and type(self.min_tile_n) is int \
+            and self.min_tile_n >= 1 and type(self.accumulator_bits) is int and self.accumulator_bits >= 1 \
+            and type(self.pad_n) is int and self.pad_n >= 1 and type(self.pad_k_rows) is int \
+            and self.pad_k_rows >= 1 and type(self.pe_count) is int and self.pe_count >= 0
+
+    def _check(self) -> None:
         dims = self.array_dims
         if not isinstance(dims, tuple) or not all(_pos_int(d) and d > 1 for d in dims) \
                 or list(dims) != sorted(set(dims)):

@@ -192,10 +192,15 @@ class Spec:
 
     def parallelism(self) -> tuple[int, int, int]:
         """(P_m, P_k, P_n) GEMM elements per step at fusion factor 1."""
-        par = {GemmDim.M: 1, GemmDim.K: self.lanes, GemmDim.N: 1}
-        par[self.rows_dim] *= self.rows
-        par[self.cols_dim] *= self.cols
-        return par[GemmDim.M], par[GemmDim.K], par[GemmDim.N]
+        pm, pk, pn = 1, self.lanes, 1  # (no enum-keyed dict: an enum's hash is Python-level)
+        for dim, ext in ((self.rows_dim, self.rows), (self.cols_dim, self.cols)):
+            if dim is GemmDim.M:
+                pm *= ext
+            elif dim is GemmDim.K:
+                pk *= ext
+            else:
+                pn *= ext
+        return pm, pk, pn
 
 
 def _ceil(a: Any, b: Any) -> Any:
@@ -267,10 +272,12 @@ class Model:
         seg = k_segment_for(layer, s) if layer is not None and s.conv_channelwise else None
         if not seg and self._hints is not None:  # no K segment: one value per (frozen) spec
             return self._hints
-        pads = {s.rows_dim: s.rows, s.cols_dim: s.cols}
+        def pad(dim: GemmDim) -> int:  # {rows_dim: rows, cols_dim: cols}.get(dim, 1): cols win a tie
+            return s.cols if s.cols_dim is dim else (s.rows if s.rows_dim is dim else 1)
+
         hints = MappingHints(array_dims=array_dims_of(s.rows, s.cols, s.lanes), k_segment=int(seg or 0),
                              min_tile_n=s.parallelism()[2], accumulator_bits=s.accumulator_bits,
-                             pad_n=int(pads.get(GemmDim.N, 1)), pad_k_rows=int(pads.get(GemmDim.K, 1)),
+                             pad_n=int(pad(GemmDim.N)), pad_k_rows=int(pad(GemmDim.K)),
                              pe_count=s.rows * s.cols)
         if not seg:
             self._hints = hints

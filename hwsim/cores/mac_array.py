@@ -56,6 +56,7 @@ not charged; they are clock-gated):
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
@@ -76,14 +77,18 @@ from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from lowbit.kernels_ref.formats import Format, FormatKind, Granularity
 
 __all__ = [
+    "PLAN_CACHE_SIZE",
     "CoreStyle",
     "Model",
     "Spec",
+    "clear_cache",
     "holds",
     "pe_area_um2_45nm",
     "systolic_fold_cycles",
     "systolic_folds",
 ]
+
+PLAN_CACHE_SIZE = 1024  # format plans shared by specs of equal datapath modes (`_shared_plan`)
 
 _SYSTOLIC_DATAFLOWS = (Dataflow.WEIGHT_STATIONARY, Dataflow.OUTPUT_STATIONARY, Dataflow.INPUT_STATIONARY)
 
@@ -175,9 +180,21 @@ class Spec:
     @cached_property
     def modes(self) -> tuple[tuple[Format, float], ...]:
         """(mode format, rate), fastest first; ties: narrower first, then listed order."""
-        parsed = [(Format.parse(p), float(r), i) for i, (p, r) in enumerate(zip(self.precisions, self.rates))]
-        parsed.sort(key=lambda t: (-t[1], t[0].bits, t[2]))
-        return tuple((f, r) for f, r, _ in parsed)
+        return _modes(self.precisions, self.rates)
+
+
+@functools.lru_cache(maxsize=PLAN_CACHE_SIZE)
+def _modes(precisions: tuple[str, ...], rates: tuple[float, ...]) -> tuple[tuple[Format, float], ...]:
+    """`Spec.modes` of these precisions and rates (frozen values; bounded)."""
+    parsed = [(Format.parse(p), float(r), i) for i, (p, r) in enumerate(zip(precisions, rates))]
+    parsed.sort(key=lambda t: (-t[1], t[0].bits, t[2]))
+    return tuple((f, r) for f, r, _ in parsed)
+
+
+def clear_cache() -> None:
+    """Drop the format plans and datapath modes shared across specs (`_shared_plan`, `_modes`)."""
+    _shared_plan.cache_clear()
+    _modes.cache_clear()
 
 
 def _is_whole(x: float) -> bool:
@@ -290,25 +307,10 @@ class Model:
     # ------------------------------------------------------------ precision
     def mode(self, w: Format, a: Format) -> tuple[Format, float]:
         """(datapath mode, rate) a (weight, activation) pair runs in."""
-        for fmt, rate in self.spec.modes:
-            if holds(fmt, w) and holds(fmt, a):
-                return fmt, rate
-        raise UnsupportedFormatError(
-            f"mac_array: no datapath mode of {list(self.spec.precisions)} holds weights {w} "
-            f"and activations {a}")
+        return _mode(self.spec.modes, self.spec.precisions, w, a)
 
     def _ran_as(self, w: Format, a: Format, mode: Format) -> str:
-        def native(f: Format) -> bool:
-            return f.kind is mode.kind and f.bits == mode.bits and (
-                f.kind is not FormatKind.FP or (f.exp_bits, f.man_bits) == (mode.exp_bits, mode.man_bits))
-
-        if native(w) and native(a):
-            return ""
-        have = {str(Format.parse(p)) for p in self.spec.precisions}
-        lacking = [_base(f) for f in (w, a) if not native(f) and _base(f) not in have]
-        why = f"core lacks {', '.join(dict.fromkeys(lacking))}" if lacking else \
-            f"weights and activations share one {_base(mode)} mode"
-        return f"{_base(mode)} ({_base(w)} weights x {_base(a)} activations widened: {why})"
+        return _ran_as(self.spec.modes, w, a, mode)
 
     # ------------------------------------------------------------ protocol
     def compute(self, m: Any, k: Any, n: Any, w: Format, a: Format,
@@ -365,15 +367,11 @@ class Model:
     def _plan(self, w: Format, a: Format) -> tuple[Format, float, str, tuple[Action, ...]]:
         """(mode, rate, ran_as, action keys: MAC, operand register read, accumulator add and
         read, dequant) of a format pair, memoised per model instance (bounded: cleared past 256
-        format pairs)."""
+        format pairs) and, across specs, by the only fields it depends on (`_shared_plan`)."""
         hit = self._plans.get(w, a)
         if hit is None:
-            mode, rate = self.mode(w, a)
-            p, acc = mode.bits, self.spec.accumulator_bits
-            kind = ActionKind.MAC_FP if mode.kind is FormatKind.FP else ActionKind.MAC_INT
-            keys = (Action(kind, (p, p)), Action(ActionKind.REG_READ, (p,)), Action(ActionKind.ADD, (acc,)),
-                    Action(ActionKind.REG_READ, (acc,)), Action(ActionKind.DEQUANT, (acc,)))
-            hit = (mode, rate, self._ran_as(w, a, mode), keys)
+            s = self.spec
+            hit = _shared_plan(s.precisions, s.rates, s.accumulator_bits, w, a)
             self._plans.put(w, a, hit)
         return hit
 
@@ -394,6 +392,45 @@ class Model:
         pes = s.rows * s.cols if s.style is CoreStyle.SYSTOLIC else s.units * s.tile_m * s.tile_n * s.tile_k
         per = s.pe_area_um2 if s.pe_area_um2 > 0 else pe_area_um2_45nm(s)
         return pes * per * (node_nm / 45.0) ** 2 * 1e-6
+
+
+@functools.lru_cache(maxsize=PLAN_CACHE_SIZE)
+def _shared_plan(precisions: tuple[str, ...], rates: tuple[float, ...], accumulator_bits: int, w: Format,
+                 a: Format) -> tuple[Format, float, str, tuple[Action, ...]]:
+    """`Model._plan` of a spec with these datapath modes (precisions, rates) and accumulator width:
+    the only spec fields the plan reads, so specs that differ elsewhere (array, dataflows, style,
+    buffers, clock) share it. Keyed by frozen values, bounded; an error is raised, never stored."""
+    modes = _modes(precisions, rates)
+    mode, rate = _mode(modes, precisions, w, a)
+    p, acc = mode.bits, accumulator_bits
+    kind = ActionKind.MAC_FP if mode.kind is FormatKind.FP else ActionKind.MAC_INT
+    keys = (Action(kind, (p, p)), Action(ActionKind.REG_READ, (p,)), Action(ActionKind.ADD, (acc,)),
+            Action(ActionKind.REG_READ, (acc,)), Action(ActionKind.DEQUANT, (acc,)))
+    return mode, rate, _ran_as(modes, w, a, mode), keys
+
+
+def _mode(modes: tuple[tuple[Format, float], ...], precisions: tuple[str, ...], w: Format,
+          a: Format) -> tuple[Format, float]:
+    """(datapath mode, rate) of the first of `modes` that holds both formats."""
+    for fmt, rate in modes:
+        if holds(fmt, w) and holds(fmt, a):
+            return fmt, rate
+    raise UnsupportedFormatError(
+        f"mac_array: no datapath mode of {list(precisions)} holds weights {w} and activations {a}")
+
+
+def _ran_as(modes: tuple[tuple[Format, float], ...], w: Format, a: Format, mode: Format) -> str:
+    def native(f: Format) -> bool:
+        return f.kind is mode.kind and f.bits == mode.bits and (
+            f.kind is not FormatKind.FP or (f.exp_bits, f.man_bits) == (mode.exp_bits, mode.man_bits))
+
+    if native(w) and native(a):
+        return ""
+    have = {str(f) for f, _ in modes}  # = str(Format.parse(p)) of every precision
+    lacking = [_base(f) for f in (w, a) if not native(f) and _base(f) not in have]
+    why = f"core lacks {', '.join(dict.fromkeys(lacking))}" if lacking else \
+        f"weights and activations share one {_base(mode)} mode"
+    return f"{_base(mode)} ({_base(w)} weights x {_base(a)} activations widened: {why})"
 
 
 _FP_BASE = {(5, 10): "fp16", (8, 7): "bf16", (4, 3): "fp8e4m3", (5, 2): "fp8e5m2", (2, 1): "fp4", (3, 2): "fp6"}
