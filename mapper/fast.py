@@ -196,7 +196,7 @@ def _at1(x: Any, t: int) -> Any:
 
 
 def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator, objective: str,
-                      table: EnergyTable | None, active: int, tms: np.ndarray, tks: np.ndarray, tns: np.ndarray,
+                      table: EnergyTable | None, active: int, tms: Any, tks: Any, tns: Any,
                       dataflows: tuple[Dataflow, ...], priced: bool = False,
                       cutoff: float = math.inf) -> tuple[Any, ...] | None:
     """(flat enumeration index into the (tm, tk, tn, order, dataflow) grid of the winner, its
@@ -220,7 +220,8 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
     M, K, N = shape.m, shape.k, shape.n
     if shape.batch * M * K * N >= _EXACT_INT or min(shape.batch, M, K, N) < 1:
         return None
-    nm, nk, nn = tms.size, tks.size, tns.size
+    tms, tks, tns = (t if type(t) is tuple else tuple(t.tolist()) for t in (tms, tks, tns))
+    nm, nk, nn = len(tms), len(tks), len(tns)
     shape3 = (nm, nk, nn)
     D = len(dataflows)
 
@@ -232,8 +233,7 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
             and min(cc_l) >= cutoff:
         return None, math.inf  # cycles = cc + max(rint(latency - cc), 0) >= cc >= the cutoff
 
-    st = _structure(M, K, N, shape.batch, shape.conv_window if padded else (), tuple(tms.tolist()),
-                    tuple(tks.tolist()), tuple(tns.tolist()))
+    st = _structure(M, K, N, shape.batch, shape.conv_window if padded else (), tms, tks, tns)
     tm, tk, tn, trm, trk, trn, steps, steps_m1, multi_k, gm, gn, tmn, tmk, tkn, vol = st
     bits = operand_bits(w, a, None)
     b_in, b_w, b_out = bits.input, bits.weight, bits.output

@@ -323,18 +323,20 @@ def _search(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: s
 
 
 def _grid(layer: Layer, accel: Accelerator, max_per_dim: int, split: str, hints: MappingHints
-          ) -> tuple[GemmShape, int, str, np.ndarray, np.ndarray, np.ndarray]:
-    """(per-core GEMM, active cores, split dim, tm / tk / tn candidates) of one split."""
+          ) -> tuple[GemmShape, int, str, Any, Any, Any]:
+    """(per-core GEMM, active cores, split dim, tm / tk / tn candidates) of one split: ascending
+    int64 arrays under `MemoryRules.padded_tiles`, else tuples of ints (`candidate_sizes`' values,
+    without the array: the fast search keys its structure by the tuples)."""
     shape, active, dim = layer_gemm(layer, accel.num_cores, hints, split, _host_im2col(accel))
-    dims = hints.array_dims
-    tms = ((conv_block_sizes(shape) if shape.conv_window else np.array(five_loops.pow2_capped(shape.m), dtype=np.int64))
-           if accel.memory.padded_tiles else candidate_sizes(shape.m, dims, max_per_dim))
-    tks = (whole_window_k_sizes(shape) if accel.memory.padded_tiles
-           else candidate_sizes(shape.k, dims, max_per_dim))
+    dims = tuple(map(int, hints.array_dims))
+    if not accel.memory.padded_tiles:
+        return (shape, active, dim, _candidate_sizes(int(shape.m), dims, max_per_dim),
+                _candidate_sizes(int(shape.k), dims, max_per_dim), _candidate_sizes(int(shape.n), dims, max_per_dim))
+    tms = conv_block_sizes(shape) if shape.conv_window else np.array(five_loops.pow2_capped(shape.m), dtype=np.int64)
+    tks = whole_window_k_sizes(shape)
     tns = candidate_sizes(shape.n, dims, max_per_dim)
-    if accel.memory.padded_tiles:  # a whole tile narrower than the array's N extent
-        tns = tns[tns >= min(hints.min_tile_n, shape.n)]  # would idle columns on every tile
-    return shape, active, dim, tms, tks, tns
+    tns = tns[tns >= min(hints.min_tile_n, shape.n)]  # a whole tile narrower than the array's N extent
+    return shape, active, dim, tms, tks, tns          # would idle columns on every tile
 
 
 def _search_split(layer: Layer, w: Format, a: Format, accel: Accelerator, objective: str, max_per_dim: int,
@@ -358,8 +360,8 @@ def _search_split(layer: Layer, w: Format, a: Format, accel: Accelerator, object
         return None, obj
     rest, d = divmod(int(idx), len(dataflows))  # np.unravel_index over (tm, tk, tn, order, dataflow)
     rest, o = divmod(rest, len(LOOP_ORDERS))
-    rest, i_n = divmod(rest, tns.size)
-    i_m, i_k = divmod(rest, tks.size)
+    rest, i_n = divmod(rest, len(tns))
+    i_m, i_k = divmod(rest, len(tks))
     return (Mapping(tile_m=int(tms[i_m]), tile_k=int(tks[i_k]), tile_n=int(tns[i_n]),
                     loop_order=LOOP_ORDERS[int(o)], dataflow=dataflows[int(d)], cores=active, split_dim=dim), obj,
             *found[2:])
@@ -377,7 +379,8 @@ def _search_split_grid(layer: Layer, w: Format, a: Format, accel: Accelerator, o
         (b, oh, ow, ic, oc, order, di), val = five_loops.search(ls, shape, w, a, accel, objective, table, layer.name)
         return Mapping(tile_m=b * oh * ow, tile_k=ic * ls.kernel_h * ls.kernel_w, tile_n=oc, loop_order=order,
                        dataflow=dataflows[di], cores=active, split_dim=dim, m_block=(b, oh, ow)), val
-    grid = np.meshgrid(tms, tks, tns, np.arange(len(LOOP_ORDERS)), np.arange(len(dataflows)), indexing="ij")
+    grid = np.meshgrid(*(np.asarray(t, dtype=np.int64) for t in (tms, tks, tns)), np.arange(len(LOOP_ORDERS)),
+                       np.arange(len(dataflows)), indexing="ij")
     tm, tk, tn, order, dfi = (g.ravel() for g in grid)
     priced = price_candidates(shape, w, a, accel, tm, tk, tn, order, dfi, table, n_cores_active=active)
     if not np.any(priced.fits):
