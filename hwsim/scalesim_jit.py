@@ -34,7 +34,7 @@ from lowbit.hwsim.scalesim_jit_rows import calc_dram, rows
 from lowbit.hwsim.scalesim_jit_user import user_moves
 from numba import njit
 
-__all__ = ["ERRORS", "OUT_FIELDS", "layer_kernel"]
+__all__ = ["ERRORS", "OUT_FIELDS", "layer_kernel", "warm"]
 
 # layer_kernel's error codes (0: none) and the message each raises
 ERRORS = {
@@ -355,4 +355,13 @@ def layer_kernel(geo: np.ndarray, df: int, R: int, C: int, user: bool, sizes: np
             return out, fl
     return out, fl
 
+
+def warm() -> None:
+    """Compile (or load from numba's cache) the kernel on a tiny layer, USER and CALC: `make
+    install` runs this so that the first stall-mode layer, and the first test run, does not
+    pay the ~12 s cold compile."""
+    geo = np.array([5, 5, 2, 2, 2, 3, 1, 1, 0, 1000], dtype=np.int64)
+    sizes = np.array([1024, 1024, 1024], dtype=np.int64)
+    for user in (True, False):
+        layer_kernel(geo, OS, 4, 4, user, sizes, np.array([10, 10, 4], dtype=np.int64))
 

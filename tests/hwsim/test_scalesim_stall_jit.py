@@ -150,3 +150,16 @@ def test_numba_loads_with_the_stall_path_only() -> None:
             "lowbit.hwsim.scalesim_mem.simulate_layer(ScaleSimLayer('l', 5, 5, 2, 2, 2, 3, 1, 1), cfg)\n"
             "assert 'numba' in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+def test_warm_compiles_the_kernel_for_both_modes() -> None:
+    """`scalesim_jit.warm` (run by `make install`) leaves the kernel compiled for the one
+    signature every layer uses, so a layer right after it compiles nothing more."""
+    from lowbit.hwsim import scalesim_jit
+
+    scalesim_jit.warm()
+    assert len(scalesim_jit.layer_kernel.signatures) == 1
+    layer, cfg = _case(random.Random(5))
+    _rows(layer, cfg)
+    assert len(scalesim_jit.layer_kernel.signatures) == 1
+
