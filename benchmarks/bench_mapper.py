@@ -81,9 +81,10 @@ def fresh_copy(accel, mode: str):
 def fresh_caches_clear() -> None:
     """Clear the bounded caches keyed by spec field values (not by spec objects) that outlive
     `mapper.tiling.clear_cache`: what a design never seen before finds empty."""
-    from lowbit.hwsim.cores import mac_array
+    from lowbit.hwsim.cores import bit_serial, mac_array
 
     mac_array.clear_cache()
+    bit_serial.clear_cache()
 
 
 def _cpu_us(fn, repeat: int, fresh=None) -> float:

@@ -14,7 +14,7 @@ CPU times (time.process_time) is kept. Mappings are compared field by field.
 
 `--fresh-spec` as in `bench_mapper.py`: each call on a new copy of that tree's accelerator (made
 outside the clock); `=deep` copies every sub-spec too and clears that tree's value-keyed caches
-(`hwsim.cores.mac_array.clear_cache` where the tree has it).
+(`hwsim.cores.mac_array` / `bit_serial.clear_cache` where the tree has them).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def _old_tree(rev: str, into: Path) -> None:
 def _package(name: str) -> dict[str, Any]:
     return {mod.split(".")[-1]: importlib.import_module(f"{name}.{mod}") for mod in
             ("hwsim.spec", "mapper.tiling", "kernels_ref.formats", "models.zoo", "models.ir", "kernels_ref.errors",
-             "hwsim.cores.mac_array")}
+             "hwsim.cores.mac_array", "hwsim.cores.bit_serial")}
 
 
 def _layers(p: dict[str, Any]) -> list:
@@ -84,8 +84,9 @@ def _outcome(p: dict[str, Any], layer: Any, w: Any, a: Any, accel: Any, repeat: 
         p["tiling"].clear_cache()
         acc = accel
         if fresh:
-            if fresh == "deep" and hasattr(p["mac_array"], "clear_cache"):
-                p["mac_array"].clear_cache()
+            for fam in ("mac_array", "bit_serial"):
+                if fresh == "deep" and hasattr(p[fam], "clear_cache"):
+                    p[fam].clear_cache()
             acc = fresh_copy(accel, fresh)
         t0 = time.process_time()
         try:

@@ -68,6 +68,8 @@ where bit_cycles = the serial passes one MAC takes (1 for bit-parallel).
 from __future__ import annotations
 
 import enum
+import functools
+import operator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -86,10 +88,12 @@ from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from lowbit.kernels_ref.formats import Format, FormatKind, Granularity
 
 __all__ = [
+    "FORMAT_PLAN_FIELDS",
     "GemmDim",
     "Model",
     "SerialOperands",
     "Spec",
+    "clear_cache",
     "fusion_bricks_per_operand",
     "k_segment_for",
     "operand_bits",
@@ -394,13 +398,22 @@ class Model:
     def _plan(self, w: Format, a: Format) -> tuple[Any, ...]:
         """What `compute` derives from the formats alone (the format checks, F, cycles per step,
         P_m / P_k / P_n, the group size, the action keys in `compute`'s order, ran_as), memoised
-        per model instance (the spec is frozen; bounded: cleared past 256 format pairs)."""
+        per model instance (the spec is frozen; bounded: cleared past 256 format pairs); all but
+        P_m / P_k / P_n shared across specs by the fields they read (`_format_plan`)."""
         hit = self._plans.get(w, a)
         if hit is not None:
             return hit
+        fuse, per_step, group, keys, dequant, ran = _format_plan(_FormatPlanKey(self.spec), w, a)
+        pm, pk, pn = self.spec.parallelism()
+        hit = (fuse, per_step, pm, pk, pn, group, keys, dequant, ran)
+        self._plans.put(w, a, hit)
+        return hit
+
+    def _format_plan(self, w: Format, a: Format) -> tuple[Any, ...]:
+        """(F, cycles per step, group size, action keys, dequant action, ran_as): what `_plan`
+        reads from the formats and the spec's `FORMAT_PLAN_FIELDS` only."""
         s = self.spec
         fuse, per_step = self.pass_cycles(w, a)
-        pm, pk, pn = s.parallelism()
         bw, ba = operand_bits(w), operand_bits(a)
         if s.serial is SerialOperands.NONE:
             kind = ActionKind.MAC_FP if (a.is_float or w.kind in _DECODED_KINDS) else ActionKind.MAC_INT
@@ -411,10 +424,8 @@ class Model:
             keys = (Action(ActionKind.SHIFT_ADD, (s.accumulator_bits,)), Action(ActionKind.REG_READ, (w_width,)),
                     Action(ActionKind.REG_READ, (a_width,)))
         group = w.group_size if w.granularity is Granularity.GROUP and w.group_size else 0
-        hit = (fuse, per_step, pm, pk, pn, group, keys, Action(ActionKind.DEQUANT, (s.accumulator_bits,)),
-               self._ran_as(w, a, fuse, per_step))
-        self._plans.put(w, a, hit)
-        return hit
+        return (fuse, per_step, group, keys, Action(ActionKind.DEQUANT, (s.accumulator_bits,)),
+                self._ran_as(w, a, fuse, per_step))
 
     def _compute_int(self, m: int, k: int, n: int, batch: int, k_segment: int | None,
                      plan: tuple[Any, ...]) -> TileCompute:
@@ -494,3 +505,38 @@ class Model:
 def _scalar(v: Any) -> Any:
     arr = np.asarray(v)
     return int(arr) if arr.ndim == 0 else arr
+
+
+# the spec fields `Model._format_plan` reads (format checks, pass cycles, action keys, ran_as)
+FORMAT_PLAN_FIELDS = ("serial", "bits_per_cycle_w", "bits_per_cycle_a", "parallel_bits_w", "parallel_bits_a",
+                      "fusion_brick_bits", "fusion_bricks", "float_datapath", "accumulator_bits")
+_PLAN_FIELDS = operator.attrgetter(*FORMAT_PLAN_FIELDS)
+
+
+class _FormatPlanKey:
+    """A spec seen only through `FORMAT_PLAN_FIELDS` (hash / equality by those): specs that
+    differ in the array (rows, cols, lanes, axes), dataflow, dequant cycles or area share it."""
+
+    __slots__ = ("key", "spec")
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.key = _PLAN_FIELDS(spec)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _FormatPlanKey) and self.key == other.key
+
+
+@functools.lru_cache(maxsize=1024)
+def _format_plan(pk: _FormatPlanKey, w: Format, a: Format) -> tuple[Any, ...]:
+    """`Model._format_plan`, shared by specs of equal `FORMAT_PLAN_FIELDS` (bounded; an error is
+    raised, never stored)."""
+    return Model(pk.spec)._format_plan(w, a)
+
+
+def clear_cache() -> None:
+    """Drop the format plans shared across specs (`_format_plan`)."""
+    _format_plan.cache_clear()

@@ -244,3 +244,82 @@ def _outcome(layer, w, a, acc):
         return str(tiling.search(layer, w, a, acc))
     except LowbitError as exc:
         return f"{type(exc).__name__}: {exc}"
+
+
+def _bs_plan(spec: bit_serial.Spec, w: Format, a: Format, cold: bool) -> object:
+    """bit_serial's plan on a new model, with the shared format plans cleared first (`cold`: what
+    the spec alone gives) or as the cache holds them."""
+    if cold:
+        bit_serial.clear_cache()
+    try:
+        return bit_serial.Model(spec)._plan(w, a)
+    except LowbitError as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+BS = bit_serial.SerialOperands
+# (field, base spec, changed value, weight, activation): the field changed alone changes the plan
+BS_FIELD_CASES = [
+    ("serial", {"serial": BS.ACTIVATIONS}, BS.BOTH, "int8", "int8"),
+    ("bits_per_cycle_w", {"serial": BS.WEIGHTS}, 2, "int8", "int8"),
+    ("bits_per_cycle_a", {"serial": BS.ACTIVATIONS}, 2, "int8", "int8"),
+    ("parallel_bits_w", {"serial": BS.ACTIVATIONS}, 8, "int16", "int8"),
+    ("parallel_bits_a", {"serial": BS.WEIGHTS}, 8, "int8", "int16"),
+    ("fusion_brick_bits", {"serial": BS.NONE, "parallel_bits_w": 8, "parallel_bits_a": 8}, 2, "int2", "int2"),
+    ("fusion_bricks", {"serial": BS.NONE, "fusion_brick_bits": 2}, 32, "int2", "int2"),
+    ("float_datapath", {"serial": BS.WEIGHTS, "float_datapath": True}, False, "int4", "fp16"),  # ok, then error
+    ("accumulator_bits", {}, 24, "int4", "int8"),
+]
+
+
+def test_bit_serial_format_plan_fields_are_the_key() -> None:
+    """`FORMAT_PLAN_FIELDS` is exactly the list changed here, and each of them, changed alone
+    with the other spec's plan already cached, gives that spec's own plan, not the cached one
+    (so none can be dropped from the key); the array (rows, cols, lanes, axes), dataflow and
+    dequant cycles are outside it and do not stop the sharing."""
+    assert set(bit_serial.FORMAT_PLAN_FIELDS) == {c[0] for c in BS_FIELD_CASES}
+    for field, base_kw, value, wn, an in BS_FIELD_CASES:
+        base = bit_serial.Spec(**base_kw)
+        changed = dataclasses.replace(base, **{field: value})
+        w, a = F(wn), F(an)
+        p0 = _bs_plan(base, w, a, cold=True)
+        p1 = _bs_plan(changed, w, a, cold=False)  # base's plan cached
+        assert p1 == _bs_plan(changed, w, a, cold=True), field
+        assert p1 != p0, field
+    base = bit_serial.Spec(serial=BS.BOTH)
+    w, a = F("int4"), F("int8")
+    p0 = _bs_plan(base, w, a, cold=True)
+    other = dataclasses.replace(base, rows=3, cols=5, lanes=7, rows_dim=bit_serial.GemmDim.K,
+                                cols_dim=bit_serial.GemmDim.N, dequant_cycles_per_group=2,
+                                dataflow=Dataflow.WEIGHT_STATIONARY)
+    p1 = _bs_plan(other, w, a, cold=False)
+    assert p1[:2] == p0[:2] and p1[5:] == p0[5:] and p1[6] is p0[6]  # shared, not recomputed
+    assert p1[2:5] == other.parallelism() != p0[2:5]
+
+
+def test_bit_serial_shared_plan_equals_cold_on_presets_and_random_specs() -> None:
+    """Every bit_serial preset's core and 40 random specs x formats, the shared plans warm from
+    the other specs: each plan (or error) equals the one its spec gives with the cache cleared."""
+    rng = np.random.default_rng(19)
+    specs = [load_accelerator(p).core for p in list_presets()
+             if load_accelerator(p).core_family is CoreFamily.BIT_SERIAL]
+    for _ in range(40):
+        serial = BS(rng.choice([s.value for s in BS]))
+        kw = {"serial": serial, "bits_per_cycle_w": int(rng.choice([1, 2, 4])),
+              "bits_per_cycle_a": int(rng.choice([1, 2])), "parallel_bits_w": int(rng.choice([4, 8, 16])),
+              "parallel_bits_a": int(rng.choice([8, 16])), "rows": int(rng.integers(1, 64)),
+              "cols": int(rng.integers(1, 64)), "accumulator_bits": int(rng.choice([24, 32])),
+              "float_datapath": bool(rng.random() < 0.3) and serial is not BS.ACTIVATIONS
+              and serial is not BS.BOTH}
+        if serial is BS.NONE and rng.random() < 0.5:
+            kw.update(fusion_brick_bits=2, fusion_bricks=int(rng.choice([16, 32])), float_datapath=False)
+        specs.append(bit_serial.Spec(**kw))
+    assert len(specs) > 50
+    bit_serial.clear_cache()
+    warm = {(i, str(w), str(a)): _bs_plan(s, w, a, cold=False)
+            for i, s in enumerate(specs) for w, a in itertools.product(FORMATS, FORMATS[:7])}
+    n_ok = 0
+    for (i, wn, an), got in warm.items():
+        assert got == _bs_plan(specs[i], F(wn), F(an), cold=True), (specs[i], wn, an)
+        n_ok += not isinstance(got, str)
+    assert n_ok > 1000
