@@ -229,7 +229,7 @@ def _work_size(df: int, user: bool, R: int, C: int, t: int, rf: int, cf: int, np
     span_f = win * nf
     n = npx * win + win * nf + 4
     if user:  # per operand: prefetch order, counts, stretches, sets or a set per address
-        n += 6 * (cap_if + cap_f) + 3 * (span_if + span_f) + 8 * (R + C) + 16
+        n += 6 * (cap_if + cap_f) + 4 * (span_if + span_f) + 8 * (R + C) + 16
     else:  # templates, stamps and generation ends
         n += 2 * (cap_if + cap_f) + 4 * nfold + 8 + span_if + span_f + req_if + req_f + 2
     return n

@@ -140,9 +140,10 @@ def user_moves(mem: np.ndarray, a: np.ndarray, trans: bool, skewed: bool, nb: in
         else:
             slo[ch] = 0
             sext[ch] = -1
-    sid = sets = take(mem, 0)
+    sid = sets = memo = take(mem, 0)
     st = j = 0
     if multi:
+        memo = filled(mem, span, -1)  # per address: the last move count whose window held it
         sets = take(mem, pf.size)  # each copy's set, address-major, ascending within one
         fill = take(mem, span)
         for x in range(span):
@@ -200,9 +201,18 @@ def user_moves(mem: np.ndarray, a: np.ndarray, trans: bool, skewed: bool, nb: in
                 v = at(a, trans, d - c, b * w + c) if skewed else at(a, trans, r_s, fc * w + c)
                 if v == -1:
                     continue
-                o = _offset_of(v - lo, q, n, multi, sid, cnt, sets)
-                if o < aa:
-                    continue
+                x = v - lo
+                if multi:  # im2col copies: an address found in the window after k moves keeps k
+                    if memo[x] == k:
+                        continue
+                    o = _offset_of(x, q, n, multi, sid, cnt, sets)
+                    if o < aa:
+                        memo[x] = k
+                        continue
+                else:
+                    o = _offset_of(x, q, n, multi, sid, cnt, sets)
+                    if o < aa:
+                        continue
                 k = -((aa - 1 - ww - o) // p)  # miss: the first window holding w + o
                 ww = k * p
                 q = ww % n
