@@ -83,8 +83,9 @@ def fresh_caches_clear() -> None:
     `mapper.tiling.clear_cache`: what a design never seen before finds empty."""
     from lowbit.hwsim.cores import bit_serial, mac_array
 
-    mac_array.clear_cache()
-    bit_serial.clear_cache()
+    for mod in (mac_array, bit_serial):
+        if hasattr(mod, "clear_cache"):  # (an earlier tree run with this script has none)
+            mod.clear_cache()
 
 
 def _cpu_us(fn, repeat: int, fresh=None) -> float:
@@ -113,6 +114,9 @@ def main() -> None:
     ap.add_argument("--fresh-spec", nargs="?", const="shallow", default="", choices=("shallow", "deep"),
                     help="each call on a new copy of the spec: core-model memos empty too (a new design's first "
                          "layer); =deep: every sub-spec copied and the value-keyed caches cleared (see the doc)")
+    ap.add_argument("--fresh-gap", action="store_true",
+                    help="instead: per preset, a fresh copy (--fresh-spec mode, default shallow) vs the warm spec, "
+                         "alternated per layer: the median CPU us each and the gap")
     ap.add_argument("--against", default="", metavar="DIR",
                     help="instead: A/B against the mapper package in DIR (see the module doc)")
     args = ap.parse_args()
@@ -123,6 +127,8 @@ def main() -> None:
         return _thinning(presets, layers)
     if args.shared:
         return _shared(presets, layers)
+    if args.fresh_gap:
+        return _fresh_gap(presets, layers, args.repeat, args.fresh_spec or "shallow")
     if args.against:
         return _against(presets, layers, Path(args.against), args.repeat, args.fresh_spec)
     fn = search_grid if args.grid else search
@@ -243,6 +249,47 @@ def _against(presets: list[str], layers: list, path: Path, repeat: int, fresh: s
     print(f"| **all** | {n.size} | **{np.median(r):.0f}** (p90 {np.percentile(r, 90):.0f}) | "
           f"**{np.median(n):.0f}** | {np.percentile(n, 90):.0f} | {differ} |")
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def _fresh_gap(presets: list[str], layers: list, repeat: int, mode: str) -> None:
+    """Per preset: median CPU us of a search on a fresh copy of the spec (`mode`) and on the warm
+    spec itself, alternated per layer (best of `repeat` each, mapper caches cleared before every
+    call), and their gap: what a new design's first layer costs over a known design's."""
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; fresh spec ({mode}) vs warm")
+    print("| preset | layers | fresh median us | warm median us | gap us |")
+    print("|---|---:|---:|---:|---:|")
+    all_f: list[float] = []
+    all_w: list[float] = []
+    for hw in presets:
+        accel = load_accelerator(hw)
+        a = accel.act_format
+        used = next((n for n in WEIGHTS if not isinstance(_outcome(tiling_mod(), layers[0], Format.parse(n), a,
+                                                                   accel, 1)[1], str)), "")
+        if not used:
+            continue
+        w = Format.parse(used)
+        tf, tw = [], []
+        for layer in layers:
+            aw = a if layer.op is OpKind.MATMUL else w
+            f, r0 = _outcome(tiling_mod(), layer, aw, a, accel, repeat, mode)
+            k, r1 = _outcome(tiling_mod(), layer, aw, a, accel, repeat)
+            if isinstance(r0, str) and isinstance(r1, str):
+                continue
+            assert r0 == r1, (hw, layer.name, r0, r1)  # a fresh copy maps as the spec itself
+            tf.append(f)
+            tw.append(k)
+        all_f += tf
+        all_w += tw
+        print(f"| {hw} | {len(tf)} | {np.median(tf):.0f} | {np.median(tw):.0f} | {np.median(tf) - np.median(tw):.1f} |")
+    print(f"| **all** | {len(all_f)} | **{np.median(all_f):.0f}** | **{np.median(all_w):.0f}** | "
+          f"{np.median(all_f) - np.median(all_w):.1f} |")
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def tiling_mod():
+    from lowbit.mapper import tiling
+
+    return tiling
 
 
 def _shared(presets: list[str], layers: list) -> None:
