@@ -94,7 +94,7 @@ def _synthetic_sweep(seed: int, prune: bool, population: int,
 
 
 @pytest.mark.parametrize("seed,population,samples", [
-    (3, 1, 300), pytest.param(0, 8, 700, marks=pytest.mark.slow), pytest.param(1, 4, 700, marks=pytest.mark.slow),
+    (3, 1, 160), pytest.param(0, 8, 700, marks=pytest.mark.slow), pytest.param(1, 4, 700, marks=pytest.mark.slow),
     pytest.param(2, 16, 700, marks=pytest.mark.slow), pytest.param(4, 2, 700, marks=pytest.mark.slow)])
 def test_pruned_archive_gives_the_same_sweep_as_ranking_every_design(seed: int, population: int,
                                                                     samples: int) -> None:
