@@ -228,8 +228,9 @@ def _work_size(df: int, user: bool, R: int, C: int, t: int, rf: int, cf: int, np
     req_f = stat if df == WS else nfold * t * (C if df == OS else R)
     span_f = win * nf
     n = npx * win + win * nf + 4
-    if user:  # per operand: prefetch order, counts, stretches, sets or a set per address
+    if user:  # per operand: prefetch order, counts, stretches, segments, sets or a set per address
         n += 6 * (cap_if + cap_f) + 4 * (span_if + span_f) + 8 * (R + C) + 16
+        n += 4 * (rf + cf + 2) * (t + R + C)  # a skewed operand's segments (2 nb (t + w - 1))
     else:  # templates, stamps and generation ends
         n += 2 * (cap_if + cap_f) + 4 * nfold + 8 + span_if + span_f + req_if + req_f + 2
     return n

@@ -48,10 +48,13 @@ def user_sizes(pf_entries: int, pf_size: int, size: int, bw: int) -> tuple[int, 
 
 @njit(cache=True, error_model="numpy")
 def _prefetch(mem: np.ndarray, a: np.ndarray, trans: bool, skewed: bool, nb: int, t: int, w: int, rows: int,
-              lo: int, span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              lo: int, span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The prefetch order's non-null entries (address - lo), a count per address (span + 1
-    slots, counts at x + 1) and the prefetch index where each chunk's stretch starts (skewed:
-    one per global diagonal; stationary: one per (column block, row); one more at the end)."""
+    slots, counts at x + 1), the prefetch index where each chunk's stretch starts (skewed:
+    one per global diagonal; stationary: one per (column block, row); one more at the end)
+    and, skewed, where block b's diagonal d (the requests of a fold issuing b at its row lead
+    + d, in the same order) lies in the prefetch order: entries [seg[2 (b nd + d)], seg[2 (b
+    nd + d) + 1]), nd = t + w - 1 (stationary: empty; a chunk's requests are its stretch)."""
     if skewed:
         m = nb * t
         nchunk = m + w - 1
@@ -61,23 +64,38 @@ def _prefetch(mem: np.ndarray, a: np.ndarray, trans: bool, skewed: bool, nb: int
     cnt = filled(mem, span + 1, 0)
     pstart = take(mem, nchunk + 1)
     n = 0
-    if skewed:
-        for d in range(nchunk):
-            pstart[d] = n
-            c0 = max(0, d - m + 1)
-            c1 = min(w - 1, d)
-            ii = d - c0
-            b, i = ii // t, ii % t
-            for c in range(c0, c1 + 1):
-                v = at(a, trans, i, b * w + c)
-                if v != -1:
-                    pf[n] = v - lo
-                    cnt[v - lo + 1] += 1
-                    n += 1
-                i -= 1
-                if i < 0:
-                    i = t - 1
-                    b -= 1
+    seg = take(mem, 0)
+    if skewed:  # a diagonal's segments, one per block, each with its bounds clipped
+        nd = t + w - 1
+        seg = take(mem, 2 * nb * nd)
+        if trans:
+            sh0, sh1 = a.shape[1], a.shape[0]
+        else:
+            sh0, sh1 = a.shape[0], a.shape[1]
+        for dg in range(nchunk):
+            pstart[dg] = n
+            c = max(0, dg - m + 1)
+            c1 = min(w - 1, dg)
+            while c <= c1:
+                ii = dg - c
+                b = ii // t
+                i = ii - b * t
+                ce = min(c1, c + i)  # block b's part: i down to 0
+                lc = max(c, c + i - sh0 + 1)  # rows past the source's edge: -1
+                hc = min(ce, sh1 - b * w - 1)  # columns past it: -1
+                r, col = i - (lc - c), b * w + lc
+                s0 = 2 * (b * nd + i + c)  # segment (b, d = dg - b t = i + c)
+                seg[s0] = n
+                for _ in range(lc, hc + 1):
+                    v = a[col, r] if trans else a[r, col]
+                    if v != -1:
+                        pf[n] = v - lo
+                        cnt[v - lo + 1] += 1
+                        n += 1
+                    r -= 1
+                    col += 1
+                seg[s0 + 1] = n
+                c = ce + 1
     else:
         for b in range(nb):
             for r in range(rows):
@@ -89,7 +107,7 @@ def _prefetch(mem: np.ndarray, a: np.ndarray, trans: bool, skewed: bool, nb: int
                         cnt[v - lo + 1] += 1
                         n += 1
     pstart[nchunk] = n
-    return pf[:n], cnt, pstart
+    return pf[:n], cnt, pstart, seg
 
 
 @njit(cache=True, error_model="numpy")
@@ -118,7 +136,7 @@ def user_moves(mem: np.ndarray, a: np.ndarray, trans: bool, skewed: bool, nb: in
     Skewed: blocks of t x w from source `a` (element (i, c) of block b = `at(a, trans, i, b w +
     c)`), fold f issuing block block_of[f]. Stationary: the source is rows x nb w (nb = cf
     column blocks of w = C), fold f = fc rf + fr issuing tile rows of R."""
-    pf, cnt, pstart = _prefetch(mem, a, trans, skewed, nb, t, w, rows, lo, span)
+    pf, cnt, pstart, seg = _prefetch(mem, a, trans, skewed, nb, t, w, rows, lo, span)
     pf_size = nb * t * w if skewed else nb * rows * w
     eps, fetch_rows, n, aa, p, n0, nlp = user_sizes(pf.size, pf_size, size, bw)
     nfold = block_of.size
@@ -193,15 +211,12 @@ def user_moves(mem: np.ndarray, a: np.ndarray, trans: bool, skewed: bool, nb: in
                 o += n
             if o + ext < aa:  # every own copy of the chunk is in the window
                 continue
-            if skewed:
-                c0, c1 = max(0, d - t + 1), min(w - 1, d)
+            if skewed:  # the chunk's requests: its entries in the prefetch order
+                e0, e1 = seg[2 * (b * nrow + d)], seg[2 * (b * nrow + d) + 1]
             else:
-                c0, c1 = 0, w - 1
-            for c in range(c0, c1 + 1):
-                v = at(a, trans, d - c, b * w + c) if skewed else at(a, trans, r_s, fc * w + c)
-                if v == -1:
-                    continue
-                x = v - lo
+                e0, e1 = pstart[ch], pstart[ch + 1]
+            for e in range(e0, e1):
+                x = pf[e]
                 if multi:  # im2col copies: an address found in the window after k moves keeps k
                     if memo[x] == k:
                         continue
