@@ -29,10 +29,11 @@ imported only here, and this module only from the stall path (not at `import low
 from __future__ import annotations
 
 import numpy as np
-from lowbit.hwsim.scalesim_jit_base import at, cdiv, filled, take
+from lowbit.hwsim.scalesim_jit_base import PREVIOUS_CACHE_DIR, at, cdiv, filled, take
 from lowbit.hwsim.scalesim_jit_rows import calc_dram, rows
 from lowbit.hwsim.scalesim_jit_user import user_moves
 from numba import njit
+from numba.core import config as _numba_config
 
 __all__ = ["ERRORS", "OUT_FIELDS", "layer_kernel", "warm"]
 
@@ -366,3 +367,5 @@ def warm() -> None:
     for user in (True, False):
         layer_kernel(geo, OS, 4, 4, user, sizes, np.array([10, 10, 4], dtype=np.int64))
 
+
+_numba_config.CACHE_DIR = PREVIOUS_CACHE_DIR  # every kernel function is decorated by now

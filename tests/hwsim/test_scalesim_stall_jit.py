@@ -178,3 +178,31 @@ def test_warm_compiles_the_kernel_for_both_modes() -> None:
     _rows(layer, cfg)
     assert len(scalesim_jit.layer_kernel.signatures) == 1
 
+
+
+def test_the_kernel_cache_is_named_by_every_jit_module(tmp_path) -> None:
+    """numba keys a cached function on its own file's stamp only: an edit of a sibling module
+    compiled into `layer_kernel` must move the cache, or the old machine code would load."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    from lowbit.hwsim import scalesim_jit, scalesim_jit_base, scalesim_jit_user
+    from numba.core import config
+
+    here = Path(scalesim_jit_base.__file__).resolve().parent
+    for name in scalesim_jit_base.JIT_MODULES:
+        shutil.copy(here / name, tmp_path / name)
+    tag = scalesim_jit_base.source_tag(tmp_path)
+    assert tag == scalesim_jit_base.source_tag(here)
+    seen = {tag}
+    for name in scalesim_jit_base.JIT_MODULES:  # one byte more in any module: another cache
+        (tmp_path / name).write_bytes((here / name).read_bytes() + b"\n")
+        seen.add(scalesim_jit_base.source_tag(tmp_path))
+        shutil.copy(here / name, tmp_path / name)
+    assert len(seen) == 1 + len(scalesim_jit_base.JIT_MODULES)
+    for fn in (scalesim_jit.layer_kernel, scalesim_jit_user.user_moves):
+        assert f"{tag}{os.sep}" in fn._cache._cache_path
+    assert config.CACHE_DIR == scalesim_jit_base.PREVIOUS_CACHE_DIR  # put back after the kernel
+    got = scalesim_jit_base.cache_dir(tmp_path, str(tmp_path / "user"))
+    assert got == str(tmp_path / "user" / tag) and Path(got).is_dir()
