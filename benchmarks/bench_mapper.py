@@ -52,11 +52,13 @@ MODELS = [("resnet18", {}), ("resnet50", {}), ("llama-2-7b", {"phase": "decode",
 WEIGHTS = ("int4", "int8", "binary")
 
 
-def _layers() -> list:
+def layers_of(zoo_module, embedding) -> list:
+    """The distinct layer shapes of MODELS (embeddings have no mapping), from `zoo_module` (this
+    tree's `models.zoo`, or an earlier tree's in bench_mapper_tree.py) and its EMBEDDING kind."""
     seen, out = set(), []
     for name, kw in MODELS:
-        for layer in zoo.get(name, **kw).layers:
-            if layer.op is OpKind.EMBEDDING:
+        for layer in zoo_module.get(name, **kw).layers:
+            if layer.op is embedding:
                 continue
             key = replace(layer, name="_", tied_to=None)
             if key not in seen:
@@ -122,7 +124,7 @@ def main() -> None:
     args = ap.parse_args()
     presets = args.presets.split(",") if args.presets else sorted(
         p.stem for p in (ROOT / "hwsim" / "presets").glob("*.yaml"))
-    layers = _layers()
+    layers = layers_of(zoo, OpKind.EMBEDDING)
     if args.thinning:
         return _thinning(presets, layers)
     if args.shared:

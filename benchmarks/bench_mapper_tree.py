@@ -29,7 +29,6 @@ import sys
 import tarfile
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_mapper import MODELS, WEIGHTS, fresh_copy
+from bench_mapper import WEIGHTS, fresh_copy, layers_of
 
 _PKGS = ("hwsim", "mapper", "models", "kernels_ref")
 
@@ -65,16 +64,7 @@ def _package(name: str) -> dict[str, Any]:
 
 
 def _layers(p: dict[str, Any]) -> list:
-    seen, out = set(), []
-    for name, kw in MODELS:
-        for layer in p["zoo"].get(name, **kw).layers:
-            if layer.op is p["ir"].OpKind.EMBEDDING:
-                continue
-            key = replace(layer, name="_", tied_to=None)
-            if key not in seen:
-                seen.add(key)
-                out.append(layer)
-    return out
+    return layers_of(p["zoo"], p["ir"].OpKind.EMBEDDING)
 
 
 def _outcome(p: dict[str, Any], layer: Any, w: Any, a: Any, accel: Any, repeat: int,
