@@ -16,6 +16,7 @@ stores or resuming, and the same points give the same results whichever strategy
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -243,17 +244,17 @@ class _Archive:
 class _Seen:
     """The designs a sweep has asked for, as one bit per design of the space (a fixed size from
     the first generation: 12.5 kB for 100,000 designs, where a set of design tuples grew by
-    ~170 B a design), or a set of design numbers for a space over 2**27 designs. `extra`, a
-    set of designs none of which is seen, answers as part of it (`random_designs`' exclude)."""
+    ~170 B a design), or a set of design numbers for a space over 2**27 designs. `_extra`, a
+    set of designs none of which is seen (`with_extra`), answers as part of it."""
 
-    def __init__(self, space: DesignSpace, extra: Iterable[Design] = ()) -> None:
+    def __init__(self, space: DesignSpace) -> None:
         self._radix = [tuple(len(v) for _, v in b.params) for b in space.hardware]
         self._offset = list(itertools.accumulate([b.size for b in space.hardware], initial=0))
         n = space.num_designs
         self._bits: bytearray | None = bytearray((n + 7) // 8) if n <= 1 << 27 else None
         self._set: set[int] = set()
         self._n = 0
-        self._extra = set(extra)
+        self._extra: set[Design] = set()
 
     def _number(self, d: Design) -> int:
         bi, idx = d
@@ -262,21 +263,19 @@ class _Seen:
             k = k * r + i
         return self._offset[bi] + k
 
+    def _has(self, k: int) -> bool:
+        return bool(self._bits[k >> 3] >> (k & 7) & 1) if self._bits is not None else k in self._set
+
     def __contains__(self, d: object) -> bool:
-        k = self._number(d)  # type: ignore[arg-type]
-        if self._bits is not None:
-            hit = bool(self._bits[k >> 3] >> (k & 7) & 1)
-        else:
-            hit = k in self._set
-        return hit or (bool(self._extra) and d in self._extra)
+        return self._has(self._number(d)) or (bool(self._extra) and d in self._extra)  # type: ignore[arg-type]
 
     def __len__(self) -> int:
         return self._n + len(self._extra)
 
     def update(self, designs: Iterable[Design]) -> None:
         for d in designs:
-            if d not in self:
-                k = self._number(d)
+            k = self._number(d)
+            if not self._has(k):
                 if self._bits is not None:
                     self._bits[k >> 3] |= 1 << (k & 7)
                 else:
@@ -285,8 +284,7 @@ class _Seen:
 
     def with_extra(self, designs: Iterable[Design]) -> _Seen:
         """This set and `designs` (none of them seen), sharing this one's bits."""
-        out = object.__new__(_Seen)
-        out.__dict__.update(self.__dict__)
+        out = copy.copy(self)
         out._extra = set(designs)
         return out
 
