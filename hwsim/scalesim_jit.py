@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 from lowbit.hwsim.scalesim_jit_base import PREVIOUS_CACHE_DIR, at, cdiv, filled, take
 from lowbit.hwsim.scalesim_jit_rows import calc_dram, rows
-from lowbit.hwsim.scalesim_jit_user import user_moves
+from lowbit.hwsim.scalesim_jit_user import conv_tables, user_moves
 from numba import njit
 from numba.core import config as _numba_config
 
@@ -60,11 +60,12 @@ OS, WS, IS = 0, 1, 2  # dataflow codes
 
 @njit(cache=True, error_model="numpy")
 def _matrices(mem: np.ndarray, ih: int, iw: int, fh: int, fw: int, ch: int, nf: int, sh: int, sw: int,
-              oh: int, ow: int, off_if: int, off_f: int) -> tuple[np.ndarray, np.ndarray]:
-    """operand_matrix.py: ifmap (Mpx x K, -1 past the edge) and filter (K x N) addresses."""
+              oh: int, ow: int, off_if: int, off_f: int, with_ifm: bool) -> tuple[np.ndarray, np.ndarray]:
+    """operand_matrix.py: ifmap (Mpx x K, -1 past the edge; 0 x 0 unless with_ifm) and filter
+    (K x N) addresses."""
     npx, win = oh * ow, fh * fw * ch
-    ifm = take(mem, npx * win).reshape((npx, win))
-    for p in range(npx):
+    ifm = take(mem, npx * win if with_ifm else 0).reshape((npx, win) if with_ifm else (0, 0))
+    for p in range(npx if with_ifm else 0):
         irow = (p // ow) * sh
         icol = (p % ow) * sw
         base = (irow * iw + icol) * ch + off_if
@@ -228,7 +229,7 @@ def _work_size(df: int, user: bool, R: int, C: int, t: int, rf: int, cf: int, np
     req_if = stat if df == IS else nfold * t * R  # requests at most
     req_f = stat if df == WS else nfold * t * (C if df == OS else R)
     span_f = win * nf
-    n = npx * win + win * nf + 4
+    n = npx * win + win * nf + 3 * (npx + win) + 12  # the matrices or the ifmap's conv_tables
     if user:  # per operand: prefetch order, counts, stretches, segments, sets or a set per address
         n += 6 * (cap_if + cap_f) + 4 * (span_if + span_f) + 8 * (R + C) + 16
         n += 4 * (rf + cf + 2) * (t + R + C)  # a skewed operand's segments (2 nb (t + w - 1))
@@ -259,7 +260,11 @@ def layer_kernel(geo: np.ndarray, df: int, R: int, C: int, user: bool, sizes: np
     nfold = rf * cf
     mem = np.empty(1 + _work_size(df, user, R, C, t, rf, cf, npx, win, nf, ih * iw * ch), dtype=np.int64)
     mem[0] = 1
-    ifm, flt = _matrices(mem, ih, iw, fh, fw, ch, nf, sh, sw, oh, ow, geo[8], geo[9])
+    # USER, skewed ifmap (os, ws): its prefetch order generated from the conv geometry
+    # (conv_tables), the im2col matrix not built
+    gen_if = user and df != IS
+    ifm, flt = _matrices(mem, ih, iw, fh, fw, ch, nf, sh, sw, oh, ow, geo[8], geo[9], not gen_if)
+    tab_if = conv_tables(mem, ih, iw, fh, fw, ch, sh, sw, oh, ow) if gen_if else take(mem, 0)
     fr_of = np.empty(nfold, dtype=np.int64)
     fc_of = np.empty(nfold, dtype=np.int64)
     ident = np.empty(nfold, dtype=np.int64)
@@ -308,13 +313,13 @@ def layer_kernel(geo: np.ndarray, df: int, R: int, C: int, user: bool, sizes: np
         # the shape flags as runtime values (one compiled user_moves, not one per literal).
         sk_if, sk_f = df != IS, not ws_
         if_mr, if_mk, nm_if, k_if, n0_if, nl_if, first_if, last_if = user_moves(
-            mem, ifm, if_tr, sk_if, rf if sk_if else cf, t, R if sk_if else C, 0 if sk_if else sr, R, rf,
+            mem, ifm, tab_if, if_tr, sk_if, rf if sk_if else cf, t, R if sk_if else C, 0 if sk_if else sr, R, rf,
             if_of, L, lead_sk if sk_if else 0, isz, if_bw, geo[8], span_if)
         if k_if < 0:
             out[0] = 1
             return out, fl
         f_mr, f_mk, nm_f, k_f, n0_f, nl_f, first_f, last_f = user_moves(
-            mem, flt, f_tr, sk_f, nb_f if sk_f else cf, t, w_f if sk_f else C, 0 if sk_f else sr, R, rf,
+            mem, flt, empty, f_tr, sk_f, nb_f if sk_f else cf, t, w_f if sk_f else C, 0 if sk_f else sr, R, rf,
             f_of, L, lead_sk if sk_f else 0, fsz, f_bw, geo[9], span_f)
         if k_f < 0:
             out[0] = 2

@@ -26,10 +26,10 @@ im2col duplicates: their sets ascending in a CSR).
 from __future__ import annotations
 
 import numpy as np
-from lowbit.hwsim.scalesim_jit_base import at, cdiv, filled, take
+from lowbit.hwsim.scalesim_jit_base import U, at, cdiv, filled, take
 from numba import njit
 
-__all__ = ["user_moves", "user_sizes"]
+__all__ = ["conv_tables", "user_moves", "user_sizes"]
 
 
 @njit(cache=True, error_model="numpy")
@@ -47,14 +47,76 @@ def user_sizes(pf_entries: int, pf_size: int, size: int, bw: int) -> tuple[int, 
 
 
 @njit(cache=True, error_model="numpy")
-def _prefetch(mem: np.ndarray, a: np.ndarray, trans: bool, skewed: bool, nb: int, t: int, w: int, rows: int,
-              lo: int, span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def conv_tables(mem: np.ndarray, ih: int, iw: int, fh: int, fw: int, ch: int, sh: int, sw: int, oh: int,
+                ow: int) -> np.ndarray:
+    """The im2col ifmap of operand_matrix.py in factored form: element (p, k) (pixel p, window
+    element k = (cr fw + cc) ch + c) is base[p] + koff[k] (offset not added), -1 where
+    pixel row + cr >= ih or pixel col + cc >= iw. Layout: [npx, win, ih, iw, holes (any -1)],
+    then pixel row, pixel col, base (npx each), cr, cc, koff (win each)."""
+    npx, win = oh * ow, fh * fw * ch
+    tab = take(mem, _TAB + 3 * npx + 3 * win)
+    tab[0], tab[1], tab[2], tab[3] = npx, win, ih, iw
+    tab[4] = int((oh - 1) * sh + fh - 1 >= ih or (ow - 1) * sw + fw - 1 >= iw)
+    for p in range(npx):
+        irow = (p // ow) * sh
+        icol = (p % ow) * sw
+        tab[_TAB + p] = irow
+        tab[_TAB + npx + p] = icol
+        tab[_TAB + 2 * npx + p] = (irow * iw + icol) * ch
+    k = _TAB + 3 * npx
+    for cr in range(fh):
+        for cc in range(fw):
+            for c in range(ch):
+                tab[k] = cr
+                tab[k + win] = cc
+                tab[k + 2 * win] = (cr * iw + cc) * ch + c
+                k += 1
+    return tab
+
+
+_TAB = 5  # conv_tables' header
+
+
+@njit(cache=True, error_model="numpy")
+def _gen_run(tab: np.ndarray, trans: bool, r: int, col: int, m: int, pf: np.ndarray, cnt: np.ndarray,
+             n: int) -> int:
+    """m entries of an im2col source diagonal from conv_tables (source (r - j, col + j), j < m;
+    the source is (pixel, k), or (k, pixel) if trans) appended to pf from n, each counted in
+    cnt; the new n."""
+    npx, win, ih, iw = tab[0], tab[1], tab[2], tab[3]
+    pr, pc, pb = _TAB, _TAB + npx, _TAB + 2 * npx
+    kr, kc, ko = _TAB + 3 * npx, _TAB + 3 * npx + win, _TAB + 3 * npx + 2 * win
+    if trans:  # pixel col + j, window element r - j
+        p0, k0, dp, dk = col, r, 1, -1
+    else:
+        p0, k0, dp, dk = r, col, -1, 1
+    if tab[4] == 0:  # no -1 in the matrix
+        for j in range(m):
+            v = tab[U(pb + p0 + j * dp)] + tab[U(ko + k0 + j * dk)]
+            pf[U(n + j)] = v
+            cnt[U(v + 1)] += 1
+        return n + m
+    for j in range(m):
+        p, k = p0 + j * dp, k0 + j * dk
+        if tab[U(pr + p)] + tab[U(kr + k)] < ih and tab[U(pc + p)] + tab[U(kc + k)] < iw:
+            v = tab[U(pb + p)] + tab[U(ko + k)]
+            pf[U(n)] = v
+            cnt[U(v + 1)] += 1
+            n += 1
+    return n
+
+
+@njit(cache=True, error_model="numpy")
+def _prefetch(mem: np.ndarray, a: np.ndarray, tab: np.ndarray, trans: bool, skewed: bool, nb: int, t: int,
+              w: int, rows: int, lo: int, span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The prefetch order's non-null entries (address - lo), a count per address (span + 1
     slots, counts at x + 1), the prefetch index where each chunk's stretch starts (skewed:
     one per global diagonal; stationary: one per (column block, row); one more at the end)
     and, skewed, where block b's diagonal d (the requests of a fold issuing b at its row lead
     + d, in the same order) lies in the prefetch order: entries [seg[2 (b nd + d)], seg[2 (b
-    nd + d) + 1]), nd = t + w - 1 (stationary: empty; a chunk's requests are its stretch)."""
+    nd + d) + 1]), nd = t + w - 1 (stationary: empty; a chunk's requests are its stretch). A
+    skewed source given by `tab` (conv_tables: the im2col ifmap, offset lo) is generated, not
+    read from `a`."""
     if skewed:
         m = nb * t
         nchunk = m + w - 1
@@ -68,7 +130,10 @@ def _prefetch(mem: np.ndarray, a: np.ndarray, trans: bool, skewed: bool, nb: int
     if skewed:  # a diagonal's segments, one per block, each with its bounds clipped
         nd = t + w - 1
         seg = take(mem, 2 * nb * nd)
-        if trans:
+        gen = tab.size > 0
+        if gen:
+            sh0, sh1 = (tab[1], tab[0]) if trans else (tab[0], tab[1])
+        elif trans:
             sh0, sh1 = a.shape[1], a.shape[0]
         else:
             sh0, sh1 = a.shape[0], a.shape[1]
@@ -86,11 +151,17 @@ def _prefetch(mem: np.ndarray, a: np.ndarray, trans: bool, skewed: bool, nb: int
                 r, col = i - (lc - c), b * w + lc
                 s0 = 2 * (b * nd + i + c)  # segment (b, d = dg - b t = i + c)
                 seg[s0] = n
+                if gen:
+                    if hc >= lc:
+                        n = _gen_run(tab, trans, r, col, hc - lc + 1, pf, cnt, n)
+                    seg[s0 + 1] = n
+                    c = ce + 1
+                    continue
                 for _ in range(lc, hc + 1):
-                    v = a[col, r] if trans else a[r, col]
+                    v = a[U(col), U(r)] if trans else a[U(r), U(col)]
                     if v != -1:
-                        pf[n] = v - lo
-                        cnt[v - lo + 1] += 1
+                        pf[U(n)] = v - lo
+                        cnt[U(v - lo + 1)] += 1
                         n += 1
                     r -= 1
                     col += 1
@@ -103,8 +174,8 @@ def _prefetch(mem: np.ndarray, a: np.ndarray, trans: bool, skewed: bool, nb: int
                 for c in range(w):
                     v = at(a, trans, r, b * w + c)
                     if v != -1:
-                        pf[n] = v - lo
-                        cnt[v - lo + 1] += 1
+                        pf[U(n)] = v - lo
+                        cnt[U(v - lo + 1)] += 1
                         n += 1
     pstart[nchunk] = n
     return pf[:n], cnt, pstart, seg
@@ -114,40 +185,41 @@ def _prefetch(mem: np.ndarray, a: np.ndarray, trans: bool, skewed: bool, nb: int
 def _offset_of(x: int, q: int, n: int, multi: bool, sid: np.ndarray, cnt: np.ndarray, sets: np.ndarray) -> int:
     """The least (s - q) mod n over the sets s of address x's copies."""
     if not multi:
-        d = sid[x] - q
+        d = sid[U(x)] - q
         return d + n if d < 0 else d
-    c0, c1 = cnt[x], cnt[x + 1]
+    c0, c1 = cnt[U(x)], cnt[U(x + 1)]
     c = c0
-    while c < c1 and sets[c] < q:
+    while c < c1 and sets[U(c)] < q:
         c += 1
     if c < c1:
-        return sets[c] - q
-    return sets[c0] + n - q  # past the last copy: the first copy, one lap on
+        return sets[U(c)] - q
+    return sets[U(c0)] + n - q  # past the last copy: the first copy, one lap on
 
 
 @njit(cache=True, error_model="numpy")
-def user_moves(mem: np.ndarray, a: np.ndarray, trans: bool, skewed: bool, nb: int, t: int, w: int, rows: int,
-               R: int, rf: int, block_of: np.ndarray, L: int, lead: int, size: int, bw: int, lo: int,
-               span: int) -> tuple[np.ndarray, np.ndarray, int, int, int, int, int, int]:
+def user_moves(mem: np.ndarray, a: np.ndarray, tab: np.ndarray, trans: bool, skewed: bool, nb: int, t: int,
+               w: int, rows: int, R: int, rf: int, block_of: np.ndarray, L: int, lead: int, size: int, bw: int,
+               lo: int, span: int) -> tuple[np.ndarray, np.ndarray, int, int, int, int, int, int]:
     """read_buffer.py for one operand: (row of each request that moves the window, move count
     after it, how many, K (-1 where the prefetch is longer than its whole matrix), N0, lines a
     prefetch, row of the first request, row of the last; -1, -1 without requests).
 
     Skewed: blocks of t x w from source `a` (element (i, c) of block b = `at(a, trans, i, b w +
-    c)`), fold f issuing block block_of[f]. Stationary: the source is rows x nb w (nb = cf
+    c)`), fold f issuing block block_of[f]; where `tab` is not empty the source is the im2col
+    ifmap it describes (conv_tables), `a` unread. Stationary: the source is rows x nb w (nb = cf
     column blocks of w = C), fold f = fc rf + fr issuing tile rows of R."""
-    pf, cnt, pstart, seg = _prefetch(mem, a, trans, skewed, nb, t, w, rows, lo, span)
+    pf, cnt, pstart, seg = _prefetch(mem, a, tab, trans, skewed, nb, t, w, rows, lo, span)
     pf_size = nb * t * w if skewed else nb * rows * w
     eps, fetch_rows, n, aa, p, n0, nlp = user_sizes(pf.size, pf_size, size, bw)
     nfold = block_of.size
-    first, last = _first_last(a, trans, skewed, t, w, R, rf, block_of, L, lead)
+    first, last = _first_last(a, trans, skewed, t, w, R, rf, block_of, L, lead, seg)
     if first < 0 or p == 0:  # no request, or the window holds every set: every request hits
         return take(mem, 0), take(mem, 0), 0, 0, n0, nlp, first, last
     multi = False
     for x in range(1, span + 1):
-        if cnt[x] > 1:
+        if cnt[U(x)] > 1:
             multi = True
-        cnt[x] += cnt[x - 1]  # cnt[x]: the first copy of address x in the CSR
+        cnt[U(x)] += cnt[U(x - 1)]  # cnt[x]: the first copy of address x in the CSR
     nchunk = pstart.size - 1
     slo = take(mem, nchunk)  # each stretch's sets: slo .. slo + sext (sext -1: empty)
     sext = take(mem, nchunk)
@@ -165,11 +237,11 @@ def user_moves(mem: np.ndarray, a: np.ndarray, trans: bool, skewed: bool, nb: in
         sets = take(mem, pf.size)  # each copy's set, address-major, ascending within one
         fill = take(mem, span)
         for x in range(span):
-            fill[x] = cnt[x]
+            fill[U(x)] = cnt[U(x)]
         for e in range(pf.size):
-            x = pf[e]
-            sets[fill[x]] = st
-            fill[x] += 1
+            x = pf[U(e)]
+            sets[U(fill[U(x)])] = st
+            fill[U(x)] += 1
             j += 1
             if j == eps:
                 st += 1
@@ -177,7 +249,7 @@ def user_moves(mem: np.ndarray, a: np.ndarray, trans: bool, skewed: bool, nb: in
     else:
         sid = take(mem, span)
         for e in range(pf.size):
-            sid[pf[e]] = st
+            sid[U(pf[U(e)])] = st
             j += 1
             if j == eps:
                 st += 1
@@ -216,13 +288,13 @@ def user_moves(mem: np.ndarray, a: np.ndarray, trans: bool, skewed: bool, nb: in
             else:
                 e0, e1 = pstart[ch], pstart[ch + 1]
             for e in range(e0, e1):
-                x = pf[e]
+                x = pf[U(e)]
                 if multi:  # im2col copies: an address found in the window after k moves keeps k
-                    if memo[x] == k:
+                    if memo[U(x)] == k:
                         continue
                     o = _offset_of(x, q, n, multi, sid, cnt, sets)
                     if o < aa:
-                        memo[x] = k
+                        memo[U(x)] = k
                         continue
                 else:
                     o = _offset_of(x, q, n, multi, sid, cnt, sets)
@@ -253,17 +325,17 @@ def _grown(x: np.ndarray, cap: int) -> np.ndarray:
 
 @njit(cache=True, error_model="numpy")
 def _first_last(a: np.ndarray, trans: bool, skewed: bool, t: int, w: int, R: int, rf: int,
-                block_of: np.ndarray, L: int, lead: int) -> tuple[int, int]:
+                block_of: np.ndarray, L: int, lead: int, seg: np.ndarray) -> tuple[int, int]:
     """Rows of the operand's first and last requests (-1, -1 if none)."""
     nfold = block_of.size
     first = last = -1
     for f in range(nfold):
-        r = _fold_row(a, trans, skewed, t, w, R, rf, block_of, f, False)
+        r = _fold_row(a, trans, skewed, t, w, R, rf, block_of, f, False, seg)
         if r >= 0:
             first = f * L + (lead + r if skewed else r)
             break
     for f in range(nfold - 1, -1, -1):
-        r = _fold_row(a, trans, skewed, t, w, R, rf, block_of, f, True)
+        r = _fold_row(a, trans, skewed, t, w, R, rf, block_of, f, True, seg)
         if r >= 0:
             last = f * L + (lead + r if skewed else r)
             break
@@ -272,16 +344,16 @@ def _first_last(a: np.ndarray, trans: bool, skewed: bool, t: int, w: int, R: int
 
 @njit(cache=True, error_model="numpy")
 def _fold_row(a: np.ndarray, trans: bool, skewed: bool, t: int, w: int, R: int, rf: int,
-              block_of: np.ndarray, f: int, from_end: bool) -> int:
-    """The first (or last) row of fold f, relative to its chunk rows, with a request; -1 if none."""
+              block_of: np.ndarray, f: int, from_end: bool, seg: np.ndarray) -> int:
+    """The first (or last) row of fold f, relative to its chunk rows, with a request; -1 if none
+    (skewed: block b's diagonal d has one iff its segment of the prefetch order is not empty)."""
     nrow = t + w - 1 if skewed else R
     for dd in range(nrow):
         d = nrow - 1 - dd if from_end else dd
         if skewed:
-            b = block_of[f]
-            for c in range(max(0, d - t + 1), min(w - 1, d) + 1):
-                if at(a, trans, d - c, b * w + c) != -1:
-                    return d
+            s0 = 2 * (block_of[f] * nrow + d)
+            if seg[s0 + 1] > seg[s0]:
+                return d
         else:
             fr, fc = f % rf, f // rf
             for c in range(w):
