@@ -51,12 +51,14 @@ def conv_tables(mem: np.ndarray, ih: int, iw: int, fh: int, fw: int, ch: int, sh
                 ow: int) -> np.ndarray:
     """The im2col ifmap of operand_matrix.py in factored form: element (p, k) (pixel p, window
     element k = (cr fw + cc) ch + c) is base[p] + koff[k] (offset not added), -1 where
-    pixel row + cr >= ih or pixel col + cc >= iw. Layout: [npx, win, ih, iw, holes (any -1)],
-    then pixel row, pixel col, base (npx each), cr, cc, koff (win each)."""
+    pixel row + cr >= ih or pixel col + cc >= iw. Layout: [npx, win, ih, iw, holes (any -1),
+    fh, fw, ch, sh, sw, oh, ow], then pixel row, pixel col, base (npx each), cr, cc, koff (win
+    each)."""
     npx, win = oh * ow, fh * fw * ch
     tab = take(mem, _TAB + 3 * npx + 3 * win)
     tab[0], tab[1], tab[2], tab[3] = npx, win, ih, iw
     tab[4] = int((oh - 1) * sh + fh - 1 >= ih or (ow - 1) * sw + fw - 1 >= iw)
+    tab[5], tab[6], tab[7], tab[8], tab[9], tab[10], tab[11] = fh, fw, ch, sh, sw, oh, ow
     for p in range(npx):
         irow = (p // ow) * sh
         icol = (p % ow) * sw
@@ -74,15 +76,50 @@ def conv_tables(mem: np.ndarray, ih: int, iw: int, fh: int, fw: int, ch: int, sh
     return tab
 
 
-_TAB = 5  # conv_tables' header
+_TAB = 12  # conv_tables' header
 
 
 @njit(cache=True, error_model="numpy")
-def _gen_run(tab: np.ndarray, trans: bool, r: int, col: int, m: int, pf: np.ndarray, cnt: np.ndarray,
-             n: int) -> int:
+def _conv_counts(tab: np.ndarray, cnt: np.ndarray) -> int:
+    """The copies of each im2col address in closed form (cnt[x + 1], x = (y iw + xw) ch + c:
+    the windows (oy, cr) with oy sh + cr = y times those (ox, cc) with ox sw + cc = xw; an
+    element past the input edge is -1, no copy); returns their sum."""
+    ih, iw, fh, fw, ch, sh, sw, oh, ow = tab[2], tab[3], tab[5], tab[6], tab[7], tab[8], tab[9], tab[10], tab[11]
+    cov_r = np.zeros(ih, dtype=np.int64)  # small: not from the work array
+    cov_c = np.zeros(iw, dtype=np.int64)
+    for oy in range(oh):
+        for cr in range(fh):
+            if oy * sh + cr < ih:
+                cov_r[U(oy * sh + cr)] += 1
+    for ox in range(ow):
+        for cc in range(fw):
+            if ox * sw + cc < iw:
+                cov_c[U(ox * sw + cc)] += 1
+    col_sum = 0
+    for xw in range(iw):
+        col_sum += cov_c[U(xw)]
+    x, total = 1, 0
+    for y in range(ih):
+        r = cov_r[U(y)]
+        total += r * col_sum
+        if ch == 1:
+            for xw in range(iw):
+                cnt[U(x + xw)] = r * cov_c[U(xw)]
+            x += iw
+        else:
+            for xw in range(iw):
+                v = r * cov_c[U(xw)]
+                for c in range(ch):
+                    cnt[U(x + c)] = v
+                x += ch
+    return total * ch
+
+
+@njit(cache=True, error_model="numpy")
+def _gen_run(tab: np.ndarray, trans: bool, r: int, col: int, m: int, pf: np.ndarray, n: int) -> int:
     """m entries of an im2col source diagonal from conv_tables (source (r - j, col + j), j < m;
-    the source is (pixel, k), or (k, pixel) if trans) appended to pf from n, each counted in
-    cnt; the new n."""
+    the source is (pixel, k), or (k, pixel) if trans) appended to pf from n (not counted:
+    _conv_counts); the new n."""
     npx, win, ih, iw = tab[0], tab[1], tab[2], tab[3]
     pr, pc, pb = _TAB, _TAB + npx, _TAB + 2 * npx
     kr, kc, ko = _TAB + 3 * npx, _TAB + 3 * npx + win, _TAB + 3 * npx + 2 * win
@@ -90,18 +127,18 @@ def _gen_run(tab: np.ndarray, trans: bool, r: int, col: int, m: int, pf: np.ndar
         p0, k0, dp, dk = col, r, 1, -1
     else:
         p0, k0, dp, dk = r, col, -1, 1
-    if tab[4] == 0:  # no -1 in the matrix
-        for j in range(m):
-            v = tab[U(pb + p0 + j * dp)] + tab[U(ko + k0 + j * dk)]
-            pf[U(n + j)] = v
-            cnt[U(v + 1)] += 1
+    if tab[4] == 0:  # no -1 in the matrix: one add a copy (strides as literals: vectorised)
+        if trans:
+            for j in range(m):
+                pf[U(n + j)] = tab[U(pb + p0 + j)] + tab[U(ko + k0 - j)]
+        else:
+            for j in range(m):
+                pf[U(n + j)] = tab[U(pb + p0 - j)] + tab[U(ko + k0 + j)]
         return n + m
     for j in range(m):
         p, k = p0 + j * dp, k0 + j * dk
         if tab[U(pr + p)] + tab[U(kr + k)] < ih and tab[U(pc + p)] + tab[U(kc + k)] < iw:
-            v = tab[U(pb + p)] + tab[U(ko + k)]
-            pf[U(n)] = v
-            cnt[U(v + 1)] += 1
+            pf[U(n)] = tab[U(pb + p)] + tab[U(ko + k)]
             n += 1
     return n
 
@@ -153,7 +190,7 @@ def _prefetch(mem: np.ndarray, a: np.ndarray, tab: np.ndarray, trans: bool, skew
                 seg[s0] = n
                 if gen:
                     if hc >= lc:
-                        n = _gen_run(tab, trans, r, col, hc - lc + 1, pf, cnt, n)
+                        n = _gen_run(tab, trans, r, col, hc - lc + 1, pf, n)
                     seg[s0 + 1] = n
                     c = ce + 1
                     continue
@@ -178,6 +215,11 @@ def _prefetch(mem: np.ndarray, a: np.ndarray, tab: np.ndarray, trans: bool, skew
                         cnt[U(v - lo + 1)] += 1
                         n += 1
     pstart[nchunk] = n
+    if skewed and tab.size > 0 and _conv_counts(tab, cnt) != n:  # never (tests): counted
+        for x in range(span + 1):  # from the walk, so the CSR stays in its bounds regardless
+            cnt[U(x)] = 0
+        for e in range(n):
+            cnt[U(pf[U(e)] + 1)] += 1
     return pf[:n], cnt, pstart, seg
 
 
@@ -231,29 +273,23 @@ def user_moves(mem: np.ndarray, a: np.ndarray, tab: np.ndarray, trans: bool, ske
             slo[ch] = 0
             sext[ch] = -1
     sid = sets = memo = take(mem, 0)
-    st = j = 0
+    npf = pf.size
     if multi:
         memo = filled(mem, span, -1)  # per address: the last move count whose window held it
-        sets = take(mem, pf.size)  # each copy's set, address-major, ascending within one
+        sets = take(mem, npf)  # each copy's set, address-major, ascending within one
         fill = take(mem, span)
         for x in range(span):
             fill[U(x)] = cnt[U(x)]
-        for e in range(pf.size):
-            x = pf[U(e)]
-            sets[U(fill[U(x)])] = st
-            fill[U(x)] += 1
-            j += 1
-            if j == eps:
-                st += 1
-                j = 0
+        for st in range(cdiv(npf, eps)):  # set st: entries st eps .. (st + 1) eps
+            for e in range(st * eps, min(npf, st * eps + eps)):
+                x = pf[U(e)]
+                sets[U(fill[U(x)])] = st
+                fill[U(x)] += 1
     else:
         sid = take(mem, span)
-        for e in range(pf.size):
-            sid[U(pf[U(e)])] = st
-            j += 1
-            if j == eps:
-                st += 1
-                j = 0
+        for st in range(cdiv(npf, eps)):
+            for e in range(st * eps, min(npf, st * eps + eps)):
+                sid[U(pf[U(e)])] = st
     cap = 64
     mrow = np.empty(cap, dtype=np.int64)
     mk = np.empty(cap, dtype=np.int64)
