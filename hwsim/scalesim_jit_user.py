@@ -19,8 +19,10 @@ The requests are walked straight from the operand's address matrix (no per-reque
 
 So each such chunk (a diagonal, a tile row) has its own copies within the sets of one stretch:
 where that set range lies in the window the whole chunk hits (checked in O(1)); other chunks
-are scanned request by request (one copy per address: its set from a table; several copies,
-im2col duplicates: their sets ascending in a CSR).
+are scanned: set by set where each address has one copy (a request's only copy is its own,
+so a set's requests hit or miss together), else request by request (im2col duplicates: their
+sets ascending in a CSR). A skewed im2col ifmap is generated from the conv geometry
+(`conv_tables`), its copies per address counted in closed form.
 """
 
 from __future__ import annotations
@@ -224,11 +226,8 @@ def _prefetch(mem: np.ndarray, a: np.ndarray, tab: np.ndarray, trans: bool, skew
 
 
 @njit(cache=True, error_model="numpy")
-def _offset_of(x: int, q: int, n: int, multi: bool, sid: np.ndarray, cnt: np.ndarray, sets: np.ndarray) -> int:
+def _offset_of(x: int, q: int, n: int, cnt: np.ndarray, sets: np.ndarray) -> int:
     """The least (s - q) mod n over the sets s of address x's copies."""
-    if not multi:
-        d = sid[U(x)] - q
-        return d + n if d < 0 else d
     c0, c1 = cnt[U(x)], cnt[U(x + 1)]
     c = c0
     while c < c1 and sets[U(c)] < q:
@@ -272,24 +271,12 @@ def user_moves(mem: np.ndarray, a: np.ndarray, tab: np.ndarray, trans: bool, ske
         else:
             slo[ch] = 0
             sext[ch] = -1
-    sid = sets = memo = take(mem, 0)
+    sets = memo = take(mem, 0)
     npf = pf.size
-    if multi:
+    if multi:  # (one copy an address: a request's only copy is its own, set e // eps)
         memo = filled(mem, span, -1)  # per address: the last move count whose window held it
         sets = take(mem, npf)  # each copy's set, address-major, ascending within one
-        fill = take(mem, span)
-        for x in range(span):
-            fill[U(x)] = cnt[U(x)]
-        for st in range(cdiv(npf, eps)):  # set st: entries st eps .. (st + 1) eps
-            for e in range(st * eps, min(npf, st * eps + eps)):
-                x = pf[U(e)]
-                sets[U(fill[U(x)])] = st
-                fill[U(x)] += 1
-    else:
-        sid = take(mem, span)
-        for st in range(cdiv(npf, eps)):
-            for e in range(st * eps, min(npf, st * eps + eps)):
-                sid[U(pf[U(e)])] = st
+        _fill_sets(pf, cnt, sets, take(mem, span), eps)
     cap = 64
     mrow = np.empty(cap, dtype=np.int64)
     mk = np.empty(cap, dtype=np.int64)
@@ -323,19 +310,29 @@ def user_moves(mem: np.ndarray, a: np.ndarray, tab: np.ndarray, trans: bool, ske
                 e0, e1 = seg[2 * (b * nrow + d)], seg[2 * (b * nrow + d) + 1]
             else:
                 e0, e1 = pstart[ch], pstart[ch + 1]
-            for e in range(e0, e1):
-                x = pf[U(e)]
-                if multi:  # im2col copies: an address found in the window after k moves keeps k
-                    if memo[U(x)] == k:
-                        continue
-                    o = _offset_of(x, q, n, multi, sid, cnt, sets)
-                    if o < aa:
-                        memo[U(x)] = k
-                        continue
-                else:
-                    o = _offset_of(x, q, n, multi, sid, cnt, sets)
-                    if o < aa:
-                        continue
+            row = base + lead + d if skewed else base + d
+            if not multi:  # one copy each: a set's requests hit or miss together, in order
+                for st in range(e0 // eps, (e1 - 1) // eps + 1 if e1 > e0 else 0):
+                    o = st - q
+                    if o < 0:
+                        o += n
+                    if o >= aa:  # the set's first request misses, the window then holds it
+                        k = -((aa - 1 - ww - o) // p)
+                        ww = k * p
+                        q = ww % n
+                        if nm == cap:
+                            cap *= 2
+                            mrow = _grown(mrow, cap)
+                            mk = _grown(mk, cap)
+                        mrow[nm] = row
+                        mk[nm] = k
+                        nm += 1
+                continue
+            e = e0
+            while e < e1:
+                e, o = _scan_copies(pf, memo, cnt, sets, e, e1, k, q, n, aa)
+                if e == e1:
+                    break
                 k = -((aa - 1 - ww - o) // p)  # miss: the first window holding w + o
                 ww = k * p
                 q = ww % n
@@ -343,12 +340,44 @@ def user_moves(mem: np.ndarray, a: np.ndarray, tab: np.ndarray, trans: bool, ske
                     cap *= 2
                     mrow = _grown(mrow, cap)
                     mk = _grown(mk, cap)
-                mrow[nm] = base + lead + d if skewed else base + d
+                mrow[nm] = row
                 mk[nm] = k
                 nm += 1
+                e += 1
     if k and nlp > fetch_rows:
         return mrow, mk, nm, -1, n0, nlp, first, last
     return mrow, mk, nm, k, n0, nlp, first, last
+
+
+@njit(cache=True, error_model="numpy")
+def _fill_sets(pf: np.ndarray, cnt: np.ndarray, sets: np.ndarray, fill: np.ndarray, eps: int) -> None:
+    """The CSR: each copy's set (its prefetch index // eps), address-major from cnt's starts,
+    ascending within an address."""
+    for x in range(fill.size):
+        fill[U(x)] = cnt[U(x)]
+    npf = pf.size
+    for st in range(cdiv(npf, eps)):  # set st: entries st eps .. (st + 1) eps
+        for e in range(st * eps, min(npf, st * eps + eps)):
+            x = pf[U(e)]
+            sets[U(fill[U(x)])] = st
+            fill[U(x)] += 1
+
+
+@njit(cache=True, error_model="numpy")
+def _scan_copies(pf: np.ndarray, memo: np.ndarray, cnt: np.ndarray, sets: np.ndarray, e: int, e1: int, k: int,
+                 q: int, n: int, aa: int) -> tuple[int, int]:
+    """Requests pf[e:e1] (im2col copies) after k moves, window start q, up to the first that
+    misses: (its index and offset; e1 if none). An address found in the window after k moves
+    keeps k (memo), so its copies are scanned once a window."""
+    while e < e1:
+        x = pf[U(e)]
+        if memo[U(x)] != k:
+            o = _offset_of(x, q, n, cnt, sets)
+            if o >= aa:
+                return e, o
+            memo[U(x)] = k
+        e += 1
+    return e1, 0
 
 
 @njit(cache=True, error_model="numpy")
