@@ -239,12 +239,12 @@ def _work_size(df: int, user: bool, R: int, C: int, t: int, rf: int, cf: int, np
 
 
 @njit(cache=True, error_model="numpy")
-def layer_kernel(geo: np.ndarray, df: int, R: int, C: int, user: bool, sizes: np.ndarray,
-                 bws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One layer: `geo` = (ifmap h, w, filter h, w, channels, filters, stride h, w, ifmap
-    offset, filter offset), `sizes` = SRAM bytes (ifmap, filter, ofmap), `bws` = DRAM words a
-    cycle (ifmap, filter, ofmap). Returns (the OUT_FIELDS ints, [sum of per-fold mapping
-    efficiency, sum of per-fold compute utilisation])."""
+def layer_kernel(prm: np.ndarray, df: int, R: int, C: int, user: bool) -> tuple[np.ndarray, np.ndarray]:
+    """One layer: `prm` = (ifmap h, w, filter h, w, channels, filters, stride h, w, ifmap
+    offset, filter offset; SRAM bytes: ifmap, filter, ofmap; DRAM words a cycle: ifmap,
+    filter, ofmap). Returns (the OUT_FIELDS ints, [sum of per-fold mapping efficiency, sum of
+    per-fold compute utilisation])."""
+    geo, sizes, bws = prm[:10], prm[10:13], prm[13:16]
     out = np.zeros(_N_OUT, dtype=np.int64)
     fl = np.zeros(2, dtype=np.float64)
     ih, iw, fh, fw, ch, nf, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5], geo[6], geo[7]
@@ -314,13 +314,13 @@ def layer_kernel(geo: np.ndarray, df: int, R: int, C: int, user: bool, sizes: np
         sk_if, sk_f = df != IS, not ws_
         if_mr, if_mk, nm_if, k_if, n0_if, nl_if, first_if, last_if = user_moves(
             mem, ifm, tab_if, if_tr, sk_if, rf if sk_if else cf, t, R if sk_if else C, 0 if sk_if else sr, R, rf,
-            if_of, L, lead_sk if sk_if else 0, isz, if_bw, geo[8], span_if)
+            if_of, L, lead_sk if sk_if else 0, isz, if_bw, geo[8], span_if, False)
         if k_if < 0:
             out[0] = 1
             return out, fl
         f_mr, f_mk, nm_f, k_f, n0_f, nl_f, first_f, last_f = user_moves(
             mem, flt, empty, f_tr, sk_f, nb_f if sk_f else cf, t, w_f if sk_f else C, 0 if sk_f else sr, R, rf,
-            f_of, L, lead_sk if sk_f else 0, fsz, f_bw, geo[9], span_f)
+            f_of, L, lead_sk if sk_f else 0, fsz, f_bw, geo[9], span_f, True)
         if k_f < 0:
             out[0] = 2
             return out, fl
@@ -367,10 +367,9 @@ def warm() -> None:
     """Compile (or load from numba's cache) the kernel on a tiny layer, USER and CALC: `make
     install` runs this so that the first stall-mode layer, and the first test run, does not
     pay the ~12 s cold compile."""
-    geo = np.array([5, 5, 2, 2, 2, 3, 1, 1, 0, 1000], dtype=np.int64)
-    sizes = np.array([1024, 1024, 1024], dtype=np.int64)
+    prm = np.array([5, 5, 2, 2, 2, 3, 1, 1, 0, 1000, 1024, 1024, 1024, 10, 10, 4], dtype=np.int64)
     for user in (True, False):
-        layer_kernel(geo, OS, 4, 4, user, sizes, np.array([10, 10, 4], dtype=np.int64))
+        layer_kernel(prm, OS, 4, 4, user)
 
 
 _numba_config.CACHE_DIR = PREVIOUS_CACHE_DIR  # every kernel function is decorated by now

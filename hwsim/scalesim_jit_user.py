@@ -147,9 +147,10 @@ def _gen_run(tab: np.ndarray, trans: bool, r: int, col: int, m: int, pf: np.ndar
 
 @njit(cache=True, error_model="numpy")
 def _prefetch(mem: np.ndarray, a: np.ndarray, tab: np.ndarray, trans: bool, skewed: bool, nb: int, t: int,
-              w: int, rows: int, lo: int, span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+              w: int, rows: int, lo: int, span: int,
+              count: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The prefetch order's non-null entries (address - lo), a count per address (span + 1
-    slots, counts at x + 1), the prefetch index where each chunk's stretch starts (skewed:
+    slots, counts at x + 1; empty unless `count`), the prefetch index where each chunk's stretch starts (skewed:
     one per global diagonal; stationary: one per (column block, row); one more at the end)
     and, skewed, where block b's diagonal d (the requests of a fold issuing b at its row lead
     + d, in the same order) lies in the prefetch order: entries [seg[2 (b nd + d)], seg[2 (b
@@ -162,7 +163,7 @@ def _prefetch(mem: np.ndarray, a: np.ndarray, tab: np.ndarray, trans: bool, skew
     else:
         nchunk = nb * rows
     pf = take(mem, nb * t * w if skewed else nb * rows * w)
-    cnt = filled(mem, span + 1, 0)
+    cnt = filled(mem, span + 1 if count else 0, 0)
     pstart = take(mem, nchunk + 1)
     n = 0
     seg = take(mem, 0)
@@ -200,7 +201,8 @@ def _prefetch(mem: np.ndarray, a: np.ndarray, tab: np.ndarray, trans: bool, skew
                     v = a[U(col), U(r)] if trans else a[U(r), U(col)]
                     if v != -1:
                         pf[U(n)] = v - lo
-                        cnt[U(v - lo + 1)] += 1
+                        if count:
+                            cnt[U(v - lo + 1)] += 1
                         n += 1
                     r -= 1
                     col += 1
@@ -214,10 +216,11 @@ def _prefetch(mem: np.ndarray, a: np.ndarray, tab: np.ndarray, trans: bool, skew
                     v = at(a, trans, r, b * w + c)
                     if v != -1:
                         pf[U(n)] = v - lo
-                        cnt[U(v - lo + 1)] += 1
+                        if count:
+                            cnt[U(v - lo + 1)] += 1
                         n += 1
     pstart[nchunk] = n
-    if skewed and tab.size > 0 and _conv_counts(tab, cnt) != n:  # never (tests): counted
+    if count and skewed and tab.size > 0 and _conv_counts(tab, cnt) != n:  # never (tests): counted
         for x in range(span + 1):  # from the walk, so the CSR stays in its bounds regardless
             cnt[U(x)] = 0
         for e in range(n):
@@ -240,7 +243,7 @@ def _offset_of(x: int, q: int, n: int, cnt: np.ndarray, sets: np.ndarray) -> int
 @njit(cache=True, error_model="numpy")
 def user_moves(mem: np.ndarray, a: np.ndarray, tab: np.ndarray, trans: bool, skewed: bool, nb: int, t: int,
                w: int, rows: int, R: int, rf: int, block_of: np.ndarray, L: int, lead: int, size: int, bw: int,
-               lo: int, span: int) -> tuple[np.ndarray, np.ndarray, int, int, int, int, int, int]:
+               lo: int, span: int, distinct: bool) -> tuple[np.ndarray, np.ndarray, int, int, int, int, int, int]:
     """read_buffer.py for one operand: (row of each request that moves the window, move count
     after it, how many, K (-1 where the prefetch is longer than its whole matrix), N0, lines a
     prefetch, row of the first request, row of the last; -1, -1 without requests).
@@ -248,8 +251,9 @@ def user_moves(mem: np.ndarray, a: np.ndarray, tab: np.ndarray, trans: bool, ske
     Skewed: blocks of t x w from source `a` (element (i, c) of block b = `at(a, trans, i, b w +
     c)`), fold f issuing block block_of[f]; where `tab` is not empty the source is the im2col
     ifmap it describes (conv_tables), `a` unread. Stationary: the source is rows x nb w (nb = cf
-    column blocks of w = C), fold f = fc rf + fr issuing tile rows of R."""
-    pf, cnt, pstart, seg = _prefetch(mem, a, tab, trans, skewed, nb, t, w, rows, lo, span)
+    column blocks of w = C), fold f = fc rf + fr issuing tile rows of R. `distinct`: the
+    source's addresses are known to differ (the filter), so none is counted."""
+    pf, cnt, pstart, seg = _prefetch(mem, a, tab, trans, skewed, nb, t, w, rows, lo, span, not distinct)
     pf_size = nb * t * w if skewed else nb * rows * w
     eps, fetch_rows, n, aa, p, n0, nlp = user_sizes(pf.size, pf_size, size, bw)
     nfold = block_of.size
@@ -257,7 +261,7 @@ def user_moves(mem: np.ndarray, a: np.ndarray, tab: np.ndarray, trans: bool, ske
     if first < 0 or p == 0:  # no request, or the window holds every set: every request hits
         return take(mem, 0), take(mem, 0), 0, 0, n0, nlp, first, last
     multi = False
-    for x in range(1, span + 1):
+    for x in range(1, span + 1 if not distinct else 0):
         if cnt[U(x)] > 1:
             multi = True
         cnt[U(x)] += cnt[U(x - 1)]  # cnt[x]: the first copy of address x in the CSR
