@@ -46,6 +46,8 @@ ERRORS = {
     3: "scalesim: ofmap drain with no lines (SCALE-Sim 3.0.0 fails here)",
     4: "scalesim: two ifmap prefetch windows end on one cycle (SCALE-Sim 3.0.0 fails here)",
     5: "scalesim: two filter prefetch windows end on one cycle (SCALE-Sim 3.0.0 fails here)",
+    6: "scalesim: internal error: the ifmap's closed-form copy counts miss its prefetch order "
+       "(a lowbit bug; simulate_layer(..., jit=False) runs the numpy path)",
 }
 
 # the int64 output vector of layer_kernel, slot by slot
@@ -316,7 +318,7 @@ def layer_kernel(prm: np.ndarray, df: int, R: int, C: int, user: bool) -> tuple[
             mem, ifm, tab_if, if_tr, sk_if, rf if sk_if else cf, t, R if sk_if else C, 0 if sk_if else sr, R, rf,
             if_of, L, lead_sk if sk_if else 0, isz, if_bw, geo[8], span_if, False)
         if k_if < 0:
-            out[0] = 1
+            out[0] = 1 if k_if == -1 else 6
             return out, fl
         f_mr, f_mk, nm_f, k_f, n0_f, nl_f, first_f, last_f = user_moves(
             mem, flt, empty, f_tr, sk_f, nb_f if sk_f else cf, t, w_f if sk_f else C, 0 if sk_f else sr, R, rf,

@@ -43,7 +43,7 @@ from lowbit.hwsim.scalesim_fast import Compact, OperandStream, compact_streams
 from lowbit.hwsim.scalesim_read import user_read_events, user_read_events_stepped
 from lowbit.hwsim.scalesim_rows import _cycle_of, _RowsResult, _run_rows, _Writer, run_rows
 from lowbit.hwsim.scalesim_streams import Streams, address_dtype, operand_matrices, streams
-from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.kernels_ref.errors import InvalidSpecError, LowbitError
 
 if TYPE_CHECKING:
     from lowbit.hwsim.scalesim_io import ScaleSimConfig, ScaleSimLayer
@@ -338,7 +338,7 @@ def _simulate_jit(layer: ScaleSimLayer, cfg: ScaleSimConfig) -> LayerReport:
     (err, total, stall, ids, idt, idr, fds, fdt, fdr, odl, odh, odw, if_has, iss, ist, f_has, fss, fst,
      of_has, oss, ost, nif, nf, nof, nfold) = o.tolist()
     if err:
-        raise InvalidSpecError(jit.ERRORS[err])
+        raise (LowbitError if err == 6 else InvalidSpecError)(jit.ERRORS[err])
     macs = layer.ofmap_h * layer.ofmap_w * layer.num_filters * layer.filter_h * layer.filter_w * layer.channels
     overall = int(float(odh) - min(float(ids), float(fds)))
     # the report's fields straight into the frozen instance (LayerReport has no __post_init__;
