@@ -29,7 +29,7 @@ imported only here, and this module only from the stall path (not at `import low
 from __future__ import annotations
 
 import numpy as np
-from lowbit.hwsim.scalesim_jit_base import PREVIOUS_CACHE_DIR, at, cdiv, filled, take
+from lowbit.hwsim.scalesim_jit_base import PREVIOUS_CACHE_DIR, U, at, cdiv, filled, take
 from lowbit.hwsim.scalesim_jit_rows import calc_dram, rows
 from lowbit.hwsim.scalesim_jit_user import conv_tables, user_moves
 from numba import njit
@@ -77,12 +77,12 @@ def _matrices(mem: np.ndarray, ih: int, iw: int, fh: int, fw: int, ch: int, nf: 
                 ok = cr + irow < ih and cc + icol < iw
                 a0 = base + (cr * iw + cc) * ch
                 for c in range(ch):
-                    ifm[p, k] = a0 + c if ok else -1
+                    ifm[U(p), U(k)] = a0 + c if ok else -1
                     k += 1
     flt = take(mem, win * nf).reshape((win, nf))
     for k in range(win):
         for n in range(nf):
-            flt[k, n] = n * win + k + off_f
+            flt[U(k), U(n)] = n * win + k + off_f
     return ifm, flt
 
 
@@ -103,8 +103,8 @@ def _skew_templates(mem: np.ndarray, a: np.ndarray, trans: bool, nb: int, t: int
                 i = d - c
                 v = at(a, trans, i, b * w + c)
                 if v != -1:
-                    addr[n] = v
-                    row[n] = lead + d
+                    addr[U(n)] = v
+                    row[U(n)] = lead + d
                     n += 1
         start[b + 1] = n
     return addr[:n], row[:n], start
@@ -127,8 +127,8 @@ def _stationary_templates(mem: np.ndarray, a: np.ndarray, trans: bool, R: int, C
             for c in range(C):
                 v = at(a, trans, sr, fc * C + c)
                 if v != -1:
-                    addr[n] = v
-                    row[n] = j
+                    addr[U(n)] = v
+                    row[U(n)] = j
                     n += 1
         start[f + 1] = n
     return addr[:n], row[:n], start
@@ -171,11 +171,11 @@ def _calc_generations(mem: np.ndarray, size: int, addr: np.ndarray, row: np.ndar
                 pos += start[b + 1] - start[b]
     if all_new:  # each address in one block, once (marks 0: the scan's generations start at 1)
         for e in range(start[nb]):
-            x = addr[e] - lo
-            if stamp[x] == 0:
+            x = addr[U(e)] - lo
+            if stamp[U(x)] == 0:
                 all_new = False
                 break
-            stamp[x] = 0
+            stamp[U(x)] = 0
     if all_new:
         ne = nreq // g
         if ne:  # the row of request ne g - 1
@@ -193,12 +193,12 @@ def _calc_generations(mem: np.ndarray, size: int, addr: np.ndarray, row: np.ndar
         b = block_of[f]
         base = f * L
         for e in range(start[b], start[b + 1]):
-            x = addr[e] - lo
-            if stamp[x] != gen:
-                stamp[x] = gen
+            x = addr[U(e)] - lo
+            if stamp[U(x)] != gen:
+                stamp[U(x)] = gen
                 cnt += 1
                 if cnt == g:
-                    ends[ne] = base + row[e]
+                    ends[U(ne)] = base + row[U(e)]
                     ne += 1
                     gen += 1
                     cnt = 0

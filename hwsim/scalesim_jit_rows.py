@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from lowbit.hwsim.scalesim_jit_base import INF as _INF
-from lowbit.hwsim.scalesim_jit_base import cdiv
+from lowbit.hwsim.scalesim_jit_base import U, cdiv
 from numba import njit
 
 __all__ = ["calc_dram", "rows"]
@@ -20,8 +20,8 @@ def _offset(mrow: np.ndarray, mk: np.ndarray, nm: int, ptr: int, kprev: int, r: 
     """The read offset of row r (its new prefetches complete at -1 + j step, j after kprev up
     to the last move in the row): (offset, next pointer, moves after the row)."""
     o = 1
-    while ptr < nm and mrow[ptr] == r:
-        k = mk[ptr]
+    while ptr < nm and mrow[U(ptr)] == r:
+        k = mk[U(ptr)]
         for j in range(kprev + 1, k + 1):
             psc = -1 + j * step - (cyc + o)
             o += psc
@@ -191,16 +191,16 @@ def rows(out: np.ndarray, firsts: np.ndarray, os_counts: bool, R: int, C: int, s
             cyc = r + stall
             o_if = o_f = 1
             if user:
-                if ptr_if < nm_if and if_mr[ptr_if] == r:
+                if ptr_if < nm_if and if_mr[U(ptr_if)] == r:
                     o_if, ptr_if, kp_if = _offset(if_mr, if_mk, nm_if, ptr_if, kp_if, r, cyc, step_if)
-                if ptr_f < nm_f and f_mr[ptr_f] == r:
+                if ptr_f < nm_f and f_mr[U(ptr_f)] == r:
                     o_f, ptr_f, kp_f = _offset(f_mr, f_mk, nm_f, ptr_f, kp_f, r, cyc, step_f)
             else:
-                while ci_if < ne_if and if_ends[ci_if] == r:
-                    cyc_if_end[ci_if] = cyc
+                while ci_if < ne_if and if_ends[U(ci_if)] == r:
+                    cyc_if_end[U(ci_if)] = cyc
                     ci_if += 1
-                while ci_f < ne_f and f_ends[ci_f] == r:
-                    cyc_f_end[ci_f] = cyc
+                while ci_f < ne_f and f_ends[U(ci_f)] == r:
+                    cyc_f_end[U(ci_f)] = cyc
                     ci_f += 1
             if r == first_if:
                 c_if0, s_if0 = cyc, cyc + o_if
@@ -225,11 +225,11 @@ def rows(out: np.ndarray, firsts: np.ndarray, os_counts: bool, R: int, C: int, s
                         while v >= of_bw:
                             v -= of_bw
                             full += 1
-                        if tail > head and runs[tail - 1, 0] == of_bw:  # merged into the last full run
-                            runs[tail - 1, 1] += full
+                        if tail > head and runs[U(tail - 1), 0] == of_bw:  # merged into the last full run
+                            runs[U(tail - 1), 1] += full
                         else:
-                            runs[tail, 0] = of_bw
-                            runs[tail, 1] = full
+                            runs[U(tail), 0] = of_bw
+                            runs[U(tail), 1] = full
                             tail += 1
                         und += full
                     line = v
