@@ -116,6 +116,9 @@ def _dask_sizes(client: Any) -> dict[str, int]:
     """The client's and the scheduler's sizes, and the driver's live objects by type."""
     out = _sizes(client, "client")
     out.update(client.run_on_scheduler(_scheduler_sizes))
+    from dask.utils import key_split  # its memo of task keys (an lru_cache in the driver)
+
+    out["dask.utils.key_split memo"] = key_split.cache_info().currsize
     out.update({f"objects[{k}]": v for k, v in
                 collections.Counter(type(o).__qualname__ for o in gc.get_objects()).items()})
     return out

@@ -45,6 +45,17 @@ DASK_MESSAGE_LOG = 16
 DASK_BOUNDED_LOGS = {"distributed.admin.low-level-log-length": DASK_MESSAGE_LOG,
                      "distributed.admin.system-monitor.log-length": 120,
                      "distributed.diagnostics.computations.max-history": 8}
+#: Two more things dask keeps per generation in the driver that no config key bounds
+#: (distributed 2026.8), trimmed after each run of a session on the LocalCluster it started:
+#: - the scheduler's spans (its "spans" extension): a new "default" span each time work arrives
+#:   after the previous work finished, i.e. one per evolutionary generation, each holding its
+#:   task group and per-span worker metrics; nothing in dask ever drops one. A done span whose
+#:   tasks stopped over DASK_SPAN_AGE_S ago (far past any worker heartbeat that could still
+#:   report metrics for it) is dropped, except the newest DASK_SPANS_KEPT;
+#: - `dask.utils.key_split`'s memo (an lru_cache of 100,000 keys, ~250 B each with the key it
+#:   keeps alive): a sweep's task keys are all new, so the memo only grows; it is cleared.
+DASK_SPANS_KEPT = 16
+DASK_SPAN_AGE_S = 60.0
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -62,6 +73,8 @@ class Session:
     kind: ExecutorKind
     pool: ProcessPoolExecutor | None = None
     client: Any = None
+    #: the dask client's LocalCluster was started by this session (its state is trimmed)
+    own_cluster: bool = False
 
 
 def _kind(executor: ExecutorKind | str) -> ExecutorKind:
@@ -85,7 +98,7 @@ def session(executor: ExecutorKind | str = ExecutorKind.LOCAL, *, workers: int |
             yield Session(kind, pool=pool)
     elif kind is ExecutorKind.DASK:
         with _dask_client(workers, scheduler, connect_timeout_s) as client:
-            yield Session(kind, client=client)
+            yield Session(kind, client=client, own_cluster=not scheduler)
     else:  # pragma: no cover - closed enum
         raise InvalidSpecError(f"executor {kind} has no implementation")
 
@@ -128,6 +141,8 @@ def run(fn: Callable[[T], R], items: Iterable[T], *, executor: ExecutorKind | st
                 done = _run_pool(pool, fn, todo, sink, bar, chunksize, weigh)
         elif session is not None and kind is ExecutorKind.DASK:
             done = _map_dask(session.client, fn, todo, sink, bar, chunksize, weigh)
+            if session.own_cluster:
+                _trim_dask_state(session.client)
         elif kind is ExecutorKind.DASK:
             with _dask_client(workers, scheduler, connect_timeout_s) as client:
                 done = _map_dask(client, fn, todo, sink, bar, chunksize, weigh)
@@ -238,3 +253,36 @@ def _map_dask(client: Any, fn: Callable[[T], R], todo: list[T], sink: Callable[[
         client.cancel(futs)  # a failed sink (full disk): nothing left running on a shared cluster
         raise
     return done
+
+
+def _trim_dask_state(client: Any) -> None:
+    """After a run on a session's own LocalCluster: drop its old spans, clear key_split's memo."""
+    from dask.utils import key_split
+
+    client.run_on_scheduler(_drop_old_spans, keep=DASK_SPANS_KEPT, age_s=DASK_SPAN_AGE_S)
+    key_split.cache_clear()
+
+
+def _drop_old_spans(dask_scheduler: Any, keep: int, age_s: float) -> int:
+    """Runs on the scheduler's event loop: drop the done root spans (and their sub-spans) whose
+    tasks stopped over `age_s` ago, except the newest `keep`; returns how many were dropped."""
+    from distributed.metrics import time as span_clock  # the clock of Span.stop
+
+    ext = dask_scheduler.extensions.get("spans")
+    if ext is None:
+        return 0
+    now = span_clock()
+    old = ext.root_spans[:-keep] if keep > 0 else list(ext.root_spans)
+    drop = {sub.id for sp in old if sp.done and now - sp.stop > age_s
+            for sub in sp.traverse_spans()}
+    if not drop:
+        return 0
+    ext.root_spans[:] = [sp for sp in ext.root_spans if sp.id not in drop]
+    for index in (ext.spans_search_by_name, ext.spans_search_by_tag):
+        for name in list(index):
+            index[name][:] = [sp for sp in index[name] if sp.id not in drop]
+            if not index[name]:
+                del index[name]
+    for span_id in drop:
+        del ext.spans[span_id]
+    return len(drop)

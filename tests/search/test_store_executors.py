@@ -165,3 +165,44 @@ def test_a_dask_session_bounds_what_the_driver_keeps_per_event():
         assert sched.monitor.quantities["cpu"].maxlen == 120 == DASK_BOUNDED_LOGS[
             "distributed.admin.system-monitor.log-length"]
         assert sched.computations.maxlen == 8 and len(sched.computations) == 8
+        # the per-connection message logs: dask keeps 1000 messages by default
+        assert sched.transition_log.maxlen == 16 == DASK_BOUNDED_LOGS[
+            "distributed.admin.low-level-log-length"]
+        assert {bc.recent_message_log.maxlen for bc in sched.stream_comms.values()} == {16}
+        assert s.client.scheduler_comm.recent_message_log.maxlen == 16
+
+
+@pytest.mark.slow
+def test_a_dask_session_drops_old_spans_and_the_key_split_memo(monkeypatch):
+    """dask's scheduler keeps one span per batch of work that arrives after the previous one
+    finished (one per generation of a sweep) and never drops one; a session on its own
+    LocalCluster drops the done ones older than DASK_SPAN_AGE_S but the newest DASK_SPANS_KEPT,
+    and clears dask.utils.key_split's memo of task keys, after each run."""
+    import time
+
+    from dask.utils import key_split
+    from lowbit.search import executors
+    from lowbit.search.executors import session
+
+    monkeypatch.setattr(executors, "DASK_SPAN_AGE_S", 1e9)  # nothing old enough: dask's own
+    with session("dask", workers=1) as s:
+        spans = s.client.cluster.scheduler.extensions["spans"]
+        for r in range(6):
+            assert run(_square, range(r, r + 3), quiet=True, session=s) == 3
+            assert key_split.cache_info().currsize == 0
+        assert len(spans.spans) == len(spans.root_spans) == 6  # one per run, all kept
+        time.sleep(1.5)  # past the workers' heartbeats for those runs
+        monkeypatch.setattr(executors, "DASK_SPAN_AGE_S", 1.0)
+        monkeypatch.setattr(executors, "DASK_SPANS_KEPT", 2)
+        newest = spans.root_spans[-1].id
+        assert run(_square, range(5), quiet=True, session=s) == 5
+        # the six old spans are done and over 1 s old: all but the newest two go
+        assert spans.root_spans[0].id == newest and len(spans.root_spans) == 2
+        assert set(spans.spans) == {sp.id for sp in spans.root_spans}
+        assert spans.spans_search_by_name["default",] == spans.root_spans
+        assert spans.spans_search_by_tag["default"] == spans.root_spans
+        # the cluster still works, and reports its metrics, after the drop
+        time.sleep(1.5)
+        assert run(_square, range(4), quiet=True, session=s) == 4
+        assert len(spans.root_spans) == 2
+        assert s.client.gather(s.client.map(_square, [7])) == [{"x": 7, "y": 49}]
