@@ -149,28 +149,48 @@ def run_testbench(binary: Path, stream: str) -> list[str]:
         return out.read_text().split("\n")
 
 
+AREA_LIBERTY = "nangate45_x1_area.lib"
+
+
 def synth_cells(top: str, sources: tuple[str, ...], params: dict[str, int],
-                timeout_s: int = 1800) -> dict[str, int]:
+                timeout_s: int = 1800, liberty: str | None = None,
+                flatten: bool = True) -> dict[str, int | float]:
     """Synthesise `top` with Yosys (`synth -flatten`, Yosys's generic gate library) and
-    return its cell counts by type plus "total" (Debian package `yosys`)."""
+    return its cell counts by type plus "total" (Debian package `yosys`).
+
+    With `liberty` (a file in rtl_src, e.g. AREA_LIBERTY), the netlist is then mapped onto that
+    library's cells (`dfflegalize` to plain D flip-flops, `dfflibmap`, `abc -fast -liberty`) and the
+    counts are of its cells, plus "area_um2", the summed cell area Yosys reports.
+    `flatten=False` keeps the hierarchy: each module is synthesised once and the counts (and area)
+    are Yosys's totals over the design hierarchy, each submodule counted once per instance."""
     exe = shutil.which("yosys")
     if exe is None:
         raise RtlToolError("yosys not found: install the Debian package `yosys`")
     src = " ".join(str(rtl_source_dir() / s) for s in sources)
     chparam = "".join(f"chparam -set {k} {int(v)} {top}; " for k, v in sorted(params.items()))
-    script = f"read_verilog -sv {src}; {chparam}synth -flatten -top {top}; stat"
+    tech = ""
+    if liberty is not None:
+        lib = rtl_source_dir() / liberty
+        tech = (f"dfflegalize -cell $_DFF_P_ 01; dfflibmap -liberty {lib}; abc -fast -liberty {lib}; opt_clean; "
+                f"stat -liberty {lib} -top {top}")
+    flat = "-flatten " if flatten else ""
+    script = f"read_verilog -sv {src}; {chparam}synth {flat}-top {top}; " + (tech or f"stat -top {top}")
     proc = subprocess.run([exe, "-p", script], capture_output=True, text=True, timeout=timeout_s,
                           check=False)
     if proc.returncode != 0:
         raise RtlToolError(f"yosys synthesis of {top} {params} failed: {proc.stderr.strip()[-400:]}")
-    cells: dict[str, int] = {}
+    cells: dict[str, int | float] = {}
     text = proc.stdout[proc.stdout.rfind("Printing statistics"):]
+    if "=== design hierarchy ===" in text:
+        text = text[text.rfind("=== design hierarchy ==="):]
     for line in text.splitlines():
         parts = line.split()
         if line.strip().startswith("Number of cells:"):
             cells["total"] = int(parts[-1])
-        elif len(parts) == 2 and parts[0].startswith("$_") and parts[1].isdigit():
+        elif "total" in cells and len(parts) == 2 and parts[1].isdigit():   # a cell type's count
             cells[parts[0]] = cells.get(parts[0], 0) + int(parts[1])
+        elif line.strip().startswith("Chip area for"):
+            cells["area_um2"] = float(parts[-1])
     if "total" not in cells:
         raise RtlToolError(f"yosys printed no cell count for {top}")
     return cells

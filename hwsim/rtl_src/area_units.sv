@@ -77,3 +77,60 @@ module mac_dp4 #(
     end
   endgenerate
 endmodule
+
+// MAC dot-product array: PM x PN outputs, each a K-long dot product of signed AB x WB operands
+// per cycle (operands registered), summed and accumulated: one tensor-core unit when PM x PN x K
+// is its tile (an A100 INT8 unit: 8 x 4 x 16). One `mac_dot_out` per output, so Yosys can
+// synthesise the output once and count it PM x PN times (synth_cells(flatten=False)).
+module mac_dot_out #(
+    parameter K = 16,
+    parameter AB = 8,
+    parameter WB = 8,
+    parameter ACCW = 32
+) (
+    input  logic                   clk,
+    input  logic                   first_q,
+    input  logic [K*AB-1:0]        a_q,
+    input  logic [K*WB-1:0]        w_q,
+    output logic [ACCW-1:0]        acc
+);
+  logic signed [ACCW-1:0] dot;
+  always_comb begin
+    dot = '0;
+    for (int k = 0; k < K; k = k + 1)
+      dot = dot + $signed(a_q[k*AB +: AB]) * $signed(w_q[k*WB +: WB]);
+  end
+  always_ff @(posedge clk) acc <= (first_q ? '0 : acc) + dot;
+endmodule
+
+module mac_dot #(
+    parameter PM = 8,
+    parameter PN = 4,
+    parameter K = 16,
+    parameter AB = 8,
+    parameter WB = 8,
+    parameter ACCW = 32
+) (
+    input  logic                   clk,
+    input  logic                   first,
+    input  logic [PM*K*AB-1:0]     a,
+    input  logic [PN*K*WB-1:0]     w,
+    output logic [PM*PN*ACCW-1:0]  acc
+);
+  logic [PM*K*AB-1:0] a_q;
+  logic [PN*K*WB-1:0] w_q;
+  logic first_q;
+  always_ff @(posedge clk) begin
+    a_q <= a; w_q <= w; first_q <= first;
+  end
+  genvar r, c;
+  generate
+    for (r = 0; r < PM; r = r + 1) begin : g_r
+      for (c = 0; c < PN; c = c + 1) begin : g_c
+        mac_dot_out #(.K(K), .AB(AB), .WB(WB), .ACCW(ACCW)) u (
+            .clk(clk), .first_q(first_q), .a_q(a_q[r*K*AB +: K*AB]), .w_q(w_q[c*K*WB +: K*WB]),
+            .acc(acc[(r*PN + c)*ACCW +: ACCW]));
+      end
+    end
+  endgenerate
+endmodule

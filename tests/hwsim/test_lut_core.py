@@ -93,16 +93,17 @@ def test_unfused_precompute_overhead_fitted_and_held_out():
     hwsim.evaluate_workload: 1 - (fused compute) / (unfused compute), the fused run charging the
     lookups only. `launch_cycles` is fitted on b1s2048 alone (lut-tc-a100-like.yaml `# fitted:`:
     the fit sits at the bound 0); b1024 is held out. Target (issue 5): within 5 points.
-    Measured: b1s2048 18.4% vs 16.5% (+1.9, met at the fit's bound); b1024 19.1% vs 24.4% (-5.3):
-    NOT met on the held-out setting (benchmarks/RESULTS.md)."""
+    Measured (units: 13, derived from synthesis): b1s2048 17.3% vs 16.5% (+0.8, met at the fit's
+    bound); b1024 18.0% vs 24.4% (-6.4): NOT met on the held-out setting (benchmarks/RESULTS.md;
+    with the paper-derived units: 14 it was 18.4% and 19.1%, -5.3)."""
     accel = load_accelerator("lut-tc-a100-like")
     unfused = accel.with_changes(**{"core.fused_precompute": False})
     got = {k: 100.0 * (1 - _linear_compute(accel, k) / _linear_compute(unfused, k)) for k in SETTINGS}
     assert abs(got["b1s2048"] - PRE["b1s2048_unfused"]) <= 5.0                 # the fit setting
-    assert got["b1s2048"] == pytest.approx(18.37, abs=0.05)                     # measured
-    assert got["b1024"] == pytest.approx(19.15, abs=0.05)                       # held out, measured
-    assert abs(got["b1024"] - PRE["b1024_unfused"]) > 5.0                       # target missed: 5.3
-    # a launch cost only adds: the fit cannot go below 18.4% at b1s2048
+    assert got["b1s2048"] == pytest.approx(17.28, abs=0.05)                     # measured
+    assert got["b1024"] == pytest.approx(18.03, abs=0.05)                       # held out, measured
+    assert abs(got["b1024"] - PRE["b1024_unfused"]) > 5.0                       # target missed: 6.4
+    # a launch cost only adds: the fit cannot go below 17.3% at b1s2048
     later = unfused.with_changes(**{"core.launch_cycles": 2820})
     assert 100.0 * (1 - _linear_compute(accel, "b1s2048") / _linear_compute(later, "b1s2048")) > got["b1s2048"]
 
@@ -110,7 +111,7 @@ def test_unfused_precompute_overhead_fitted_and_held_out():
 def test_fused_precompute_share_within_5_points():
     """Fused: the adds the previous operator does, from the core model's split_cycles on the rows
     one cluster owns (evaluate does not charge a fused precompute to the GEMM), against the
-    lookups of the same rows. No fitted value enters. Measured 2.9% / 3.1% vs 2.6% / 2.5%."""
+    lookups of the same rows. No fitted value enters. Measured 2.7% / 2.8% vs 2.6% / 2.5%."""
     accel = load_accelerator("lut-tc-a100-like")
     md = accel.model()
     for key, (phase, seq, batch) in SETTINGS.items():
@@ -128,8 +129,8 @@ def test_equal_area_presets():
     lut, mac = load_accelerator("lut-tc-a100-like").model(), load_accelerator("mac-tc-equal-area").model()
     for node in (7, 28, 45):
         assert lut.area_mm2(node) == pytest.approx(mac.area_mm2(node), rel=1e-9)
-    # 14 units x 512 one-bit MACs vs 4 x 512 INT8 MACs: ternary (2 planes) peak 3584 vs 2048
-    assert lut.peak_macs_per_cycle(F("ternary"), F("int8")) == 3584
+    # 13 units x 512 one-bit MACs vs 4 x 512 INT8 MACs: ternary (2 planes) peak 3328 vs 2048
+    assert lut.peak_macs_per_cycle(F("ternary"), F("int8")) == 3328
     assert mac.peak_macs_per_cycle(F("int8"), F("int8")) == 2048
 
 
