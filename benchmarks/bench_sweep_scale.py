@@ -18,7 +18,10 @@ traces the driver's allocations from the start of the sweep, adds the traced MB 
 and prints the allocation sites that grew most between a snapshot at W s (after warm-up) and
 the end; `--dask-state` counts every sized attribute of the dask scheduler (and its extensions)
 and of the client, and the driver's live objects by type (gc), at each sample and prints those
-that changed after the first sample (object types: those up by 100 or more after it).
+that changed after the first sample (object types: those up by 100 or more after it); `--heap`
+(glibc only) adds to each sample the C heap's bytes in use and free (mallinfo2, all arenas) and
+the driver's RSS after malloc_trim(0) hands free heap pages back: growth that the trim takes
+back was freed memory the allocator kept, not live data.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import ctypes
 import gc
 import os
 import shutil
@@ -73,6 +77,22 @@ def _sample(me: psutil.Process) -> tuple[float, list[float], float]:
         except psutil.Error:
             pass
     return me.memory_info().rss / 2**20, rss, cpu
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+def _heap(me: psutil.Process) -> tuple[float, float, float]:
+    """(C heap MB in use, C heap MB free, RSS MB after malloc_trim(0)), glibc's."""
+    libc = ctypes.CDLL(None)
+    libc.mallinfo2.restype = _MallInfo2
+    mi = libc.mallinfo2()
+    libc.malloc_trim(0)
+    return ((mi.uordblks + mi.hblkhd) / 2**20, mi.fordblks / 2**20,
+            me.memory_info().rss / 2**20)
 
 
 def _sizes(obj: Any, prefix: str) -> dict[str, int]:
@@ -155,6 +175,8 @@ def main() -> int:
                     "allocations; print the sites that grew from WARMUP_S to the end")
     ap.add_argument("--dask-state", action="store_true", help="count the dask scheduler's and "
                     "client's sized attributes at each sample; print those that changed")
+    ap.add_argument("--heap", action="store_true", help="C heap in use / free at each sample "
+                    "and the RSS after malloc_trim(0) (glibc)")
     args = ap.parse_args()
     space = load_space(args.space)
     me = psutil.Process()
@@ -164,6 +186,7 @@ def main() -> int:
           f"{args.workers} workers; {args.seconds:g} s; load average {os.getloadavg()[0]:.2f}")
     samples: list[tuple[float, float, list[float], int]] = []
     traced: list[float] = []  # traced MB at each sample (--tracemalloc)
+    heaps: list[tuple[float, float, float]] = []  # (--heap)
     snaps: list[tracemalloc.Snapshot] = []
     states: list[tuple[float, int, dict[str, int]]] = []  # (t, points, sizes) (--dask-state)
     gens: list[tuple[float, str]] = []
@@ -190,6 +213,8 @@ def main() -> int:
                             snaps.append(tracemalloc.take_snapshot())
                     if args.dask_state and ex.client is not None:
                         states.append((t, n, _dask_sizes(ex.client)))
+                    if args.heap:
+                        heaps.append(_heap(me))
                     stop.wait(args.interval)
 
             def st_count() -> int:
@@ -219,6 +244,8 @@ def main() -> int:
                 tracemalloc.stop()
             if args.dask_state and ex.client is not None:
                 states.append((wall, samples[-1][3], _dask_sizes(ex.client)))
+            if args.heap:
+                heaps.append(_heap(me))
         points = st.count()
         db_mb = os.path.getsize(st.path) / 1e6
         if args.keep_store:
@@ -229,11 +256,13 @@ def main() -> int:
           f"{wall:.1f} s = {points / wall:.1f} points/s; CPU {cpu:.1f} s (driver + workers) = "
           f"{points / cpu:.1f} points per CPU-second; store {db_mb:.1f} MB; load average "
           f"{os.getloadavg()[0]:.2f}")
-    print("| t (s) | points | driver RSS MB | worker RSS MB |" + (" traced MB |" if traced else ""))
-    print("|---:|---:|---:|---|" + ("---:|" if traced else ""))
+    print("| t (s) | points | driver RSS MB | worker RSS MB |" + (" traced MB |" if traced else "")
+          + (" C heap in use MB | C heap free MB | RSS after trim MB |" if heaps else ""))
+    print("|---:|---:|---:|---|" + ("---:|" if traced else "") + ("---:|---:|---:|" if heaps else ""))
     for i, (t, dr, wr, n) in enumerate(samples):
         tr = f" {traced[i]:.1f} |" if i < len(traced) else ""
-        print(f"| {t:.0f} | {n} | {dr:.0f} | {' / '.join(f'{x:.0f}' for x in wr)} |{tr}")
+        hp = " {:.1f} | {:.1f} | {:.0f} |".format(*heaps[i]) if i < len(heaps) else ""
+        print(f"| {t:.0f} | {n} | {dr:.0f} | {' / '.join(f'{x:.0f}' for x in wr)} |{tr}{hp}")
     pick: list[Any] = [samples[0], samples[len(samples) // 2], samples[-1]]
     print("start / middle / end: driver " + " / ".join(f"{s[1]:.0f}" for s in pick) + " MB; workers "
           + " / ".join("+".join(f"{x:.0f}" for x in s[2]) for s in pick) + " MB")
