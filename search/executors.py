@@ -256,11 +256,20 @@ def _map_dask(client: Any, fn: Callable[[T], R], todo: list[T], sink: Callable[[
 
 
 def _trim_dask_state(client: Any) -> None:
-    """After a run on a session's own LocalCluster: drop its old spans, clear key_split's memo."""
+    """After a run on a session's own LocalCluster: drop its old spans, clear key_split's memo
+    here and in every worker (each worker process keeps its own, up to 100,000 task keys)."""
+    client.run_on_scheduler(_drop_old_spans, keep=DASK_SPANS_KEPT, age_s=DASK_SPAN_AGE_S)
+    client.run(_clear_key_split)
+    _clear_key_split()
+
+
+def _clear_key_split() -> int:
+    """Empty dask.utils.key_split's memo in this process; returns how many keys it held."""
     from dask.utils import key_split
 
-    client.run_on_scheduler(_drop_old_spans, keep=DASK_SPANS_KEPT, age_s=DASK_SPAN_AGE_S)
+    held = key_split.cache_info().currsize
     key_split.cache_clear()
+    return held
 
 
 def _drop_old_spans(dask_scheduler: Any, keep: int, age_s: float) -> int:

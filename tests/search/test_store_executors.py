@@ -177,7 +177,7 @@ def test_a_dask_session_drops_old_spans_and_the_key_split_memo(monkeypatch):
     """dask's scheduler keeps one span per batch of work that arrives after the previous one
     finished (one per generation of a sweep) and never drops one; a session on its own
     LocalCluster drops the done ones older than DASK_SPAN_AGE_S but the newest DASK_SPANS_KEPT,
-    and clears dask.utils.key_split's memo of task keys, after each run."""
+    and clears dask.utils.key_split's memo of task keys (its own and each worker's), after each run."""
     import time
 
     from dask.utils import key_split
@@ -190,6 +190,7 @@ def test_a_dask_session_drops_old_spans_and_the_key_split_memo(monkeypatch):
         for r in range(6):
             assert run(_square, range(r, r + 3), quiet=True, session=s) == 3
             assert key_split.cache_info().currsize == 0
+            assert list(s.client.run(executors._clear_key_split).values()) == [0]  # the worker's too
         assert len(spans.spans) == len(spans.root_spans) == 6  # one per run, all kept
         time.sleep(1.5)  # past the workers' heartbeats for those runs
         monkeypatch.setattr(executors, "DASK_SPAN_AGE_S", 1.0)
@@ -206,3 +207,5 @@ def test_a_dask_session_drops_old_spans_and_the_key_split_memo(monkeypatch):
         assert run(_square, range(4), quiet=True, session=s) == 4
         assert len(spans.root_spans) == 2
         assert s.client.gather(s.client.map(_square, [7])) == [{"x": 7, "y": 49}]
+        # work sent past run() fills the worker's memo (so the [0] above is the trim's doing)
+        assert next(iter(s.client.run(executors._clear_key_split).values())) > 0
