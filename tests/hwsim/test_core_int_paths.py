@@ -98,7 +98,8 @@ def _specs(family: CoreFamily, rng: np.random.Generator) -> list:
     return specs
 
 
-@pytest.mark.parametrize("family", list(CoreFamily), ids=lambda f: f.value)
+@pytest.mark.parametrize("family", [pytest.param(f, marks=pytest.mark.slow) if f is CoreFamily.BIT_SERIAL else f
+                                    for f in CoreFamily], ids=lambda f: f.value)   # bit_serial 1.5 s: slow lane
 def test_int_compute_equals_numpy_compute(family: CoreFamily) -> None:
     rng = np.random.default_rng(19 + list(CoreFamily).index(family))
     mod = family_module(family)

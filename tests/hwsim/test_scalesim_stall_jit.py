@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from lowbit.hwsim import scalesim_mem
 from lowbit.hwsim.cores.base import Dataflow
 from lowbit.hwsim.scalesim_fast import compact_streams
@@ -152,6 +153,7 @@ def test_kernel_matches_the_golden_shapes_at_large_offsets() -> None:
             assert _rows(layer, cfg) == _rows(layer, cfg, oracle=True)
 
 
+@pytest.mark.slow   # 0.9-1.3 s: out of the fast lane (make test runs it)
 def test_numba_loads_with_the_stall_path_only() -> None:
     code = ("import sys, lowbit, lowbit.cli, lowbit.hwsim, lowbit.hwsim.scalesim_mem, "
             "lowbit.hwsim.scalesim_reports\n"

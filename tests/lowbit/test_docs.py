@@ -32,6 +32,7 @@ def test_committed_reference_is_up_to_date(tmp_path: Path) -> None:
     assert docgen.check(REF) == []
 
 
+@pytest.mark.slow   # 1.2-2.3 s: out of the fast lane (make test runs it)
 def test_check_reports_a_changed_page(tmp_path: Path) -> None:
     docgen.write(tmp_path)
     page = tmp_path / "accelerator.md"

@@ -66,6 +66,7 @@ def test_compare_presets_llama_decode(tmp_path: Path) -> None:
     assert len(_csv(tmp_path / "compare.csv")) == 3
 
 
+@pytest.mark.slow   # 1.2-2.3 s: out of the fast lane (make test runs it)
 def test_allocate_resnet18(tmp_path: Path) -> None:
     _run("03_allocate_resnet18.py", tmp_path)
     doc = json.loads((tmp_path / "alloc.json").read_text(encoding="utf-8"))

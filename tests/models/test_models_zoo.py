@@ -207,6 +207,7 @@ def test_zoo_errors(kwargs: dict, match: str) -> None:
         zoo.get(name, **kwargs)
 
 
+@pytest.mark.slow   # 1.2-2.3 s: out of the fast lane (make test runs it)
 def test_transformer_counts_equal_hf_transformers() -> None:
     """Peer check: HF transformers' own modules, built from our shipped configs on the meta device."""
     torch = pytest.importorskip("torch")

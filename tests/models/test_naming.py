@@ -14,6 +14,7 @@ def _weight_layers(model: str) -> list[str]:
     return [ly.name for ly in zoo.get(model).layers if ly.weight_params > 0]
 
 
+@pytest.mark.slow   # 0.9-1.3 s: out of the fast lane (make test runs it)
 def test_digits_names_are_module_names_both_ways() -> None:
     from lowbit.models.zoo.digits import train_digits_cnn
 

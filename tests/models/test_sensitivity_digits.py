@@ -155,6 +155,7 @@ def test_digits_allocation_no_worse_than_uniform_of_equal_or_higher_cost(digits)
     assert _whole_model_kl(model, x_te, layers, list(a3.choices)) < _whole_model_kl(model, x_te, layers, ["int3"] * 4)
 
 
+@pytest.mark.slow   # 0.9-1.3 s: out of the fast lane (make test runs it)
 def test_cli_allocate_hw_digits_measured(tmp_path: Path) -> None:
     from lowbit.cli import main
 

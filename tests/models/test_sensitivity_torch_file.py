@@ -77,6 +77,7 @@ def test_model_without_weights_error_lists_its_sensitivities(capsys: pytest.Capt
     assert "or builtin" in capsys.readouterr().err  # resnet-18 has built-in HAWQ-V3 data
 
 
+@pytest.mark.slow   # 1.2-2.3 s: out of the fast lane (make test runs it)
 def test_hessian_on_the_digits_cnn(tmp_path: Path) -> None:
     q = Q.for_model("digits", FMTS, method="hessian", cache_dir=tmp_path)
     assert q.values.shape == (4, 3) and (q.values[:, 0] > q.values[:, 2]).all()

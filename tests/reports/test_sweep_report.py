@@ -106,6 +106,7 @@ def test_report_from_store(tmp_path: Path, sweep_store, png_stats) -> None:
     assert m and int(m.group(1)) <= 15 and int(m.group(1)) <= int(m.group(2))
 
 
+@pytest.mark.slow   # 1.2-2.3 s: out of the fast lane (make test runs it)
 def test_model_without_feasible_point_is_reported_not_plotted(tmp_path: Path, sweep_store) -> None:
     db, _ = sweep_store(models=("net-a",))
     with ResultStore(db) as st:

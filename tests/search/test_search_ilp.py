@@ -193,6 +193,7 @@ def test_allocate_cli_table_and_pareto_cli(tmp_path: Path, capsys: pytest.Captur
     assert (tmp_path / "p" / "pareto.csv").exists() and (tmp_path / "p" / "pareto.json").exists()
 
 
+@pytest.mark.slow   # 0.9-1.3 s: out of the fast lane (make test runs it)
 def test_time_limit_returns_incumbent_marked_not_proven() -> None:
     # A problem whose incumbent comes at once but whose proof does not: 20 layers x 8 choices x 3
     # budgets, each choice's loss the negated sum of its three random costs (a strongly correlated

@@ -132,6 +132,7 @@ def test_many_processes_writing_one_store(tmp_path, n):
         assert all(r[2]["v"] == r[1]["i"] * 3 for r in rows)
 
 
+@pytest.mark.slow   # 0.9-1.3 s: out of the fast lane (make test runs it)
 def test_two_spaces_share_one_store(tmp_path):
     """Same points, different space names: each space keeps its own rows, and --resume of
     either finds everything done (before keys held the space name, the second re-ran forever)."""
