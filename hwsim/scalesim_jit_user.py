@@ -321,32 +321,14 @@ def user_moves(mem: np.ndarray, a: np.ndarray, tab: np.ndarray, trans: bool, ske
                     if o < 0:
                         o += n
                     if o >= aa:  # the set's first request misses, the window then holds it
-                        k = -((aa - 1 - ww - o) // p)
-                        ww = k * p
-                        q = ww % n
-                        if nm == cap:
-                            cap *= 2
-                            mrow = _grown(mrow, cap)
-                            mk = _grown(mk, cap)
-                        mrow[nm] = row
-                        mk[nm] = k
-                        nm += 1
+                        mrow, mk, nm, cap, k, ww, q = _miss(mrow, mk, nm, cap, row, aa, ww, o, p, n)
                 continue
             e = e0
             while e < e1:
                 e, o = _scan_copies(pf, memo, cnt, sets, e, e1, k, q, n, aa)
                 if e == e1:
                     break
-                k = -((aa - 1 - ww - o) // p)  # miss: the first window holding w + o
-                ww = k * p
-                q = ww % n
-                if nm == cap:
-                    cap *= 2
-                    mrow = _grown(mrow, cap)
-                    mk = _grown(mk, cap)
-                mrow[nm] = row
-                mk[nm] = k
-                nm += 1
+                mrow, mk, nm, cap, k, ww, q = _miss(mrow, mk, nm, cap, row, aa, ww, o, p, n)
                 e += 1
     if k and nlp > fetch_rows:
         return mrow, mk, nm, -1, n0, nlp, first, last
@@ -382,6 +364,22 @@ def _scan_copies(pf: np.ndarray, memo: np.ndarray, cnt: np.ndarray, sets: np.nda
             memo[U(x)] = k
         e += 1
     return e1, 0
+
+
+@njit(cache=True, error_model="numpy")
+def _miss(mrow: np.ndarray, mk: np.ndarray, nm: int, cap: int, row: int, aa: int, ww: int, o: int, p: int,
+          n: int) -> tuple[np.ndarray, np.ndarray, int, int, int, int, int]:
+    """A read miss at offset o past the window start ww: the first window k holding ww + o, its
+    start and phase, recorded as (row, k) at nm (the records grown to twice `cap` when full)."""
+    k = -((aa - 1 - ww - o) // p)
+    ww = k * p
+    if nm == cap:
+        cap *= 2
+        mrow = _grown(mrow, cap)
+        mk = _grown(mk, cap)
+    mrow[nm] = row
+    mk[nm] = k
+    return mrow, mk, nm + 1, cap, k, ww, ww % n
 
 
 @njit(cache=True, error_model="numpy")
