@@ -98,6 +98,12 @@ def _verilator_version(exe: str) -> str:
     return out.stdout.strip()
 
 
+#: C++ optimisation of the Verilated testbenches: -O0 compiles tests/hwsim/test_rtl.py's ten cold
+#: builds in 46 s instead of 62 s (Verilator's default -Os), and its simulations are as fast at
+#: these sizes (warm runs 9.5 vs 11.1 s); part of the cache key.
+_CXX_OPT = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
+
+
 def build(sources: tuple[str, ...], params: dict[str, int], cache_dir: Path | None = None) -> Path:
     """Verilate + compile testbench `tb` over `sources` (file names in rtl_src) with `params`.
 
@@ -112,6 +118,7 @@ def build(sources: tuple[str, ...], params: dict[str, int], cache_dir: Path | No
     for key in sorted(params):
         h.update(f"{key}={int(params[key])};".encode())
     h.update(_verilator_version(exe).encode())
+    h.update(_CXX_OPT.encode())
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     final = root / h.hexdigest()[:24]
     binary = final / "sim"
@@ -121,7 +128,7 @@ def build(sources: tuple[str, ...], params: dict[str, int], cache_dir: Path | No
     tmp = Path(tempfile.mkdtemp(prefix="build-", dir=root))
     # unroll limits raised: the binary / LUT cores merge same-address lane writes in
     # lane x lane loops that Verilator 5.006 must unroll (BLKLOOPINIT otherwise)
-    cmd = [exe, "--binary", "-j", "2", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--unroll-count", "4096",
+    cmd = [exe, "--binary", "-j", "2", "-MAKEFLAGS", _CXX_OPT, "-Wno-fatal", "-Wno-lint", "-Wno-style", "--unroll-count", "4096",
            "--unroll-stmts", "1000000", "--top-module", "tb", "--Mdir", str(tmp), "-o", "sim"]
     cmd += [f"-G{k}={int(v)}" for k, v in sorted(params.items())]
     cmd += [str(p) for p in paths]
