@@ -13,7 +13,7 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev,real,dist]'
-	# compile the SCALE-Sim stall kernel once (numba cache in hwsim/__pycache__, ~12 s)
+	# compile the SCALE-Sim stall kernel once (numba cache in hwsim/__pycache__, ~18 s CPU)
 	$(BIN)/python -c "from lowbit.hwsim import scalesim_jit; scalesim_jit.warm()"
 	touch $(STAMP)
 
