@@ -17,7 +17,6 @@ from lowbit.hwsim.cores.base import Dataflow
 from lowbit.hwsim.scalesim_io import ScaleSimConfig, ScaleSimLayer
 from lowbit.hwsim.scalesim_mem import LayerReport, simulate_layer
 from lowbit.hwsim.scalesim_streams import operand_matrices
-from lowbit.kernels_ref.errors import InvalidSpecError
 
 _DATAFLOWS = (Dataflow.OUTPUT_STATIONARY, Dataflow.WEIGHT_STATIONARY, Dataflow.INPUT_STATIONARY)
 
@@ -86,15 +85,7 @@ def _user_case(rng: random.Random, df: Dataflow) -> tuple[ScaleSimLayer, ScaleSi
     return layer, cfg
 
 
-def _rows(layer: ScaleSimLayer, cfg: ScaleSimConfig, **kw: bool) -> object:
-    try:
-        rep = simulate_layer(layer, cfg, **kw)
-    except InvalidSpecError as exc:
-        return f"error: {exc}"
-    return rep.compute_row() + rep.bandwidth_row() + rep.detail_row()
-
-
-def test_user_layers_equal_the_numpy_path_and_the_reference() -> None:
+def test_user_layers_equal_the_numpy_path_and_the_reference(stall_rows) -> None:
     """Whole USER layers, os / ws (generated ifmap) and is (matrix ifmap), ifmaps smaller than
     the SRAM (64 kB: no move) and far larger (1 kB: windows lapping the buffer): the kernel
     equals the numpy path on every case and the reference on a quarter of them; enough of them
@@ -103,10 +94,10 @@ def test_user_layers_equal_the_numpy_path_and_the_reference() -> None:
     stalls = moved = ran = 0
     for i in range(180):
         layer, cfg = _user_case(rng, _DATAFLOWS[i % 3])
-        got = _rows(layer, cfg)
-        assert got == _rows(layer, cfg, jit=False), (layer, cfg)
+        got = stall_rows(layer, cfg)
+        assert got == stall_rows(layer, cfg, jit=False), (layer, cfg)
         if i % 4 == 0:
-            assert got == _rows(layer, cfg, oracle=True), (layer, cfg)
+            assert got == stall_rows(layer, cfg, oracle=True), (layer, cfg)
         if not isinstance(got, str):
             ran += 1
             stalls += got[2] > 0

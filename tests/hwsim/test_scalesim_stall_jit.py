@@ -21,7 +21,6 @@ from lowbit.hwsim import scalesim_mem
 from lowbit.hwsim.cores.base import Dataflow
 from lowbit.hwsim.scalesim_fast import compact_streams
 from lowbit.hwsim.scalesim_io import ScaleSimConfig, ScaleSimLayer
-from lowbit.hwsim.scalesim_mem import simulate_layer
 from lowbit.hwsim.scalesim_read import user_read_events
 from lowbit.hwsim.scalesim_streams import operand_matrices
 from lowbit.kernels_ref.errors import InvalidSpecError
@@ -53,14 +52,6 @@ def _case(rng: random.Random, big: bool = False) -> tuple[ScaleSimLayer, ScaleSi
     return layer, cfg
 
 
-def _rows(layer: ScaleSimLayer, cfg: ScaleSimConfig, **kw: bool) -> object:
-    try:
-        rep = simulate_layer(layer, cfg, **kw)
-    except InvalidSpecError as exc:
-        return f"error: {exc}"
-    return rep.compute_row() + rep.bandwidth_row() + rep.detail_row()
-
-
 def _branches(layer: ScaleSimLayer, cfg: ScaleSimConfig) -> set[str]:
     """Which of the kernel's branches a case takes, read off the numpy path's pieces."""
     geo = (layer.ifmap_h, layer.ifmap_w, layer.filter_h, layer.filter_w, layer.channels, layer.num_filters)
@@ -88,12 +79,12 @@ def _branches(layer: ScaleSimLayer, cfg: ScaleSimConfig) -> set[str]:
     return out
 
 
-def test_kernel_equals_the_reference_on_random_layers() -> None:
+def test_kernel_equals_the_reference_on_random_layers(stall_rows) -> None:
     rng = random.Random(41)
     cases = [_case(rng) for _ in range(120)] + [_case(rng, big=True) for _ in range(20)]
-    got = [_rows(layer, cfg) for layer, cfg in cases]
-    assert got == [_rows(layer, cfg, oracle=True) for layer, cfg in cases]
-    assert got == [_rows(layer, cfg, jit=False) for layer, cfg in cases]
+    got = [stall_rows(layer, cfg) for layer, cfg in cases]
+    assert got == [stall_rows(layer, cfg, oracle=True) for layer, cfg in cases]
+    assert got == [stall_rows(layer, cfg, jit=False) for layer, cfg in cases]
     ran = [(c, r) for (_, c), r in zip(cases, got) if not isinstance(r, str)]
     assert len(ran) >= 100
     assert sum(r[2] > 0 for _, r in ran) >= 10  # cases that stall
@@ -105,7 +96,7 @@ def test_kernel_equals_the_reference_on_random_layers() -> None:
     assert want <= seen, want - seen
 
 
-def test_kernel_user_windows_equal_the_numpy_path_on_many_layers() -> None:
+def test_kernel_user_windows_equal_the_numpy_path_on_many_layers(stall_rows) -> None:
     """USER layers only, a third of them large (1 kB SRAMs, windows moving by one set group
     at a time over im2col copies): the kernel equals the numpy path (itself held to the
     reference above and in test_scalesim_stall_fast.py). Enough moves that a window answer
@@ -115,12 +106,12 @@ def test_kernel_user_windows_equal_the_numpy_path_on_many_layers() -> None:
     for i in range(600):
         layer, cfg = _case(rng, big=i % 3 == 0)
         if cfg.use_user_bandwidth:
-            assert _rows(layer, cfg) == _rows(layer, cfg, jit=False), (layer, cfg)
+            assert stall_rows(layer, cfg) == stall_rows(layer, cfg, jit=False), (layer, cfg)
             n += 1
     assert n >= 300
 
 
-def test_kernel_raises_what_the_reference_raises() -> None:
+def test_kernel_raises_what_the_reference_raises(stall_rows) -> None:
     """A case SCALE-Sim 3.0.0 fails on (an array row of more requests than a CALC generation:
     two prefetch windows end on one cycle) gives the same error from the kernel as from the
     reference; the same cases with a narrow array run, equal to the reference."""
@@ -131,15 +122,15 @@ def test_kernel_raises_what_the_reference_raises() -> None:
             ifmap_offset=0, filter_offset=10_000_000, ofmap_offset=20_000_000, dataflow=df,
             use_user_bandwidth=False, bandwidths=(), memory_banks=1, read_request_buffer=60,
             write_request_buffer=60)
-        got = _rows(layer, cfg)
-        assert got == _rows(layer, cfg, oracle=True)
+        got = stall_rows(layer, cfg)
+        assert got == stall_rows(layer, cfg, oracle=True)
         assert isinstance(got, str) and f"two {what} prefetch windows end on one cycle" in got, got
         narrow = dataclasses.replace(cfg, array_cols=cols // 100)
-        ok = _rows(layer, narrow)
-        assert not isinstance(ok, str) and ok == _rows(layer, narrow, oracle=True)
+        ok = stall_rows(layer, narrow)
+        assert not isinstance(ok, str) and ok == stall_rows(layer, narrow, oracle=True)
 
 
-def test_kernel_matches_the_golden_shapes_at_large_offsets() -> None:
+def test_kernel_matches_the_golden_shapes_at_large_offsets(stall_rows) -> None:
     """Addresses past 2**31 (int64 in the kernel throughout) equal the reference."""
     layer = ScaleSimLayer("l", 9, 7, 3, 2, 5, 6, 1, 2)
     for df in _DATAFLOWS:
@@ -150,7 +141,7 @@ def test_kernel_matches_the_golden_shapes_at_large_offsets() -> None:
                 use_user_bandwidth=user, bandwidths=(3,) if user else (), memory_banks=1,
                 read_request_buffer=60, write_request_buffer=60,
                 ifmap_bank_bandwidth=2, ifmap_bank_num=1, filter_bank_bandwidth=2, filter_bank_num=1)
-            assert _rows(layer, cfg) == _rows(layer, cfg, oracle=True)
+            assert stall_rows(layer, cfg) == stall_rows(layer, cfg, oracle=True)
 
 
 @pytest.mark.slow   # 0.9-1.3 s: out of the fast lane (make test runs it)
@@ -169,7 +160,7 @@ def test_numba_loads_with_the_stall_path_only() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
 
 
-def test_warm_compiles_the_kernel_for_both_modes() -> None:
+def test_warm_compiles_the_kernel_for_both_modes(stall_rows) -> None:
     """`scalesim_jit.warm` (run by `make install`) leaves the kernel compiled for the one
     signature every layer uses, so a layer right after it compiles nothing more."""
     from lowbit.hwsim import scalesim_jit
@@ -177,9 +168,8 @@ def test_warm_compiles_the_kernel_for_both_modes() -> None:
     scalesim_jit.warm()
     assert len(scalesim_jit.layer_kernel.signatures) == 1
     layer, cfg = _case(random.Random(5))
-    _rows(layer, cfg)
+    stall_rows(layer, cfg)
     assert len(scalesim_jit.layer_kernel.signatures) == 1
-
 
 
 def test_the_kernel_cache_is_named_by_every_jit_module(tmp_path) -> None:
