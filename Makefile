@@ -34,13 +34,18 @@ debs:
 	  { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; } || \
 	  echo "warning: could not install$$missing"; fi
 
+# The suite runs on two worker processes (pytest-xdist), one per core of the CI machine; a test
+# file stays on one worker (--dist loadfile), so a module's fixtures are built once.
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadfile
+
 test: $(STAMP) debs
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(XDIST)
 
 # The fast lane: everything but the tests marked slow (demo, MiniLM, chromium, dask, SIGKILL,
 # wheel build, RTL builds).
 test-fast: $(STAMP) debs
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(XDIST) -m "not slow"
 
 # The reference under docs/reference is generated from the code (a test fails when it is stale);
 # the site goes to site/ (mkdocs --strict: a broken link or reference is an error).
