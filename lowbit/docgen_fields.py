@@ -44,6 +44,7 @@ _UNITS: tuple[tuple[str, str], ...] = (
     ("_ops_per_cycle", "ops/cycle"),
     ("_per_cycle", "per cycle"),
     ("_cycles_per_group", "cycles/group"),
+    ("_cycles_per_lookup", "cycles/lookup"),
     ("_j_per_byte", "J/byte"),
     ("_w_per_mm2", "W/mm²"),
     ("_ops_per_entry", "ops/entry"),

@@ -10,12 +10,21 @@ indices). Cycle model for `cores` cores, per GEMM (m tokens x k)(k x n), P plane
     lookups = P * m * ceil(k / g) * ceil(n / lanes)           lanes = vector_bits / 8
     look    = max(lookups / lookups_per_cycle,
                   lookups * (1 + unpack_ops + add_ops) / simd_ops_per_cycle)
-              (per lookup: unpack the packed indices, the lookup, an accumulate)
+              (per lookup: unpack the packed indices, the lookup, an accumulate), or
+            = lookups * cycles_per_lookup where that is given (> 0): a kernel's own cost per
+              lookup instruction, everything its loop issues with it included (e.g. llvm-mca
+              on T-MAC's compiled kernel: benchmarks/tmac_kernel_mca.py)
     build   = m * ceil(k / g) * 2^(g-1) * build_ops_per_entry / (vector_bits / 16)
               / simd_ops_per_cycle                       (int16 lanes; add + quantise)
     combine = P * m * n / (vector_bits / 32) / simd_ops_per_cycle   (plane shift-add
               and scale in fp32 lanes)
     cycles  = ceil((look + build + combine) / cores) + call_overhead_cycles
+
+A GEMM runs on the fp32 FMA path (`fp_macs_per_cycle`) where that is faster, or where the
+LUT kernel cannot take it. That path prices the products only, not a dequantisation of
+low-bit weights: where it wins over the LUT kernel at 1-4 bits (tmac-avx2, whose derived
+lookup cost is 4.6 cycles), it stands for an ideal dequantise-then-FMA kernel, not for what
+T-MAC runs.
 
 Decoding is m = 1 (GEMV); m > 1 is GEMM (prefill or batched decode). Memory
 bandwidth belongs to the accelerator spec (`dram`), and hwsim.memory / the caller's
@@ -64,6 +73,7 @@ class Spec:
     table_bits: int = 8                  # table entry width (T-MAC quantises tables to INT8)
     accumulator_bits: int = 16           # lookup accumulator width
     call_overhead_cycles: int = 0        # per kernel call (dispatch, thread sync)
+    cycles_per_lookup: float = 0.0       # kernel cycles per lookup instruction (0: port/pipe bound)
     fp_macs_per_cycle: int = 0           # per core: FMA lanes for GEMMs off the LUT path (0: none)
     core_area_mm2: float = 2.5           # one core incl. L1 at 5 nm (die-shot order of magnitude)
 
@@ -82,9 +92,9 @@ class Spec:
         if not isinstance(self.fp_macs_per_cycle, int) or isinstance(self.fp_macs_per_cycle, bool) \
                 or self.fp_macs_per_cycle < 0:
             raise InvalidSpecError(f"lut_cpu: fp_macs_per_cycle must be an integer >= 0, got {self.fp_macs_per_cycle!r}")
-        for key in ("unpack_ops", "add_ops", "build_ops_per_entry", "core_area_mm2"):
-            if getattr(self, key) < 0:
-                raise InvalidSpecError(f"lut_cpu: {key} must be >= 0, got {getattr(self, key)}")
+        for key in ("unpack_ops", "add_ops", "build_ops_per_entry", "core_area_mm2", "cycles_per_lookup"):
+            if not getattr(self, key) >= 0 or not math.isfinite(getattr(self, key)):
+                raise InvalidSpecError(f"lut_cpu: {key} must be a finite number >= 0, got {getattr(self, key)}")
         if not isinstance(self.call_overhead_cycles, int) or self.call_overhead_cycles < 0:
             raise InvalidSpecError(f"lut_cpu: call_overhead_cycles must be an integer >= 0, "
                                    f"got {self.call_overhead_cycles!r}")
@@ -210,7 +220,8 @@ class Model:
                                ran_as=f"fp32 FMA path: the LUT kernel cannot take {w} x {a}")
         groups = batch * m * -(-k // s.g)
         lookups = planes * groups * -(-n // s.lanes)
-        look = max(lookups / s.lookups_per_cycle, lookups * (1 + s.unpack_ops + s.add_ops) / s.simd_ops_per_cycle)
+        look = lookups * s.cycles_per_lookup if s.cycles_per_lookup else \
+            max(lookups / s.lookups_per_cycle, lookups * (1 + s.unpack_ops + s.add_ops) / s.simd_ops_per_cycle)
         entries = groups * (1 << (s.g - 1))
         build = entries * s.build_ops_per_entry / (s.vector_bits // 16) / s.simd_ops_per_cycle
         outputs = batch * m * n
@@ -231,8 +242,8 @@ class Model:
         planes = _planes(w)
         groups = batch * m * _ceil(k, s.g)
         lookups = planes * groups * _ceil(n, s.lanes)
-        look = np.maximum(lookups / s.lookups_per_cycle,
-                          lookups * (1 + s.unpack_ops + s.add_ops) / s.simd_ops_per_cycle)
+        look = lookups * s.cycles_per_lookup if s.cycles_per_lookup else \
+            np.maximum(lookups / s.lookups_per_cycle, lookups * (1 + s.unpack_ops + s.add_ops) / s.simd_ops_per_cycle)
         entries = groups * (1 << (s.g - 1))
         build = entries * s.build_ops_per_entry / (s.vector_bits // 16) / s.simd_ops_per_cycle
         outputs = batch * m * n
@@ -255,7 +266,8 @@ class Model:
                 return fma
             _planes(w)
             _acts_ok(a)
-        per_lookup = min(s.lookups_per_cycle, s.simd_ops_per_cycle / (1 + s.unpack_ops + s.add_ops))
+        per_lookup = 1 / s.cycles_per_lookup if s.cycles_per_lookup else \
+            min(s.lookups_per_cycle, s.simd_ops_per_cycle / (1 + s.unpack_ops + s.add_ops))
         return max(fma, s.cores * per_lookup * s.lanes * s.g / _planes(w))
 
     def area_mm2(self, node_nm: float) -> float:

@@ -12,7 +12,7 @@ The kernel is a queue of SIMD instructions in program order:
   the g plane bits of each column's weight group index the table (the mirrored half read
   negated) and the value is added into that plane's accumulator of the column. Cost: one
   table-lookup port slot (`lookups_per_cycle`) or `1 + unpack_ops + add_ops` SIMD ops,
-  whichever is the bottleneck.
+  whichever is the bottleneck; or `cycles_per_lookup` where the spec gives it.
 - combine (one per plane x output): the plane's accumulator plus the row sum (the
   all-ones entries) times the plane's coefficient is added into the output; the last
   plane's combine also halves it and adds the offset: out = sum_i coef_i (T_i + rowsum)/2
@@ -110,8 +110,8 @@ def _lut(x: np.ndarray, w: np.ndarray, w_fmt: Format, s: Spec) -> tuple[np.ndarr
     rowsum = np.zeros(m, dtype=x.dtype)
 
     c_build = Fraction(s.build_ops_per_entry) / (s.vector_bits // 16) / s.simd_ops_per_cycle
-    c_look = max(Fraction(1, s.lookups_per_cycle),
-                 (1 + Fraction(s.unpack_ops) + Fraction(s.add_ops)) / s.simd_ops_per_cycle)
+    c_look = Fraction(s.cycles_per_lookup) if s.cycles_per_lookup else \
+        max(Fraction(1, s.lookups_per_cycle), (1 + Fraction(s.unpack_ops) + Fraction(s.add_ops)) / s.simd_ops_per_cycle)
     c_comb = Fraction(1, s.vector_bits // 32) / s.simd_ops_per_cycle
 
     gray = [t ^ (t >> 1) for t in range(half)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -115,3 +117,105 @@ def test_fma_path_for_attention_and_wide_weights():
     assert lut.cycles == 393216 + 512 + 512                         # LUT kernel still wins at 2 bits
     wide = md.compute(1, 4096, 4096, F("int8"), F("fp16"))          # 8 planes lose to 16 FMA/cycle
     assert wide.cycles == 4096 * 4096 // 16 and wide.ran_as.startswith("fp32 FMA")
+
+
+# --- kernel costs derived from T-MAC's own kernel source (benchmarks/tmac_kernel_mca.py) ---
+MCA = json.loads((ROOT / "tests" / "data" / "lut_tmac" / "kernel_mca.json").read_text())["kernels"]
+TMAC_SB3 = DATA["tmac"]["surface_book_3_1thread_tokens_per_s"]
+
+
+def test_cycles_per_lookup_by_hand():
+    # AVX2 256-bit: 32 lanes; k=4096 -> 1024 groups; n=4096 -> 128 lookups per group and plane
+    # int2: 2 * 1024 * 128 = 262144 lookups at 4.5 cycles each = 1179648 (the port/pipe fields
+    # no longer enter); build 1024 * 8 * 2 / 16 / 3 = 341.33; combine 2 * 4096 / 8 / 3 = 341.33
+    md = Model(Spec(isa="avx2", vector_bits=256, simd_ops_per_cycle=3, cycles_per_lookup=4.5))
+    assert md.compute(1, 4096, 4096, F("int2"), F("fp16")).cycles == 1179648 + 683
+    fast_ports = Model(Spec(isa="avx2", vector_bits=256, simd_ops_per_cycle=3, cycles_per_lookup=4.5,
+                            lookups_per_cycle=8, unpack_ops=0.0, add_ops=0.0))
+    assert fast_ports.compute(1, 4096, 4096, F("int2"), F("fp16")).cycles == 1179648 + 683
+    assert md.peak_macs_per_cycle(F("int2"), F("fp16")) == pytest.approx(32 * 4 / 2 / 4.5)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(InvalidSpecError, match="cycles_per_lookup"):
+            Spec(cycles_per_lookup=bad)
+
+
+def test_fma_path_where_faster_than_a_costly_lookup():
+    """The fp32 FMA path prices products only (no dequantisation), so with a high lookup cost it
+    wins at 4 planes (4 x 131072 x 4 cycles against 4096 x 4096 / 16); the LUT kernel keeps
+    the cheaper case (1 plane)."""
+    md = Model(Spec(isa="avx2", vector_bits=256, simd_ops_per_cycle=3, cycles_per_lookup=4.0,
+                    fp_macs_per_cycle=16))
+    c4 = md.compute(1, 4096, 4096, F("int4"), F("fp16"))
+    assert c4.ran_as.startswith("fp32 FMA") and c4.cycles == 4096 * 4096 // 16
+    c1 = md.compute(1, 4096, 4096, F("binary"), F("fp16"))   # 1 plane: 131072 lookups x 4
+    assert not c1.ran_as.startswith("fp32") and c1.cycles == math.ceil(131072 * 4.0 + 1024 * 8 * 2 / 16 / 3
+                                                                         + 4096 / 8 / 3)
+
+
+def test_avx2_lookup_cost_is_the_one_derived_from_tmacs_kernel():
+    """tmac-avx2's cycles_per_lookup is the mean of llvm-mca's Ice Lake cycles per vpshufb over
+    T-MAC's three tuned kernels (tests/data/lut_tmac/kernel_mca.json), not a fitted value."""
+    per = [MCA[c]["x86_icelake"]["cycles_per_lookup"] for c in ("bitnet-3b", "llama-2-7b-w2", "llama-2-7b-w4")]
+    assert max(per) - min(per) < 0.12 and all(MCA[c]["x86_icelake"]["vpshufb_per_iteration"] == 16 for c in MCA)
+    assert load_accelerator("tmac-avx2").core.cycles_per_lookup == round(sum(per) / 3, 3) == 4.589
+
+
+def test_neon_unpack_ops_are_the_kernels_and_its_other_ops_are_not():
+    """tmac-m2-neon's unpack_ops 1 is the kernel's count (one ushr or and per tbl). Its add_ops 1
+    is an assumption: the kernel issues 2.28-2.38 other vector ops per tbl (widening adds and
+    the fp epilogue), and with those at 4 ops/cycle the W4 kernels alone would be slower than
+    T-MAC's measured W4 rate (NOTES.md): not reached, kept named in the preset."""
+    core = load_accelerator("tmac-m2-neon").core
+    assert all(MCA[c]["aarch64_apple_m2"]["unpack_ops_per_tbl"] == core.unpack_ops == 1.0 for c in MCA)
+    other = [MCA[c]["aarch64_apple_m2"]["other_ops_per_tbl"] for c in MCA]
+    assert min(other) > 2.2 and core.add_ops == 1.0
+
+
+def test_neon_tbl_rate_does_not_enter(m2_tps):
+    """The assumed tbl issue rate (2/cycle) is not on the critical path: any rate of at least 4/3
+    per cycle gives the same tokens/s (the SIMD-op bound, 3 ops per lookup on 4 pipes, binds)."""
+    base = load_accelerator("tmac-m2-neon")
+    for rate in (4, 8):
+        accel = load_accelerator({**_preset_dict("tmac-m2-neon"), "core": {**_preset_dict("tmac-m2-neon")["core"],
+                                                                       "lookups_per_cycle": rate}})
+        assert accel.core.lookups_per_cycle == rate != base.core.lookups_per_cycle
+        for c in CASES:
+            assert _tokens_per_s(accel, c) == m2_tps[c]
+
+
+def _preset_dict(name: str) -> dict:
+    import yaml
+    return yaml.safe_load((ROOT / "hwsim" / "presets" / f"{name}.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def sb3_tps():
+    accel = load_accelerator("tmac-avx2")
+    return {c: _tokens_per_s(accel, c) for c in CASES}
+
+
+def test_avx2_fitted_bandwidth_reproduces_its_fit_point(sb3_tps):
+    """tmac-avx2's DRAM bandwidth is fitted on Surface Book 3 Llama-2-7B W4 only (the preset's `# fitted:`)."""
+    assert sb3_tps["llama-2-7b-w4"] == pytest.approx(TMAC_SB3["llama-2-7b-w4"], rel=0.01)
+
+
+def test_avx2_held_out_tokens_per_s(sb3_tps):
+    """Held out from the fit: Surface Book 3, 1 thread. BitNet-3B 12.66 vs 12.65 (+0.1%),
+    Llama-2-7B W2 6.84 vs 6.77 (+1.1%), BitNet/W2 1.849 vs 1.869 (-1.0%). All three are
+    DRAM-bound at the fitted bandwidth, so these check the byte counts; what they check of the
+    derived lookup cost is that T-MAC's LUT kernels alone (the linears but lm_head, priced with
+    the FMA path off) fit inside the measured token time: 59 / 119 / 238 ms, 75% / 81% / 89%
+    of it. (With the FMA path on, the model runs these at 2-4 bits on it: an ideal
+    dequantise-then-FMA kernel, faster than 4.6 cycles per lookup; lut_cpu's docstring.)"""
+    w2, bn = sb3_tps["llama-2-7b-w2"], sb3_tps["bitnet-3b"]
+    assert bn == pytest.approx(12.66, abs=0.02) and w2 == pytest.approx(6.84, abs=0.02)  # measured
+    assert abs(bn / TMAC_SB3["bitnet-3b"] - 1) <= 0.05 and abs(w2 / TMAC_SB3["llama-2-7b-w2"] - 1) <= 0.05
+    accel = load_accelerator("tmac-avx2")
+    lut_only = Model(replace(accel.core, fp_macs_per_cycle=0))
+    for case, (model, wname) in CASES.items():
+        wl = zoo.get(model, phase="decode", seq_len=128, batch=1)
+        cycles = sum(lut_only.compute(la.m, la.k, la.n, F(wname), F("fp16")).cycles
+                     for la in wl.layers if la.op is OpKind.LINEAR and la.name != "lm_head")
+        share = cycles / accel.freq_hz * TMAC_SB3[case]       # of T-MAC's measured token time
+        assert share == pytest.approx({"bitnet-3b": 0.750, "llama-2-7b-w2": 0.806, "llama-2-7b-w4": 0.891}[case],
+                                      abs=0.01), case
