@@ -1,6 +1,6 @@
 """Derive the T-MAC presets' per-lookup kernel cost from T-MAC's own kernel source.
 
-    .venv/bin/python benchmarks/tmac_kernel_mca.py [--tmac GIT_DIR] [--write]
+    .venv/bin/python benchmarks/tmac_kernel_mca.py [--tmac GIT_DIR] [--x86-cpu CPU] [--write]
 
 T-MAC's LUT GEMV micro-kernel, `tbl_g4_int8_float_update_impl` in microsoft/T-MAC
 `python/t_mac/intrins/tbl.cc` (read with `git show` from a clone, GIT_DIR, at COMMIT below), is
@@ -18,7 +18,12 @@ the fp epilogue that folds the K groups into the output) is then measured two wa
   has no Apple M2 (Avalanche) scheduling model (`apple-m2` gets Cyclone's), so no cycles are
   derived for it; the count is what tmac-m2-neon's op-count fields are checked against.
 
-`--write` stores the result in tests/data/lut_tmac/kernel_mca.json (what
+`--x86-cpu` measures the x86 build for another CPU of LLVM's (`-march`/`-mcpu` names, e.g.
+`znver4`, `alderlake`, `skylake`): the cycles per lookup to put in your own spec's
+`core.cycles_per_lookup`. GIT_DIR is a clone's git directory (`git clone
+https://github.com/microsoft/T-MAC` then `--tmac T-MAC/.git`).
+
+`--write` (default CPUs only) stores the result in tests/data/lut_tmac/kernel_mca.json (what
 tests/hwsim/test_tmac_core.py holds the presets to). Needs clang-19, llvm-mca-19 and, for the
 aarch64 build, Debian `libc6-dev-arm64-cross libstdc++-12-dev-arm64-cross` (headers only).
 """
@@ -77,8 +82,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tmac", default="/work/.mirror/microsoft+T-MAC/repo",
                     help="a clone of microsoft/T-MAC (its git directory) holding COMMIT")
+    ap.add_argument("--x86-cpu", default="icelake-client", help="LLVM CPU name for the x86 build and llvm-mca")
     ap.add_argument("--write", action="store_true", help=f"store the result in {OUT.name}")
     args = ap.parse_args()
+    if args.write and args.x86_cpu != "icelake-client":
+        ap.error("--write stores the tmac-avx2 derivation: icelake-client only")
+    cpu = args.x86_cpu
     text = subprocess.run(["git", "--git-dir", args.tmac, "show", f"{COMMIT}:{SOURCE}"],
                           capture_output=True, text=True, check=True).stdout
     rows = {}
@@ -86,9 +95,9 @@ def main() -> int:
         d = Path(tmp)
         (d / "tbl.cc").write_text(text)
         for name, variant in VARIANTS.items():
-            x86 = _loop(_compile(d, variant, ["-march=icelake-client"]), r"j[a-z]+\s")
+            x86 = _loop(_compile(d, variant, [f"-march={cpu}"]), r"j[a-z]+\s")
             (d / "loop.s").write_text("\n".join(x86) + "\n")
-            mca = subprocess.run([MCA, "-mtriple=x86_64", "-mcpu=icelake-client", "-iterations=1000",
+            mca = subprocess.run([MCA, "-mtriple=x86_64", f"-mcpu={cpu}", "-iterations=1000",
                                   str(d / "loop.s")], capture_output=True, text=True, check=True).stdout
             cycles = int(re.search(r"Total Cycles:\s+(\d+)", mca).group(1)) / 1000
             shuf = sum(ins.split()[0] == "vpshufb" for ins in x86)
@@ -109,7 +118,7 @@ def main() -> int:
                                      "op_counts": {op: ops.count(op) for op in sorted(set(ops))}},
             }
             r = rows[name]
-            print(f"{name} <{variant}>: icelake {cycles:.2f} cycles / {shuf} vpshufb = "
+            print(f"{name} <{variant}>: {cpu} {cycles:.2f} cycles / {shuf} vpshufb = "
                   f"{r['x86_icelake']['cycles_per_lookup']:.3f} cycles per lookup; apple-m2 "
                   f"{len(ops)} vector ops / {tbl} tbl = {r['aarch64_apple_m2']['vector_ops_per_tbl']:.3f}", flush=True)
     if args.write:
