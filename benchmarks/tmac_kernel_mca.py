@@ -102,8 +102,8 @@ def main() -> int:
             cycles = int(re.search(r"Total Cycles:\s+(\d+)", mca).group(1)) / 1000
             shuf = sum(ins.split()[0] == "vpshufb" for ins in x86)
             arm = _loop(_compile(d, variant, ["--target=aarch64-linux-gnu", "-mcpu=apple-m2"]), r"b\.[a-z]+\s")
-            ops = [ins.split()[0] for ins in arm
-                   if len(ins.split()) > 1 and ins.split()[1].startswith("v") and not _MEM.match(ins.split()[0])]
+            ops = [op for op, *args in map(str.split, arm)
+                   if args and args[0].startswith("v") and not _MEM.match(op)]
             tbl = ops.count("tbl")
             unpack = ops.count("ushr") + ops.count("and")
             rows[name] = {

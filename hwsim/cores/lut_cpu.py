@@ -99,6 +99,15 @@ class Spec:
             raise InvalidSpecError(f"lut_cpu: call_overhead_cycles must be an integer >= 0, "
                                    f"got {self.call_overhead_cycles!r}")
 
+    def look_cycles(self, lookups: Any) -> Any:
+        """`look` of the module docstring for `lookups` lookup instructions (an int or an array):
+        `cycles_per_lookup` each where given, else the port or SIMD-pipe bound."""
+        if self.cycles_per_lookup:
+            return lookups * self.cycles_per_lookup
+        port = lookups / self.lookups_per_cycle
+        pipes = lookups * (1 + self.unpack_ops + self.add_ops) / self.simd_ops_per_cycle
+        return np.maximum(port, pipes) if isinstance(lookups, np.ndarray) else max(port, pipes)
+
     @property
     def lanes(self) -> int:
         """Bytes (weight columns) one lookup instruction serves."""
@@ -220,8 +229,7 @@ class Model:
                                ran_as=f"fp32 FMA path: the LUT kernel cannot take {w} x {a}")
         groups = batch * m * -(-k // s.g)
         lookups = planes * groups * -(-n // s.lanes)
-        look = lookups * s.cycles_per_lookup if s.cycles_per_lookup else \
-            max(lookups / s.lookups_per_cycle, lookups * (1 + s.unpack_ops + s.add_ops) / s.simd_ops_per_cycle)
+        look = s.look_cycles(lookups)
         entries = groups * (1 << (s.g - 1))
         build = entries * s.build_ops_per_entry / (s.vector_bits // 16) / s.simd_ops_per_cycle
         outputs = batch * m * n
@@ -242,8 +250,7 @@ class Model:
         planes = _planes(w)
         groups = batch * m * _ceil(k, s.g)
         lookups = planes * groups * _ceil(n, s.lanes)
-        look = lookups * s.cycles_per_lookup if s.cycles_per_lookup else \
-            np.maximum(lookups / s.lookups_per_cycle, lookups * (1 + s.unpack_ops + s.add_ops) / s.simd_ops_per_cycle)
+        look = s.look_cycles(lookups)
         entries = groups * (1 << (s.g - 1))
         build = entries * s.build_ops_per_entry / (s.vector_bits // 16) / s.simd_ops_per_cycle
         outputs = batch * m * n
