@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev,real,dist]'
 	# compile the SCALE-Sim stall kernel once (numba cache in hwsim/__pycache__, ~18 s CPU)
 	$(BIN)/python -c "from lowbit.hwsim import scalesim_jit; scalesim_jit.warm()"
+	# and the mapper's compiled latency search (mapper/__pycache__, ~4 s CPU)
+	$(BIN)/python -c "from lowbit.mapper import fast_jit; fast_jit.warm()"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -58,50 +58,69 @@ def _warm() -> None:
     import lowbit.search.codesign.worker  # noqa: F401 - what a task's unpickling imports
 
 
-def per_cpu_second(path: str, what: str, target: int) -> int:
+def per_cpu_second(path: str, what: str, target: int, jit: bool = True) -> int:
     """The serial executor in this process, points per CPU-second of the sweep (quality tables
     built before the clock starts)."""
+    from lowbit.mapper import fast
     from lowbit.search.codesign.driver import model_contexts
 
     space = load_space(path)
     ctxs = model_contexts(space, None)
+    from lowbit.search.codesign import worker
+
+    j0 = time.process_time()
+    if not jit:
+        fast.set_jit("off")
+    worker._settle()  # what a sweep's worker does first: numba imported, the cached kernel loaded
+    start = time.process_time() - j0
     with tempfile.TemporaryDirectory() as tmp, ResultStore(Path(tmp) / "d.sqlite") as st:
         c0, t0 = time.process_time(), time.perf_counter()
         s = run_sweep(space, st, executor="serial", quiet=True, contexts=ctxs)
         cpu, wall = time.process_time() - c0, time.perf_counter() - t0
     print(f"{what} ({path}): {s.evaluated} points ({s.ok} ok, {s.infeasible} infeasible, "
           f"{s.invalid} invalid) in {cpu:.2f} CPU s = {s.evaluated / cpu:.1f} points per CPU-second "
-          f"(wall {wall:.2f} s; load average {os.getloadavg()[0]:.1f}; target >= {target})")
+          f"(wall {wall:.2f} s; load average {os.getloadavg()[0]:.1f}; target >= {target}); mapper "
+          f"{'compiled latency search, its start-up (numba import + cached kernel) ' + format(start, '.2f') + ' CPU s before the clock' if jit else 'numpy only (--no-jit)'}; "
+          f"{s.evaluated / (cpu + start):.1f} points per CPU-second with the start-up")
     return 0
 
 
-def ab(path: str, rounds: int) -> int:
-    """Reference vs fast path, alternated in this process: points per CPU-second of each run."""
+def ab(path: str, rounds: int, jit: bool = False) -> int:
+    """Two paths alternated in this process, points per CPU-second of each run, the two
+    stores compared: the reference path against the fast one, or (`jit`) the fast path with
+    the mapper's numpy latency search against its compiled one (numba imported and the kernel
+    loaded before the first round)."""
     from lowbit.hwsim.evaluate import clear_cache
+    from lowbit.mapper import fast
     from lowbit.search.codesign import SweepCaches
     from lowbit.search.codesign.driver import model_contexts
 
     space = load_space(path)
     ctxs = model_contexts(space, None)
-    rates: dict[str, list[float]] = {"reference": [], "fast": []}
+    arms = {"numpy": (False, "off"), "compiled": (False, "on")} if jit else \
+        {"reference": (True, "on"), "fast": (False, "on")}
+    fast.set_jit("on")
+    rates: dict[str, list[float]] = {name: [] for name in arms}
     snaps = {}
     for _ in range(rounds):
-        for name in ("reference", "fast"):
+        for name, (reference, mode) in arms.items():
             clear_cache()
+            fast.set_jit(mode)
             with tempfile.TemporaryDirectory() as tmp, ResultStore(Path(tmp) / "d.sqlite") as st:
                 c0 = time.process_time()
                 s = run_sweep(space, st, executor="serial", quiet=True, contexts=ctxs,
-                              caches=SweepCaches(reference=name == "reference"))
+                              caches=SweepCaches(reference=reference))
                 cpu = time.process_time() - c0
                 snaps[name] = st.snapshot()
             rates[name].append(s.evaluated / cpu)
             print(f"{name:9s}: {s.evaluated} points in {cpu:.2f} CPU s = {s.evaluated / cpu:.1f} points per "
                   f"CPU-second (load average {os.getloadavg()[0]:.1f})", flush=True)
-    same = snaps["reference"] == snaps["fast"]
-    ratio = sorted(f / r for f, r in zip(rates["fast"], rates["reference"]))
-    print(f"{path}: fast / reference per round {', '.join(f'{x:.2f}' for x in ratio)}; best "
-          f"{max(rates['reference']):.1f} -> {max(rates['fast']):.1f} points per CPU-second; "
-          f"stores identical: {same} ({len(snaps['fast'])} rows)")
+    (a, b) = arms
+    same = snaps[a] == snaps[b]
+    ratio = sorted(f / r for f, r in zip(rates[b], rates[a]))
+    print(f"{path}: {b} / {a} per round {', '.join(f'{x:.2f}' for x in ratio)}; best "
+          f"{max(rates[a]):.1f} -> {max(rates[b]):.1f} points per CPU-second; "
+          f"stores identical: {same} ({len(snaps[b])} rows)")
     return 0 if same else 1
 
 
@@ -118,14 +137,18 @@ def main() -> int:
                          "benchmarks/spaces/sweep2000.yaml)")
     ap.add_argument("--ab", default=None, metavar="SPACE",
                     help="reference vs fast path on SPACE, alternated in one process (serial)")
-    ap.add_argument("--rounds", type=int, default=3, help="alternations for --ab")
+    ap.add_argument("--jit-ab", default=None, metavar="SPACE",
+                    help="the mapper's numpy vs compiled latency search on SPACE, alternated in one process")
+    ap.add_argument("--rounds", type=int, default=3, help="alternations for --ab / --jit-ab")
+    ap.add_argument("--no-jit", action="store_true",
+                    help="--distinct / --shared with the mapper's numpy latency search only")
     args = ap.parse_args()
-    if args.ab:
-        return ab(args.ab, args.rounds)
+    if args.ab or args.jit_ab:
+        return ab(args.ab or args.jit_ab, args.rounds, jit=bool(args.jit_ab))
     if args.distinct:
-        return per_cpu_second(args.distinct, "distinct designs", 100)
+        return per_cpu_second(args.distinct, "distinct designs", 100, jit=not args.no_jit)
     if args.shared:
-        return per_cpu_second(args.shared, "designs sharing structure", 300)
+        return per_cpu_second(args.shared, "designs sharing structure", 300, jit=not args.no_jit)
     space = load_space(args.space)
     from lowbit.search.codesign.driver import model_contexts
 

@@ -60,19 +60,28 @@ from lowbit.hwsim.energy import EnergyTable
 from lowbit.hwsim.memory import (
     LOOP_ORDERS,
     GemmShape,
-    _whole_layer_refetch,
     halo_scale,
     operand_bits,
-    padded_m_trips,
 )
-from lowbit.hwsim.spec import Accelerator, BufferSpec, MemoryRules, Operand, SramCounts
+from lowbit.hwsim.spec import Accelerator, MemoryRules, Operand, SramCounts
 from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.kernels_ref.formats import Format
+from lowbit.mapper.fast_parts import (
+    CACHE_SIZE,
+    Winner,
+    at1,
+    book,
+    check_rules,
+    first,
+    orders_at,
+    structure,
+    sum_lr,
+    whole_refetch,
+)
 
-__all__ = ["CACHE_SIZE", "HANDLED_RULES", "LATENCY_FREE_RULES", "Winner", "clear_cache", "df_compute",
-           "fast_search_split", "handles"]
+__all__ = ["CACHE_SIZE", "HANDLED_RULES", "JIT_AFTER", "LATENCY_FREE_RULES", "Winner", "clear_cache", "df_compute",
+           "fast_search_split", "handles", "prefer_jit", "set_jit"]
 
-CACHE_SIZE = 4096
 
 _O = len(LOOP_ORDERS)
 _IN, _W, _OUT = 0, 1, 2
@@ -133,40 +142,139 @@ def _total(v: Any) -> float:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else float(np.sum(v))
 
 
-def _layout(buffers: tuple[BufferSpec, ...]) -> tuple[tuple[tuple[tuple[int, ...], float, float, BufferSpec], ...],
-                                                       bool]:
+def _layout(accel: Accelerator) -> tuple[Any, ...]:
     """Per buffer that holds an operand (`Accelerator.buffer_for`: the first buffer listing it):
-    (operand indices in its listed order, usable bytes, bandwidth, the buffer); and whether
-    the tile timeline is double-buffered (every such buffer is). A few Python steps: not cached
-    (hashing the buffer specs would cost more)."""
+    (operand indices in its listed order, usable bytes, bandwidth, the buffer); whether the
+    tile timeline is double-buffered (every such buffer is); and the same as the compiled
+    kernel's arrays (`fast_jit.latency_kernel`: operands [buffer, 4], usable bytes, bandwidths).
+    Kept in the (frozen) accelerator's instance dict, like its core model: built once per design."""
+    got = accel.__dict__.get("_fast_layout")
+    if got is not None:
+        return got
     seen: list[Operand] = []
     out, double = [], True
-    for b in buffers:
+    for b in accel.buffers:
         ops = tuple(_OPS.index(op) for op in b.operands if op not in seen)
         seen.extend(b.operands)
         if ops:
             out.append((ops, b.usable_bytes, b.bandwidth_bytes_per_cycle, b))
             double = double and b.double_buffered
-    return tuple(out), bool(out) and double
+    buf_ops = np.full((len(out), 4), -1, dtype=np.int64)
+    for i, (ops, _, _, _) in enumerate(out):
+        buf_ops[i, :len(ops)] = ops
+        buf_ops[i, 3] = len(ops)
+    arrays = (buf_ops, np.array([u for _, u, _, _ in out], dtype=np.float64),
+              np.array([bw for _, _, bw, _ in out], dtype=np.float64))
+    got = accel.__dict__["_fast_layout"] = (tuple(out), bool(out) and double, arrays)
+    return got
 
 
 def clear_cache() -> None:
     """Drop the cached per-dataflow compute and tile-grid structure (timing runs)."""
     df_compute.cache_clear()
-    _structure.cache_clear()
+    structure.cache_clear()
 
 
-@dataclasses.dataclass(frozen=True)
-class Winner:
-    """One searched mapping's cost, as `hwsim.memory.price_candidates` books it for that mapping
-    alone (per core): cycles, compute cycles, energy by component, DRAM and SRAM bytes, ran_as."""
+#: searches in a process after which `set_jit("auto")` (the default) switches the latency search
+#: to the compiled kernel (`mapper.fast_jit`): importing numba and loading the cached kernel
+#: costs ~0.3-0.5 s once, the kernel saves ~0.1-0.2 ms a search, so a short run (one model on
+#: one design: tens to hundreds of searches) stays on numpy
+JIT_AFTER = 3000
+_JIT: dict[str, Any] = {"mode": "auto", "calls": 0, "kernel": None}
+_FALLBACK = object()
 
-    cycles: float
-    compute_cycles: float
-    energy_j: dict[str, float]
-    dram_bytes: float
-    sram_bytes: float
-    ran_as: str
+
+def set_jit(mode: str) -> None:
+    """How the latency search runs: "on" (the compiled kernel from now on), "off" (numpy
+    only) or "auto" (numpy for the first `JIT_AFTER` searches of the process, then the
+    kernel). Both give the same mappings and costs (`tests/mapper/test_mapper_jit.py`). A
+    sweep turns it on (`search.codesign`): it searches thousands of times."""
+    if mode not in ("auto", "on", "off"):
+        raise InvalidSpecError(f"mapper: jit mode must be auto, on or off, got {mode!r}")
+    _JIT["mode"] = mode
+    if mode == "on":
+        _jit_kernel()
+
+
+def prefer_jit() -> None:
+    """`set_jit("on")` unless a mode was set (long runs: a sweep's worker calls this)."""
+    if _JIT["mode"] == "auto":
+        set_jit("on")
+
+
+def _jit_kernel() -> Any:
+    if _JIT["kernel"] is None:
+        from lowbit.mapper import fast_jit  # numba: only once a run needs it
+
+        _JIT["kernel"] = fast_jit
+    return _JIT["kernel"]
+
+
+def _jit_wanted() -> bool:
+    mode = _JIT["mode"]
+    if mode == "auto":
+        _JIT["calls"] += 1
+        return _JIT["calls"] > JIT_AFTER
+    return mode == "on"
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _cands(t: tuple[int, ...]) -> np.ndarray:
+    return np.array(t, dtype=np.int64)
+
+
+@functools.lru_cache(maxsize=64)
+def _ones(n: int) -> np.ndarray:
+    return np.ones(n)  # (writable, as every kernel argument is: numba types read-only arrays apart)
+
+
+def _jit_latency(shape: GemmShape, w: Format, a: Format, accel: Accelerator, table: EnergyTable | None,
+                 tms: tuple[int, ...], tks: tuple[int, ...], tns: tuple[int, ...], per_df: tuple[Any, ...],
+                 comp_l: list[float], cc_l: list[float], priced: bool, sc6: tuple[float, ...], layout: Any,
+                 double: bool, buf_arrays: tuple[np.ndarray, ...], hints: Any) -> Any:
+    """`fast_search_split`'s latency result through the compiled kernel, or `_FALLBACK` where
+    the kernel leaves it to numpy (a non-finite intermediate)."""
+    fj = _jit_kernel()
+    rules = accel.memory
+    b_in, b_w, b_out, psum_bits, gemm_in, bw = sc6
+    M, K, N = shape.m, shape.k, shape.n
+    cm, ck, cn = _cands(tms), _cands(tks), _cands(tns)
+    one_m, one_k, one_n = _ones(len(tms)), _ones(len(tks)), _ones(len(tns))
+    halo = bool(rules.conv_input_halo and shape.k_segment and shape.conv_window)
+    in_tile, g_in0, whole_in = one_m, gemm_in * shape.input_scale, gemm_in * 1.0
+    if halo:  # elementwise in the clipped tm, as on the grid
+        in_tile = np.asarray(halo_scale(shape, np.minimum(cm, M).astype(np.float64)), dtype=np.float64)
+        whole_in = gemm_in * halo_scale(shape, shape.m)
+    pad_w, pad_out = one_k, one_n
+    if rules.array_padding:
+        model = accel.model()
+        per_pe = model.peak_macs_per_cycle(w, a) / float(hints.pad_k_rows * hints.pad_n)
+        kq = hints.pad_k_rows * max(1, round(per_pe))
+        tk_f, tn_f = np.minimum(ck, K).astype(np.float64), np.minimum(cn, N).astype(np.float64)
+        pad_out = np.ceil(tn_f / hints.pad_n) * hints.pad_n / tn_f
+        pad_w = np.ceil(tk_f / kq) * kq / tk_f
+    bmn = shape.batch * shape.m * shape.n
+    sc = np.array([shape.batch, M, K, N, gemm_in, g_in0, shape.input_share,
+                   shape.batch * shape.k * shape.n * b_w / 8.0 * shape.weight_scale, bmn * b_out / 8.0,
+                   b_in / 8.0, b_w / 8.0, b_out / 8.0, psum_bits / 8.0, psum_bits, b_out, whole_in,
+                   shape.batch * shape.k * shape.n * b_w / 8.0, bmn * psum_bits / 8.0, bmn * b_out / 8.0, bw,
+                   shape.weight_scale, double, rules.output_read_before_write, halo], dtype=np.float64)
+    out = np.empty(fj.OUT_LEN)
+    fj.latency_kernel(cm, ck, cn, in_tile, pad_w, pad_out, *buf_arrays, np.array(comp_l), np.array(cc_l), sc, out)
+    r = out.tolist()
+    if r[0] == fj.FALLBACK:
+        return _FALLBACK
+    if r[0] == fj.NO_FIT:
+        return None
+    check_rules(accel, table, per_df, hints)
+    t, o, d, lo = int(r[1]), int(r[2]), int(r[3]), r[4]
+    idx = (t * _O + o) * len(per_df) + d
+    if not priced:
+        return idx, lo
+    if rules.sram_counts is not SramCounts.TILES:
+        return idx, lo, None
+    writes_t = (r[5], r[6], r[11] * r[13] if r[13] > 1 else r[12])
+    return idx, lo, book(accel, table, layout, hints, per_df, d, cc_l[d], (r[8], r[9], r[10]), writes_t, r[7], lo)
 
 
 _EXACT_INT = 2 ** 53  # below it every integer product here is exact in float64
@@ -177,22 +285,6 @@ def _sel(cond: Any, a: Any, b: Any) -> Any:
     if isinstance(cond, (bool, np.bool_)):
         return a if cond else b
     return np.where(cond, a, b)
-
-
-def _sum(terms: Any) -> Any:
-    """Left-to-right sum of `terms`: the same floats as `0.0 + t0 + t1 ...` (adding +0.0 first
-    changes no non-negative byte count), one numpy operation fewer."""
-    out: Any = 0.0
-    for i, t in enumerate(terms):
-        out = t if i == 0 else out + t
-    return out
-
-
-def _at1(x: Any, t: int) -> Any:
-    """The value at flat tile index t of a full tile-grid array, or a scalar, as a Python number."""
-    if isinstance(x, np.ndarray) and x.ndim:
-        return x.item(t)
-    return x.item() if isinstance(x, np.generic | np.ndarray) else x
 
 
 def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator, objective: str,
@@ -233,16 +325,27 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
             and min(cc_l) >= cutoff:
         return None, math.inf  # cycles = cc + max(rint(latency - cc), 0) >= cc >= the cutoff
 
-    st = _structure(M, K, N, shape.batch, shape.conv_window if padded else (), tms, tks, tns)
-    tm, tk, tn, trm, trk, trn, steps, steps_m1, multi_k, gm, gn, tmn, tmk, tkn, vol = st
     bits = operand_bits(w, a, None)
     b_in, b_w, b_out = bits.input, bits.weight, bits.output
     if rules.output_bits is not None:
         b_out = float(rules.output_bits)
+    gemm_in = shape.batch * shape.m * shape.k * b_in / 8.0
+    hints = model.mapping_hints()
+    psum_bits = float(hints.accumulator_bits)
+    layout, double, buf_arrays = _layout(accel)
+    bw = accel.dram.bandwidth_bytes_per_cycle / max(active, 1)
+    if objective == "latency" and not padded and not rules.whole_layer_refetch and _jit_wanted() \
+            and all(map(math.isfinite, cc_l)):
+        found = _jit_latency(shape, w, a, accel, table, tms, tks, tns, per_df, comp_l, cc_l, priced,
+                             (b_in, b_w, b_out, psum_bits, gemm_in, bw), layout, double, buf_arrays, hints)
+        if found is not _FALLBACK:
+            return found
+
+    st = structure(M, K, N, shape.batch, shape.conv_window if padded else (), tms, tks, tns)
+    tm, tk, tn, trm, trk, trn, steps, steps_m1, multi_k, gm, gn, tmn, tmk, tkn, vol = st
     s1 = steps  # = np.maximum(steps, 1): batch and every trip count are >= 1
 
     # ---- traffic
-    gemm_in = shape.batch * shape.m * shape.k * b_in / 8.0
     in_scale: Any = shape.input_scale
     in_tile_scale: Any = None
     in_whole_scale: Any = 1.0
@@ -258,8 +361,6 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
         g_in = g_in * pad_m * pad_k
         g_w = g_w * pad_k * pad_n
         g_out = g_out * pad_m * pad_n
-    hints = model.mapping_hints()
-    psum_bits = float(hints.accumulator_bits)
     # (x * bits) / 8.0 == x * (bits / 8.0) in IEEE doubles (scaling by a power of two is exact both
     # ways and commutes with rounding; no value here overflows or is subnormal): one op per tile array
     tb: list[Any] = [tmk * (b_in / 8.0), tkn * (b_w / 8.0), tmn * np.where(multi_k, psum_bits / 8.0, b_out / 8.0)]
@@ -279,23 +380,21 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
                       shape.batch * shape.m * shape.n * b_out / 8.0))
     held = list(tb)
     resident: list[Any] = [None, None, None]
-    layout, double = _layout(accel.buffers)
     for ops, usable, _, _ in layout:
         for i, op in enumerate(ops):  # (one operand: whole + 0.0 <= usable is whole <= usable, bytes >= 0)
             ok = whole[op] <= usable if len(ops) == 1 else \
-                whole[op] + _sum(map(held.__getitem__, ops[:i] + ops[i + 1:])) <= usable
+                whole[op] + sum_lr(map(held.__getitem__, ops[:i] + ops[i + 1:])) <= usable
             resident[op] = ok
             held[op] = _sel(ok, whole[op], tb[op])
     fits: Any = True
     for ops, usable, _, _ in layout:
-        f = _sum(map(held.__getitem__, ops)) <= usable
+        f = sum_lr(map(held.__getitem__, ops)) <= usable
         fits = f if fits is True else fits & f
     if not isinstance(fits, np.ndarray) or not fits.ndim:
         fits = np.broadcast_to(bool(fits), shape3)
     if not fits.any():
         return None
     psum_bytes = g_out * psum_bits / b_out
-    bw = accel.dram.bandwidth_bytes_per_cycle / max(active, 1)
     ws = shape.weight_scale
 
     # SRAM reads (order-free) per buffer, the buffers' per-step read time (max over buffers) and
@@ -305,7 +404,7 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
     def grid_terms() -> tuple[tuple[Any, Any, Any], list[Any], Any, Any]:
         if not memo:
             reads = (gemm_in * trn, g_w / ws * trm, psum_bytes * (trk - 1))
-            rd_buf = [_sum(map(reads.__getitem__, ops)) for ops, _, _, _ in layout]
+            rd_buf = [sum_lr(map(reads.__getitem__, ops)) for ops, _, _, _ in layout]
             c_rd: Any = None
             for (_, _, bbw, _), rd in zip(layout, rd_buf):
                 r = rd / s1 / bbw
@@ -314,7 +413,7 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
         return memo["t"]
 
     def reads_at(t: int) -> tuple[float, float, float]:
-        return (gemm_in * trn.item(t), _at1(g_w, t) / ws * trm.item(t), _at1(psum_bytes, t) * (trk.item(t) - 1))
+        return (gemm_in * trn.item(t), at1(g_w, t) / ws * trm.item(t), at1(psum_bytes, t) * (trk.item(t) - 1))
 
     if padded:
         compute = np.empty((D, nm, nk, nn))
@@ -360,7 +459,7 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
             lo0 = obj0.min()
             keep = [d for d in sel if cc_l[d] <= lo0]
             if keep == [d0]:
-                t, _, _, lo = _first(obj0.reshape(1, -1), 1, 1, dram_t, vol)
+                t, _, _, lo = first(obj0.reshape(1, -1), 1, 1, dram_t, vol)
                 return t, d0, lo
             sel = keep or sel
         if len(sel) == 1:
@@ -368,57 +467,30 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
             obj = np.where(fits, cycles_of(dram_t, comp, c0), np.inf).reshape(1, -1)
         else:
             obj = np.where(fits, cycles_of(dram_t, compute[sel], cc[sel]), np.inf).reshape(len(sel), -1)
-        t, _, d, lo = _first(obj, 1, len(sel), dram_t, vol)
+        t, _, d, lo = first(obj, 1, len(sel), dram_t, vol)
         return t, sel[d], lo
 
     # ---- DRAM bytes per loop order (mkn, mnk, kmn, knm: see the module doc): each operand
     # fetched once or refetching its unrelated loop's trips (hwsim.memory._refetch)
     rbw = rules.output_read_before_write
     if rules.whole_layer_refetch:  # bitmod_sim: whole tensors, whatever the tiles and order
-        w_in, w_w = _whole_refetch(accel, g_in, g_w)
+        w_in, w_w = whole_refetch(accel, g_in, g_w)
         once = w_in + w_w + 0.0 + g_out
     else:
         spill0 = psum_bytes * 0.0
         ow0 = g_out + spill0
         once = g_in + g_w + (ow0 if rbw else spill0) + ow0      # no operand refetched: a lower bound
-    # the errors price_candidates raises on any candidate, in its order
-    if rules.sram_counts is SramCounts.ARRAY_STEPS and not all(df_[2] for df_ in per_df):
-        raise InvalidSpecError(f"accelerator {accel.name!r}: memory.sram_counts array_steps needs a core "
-                               f"that counts its array steps ({accel.core_family.value} does not)")
-    pe_cycle_j = table.pe_cycle_j if table is not None else \
-        (None if accel.energy.pe_cycle_j is None else float(accel.energy.pe_cycle_j))
-    if pe_cycle_j is not None and hints.pe_count < 1:
-        raise InvalidSpecError(f"accelerator {accel.name!r}: energy.pe_cycle_j needs a core that states its "
-                               f"PE count ({accel.core_family.value} does not)")
+    check_rules(accel, table, per_df, hints)
 
     def winner(part: tuple[Any, Any, Any], t: int, d: int, cycles: float) -> Winner | None:
         """The cost of candidate (tile t, the order of `part` = its DRAM input, weight and total
         bytes, dataflow d) as price_candidates books it for that one mapping, on Python floats."""
         if rules.sram_counts is not SramCounts.TILES:
             return None
-        tbl = table or EnergyTable.for_node(accel.node_nm, accel.energy, accel.dram.energy_j_per_byte)
-        cc_t = cc[d].item(t) if padded else cc_l[d]
-        rd3 = reads_at(t)
-        writes_t = (_at1(part[0], t), _at1(part[1], t),
-                    _at1(psum_bytes, t) * trk.item(t) if trk.item(t) > 1 else _at1(g_out, t))
-        sram_e = sram_b = 0.0
-        for ops, _, _, buf in layout:
-            rd_t = _sum(rd3[op] for op in ops)
-            wr_t = _sum(writes_t[op] for op in ops)
-            j_rd, j_wr = buf.sram_j_per_byte(), buf.sram_j_per_byte(write=True)
-            bank = buf.size_bytes / buf.banks
-            sram_e += (rd_t * (tbl.sram_j_per_byte(bank) if j_rd is None else j_rd)
-                       + wr_t * (tbl.sram_j_per_byte(bank, write=True) if j_wr is None else j_wr))
-            sram_b += rd_t + wr_t
-        if tbl.pe_cycle_j is not None:
-            energy: dict[str, float] = {"pe": tbl.pe_cycle_j * hints.pe_count * cc_t}
-        else:
-            energy = {k: float(v) for k, v in tbl.breakdown(dict(per_df[d][1])).items()}
-        dram_t = _at1(part[2], t)
-        energy["sram"] = float(sram_e)
-        energy["dram"] = dram_t * tbl.dram_j_per_byte
-        return Winner(cycles=float(cycles), compute_cycles=cc_t, energy_j=energy, dram_bytes=dram_t,
-                      sram_bytes=float(sram_b), ran_as=per_df[d][3])
+        writes_t = (at1(part[0], t), at1(part[1], t),
+                    at1(psum_bytes, t) * trk.item(t) if trk.item(t) > 1 else at1(g_out, t))
+        return book(accel, table, layout, hints, per_df, d, cc[d].item(t) if padded else cc_l[d], reads_at(t),
+                     writes_t, at1(part[2], t), cycles)
 
     if objective == "latency":
         # every order's DRAM bytes >= `once` (refetch factors >= 1, IEEE rounding monotone), and
@@ -427,9 +499,9 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
         if rules.whole_layer_refetch:
             parts = [(w_in, w_w, once)]
         else:
-            parts = _orders_at(t, g_in, g_w, g_out, psum_bytes, trm, trk, trn, resident, rbw)
-        vals = [_at1(v, t) for _, _, v in parts]
-        if min(vals) == _at1(once, t):
+            parts = orders_at(t, g_in, g_w, g_out, psum_bytes, trm, trk, trn, resident, rbw)
+        vals = [at1(v, t) for _, _, v in parts]
+        if min(vals) == at1(once, t):
             o = vals.index(min(vals))
             return (t * _O + o) * D + d, lo, *((winner(parts[o], t, d, lo),) if priced else ())
     if rules.whole_layer_refetch:
@@ -457,7 +529,7 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
         for v in d_tot[1:]:
             best = np.minimum(best, v)
         t, d, lo = lat_first(best)
-        vals = [_at1(v, t) for v in d_tot]
+        vals = [at1(v, t) for v in d_tot]
         o = vals.index(min(vals))
         return (t * _O + o) * D + d, lo, *((winner((d_in[o], d_w[o], d_tot[o]), t, d, lo),) if priced else ())
     _, rd_buf, _, _ = grid_terms()
@@ -482,7 +554,7 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
     writes = (din, dwt, np.where(multi_k, psum_bytes * trk, g_out))
     sram_e: Any = 0.0
     for (ops, _, _, buf), rd in zip(layout, rd_buf):
-        wr = _sum(writes[op] for op in ops)
+        wr = sum_lr(writes[op] for op in ops)
         bank = buf.size_bytes / buf.banks
         j_rd, j_wr = buf.sram_j_per_byte(), buf.sram_j_per_byte(write=True)
         sram_e = sram_e + (rd * (table.sram_j_per_byte(bank) if j_rd is None else j_rd)
@@ -491,109 +563,5 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
     if objective == "edp":
         energy = cycles_of(dram, compute[:, None], cc[:, None]) * energy
     obj = np.where(fits, energy, np.inf).reshape(D, n_o, -1)
-    t, o, d, lo = _first(obj.reshape(D, -1), n_o, D, dram if n_o > 1 else d_tot[0], vol)
+    t, o, d, lo = first(obj.reshape(D, -1), n_o, D, dram if n_o > 1 else d_tot[0], vol)
     return (t * _O + o) * D + d, lo
-
-
-@functools.lru_cache(maxsize=CACHE_SIZE)
-def _structure(M: int, K: int, N: int, batch: int, padded_window: tuple[int, ...], tms: tuple[int, ...],
-               tks: tuple[int, ...], tns: tuple[int, ...]) -> tuple[np.ndarray, ...]:
-    """The design-free part of the tile grid, keyed by the GEMM, the conv window of padded
-    m-tiles (`MemoryRules.padded_tiles`; () otherwise) and the candidate sizes (frozen values;
-    read-only arrays, each the full (tm, tk, tn) grid): clipped tiles (float64), trips, steps,
-    steps - 1, the flags trips > 1 of k, m, n, tm x tn, tm x tk, tk x tn, and the unclipped tile
-    volumes (flat). Trips are integers in float64: the integer ceil -(-M // t) equals numpy's
-    ceil of the float quotient M / t below 2^53 (the quotient of two such ints rounds to a
-    value in the same unit interval or to its integer end)."""
-    cm, ck, cn = [min(t, M) for t in tms], [min(t, K) for t in tks], [min(t, N) for t in tns]
-    trm_l = padded_m_trips(GemmShape(M, K, N, batch, conv_window=padded_window), np.array(cm)).tolist() \
-        if padded_window else [-(-M // t) for t in cm]
-    g = np.empty((6, len(cm), len(ck), len(cn)))
-    g[0:2] = np.array([cm, trm_l], dtype=np.float64)[:, :, None, None]
-    g[2:4] = np.array([ck, [-(-K // t) for t in ck]], dtype=np.float64)[:, None, :, None]
-    g[4:6] = np.array([cn, [-(-N // t) for t in cn]], dtype=np.float64)[:, None, None, :]
-    g.setflags(write=False)
-    tm, trm, tk, trk, tn, trn = g[0], g[1], g[2], g[3], g[4], g[5]
-    steps = (batch * trm) * (trk * trn)   # exact integers: the same values as batch * trm * trk * trn
-    tmk = tm * tk
-    vol = (tmk * tn).ravel() if max(tms) <= M and max(tks) <= K and max(tns) <= N else \
-        np.multiply.outer(np.multiply.outer(np.array(tms, dtype=np.float64), tks), tns).ravel()
-    flags = g[1::2] > 1  # trips > 1 of m, k, n
-    for v in (steps, tmk, vol, flags):
-        v.setflags(write=False)
-    out = (tm, tk, tn, trm, trk, trn, steps, steps - 1, flags[1], flags[0], flags[2], tm * tn, tmk, tk * tn, vol)
-    for v in (out[7], out[11], out[13]):
-        v.setflags(write=False)
-    return out
-
-
-def _whole_refetch(accel: Accelerator, inp: Any, wgt: Any) -> tuple[Any, Any]:
-    """`hwsim.memory._whole_layer_refetch` (DRAM input and weight bytes under
-    `MemoryRules.whole_layer_refetch`), on Python floats when both are scalars (the same IEEE
-    operations: ceil of the quotient, the two totals compared, one factor each), else itself."""
-    bi, bw = accel.buffer_for(Operand.INPUT), accel.buffer_for(Operand.WEIGHT)
-    if bi is None or bw is None or np.ndim(inp) or np.ndim(wgt):
-        return _whole_layer_refetch(accel, inp, wgt)  # arrays, or its error for a missing buffer
-    inp, wgt = float(inp), float(wgt)
-    both = wgt > bw.size_bytes and inp > bi.size_bytes
-    q_w, q_i = inp / bi.size_bytes, wgt / bw.size_bytes
-    if not (math.isfinite(q_w) and math.isfinite(q_i)):
-        return _whole_layer_refetch(accel, inp, wgt)
-    n_w, n_i = float(math.ceil(q_w)), float(math.ceil(q_i))   # passes: per input / weight buffer load
-    refetch_w = n_w * wgt + inp < n_i * inp + wgt
-    return inp * (n_i if both and not refetch_w else 1.0), wgt * (n_w if both and refetch_w else 1.0)
-
-
-def _orders_at(t: int, g_in: Any, g_w: Any, g_out: Any, psum: Any, trm: Any, trk: Any,
-               trn: Any, resident: list[Any], rbw: bool) -> list[tuple[float, float, float]]:
-    """(DRAM input, weight, total bytes) of loop orders mkn, mnk, kmn, knm at tile t (flat): the
-    vectorised expressions of `fast_search_split` on Python floats (IEEE double, the same
-    operations)."""
-    gi, gw, go, ps = _at1(g_in, t), _at1(g_w, t), _at1(g_out, t), _at1(psum, t)
-    tr_m, tr_k, tr_n = trm.item(t), trk.item(t), trn.item(t)
-    res = [None if r is None else bool(_at1(r, t)) for r in resident]
-    ref_in = gi * (1.0 if res[_IN] else tr_n)
-    ref_w = gw * (1.0 if res[_W] else tr_m)
-    spill0, spill1 = ps * 0.0, ps * ((1.0 if res[_OUT] else tr_k) - 1)
-    ow0, ow1 = go + spill0, go + spill1
-    or0, or1 = (ow0, ow1) if rbw else (spill0, spill1)
-    gm, gk, gn = tr_m > 1, tr_k > 1, tr_n > 1
-    w_kn = ref_w if gk or gn else gw
-    i1, i3, w2 = ref_in if gk else gi, ref_in if gm else gi, ref_w if gn else gw
-    return [(gi, w_kn, gi + w_kn + (or1 if gn else or0) + (ow1 if gn else ow0)),
-            (i1, w_kn, i1 + w_kn + or0 + ow0),
-            (gi, w2, gi + w2 + (or1 if gm or gn else or0) + (ow1 if gm or gn else ow0)),
-            (i3, gw, i3 + gw + (or1 if gm or gn else or0) + (ow1 if gm or gn else ow0))]
-
-
-def _first(obj: np.ndarray, n_o: int, D: int, dram: Any, vol: np.ndarray) -> tuple[int, int, int, float]:
-    """(tile, order, dataflow, objective) of the lexicographic first candidate by (objective,
-    DRAM bytes, -volume, enumeration index): `np.lexsort` order, found by narrowing to the ties
-    of each key. `obj` is [df, order x tile] (order axis of n_o); `dram` is a scalar or full
-    [order, nm, nk, nn] (n_o > 1) or [nm, nk, nn] grid; `vol` the flat unclipped tile volumes."""
-    objf = obj.ravel()
-    lo = objf.min()
-    if math.isnan(lo):  # NaN sorts last in lexsort; min() would return it
-        objf = np.where(np.isnan(objf), np.inf, objf)
-        lo = objf.min()
-    T = vol.size
-    if n_o == 1 and D == 1 and np.ndim(dram) == 0:  # the first tile of most volume among the ties
-        return int(np.where(objf == lo, vol, -1.0).argmax()), 0, 0, float(lo)
-    cand = (objf == lo).nonzero()[0]
-    if cand.size == 1:
-        d0, rest0 = divmod(int(cand[0]), n_o * T)
-        return rest0 % T, rest0 // T, d0, float(lo)
-    d, rest = np.divmod(cand, n_o * T)
-    o, t = np.divmod(rest, T)
-    if np.ndim(dram) > 0:  # a scalar: every candidate moves the same bytes
-        dram = np.asarray(dram)
-        dr = dram.reshape(-1)[o * T + t if dram.ndim == 4 else t]
-        keep = dr == dr.min()
-        d, o, t = d[keep], o[keep], t[keep]
-    if t.size > 1:
-        v = vol[t]
-        keep = v == v.max()
-        d, o, t = d[keep], o[keep], t[keep]
-    key = (t * n_o + o) * D + d  # enumeration order: tile, then order, then dataflow
-    i = int(key.argmin())
-    return int(t[i]), int(o[i]), int(d[i]), float(lo)

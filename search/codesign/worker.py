@@ -24,12 +24,14 @@ depends on what the caches hold.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from lowbit.kernels_ref.errors import InfeasibleBudgetError, InvalidSpecError, LowbitError
+from lowbit.mapper.fast import prefer_jit
 from lowbit.search.codesign.caches import (
     F0_HZ,
     LRU,
@@ -283,10 +285,27 @@ def evaluate_point(p: Point, ctx: ModelCtx, space_ctx: Mapping[str, Any],
         return {"status": "invalid", "message": str(exc)}
 
 
+_SETTLED: list[bool] = []
+
+
+def _settle() -> None:
+    """Once per worker process, at its first task: the mapper's compiled latency search (a sweep
+    searches thousands of times; `mapper.fast.prefer_jit`), and `gc.freeze()` of every object
+    alive then (modules, model contexts, quality tables: ~500,000 in a MiniLM sweep), so that
+    the collector's full passes scan only what the sweep itself allocates (they took ~14% of a
+    distinct-design sweep's CPU: RESULTS.md, issue 19 session 7). Objects made later are
+    collected as before; the frozen ones lived for the whole process anyway."""
+    if not _SETTLED:
+        _SETTLED.append(True)
+        prefer_jit()
+        gc.freeze()
+
+
 def evaluate_group(task: tuple[list[Point], Mapping[str, ModelCtx], Mapping[str, Any]],
                    caches: SweepCaches | None = None) -> list[dict[str, Any]]:
     """Worker entry: a group of points sharing structure (see module docstring), with the
     caches given (the driver's, shared by the tasks of one chunk) or fresh ones."""
     pts, ctxs, space_ctx = task
     c = caches if caches is not None else SweepCaches()
+    _settle()
     return [evaluate_point(p, ctxs[p.model], space_ctx, c) for p in pts]

@@ -43,7 +43,7 @@ def _outcome(fn, layer, w, a, accel, objective, **kw):
 
 @pytest.mark.slow  # > 2 s; the slow lane (make test) runs it
 @pytest.mark.parametrize("preset", list_presets())
-def test_fast_equals_grid_on_presets(preset):
+def test_fast_equals_grid_on_presets(preset, jit):
     accel = load_accelerator(preset)
     a = accel.act_format
     n = 0
@@ -103,7 +103,7 @@ def _random_layer(rng: np.random.Generator, i: int) -> Layer:
     return Layer.linear(f"l{i}", int(rng.integers(1, 200)), int(rng.integers(100, 20000)), int(rng.integers(1, 300)))
 
 
-def test_fast_equals_grid_on_random_layers_and_designs():
+def test_fast_equals_grid_on_random_layers_and_designs(jit):
     rng = np.random.default_rng(19)
     mapped = 0
     for i in range(60):
@@ -140,7 +140,7 @@ def _exhaustive(layer, w, a, accel, objective):
 
 @pytest.mark.slow  # > 2 s; the slow lane (make test) runs it
 @pytest.mark.parametrize("case", range(8))
-def test_fast_equals_exhaustive_reference(case):
+def test_fast_equals_exhaustive_reference(case, jit):
     rng = np.random.default_rng(100 + case)
     accel = _random_accel(rng, 3 * case + 1).with_changes(num_cores=1)
     layer = _random_layer(rng, case)
@@ -217,7 +217,7 @@ def test_candidate_thinning_matches_numpy_linspace():
         search(LAYERS[0], F("int8"), F("int8"), load_accelerator("tpu-like"), max_per_dim=0)
 
 
-def test_conv_layers_on_padded_presets_equal_grid():
+def test_conv_layers_on_padded_presets_equal_grid(jit):
     # Bit Fusion presets: padded tiles, conv block m-tiles, whole-window K tiles, K segments
     for preset in ("bitfusion-eyeriss-budget", "bitfusion-stripes-budget"):
         accel = load_accelerator(preset)
@@ -275,7 +275,7 @@ def _random_rich_accel(rng: np.random.Generator, i: int):
                        energy=energy)
 
 
-def test_fast_equals_grid_on_random_designs_with_every_rule():
+def test_fast_equals_grid_on_random_designs_with_every_rule(jit):
     rng = np.random.default_rng(1919)
     mapped = errors = 0
     for i in range(48):
@@ -319,14 +319,14 @@ def _priced_equal(layer, w, a, accel):
 
 
 @pytest.mark.parametrize("preset", list_presets())
-def test_search_priced_equals_price_mapping_on_presets(preset):
+def test_search_priced_equals_price_mapping_on_presets(preset, jit):
     accel = load_accelerator(preset)
     a = accel.act_format
     for w_name, layer in itertools.product(("int4", "int8"), LAYERS):
         _priced_equal(layer, a if layer.op is OpKind.MATMUL else F(w_name), a, accel)
 
 
-def test_search_priced_equals_price_mapping_on_random_designs():
+def test_search_priced_equals_price_mapping_on_random_designs(jit):
     rng = np.random.default_rng(2024)
     priced = 0
     for i in range(60):
@@ -352,7 +352,7 @@ def _random_multicore_accel(rng: np.random.Generator, i: int):
                        num_cores=int(rng.choice([2, 8, 108])))
 
 
-def test_m_split_cutoff_equals_grid_on_random_multicore_designs(monkeypatch):
+def test_m_split_cutoff_equals_grid_on_random_multicore_designs(monkeypatch, jit):
     # the M split is priced only below the N split's best: its fewest compute cycles bound it from
     # below (a wrong bound would drop a better M split, which search_grid prices in full)
     from lowbit.mapper import fast
@@ -382,7 +382,7 @@ def test_m_split_cutoff_equals_grid_on_random_multicore_designs(monkeypatch):
     assert calls["pruned"] > 5 and m_wins > 3 and n_wins > 3  # both splits win somewhere; the bound prunes
 
 
-def test_dataflow_bound_equals_grid_when_dataflows_tie_or_differ():
+def test_dataflow_bound_equals_grid_when_dataflows_tie_or_differ(jit):
     # latency: a dataflow whose compute cycles exceed the best cycles of the fewest-compute
     # dataflow is not priced; ties between dataflows keep every tied one (enumeration order decides)
     rng = np.random.default_rng(77)
