@@ -108,6 +108,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--presets", default="")
+    ap.add_argument("--jit", default="on", choices=("on", "off"),
+                    help="this tree's latency search: compiled (mapper.fast_jit, loaded before the clock) or numpy")
     ap.add_argument("--grid", action="store_true", help="time the reference search_grid (today's search)")
     ap.add_argument("--shared", action="store_true",
                     help="instead: per layer on a design that differs from one already searched only in clock")
@@ -122,6 +124,9 @@ def main() -> None:
     ap.add_argument("--against", default="", metavar="DIR",
                     help="instead: A/B against the mapper package in DIR (see the module doc)")
     args = ap.parse_args()
+    from lowbit.mapper import fast
+
+    fast.set_jit(args.jit)
     presets = args.presets.split(",") if args.presets else sorted(
         p.stem for p in (ROOT / "hwsim" / "presets").glob("*.yaml"))
     layers = layers_of(zoo, OpKind.EMBEDDING)
@@ -136,7 +141,7 @@ def main() -> None:
     fn = search_grid if args.grid else search
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"{len(layers)} distinct layer shapes; CPU time (time.process_time), best of {args.repeat}"
-          + (f"; fresh spec ({args.fresh_spec})" if args.fresh_spec else ""))
+          + (f"; fresh spec ({args.fresh_spec})" if args.fresh_spec else "") + f"; latency search jit {args.jit}")
     print("| preset | weights | layers | median us | p90 us | max us |")
     print("|---|---|---:|---:|---:|---:|")
     allt: list[float] = []

@@ -93,8 +93,13 @@ def main() -> None:
     ap.add_argument("--before", required=True, help="git revision of the earlier tree")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--presets", default="")
+    ap.add_argument("--jit", default="on", choices=("on", "off"),
+                    help="this tree's latency search: compiled (mapper.fast_jit, loaded before the clock) or numpy")
     ap.add_argument("--fresh-spec", nargs="?", const="shallow", default="", choices=("shallow", "deep"))
     args = ap.parse_args()
+    from lowbit.mapper import fast
+
+    fast.set_jit(args.jit)
     tmp = Path(tempfile.mkdtemp(prefix="lowbit_old_"))
     _old_tree(args.before, tmp)
     sys.path.insert(0, str(tmp))
@@ -103,7 +108,7 @@ def main() -> None:
     presets = args.presets.split(",") if args.presets else sorted(
         p.stem for p in (ROOT / "hwsim" / "presets").glob("*.yaml"))
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; before = {args.before}"
-          + (f"; fresh spec ({args.fresh_spec})" if args.fresh_spec else ""))
+          + (f"; fresh spec ({args.fresh_spec})" if args.fresh_spec else "") + f"; after: latency search jit {args.jit}")
     print("| preset | layers | before median us | after median us | after p90 us | differing |")
     print("|---|---:|---:|---:|---:|---:|")
     all_b: list[float] = []

@@ -126,14 +126,15 @@ class CoreKey:
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def df_compute(core: CoreKey, m: int, k: int, n: int, batch: int, k_segment: int, w: Format,
-               a: Format) -> tuple[tuple[float, tuple[tuple[Action, float], ...], bool, str], ...]:
-    """(whole-GEMM compute cycles, summed actions, whether it counts array steps, ran_as) per
-    dataflow of the core, for a GEMM at formats (w, a); keyed by the frozen (family, core spec) only."""
+               a: Format) -> tuple[tuple[float, tuple[tuple[Action, float], ...], bool, str, float], ...]:
+    """(whole-GEMM compute cycles, summed actions, whether it counts array steps, ran_as, the
+    summed array steps or NaN) per dataflow of the core, for a GEMM at formats (w, a); keyed by
+    the frozen (family, core spec) only."""
     out = []
     for df in core.model.dataflows:
         tc = core.model.compute(m, k, n, w, a, df, batch, k_segment=k_segment or None)
         out.append((float(tc.cycles), tuple((act, _total(v)) for act, v in tc.actions.items()),
-                    tc.steps is not None, tc.ran_as))
+                    tc.steps is not None, tc.ran_as, math.nan if tc.steps is None else float(np.sum(tc.steps))))
     return tuple(out)
 
 
@@ -271,10 +272,11 @@ def _jit_latency(shape: GemmShape, w: Format, a: Format, accel: Accelerator, tab
     idx = (t * _O + o) * len(per_df) + d
     if not priced:
         return idx, lo
-    if rules.sram_counts is not SramCounts.TILES:
+    if rules.sram_counts is SramCounts.STATIONARY_INNER:
         return idx, lo, None
     writes_t = (r[5], r[6], r[11] * r[13] if r[13] > 1 else r[12])
-    return idx, lo, book(accel, table, layout, hints, per_df, d, cc_l[d], (r[8], r[9], r[10]), writes_t, r[7], lo)
+    return idx, lo, book(accel, table, layout, hints, per_df, d, cc_l[d], (r[8], r[9], r[10]), writes_t, r[7], lo,
+                         r[12])
 
 
 _EXACT_INT = 2 ** 53  # below it every integer product here is exact in float64
@@ -485,12 +487,13 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
     def winner(part: tuple[Any, Any, Any], t: int, d: int, cycles: float) -> Winner | None:
         """The cost of candidate (tile t, the order of `part` = its DRAM input, weight and total
         bytes, dataflow d) as price_candidates books it for that one mapping, on Python floats."""
-        if rules.sram_counts is not SramCounts.TILES:
+        if rules.sram_counts is SramCounts.STATIONARY_INNER or \
+                (padded and rules.sram_counts is SramCounts.ARRAY_STEPS):  # (per-tile array steps)
             return None
         writes_t = (at1(part[0], t), at1(part[1], t),
                     at1(psum_bytes, t) * trk.item(t) if trk.item(t) > 1 else at1(g_out, t))
         return book(accel, table, layout, hints, per_df, d, cc[d].item(t) if padded else cc_l[d], reads_at(t),
-                     writes_t, at1(part[2], t), cycles)
+                     writes_t, at1(part[2], t), cycles, at1(g_out, t))
 
     if objective == "latency":
         # every order's DRAM bytes >= `once` (refetch factors >= 1, IEEE rounding monotone), and

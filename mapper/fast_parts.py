@@ -196,17 +196,22 @@ def _sram_prices(tbl: EnergyTable, accel: Accelerator) -> tuple[tuple[float, flo
 
 def book(accel: Accelerator, table: EnergyTable | None, layout: Any, hints: Any, per_df: tuple[Any, ...], d: int,
          cc_t: float, rd3: tuple[float, float, float], writes_t: tuple[float, float, float], dram_t: float,
-         cycles: float) -> Winner:
-    """One mapping's cost as price_candidates books it (`MemoryRules.sram_counts` tiles), on
-    Python floats: its dataflow d, compute cycles cc_t, SRAM reads and writes per operand,
-    DRAM bytes and cycles."""
+         cycles: float, g_out_t: float) -> Winner:
+    """One mapping's cost as price_candidates books it (`MemoryRules.sram_counts` tiles, or
+    array_steps without padded tiles), on Python floats: its dataflow d, compute cycles cc_t,
+    SRAM reads and writes per operand (the tile traffic: SRAM bytes, and the energy under
+    tiles), DRAM bytes, cycles and the output's bytes (written once under array_steps)."""
     tbl, sram_j = pricing(accel, table)
+    e_rd3, e_wr3 = rd3, writes_t
+    if accel.memory.sram_counts is SramCounts.ARRAY_STEPS:  # bitmod_sim: one port word per array step
+        steps = per_df[d][4]
+        e_rd3 = tuple(_port(accel, op) * steps if op != _OUT and accel.buffer_for(_OPS[op]) is not None else 0.0
+                      for op in range(3))
+        e_wr3 = (writes_t[0], writes_t[1], g_out_t)
     sram_e = sram_b = 0.0
     for (ops, _, _, _), (p_rd, p_wr) in zip(layout, sram_j):
-        rd_t = sum_lr(rd3[op] for op in ops)
-        wr_t = sum_lr(writes_t[op] for op in ops)
-        sram_e += rd_t * p_rd + wr_t * p_wr
-        sram_b += rd_t + wr_t
+        sram_e += sum_lr(e_rd3[op] for op in ops) * p_rd + sum_lr(e_wr3[op] for op in ops) * p_wr
+        sram_b += sum_lr(rd3[op] for op in ops) + sum_lr(writes_t[op] for op in ops)
     if tbl.pe_cycle_j is not None:
         energy: dict[str, float] = {"pe": tbl.pe_cycle_j * hints.pe_count * cc_t}
     else:  # EnergyTable.breakdown on Python floats (the same IEEE products and sums)
@@ -220,3 +225,12 @@ def book(accel: Accelerator, table: EnergyTable | None, layout: Any, hints: Any,
     energy["dram"] = dram_t * tbl.dram_j_per_byte
     return Winner(cycles=float(cycles), compute_cycles=cc_t, energy_j=energy, dram_bytes=dram_t,
                   sram_bytes=float(sram_b), ran_as=per_df[d][3])
+
+
+_OPS = (Operand.INPUT, Operand.WEIGHT, Operand.OUTPUT)
+
+
+def _port(accel: Accelerator, op: int) -> float:
+    """The bytes one array step reads from the buffer holding operand `op` (its port word)."""
+    buf = accel.buffer_for(_OPS[op])
+    return float(buf.read_bytes_per_access or buf.bandwidth_bytes_per_cycle)
