@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import math
 from typing import Any
 
@@ -204,19 +205,29 @@ def prefer_jit() -> None:
 
 
 def _jit_kernel() -> Any:
+    """`mapper.fast_jit`, imported and its kernel compiled (or loaded from numba's cache) on the
+    first call; None where that fails here (numba unable to compile or cache on this machine):
+    then the numpy search runs, with one logged warning, and the results are the same."""
     if _JIT["kernel"] is None:
-        from lowbit.mapper import fast_jit  # numba: only once a run needs it
+        try:
+            from lowbit.mapper import fast_jit  # numba: only once a run needs it
 
-        _JIT["kernel"] = fast_jit
-    return _JIT["kernel"]
+            fast_jit.warm()
+        except Exception as exc:  # noqa: BLE001 - any numba failure: numpy gives the same results
+            logging.getLogger(__name__).warning("mapper: compiled latency search unavailable (%s: %s); "
+                                                "using numpy", type(exc).__name__, exc)
+            _JIT["kernel"] = False
+        else:
+            _JIT["kernel"] = fast_jit
+    return _JIT["kernel"] or None
 
 
 def _jit_wanted() -> bool:
     mode = _JIT["mode"]
     if mode == "auto":
         _JIT["calls"] += 1
-        return _JIT["calls"] > JIT_AFTER
-    return mode == "on"
+        return _JIT["calls"] > JIT_AFTER and _jit_kernel() is not None
+    return mode == "on" and _JIT["kernel"] is not False
 
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
@@ -236,6 +247,8 @@ def _jit_latency(shape: GemmShape, w: Format, a: Format, accel: Accelerator, tab
     """`fast_search_split`'s latency result through the compiled kernel, or `_FALLBACK` where
     the kernel leaves it to numpy (a non-finite intermediate)."""
     fj = _jit_kernel()
+    if fj is None:
+        return _FALLBACK
     rules = accel.memory
     b_in, b_w, b_out, psum_bits, gemm_in, bw = sc6
     M, K, N = shape.m, shape.k, shape.n

@@ -176,6 +176,23 @@ def test_auto_mode_switches_after_jit_after_searches(kernel_runs, monkeypatch):
     assert all(r == results[0] for r in results)
 
 
+def test_a_kernel_that_cannot_compile_here_leaves_numpy_with_one_warning(monkeypatch, caplog):
+    def broken() -> None:
+        raise RuntimeError("cannot cache function 'latency_kernel': no locator available")
+
+    monkeypatch.setattr(fast_jit, "warm", broken)
+    monkeypatch.setitem(fast._JIT, "kernel", None)
+    monkeypatch.setitem(fast._JIT, "mode", "auto")
+    ref = _priced(LAYERS[2], F("int4"), F("int8"), load_accelerator("loom"), "off")
+    with caplog.at_level("WARNING", logger="lowbit.mapper.fast"):
+        got = _priced(LAYERS[2], F("int4"), F("int8"), load_accelerator("loom"), "on")
+    assert got == ref
+    assert [r.getMessage() for r in caplog.records] == [
+        "mapper: compiled latency search unavailable (RuntimeError: cannot cache function 'latency_kernel': "
+        "no locator available); using numpy"]
+    assert fast._JIT["kernel"] is False
+
+
 def test_set_jit_rejects_an_unknown_mode():
     with pytest.raises(InvalidSpecError, match="jit mode must be auto, on or off, got 'fast'"):
         fast.set_jit("fast")
