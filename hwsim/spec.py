@@ -347,6 +347,19 @@ class Accelerator:
             except LowbitError as exc:
                 raise _err(where, "default_kv_format", str(exc)) from None
 
+    def __hash__(self) -> int:
+        """The hash of the fields (as the dataclass's own), computed once per (frozen) spec and
+        kept in the instance dict: every cached evaluation is keyed by its accelerator, and a
+        spec's nested fields took ~4 us to hash each time. Not pickled (`__getstate__`): string
+        hashes differ between processes."""
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = self.__dict__["_hash"] = hash(tuple(getattr(self, f.name) for f in dataclasses.fields(self)))
+        return h
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
     # ------------------------------------------------------------------ derived
     @cached_property  # parsed once per (frozen) spec: the sweep asks for it ~100 times a point
     def act_format(self) -> Format:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,14 @@ def test_unknown_preset_and_missing_file():
 
 def test_yaml12_floats():
     assert load_yaml("a: 1.0e9\nb: 1e3\nc: 5\n") == {"a": 1.0e9, "b": 1000.0, "c": 5}
+
+
+def test_accelerator_hash_is_kept_once_and_not_pickled():
+    a, b = load_accelerator("loom"), load_accelerator("loom")
+    assert a is not b and a == b and hash(a) == hash(b)
+    assert a.__dict__["_hash"] == hash(tuple(getattr(a, f) for f in a.__dataclass_fields__))
+    c = a.with_changes(freq_hz=5e8)
+    assert c != a and hash(c) != hash(a)
+    d = pickle.loads(pickle.dumps(a))  # another process has other string hashes: recomputed there
+    assert "_hash" not in d.__dict__ and d == a and hash(d) == hash(a)
+    assert {a: 1}[d] == 1
