@@ -23,16 +23,6 @@ from lowbit.mapper.tiling import (
 from lowbit.models.ir import ConvGeometry, Layer, OpKind
 
 F = Format.parse
-LAYERS = [
-    Layer.linear("fc_decode", 1, 4096, 11008),
-    Layer.linear("fc_prefill", 2048, 4096, 4096),
-    Layer.linear("fc_small", 100, 300, 200),
-    Layer.matmul("att", 128, 64, 128, batch=32),
-    Layer.conv2d("conv3", ConvGeometry(64, 64, 56, 56, 3, 3, pad_h=1, pad_w=1)),
-    Layer.conv2d("conv1", ConvGeometry(3, 64, 224, 224, 7, 7, 2, 2, 3, 3), images=2),
-    Layer.conv2d("dw", ConvGeometry(96, 96, 28, 28, 3, 3, pad_h=1, pad_w=1, groups=96)),
-]
-
 
 def _outcome(fn, layer, w, a, accel, objective, **kw):
     try:
@@ -43,16 +33,13 @@ def _outcome(fn, layer, w, a, accel, objective, **kw):
 
 @pytest.mark.slow  # > 2 s; the slow lane (make test) runs it
 @pytest.mark.parametrize("preset", list_presets())
-def test_fast_equals_grid_on_presets(preset, jit):
-    accel = load_accelerator(preset)
-    a = accel.act_format
+def test_fast_equals_grid_on_presets(preset, jit, preset_cases):
     n = 0
-    for w_name, layer in itertools.product(("int4", "int8", "binary"), LAYERS):
-        w = a if layer.op is OpKind.MATMUL else F(w_name)
+    for accel, layer, w, a in preset_cases(preset, ("int4", "int8", "binary")):
         for objective in ("latency", "energy", "edp"):
             clear_cache()
             ref = _outcome(search_grid, layer, w, a, accel, objective)
-            assert _outcome(search, layer, w, a, accel, objective) == ref, (preset, w_name, layer.name, objective)
+            assert _outcome(search, layer, w, a, accel, objective) == ref, (preset, w.name, layer.name, objective)
             n += isinstance(ref, Mapping)
     assert n > 0  # every preset maps at least one of these layers
 
@@ -159,10 +146,10 @@ def test_fast_equals_exhaustive_reference(case, jit):
     assert obj >= ref[0][0]
 
 
-def test_results_shared_across_clock_and_energy_not_dram():
+def test_results_shared_across_clock_and_energy_not_dram(layers):
     clear_cache()
     base = load_accelerator("tpu-like")
-    layer = LAYERS[1]
+    layer = layers[1]
     w = F("int8")
     m0 = search(layer, w, w, base)
     info = tiling._search_shared.cache_info()
@@ -202,7 +189,7 @@ def test_infeasible_error_names_the_layer_through_the_shared_cache():
             search(Layer.linear(name, 4, 4, 4), F("int8"), F("int8"), tiny)
 
 
-def test_candidate_thinning_matches_numpy_linspace():
+def test_candidate_thinning_matches_numpy_linspace(layers):
     def numpy_version(dim, dims, k):
         vals = set(candidate_sizes(dim, dims, 10 ** 6).tolist())
         arr = np.array(sorted(vals))
@@ -214,7 +201,7 @@ def test_candidate_thinning_matches_numpy_linspace():
                                           (1, 2, 3, 5, 10, 17)):
         assert candidate_sizes(dim, dims, k).tolist() == numpy_version(dim, dims, k)
     with pytest.raises(InvalidSpecError, match="max_per_dim"):
-        search(LAYERS[0], F("int8"), F("int8"), load_accelerator("tpu-like"), max_per_dim=0)
+        search(layers[0], F("int8"), F("int8"), load_accelerator("tpu-like"), max_per_dim=0)
 
 
 def test_conv_layers_on_padded_presets_equal_grid(jit):
@@ -319,10 +306,10 @@ def _priced_equal(layer, w, a, accel):
 
 
 @pytest.mark.parametrize("preset", list_presets())
-def test_search_priced_equals_price_mapping_on_presets(preset, jit):
+def test_search_priced_equals_price_mapping_on_presets(preset, jit, layers):
     accel = load_accelerator(preset)
     a = accel.act_format
-    for w_name, layer in itertools.product(("int4", "int8"), LAYERS):
+    for w_name, layer in itertools.product(("int4", "int8"), layers):
         _priced_equal(layer, a if layer.op is OpKind.MATMUL else F(w_name), a, accel)
 
 

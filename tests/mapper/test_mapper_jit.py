@@ -15,19 +15,9 @@ from lowbit.kernels_ref.errors import InvalidSpecError, LowbitError
 from lowbit.kernels_ref.formats import Format
 from lowbit.mapper import fast, fast_jit, tiling
 from lowbit.mapper.tiling import clear_cache, search_grid
-from lowbit.models.ir import ConvGeometry, Layer, OpKind
+from lowbit.models.ir import ConvGeometry, Layer
 
 F = Format.parse
-LAYERS = [
-    Layer.linear("fc_decode", 1, 4096, 11008),
-    Layer.linear("fc_prefill", 2048, 4096, 4096),
-    Layer.linear("fc_small", 100, 300, 200),
-    Layer.matmul("att", 128, 64, 128, batch=32),
-    Layer.conv2d("conv3", ConvGeometry(64, 64, 56, 56, 3, 3, pad_h=1, pad_w=1)),
-    Layer.conv2d("conv1", ConvGeometry(3, 64, 224, 224, 7, 7, 2, 2, 3, 3), images=2),
-    Layer.conv2d("dw", ConvGeometry(96, 96, 28, 28, 3, 3, pad_h=1, pad_w=1, groups=96)),
-]
-
 
 @pytest.fixture
 def kernel_runs(monkeypatch):
@@ -66,12 +56,10 @@ def _same(layer, w, a, accel):
 
 
 @pytest.mark.parametrize("preset", list_presets())
-def test_compiled_equals_numpy_on_presets(preset, kernel_runs):
-    accel = load_accelerator(preset)
-    a = accel.act_format
+def test_compiled_equals_numpy_on_presets(preset, kernel_runs, preset_cases):
     mapped = 0
-    for w_name, layer in itertools.product(("int4", "int8", "binary"), LAYERS):
-        mapped += _same(layer, a if layer.op is OpKind.MATMUL else F(w_name), a, accel)
+    for accel, layer, w, a in preset_cases(preset, ("int4", "int8", "binary")):
+        mapped += _same(layer, w, a, accel)
     rules = accel.memory
     if not rules.padded_tiles and not rules.whole_layer_refetch:  # the kernel's scope: it decided
         assert kernel_runs[fast_jit.OK] > 0 and kernel_runs[fast_jit.FALLBACK] == 0
@@ -80,7 +68,7 @@ def test_compiled_equals_numpy_on_presets(preset, kernel_runs):
     assert mapped > 0
 
 
-def test_compiled_equals_numpy_and_grid_with_conv_halo_and_array_padding(kernel_runs, monkeypatch):
+def test_compiled_equals_numpy_and_grid_with_conv_halo_and_array_padding(kernel_runs, monkeypatch, layers):
     # Bit Fusion's rules without its padded tiles and block promotion: the halo (per m-tile factor) and the padding to
     # the array (per k / n factor) enter the kernel; both must be in play and agree with the grid
     halo_calls = []
@@ -93,7 +81,7 @@ def test_compiled_equals_numpy_and_grid_with_conv_halo_and_array_padding(kernel_
         for bw, batch in ((16.0, 1), (1024.0, 4)):
             accel = base.with_changes(**{"memory.padded_tiles": False, "memory.block_promotion": False,
                                         "dram.bandwidth_bytes_per_cycle": bw})
-            for layer, w in itertools.product(LAYERS[:3] + [
+            for layer, w in itertools.product(layers[:3] + [
                     Layer.conv2d("c3", ConvGeometry(64, 128, 28, 28, 3, 3, pad_h=1, pad_w=1), images=batch),
                     Layer.conv2d("c5", ConvGeometry(32, 48, 27, 27, 5, 5, pad_h=2, pad_w=2), images=batch)],
                     (F("int2"), F("int8"))):
@@ -152,22 +140,22 @@ def test_compiled_equals_numpy_on_random_designs(kernel_runs):
     assert mapped > 100 and kernel_runs[fast_jit.OK] > 120 and kernel_runs[fast_jit.NO_FIT] > 0
 
 
-def test_non_finite_values_go_back_to_numpy(kernel_runs):
+def test_non_finite_values_go_back_to_numpy(kernel_runs, layers):
     # a DRAM bandwidth of 1e-300 bytes/cycle makes the DRAM time of some tiles overflow to inf:
     # the kernel hands such a layer to the numpy path, whose result (and any error) stands
     accel = load_accelerator("loom").with_changes(**{"dram.bandwidth_bytes_per_cycle": 1e-300})
-    for layer in LAYERS[:3]:
+    for layer in layers[:3]:
         with np.errstate(all="ignore"):
             _same(layer, F("int4"), F("int8"), accel)
     assert kernel_runs[fast_jit.FALLBACK] >= 1
 
 
-def test_auto_mode_switches_after_jit_after_searches(kernel_runs, monkeypatch):
+def test_auto_mode_switches_after_jit_after_searches(kernel_runs, monkeypatch, layers):
     monkeypatch.setattr(fast, "JIT_AFTER", 3)
     fast.set_jit("auto")
     fast._JIT["calls"] = 0
     accel = load_accelerator("loom")
-    layer = LAYERS[2]
+    layer = layers[2]
     results = []
     for _ in range(5):
         clear_cache()
@@ -176,20 +164,20 @@ def test_auto_mode_switches_after_jit_after_searches(kernel_runs, monkeypatch):
     assert all(r == results[0] for r in results)
 
 
-def test_a_kernel_that_cannot_compile_here_leaves_numpy_with_one_warning(monkeypatch, caplog):
+def test_a_kernel_that_cannot_compile_here_leaves_numpy_with_one_warning(monkeypatch, caplog, layers):
     def broken() -> None:
         raise RuntimeError("cannot cache function 'latency_kernel': no locator available")
 
     monkeypatch.setattr(fast_jit, "warm", broken)
     monkeypatch.setitem(fast._JIT, "kernel", None)
     monkeypatch.setitem(fast._JIT, "mode", "auto")
-    ref = _priced(LAYERS[2], F("int4"), F("int8"), load_accelerator("loom"), "off")
+    ref = _priced(layers[2], F("int4"), F("int8"), load_accelerator("loom"), "off")
     with caplog.at_level("WARNING", logger="lowbit.mapper.fast"):
-        got = _priced(LAYERS[2], F("int4"), F("int8"), load_accelerator("loom"), "on")
+        got = _priced(layers[2], F("int4"), F("int8"), load_accelerator("loom"), "on")
     assert got == ref
     assert [r.getMessage() for r in caplog.records] == [
-        "mapper: compiled latency search unavailable (RuntimeError: cannot cache function 'latency_kernel': "
-        "no locator available); using numpy"]
+        ("mapper: compiled latency search unavailable (RuntimeError: cannot cache function 'latency_kernel': "
+         "no locator available); using numpy")]
     assert fast._JIT["kernel"] is False
 
 
