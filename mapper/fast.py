@@ -53,6 +53,7 @@ import dataclasses
 import functools
 import logging
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -69,18 +70,20 @@ from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.kernels_ref.formats import Format
 from lowbit.mapper.fast_parts import (
     CACHE_SIZE,
+    FALLBACK,
     Winner,
     at1,
     book,
     check_rules,
     first,
+    jit_latency,
     orders_at,
     structure,
     sum_lr,
     whole_refetch,
 )
 
-__all__ = ["CACHE_SIZE", "HANDLED_RULES", "JIT_AFTER", "LATENCY_FREE_RULES", "Winner", "clear_cache", "df_compute",
+__all__ = ["CACHE_SIZE", "HANDLED_RULES", "JIT_AFTER_S", "LATENCY_FREE_RULES", "Winner", "clear_cache", "df_compute",
            "fast_search_split", "handles", "prefer_jit", "set_jit"]
 
 
@@ -177,19 +180,20 @@ def clear_cache() -> None:
     structure.cache_clear()
 
 
-#: searches in a process after which `set_jit("auto")` (the default) switches the latency search
-#: to the compiled kernel (`mapper.fast_jit`): importing numba and loading the cached kernel
-#: costs ~0.3-0.5 s once, the kernel saves ~0.1-0.2 ms a search, so a short run (one model on
-#: one design: tens to hundreds of searches) stays on numpy
-JIT_AFTER = 3000
-_JIT: dict[str, Any] = {"mode": "auto", "calls": 0, "kernel": None}
-_FALLBACK = object()
+#: seconds of numpy latency searches in a process after which `set_jit("auto")` (the default)
+#: switches to the compiled kernel (`mapper.fast_jit`): importing numba and loading the cached
+#: kernel costs 0.4-0.7 s CPU once, so a run switches once it has spent about that on the
+#: searches the kernel would have done (rent until the rent paid equals the price: never more
+#: than twice the better of the two choices made in hindsight). A one-model CLI run (tens to
+#: hundreds of searches, ~0.1 ms each) stays on numpy; a 10,000-layer workload switches early.
+JIT_AFTER_S = 0.5
+_JIT: dict[str, Any] = {"mode": "auto", "numpy_s": 0.0, "timed": False, "kernel": None}
 
 
 def set_jit(mode: str) -> None:
     """How the latency search runs: "on" (the compiled kernel from now on), "off" (numpy
-    only) or "auto" (numpy for the first `JIT_AFTER` searches of the process, then the
-    kernel). Both give the same mappings and costs (`tests/mapper/test_mapper_jit.py`). A
+    only) or "auto" (numpy until the process's numpy latency searches have taken `JIT_AFTER_S`
+    seconds, then the kernel). Both give the same mappings and costs (`tests/mapper/test_mapper_jit.py`). A
     sweep turns it on (`search.codesign`): it searches thousands of times."""
     if mode not in ("auto", "on", "off"):
         raise InvalidSpecError(f"mapper: jit mode must be auto, on or off, got {mode!r}")
@@ -225,71 +229,8 @@ def _jit_kernel() -> Any:
 def _jit_wanted() -> bool:
     mode = _JIT["mode"]
     if mode == "auto":
-        _JIT["calls"] += 1
-        return _JIT["calls"] > JIT_AFTER and _jit_kernel() is not None
+        return _JIT["numpy_s"] >= JIT_AFTER_S and _jit_kernel() is not None
     return mode == "on" and _JIT["kernel"] is not False
-
-
-@functools.lru_cache(maxsize=CACHE_SIZE)
-def _cands(t: tuple[int, ...]) -> np.ndarray:
-    return np.array(t, dtype=np.int64)
-
-
-@functools.lru_cache(maxsize=64)
-def _ones(n: int) -> np.ndarray:
-    return np.ones(n)  # (writable, as every kernel argument is: numba types read-only arrays apart)
-
-
-def _jit_latency(shape: GemmShape, w: Format, a: Format, accel: Accelerator, table: EnergyTable | None,
-                 tms: tuple[int, ...], tks: tuple[int, ...], tns: tuple[int, ...], per_df: tuple[Any, ...],
-                 comp_l: list[float], cc_l: list[float], priced: bool, sc6: tuple[float, ...], layout: Any,
-                 double: bool, buf_arrays: tuple[np.ndarray, ...], hints: Any) -> Any:
-    """`fast_search_split`'s latency result through the compiled kernel, or `_FALLBACK` where
-    the kernel leaves it to numpy (a non-finite intermediate)."""
-    fj = _jit_kernel()
-    if fj is None:
-        return _FALLBACK
-    rules = accel.memory
-    b_in, b_w, b_out, psum_bits, gemm_in, bw = sc6
-    M, K, N = shape.m, shape.k, shape.n
-    cm, ck, cn = _cands(tms), _cands(tks), _cands(tns)
-    one_m, one_k, one_n = _ones(len(tms)), _ones(len(tks)), _ones(len(tns))
-    halo = bool(rules.conv_input_halo and shape.k_segment and shape.conv_window)
-    in_tile, g_in0, whole_in = one_m, gemm_in * shape.input_scale, gemm_in * 1.0
-    if halo:  # elementwise in the clipped tm, as on the grid
-        in_tile = np.asarray(halo_scale(shape, np.minimum(cm, M).astype(np.float64)), dtype=np.float64)
-        whole_in = gemm_in * halo_scale(shape, shape.m)
-    pad_w, pad_out = one_k, one_n
-    if rules.array_padding:
-        model = accel.model()
-        per_pe = model.peak_macs_per_cycle(w, a) / float(hints.pad_k_rows * hints.pad_n)
-        kq = hints.pad_k_rows * max(1, round(per_pe))
-        tk_f, tn_f = np.minimum(ck, K).astype(np.float64), np.minimum(cn, N).astype(np.float64)
-        pad_out = np.ceil(tn_f / hints.pad_n) * hints.pad_n / tn_f
-        pad_w = np.ceil(tk_f / kq) * kq / tk_f
-    bmn = shape.batch * shape.m * shape.n
-    sc = np.array([shape.batch, M, K, N, gemm_in, g_in0, shape.input_share,
-                   shape.batch * shape.k * shape.n * b_w / 8.0 * shape.weight_scale, bmn * b_out / 8.0,
-                   b_in / 8.0, b_w / 8.0, b_out / 8.0, psum_bits / 8.0, psum_bits, b_out, whole_in,
-                   shape.batch * shape.k * shape.n * b_w / 8.0, bmn * psum_bits / 8.0, bmn * b_out / 8.0, bw,
-                   shape.weight_scale, double, rules.output_read_before_write, halo], dtype=np.float64)
-    out = np.empty(fj.OUT_LEN)
-    fj.latency_kernel(cm, ck, cn, in_tile, pad_w, pad_out, *buf_arrays, np.array(comp_l), np.array(cc_l), sc, out)
-    r = out.tolist()
-    if r[0] == fj.FALLBACK:
-        return _FALLBACK
-    if r[0] == fj.NO_FIT:
-        return None
-    check_rules(accel, table, per_df, hints)
-    t, o, d, lo = int(r[1]), int(r[2]), int(r[3]), r[4]
-    idx = (t * _O + o) * len(per_df) + d
-    if not priced:
-        return idx, lo
-    if rules.sram_counts is SramCounts.STATIONARY_INNER:
-        return idx, lo, None
-    writes_t = (r[5], r[6], r[11] * r[13] if r[13] > 1 else r[12])
-    return idx, lo, book(accel, table, layout, hints, per_df, d, cc_l[d], (r[8], r[9], r[10]), writes_t, r[7], lo,
-                         r[12])
 
 
 _EXACT_INT = 2 ** 53  # below it every integer product here is exact in float64
@@ -306,6 +247,23 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
                       table: EnergyTable | None, active: int, tms: Any, tks: Any, tns: Any,
                       dataflows: tuple[Dataflow, ...], priced: bool = False,
                       cutoff: float = math.inf) -> tuple[Any, ...] | None:
+    """`_search_split_impl` (its doc); in the "auto" jit mode, the time of a latency search the
+    kernel could have done on numpy is added to the process's total (`JIT_AFTER_S`)."""
+    args = (shape, w, a, accel, objective, table, active, tms, tks, tns, dataflows, priced, cutoff)
+    if _JIT["mode"] != "auto":
+        return _search_split_impl(*args)
+    _JIT["timed"] = False
+    t0 = time.perf_counter()
+    out = _search_split_impl(*args)
+    if _JIT["timed"]:
+        _JIT["numpy_s"] += time.perf_counter() - t0
+    return out
+
+
+def _search_split_impl(shape: GemmShape, w: Format, a: Format, accel: Accelerator, objective: str,
+                       table: EnergyTable | None, active: int, tms: Any, tks: Any, tns: Any,
+                       dataflows: tuple[Dataflow, ...], priced: bool = False,
+                       cutoff: float = math.inf) -> tuple[Any, ...] | None:
     """(flat enumeration index into the (tm, tk, tn, order, dataflow) grid of the winner, its
     objective), or None when no tile triple fits (or, beyond 2^53 per GEMM, when the caller
     should price the whole grid). Same winner as pricing the whole grid. With `priced` (latency
@@ -349,12 +307,15 @@ def fast_search_split(shape: GemmShape, w: Format, a: Format, accel: Accelerator
     psum_bits = float(hints.accumulator_bits)
     layout, double, buf_arrays = _layout(accel)
     bw = accel.dram.bandwidth_bytes_per_cycle / max(active, 1)
-    if objective == "latency" and not padded and not rules.whole_layer_refetch and _jit_wanted() \
-            and all(map(math.isfinite, cc_l)):
-        found = _jit_latency(shape, w, a, accel, table, tms, tks, tns, per_df, comp_l, cc_l, priced,
-                             (b_in, b_w, b_out, psum_bits, gemm_in, bw), layout, double, buf_arrays, hints)
-        if found is not _FALLBACK:
-            return found
+    if objective == "latency" and not padded and not rules.whole_layer_refetch and all(map(math.isfinite, cc_l)):
+        fj = _jit_kernel() if _jit_wanted() else None
+        if fj is not None:
+            found = jit_latency(fj, shape, w, a, accel, table, tms, tks, tns, per_df, comp_l, cc_l, priced,
+                                (b_in, b_w, b_out, psum_bits, gemm_in, bw), layout, double, buf_arrays, hints)
+            if found is not FALLBACK:
+                return found
+        else:
+            _JIT["timed"] = True  # (auto mode: this numpy search counts towards JIT_AFTER_S)
 
     st = structure(M, K, N, shape.batch, shape.conv_window if padded else (), tms, tks, tns)
     tm, tk, tn, trm, trk, trn, steps, steps_m1, multi_k, gm, gn, tmn, tmk, tkn, vol = st

@@ -15,8 +15,9 @@ The kernel reports `FALLBACK` wherever an intermediate is not finite, or the bes
 not, so that the numpy path decides those (its NaN ordering and warnings); `tests/mapper`
 holds both paths equal on every preset x layer and on random designs under every rule.
 
-numba is imported only when this module is (`fast.set_jit`): after `fast.JIT_AFTER`
-searches in a process by default, so a one-model CLI run does not pay numba's import.
+numba is imported only when this module is (`fast.set_jit`): by default once a process has
+spent `fast.JIT_AFTER_S` seconds on numpy latency searches, so a one-model CLI run does not pay
+numba's import.
 """
 
 from __future__ import annotations

@@ -11,13 +11,25 @@ from typing import Any
 
 import numpy as np
 from lowbit.hwsim.energy import COMPONENT, EnergyTable
-from lowbit.hwsim.memory import GemmShape, _whole_layer_refetch, padded_m_trips
+from lowbit.hwsim.memory import (
+    LOOP_ORDERS,
+    GemmShape,
+    _whole_layer_refetch,
+    halo_scale,
+    padded_m_trips,
+)
 from lowbit.hwsim.spec import Accelerator, Operand, SramCounts
 from lowbit.kernels_ref.errors import InvalidSpecError
+from lowbit.kernels_ref.formats import Format
 
-__all__ = ["CACHE_SIZE", "Winner", "at1", "book", "check_rules", "first", "orders_at", "pricing", "structure", "sum_lr", "whole_refetch"]
+__all__ = ["CACHE_SIZE", "FALLBACK", "Winner", "at1", "book", "check_rules", "first", "jit_latency", "orders_at", "pricing", "structure", "sum_lr", "whole_refetch"]
 
 CACHE_SIZE = 4096
+#: entries of `structure`'s cache: each holds 15 full tile-grid arrays (up to ~120 KB at 10
+#: candidates a dimension), so 4096 of them reached ~350 MB over 10,000 distinct layers; the
+#: compiled latency search (`mapper.fast_jit`) does not use it, the numpy paths re-derive a
+#: missing entry in ~60 us (10 x 10 x 10 candidates)
+STRUCTURE_CACHE_SIZE = 256
 _IN, _W, _OUT = 0, 1, 2
 
 
@@ -37,7 +49,7 @@ def at1(x: Any, t: int) -> Any:
     return x.item() if isinstance(x, np.generic | np.ndarray) else x
 
 
-@functools.lru_cache(maxsize=CACHE_SIZE)
+@functools.lru_cache(maxsize=STRUCTURE_CACHE_SIZE)
 def structure(M: int, K: int, N: int, batch: int, padded_window: tuple[int, ...], tms: tuple[int, ...],
                tks: tuple[int, ...], tns: tuple[int, ...]) -> tuple[np.ndarray, ...]:
     """The design-free part of the tile grid, keyed by the GEMM, the conv window of padded
@@ -234,3 +246,67 @@ def _port(accel: Accelerator, op: int) -> float:
     """The bytes one array step reads from the buffer holding operand `op` (its port word)."""
     buf = accel.buffer_for(_OPS[op])
     return float(buf.read_bytes_per_access or buf.bandwidth_bytes_per_cycle)
+
+
+#: `jit_latency`'s answer where the numpy search decides
+FALLBACK = object()
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _cands(t: tuple[int, ...]) -> np.ndarray:
+    return np.array(t, dtype=np.int64)
+
+
+@functools.lru_cache(maxsize=64)
+def _ones(n: int) -> np.ndarray:
+    return np.ones(n)  # (writable, as every kernel argument is: numba types read-only arrays apart)
+
+
+def jit_latency(fj: Any, shape: GemmShape, w: Format, a: Format, accel: Accelerator, table: EnergyTable | None,
+                 tms: tuple[int, ...], tks: tuple[int, ...], tns: tuple[int, ...], per_df: tuple[Any, ...],
+                 comp_l: list[float], cc_l: list[float], priced: bool, sc6: tuple[float, ...], layout: Any,
+                 double: bool, buf_arrays: tuple[np.ndarray, ...], hints: Any) -> Any:
+    """`fast.fast_search_split`'s latency result through the compiled kernel `fj`
+    (`mapper.fast_jit`), or `FALLBACK` where the kernel leaves it to numpy (a non-finite
+    intermediate)."""
+    rules = accel.memory
+    b_in, b_w, b_out, psum_bits, gemm_in, bw = sc6
+    M, K, N = shape.m, shape.k, shape.n
+    cm, ck, cn = _cands(tms), _cands(tks), _cands(tns)
+    one_m, one_k, one_n = _ones(len(tms)), _ones(len(tks)), _ones(len(tns))
+    halo = bool(rules.conv_input_halo and shape.k_segment and shape.conv_window)
+    in_tile, g_in0, whole_in = one_m, gemm_in * shape.input_scale, gemm_in * 1.0
+    if halo:  # elementwise in the clipped tm, as on the grid
+        in_tile = np.asarray(halo_scale(shape, np.minimum(cm, M).astype(np.float64)), dtype=np.float64)
+        whole_in = gemm_in * halo_scale(shape, shape.m)
+    pad_w, pad_out = one_k, one_n
+    if rules.array_padding:
+        model = accel.model()
+        per_pe = model.peak_macs_per_cycle(w, a) / float(hints.pad_k_rows * hints.pad_n)
+        kq = hints.pad_k_rows * max(1, round(per_pe))
+        tk_f, tn_f = np.minimum(ck, K).astype(np.float64), np.minimum(cn, N).astype(np.float64)
+        pad_out = np.ceil(tn_f / hints.pad_n) * hints.pad_n / tn_f
+        pad_w = np.ceil(tk_f / kq) * kq / tk_f
+    bmn = shape.batch * shape.m * shape.n
+    sc = np.array([shape.batch, M, K, N, gemm_in, g_in0, shape.input_share,
+                   shape.batch * shape.k * shape.n * b_w / 8.0 * shape.weight_scale, bmn * b_out / 8.0,
+                   b_in / 8.0, b_w / 8.0, b_out / 8.0, psum_bits / 8.0, psum_bits, b_out, whole_in,
+                   shape.batch * shape.k * shape.n * b_w / 8.0, bmn * psum_bits / 8.0, bmn * b_out / 8.0, bw,
+                   shape.weight_scale, double, rules.output_read_before_write, halo], dtype=np.float64)
+    out = np.empty(fj.OUT_LEN)
+    fj.latency_kernel(cm, ck, cn, in_tile, pad_w, pad_out, *buf_arrays, np.array(comp_l), np.array(cc_l), sc, out)
+    r = out.tolist()
+    if r[0] == fj.FALLBACK:
+        return FALLBACK
+    if r[0] == fj.NO_FIT:
+        return None
+    check_rules(accel, table, per_df, hints)
+    t, o, d, lo = int(r[1]), int(r[2]), int(r[3]), r[4]
+    idx = (t * len(LOOP_ORDERS) + o) * len(per_df) + d
+    if not priced:
+        return idx, lo
+    if rules.sram_counts is SramCounts.STATIONARY_INNER:
+        return idx, lo, None
+    writes_t = (r[5], r[6], r[11] * r[13] if r[13] > 1 else r[12])
+    return idx, lo, book(accel, table, layout, hints, per_df, d, cc_l[d], (r[8], r[9], r[10]), writes_t, r[7], lo,
+                         r[12])

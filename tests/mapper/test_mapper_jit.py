@@ -13,7 +13,7 @@ import pytest
 from lowbit.hwsim.spec import accelerator, list_presets, load_accelerator
 from lowbit.kernels_ref.errors import InvalidSpecError, LowbitError
 from lowbit.kernels_ref.formats import Format
-from lowbit.mapper import fast, fast_jit, tiling
+from lowbit.mapper import fast, fast_jit, fast_parts, tiling
 from lowbit.mapper.tiling import clear_cache, search_grid
 from lowbit.models.ir import ConvGeometry, Layer
 
@@ -71,9 +71,9 @@ def test_compiled_equals_numpy_on_presets(preset, kernel_runs, preset_cases):
 def test_compiled_equals_numpy_and_grid_with_conv_halo_and_array_padding(kernel_runs, monkeypatch, layers):
     # Bit Fusion's rules without its padded tiles and block promotion: the halo (per m-tile factor) and the padding to
     # the array (per k / n factor) enter the kernel; both must be in play and agree with the grid
-    halo_calls = []
-    real = fast.halo_scale
-    monkeypatch.setattr(fast, "halo_scale", lambda *a: halo_calls.append(1) or real(*a))
+    halo_calls = []  # the kernel's per-m-tile halo factors, computed for its arguments
+    real = fast_parts.halo_scale
+    monkeypatch.setattr(fast_parts, "halo_scale", lambda *a: halo_calls.append(1) or real(*a))
     n = 0
     for preset in ("bitfusion-stripes-budget", "bitfusion-eyeriss-budget"):
         base = load_accelerator(preset)
@@ -150,18 +150,22 @@ def test_non_finite_values_go_back_to_numpy(kernel_runs, layers):
     assert kernel_runs[fast_jit.FALLBACK] >= 1
 
 
-def test_auto_mode_switches_after_jit_after_searches(kernel_runs, monkeypatch, layers):
-    monkeypatch.setattr(fast, "JIT_AFTER", 3)
-    fast.set_jit("auto")
-    fast._JIT["calls"] = 0
+def test_auto_mode_switches_once_numpy_searches_took_jit_after_s(kernel_runs, monkeypatch, layers):
+    # the first search runs on numpy and is timed; once the total passes JIT_AFTER_S the kernel runs
+    monkeypatch.setattr(fast, "JIT_AFTER_S", 1e-9)
+    monkeypatch.setitem(fast._JIT, "mode", "auto")
+    monkeypatch.setitem(fast._JIT, "numpy_s", 0.0)
     accel = load_accelerator("loom")
-    layer = layers[2]
     results = []
     for _ in range(5):
         clear_cache()
-        results.append(tiling.search_priced(layer, F("int4"), F("int8"), accel))
-    assert kernel_runs[fast_jit.OK] == 2  # searches 4 and 5
+        results.append(tiling.search_priced(layers[2], F("int4"), F("int8"), accel))
+    assert kernel_runs[fast_jit.OK] == 4 and fast._JIT["numpy_s"] > 0.0
     assert all(r == results[0] for r in results)
+    # searches the kernel cannot do (the energy objective) are not counted
+    monkeypatch.setitem(fast._JIT, "numpy_s", 0.0)
+    tiling.search(layers[2], F("int4"), F("int8"), accel, "energy")
+    assert fast._JIT["numpy_s"] == 0.0
 
 
 def test_a_kernel_that_cannot_compile_here_leaves_numpy_with_one_warning(monkeypatch, caplog, layers):
