@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from lowbit.search.codesign.space import Design, DesignSpace, Point, points_for
 from lowbit.search.codesign.strategies import STRATEGIES
-from lowbit.search.codesign.worker import ModelCtx, SweepCaches, evaluate_group
+from lowbit.search.codesign.worker import ModelCtx, SweepCaches, evaluate_group, sweep_gc
 
 __all__ = ["SweepSummary", "model_contexts", "run_points", "run_sweep"]
 
@@ -162,6 +162,6 @@ def run_sweep(space: DesignSpace, store: Any, *, executor: str = "local", worker
         return [[res[p.key] for p in pts[i * nmodels:(i + 1) * nmodels]] for i in range(len(designs))]
 
     with contextlib.nullcontext(session) if session is not None else \
-            open_session(executor, workers=workers, scheduler=scheduler) as ex:
+            open_session(executor, workers=workers, scheduler=scheduler) as ex, sweep_gc():
         STRATEGIES[space.strategy](space, evaluate, np.random.default_rng(space.seed), progress)
     return s

@@ -24,8 +24,10 @@ depends on what the caches hold.
 
 from __future__ import annotations
 
+import contextlib
 import gc
-from collections.abc import Mapping, Sequence
+import multiprocessing
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -289,16 +291,33 @@ _SETTLED: list[bool] = []
 
 
 def _settle() -> None:
-    """Once per worker process, at its first task: the mapper's compiled latency search (a sweep
-    searches thousands of times; `mapper.fast.prefer_jit`), and `gc.freeze()` of every object
-    alive then (modules, model contexts, quality tables: ~500,000 in a MiniLM sweep), so that
-    the collector's full passes scan only what the sweep itself allocates (they took ~14% of a
-    distinct-design sweep's CPU: RESULTS.md, issue 19 session 7). Objects made later are
-    collected as before; the frozen ones lived for the whole process anyway."""
+    """Once per process, at its first task: the mapper's compiled latency search (a sweep
+    searches thousands of times; `mapper.fast.prefer_jit`), and, in a worker process of a pool
+    or of dask, `gc.freeze()` of every object alive then (modules, model contexts, quality
+    tables: ~500,000 in a MiniLM sweep), so that the collector's full passes scan only what the
+    sweep allocates (they took ~14% of a distinct-design sweep's CPU: RESULTS.md, issue 19
+    session 7). Objects made later are collected as before; the frozen ones live as long as the
+    worker. The process a user runs (the serial executor, a notebook) is frozen only for the
+    duration of `run_sweep` (`sweep_gc`), never here."""
     if not _SETTLED:
         _SETTLED.append(True)
         prefer_jit()
-        gc.freeze()
+        if multiprocessing.parent_process() is not None and not gc.get_freeze_count():
+            gc.freeze()
+
+
+@contextlib.contextmanager
+def sweep_gc() -> Iterator[None]:
+    """`gc.freeze()` for the duration of a sweep in the calling process (see `_settle`), then
+    `gc.unfreeze()`; nothing where something in the process froze objects already."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def evaluate_group(task: tuple[list[Point], Mapping[str, ModelCtx], Mapping[str, Any]],

@@ -190,26 +190,52 @@ def test_set_jit_rejects_an_unknown_mode():
         fast.set_jit("fast")
 
 
-def test_a_sweep_worker_turns_the_kernel_on_and_freezes_what_it_started_with(monkeypatch):
+@pytest.fixture
+def fake_gc(monkeypatch):
+    """gc.freeze / unfreeze / get_freeze_count replaced by a counter (the interpreter's own
+    count also moves as frozen objects die, and a real freeze would last past the test)."""
+    state = {"frozen": 0, "freezes": 0}
+
+    def freeze():
+        state["frozen"], state["freezes"] = 1000, state["freezes"] + 1
+
+    monkeypatch.setattr(gc, "freeze", freeze)
+    monkeypatch.setattr(gc, "unfreeze", lambda: state.update(frozen=0))
+    monkeypatch.setattr(gc, "get_freeze_count", lambda: state["frozen"])
+    return state
+
+
+def test_a_sweep_worker_turns_the_kernel_on_and_freezes_what_it_started_with(monkeypatch, fake_gc):
+    import multiprocessing
+
     from lowbit.search.codesign import worker
 
     monkeypatch.setattr(worker, "_SETTLED", [])
-    before_mode, before_frozen = fast._JIT["mode"], gc.get_freeze_count()
-    fast._JIT["mode"] = "auto"
-    try:
-        worker.evaluate_group(([], {}, {}))
-        assert fast._JIT["mode"] == "on" and gc.get_freeze_count() > before_frozen
-        frozen = gc.get_freeze_count()
-        worker.evaluate_group(([], {}, {}))  # once per process
-        assert gc.get_freeze_count() == frozen
-        fast._JIT["mode"] = "off"
-        monkeypatch.setattr(worker, "_SETTLED", [])
-        worker.evaluate_group(([], {}, {}))  # a mode set before is kept
-        assert fast._JIT["mode"] == "off"
-    finally:
-        fast._JIT["mode"] = before_mode
-        if not before_frozen:
-            gc.unfreeze()
+    monkeypatch.setitem(fast._JIT, "mode", "auto")
+    worker.evaluate_group(([], {}, {}))  # the process a user runs: the kernel, no freeze
+    assert fast._JIT["mode"] == "on" and fake_gc["freezes"] == 0
+    monkeypatch.setattr(worker, "_SETTLED", [])
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())  # a pool's worker
+    worker.evaluate_group(([], {}, {}))
+    assert fake_gc == {"frozen": 1000, "freezes": 1}
+    worker.evaluate_group(([], {}, {}))  # once per process
+    assert fake_gc["freezes"] == 1
+    monkeypatch.setattr(worker, "_SETTLED", [])
+    monkeypatch.setitem(fast._JIT, "mode", "off")
+    worker.evaluate_group(([], {}, {}))  # a mode set before is kept; a freeze already there too
+    assert fast._JIT["mode"] == "off" and fake_gc["freezes"] == 1
+
+
+def test_a_sweep_in_the_users_process_freezes_only_while_it_runs(fake_gc):
+    from lowbit.search.codesign import worker
+
+    with worker.sweep_gc():
+        assert fake_gc == {"frozen": 1000, "freezes": 1}
+    assert fake_gc["frozen"] == 0
+    gc.freeze()  # someone else's freeze is left alone
+    with worker.sweep_gc():
+        pass
+    assert fake_gc == {"frozen": 1000, "freezes": 2}
 
 
 def test_warm_compiles_the_kernel_and_finds_its_winner():
