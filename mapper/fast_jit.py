@@ -71,10 +71,6 @@ def latency_kernel(tms: np.ndarray, tks: np.ndarray, tns: np.ndarray, in_tile: n
     din = np.empty(4)
     dwt = np.empty(4)
     dtot = np.empty(4)
-    held_in_buf = np.zeros(3, dtype=np.int64)
-    for b in range(nb):
-        for ii in range(buf_ops[b, 3]):
-            held_in_buf[buf_ops[b, ii]] = 1
     bad = 0.0  # NaN once any intermediate is inf or NaN (x - x)
     out[0] = NO_FIT
     best_c, best_dr, best_v = math.inf, math.inf, -1.0

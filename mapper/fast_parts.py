@@ -217,8 +217,7 @@ def book(accel: Accelerator, table: EnergyTable | None, layout: Any, hints: Any,
     e_rd3, e_wr3 = rd3, writes_t
     if accel.memory.sram_counts is SramCounts.ARRAY_STEPS:  # bitmod_sim: one port word per array step
         steps = per_df[d][4]
-        e_rd3 = tuple(_port(accel, op) * steps if op != _OUT and accel.buffer_for(_OPS[op]) is not None else 0.0
-                      for op in range(3))
+        e_rd3 = (_port_reads(accel, Operand.INPUT, steps), _port_reads(accel, Operand.WEIGHT, steps), 0.0)
         e_wr3 = (writes_t[0], writes_t[1], g_out_t)
     sram_e = sram_b = 0.0
     for (ops, _, _, _), (p_rd, p_wr) in zip(layout, sram_j):
@@ -239,13 +238,11 @@ def book(accel: Accelerator, table: EnergyTable | None, layout: Any, hints: Any,
                   sram_bytes=float(sram_b), ran_as=per_df[d][3])
 
 
-_OPS = (Operand.INPUT, Operand.WEIGHT, Operand.OUTPUT)
-
-
-def _port(accel: Accelerator, op: int) -> float:
-    """The bytes one array step reads from the buffer holding operand `op` (its port word)."""
-    buf = accel.buffer_for(_OPS[op])
-    return float(buf.read_bytes_per_access or buf.bandwidth_bytes_per_cycle)
+def _port_reads(accel: Accelerator, op: Operand, steps: float) -> float:
+    """Bytes read from the buffer holding `op` at one port word (its `read_bytes_per_access`,
+    else its bandwidth per cycle) per array step; 0 where the operand streams from DRAM."""
+    buf = accel.buffer_for(op)
+    return 0.0 if buf is None else steps * float(buf.read_bytes_per_access or buf.bandwidth_bytes_per_cycle)
 
 
 #: `jit_latency`'s answer where the numpy search decides
