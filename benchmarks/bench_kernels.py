@@ -112,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
             probe_s: float | None = None
             for m in sorted(rows_list):
                 gen = torch.Generator().manual_seed(check_seed(args.seed, kern.name, w_fmt, a_fmt, m))
-                w = draw_weight_codes(w_fmt, k, n, gen).to(dev)
+                # composite formats (a kernel with its own `draw`): structured weights, as verify draws them
+                w = (kern.draw(w_fmt, k, n, gen, False)[0] if kern.draw is not None
+                     else draw_weight_codes(w_fmt, k, n, gen)).to(dev)
                 if m > 16:
                     if probe_s is None:
                         xp = draw_activations(a_fmt, 16, k, gen).to(dev)
