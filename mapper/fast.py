@@ -45,6 +45,11 @@ Pruning (each step proven not to drop the winner):
 `tests/mapper` holds the result equal to `search_grid` on every preset x zoo layer and on
 random layers and designs (every memory rule), and compares both with an exhaustive search
 (every candidate, no `max_per_dim` thinning).
+
+The latency search without padded tiles or whole-layer refetch can also run as one compiled
+loop over the same grid (`mapper.fast_jit`, the same floats and winner; `set_jit` chooses, and
+by default a process switches once its numpy latency searches have taken `JIT_AFTER_S`); the
+winner's cost is booked by `mapper.fast_parts.book` on either path.
 """
 
 from __future__ import annotations
