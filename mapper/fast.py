@@ -76,7 +76,9 @@ from lowbit.kernels_ref.formats import Format
 from lowbit.mapper.fast_parts import (
     CACHE_SIZE,
     FALLBACK,
+    Traffic,
     Winner,
+    array_pad,
     at1,
     book,
     check_rules,
@@ -307,16 +309,18 @@ def _search_split_impl(shape: GemmShape, w: Format, a: Format, accel: Accelerato
     b_in, b_w, b_out = bits.input, bits.weight, bits.output
     if rules.output_bits is not None:
         b_out = float(rules.output_bits)
-    gemm_in = shape.batch * shape.m * shape.k * b_in / 8.0
     hints = model.mapping_hints()
     psum_bits = float(hints.accumulator_bits)
     layout, double, buf_arrays = _layout(accel)
     bw = accel.dram.bandwidth_bytes_per_cycle / max(active, 1)
+    tr = Traffic.of(shape, b_in, b_w, b_out, psum_bits, bool(rules.conv_input_halo and shape.k_segment
+                                                               and shape.conv_window))
+    gemm_in = tr.gemm_in
     if objective == "latency" and not padded and not rules.whole_layer_refetch and all(map(math.isfinite, cc_l)):
         fj = _jit_kernel() if _jit_wanted() else None
         if fj is not None:
             found = jit_latency(fj, shape, w, a, accel, table, tms, tks, tns, per_df, comp_l, cc_l, priced,
-                                (b_in, b_w, b_out, psum_bits, gemm_in, bw), layout, double, buf_arrays, hints)
+                                (b_in, b_w, b_out, psum_bits), tr, bw, layout, double, buf_arrays, hints)
             if found is not FALLBACK:
                 return found
         else:
@@ -329,14 +333,12 @@ def _search_split_impl(shape: GemmShape, w: Format, a: Format, accel: Accelerato
     # ---- traffic
     in_scale: Any = shape.input_scale
     in_tile_scale: Any = None
-    in_whole_scale: Any = 1.0
-    if rules.conv_input_halo and shape.k_segment and shape.conv_window:
+    if tr.halo:
         in_tile_scale = halo_scale(shape, tm)
         in_scale = in_tile_scale * shape.input_share
-        in_whole_scale = halo_scale(shape, shape.m)
     g_in: Any = gemm_in * in_scale
-    g_w: Any = shape.batch * shape.k * shape.n * b_w / 8.0 * shape.weight_scale
-    g_out: Any = shape.batch * shape.m * shape.n * b_out / 8.0
+    g_w: Any = tr.g_w
+    g_out: Any = tr.g_out
     if padded:
         pad_m, pad_k, pad_n = trm * tm / float(M), trk * tk / float(K), trn * tn / float(N)
         g_in = g_in * pad_m * pad_k
@@ -348,17 +350,12 @@ def _search_split_impl(shape: GemmShape, w: Format, a: Format, accel: Accelerato
     if in_tile_scale is not None:
         tb[_IN] = tb[_IN] * in_tile_scale
     if rules.array_padding:  # Bit Fusion: out tiles padded to the columns, weight tiles to N x perf rows
-        per_pe = model.peak_macs_per_cycle(w, a) / float(hints.pad_k_rows * hints.pad_n)
-        kq = hints.pad_k_rows * max(1, round(per_pe))
-        pad_out = np.ceil(tn / hints.pad_n) * hints.pad_n / tn
-        pad_w = np.ceil(tk / kq) * kq / tk
+        pad_w, pad_out = array_pad(model, hints, w, a, tk, tn)
         g_out = g_out * pad_out
         g_w = g_w * pad_w
         tb[_OUT] = tb[_OUT] * pad_out
         tb[_W] = tb[_W] * pad_w
-    whole = (gemm_in * in_whole_scale, shape.batch * shape.k * shape.n * b_w / 8.0,
-             np.where(multi_k, shape.batch * shape.m * shape.n * psum_bits / 8.0,
-                      shape.batch * shape.m * shape.n * b_out / 8.0))
+    whole = (tr.whole_in, tr.whole_w, np.where(multi_k, tr.whole_psum, tr.whole_out))
     held = list(tb)
     resident: list[Any] = [None, None, None]
     for ops, usable, _, _ in layout:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from lowbit.hwsim.energy import COMPONENT, EnergyTable
@@ -22,7 +22,7 @@ from lowbit.hwsim.spec import Accelerator, Operand, SramCounts
 from lowbit.kernels_ref.errors import InvalidSpecError
 from lowbit.kernels_ref.formats import Format
 
-__all__ = ["CACHE_SIZE", "FALLBACK", "Winner", "at1", "book", "check_rules", "first", "jit_latency", "orders_at", "pricing", "structure", "sum_lr", "whole_refetch"]
+__all__ = ["CACHE_SIZE", "FALLBACK", "Traffic", "Winner", "array_pad", "at1", "book", "check_rules", "first", "jit_latency", "orders_at", "pricing", "structure", "sum_lr", "whole_refetch"]
 
 CACHE_SIZE = 4096
 #: entries of `structure`'s cache: each holds 15 full tile-grid arrays (up to ~120 KB at 10
@@ -259,37 +259,61 @@ def _ones(n: int) -> np.ndarray:
     return np.ones(n)  # (writable, as every kernel argument is: numba types read-only arrays apart)
 
 
+class Traffic(NamedTuple):
+    """A GEMM's tile-independent bytes (`fast.fast_search_split`'s expressions, computed once for
+    both of its paths): the im2col'd input, the weight (times its share), the output, and each
+    operand whole as the buffers hold it (the input with its halo, the output at accumulator
+    width when K is split or at its own); and whether the conv input halo applies."""
+
+    gemm_in: float
+    g_w: float
+    g_out: float
+    whole_in: float
+    whole_w: float
+    whole_psum: float
+    whole_out: float
+    halo: bool
+
+    @classmethod
+    def of(cls, shape: GemmShape, b_in: float, b_w: float, b_out: float, psum_bits: float, halo: bool) -> Traffic:
+        gemm_in = shape.batch * shape.m * shape.k * b_in / 8.0
+        w_bytes = shape.batch * shape.k * shape.n * b_w / 8.0
+        bmn = shape.batch * shape.m * shape.n
+        return cls(gemm_in, w_bytes * shape.weight_scale, bmn * b_out / 8.0,
+                   gemm_in * (halo_scale(shape, shape.m) if halo else 1.0), w_bytes, bmn * psum_bits / 8.0,
+                   bmn * b_out / 8.0, halo)
+
+
+def array_pad(model: Any, hints: Any, w: Format, a: Format, tk: Any, tn: Any) -> tuple[Any, Any]:
+    """`MemoryRules.array_padding` (Bit Fusion): the factors by which weight tiles of `tk` rows
+    grow when padded to N x perf-factor rows, and output tiles of `tn` columns when padded to
+    the array's columns; elementwise in the clipped tile sizes (grid or per-dimension arrays)."""
+    per_pe = model.peak_macs_per_cycle(w, a) / float(hints.pad_k_rows * hints.pad_n)
+    kq = hints.pad_k_rows * max(1, round(per_pe))
+    return np.ceil(tk / kq) * kq / tk, np.ceil(tn / hints.pad_n) * hints.pad_n / tn
+
+
 def jit_latency(fj: Any, shape: GemmShape, w: Format, a: Format, accel: Accelerator, table: EnergyTable | None,
-                 tms: tuple[int, ...], tks: tuple[int, ...], tns: tuple[int, ...], per_df: tuple[Any, ...],
-                 comp_l: list[float], cc_l: list[float], priced: bool, sc6: tuple[float, ...], layout: Any,
-                 double: bool, buf_arrays: tuple[np.ndarray, ...], hints: Any) -> Any:
+                tms: tuple[int, ...], tks: tuple[int, ...], tns: tuple[int, ...], per_df: tuple[Any, ...],
+                comp_l: list[float], cc_l: list[float], priced: bool, bits4: tuple[float, ...], tr: Traffic,
+                bw: float, layout: Any, double: bool, buf_arrays: tuple[np.ndarray, ...], hints: Any) -> Any:
     """`fast.fast_search_split`'s latency result through the compiled kernel `fj`
     (`mapper.fast_jit`), or `FALLBACK` where the kernel leaves it to numpy (a non-finite
     intermediate)."""
     rules = accel.memory
-    b_in, b_w, b_out, psum_bits, gemm_in, bw = sc6
+    b_in, b_w, b_out, psum_bits = bits4
     M, K, N = shape.m, shape.k, shape.n
     cm, ck, cn = _cands(tms), _cands(tks), _cands(tns)
-    one_m, one_k, one_n = _ones(len(tms)), _ones(len(tks)), _ones(len(tns))
-    halo = bool(rules.conv_input_halo and shape.k_segment and shape.conv_window)
-    in_tile, g_in0, whole_in = one_m, gemm_in * shape.input_scale, gemm_in * 1.0
-    if halo:  # elementwise in the clipped tm, as on the grid
+    in_tile, pad_w, pad_out = _ones(len(tms)), _ones(len(tks)), _ones(len(tns))
+    if tr.halo:  # elementwise in the clipped tm, as on the grid
         in_tile = np.asarray(halo_scale(shape, np.minimum(cm, M).astype(np.float64)), dtype=np.float64)
-        whole_in = gemm_in * halo_scale(shape, shape.m)
-    pad_w, pad_out = one_k, one_n
     if rules.array_padding:
-        model = accel.model()
-        per_pe = model.peak_macs_per_cycle(w, a) / float(hints.pad_k_rows * hints.pad_n)
-        kq = hints.pad_k_rows * max(1, round(per_pe))
-        tk_f, tn_f = np.minimum(ck, K).astype(np.float64), np.minimum(cn, N).astype(np.float64)
-        pad_out = np.ceil(tn_f / hints.pad_n) * hints.pad_n / tn_f
-        pad_w = np.ceil(tk_f / kq) * kq / tk_f
-    bmn = shape.batch * shape.m * shape.n
-    sc = np.array([shape.batch, M, K, N, gemm_in, g_in0, shape.input_share,
-                   shape.batch * shape.k * shape.n * b_w / 8.0 * shape.weight_scale, bmn * b_out / 8.0,
-                   b_in / 8.0, b_w / 8.0, b_out / 8.0, psum_bits / 8.0, psum_bits, b_out, whole_in,
-                   shape.batch * shape.k * shape.n * b_w / 8.0, bmn * psum_bits / 8.0, bmn * b_out / 8.0, bw,
-                   shape.weight_scale, double, rules.output_read_before_write, halo], dtype=np.float64)
+        pad_w, pad_out = array_pad(accel.model(), hints, w, a, np.minimum(ck, K).astype(np.float64),
+                                   np.minimum(cn, N).astype(np.float64))
+    sc = np.array([shape.batch, M, K, N, tr.gemm_in, tr.gemm_in * shape.input_scale, shape.input_share, tr.g_w,
+                   tr.g_out, b_in / 8.0, b_w / 8.0, b_out / 8.0, psum_bits / 8.0, psum_bits, b_out, tr.whole_in,
+                   tr.whole_w, tr.whole_psum, tr.whole_out, bw, shape.weight_scale, double,
+                   accel.memory.output_read_before_write, tr.halo], dtype=np.float64)
     out = np.empty(fj.OUT_LEN)
     fj.latency_kernel(cm, ck, cn, in_tile, pad_w, pad_out, *buf_arrays, np.array(comp_l), np.array(cc_l), sc, out)
     r = out.tolist()
