@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -c "from lowbit.hwsim import scalesim_jit; scalesim_jit.warm()"
 	# and the mapper's compiled latency search (mapper/__pycache__, ~4 s CPU)
 	$(BIN)/python -c "from lowbit.mapper import fast_jit; fast_jit.warm()"
+	# and the composite formats' grouped popcount GEMM (kernels_ref/__pycache__, ~1 s CPU)
+	$(BIN)/python -c "from lowbit.kernels_ref import popc_jit; popc_jit.warm()"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -53,6 +53,7 @@ __all__ = [
     "pack_bits_torch",
     "popcount_gemm_numpy",
     "popcount_gemm_torch",
+    "popcount_groups_torch",
     "popcount_torch",
     "wxay_gemm",
     "xnor_gemm",
@@ -133,17 +134,32 @@ def popcount_gemm_torch(a: torch.Tensor, b: torch.Tensor, op: str = "and") -> to
     """Torch twin of `popcount_gemm_numpy` (int32/int64 words, CPU or CUDA)."""
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
         raise InvalidSpecError(f"packed operands {tuple(a.shape)} and {tuple(b.shape)} do not match")
+    return popcount_groups_torch(a, b, a.shape[1], op)[:, :, 0]
+
+
+def popcount_groups_torch(a: torch.Tensor, b: torch.Tensor, words_per_group: int, op: str = "and"
+                          ) -> torch.Tensor:
+    """out[i, j, g] = sum over the g-th run of `words_per_group` words of popcount(a[i, w] OP
+    b[j, w]); int64 [Ra, Rb, W / words_per_group] (one group: `popcount_gemm_torch`)."""
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise InvalidSpecError(f"packed operands {tuple(a.shape)} and {tuple(b.shape)} do not match")
     fn = {"and": torch.bitwise_and, "xor": torch.bitwise_xor}.get(op)
     if fn is None:
         raise InvalidSpecError(f"op must be 'and' or 'xor', got {op!r}")
     ra, w = a.shape
     rb = b.shape[0]
-    out = torch.empty(ra, rb, dtype=torch.int64, device=a.device)
+    if w == 0:
+        return torch.zeros(ra, rb, 1, dtype=torch.int64, device=a.device)
+    wpg = max(1, words_per_group)
+    if w % wpg:
+        raise InvalidSpecError(f"{w} words do not split into groups of {wpg}")
+    groups = w // wpg
+    out = torch.empty(ra, rb, groups, dtype=torch.int64, device=a.device)
     chunk = _CHUNK_WORDS * (16 if a.is_cuda else 1)
     step = max(1, chunk // max(1, ra * w))
     for j in range(0, rb, step):
-        blk = fn(a[:, None, :], b[None, j:j + step, :])
-        out[:, j:j + step] = popcount_torch(blk).sum(dim=2, dtype=torch.int64)
+        blk = popcount_torch(fn(a[:, None, :], b[None, j:j + step, :]))
+        out[:, j:j + step] = blk.view(ra, blk.shape[1], groups, -1).sum(dim=3, dtype=torch.int64)
     return out
 
 
@@ -206,6 +222,13 @@ def decompose(rows: torch.Tensor, fmt: Format) -> Planes:
 
 def _plane_bits(codes: torch.Tensor, fmt: Format) -> tuple[list[torch.Tensor], tuple[int, ...], int]:
     """0/1 planes (uint8, the shape of `codes`), coefficients and offset; validates the codes."""
+    src, bits, coefs, offset = _plane_source(codes, fmt)
+    return [((src >> i) & 1).to(torch.uint8) for i in range(bits)], coefs, offset
+
+
+def _plane_source(codes: torch.Tensor, fmt: Format) -> tuple[torch.Tensor, int, tuple[int, ...], int]:
+    """What the planes are cut from (bit i is plane i): uint8 where every plane fits the low
+    byte (two's complement), else int32; the plane count, coefficients and offset. Validates."""
     if not fmt.is_integer:
         raise UnsupportedFormatError(f"binary kernels take integer formats, not {fmt}")
     lo, hi = code_range(fmt)
@@ -216,28 +239,53 @@ def _plane_bits(codes: torch.Tensor, fmt: Format) -> tuple[list[torch.Tensor], t
     if fmt.kind is FormatKind.BINARY:
         if bool((codes == 0).any()):
             raise InvalidSpecError("binary codes must be -1 or +1, found 0")
-        return [(codes > 0).to(torch.uint8)], (2,), -1
+        return (codes > 0).to(torch.uint8), 1, (2,), -1
     bits = 2 if fmt.kind is FormatKind.TERNARY else fmt.bits
     signed = fmt.kind is not FormatKind.UINT
-    if bits <= 8:  # the low byte holds every plane (two's complement)
-        small = (codes & 0xFF).to(torch.uint8)
-        planes = [(small >> i) & 1 for i in range(bits)]
+    if bits > 8:
+        src = codes.to(torch.int32)
+    elif codes.dtype in (torch.int8, torch.uint8):
+        src = codes.view(torch.uint8)  # the same two's-complement bytes, no copy
     else:
-        wide = codes.to(torch.int32)
-        planes = [((wide >> i) & 1).to(torch.uint8) for i in range(bits)]
+        src = (codes & 0xFF).to(torch.uint8)
     coefs = tuple(-(1 << i) if (signed and i == bits - 1) else (1 << i) for i in range(bits))
-    return planes, coefs, 0
+    return src, bits, coefs, 0
 
 
-def _pack_columns(bits_kn: torch.Tensor, word_bits: int, numpy_words: bool) -> np.ndarray | torch.Tensor:
+#: delta swaps that transpose the 8 x 8 bit matrix in a 64-bit word (byte t, bit j -> byte j,
+#: bit t); arithmetic shifts are harmless: every mask clears the bits they fill
+_TRANSPOSE8 = ((7, 0x00AA00AA00AA00AA), (14, 0x0000CCCC0000CCCC), (28, 0x00000000F0F0F0F0))
+
+
+def _pack_byte_planes(src: torch.Tensor, bits: int, word_bits: int) -> list[torch.Tensor]:
+    """The first `bits` planes of a uint8 [K, R] source, each packed along K into words [R, W]
+    (the bytes `_pack_columns` makes of each plane): every 8 consecutive K bytes of a row are
+    one 64-bit word whose 8 x 8 bit transpose holds the 8 planes' bytes, all at once."""
+    k, r = src.shape
+    kp = -(-k // word_bits) * word_bits
+    if kp > k:
+        src = torch.cat([src, src.new_zeros(kp - k, r)], dim=0)
+    blocks = torch.empty(kp // 8, r, 8, dtype=torch.uint8, device=src.device)  # fresh strides, even for R = 1
+    blocks.copy_(src.view(kp // 8, 8, r).transpose(1, 2))
+    x = blocks.view(torch.int64)  # [Kp/8, R, 1]
+    for shift, mask in _TRANSPOSE8:
+        t = (x ^ (x >> shift)) & mask
+        x = x ^ t ^ (t << shift)
+    by = x.view(torch.uint8)  # [Kp/8, R, 8]: byte j = plane j's 8 bits
+    words = []
+    for j in range(bits):
+        out = torch.empty(r, kp // 8, dtype=torch.uint8, device=src.device)
+        out.copy_(by[:, :, j].T)
+        words.append(out.view(torch.int64 if word_bits == 64 else torch.int32))
+    return words
+
+
+def _pack_columns(bits_kn: torch.Tensor, word_bits: int) -> torch.Tensor:
     """Pack a 0/1 [K, N] matrix along K into words [N, W] without transposing the
     elements: bytes are packed along K first, and only the 8x smaller byte matrix
-    is transposed."""
+    is transposed (numpy's packbits along axis 0 is slower)."""
     k, n = bits_kn.shape
     kp = -(-k // word_bits) * word_bits
-    if numpy_words:  # same bytes as the torch path; numpy's packbits along axis 0 is slower
-        words = _pack_columns(bits_kn, word_bits, False)
-        return words.numpy().view("<u8" if word_bits == 64 else "<u4")
     b = bits_kn
     if kp > k:
         b = torch.cat([b, torch.zeros(kp - k, n, dtype=torch.uint8, device=b.device)], dim=0)
@@ -248,20 +296,54 @@ def _pack_columns(bits_kn: torch.Tensor, word_bits: int, numpy_words: bool) -> n
     return out.view(torch.int64 if word_bits == 64 else torch.int32)
 
 
-def _packed_operand(codes_kn: torch.Tensor, fmt: Format, word_bits: int, numpy_words: bool
+def _packed_operand(codes_kn: torch.Tensor, fmt: Format, word_bits: int, numpy_words: bool,
+                    group: int | None = None
                     ) -> tuple[np.ndarray | torch.Tensor, tuple[int, ...], int, torch.Tensor]:
     """Packed planes of a [K, R] operand (R = its rows in the GEMM: columns of w, or
     rows of x given transposed): words [P*R, W], coefficients, offset, and the
-    per-plane popcounts [P, R] (int64)."""
-    planes, coefs, offset = _plane_bits(codes_kn, fmt)
-    words = [_pack_columns(p, word_bits, numpy_words) for p in planes]
-    if numpy_words:
-        cat = np.concatenate(words, axis=0)
-        counts = torch.from_numpy(np.bitwise_count(cat).sum(axis=1, dtype=np.int64))
+    per-plane popcounts [P, R] (int64). With `group`: each run of `group` rows along K
+    packed into whole words of its own (zero padded), and popcounts [P, R, K / group]."""
+    src, bits, coefs, offset = _plane_source(codes_kn, fmt)
+    if group is not None and group % word_bits:
+        src = _pad_groups(src, group, word_bits)
+    if src.dtype == torch.uint8:
+        words = _pack_byte_planes(src, bits, word_bits)
     else:
-        cat = torch.cat(words, dim=0)
-        counts = popcount_torch(cat).sum(dim=1, dtype=torch.int64)
-    return cat, coefs, offset, counts.to(codes_kn.device).reshape(len(planes), -1)
+        words = [_pack_columns(((src >> i) & 1).to(torch.uint8), word_bits) for i in range(bits)]
+    cat = torch.cat(words, dim=0)
+    if numpy_words:
+        cat = cat.numpy().view("<u8" if word_bits == 64 else "<u4")  # type: ignore[assignment]
+    nw = cat.shape[1]
+    groups = 1 if group is None else codes_kn.shape[0] // group
+    shape = (bits, codes_kn.shape[1], groups, nw // groups)
+    if numpy_words:
+        counts = torch.from_numpy(np.bitwise_count(cat).reshape(shape).sum(axis=-1, dtype=np.int64))
+    else:
+        counts = popcount_torch(cat).view(shape).sum(dim=-1, dtype=torch.int64)
+    if group is None:
+        counts = counts[:, :, 0]
+    return cat, coefs, offset, counts.to(codes_kn.device)
+
+
+def _pad_groups(bits_kr: torch.Tensor, group: int, word_bits: int) -> torch.Tensor:
+    """[G * group, R] -> [G * group', R], each group zero padded to whole words (zero codes
+    have no bit set in any plane)."""
+    k, r = bits_kr.shape
+    gp = -(-group // word_bits) * word_bits
+    out = bits_kr.new_zeros(k // group, gp, r)
+    out[:, :group] = bits_kr.view(k // group, group, r)
+    return out.view(-1, r)
+
+
+def _with_offsets(prod: torch.Tensor, rowsum: torch.Tensor, colsum: torch.Tensor, a_off: int, w_off: int,
+                  k: int) -> torch.Tensor:
+    """sum_k (p + a_off)(q + w_off) from the plane products' shift-add `prod` [..., M, N], the
+    operands' sums rowsum [..., M] = sum_k x and colsum [..., N] = sum_k w, and the length k."""
+    if w_off:
+        prod = prod + w_off * (rowsum - a_off * k)[..., :, None]
+    if a_off:
+        prod = prod + a_off * (colsum - w_off * k)[..., None, :]
+    return prod + k * a_off * w_off if a_off and w_off else prod
 
 
 def wxay_gemm(x: torch.Tensor, w: torch.Tensor, a_fmt: Format | str, w_fmt: Format | str, *,
@@ -298,8 +380,7 @@ def wxay_gemm(x: torch.Tensor, w: torch.Tensor, a_fmt: Format | str, w_fmt: Form
     out = (prod * (ca.view(ya, 1, 1, 1) * cw.view(1, 1, xw, 1))).sum(dim=(0, 2))
     rowsum = (ca[:, None] * a_cnt).sum(0) + a_off * k   # sum_k x[m, k]
     colsum = (cw[:, None] * w_cnt).sum(0) + w_off * k   # sum_k w[k, n]
-    out = out + w_off * (rowsum - a_off * k)[:, None] + a_off * (colsum - w_off * k)[None, :] \
-        + k * a_off * w_off
+    out = _with_offsets(out, rowsum, colsum, a_off, w_off, k)
     if w_zero is not None:
         zw = torch.as_tensor(w_zero, dtype=torch.int64, device=dev).reshape(-1)
         out = out - rowsum[:, None] * zw[None, :]

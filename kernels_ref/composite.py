@@ -1,8 +1,9 @@
 """Reference kernels of the composite binary formats (dbllm, pbllm, salient) on popcount GEMMs.
 
-x @ W for a `quant_binary.CompositeWeight` W = lo_scale lo + hi_scale hi + offset: per group of
-g along K, the two code planes run as AND-popcount GEMMs (`binary.wxay_gemm`) and their
-integer results are scaled and summed in float64:
+x @ W for a `quant_binary.CompositeWeight` W = lo_scale lo + hi_scale hi + offset: the two
+code planes run as grouped AND-popcount GEMMs (`grouped.grouped_wxay_gemm`: one exact integer
+product per group of g along K, every group in one pass), and those integers are scaled by
+their group's values and summed in float64:
 
 - dbllm: lo = b2, hi = b1 are {0,1} planes (uint1): two one-bit GEMMs, plus the activation
   row sum times beta;
@@ -19,7 +20,7 @@ dequantised weights bit for bit; verify checks exactly that (rel_tol 0).
 from __future__ import annotations
 
 import torch
-from lowbit.kernels_ref.binary import wxay_gemm
+from lowbit.kernels_ref.grouped import grouped_wxay_gemm
 from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from lowbit.kernels_ref.formats import Format, FormatKind
 from lowbit.kernels_ref.quant_binary import CompositeWeight, dequantize_composite
@@ -39,35 +40,68 @@ def composite_gemm(x: torch.Tensor, cw: CompositeWeight, a_fmt: Format | str) ->
     if x.is_floating_point() or x.ndim != 2 or x.shape[1] != cw.lo.shape[0]:
         raise InvalidSpecError(f"composite_gemm takes integer activations [M, {cw.lo.shape[0]}], "
                                f"got {x.dtype} {tuple(x.shape)}")
-    kind = cw.fmt.kind
-    g = cw.group_size
-    m, n = x.shape[0], cw.lo.shape[1]
-    out = torch.zeros(m, n, dtype=torch.float64, device=x.device)
-    for gi in range(cw.lo_scale.shape[0]):
-        sl = slice(gi * g, (gi + 1) * g)
-        xs, lo, hi = x[:, sl], cw.lo[sl], cw.hi[sl]
-        if kind is FormatKind.DUAL_BINARY:
-            p_lo = wxay_gemm(xs, lo, a_fmt, "uint1")
-            p_hi = wxay_gemm(xs, hi, a_fmt, "uint1")
-        elif kind is FormatKind.PARTIAL_BINARY:
-            p_lo = wxay_gemm(xs, lo, a_fmt, "ternary")
-            p_hi = wxay_gemm(xs, hi, a_fmt, "int8")
-        elif kind is FormatKind.SALIENT_CHANNEL:
-            if cw.mask is None:
-                raise InvalidSpecError("a salient-channel weight needs its channel mask")
-            ch = cw.mask[sl]
-            p_lo = wxay_gemm(xs[:, ~ch], lo[~ch], a_fmt, "binary")
-            p_hi = wxay_gemm(xs[:, ch], hi[ch], a_fmt, "int4")
-        else:
-            raise UnsupportedFormatError(f"composite_gemm takes dbllm, pbllm or salient weights, not {cw.fmt}")
-        out += p_lo.double() * cw.lo_scale[gi].double() + p_hi.double() * cw.hi_scale[gi].double()
-        if cw.offset is not None:
-            out += xs.to(torch.int64).sum(dim=1, keepdim=True).double() * cw.offset[gi].double()
+    kind, m = cw.fmt.kind, x.shape[0]
+    g, groups = cw.group_size, cw.lo_scale.shape[0]
+    if kind is FormatKind.DUAL_BINARY:
+        p_lo = grouped_wxay_gemm(x, cw.lo, a_fmt, "uint1", g)
+        p_hi = grouped_wxay_gemm(x, cw.hi, a_fmt, "uint1", g)
+    elif kind is FormatKind.PARTIAL_BINARY:
+        p_lo = grouped_wxay_gemm(x, cw.lo, a_fmt, "ternary", g)
+        p_hi = grouped_wxay_gemm(x, cw.hi, a_fmt, "int8", g)
+    elif kind is FormatKind.SALIENT_CHANNEL:
+        p_lo, p_hi = _salient_products(x, cw, a_fmt)
+    else:
+        raise UnsupportedFormatError(f"composite_gemm takes dbllm, pbllm or salient weights, not {cw.fmt}")
+    # [G, M, N] integer group products times their [G, N] scales, summed over the groups
+    out = p_lo.double().mul_(cw.lo_scale.double()[:, None, :]).sum(0) \
+        + p_hi.double().mul_(cw.hi_scale.double()[:, None, :]).sum(0)
+    if cw.offset is not None:
+        xsum = x.to(torch.int64).view(m, groups, g).sum(dim=2).double()  # [M, G]
+        out = out + xsum @ cw.offset.double()
     return out
+
+
+def _salient_products(x: torch.Tensor, cw: CompositeWeight, a_fmt: Format) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-group products of the binary (non-salient channels) and int4 (salient channels) parts:
+    the channel mask splits each group's K; with the same salient count in every group (as the
+    quantiser makes them) both parts run grouped, else group by group."""
+    if cw.mask is None:
+        raise InvalidSpecError("a salient-channel weight needs its channel mask")
+    g, groups = cw.group_size, cw.lo_scale.shape[0]
+    ch = cw.mask.to(torch.bool)
+    per = ch.view(groups, g).sum(dim=1)
+    if bool((per == per[0]).all()):
+        kc = int(per[0])
+        return (_part(x[:, ~ch], cw.lo[~ch], a_fmt, "binary", g - kc, groups),
+                _part(x[:, ch], cw.hi[ch], a_fmt, "int4", kc, groups))
+    lo, hi = [], []
+    for gi in range(groups):
+        sl, c = slice(gi * g, (gi + 1) * g), ch[gi * g:(gi + 1) * g]
+        xs, wl, wh = x[:, sl], cw.lo[sl], cw.hi[sl]
+        lo.append(_part(xs[:, ~c], wl[~c], a_fmt, "binary", int((~c).sum()), 1))
+        hi.append(_part(xs[:, c], wh[c], a_fmt, "int4", int(c.sum()), 1))
+    return torch.cat(lo), torch.cat(hi)
+
+
+def _part(x: torch.Tensor, w: torch.Tensor, a_fmt: Format, w_fmt: str, size: int, groups: int) -> torch.Tensor:
+    """[groups, M, N] products of `groups` runs of `size` channels (zeros where size is 0)."""
+    if size == 0:
+        return torch.zeros(groups, x.shape[0], w.shape[1], dtype=torch.int64, device=x.device)
+    return grouped_wxay_gemm(x, w, a_fmt, w_fmt, size)
 
 
 def _steps(gen: torch.Generator, shape: tuple[int, ...], lo: int, hi: int) -> torch.Tensor:
     return torch.randint(lo, hi + 1, shape, generator=gen).double() / _SCALE_STEPS
+
+
+def _random_subsets(gen: torch.Generator, groups: int, g: int, n: int, kc: int) -> torch.Tensor:
+    """bool [groups, g, n]: for every (group, column) a uniformly random set of kc of the g
+    positions, by Floyd's sampling (kc draws a column, no sort)."""
+    mask = torch.zeros(groups, g, n, dtype=torch.bool)
+    for j in range(g - kc, g):
+        t = torch.randint(0, j + 1, (groups, 1, n), generator=gen)
+        mask.scatter_(1, torch.where(mask.gather(1, t), j, t), True)
+    return mask
 
 
 def draw_composite(fmt: Format, k: int, n: int, gen: torch.Generator, extreme: bool = False
@@ -80,33 +114,30 @@ def draw_composite(fmt: Format, k: int, n: int, gen: torch.Generator, extreme: b
     if k % g:
         raise UnsupportedFormatError(f"group size {g} of {fmt} does not divide K={k}")
     groups = k // g
-    top = _SCALE_STEPS - 1
+    top, i8 = _SCALE_STEPS - 1, torch.int8  # int8 codes: 8x less memory to draw and pack than int64
     lo_s = _steps(gen, (groups, n), top if extreme else 1, top)
     hi_s = _steps(gen, (groups, n), top if extreme else 1, top)
     offset = mask = None
     if fmt.kind is FormatKind.DUAL_BINARY:
-        lo = torch.ones(k, n, dtype=torch.int64) if extreme else torch.randint(0, 2, (k, n), generator=gen)
-        hi = torch.ones(k, n, dtype=torch.int64) if extreme else torch.randint(0, 2, (k, n), generator=gen)
+        lo = torch.ones(k, n, dtype=i8) if extreme else torch.randint(0, 2, (k, n), generator=gen, dtype=i8)
+        hi = torch.ones(k, n, dtype=i8) if extreme else torch.randint(0, 2, (k, n), generator=gen, dtype=i8)
         offset = _steps(gen, (groups, n), top if extreme else -top, top)
     else:
         kc = fmt.salient_count
         if fmt.kind is FormatKind.PARTIAL_BINARY:
-            score = torch.rand(groups, g, n, generator=gen)
-            mask = torch.zeros_like(score, dtype=torch.bool).scatter_(1, score.argsort(dim=1)[:, :kc], True)
-            mask = mask.reshape(k, n)
+            mask = _random_subsets(gen, groups, g, n, kc).reshape(k, n)
             sel, qmin, qmax = mask, -128, 127
         else:
-            score = torch.rand(groups, g, generator=gen)
-            mask = torch.zeros_like(score, dtype=torch.bool).scatter_(1, score.argsort(dim=1)[:, :kc], True)
-            mask = mask.reshape(k)
+            mask = _random_subsets(gen, groups, g, 1, kc).reshape(k)
             sel, qmin, qmax = mask[:, None].expand(k, n), -8, 7
+        kept = int(sel.sum())  # codes are drawn only where they are kept
         if extreme:
-            sign, codes = -torch.ones(k, n, dtype=torch.int64), torch.full((k, n), qmin, dtype=torch.int64)
+            sign, codes = -torch.ones(k, n, dtype=i8), torch.full((kept,), qmin, dtype=i8)
         else:
-            sign = torch.randint(0, 2, (k, n), generator=gen) * 2 - 1
-            codes = torch.randint(qmin, qmax + 1, (k, n), generator=gen)
-        lo = torch.where(sel, 0, sign)
-        hi = torch.where(sel, codes, 0)
+            sign = torch.randint(0, 2, (k, n), generator=gen, dtype=i8).mul_(2).sub_(1)
+            codes = torch.randint(qmin, qmax + 1, (kept,), generator=gen, dtype=i8)
+        lo = sign.masked_fill_(sel, 0)
+        hi = torch.zeros(k, n, dtype=i8).masked_scatter_(sel, codes)
     cw = CompositeWeight(fmt, lo, hi, lo_s, hi_s, offset, mask)
     return cw, dequantize_composite(cw)
 

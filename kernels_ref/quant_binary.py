@@ -57,7 +57,7 @@ _TINY = torch.finfo(torch.float32).tiny
 class CompositeWeight:
     """value = lo_scale * lo + hi_scale * hi + offset, scales [G, N] per group along K.
 
-    `lo`, `hi`: int64 [K, N]; `offset`: [G, N] or None; `mask`: pbllm [K, N] bool (salient
+    `lo`, `hi`: integer [K, N] (int64 from the quantisers, int8 from `composite.draw_composite`); `offset`: [G, N] or None; `mask`: pbllm [K, N] bool (salient
     weights), salient [K] bool (salient input channels), dbllm None."""
 
     fmt: Format
@@ -84,18 +84,15 @@ class CompositeWeight:
                                self.hi_scale.to(device), mv(self.offset), mv(self.mask))
 
 
-def _expand(p: torch.Tensor, g: int) -> torch.Tensor:
-    """[G, N] per-group values -> [G*g, N]."""
-    return p.repeat_interleave(g, dim=0)
-
-
 def dequantize_composite(cw: CompositeWeight) -> torch.Tensor:
     """The real values (float64 [K, N])."""
-    g = cw.group_size
-    v = _expand(cw.lo_scale.double(), g) * cw.lo.double() + _expand(cw.hi_scale.double(), g) * cw.hi.double()
+    k, n = cw.lo.shape
+    groups = cw.lo_scale.shape[0]
+    v = cw.lo.view(groups, -1, n).double().mul_(cw.lo_scale.double()[:, None, :])
+    v.add_(cw.hi.view(groups, -1, n).double().mul_(cw.hi_scale.double()[:, None, :]))  # a*b + c*d, as before
     if cw.offset is not None:
-        v = v + _expand(cw.offset.double(), g)
-    return v
+        v.add_(cw.offset.double()[:, None, :])
+    return v.view(k, n)
 
 
 def _prepare(w: torch.Tensor, fmt: Format | str, kind: FormatKind) -> tuple[torch.Tensor, Format, int]:

@@ -385,7 +385,7 @@ def verify_one(kern: RefKernel, w_fmt: Format, a_fmt: Format, shape: tuple[int, 
     def denom() -> torch.Tensor:
         # a scale for the relative error: float32 is plenty (results are float64)
         if not cache:
-            wa = w.abs().float() if wv is None else wv.abs().float()
+            wa = (w if wv is None else wv).float().abs_()
             cache.append(torch.matmul(x.abs().float(), wa).double())
         return cache[0]
 
