@@ -20,9 +20,9 @@ dequantised weights bit for bit; verify checks exactly that (rel_tol 0).
 from __future__ import annotations
 
 import torch
-from lowbit.kernels_ref.grouped import grouped_wxay_gemm
 from lowbit.kernels_ref.errors import InvalidSpecError, UnsupportedFormatError
 from lowbit.kernels_ref.formats import Format, FormatKind
+from lowbit.kernels_ref.grouped import grouped_wxay_gemm
 from lowbit.kernels_ref.quant_binary import CompositeWeight, dequantize_composite
 from lowbit.kernels_ref.registry import RefKernel
 

@@ -54,7 +54,7 @@ def _jit() -> ModuleType | None:
             from lowbit.kernels_ref import popc_jit
             popc_jit.warm()
             _JIT.append(popc_jit)
-        except Exception as exc:  # numba missing or unable to compile: the torch path gives the same integers
+        except Exception as exc:  # noqa: BLE001 -- numba missing or unable to compile: torch gives the same integers
             log.warning("kernels_ref: the compiled grouped popcount is unavailable (%s: %s); using torch",
                         type(exc).__name__, exc)
             _JIT.append(None)
