@@ -5,10 +5,10 @@ value, so its popcount GEMM must keep one integer per group, [G, M, N], where `b
 returns their sum. `grouped_wxay_gemm` computes them by the same AND-popcount plane products
 and shift-add as `wxay_gemm`, with each group packed into whole 64-bit words of its own:
 
-- on CPU, two compiled loops (`popc_jit`, numba): the weight planes packed by an 8 x 8 bit
-  transpose per 64-bit word, and every group's plane products accumulated straight into its
-  [M, N] slot (a 4096 x 4096 pbllm weight at 16 rows: 0.06 s for the products, where the
-  per-group torch loop took 4.3 s);
+- on CPU, from `JIT_FROM_MACS` multiply-adds on, two compiled loops (`popc_jit`, numba): the
+  weight planes packed by an 8 x 8 bit transpose per 64-bit word, and every group's plane
+  products accumulated straight into its [M, N] slot (a 4096 x 4096 pbllm weight at 16 rows:
+  0.06 s for the products, where the per-group torch loop took 4.3 s);
 - elsewhere (CUDA; CPU on request; or where numba cannot load, with one warning),
   `binary.popcount_groups_torch`, chunked broadcasting.
 
@@ -43,6 +43,11 @@ __all__ = ["grouped_wxay_gemm"]
 log = logging.getLogger(__name__)
 
 _CHUNK_ELEMS = 1 << 22  # plane products per column chunk of the torch path (x16 on CUDA)
+#: `auto` on CPU takes the compiled loops from this many multiply-adds (M x N x K) on, or once
+#: they are loaded: below it the torch path takes well under the ~0.7 s CPU of importing numba
+#: and loading the cached loops (an int8 x int8 product costs the torch path ~20 ns, measured),
+#: so `lowbit verify`'s small default shapes never import numba.
+JIT_FROM_MACS = 1 << 24
 
 _JIT: list[ModuleType | None] = []
 
@@ -65,7 +70,8 @@ def grouped_wxay_gemm(x: torch.Tensor, w: torch.Tensor, a_fmt: Format | str, w_f
                       *, backend: Backend | str = Backend.AUTO) -> torch.Tensor:
     """x[:, Kg] @ w[Kg, :] for every run Kg of `group` rows along K: int64 [K / group, M, N].
 
-    `backend`: numpy (CPU tensors: the compiled loops), torch, or auto (numpy on CPU)."""
+    `backend`: numpy (CPU tensors: the compiled loops), torch, or auto (CPU: the compiled loops
+    for products of at least `JIT_FROM_MACS` multiply-adds or once loaded, else torch)."""
     a_fmt = Format.parse(a_fmt) if isinstance(a_fmt, str) else a_fmt
     w_fmt = Format.parse(w_fmt) if isinstance(w_fmt, str) else w_fmt
     backend = Backend(backend)
@@ -78,7 +84,8 @@ def grouped_wxay_gemm(x: torch.Tensor, w: torch.Tensor, a_fmt: Format | str, w_f
     groups, dev = k // group, x.device
     if groups == 0:
         return torch.zeros(0, m, n, dtype=torch.int64, device=dev)
-    jit = _jit() if _use_numpy(backend, x) else None
+    big = m * n * k >= JIT_FROM_MACS or bool(_JIT)
+    jit = _jit() if _use_numpy(backend, x) and (big or backend is Backend.NUMPY) else None
     if jit is not None and (x.device.type != "cpu" or w.device.type != "cpu"):
         raise InvalidSpecError("the numpy backend needs CPU tensors")
     aw, ca_t, a_off, a_cnt = _packed_operand(x.T, a_fmt, 64, jit is not None, group)

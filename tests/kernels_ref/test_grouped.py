@@ -107,11 +107,22 @@ def test_no_numba_falls_back_to_torch_with_one_warning(monkeypatch, caplog):
     monkeypatch.setattr(grouped, "_JIT", [])
     monkeypatch.setattr(popc_jit, "warm", broken)
     with caplog.at_level(logging.WARNING, logger="lowbit.kernels_ref.grouped"):
-        assert torch.equal(grouped_wxay_gemm(x, w, "int8", "int4", 64), ref)
-        assert torch.equal(grouped_wxay_gemm(x, w, "int8", "int4", 64), ref)
+        assert torch.equal(grouped_wxay_gemm(x, w, "int8", "int4", 64, backend="numpy"), ref)
+        assert torch.equal(grouped_wxay_gemm(x, w, "int8", "int4", 64, backend="numpy"), ref)
     assert [r.getMessage() for r in caplog.records] == [
         "kernels_ref: the compiled grouped popcount is unavailable (RuntimeError: no LLVM here); using torch"]
     assert grouped._JIT == [None]
+
+
+def test_auto_loads_the_compiled_loops_only_for_large_products(monkeypatch):
+    gen = torch.Generator().manual_seed(4)
+    monkeypatch.setattr(grouped, "_JIT", [])
+    x, w = _codes(gen, "int8", (4, 256)), _codes(gen, "uint1", (256, 16))
+    assert torch.equal(grouped_wxay_gemm(x, w, "int8", "uint1", 64), _per_group(x, w, 64))
+    assert grouped._JIT == []  # small: the torch path, numba not imported for it
+    monkeypatch.setattr(grouped, "JIT_FROM_MACS", 4 * 256 * 16)
+    assert torch.equal(grouped_wxay_gemm(x, w, "int8", "uint1", 64), _per_group(x, w, 64))
+    assert grouped._JIT == [popc_jit]
 
 
 # ---------------------------------------------------------------- composite kernel
