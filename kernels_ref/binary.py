@@ -280,6 +280,13 @@ def _pack_byte_planes(src: torch.Tensor, bits: int, word_bits: int) -> list[torc
     return words
 
 
+def _pack_planes(src: torch.Tensor, bits: int, word_bits: int) -> list[torch.Tensor]:
+    """Planes 0..bits-1 of a `_plane_source` [K, R], each packed along K into words [R, W]."""
+    if src.dtype == torch.uint8:
+        return _pack_byte_planes(src, bits, word_bits)
+    return [_pack_columns(((src >> i) & 1).to(torch.uint8), word_bits) for i in range(bits)]
+
+
 def _pack_columns(bits_kn: torch.Tensor, word_bits: int) -> torch.Tensor:
     """Pack a 0/1 [K, N] matrix along K into words [N, W] without transposing the
     elements: bytes are packed along K first, and only the 8x smaller byte matrix
@@ -306,11 +313,7 @@ def _packed_operand(codes_kn: torch.Tensor, fmt: Format, word_bits: int, numpy_w
     src, bits, coefs, offset = _plane_source(codes_kn, fmt)
     if group is not None and group % word_bits:
         src = _pad_groups(src, group, word_bits)
-    if src.dtype == torch.uint8:
-        words = _pack_byte_planes(src, bits, word_bits)
-    else:
-        words = [_pack_columns(((src >> i) & 1).to(torch.uint8), word_bits) for i in range(bits)]
-    cat = torch.cat(words, dim=0)
+    cat = torch.cat(_pack_planes(src, bits, word_bits), dim=0)
     if numpy_words:
         cat = cat.numpy().view("<u8" if word_bits == 64 else "<u4")  # type: ignore[assignment]
     nw = cat.shape[1]

@@ -27,7 +27,7 @@ from lowbit.kernels_ref.binary import (
     Backend,
     _as_int,
     _check_shapes,
-    _pack_columns,
+    _pack_planes,
     _packed_operand,
     _pad_groups,
     _plane_source,
@@ -129,12 +129,7 @@ def _weight_words(w: torch.Tensor, w_fmt: Format, group: int, jit: ModuleType
         jit.pack_planes_kernel(src.contiguous().numpy(), bits, out)
         words = out.view(np.uint64).reshape(bits, kp // 64, n)
     else:  # wider than a byte: packed per plane, then turned to N innermost
-        planes = torch.stack(_pack_wide(src, bits)).numpy().view(np.uint64)  # [P, N, W]
+        planes = torch.stack(_pack_planes(src, bits, 64)).numpy().view(np.uint64)  # [P, N, W]
         words = np.ascontiguousarray(planes.transpose(0, 2, 1))
     counts = np.bitwise_count(words).reshape(bits, groups, -1, n).sum(axis=2, dtype=np.int64)
     return words, coefs, offset, torch.from_numpy(counts).permute(0, 2, 1)
-
-
-def _pack_wide(src: torch.Tensor, bits: int) -> list[torch.Tensor]:
-    """Planes of an int32 source, packed along K into int64 words [N, W] each."""
-    return [_pack_columns(((src >> i) & 1).to(torch.uint8), 64) for i in range(bits)]

@@ -76,6 +76,9 @@ def pack_planes_kernel(src: np.ndarray, bits: int, out: np.ndarray) -> None:
             x = np.uint64(0)
             for t in range(8):
                 x |= np.uint64(src[kb * 8 + t, q]) << np.uint64(8 * t)
+            # the delta swaps of `binary._TRANSPOSE8`, written out (numba freezes globals into its
+            # cache, keyed on this file alone); tests/kernels_ref/test_grouped.py holds both packers
+            # to the per-plane one
             t1 = (x ^ (x >> np.uint64(7))) & np.uint64(0x00AA00AA00AA00AA)
             x = x ^ t1 ^ (t1 << np.uint64(7))
             t1 = (x ^ (x >> np.uint64(14))) & np.uint64(0x0000CCCC0000CCCC)
