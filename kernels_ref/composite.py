@@ -130,7 +130,7 @@ def draw_composite(fmt: Format, k: int, n: int, gen: torch.Generator, extreme: b
         else:
             mask = _random_subsets(gen, groups, g, 1, kc).reshape(k)
             sel, qmin, qmax = mask[:, None].expand(k, n), -8, 7
-        kept = int(sel.sum())  # codes are drawn only where they are kept
+        kept = groups * kc * n  # kc kept per group and column: codes are drawn only there
         if extreme:
             sign, codes = -torch.ones(k, n, dtype=i8), torch.full((kept,), qmin, dtype=i8)
         else:

@@ -11,7 +11,7 @@ intermediate per group, formed, popcounted and shift-added as separate passes ov
   group's integer straight into its [M, N] slot;
 - `pack_planes_kernel` packs the weight's bit planes along K with N innermost, the layout the
   product loop reads: each 8 K-bytes of a column form one word whose 8 x 8 bit transpose holds
-  the 8 planes' bytes (the torch packer, `binary._pack_byte_planes`, does the same transpose).
+  the 8 planes' bytes (the torch path packs plane by plane, `binary._pack_planes`).
 
 Integer arithmetic only, so the results are the same integers as the torch path's
 (`tests/kernels_ref/test_grouped.py`). numba is imported only when this module is: at the first
@@ -76,9 +76,8 @@ def pack_planes_kernel(src: np.ndarray, bits: int, out: np.ndarray) -> None:
             x = np.uint64(0)
             for t in range(8):
                 x |= np.uint64(src[kb * 8 + t, q]) << np.uint64(8 * t)
-            # the delta swaps of `binary._TRANSPOSE8`, written out (numba freezes globals into its
-            # cache, keyed on this file alone); tests/kernels_ref/test_grouped.py holds both packers
-            # to the per-plane one
+            # three delta swaps transpose the 8 x 8 bit matrix (byte t, bit j -> byte j, bit t);
+            # tests/kernels_ref/test_grouped.py holds the result to the per-plane packer
             t1 = (x ^ (x >> np.uint64(7))) & np.uint64(0x00AA00AA00AA00AA)
             x = x ^ t1 ^ (t1 << np.uint64(7))
             t1 = (x ^ (x >> np.uint64(14))) & np.uint64(0x0000CCCC0000CCCC)

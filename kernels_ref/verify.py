@@ -275,7 +275,7 @@ def _run_kernel(kern: RefKernel, x: torch.Tensor, w: torch.Tensor, w_fmt: Format
 def _compare(res: torch.Tensor, ref: torch.Tensor, denom_fn: Callable[[], torch.Tensor], exact: bool, tol: float
              ) -> tuple[float, float, bool, str]:
     """(max abs err, max rel err, passed, detail). rel = |diff| / (|x| @ |w|);
-    `denom_fn` computes |x| @ |w| (skipped for an exact match)."""
+    `denom_fn` computes |x| @ |w| (skipped where the results are equal)."""
     if not isinstance(res, torch.Tensor):
         return float("inf"), float("inf"), False, f"kernel returned {type(res).__name__}, not a tensor"
     if tuple(res.shape) != tuple(ref.shape):
@@ -305,6 +305,8 @@ def _compare(res: torch.Tensor, ref: torch.Tensor, denom_fn: Callable[[], torch.
             detail = f"{int(nan.sum())} of {r.numel()} elements NaN/inf (unwritten poison or overflow)"
             d = torch.where(nan, torch.full_like(d, float("inf")), d)
     max_abs = float(d.max()) if d.numel() else 0.0
+    if max_abs == 0.0:  # equal everywhere: every relative error is 0 too, no |x| @ |w| needed
+        return 0.0, 0.0, True, ""
     denom = denom_fn()
     safe = torch.where(denom > 0, denom, torch.ones_like(denom))
     rel = torch.where(denom > 0, d / safe, torch.where(d > 0, float("inf"), 0.0))
