@@ -311,6 +311,12 @@ def _pad_groups(bits_kr: torch.Tensor, group: int, word_bits: int) -> torch.Tens
     return out.view(-1, r)
 
 
+def _operand_sums(coefs: torch.Tensor, counts: torch.Tensor, offset: int, length: int) -> torch.Tensor:
+    """An operand's sums over K from its plane popcounts: counts [P, R] -> [R], or per group
+    [P, R, G] -> [R, G] (with `length` the group's); broadcast, as CUDA has no int64 matmul."""
+    return (coefs.view(-1, *([1] * (counts.ndim - 1))) * counts).sum(0) + offset * length
+
+
 def _with_offsets(prod: torch.Tensor, rowsum: torch.Tensor, colsum: torch.Tensor, a_off: int, w_off: int,
                   k: int) -> torch.Tensor:
     """sum_k (p + a_off)(q + w_off) from the plane products' shift-add `prod` [..., M, N], the
@@ -354,8 +360,8 @@ def wxay_gemm(x: torch.Tensor, w: torch.Tensor, a_fmt: Format | str, w_fmt: Form
     cw = torch.tensor(cw_t, dtype=torch.int64, device=dev)
     # shift-add of the x*y plane products (broadcast, not einsum: no int64 matmul on CUDA)
     out = (prod * (ca.view(ya, 1, 1, 1) * cw.view(1, 1, xw, 1))).sum(dim=(0, 2))
-    rowsum = (ca[:, None] * a_cnt).sum(0) + a_off * k   # sum_k x[m, k]
-    colsum = (cw[:, None] * w_cnt).sum(0) + w_off * k   # sum_k w[k, n]
+    rowsum = _operand_sums(ca, a_cnt, a_off, k)   # sum_k x[m, k]
+    colsum = _operand_sums(cw, w_cnt, w_off, k)   # sum_k w[k, n]
     out = _with_offsets(out, rowsum, colsum, a_off, w_off, k)
     if w_zero is not None:
         zw = torch.as_tensor(w_zero, dtype=torch.int64, device=dev).reshape(-1)

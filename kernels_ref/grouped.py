@@ -27,6 +27,7 @@ from lowbit.kernels_ref.binary import (
     Backend,
     _as_int,
     _check_shapes,
+    _operand_sums,
     _pack_planes,
     _packed_operand,
     _pad_groups,
@@ -110,8 +111,8 @@ def grouped_wxay_gemm(x: torch.Tensor, w: torch.Tensor, a_fmt: Format | str, w_f
             cols = wv[:, j:j + step].reshape(-1, nw)
             per = popcount_groups_torch(aw, cols, nw // groups, "and")  # type: ignore[arg-type]
             prod[:, :, j:j + step] = (per.view(ya, m, xw, -1, groups) * coef).sum(dim=(0, 2)).permute(2, 0, 1)
-    rowsum = (ca[:, None, None] * a_cnt).sum(0).T + a_off * group   # [G, M]: sum of x over each group
-    colsum = (cw[:, None, None] * w_cnt).sum(0).T + w_off * group   # [G, N]
+    rowsum = _operand_sums(ca, a_cnt, a_off, group).T   # [G, M]: sum of x over each group
+    colsum = _operand_sums(cw, w_cnt, w_off, group).T   # [G, N]
     return _with_offsets(prod, rowsum, colsum, a_off, w_off, group)
 
 

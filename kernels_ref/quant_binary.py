@@ -57,8 +57,9 @@ _TINY = torch.finfo(torch.float32).tiny
 class CompositeWeight:
     """value = lo_scale * lo + hi_scale * hi + offset, scales [G, N] per group along K.
 
-    `lo`, `hi`: integer [K, N] (int64 from the quantisers, int8 from `composite.draw_composite`); `offset`: [G, N] or None; `mask`: pbllm [K, N] bool (salient
-    weights), salient [K] bool (salient input channels), dbllm None."""
+    `lo`, `hi`: integer [K, N] (int64 from the quantisers, int8 from `composite.draw_composite`);
+    `offset`: [G, N] or None; `mask`: pbllm [K, N] bool (salient weights), salient [K] bool
+    (salient input channels), dbllm None."""
 
     fmt: Format
     lo: torch.Tensor
